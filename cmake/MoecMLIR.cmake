@@ -1,0 +1,40 @@
+# Finds Debian's packaged LLVM/MLIR 22 and sets up TableGen and lit for the compiler side.
+# Only included when MOEC_BUILD_COMPILER is ON.
+
+set(MOEC_LLVM_ROOT "/usr/lib/llvm-22" CACHE PATH "Root of the LLVM/MLIR 22 installation")
+if(NOT MLIR_DIR)
+  set(MLIR_DIR "${MOEC_LLVM_ROOT}/lib/cmake/mlir")
+endif()
+find_package(MLIR CONFIG REQUIRED)
+if(NOT LLVM_VERSION_MAJOR EQUAL 22)
+  message(FATAL_ERROR "moec needs LLVM/MLIR 22, found ${LLVM_PACKAGE_VERSION} at ${MLIR_DIR}")
+endif()
+message(STATUS "moec: MLIR from ${MLIR_DIR}, LLVM ${LLVM_PACKAGE_VERSION}")
+
+list(APPEND CMAKE_MODULE_PATH "${MLIR_CMAKE_DIR}" "${LLVM_CMAKE_DIR}")
+set(LLVM_RUNTIME_OUTPUT_INTDIR ${CMAKE_BINARY_DIR}/bin)
+set(LLVM_LIBRARY_OUTPUT_INTDIR ${CMAKE_BINARY_DIR}/lib)
+set(MLIR_BINARY_DIR ${CMAKE_BINARY_DIR})
+include(TableGen)
+include(AddLLVM)
+include(AddMLIR)
+include(HandleLLVMOptions)
+
+include_directories(SYSTEM ${LLVM_INCLUDE_DIRS} ${MLIR_INCLUDE_DIRS})
+include_directories(
+  ${PROJECT_SOURCE_DIR}/dialects/include ${PROJECT_BINARY_DIR}/dialects/include
+  ${PROJECT_SOURCE_DIR}/compiler/include ${PROJECT_BINARY_DIR}/compiler/include
+  ${PROJECT_SOURCE_DIR}/codegen/ptx/include)
+link_directories(${LLVM_BUILD_LIBRARY_DIR})
+separate_arguments(MOEC_LLVM_DEFINITIONS NATIVE_COMMAND ${LLVM_DEFINITIONS})
+add_definitions(${MOEC_LLVM_DEFINITIONS})
+
+# Packaged LLVM points LLVM_EXTERNAL_LIT at a path that does not exist; use the package's lit.
+if(NOT LLVM_EXTERNAL_LIT OR NOT EXISTS "${LLVM_EXTERNAL_LIT}")
+  set(LLVM_EXTERNAL_LIT "${MOEC_LLVM_ROOT}/bin/lit" CACHE FILEPATH "lit" FORCE)
+endif()
+find_program(MOEC_FILECHECK FileCheck HINTS "${MOEC_LLVM_ROOT}/bin" REQUIRED NO_DEFAULT_PATH)
+
+# Link against the shared libMLIR.so / libLLVM.so (short link times, one copy at run time).
+set(MOEC_MLIR_LIBS MLIR)
+set(MOEC_LLVM_LIBS LLVM)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# moec set-up: installs every missing build and test dependency from Debian's packages.
+# Safe to run repeatedly; it only calls apt-get when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  # build tools
+  cmake ninja-build ccache g++ python3
+  # compiler side: LLVM/MLIR 22 (libMLIR.so, mlir-tblgen, FileCheck, lit)
+  llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
+  # clang + libFuzzer runtime for the loader fuzz target
+  clang-22 libclang-rt-22-dev
+  # serialization, config and ONNX
+  flatbuffers-compiler libflatbuffers-dev nlohmann-json3-dev libonnx-dev libprotobuf-dev protobuf-compiler
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # readelf for the layering test
+  binutils
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${#missing[@]} missing package(s): ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present" >&2
+fi

@@ -1,0 +1,149 @@
+// RUN: moec-opt %s | moec-opt | FileCheck %s
+// Round trip of every moe op, attribute and type.
+
+// CHECK-LABEL: func @weights
+func.func @weights() -> (tensor<256xbf16>, tensor<200x300xf8E4M3FN>, tensor<2x3xf32>) {
+  // CHECK: moe.weight "model.norm.weight" : tensor<256xbf16>
+  %n = moe.weight "model.norm.weight" : tensor<256xbf16>
+  // CHECK: moe.weight "w" scale "w_scale_inv" layout <128, 128> : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
+  %w, %s = moe.weight "w" scale "w_scale_inv" layout <128, 128> : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
+  return %n, %w, %s : tensor<256xbf16>, tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
+}
+
+// CHECK-LABEL: func @embed_norm_add
+func.func @embed_norm_add(%tokens: tensor<?xi32>) -> tensor<?x256xf32> {
+  %table = moe.weight "model.embed_tokens.weight" : tensor<1024x256xbf16>
+  %g = moe.weight "model.norm.weight" : tensor<256xf32>
+  // CHECK: %[[H:.*]] = moe.embedding %{{[[:alnum:]_]+}}[%{{[[:alnum:]_]+}}] : tensor<1024x256xbf16>, tensor<?xi32> -> tensor<?x256xf32>
+  %h = moe.embedding %table[%tokens] : tensor<1024x256xbf16>, tensor<?xi32> -> tensor<?x256xf32>
+  // CHECK: %[[N:.*]] = moe.rms_norm %[[H]], %{{[[:alnum:]_]+}} {epsilon = 9.99999997E-7 : f32} : tensor<?x256xf32>, tensor<256xf32>
+  %n = moe.rms_norm %h, %g {epsilon = 1.0e-6 : f32} : tensor<?x256xf32>, tensor<256xf32>
+  // CHECK: moe.add %[[H]], %[[N]] : tensor<?x256xf32>
+  %r = moe.add %h, %n : tensor<?x256xf32>
+  return %r : tensor<?x256xf32>
+}
+
+// CHECK-LABEL: func @linears
+func.func @linears(%x: tensor<?x300xf32>, %y: tensor<?x64xf32>) -> (tensor<?x200xf32>, tensor<?x32xf32>) {
+  %w8, %s = moe.weight "fp8" scale "fp8_scale" layout <128, 128> : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
+  // CHECK: moe.linear %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} scale %{{[[:alnum:]_]+}} : tensor<?x300xf32>, tensor<200x300xf8E4M3FN>, tensor<2x3xf32> -> tensor<?x200xf32>
+  %a = moe.linear %x, %w8 scale %s : tensor<?x300xf32>, tensor<200x300xf8E4M3FN>, tensor<2x3xf32> -> tensor<?x200xf32>
+  %wh = moe.weight "f16" : tensor<32x64xf16>
+  // CHECK: moe.linear %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} : tensor<?x64xf32>, tensor<32x64xf16> -> tensor<?x32xf32>
+  %b = moe.linear %y, %wh : tensor<?x64xf32>, tensor<32x64xf16> -> tensor<?x32xf32>
+  return %a, %b : tensor<?x200xf32>, tensor<?x32xf32>
+}
+
+// CHECK-LABEL: func @rope
+func.func @rope(%q: tensor<?x192xf32>, %pos: tensor<?xi32>) -> (tensor<?x192xf32>, tensor<?x192xf32>) {
+  // CHECK: moe.rope {{.*}}layout = #moe.rope_layout<interleaved>{{.*}}yarn = #moe.yarn<factor = 4.000000e+01, originalMaxPositions = 4096, betaFast = 3.200000e+01, betaSlow = 1.000000e+00, mscale = 1.000000e+00, mscaleAllDim = 1.000000e+00>
+  %a = moe.rope %q, %pos {heads = 4 : i64, head_dim = 48 : i64, offset = 32 : i64, rope_dim = 16 : i64,
+      theta = 1.0e+04 : f32, layout = #moe.rope_layout<interleaved>,
+      yarn = #moe.yarn<factor = 40.0, originalMaxPositions = 4096, betaFast = 32.0, betaSlow = 1.0, mscale = 1.0, mscaleAllDim = 1.0>}
+      : tensor<?x192xf32>, tensor<?xi32>
+  // CHECK: moe.rope {{.*}}layout = #moe.rope_layout<half>
+  // CHECK-NOT: yarn
+  %b = moe.rope %a, %pos {heads = 4 : i64, head_dim = 48 : i64, offset = 32 : i64, rope_dim = 16 : i64,
+      theta = 1.0e+04 : f32, layout = #moe.rope_layout<half>} : tensor<?x192xf32>, tensor<?xi32>
+  return %a, %b : tensor<?x192xf32>, tensor<?x192xf32>
+}
+
+// CHECK-LABEL: func @mla_q_lora
+// CHECK-SAME: !moe.latent_cache<64, 16>
+func.func @mla_q_lora(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                      %cache: !moe.latent_cache<64, 16>) -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>) {
+  %qa = moe.weight "q_a_proj" : tensor<96x256xbf16>
+  %qan = moe.weight "q_a_layernorm" : tensor<96xbf16>
+  %qb = moe.weight "q_b_proj" : tensor<192x96xbf16>
+  %kva = moe.weight "kv_a_proj_with_mqa" : tensor<80x256xbf16>
+  %kvan = moe.weight "kv_a_layernorm" : tensor<64xbf16>
+  %kvb = moe.weight "kv_b_proj" : tensor<256x64xbf16>
+  %o = moe.weight "o_proj" : tensor<256x128xbf16>
+  // CHECK: moe.mla_attention %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} q_a(%{{[[:alnum:]_]+}}) q_a_norm(%{{[[:alnum:]_]+}}) q_b(%{{[[:alnum:]_]+}}) kv_a(%{{[[:alnum:]_]+}}) kv_a_norm(%{{[[:alnum:]_]+}}) kv_b(%{{[[:alnum:]_]+}}) o_proj(%{{[[:alnum:]_]+}})
+  // CHECK-SAME: form = #moe.attention_form<naive>
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return %r, %c : tensor<?x256xf32>, !moe.latent_cache<64, 16>
+}
+
+// CHECK-LABEL: func @mla_fp8_no_q_lora
+func.func @mla_fp8_no_q_lora(%x: tensor<?x160xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                             %cache: !moe.latent_cache<32, 8>) -> (tensor<?x160xf32>, !moe.latent_cache<32, 8>) {
+  %qb, %qbs = moe.weight "q_proj" scale "q_proj_s" layout <128, 128> : tensor<96x160xf8E4M3FN>, tensor<1x2xf32>
+  %kva, %kvas = moe.weight "kv_a" scale "kv_a_s" layout <128, 128> : tensor<40x160xf8E4M3FN>, tensor<1x2xf32>
+  %kvan = moe.weight "kv_a_layernorm" : tensor<32xbf16>
+  %kvb, %kvbs = moe.weight "kv_b" scale "kv_b_s" layout <128, 128> : tensor<128x32xf8E4M3FN>, tensor<1x1xf32>
+  %o, %os = moe.weight "o" scale "o_s" layout <128, 128> : tensor<160x64xf8E4M3FN>, tensor<2x1xf32>
+  // CHECK: moe.mla_attention {{.*}} q_b(%{{[[:alnum:]_]+}}) q_b_scale(%{{[[:alnum:]_]+}}) kv_a(%{{[[:alnum:]_]+}}) kv_a_scale(%{{[[:alnum:]_]+}}) kv_a_norm(%{{[[:alnum:]_]+}}) kv_b(%{{[[:alnum:]_]+}}) kv_b_scale(%{{[[:alnum:]_]+}}) o_proj(%{{[[:alnum:]_]+}}) o_proj_scale(%{{[[:alnum:]_]+}})
+  // CHECK-SAME: form = #moe.attention_form<absorbed>
+  // CHECK-SAME: yarn = #moe.yarn
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_b(%qb) q_b_scale(%qbs) kv_a(%kva) kv_a_scale(%kvas) kv_a_norm(%kvan)
+      kv_b(%kvb) kv_b_scale(%kvbs) o_proj(%o) o_proj_scale(%os)
+      {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 32 : i64, qk_nope_head_dim = 16 : i64,
+       qk_rope_head_dim = 8 : i64, v_head_dim = 16 : i64, softmax_scale = 0.2 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<absorbed>,
+       yarn = #moe.yarn<factor = 40.0, originalMaxPositions = 4096, betaFast = 32.0, betaSlow = 1.0, mscale = 0.707, mscaleAllDim = 0.707>}
+      : (tensor<?x160xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<96x160xf8E4M3FN>, tensor<1x2xf32>,
+         tensor<40x160xf8E4M3FN>, tensor<1x2xf32>, tensor<32xbf16>, tensor<128x32xf8E4M3FN>, tensor<1x1xf32>,
+         tensor<160x64xf8E4M3FN>, tensor<2x1xf32>) -> (tensor<?x160xf32>, !moe.latent_cache<32, 8>)
+  return %r, %c : tensor<?x160xf32>, !moe.latent_cache<32, 8>
+}
+
+// CHECK-LABEL: func @moe_layer
+func.func @moe_layer(%f: tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) {
+  %gate = moe.weight "mlp.gate.weight" : tensor<4x64xbf16>
+  %bias = moe.weight "mlp.gate.e_score_correction_bias" : tensor<4xf32>
+  // CHECK: moe.router %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} bias %{{[[:alnum:]_]+}} {group_score = #moe.group_score<top2_sum>, n_group = 2 : i64, norm_topk_prob = true, routed_scaling_factor = 2.500000e+00 : f32, score_func = #moe.score_func<sigmoid>, top_k = 2 : i64, topk_group = 1 : i64}
+  %idx, %w = moe.router %f, %gate bias %bias {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<sigmoid>, group_score = #moe.group_score<top2_sum>, norm_topk_prob = true,
+      routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  // CHECK: moe.router {{.*}}score_func = #moe.score_func<softmax>
+  %idx2, %w2 = moe.router %f, %gate {top_k = 2 : i64, n_group = 1 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<softmax>, group_score = #moe.group_score<max>, norm_topk_prob = false,
+      routed_scaling_factor = 1.0 : f32} : (tensor<?x64xf32>, tensor<4x64xbf16>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  %g0 = moe.weight "e0.gate" : tensor<32x64xbf16>
+  %u0 = moe.weight "e0.up" : tensor<32x64xbf16>
+  %d0 = moe.weight "e0.down" : tensor<64x32xbf16>
+  %g1 = moe.weight "e1.gate" : tensor<32x64xbf16>
+  %u1 = moe.weight "e1.up" : tensor<32x64xbf16>
+  %d1 = moe.weight "e1.down" : tensor<64x32xbf16>
+  // CHECK: moe.routed_experts %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} gate[%{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}] up[%{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}] down[%{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}] :
+  %r = moe.routed_experts %f, %idx, %w gate [%g0, %g1] up [%u0, %u1] down [%d0, %d1]
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  // CHECK: moe.swiglu %{{[[:alnum:]_]+}} gate(%{{[[:alnum:]_]+}}) up(%{{[[:alnum:]_]+}}) down(%{{[[:alnum:]_]+}}) :
+  %s = moe.swiglu %f gate(%g0) up(%u0) down(%d0)
+      : (tensor<?x64xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  %sum = moe.add %r, %s : tensor<?x64xf32>
+  return %r, %s, %sum : tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>
+}
+
+// CHECK-LABEL: func @fp8_experts
+func.func @fp8_experts(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>) -> (tensor<?x160xf32>, tensor<?x160xf32>) {
+  %g, %gs = moe.weight "g" scale "gs" layout <128, 128> : tensor<300x160xf8E4M3FN>, tensor<3x2xf32>
+  %u, %us = moe.weight "u" scale "us" layout <128, 128> : tensor<300x160xf8E4M3FN>, tensor<3x2xf32>
+  %d, %ds = moe.weight "d" scale "ds" layout <128, 128> : tensor<160x300xf8E4M3FN>, tensor<2x3xf32>
+  // CHECK: moe.routed_experts {{.*}} gate_scales[%{{[[:alnum:]_]+}}] up_scales[%{{[[:alnum:]_]+}}] down_scales[%{{[[:alnum:]_]+}}] :
+  %r = moe.routed_experts %f, %idx, %w gate [%g] up [%u] down [%d] gate_scales[%gs] up_scales[%us] down_scales[%ds]
+      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>,
+         tensor<160x300xf8E4M3FN>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<2x3xf32>) -> tensor<?x160xf32>
+  // CHECK: moe.swiglu %{{[[:alnum:]_]+}} gate(%{{[[:alnum:]_]+}}) gate_scale(%{{[[:alnum:]_]+}}) up(%{{[[:alnum:]_]+}}) up_scale(%{{[[:alnum:]_]+}}) down(%{{[[:alnum:]_]+}}) down_scale(%{{[[:alnum:]_]+}}) :
+  %s = moe.swiglu %f gate(%g) gate_scale(%gs) up(%u) up_scale(%us) down(%d) down_scale(%ds)
+      : (tensor<?x160xf32>, tensor<300x160xf8E4M3FN>, tensor<3x2xf32>, tensor<300x160xf8E4M3FN>, tensor<3x2xf32>,
+         tensor<160x300xf8E4M3FN>, tensor<2x3xf32>) -> tensor<?x160xf32>
+  return %r, %s : tensor<?x160xf32>, tensor<?x160xf32>
+}
+
+// CHECK-LABEL: func @logits
+func.func @logits(%h: tensor<?x256xf32>) -> tensor<?x1024xf32> {
+  %lm = moe.weight "lm_head.weight" : tensor<1024x256xbf16>
+  // CHECK: moe.logits %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} : tensor<?x256xf32>, tensor<1024x256xbf16> -> tensor<?x1024xf32>
+  %l = moe.logits %h, %lm : tensor<?x256xf32>, tensor<1024x256xbf16> -> tensor<?x1024xf32>
+  return %l : tensor<?x1024xf32>
+}
