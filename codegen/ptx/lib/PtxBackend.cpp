@@ -2,6 +2,8 @@
 
 #include "moec/Codegen/PTX.h"
 
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
 #include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
@@ -119,6 +121,10 @@ llvm::Expected<std::string> translateToPtx(ModuleOp module,
         ConvertGpuOpsToNVVMOpsOptions options;
         options.indexBitwidth = 64;
         pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps(options));
+        // Constants feeding NVVM ops can survive the GPU conversion.
+        pm.addNestedPass<gpu::GPUModuleOp>(createArithToLLVMConversionPass());
+        // Branches from scf-to-cf, inside the gpu.module's functions.
+        pm.addPass(createConvertControlFlowToLLVMPass());
         pm.addPass(createReconcileUnrealizedCastsPass());
         return pm.run(module);
       }))

@@ -11,7 +11,9 @@ namespace moec::ptx {
 
 /// One warp per row. Each lane accumulates x^2 over a strided slice of the
 /// row, a butterfly of nvvm.shfl.sync sums the warp, and every lane then
-/// scales its slice. sqrt/div lower to IEEE sqrt.rn/div.rn (no libdevice),
+/// scales its slice. sqrt.rn and div.rn are IEEE-rounded (no libdevice:
+/// the NVPTX intrinsic is called directly, as convert-gpu-to-nvvm would
+/// otherwise route sqrt to libdevice),
 /// so the result matches the CPU kernel to rounding.
 static constexpr const char kRmsNormSource[] = R"mlir(
 module attributes {gpu.container_module} {
@@ -19,16 +21,17 @@ module attributes {gpu.container_module} {
     gpu.func @moec_rms_norm_f32(%x: !llvm.ptr<1>, %w: !llvm.ptr<1>, %out: !llvm.ptr<1>,
                                 %cols: i32, %eps: f32) kernel
         attributes {known_block_size = array<i32: 32, 1, 1>} {
-      %row = gpu.block_id x
-      %lane = gpu.thread_id x
-      %c32 = arith.constant 32 : index
+      %rowIdx = gpu.block_id x
+      %laneIdx = gpu.thread_id x
+      %row = arith.index_cast %rowIdx : index to i64
+      %lane = arith.index_cast %laneIdx : index to i64
+      %c32 = arith.constant 32 : i64
       %zero = arith.constant 0.0 : f32
-      %ncols = arith.index_cast %cols : i32 to index
-      %base = arith.muli %row, %ncols : index
-      %partial = scf.for %j = %lane to %ncols step %c32 iter_args(%acc = %zero) -> (f32) {
-        %i = arith.addi %base, %j : index
-        %i64 = arith.index_cast %i : index to i64
-        %p = llvm.getelementptr inbounds %x[%i64] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, f32
+      %ncols = arith.extsi %cols : i32 to i64
+      %base = arith.muli %row, %ncols : i64
+      %partial = scf.for %j = %lane to %ncols step %c32 iter_args(%acc = %zero) -> (f32) : i64 {
+        %i = arith.addi %base, %j : i64
+        %p = llvm.getelementptr inbounds %x[%i] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, f32
         %v = llvm.load %p : !llvm.ptr<1> -> f32
         %acc2 = llvm.intr.fma(%v, %v, %acc) : (f32, f32, f32) -> f32
         scf.yield %acc2 : f32
@@ -53,16 +56,14 @@ module attributes {gpu.container_module} {
       %fcols = arith.sitofp %cols : i32 to f32
       %mean = arith.divf %sum, %fcols : f32
       %var = arith.addf %mean, %eps : f32
-      %root = llvm.intr.sqrt(%var) : (f32) -> f32
+      %root = llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"(%var) : (f32) -> f32
       %one = arith.constant 1.0 : f32
       %inv = arith.divf %one, %root : f32
-      scf.for %j = %lane to %ncols step %c32 {
-        %i = arith.addi %base, %j : index
-        %i64 = arith.index_cast %i : index to i64
-        %j64 = arith.index_cast %j : index to i64
-        %px = llvm.getelementptr inbounds %x[%i64] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, f32
-        %pw = llvm.getelementptr inbounds %w[%j64] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, f32
-        %po = llvm.getelementptr inbounds %out[%i64] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, f32
+      scf.for %j = %lane to %ncols step %c32 : i64 {
+        %i = arith.addi %base, %j : i64
+        %px = llvm.getelementptr inbounds %x[%i] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, f32
+        %pw = llvm.getelementptr inbounds %w[%j] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, f32
+        %po = llvm.getelementptr inbounds %out[%i] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, f32
         %xv = llvm.load %px : !llvm.ptr<1> -> f32
         %wv = llvm.load %pw : !llvm.ptr<1> -> f32
         %n = arith.mulf %xv, %inv : f32

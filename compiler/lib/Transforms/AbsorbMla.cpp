@@ -16,21 +16,33 @@ namespace {
 struct AbsorbMlaPass : public moe::impl::AbsorbMlaPassBase<AbsorbMlaPass> {
   using AbsorbMlaPassBase::AbsorbMlaPassBase;
 
+  /// Rejects a bad option once, before any op is touched.
+  LogicalResult initialize(MLIRContext *ctx) override {
+    wanted = symbolizeAttentionForm(form);
+    if (!wanted)
+      return emitError(UnknownLoc::get(ctx))
+             << "moe-absorb-mla: expected form 'absorbed' or 'naive', got '"
+             << form << "'";
+    return success();
+  }
+
   void runOnOperation() override {
-    std::optional<AttentionForm> wanted = symbolizeAttentionForm(form);
-    if (!wanted) {
-      getOperation()->emitError()
-          << "moe-absorb-mla: expected form 'absorbed' or 'naive', got '"
-          << form << "'";
-      return signalPassFailure();
-    }
     auto attr = AttentionFormAttr::get(&getContext(), *wanted);
     getOperation()->walk([&](MlaAttentionOp op) {
       if (op.getForm() == *wanted)
         return;
+      AttentionForm previous = op.getForm();
       op.setFormAttr(attr);
-      ++numChanged;
+      if (report)
+        op.emitRemark() << "moe-absorb-mla: form " << stringifyAttentionForm(previous)
+                        << " -> " << form
+                        << (*wanted == AttentionForm::absorbed
+                                ? " (attention reads only the latent cache: "
+                                  "kv_lora_rank + rope values per token)"
+                                : " (kv_b expanded once per cached token)");
     });
   }
+
+  std::optional<AttentionForm> wanted;
 };
 } // namespace

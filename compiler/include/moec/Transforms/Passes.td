@@ -15,8 +15,8 @@ def AbsorbMlaPass : Pass<"moe-absorb-mla"> {
     the 576-value latent cache per token: the memory-bound decode wins.
 
     This pass sets `form` on every `moe.mla_attention` it finds to the form
-    named by its option, and counts what it changed in the pass statistics
-    (`-mlir-pass-statistics`).
+    named by its option. With `report`, it emits a remark at each op it
+    changed, saying what changed and why.
 
     Before:
     ```mlir
@@ -29,10 +29,9 @@ def AbsorbMlaPass : Pass<"moe-absorb-mla"> {
   }];
   let options = [
     Option<"form", "form", "std::string", /*default=*/"\"absorbed\"",
-           "Form to select: 'absorbed' (decode) or 'naive' (prefill)">
-  ];
-  let statistics = [
-    Statistic<"numChanged", "num-changed", "MLA ops whose form was changed">
+           "Form to select: 'absorbed' (decode) or 'naive' (prefill)">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark at every op whose form changed">
   ];
   let dependentDialects = ["::mlir::moe::MoeDialect"];
 }

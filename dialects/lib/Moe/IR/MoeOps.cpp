@@ -214,7 +214,9 @@ LogicalResult RopeOp::verify() {
   if (ropeDim <= 0 || ropeDim % 2 != 0)
     return emitOpError() << "expected a positive even rope_dim, got "
                          << ropeDim;
-  if (offset < 0 || offset + ropeDim > headDim)
+  if (offset < 0)
+    return emitOpError() << "expected offset >= 0, got " << offset;
+  if (offset + ropeDim > headDim)
     return emitOpError() << "expected offset + rope_dim <= head_dim ("
                          << headDim << "), got " << offset + ropeDim;
   if (!(getTheta().convertToFloat() > 0.0f))
@@ -236,7 +238,11 @@ LogicalResult MlaAttentionOp::verify() {
   int64_t kvLora = getKvLoraRank(), nope = getQkNopeHeadDim();
   int64_t rope = getQkRopeHeadDim(), vDim = getVHeadDim();
 
-  if (heads <= 0 || kvLora <= 0 || nope <= 0 || vDim <= 0 || qLora < 0)
+  if (qLora < 0)
+    return emitOpError() << "expected q_lora_rank >= 0 (0 = no query "
+                            "compression), got "
+                         << qLora;
+  if (heads <= 0 || kvLora <= 0 || nope <= 0 || vDim <= 0)
     return emitOpError() << "expected positive num_heads, kv_lora_rank, "
                             "qk_nope_head_dim and v_head_dim, got "
                          << heads << ", " << kvLora << ", " << nope << ", "
@@ -389,7 +395,7 @@ LogicalResult RoutedExpertsOp::verify() {
   auto scaleAt = [](OperandRange scales, size_t e) -> Value {
     return scales.empty() ? Value() : scales[e];
   };
-  int64_t width = shapeOf(getGateWeights()[0])[0];
+  int64_t width = ShapedType::kDynamic;
   for (size_t e = 0; e < experts; ++e) {
     std::string prefix = "expert " + std::to_string(e) + " ";
     if (failed(verifySwiglu(*this, prefix, getGateWeights()[e],
@@ -397,6 +403,9 @@ LogicalResult RoutedExpertsOp::verify() {
                             scaleAt(getUpScales(), e), getDownWeights()[e],
                             scaleAt(getDownScales(), e), in[1])))
       return failure();
+    // Rank 2 is known from here on: verifySwiglu checked it.
+    if (e == 0)
+      width = shapeOf(getGateWeights()[0])[0];
     if (shapeOf(getGateWeights()[e])[0] != width)
       return emitOpError() << "expected every expert of width " << width
                            << ", got " << shapeOf(getGateWeights()[e])[0]

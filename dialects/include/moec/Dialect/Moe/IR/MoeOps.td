@@ -16,12 +16,12 @@ include "mlir/IR/CommonTypeConstraints.td"
 def Moe_Activation : RankedTensorOf<[F32]>;
 /// Per-token int32 data: token ids, positions, sequence ids, expert indices.
 def Moe_IndexTensor : RankedTensorOf<[I32]>;
-/// A stored weight: bf16, f16, f32 or FP8 e4m3.
-def Moe_WeightTensor : RankedTensorOf<[BF16, F16, F32, F8E4M3FN]>;
+/// A stored weight: bf16, f16, f32 or FP8 e4m3. Weights have static shapes.
+def Moe_WeightTensor : StaticShapeTensorOf<[BF16, F16, F32, F8E4M3FN]>;
 /// A weight that the spec never quantises (embeddings, norms, router, lm_head).
-def Moe_UnquantizedWeight : RankedTensorOf<[BF16, F16, F32]>;
+def Moe_UnquantizedWeight : StaticShapeTensorOf<[BF16, F16, F32]>;
 /// An FP8 block scale tensor (the checkpoint's `weight_scale_inv`).
-def Moe_ScaleTensor : RankedTensorOf<[F32]>;
+def Moe_ScaleTensor : StaticShapeTensorOf<[F32]>;
 
 //===----------------------------------------------------------------------===//
 // Weights
@@ -216,7 +216,7 @@ def Moe_RouterOp : Moe_Op<"router", [Pure]> {
     ```
   }];
   let arguments = (ins Moe_Activation:$input, Moe_UnquantizedWeight:$gate,
-                       Optional<RankedTensorOf<[F32]>>:$bias,
+                       Optional<StaticShapeTensorOf<[F32]>>:$bias,
                        I64Attr:$top_k, I64Attr:$n_group, I64Attr:$topk_group,
                        Moe_ScoreFuncAttr:$score_func, Moe_GroupScoreAttr:$group_score,
                        BoolAttr:$norm_topk_prob, F32Attr:$routed_scaling_factor);

@@ -1,0 +1,1303 @@
+// RUN: moec-opt %s -split-input-file -verify-diagnostics
+// Every verifier error of the moe dialect (MoeOps.cpp op verifiers and the
+// MoeDialect.cpp attribute/type verifiers). Each split starts from a valid op
+// of ops.mlir and breaks exactly one relation.
+
+//===----------------------------------------------------------------------===//
+// Attribute and type verifiers
+//===----------------------------------------------------------------------===//
+
+func.func @block_scale_zero_rows() {
+  // expected-error @+1 {{custom op 'moe.weight' expected positive block sizes, got 0x128}}
+  %w, %s = moe.weight "w" scale "w_s" layout <0, 128> : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @block_scale_attr_negative_cols() {
+  // expected-error @+1 {{expected positive block sizes, got 128x-1}}
+  %n = moe.weight "n" {extra = #moe.block_scale<128, -1>} : tensor<4xbf16>
+  return
+}
+
+// -----
+
+func.func @yarn_factor(%q: tensor<?x192xf32>, %pos: tensor<?xi32>) {
+  %a = moe.rope %q, %pos {heads = 4 : i64, head_dim = 48 : i64, offset = 32 : i64, rope_dim = 16 : i64,
+      theta = 1.0e+04 : f32, layout = #moe.rope_layout<interleaved>,
+      // expected-error @+1 {{expected yarn factor >= 1, got 5.000000e-01}}
+      yarn = #moe.yarn<factor = 0.5, originalMaxPositions = 4096, betaFast = 32.0, betaSlow = 1.0, mscale = 1.0, mscaleAllDim = 1.0>}
+      : tensor<?x192xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @yarn_original_max_positions(%q: tensor<?x192xf32>, %pos: tensor<?xi32>) {
+  %a = moe.rope %q, %pos {heads = 4 : i64, head_dim = 48 : i64, offset = 32 : i64, rope_dim = 16 : i64,
+      theta = 1.0e+04 : f32, layout = #moe.rope_layout<interleaved>,
+      // expected-error @+1 {{expected positive original max positions, got 0}}
+      yarn = #moe.yarn<factor = 40.0, originalMaxPositions = 0, betaFast = 32.0, betaSlow = 1.0, mscale = 1.0, mscaleAllDim = 1.0>}
+      : tensor<?x192xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @yarn_beta_order(%q: tensor<?x192xf32>, %pos: tensor<?xi32>) {
+  %a = moe.rope %q, %pos {heads = 4 : i64, head_dim = 48 : i64, offset = 32 : i64, rope_dim = 16 : i64,
+      theta = 1.0e+04 : f32, layout = #moe.rope_layout<interleaved>,
+      // expected-error @+1 {{expected beta_fast > beta_slow > 0, got beta_fast = 1.000000e+00, beta_slow = 3.200000e+01}}
+      yarn = #moe.yarn<factor = 40.0, originalMaxPositions = 4096, betaFast = 1.0, betaSlow = 32.0, mscale = 1.0, mscaleAllDim = 1.0>}
+      : tensor<?x192xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @yarn_beta_slow_zero(%q: tensor<?x192xf32>, %pos: tensor<?xi32>) {
+  %a = moe.rope %q, %pos {heads = 4 : i64, head_dim = 48 : i64, offset = 32 : i64, rope_dim = 16 : i64,
+      theta = 1.0e+04 : f32, layout = #moe.rope_layout<interleaved>,
+      // expected-error @+1 {{expected beta_fast > beta_slow > 0, got beta_fast = 3.200000e+01, beta_slow = 0.000000e+00}}
+      yarn = #moe.yarn<factor = 40.0, originalMaxPositions = 4096, betaFast = 32.0, betaSlow = 0.0, mscale = 1.0, mscaleAllDim = 1.0>}
+      : tensor<?x192xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{expected a positive kv_lora_rank and a positive even rope dim, got 64 and 15}}
+func.func @latent_cache_odd_rope(%c: !moe.latent_cache<64, 15>) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{expected a positive kv_lora_rank and a positive even rope dim, got 0 and 16}}
+func.func @latent_cache_zero_rank(%c: !moe.latent_cache<0, 16>) {
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.weight
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @weight_scale_name_without_layout() {
+  // expected-error @+1 {{expected scale name, layout and scale result together, got a scale name, no layout and a scale result}}
+  %w, %s = moe.weight "w" scale "w_s" : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @weight_layout_without_scale() {
+  // expected-error @+1 {{expected scale name, layout and scale result together, got no scale name, a layout and no scale result}}
+  %w = moe.weight "w" layout <128, 128> : tensor<200x300xbf16>
+  return
+}
+
+// -----
+
+func.func @weight_empty_name() {
+  // expected-error @+1 {{expected a non-empty tensor name, got ""}}
+  %w = moe.weight "" : tensor<256xbf16>
+  return
+}
+
+// -----
+
+func.func @weight_fp8_without_scale() {
+  // expected-error @+1 {{expected a block scale for FP8 weight 'w8', got none}}
+  %w = moe.weight "w8" : tensor<200x300xf8E4M3FN>
+  return
+}
+
+// -----
+
+func.func @weight_scale_on_bf16() {
+  // expected-error @+1 {{expected f8E4M3FN weight with a block scale, got 'bf16'}}
+  %w, %s = moe.weight "w" scale "w_s" layout <128, 128> : tensor<200x300xbf16>, tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @weight_scaled_rank1() {
+  // expected-error @+1 {{expected a 2-D block-scaled weight, got rank 1}}
+  %w, %s = moe.weight "w" scale "w_s" layout <128, 128> : tensor<300xf8E4M3FN>, tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @weight_scale_shape() {
+  // expected-error @+1 {{'moe.weight' op expected scale shape [2, 3], got [2, 2]}}
+  %w, %s = moe.weight "w" scale "w_s" layout <128, 128> : tensor<200x300xf8E4M3FN>, tensor<2x2xf32>
+  return
+}
+
+// -----
+
+func.func @weight_scale_shape_custom_layout() {
+  // expected-error @+1 {{'moe.weight' op expected scale shape [4, 5], got [2, 3]}}
+  %w, %s = moe.weight "w" scale "w_s" layout <64, 64> : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.embedding
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @embedding_table_rank(%tokens: tensor<?xi32>) {
+  %table = moe.weight "embed" : tensor<1024xbf16>
+  // expected-error @+1 {{expected a 2-D table, got rank 1}}
+  %h = moe.embedding %table[%tokens] : tensor<1024xbf16>, tensor<?xi32> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_result_rank(%tokens: tensor<?xi32>) {
+  %table = moe.weight "embed" : tensor<1024x256xbf16>
+  // expected-error @+1 {{'moe.embedding' op expected result of rank 2, got rank 1}}
+  %h = moe.embedding %table[%tokens] : tensor<1024x256xbf16>, tensor<?xi32> -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_tokens(%tokens: tensor<5xi32>) {
+  %table = moe.weight "embed" : tensor<1024x256xbf16>
+  // expected-error @+1 {{expected tokens shape [4], got [5]}}
+  %h = moe.embedding %table[%tokens] : tensor<1024x256xbf16>, tensor<5xi32> -> tensor<4x256xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_width(%tokens: tensor<?xi32>) {
+  %table = moe.weight "embed" : tensor<1024x256xbf16>
+  // expected-error @+1 {{'moe.embedding' op expected result shape [?, 256], got [?, 128]}}
+  %h = moe.embedding %table[%tokens] : tensor<1024x256xbf16>, tensor<?xi32> -> tensor<?x128xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.rms_norm
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @rms_norm_rank(%h: tensor<256xf32>, %g: tensor<256xf32>) {
+  // expected-error @+1 {{'moe.rms_norm' op expected input of rank 2, got rank 1}}
+  %n = moe.rms_norm %h, %g {epsilon = 1.0e-6 : f32} : tensor<256xf32>, tensor<256xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_epsilon(%h: tensor<?x256xf32>, %g: tensor<256xf32>) {
+  // expected-error @+1 {{expected a positive epsilon, got 0.000000e+00}}
+  %n = moe.rms_norm %h, %g {epsilon = 0.0 : f32} : tensor<?x256xf32>, tensor<256xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_negative_epsilon(%h: tensor<?x256xf32>, %g: tensor<256xf32>) {
+  // expected-error @+1 {{expected a positive epsilon, got -1.000000e-06}}
+  %n = moe.rms_norm %h, %g {epsilon = -1.0e-6 : f32} : tensor<?x256xf32>, tensor<256xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_weight(%h: tensor<?x256xf32>, %g: tensor<128xf32>) {
+  // expected-error @+1 {{'moe.rms_norm' op expected weight shape [256], got [128]}}
+  %n = moe.rms_norm %h, %g {epsilon = 1.0e-6 : f32} : tensor<?x256xf32>, tensor<128xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.linear
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @linear_input_rank(%x: tensor<64xf32>, %w: tensor<32x64xf16>) {
+  // expected-error @+1 {{'moe.linear' op expected input of rank 2, got rank 1}}
+  %y = moe.linear %x, %w : tensor<64xf32>, tensor<32x64xf16> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @linear_result_rank(%x: tensor<?x64xf32>, %w: tensor<32x64xf16>) {
+  // expected-error @+1 {{'moe.linear' op expected result of rank 2, got rank 3}}
+  %y = moe.linear %x, %w : tensor<?x64xf32>, tensor<32x64xf16> -> tensor<?x1x32xf32>
+  return
+}
+
+// -----
+
+func.func @linear_result_tokens(%x: tensor<4x64xf32>, %w: tensor<32x64xf16>) {
+  // expected-error @+1 {{expected result tokens [4], got [5]}}
+  %y = moe.linear %x, %w : tensor<4x64xf32>, tensor<32x64xf16> -> tensor<5x32xf32>
+  return
+}
+
+// -----
+
+func.func @linear_weight_shape(%x: tensor<?x300xf32>, %w: tensor<200x300xbf16>) {
+  // expected-error @+1 {{'moe.linear' op expected weight shape [100, 300], got [200, 300]}}
+  %y = moe.linear %x, %w : tensor<?x300xf32>, tensor<200x300xbf16> -> tensor<?x100xf32>
+  return
+}
+
+// -----
+
+func.func @linear_fp8_missing_scale(%x: tensor<?x300xf32>) {
+  %w8, %s = moe.weight "fp8" scale "fp8_scale" layout <128, 128> : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
+  // expected-error @+1 {{'moe.linear' op expected a block scale for FP8 weight, got none}}
+  %y = moe.linear %x, %w8 : tensor<?x300xf32>, tensor<200x300xf8E4M3FN> -> tensor<?x200xf32>
+  return
+}
+
+// -----
+
+func.func @linear_scale_on_non_fp8(%x: tensor<?x300xf32>, %s: tensor<2x3xf32>) {
+  %w = moe.weight "w" : tensor<200x300xbf16>
+  // expected-error @+1 {{expected weight to be f8E4M3FN when a scale is given, got 'bf16'}}
+  %y = moe.linear %x, %w scale %s : tensor<?x300xf32>, tensor<200x300xbf16>, tensor<2x3xf32> -> tensor<?x200xf32>
+  return
+}
+
+// -----
+
+// FP8 scale shape = ceil(out/128) x ceil(in/128) = ceil(200/128) x ceil(300/128).
+func.func @linear_scale_shape(%x: tensor<?x300xf32>, %w8: tensor<200x300xf8E4M3FN>, %s: tensor<2x2xf32>) {
+  // expected-error @+1 {{expected weight scale shape [2, 3], got [2, 2]}}
+  %y = moe.linear %x, %w8 scale %s : tensor<?x300xf32>, tensor<200x300xf8E4M3FN>, tensor<2x2xf32> -> tensor<?x200xf32>
+  return
+}
+
+// -----
+
+// The block layout of the defining moe.weight (64x64 here) sets the scale shape.
+func.func @linear_scale_shape_custom_layout(%x: tensor<?x300xf32>, %other: tensor<2x3xf32>) {
+  %w8, %s = moe.weight "fp8" scale "fp8_scale" layout <64, 64> : tensor<200x300xf8E4M3FN>, tensor<4x5xf32>
+  // expected-error @+1 {{expected weight scale shape [4, 5], got [2, 3]}}
+  %y = moe.linear %x, %w8 scale %other : tensor<?x300xf32>, tensor<200x300xf8E4M3FN>, tensor<2x3xf32> -> tensor<?x200xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.rope
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @rope_rank(%q: tensor<192xf32>, %pos: tensor<?xi32>) {
+  // expected-error @+1 {{'moe.rope' op expected input of rank 2, got rank 1}}
+  %a = moe.rope %q, %pos {heads = 4 : i64, head_dim = 48 : i64, offset = 32 : i64, rope_dim = 16 : i64,
+      theta = 1.0e+04 : f32, layout = #moe.rope_layout<interleaved>} : tensor<192xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @rope_heads(%q: tensor<?x192xf32>, %pos: tensor<?xi32>) {
+  // expected-error @+1 {{expected positive heads and head_dim, got 0 and 48}}
+  %a = moe.rope %q, %pos {heads = 0 : i64, head_dim = 48 : i64, offset = 32 : i64, rope_dim = 16 : i64,
+      theta = 1.0e+04 : f32, layout = #moe.rope_layout<interleaved>} : tensor<?x192xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @rope_heads_times_head_dim(%q: tensor<?x192xf32>, %pos: tensor<?xi32>) {
+  // expected-error @+1 {{expected heads x head_dim = 160 columns, got 192}}
+  %a = moe.rope %q, %pos {heads = 4 : i64, head_dim = 40 : i64, offset = 24 : i64, rope_dim = 16 : i64,
+      theta = 1.0e+04 : f32, layout = #moe.rope_layout<interleaved>} : tensor<?x192xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @rope_odd_rope_dim(%q: tensor<?x192xf32>, %pos: tensor<?xi32>) {
+  // expected-error @+1 {{expected a positive even rope_dim, got 15}}
+  %a = moe.rope %q, %pos {heads = 4 : i64, head_dim = 48 : i64, offset = 32 : i64, rope_dim = 15 : i64,
+      theta = 1.0e+04 : f32, layout = #moe.rope_layout<interleaved>} : tensor<?x192xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @rope_offset(%q: tensor<?x192xf32>, %pos: tensor<?xi32>) {
+  // expected-error @+1 {{expected offset + rope_dim <= head_dim (48), got 56}}
+  %a = moe.rope %q, %pos {heads = 4 : i64, head_dim = 48 : i64, offset = 40 : i64, rope_dim = 16 : i64,
+      theta = 1.0e+04 : f32, layout = #moe.rope_layout<interleaved>} : tensor<?x192xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @rope_negative_offset(%q: tensor<?x192xf32>, %pos: tensor<?xi32>) {
+  // expected-error @+1 {{expected offset >= 0, got -2}}
+  %a = moe.rope %q, %pos {heads = 4 : i64, head_dim = 48 : i64, offset = -2 : i64, rope_dim = 16 : i64,
+      theta = 1.0e+04 : f32, layout = #moe.rope_layout<interleaved>} : tensor<?x192xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @rope_theta(%q: tensor<?x192xf32>, %pos: tensor<?xi32>) {
+  // expected-error @+1 {{expected a positive theta, got -1.000000e+04}}
+  %a = moe.rope %q, %pos {heads = 4 : i64, head_dim = 48 : i64, offset = 32 : i64, rope_dim = 16 : i64,
+      theta = -1.0e+04 : f32, layout = #moe.rope_layout<interleaved>} : tensor<?x192xf32>, tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func @rope_positions(%q: tensor<4x192xf32>, %pos: tensor<5xi32>) {
+  // expected-error @+1 {{'moe.rope' op expected positions shape [4], got [5]}}
+  %a = moe.rope %q, %pos {heads = 4 : i64, head_dim = 48 : i64, offset = 32 : i64, rope_dim = 16 : i64,
+      theta = 1.0e+04 : f32, layout = #moe.rope_layout<interleaved>} : tensor<4x192xf32>, tensor<5xi32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.mla_attention (valid shapes: hidden 256, heads 4, q_lora 96, kv_lora 64,
+// nope 32, rope 16, v 32: q_a 96x256, q_b 192x96, kv_a 80x256, kv_b 256x64,
+// o_proj 256x128)
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @mla_input_rank(%x: tensor<256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{'moe.mla_attention' op expected input of rank 2, got rank 1}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_num_heads(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected positive num_heads, kv_lora_rank, qk_nope_head_dim and v_head_dim, got 0, 64, 32, 32}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 0 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+// A negative q_lora_rank is rejected by the same check (the message does not
+// print q_lora_rank).
+func.func @mla_negative_q_lora_rank(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected q_lora_rank >= 0 (0 = no query compression), got -1}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = -1 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_odd_rope(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected a positive even qk_rope_head_dim, got 15}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 15 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_softmax_scale(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected a positive softmax_scale, got 0.000000e+00}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.0 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_cache_type(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 8>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected cache !moe.latent_cache<64, 16>, got '!moe.latent_cache<64, 8>'}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 8>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 8>)
+  return
+}
+
+// -----
+
+func.func @mla_new_cache_type(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected new_cache of type '!moe.latent_cache<64, 16>', got '!moe.latent_cache<32, 16>'}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<32, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_positions(%x: tensor<2x256xf32>, %pos: tensor<3xi32>, %seq: tensor<2xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{'moe.mla_attention' op expected positions shape [2], got [3]}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<2x256xf32>, tensor<3xi32>, tensor<2xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<2x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_seq_ids(%x: tensor<2x256xf32>, %pos: tensor<2xi32>, %seq: tensor<3xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected seq_ids shape [2], got [3]}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<2x256xf32>, tensor<2xi32>, tensor<3xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<2x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_result(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{'moe.mla_attention' op expected result shape [?, 256], got [?, 128]}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x128xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_q_lora_missing_q_a_norm(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected q_a and q_a_norm when q_lora_rank is 96, got q_a and no q_a_norm}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_q_lora_missing_q_a(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected q_a and q_a_norm when q_lora_rank is 96, got no q_a and no q_a_norm}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_no_q_lora_with_q_a(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x256xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected no q_a, q_a_scale or q_a_norm when q_lora_rank is 0, got q_a}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x256xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_no_q_lora_with_q_a_scale(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qas: tensor<1x2xf32>, %qb: tensor<192x256xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected no q_a, q_a_scale or q_a_norm when q_lora_rank is 0, got q_a_scale}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a_scale(%qas) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<1x2xf32>,
+         tensor<192x256xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_q_a_shape(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<100x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected q_a shape [96, 256], got [100, 256]}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<100x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_q_a_norm_shape(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<64xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected q_a_norm shape [96], got [64]}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<64xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+// q_b rows = num_heads x (qk_nope_head_dim + qk_rope_head_dim) = 4 x (32 + 16).
+func.func @mla_q_b_rows(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<200x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected q_b shape [192, 96], got [200, 96]}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<200x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+// Without q_lora_rank, q_b (the checkpoint's q_proj) reads the hidden state.
+func.func @mla_q_proj_cols(%x: tensor<?x160xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<32, 8>,
+    %qb: tensor<96x96xbf16>, %kva: tensor<40x160xbf16>, %kvan: tensor<32xbf16>, %kvb: tensor<128x32xbf16>,
+    %o: tensor<160x64xbf16>) {
+  // expected-error @+1 {{expected q_b shape [96, 160], got [96, 96]}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 32 : i64, qk_nope_head_dim = 16 : i64,
+       qk_rope_head_dim = 8 : i64, v_head_dim = 16 : i64, softmax_scale = 0.2 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<absorbed>}
+      : (tensor<?x160xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<96x96xbf16>,
+         tensor<40x160xbf16>, tensor<32xbf16>, tensor<128x32xbf16>, tensor<160x64xbf16>) -> (tensor<?x160xf32>, !moe.latent_cache<32, 8>)
+  return
+}
+
+// -----
+
+// kv_a rows = kv_lora_rank + qk_rope_head_dim = 64 + 16.
+func.func @mla_kv_a_rows(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<64x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected kv_a shape [80, 256], got [64, 256]}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<64x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_kv_a_norm(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<80xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected kv_a_norm shape [64], got [80]}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<80xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+// kv_b rows = num_heads x (qk_nope_head_dim + v_head_dim) = 4 x (32 + 32).
+func.func @mla_kv_b(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<192x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected kv_b shape [256, 64], got [192, 64]}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<192x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+// o_proj = [hidden, num_heads x v_head_dim] = [256, 4 x 32].
+func.func @mla_o_proj(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x96xbf16>) {
+  // expected-error @+1 {{expected o_proj shape [256, 128], got [256, 96]}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
+         tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x96xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+// -----
+
+func.func @mla_fp8_missing_scale(%x: tensor<?x160xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<32, 8>,
+    %qb: tensor<96x160xf8E4M3FN>, %kva: tensor<40x160xf8E4M3FN>, %kvas: tensor<1x2xf32>, %kvan: tensor<32xbf16>,
+    %kvb: tensor<128x32xf8E4M3FN>, %kvbs: tensor<1x1xf32>, %o: tensor<160x64xf8E4M3FN>, %os: tensor<2x1xf32>) {
+  // expected-error @+1 {{expected a block scale for FP8 q_b, got none}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_b(%qb) kv_a(%kva) kv_a_scale(%kvas) kv_a_norm(%kvan)
+      kv_b(%kvb) kv_b_scale(%kvbs) o_proj(%o) o_proj_scale(%os)
+      {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 32 : i64, qk_nope_head_dim = 16 : i64,
+       qk_rope_head_dim = 8 : i64, v_head_dim = 16 : i64, softmax_scale = 0.2 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<absorbed>}
+      : (tensor<?x160xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<96x160xf8E4M3FN>,
+         tensor<40x160xf8E4M3FN>, tensor<1x2xf32>, tensor<32xbf16>, tensor<128x32xf8E4M3FN>, tensor<1x1xf32>,
+         tensor<160x64xf8E4M3FN>, tensor<2x1xf32>) -> (tensor<?x160xf32>, !moe.latent_cache<32, 8>)
+  return
+}
+
+// -----
+
+func.func @mla_scale_on_bf16(%x: tensor<?x160xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<32, 8>,
+    %qb: tensor<96x160xbf16>, %qbs: tensor<1x2xf32>, %kva: tensor<40x160xf8E4M3FN>, %kvas: tensor<1x2xf32>, %kvan: tensor<32xbf16>,
+    %kvb: tensor<128x32xf8E4M3FN>, %kvbs: tensor<1x1xf32>, %o: tensor<160x64xf8E4M3FN>, %os: tensor<2x1xf32>) {
+  // expected-error @+1 {{expected q_b to be f8E4M3FN when a scale is given, got 'bf16'}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_b(%qb) q_b_scale(%qbs) kv_a(%kva) kv_a_scale(%kvas) kv_a_norm(%kvan)
+      kv_b(%kvb) kv_b_scale(%kvbs) o_proj(%o) o_proj_scale(%os)
+      {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 32 : i64, qk_nope_head_dim = 16 : i64,
+       qk_rope_head_dim = 8 : i64, v_head_dim = 16 : i64, softmax_scale = 0.2 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<absorbed>}
+      : (tensor<?x160xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<96x160xbf16>, tensor<1x2xf32>,
+         tensor<40x160xf8E4M3FN>, tensor<1x2xf32>, tensor<32xbf16>, tensor<128x32xf8E4M3FN>, tensor<1x1xf32>,
+         tensor<160x64xf8E4M3FN>, tensor<2x1xf32>) -> (tensor<?x160xf32>, !moe.latent_cache<32, 8>)
+  return
+}
+
+// -----
+
+func.func @mla_kv_b_scale_shape(%x: tensor<?x160xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<32, 8>,
+    %qb: tensor<96x160xf8E4M3FN>, %qbs: tensor<1x2xf32>, %kva: tensor<40x160xf8E4M3FN>, %kvas: tensor<1x2xf32>, %kvan: tensor<32xbf16>,
+    %kvb: tensor<128x32xf8E4M3FN>, %kvbs: tensor<2x1xf32>, %o: tensor<160x64xf8E4M3FN>, %os: tensor<2x1xf32>) {
+  // expected-error @+1 {{expected kv_b scale shape [1, 1], got [2, 1]}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_b(%qb) q_b_scale(%qbs) kv_a(%kva) kv_a_scale(%kvas) kv_a_norm(%kvan)
+      kv_b(%kvb) kv_b_scale(%kvbs) o_proj(%o) o_proj_scale(%os)
+      {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 32 : i64, qk_nope_head_dim = 16 : i64,
+       qk_rope_head_dim = 8 : i64, v_head_dim = 16 : i64, softmax_scale = 0.2 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<absorbed>}
+      : (tensor<?x160xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<96x160xf8E4M3FN>, tensor<1x2xf32>,
+         tensor<40x160xf8E4M3FN>, tensor<1x2xf32>, tensor<32xbf16>, tensor<128x32xf8E4M3FN>, tensor<2x1xf32>,
+         tensor<160x64xf8E4M3FN>, tensor<2x1xf32>) -> (tensor<?x160xf32>, !moe.latent_cache<32, 8>)
+  return
+}
+
+// -----
+
+func.func @mla_q_a_scale_shape(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
+    %qa: tensor<96x256xf8E4M3FN>, %qas: tensor<1x3xf32>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
+    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
+  // expected-error @+1 {{expected q_a scale shape [1, 2], got [1, 3]}}
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_scale(%qas) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
+      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
+       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xf8E4M3FN>, tensor<1x3xf32>,
+         tensor<96xbf16>, tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
+      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.router (valid: 4 experts of width 64, top_k 2, n_group 2, topk_group 1)
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @router_input_rank(%f: tensor<64xf32>, %gate: tensor<4x64xbf16>) {
+  // expected-error @+1 {{'moe.router' op expected input of rank 2, got rank 1}}
+  %idx, %w = moe.router %f, %gate {top_k = 2 : i64, n_group = 1 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<softmax>, group_score = #moe.group_score<max>, norm_topk_prob = false,
+      routed_scaling_factor = 1.0 : f32} : (tensor<64xf32>, tensor<4x64xbf16>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+func.func @router_gate_rank(%f: tensor<?x64xf32>, %gate: tensor<64xbf16>) {
+  // expected-error @+1 {{expected a 2-D gate, got rank 1}}
+  %idx, %w = moe.router %f, %gate {top_k = 2 : i64, n_group = 1 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<softmax>, group_score = #moe.group_score<max>, norm_topk_prob = false,
+      routed_scaling_factor = 1.0 : f32} : (tensor<?x64xf32>, tensor<64xbf16>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+func.func @router_gate_columns(%f: tensor<?x64xf32>, %gate: tensor<4x32xbf16>) {
+  // expected-error @+1 {{expected gate columns 64, got 32}}
+  %idx, %w = moe.router %f, %gate {top_k = 2 : i64, n_group = 1 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<softmax>, group_score = #moe.group_score<max>, norm_topk_prob = false,
+      routed_scaling_factor = 1.0 : f32} : (tensor<?x64xf32>, tensor<4x32xbf16>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+func.func @router_bias(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<8xf32>) {
+  // expected-error @+1 {{'moe.router' op expected bias shape [4], got [8]}}
+  %idx, %w = moe.router %f, %gate bias %bias {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<sigmoid>, group_score = #moe.group_score<top2_sum>, norm_topk_prob = true,
+      routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+func.func @router_n_group(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>) {
+  // expected-error @+1 {{expected n_group >= 1, got 0}}
+  %idx, %w = moe.router %f, %gate {top_k = 2 : i64, n_group = 0 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<softmax>, group_score = #moe.group_score<max>, norm_topk_prob = false,
+      routed_scaling_factor = 1.0 : f32} : (tensor<?x64xf32>, tensor<4x64xbf16>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+func.func @router_topk_group_above_n_group(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>) {
+  // expected-error @+1 {{expected 1 <= topk_group <= n_group (2), got 3}}
+  %idx, %w = moe.router %f, %gate bias %bias {top_k = 2 : i64, n_group = 2 : i64, topk_group = 3 : i64,
+      score_func = #moe.score_func<sigmoid>, group_score = #moe.group_score<top2_sum>, norm_topk_prob = true,
+      routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+func.func @router_topk_group_zero(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>) {
+  // expected-error @+1 {{expected 1 <= topk_group <= n_group (2), got 0}}
+  %idx, %w = moe.router %f, %gate bias %bias {top_k = 2 : i64, n_group = 2 : i64, topk_group = 0 : i64,
+      score_func = #moe.score_func<sigmoid>, group_score = #moe.group_score<top2_sum>, norm_topk_prob = true,
+      routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+func.func @router_n_group_divides(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>) {
+  // expected-error @+1 {{expected n_group to divide the 4 experts, got n_group = 3}}
+  %idx, %w = moe.router %f, %gate bias %bias {top_k = 1 : i64, n_group = 3 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<sigmoid>, group_score = #moe.group_score<max>, norm_topk_prob = true,
+      routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>) -> (tensor<?x1xi32>, tensor<?x1xf32>)
+  return
+}
+
+// -----
+
+func.func @router_top2_sum_group_size(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>) {
+  // expected-error @+1 {{expected at least 2 experts per group for top2_sum, got 1}}
+  %idx, %w = moe.router %f, %gate bias %bias {top_k = 2 : i64, n_group = 4 : i64, topk_group = 2 : i64,
+      score_func = #moe.score_func<sigmoid>, group_score = #moe.group_score<top2_sum>, norm_topk_prob = true,
+      routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+// top_k <= topk_group x (experts / n_group) = 1 x (4 / 2).
+func.func @router_top_k_above_kept(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>) {
+  // expected-error @+1 {{expected 1 <= top_k <= 2 experts in the kept groups, got 3}}
+  %idx, %w = moe.router %f, %gate bias %bias {top_k = 3 : i64, n_group = 2 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<sigmoid>, group_score = #moe.group_score<top2_sum>, norm_topk_prob = true,
+      routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>) -> (tensor<?x3xi32>, tensor<?x3xf32>)
+  return
+}
+
+// -----
+
+func.func @router_top_k_zero(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>) {
+  // expected-error @+1 {{expected 1 <= top_k <= 4 experts in the kept groups, got 0}}
+  %idx, %w = moe.router %f, %gate {top_k = 0 : i64, n_group = 1 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<softmax>, group_score = #moe.group_score<max>, norm_topk_prob = false,
+      routed_scaling_factor = 1.0 : f32} : (tensor<?x64xf32>, tensor<4x64xbf16>) -> (tensor<?x0xi32>, tensor<?x0xf32>)
+  return
+}
+
+// -----
+
+func.func @router_scaling_factor(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>) {
+  // expected-error @+1 {{expected a positive routed_scaling_factor, got 0.000000e+00}}
+  %idx, %w = moe.router %f, %gate bias %bias {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<sigmoid>, group_score = #moe.group_score<top2_sum>, norm_topk_prob = true,
+      routed_scaling_factor = 0.0 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+func.func @router_indices(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>) {
+  // expected-error @+1 {{'moe.router' op expected indices shape [?, 2], got [?, 3]}}
+  %idx, %w = moe.router %f, %gate bias %bias {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<sigmoid>, group_score = #moe.group_score<top2_sum>, norm_topk_prob = true,
+      routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>) -> (tensor<?x3xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+func.func @router_weights(%f: tensor<3x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>) {
+  // expected-error @+1 {{'moe.router' op expected weights shape [3, 2], got [4, 2]}}
+  %idx, %w = moe.router %f, %gate bias %bias {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<sigmoid>, group_score = #moe.group_score<top2_sum>, norm_topk_prob = true,
+      routed_scaling_factor = 2.5 : f32}
+      : (tensor<3x64xf32>, tensor<4x64xbf16>, tensor<4xf32>) -> (tensor<3x2xi32>, tensor<4x2xf32>)
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.routed_experts (valid: hidden 64, experts of width 32, top_k 2)
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @experts_input_rank(%f: tensor<64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>,
+    %g0: tensor<32x64xbf16>, %u0: tensor<32x64xbf16>, %d0: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.routed_experts' op expected input of rank 2, got rank 1}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g0] up [%u0] down [%d0]
+      : (tensor<64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>)
+      -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @experts_result(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>,
+    %g0: tensor<32x64xbf16>, %u0: tensor<32x64xbf16>, %d0: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.routed_experts' op expected result shape [?, 64], got [?, 32]}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g0] up [%u0] down [%d0]
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>)
+      -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @experts_indices_rank(%f: tensor<?x64xf32>, %idx: tensor<?xi32>, %w: tensor<?x2xf32>,
+    %g0: tensor<32x64xbf16>, %u0: tensor<32x64xbf16>, %d0: tensor<64x32xbf16>) {
+  // expected-error @+1 {{expected indices of rank 2, got rank 1}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g0] up [%u0] down [%d0]
+      : (tensor<?x64xf32>, tensor<?xi32>, tensor<?x2xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>)
+      -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @experts_indices_tokens(%f: tensor<4x64xf32>, %idx: tensor<5x2xi32>, %w: tensor<5x2xf32>,
+    %g0: tensor<32x64xbf16>, %u0: tensor<32x64xbf16>, %d0: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.routed_experts' op expected indices shape [4, 2], got [5, 2]}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g0] up [%u0] down [%d0]
+      : (tensor<4x64xf32>, tensor<5x2xi32>, tensor<5x2xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>)
+      -> tensor<4x64xf32>
+  return
+}
+
+// -----
+
+func.func @experts_weights(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x1xf32>,
+    %g0: tensor<32x64xbf16>, %u0: tensor<32x64xbf16>, %d0: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.routed_experts' op expected weights shape [?, 2], got [?, 1]}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g0] up [%u0] down [%d0]
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x1xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>)
+      -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @experts_none(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>) {
+  // expected-error @+1 {{expected at least one expert, got 0}}
+  %r = moe.routed_experts %f, %idx, %w gate [] up [] down []
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @experts_count(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %u0: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>) {
+  // expected-error @+1 {{expected 2 up and down weights, got 1 and 2}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g0, %g1] up [%u0] down [%d0, %d1]
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<64x32xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @experts_gate_scale_count(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>,
+    %g: tensor<300x160xf8E4M3FN>, %u: tensor<300x160xf8E4M3FN>, %d: tensor<160x300xf8E4M3FN>,
+    %gs: tensor<3x2xf32>, %us: tensor<3x2xf32>, %ds: tensor<2x3xf32>) {
+  // expected-error @+1 {{expected 0 or 2 gate scales, got 1}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g, %g] up [%u, %u] down [%d, %d] gate_scales[%gs] up_scales[%us, %us] down_scales[%ds, %ds]
+      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>,
+         tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>, tensor<160x300xf8E4M3FN>, tensor<160x300xf8E4M3FN>,
+         tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<?x160xf32>
+  return
+}
+
+// -----
+
+func.func @experts_up_scale_count(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>,
+    %g: tensor<300x160xf8E4M3FN>, %u: tensor<300x160xf8E4M3FN>, %d: tensor<160x300xf8E4M3FN>,
+    %gs: tensor<3x2xf32>, %us: tensor<3x2xf32>, %ds: tensor<2x3xf32>) {
+  // expected-error @+1 {{expected 0 or 1 up scales, got 2}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g] up [%u] down [%d] gate_scales[%gs] up_scales[%us, %us] down_scales[%ds]
+      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>,
+         tensor<160x300xf8E4M3FN>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<2x3xf32>) -> tensor<?x160xf32>
+  return
+}
+
+// -----
+
+func.func @experts_down_scale_count(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>,
+    %g: tensor<300x160xf8E4M3FN>, %u: tensor<300x160xf8E4M3FN>, %d: tensor<160x300xf8E4M3FN>,
+    %gs: tensor<3x2xf32>, %us: tensor<3x2xf32>, %ds: tensor<2x3xf32>) {
+  // expected-error @+1 {{expected 0 or 2 down scales, got 1}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g, %g] up [%u, %u] down [%d, %d] gate_scales[%gs, %gs] up_scales[%us, %us] down_scales[%ds]
+      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>,
+         tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>, tensor<160x300xf8E4M3FN>, tensor<160x300xf8E4M3FN>,
+         tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<2x3xf32>) -> tensor<?x160xf32>
+  return
+}
+
+// -----
+
+func.func @experts_gate_rank(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<2048xbf16>, %u0: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>) {
+  // expected-error @+1 {{expected expert 1 gate of rank 2, got rank 1}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g0, %g1] up [%u0, %u0] down [%d0, %d0]
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<32x64xbf16>, tensor<2048xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @experts_gate_shape(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>,
+    %g0: tensor<32x32xbf16>, %u0: tensor<32x64xbf16>, %d0: tensor<64x32xbf16>) {
+  // expected-error @+1 {{expected expert 0 gate shape [32, 64], got [32, 32]}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g0] up [%u0] down [%d0]
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<32x32xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>)
+      -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @experts_up_shape(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>,
+    %g0: tensor<32x64xbf16>, %u0: tensor<16x64xbf16>, %d0: tensor<64x32xbf16>) {
+  // expected-error @+1 {{expected expert 0 up shape [32, 64], got [16, 64]}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g0] up [%u0] down [%d0]
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<32x64xbf16>, tensor<16x64xbf16>, tensor<64x32xbf16>)
+      -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @experts_down_shape(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>,
+    %g0: tensor<32x64xbf16>, %u0: tensor<32x64xbf16>, %d0: tensor<64x32xbf16>, %d1: tensor<64x16xbf16>) {
+  // expected-error @+1 {{expected expert 1 down shape [64, 32], got [64, 16]}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g0, %g0] up [%u0, %u0] down [%d0, %d1]
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x16xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @experts_width(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>,
+    %g0: tensor<32x64xbf16>, %u0: tensor<32x64xbf16>, %d0: tensor<64x32xbf16>,
+    %g1: tensor<16x64xbf16>, %u1: tensor<16x64xbf16>, %d1: tensor<64x16xbf16>) {
+  // expected-error @+1 {{expected every expert of width 32, got 16 for expert 1}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g0, %g1] up [%u0, %u1] down [%d0, %d1]
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<32x64xbf16>, tensor<16x64xbf16>, tensor<32x64xbf16>,
+         tensor<16x64xbf16>, tensor<64x32xbf16>, tensor<64x16xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @experts_fp8_missing_scales(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>,
+    %g: tensor<300x160xf8E4M3FN>, %u: tensor<300x160xf8E4M3FN>, %d: tensor<160x300xf8E4M3FN>) {
+  // expected-error @+1 {{expected a block scale for FP8 expert 0 gate, got none}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g] up [%u] down [%d]
+      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>,
+         tensor<160x300xf8E4M3FN>) -> tensor<?x160xf32>
+  return
+}
+
+// -----
+
+func.func @experts_scale_on_bf16(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>,
+    %g0: tensor<32x64xbf16>, %u0: tensor<32x64xbf16>, %d0: tensor<64x32xbf16>, %gs: tensor<1x1xf32>) {
+  // expected-error @+1 {{expected expert 0 gate to be f8E4M3FN when a scale is given, got 'bf16'}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g0] up [%u0] down [%d0] gate_scales[%gs]
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>,
+         tensor<1x1xf32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @experts_scale_shape(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>,
+    %g: tensor<300x160xf8E4M3FN>, %u: tensor<300x160xf8E4M3FN>, %d: tensor<160x300xf8E4M3FN>,
+    %gs: tensor<3x2xf32>, %us: tensor<3x2xf32>, %ds: tensor<3x2xf32>) {
+  // expected-error @+1 {{expected expert 0 down scale shape [2, 3], got [3, 2]}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g] up [%u] down [%d] gate_scales[%gs] up_scales[%us] down_scales[%ds]
+      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>,
+         tensor<160x300xf8E4M3FN>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>) -> tensor<?x160xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.swiglu (valid: hidden 64, width 32)
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @swiglu_input_rank(%f: tensor<64xf32>, %g: tensor<32x64xbf16>, %u: tensor<32x64xbf16>, %d: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.swiglu' op expected input of rank 2, got rank 1}}
+  %s = moe.swiglu %f gate(%g) up(%u) down(%d)
+      : (tensor<64xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @swiglu_result(%f: tensor<?x64xf32>, %g: tensor<32x64xbf16>, %u: tensor<32x64xbf16>, %d: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.swiglu' op expected result shape [?, 64], got [?, 32]}}
+  %s = moe.swiglu %f gate(%g) up(%u) down(%d)
+      : (tensor<?x64xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @swiglu_gate_rank(%f: tensor<?x64xf32>, %g: tensor<2048xbf16>, %u: tensor<32x64xbf16>, %d: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.swiglu' op expected gate of rank 2, got rank 1}}
+  %s = moe.swiglu %f gate(%g) up(%u) down(%d)
+      : (tensor<?x64xf32>, tensor<2048xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @swiglu_gate_shape(%f: tensor<?x64xf32>, %g: tensor<32x32xbf16>, %u: tensor<32x64xbf16>, %d: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.swiglu' op expected gate shape [32, 64], got [32, 32]}}
+  %s = moe.swiglu %f gate(%g) up(%u) down(%d)
+      : (tensor<?x64xf32>, tensor<32x32xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @swiglu_up_shape(%f: tensor<?x64xf32>, %g: tensor<32x64xbf16>, %u: tensor<16x64xbf16>, %d: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.swiglu' op expected up shape [32, 64], got [16, 64]}}
+  %s = moe.swiglu %f gate(%g) up(%u) down(%d)
+      : (tensor<?x64xf32>, tensor<32x64xbf16>, tensor<16x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @swiglu_down_shape(%f: tensor<?x64xf32>, %g: tensor<32x64xbf16>, %u: tensor<32x64xbf16>, %d: tensor<64x16xbf16>) {
+  // expected-error @+1 {{'moe.swiglu' op expected down shape [64, 32], got [64, 16]}}
+  %s = moe.swiglu %f gate(%g) up(%u) down(%d)
+      : (tensor<?x64xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x16xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @swiglu_fp8_missing_scale(%f: tensor<?x160xf32>, %g: tensor<300x160xf8E4M3FN>, %gs: tensor<3x2xf32>,
+    %u: tensor<300x160xf8E4M3FN>, %d: tensor<160x300xf8E4M3FN>, %ds: tensor<2x3xf32>) {
+  // expected-error @+1 {{'moe.swiglu' op expected a block scale for FP8 up, got none}}
+  %s = moe.swiglu %f gate(%g) gate_scale(%gs) up(%u) down(%d) down_scale(%ds)
+      : (tensor<?x160xf32>, tensor<300x160xf8E4M3FN>, tensor<3x2xf32>, tensor<300x160xf8E4M3FN>,
+         tensor<160x300xf8E4M3FN>, tensor<2x3xf32>) -> tensor<?x160xf32>
+  return
+}
+
+// -----
+
+func.func @swiglu_scale_shape(%f: tensor<?x160xf32>, %g: tensor<300x160xf8E4M3FN>, %gs: tensor<3x2xf32>,
+    %u: tensor<300x160xf8E4M3FN>, %us: tensor<3x2xf32>, %d: tensor<160x300xf8E4M3FN>, %ds: tensor<2x2xf32>) {
+  // expected-error @+1 {{'moe.swiglu' op expected down scale shape [2, 3], got [2, 2]}}
+  %s = moe.swiglu %f gate(%g) gate_scale(%gs) up(%u) up_scale(%us) down(%d) down_scale(%ds)
+      : (tensor<?x160xf32>, tensor<300x160xf8E4M3FN>, tensor<3x2xf32>, tensor<300x160xf8E4M3FN>, tensor<3x2xf32>,
+         tensor<160x300xf8E4M3FN>, tensor<2x2xf32>) -> tensor<?x160xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.logits
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @logits_input_rank(%h: tensor<256xf32>, %lm: tensor<1024x256xbf16>) {
+  // expected-error @+1 {{'moe.logits' op expected input of rank 2, got rank 1}}
+  %l = moe.logits %h, %lm : tensor<256xf32>, tensor<1024x256xbf16> -> tensor<?x1024xf32>
+  return
+}
+
+// -----
+
+func.func @logits_lm_head_rank(%h: tensor<?x256xf32>, %lm: tensor<256xbf16>) {
+  // expected-error @+1 {{expected a 2-D lm_head, got rank 1}}
+  %l = moe.logits %h, %lm : tensor<?x256xf32>, tensor<256xbf16> -> tensor<?x1024xf32>
+  return
+}
+
+// -----
+
+func.func @logits_lm_head_columns(%h: tensor<?x256xf32>, %lm: tensor<1024x128xbf16>) {
+  // expected-error @+1 {{expected lm_head columns 256, got 128}}
+  %l = moe.logits %h, %lm : tensor<?x256xf32>, tensor<1024x128xbf16> -> tensor<?x1024xf32>
+  return
+}
+
+// -----
+
+func.func @logits_width(%h: tensor<?x256xf32>, %lm: tensor<1024x256xbf16>) {
+  // expected-error @+1 {{'moe.logits' op expected result shape [?, 1024], got [?, 512]}}
+  %l = moe.logits %h, %lm : tensor<?x256xf32>, tensor<1024x256xbf16> -> tensor<?x512xf32>
+  return
+}
+
+// -----
+
+// Weights have static shapes; the ODS constraint rejects a dynamic one.
+func.func @weight_dynamic_shape() {
+  // expected-error @+1 {{result #0 must be statically shaped tensor of}}
+  %w, %s = moe.weight "w" scale "w_s" layout <128, 128> : tensor<?x300xf8E4M3FN>, tensor<2x3xf32>
+  return
+}
+
+// -----
+
+// A rank-0 expert weight is reported, not dereferenced.
+func.func @experts_rank0(%f: tensor<?x64xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>,
+                         %g: tensor<bf16>, %u: tensor<32x64xbf16>, %d: tensor<64x32xbf16>) {
+  // expected-error @+1 {{expected expert 0 gate of rank 2, got rank 0}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g] up [%u] down [%d]
+      : (tensor<?x64xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<bf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
