@@ -1,0 +1,56 @@
+//===- SafetensorsWriter.h - Writing safetensors checkpoints ----*- C++ -*-===//
+#ifndef MOEC_CHECKPOINT_SAFETENSORSWRITER_H
+#define MOEC_CHECKPOINT_SAFETENSORSWRITER_H
+
+#include "moec/checkpoint/DType.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace moec::checkpoint {
+
+/// A tensor to write. The bytes are borrowed and must outlive the write call.
+struct TensorToWrite {
+  /// Tensor name (not "__metadata__").
+  std::string Name;
+  /// Element type.
+  DType Type = DType::F32;
+  /// Dimensions, outermost first.
+  std::vector<int64_t> Shape;
+  /// Little-endian element data; size must be elements x dtype size.
+  llvm::ArrayRef<uint8_t> Bytes;
+};
+
+/// Writes one safetensors file at \p Path, atomically (a temporary file in the
+/// same folder, renamed over \p Path once complete). Tensors are stored in the
+/// given order without gaps; the JSON header is padded with spaces so the data
+/// section starts at a multiple of 8. Errors name the path and the tensor.
+llvm::Error
+writeSafetensors(llvm::StringRef Path, llvm::ArrayRef<TensorToWrite> Tensors,
+                 const std::map<std::string, std::string> &Metadata = {});
+
+/// Returns the shard file name "model-0000I-of-0000N.safetensors" (1-based).
+std::string shardFileName(unsigned Index, unsigned Count);
+
+/// Writes the tensors of a checkpoint into the existing folder \p Dir, with the
+/// metadata {"format": "pt"} that Hugging Face loaders require. NumShards == 1
+/// writes model.safetensors; more writes that many shards (consecutive tensors,
+/// balanced by bytes, none empty) and then model.safetensors.index.json with
+/// "metadata.total_size" and "weight_map". A leftover file of the other
+/// layout (model.safetensors or the index) is removed afterwards.
+llvm::Error writeCheckpointTensors(llvm::StringRef Dir,
+                                   llvm::ArrayRef<TensorToWrite> Tensors,
+                                   unsigned NumShards = 1);
+
+/// Writes \p Contents to \p Path atomically (temporary file, then rename).
+llvm::Error writeFileAtomically(llvm::StringRef Path, llvm::StringRef Contents);
+
+} // namespace moec::checkpoint
+
+#endif // MOEC_CHECKPOINT_SAFETENSORSWRITER_H

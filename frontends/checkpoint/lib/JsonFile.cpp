@@ -1,0 +1,54 @@
+//===- JsonFile.cpp - Reading JSON files with one-line errors -------------===//
+#include "JsonFile.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+using namespace llvm;
+
+namespace moec::checkpoint {
+
+Error fileError(StringRef File, const Twine &Message) {
+  return createStringError(inconvertibleErrorCode(), File + ": " + Message);
+}
+
+Expected<std::string> readTextFile(StringRef Path) {
+  ErrorOr<std::unique_ptr<MemoryBuffer>> Buffer =
+      MemoryBuffer::getFile(Path, /*IsText=*/false,
+                            /*RequiresNullTerminator=*/false);
+  if (!Buffer)
+    return fileError(Path, "cannot read file: " + Buffer.getError().message());
+  return (*Buffer)->getBuffer().str();
+}
+
+Expected<nlohmann::json> parseJson(StringRef Text, StringRef File,
+                                   StringRef Context) {
+  try {
+    return nlohmann::json::parse(Text.begin(), Text.end());
+  } catch (const nlohmann::json::exception &Failure) {
+    // Drop nlohmann's "[json.exception.parse_error.101] " prefix.
+    StringRef Message = Failure.what();
+    size_t Bracket = Message.find("] ");
+    if (Message.starts_with("[") && Bracket != StringRef::npos)
+      Message = Message.drop_front(Bracket + 2);
+    std::string Where = Context.empty() ? "" : (" " + Context).str();
+    return fileError(File, "malformed JSON" + Twine(Where) + ": " + Message);
+  }
+}
+
+std::string jsonTypeName(const nlohmann::json &Value) {
+  if (Value.is_number_integer())
+    return "integer";
+  if (Value.is_number_float())
+    return "number";
+  return Value.type_name();
+}
+
+std::string joinPath(StringRef Dir, StringRef Name) {
+  SmallString<256> Path(Dir);
+  sys::path::append(Path, Name);
+  return std::string(Path);
+}
+
+} // namespace moec::checkpoint
