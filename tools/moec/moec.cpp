@@ -31,6 +31,66 @@ cl::opt<std::string> ptxArch("arch", cl::desc("GPU architecture: sm_90a or sm_80
 cl::opt<std::string> ptxOutput("o", cl::desc("Output PTX file ('-' for stdout)"),
                                cl::value_desc("file"), cl::init("-"),
                                cl::sub(emitPtxCmd), cl::cat(moecCategory));
+// moec compile
+cl::SubCommand compileCmd(
+    "compile",
+    "Compile a Hugging Face DeepSeek checkpoint directory into a plan\n"
+    "  example: moec compile ckpt/ -o model.plan\n"
+    "           moec compile ckpt/ --weights=external -o model.plan\n"
+    "           moec compile ckpt/ --emit=mlir -o model.mlir");
+cl::opt<std::string> compileInput(cl::Positional, cl::desc("<checkpoint dir>"),
+                                  cl::Required, cl::sub(compileCmd));
+cl::opt<std::string> compileOutput("o", cl::desc("Output plan (or .mlir) file"),
+                                   cl::value_desc("file"), cl::Required,
+                                   cl::sub(compileCmd), cl::cat(moecCategory));
+cl::opt<moec::WeightPlacement> compileWeights(
+    "weights", cl::desc("Where the plan's weights live"),
+    cl::values(clEnumValN(moec::WeightPlacement::Embed, "embed",
+                          "copied into the plan: one self-contained file (default)"),
+               clEnumValN(moec::WeightPlacement::External, "external",
+                          "referenced in the checkpoint's safetensors files")),
+    cl::init(moec::WeightPlacement::Embed), cl::sub(compileCmd),
+    cl::cat(moecCategory));
+cl::opt<int64_t> compileMaxTokens(
+    "max-tokens",
+    cl::desc("Most tokens one forward call may carry; activation memory is "
+             "planned for it (default 1024)"),
+    cl::init(1024), cl::sub(compileCmd), cl::cat(moecCategory));
+cl::opt<moec::driver::EmitKind> compileEmit(
+    "emit", cl::desc("What to write"),
+    cl::values(clEnumValN(moec::driver::EmitKind::Plan, "plan", "the plan (default)"),
+               clEnumValN(moec::driver::EmitKind::Mlir, "mlir",
+                          "the imported moe-dialect IR, before any pass")),
+    cl::init(moec::driver::EmitKind::Plan), cl::sub(compileCmd),
+    cl::cat(moecCategory));
+cl::opt<bool> compilePrintIr("print-ir-after-all",
+                             cl::desc("Print the IR after every pass to stderr"),
+                             cl::sub(compileCmd), cl::cat(moecCategory));
+cl::opt<bool> compileQuiet("quiet", cl::desc("No notes, progress or summary"),
+                           cl::sub(compileCmd), cl::cat(moecCategory));
+
+// moec synth
+cl::SubCommand synthCmd(
+    "synth",
+    "Write a small deterministic DeepSeek-shaped checkpoint with random weights\n"
+    "  example: moec synth --preset tiny-v3 -o tiny-v3/");
+cl::opt<std::string> synthPreset("preset", cl::desc("Preset name (see --list)"),
+                                 cl::init("tiny-v3"), cl::sub(synthCmd),
+                                 cl::cat(moecCategory));
+cl::opt<std::string> synthOutput("o", cl::desc("Output checkpoint directory"),
+                                 cl::value_desc("dir"), cl::sub(synthCmd),
+                                 cl::cat(moecCategory));
+cl::opt<uint64_t> synthSeed("seed", cl::desc("Random seed (default 0)"),
+                            cl::init(0), cl::sub(synthCmd), cl::cat(moecCategory));
+cl::opt<bool> synthFp8("fp8",
+                       cl::desc("Store projections as FP8 e4m3 with 128x128 "
+                                "block scales, as DeepSeek-V3 ships"),
+                       cl::sub(synthCmd), cl::cat(moecCategory));
+cl::opt<unsigned> synthShards("shards",
+                              cl::desc("Number of safetensors shards (default 1)"),
+                              cl::init(1), cl::sub(synthCmd), cl::cat(moecCategory));
+cl::opt<bool> synthList("list", cl::desc("List the presets and exit"),
+                        cl::sub(synthCmd), cl::cat(moecCategory));
 } // namespace
 
 /// Prints `err` as one line and returns the process exit code.
@@ -46,8 +106,42 @@ int main(int argc, char **argv) {
       argc, argv,
       "moec: ahead-of-time compiler for DeepSeek-family MoE models\n\n"
       "Subcommands:\n"
-      "  emit-ptx   generate a kernel's PTX (moec emit-ptx --help)\n");
+      "  compile    checkpoint directory -> plan (moec compile --help)\n"
+      "  synth      write a small synthetic checkpoint (moec synth --help)\n"
+      "  emit-ptx   generate a kernel's PTX (moec emit-ptx --help)\n\n"
+      "Example, end to end:\n"
+      "  moec synth --preset tiny-v3 -o tiny-v3/\n"
+      "  moec compile tiny-v3/ -o tiny-v3.plan\n"
+      "  moec-run tiny-v3.plan --tokens 3,14,15 --max-new-tokens 16\n");
 
+  if (compileCmd) {
+    moec::driver::CompileOptions o;
+    o.checkpointDir = compileInput;
+    o.output = compileOutput;
+    o.weights = compileWeights;
+    o.maxTokens = compileMaxTokens;
+    o.emit = compileEmit;
+    o.printIrAfterAll = compilePrintIr;
+    o.quiet = compileQuiet;
+    if (Error err = moec::driver::compile(o))
+      return fail(std::move(err));
+    return 0;
+  }
+  if (synthCmd) {
+    if (synthList) {
+      outs() << moec::driver::listPresets();
+      return 0;
+    }
+    if (synthOutput.empty())
+      return fail(createStringError(inconvertibleErrorCode(),
+                                    "moec synth: -o DIR is required"));
+    if (Error err = moec::driver::synth(synthPreset, synthOutput, synthSeed,
+                                        synthFp8, synthShards))
+      return fail(std::move(err));
+    errs() << "moec: wrote checkpoint '" << synthPreset << "' to " << synthOutput
+           << "\n";
+    return 0;
+  }
   if (emitPtxCmd) {
     if (Error err = moec::driver::emitPtx(ptxKernel, ptxArch, ptxOutput))
       return fail(std::move(err));

@@ -2,8 +2,13 @@
 #ifndef MOEC_DRIVER_DRIVER_H
 #define MOEC_DRIVER_DRIVER_H
 
+#include "moec/Plan/PlanEmitter.h"
+
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
 
 namespace moec::driver {
 
@@ -11,6 +16,38 @@ namespace moec::driver {
 /// ("-" is stdout). Nothing is written when generation fails.
 llvm::Error emitPtx(llvm::StringRef kernel, llvm::StringRef arch,
                     llvm::StringRef output);
+
+/// What `moec compile` produces.
+enum class EmitKind {
+  Plan, ///< the plan file (default)
+  Mlir, ///< the imported moe-dialect module, before any pass
+};
+
+/// Options of `moec compile`.
+struct CompileOptions {
+  std::string checkpointDir;                        ///< HF checkpoint directory
+  std::string output;                               ///< plan (or .mlir) path
+  WeightPlacement weights = WeightPlacement::Embed; ///< --weights
+  int64_t maxTokens = 1024;                         ///< --max-tokens
+  EmitKind emit = EmitKind::Plan;                   ///< --emit
+  bool printIrAfterAll = false;                     ///< --print-ir-after-all
+  bool quiet = false;                               ///< no summary on stderr
+};
+
+/// The textual pass pipeline `moec compile` runs; `moec-opt
+/// --pass-pipeline=...` replays it.
+llvm::StringRef defaultPipeline();
+
+/// Compiles a checkpoint directory into a plan (see CompileOptions). Notes,
+/// progress and the summary go to stderr; nothing is written on failure.
+llvm::Error compile(const CompileOptions &options);
+
+/// Writes synthetic checkpoint `preset` into `dir` (moec synth).
+llvm::Error synth(llvm::StringRef preset, llvm::StringRef dir, uint64_t seed,
+                  bool fp8, unsigned shards);
+
+/// One line per synthetic preset: "name  description".
+std::string listPresets();
 
 } // namespace moec::driver
 

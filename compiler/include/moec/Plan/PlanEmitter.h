@@ -1,0 +1,59 @@
+//===- PlanEmitter.h - translate a moe module into a plan file ---*- C++ -*-===//
+//
+// The last step of `moec compile`: the @forward function of a moe-dialect
+// module becomes the steps, buffers and weights of a plan
+// (runtime/schema/plan.fbs). Model-level ops become target-neutral step
+// kinds; moe.mla_attention is expanded into its projections, norms, ropes,
+// the latent attention step and o_proj. Activation memory is planned by
+// liveness for `maxTokens` tokens.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_PLAN_PLANEMITTER_H
+#define MOEC_PLAN_PLANEMITTER_H
+
+#include "moec/checkpoint/Checkpoint.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace moec {
+
+/// Where the plan's weights live.
+enum class WeightPlacement {
+  Embed,    ///< copied into the plan: one self-contained file
+  External, ///< referenced in the checkpoint's safetensors files
+};
+
+/// Options of the plan translation.
+struct PlanEmitOptions {
+  WeightPlacement weights = WeightPlacement::Embed; ///< see WeightPlacement
+  int64_t maxTokens = 1024;   ///< tokens one forward call may carry
+  std::string pipeline;       ///< recorded in the plan's provenance
+  /// Called while weights are written: (bytes done, bytes total).
+  std::function<void(uint64_t, uint64_t)> progress;
+};
+
+/// What the emitted plan holds, for the driver's summary line.
+struct PlanSummary {
+  uint64_t steps = 0;           ///< plan steps
+  uint64_t buffers = 0;         ///< activation buffers
+  uint64_t weights = 0;         ///< weights (block scales included)
+  uint64_t weightBytes = 0;     ///< bytes of all weights
+  uint64_t arenaBytes = 0;      ///< activation arena for maxTokens
+  uint64_t kvBytesPerToken = 0; ///< latent cache bytes per token (all layers)
+};
+
+/// Writes the plan of `module`'s @forward to `planPath` (atomically). Weight
+/// names resolve in `ckpt`, which must stay open until this returns.
+llvm::Expected<PlanSummary> emitPlan(mlir::ModuleOp module,
+                                     const checkpoint::Checkpoint &ckpt,
+                                     llvm::StringRef planPath,
+                                     const PlanEmitOptions &options);
+
+} // namespace moec
+
+#endif // MOEC_PLAN_PLANEMITTER_H

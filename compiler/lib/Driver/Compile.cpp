@@ -1,0 +1,167 @@
+//===- Compile.cpp - moec compile: checkpoint -> moe IR -> passes -> plan --===//
+
+#include "moec/Driver/Driver.h"
+
+#include "moec/InitAll.h"
+#include "moec/checkpoint/Checkpoint.h"
+#include "moec/checkpoint/Import.h"
+#include "moec/checkpoint/Synthetic.h"
+#include "moec/checkpoint/Validate.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+using namespace llvm;
+
+namespace moec::driver {
+
+/// The passes of the default pipeline, nested under builtin.module.
+static constexpr const char kPipelinePasses[] =
+    "canonicalize,moe-absorb-mla{form=absorbed}";
+
+StringRef defaultPipeline() {
+  static const std::string full =
+      std::string("builtin.module(") + kPipelinePasses + ")";
+  return full;
+}
+
+namespace {
+
+/// A progress bar on stderr that shows itself only once the work has taken
+/// longer than a second, so quick compiles stay quiet.
+class ProgressBar {
+public:
+  explicit ProgressBar(StringRef label) : label(label.str()) {}
+  ~ProgressBar() {
+    if (shown)
+      errs() << "\n";
+  }
+  void update(uint64_t done, uint64_t total) {
+    using namespace std::chrono;
+    auto now = steady_clock::now();
+    if (!shown && now - start < seconds(1))
+      return;
+    if (shown && done < total && now - last < milliseconds(100))
+      return;
+    shown = true;
+    last = now;
+    double frac = total ? double(done) / double(total) : 1.0;
+    int filled = static_cast<int>(frac * 30);
+    errs() << "\r" << label << " [" << std::string(filled, '#')
+           << std::string(30 - filled, '.') << "] "
+           << formatv("{0,5:f1}% {1:f1}/{2:f1} MiB", frac * 100,
+                      done / 1048576.0, total / 1048576.0);
+    errs().flush();
+  }
+
+private:
+  std::string label;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last = start;
+  bool shown = false;
+};
+
+} // namespace
+
+Error compile(const CompileOptions &options) {
+  auto ckptOr = checkpoint::Checkpoint::open(options.checkpointDir);
+  if (!ckptOr)
+    return ckptOr.takeError();
+  const checkpoint::Checkpoint &ckpt = **ckptOr;
+  auto notes = checkpoint::validateCheckpoint(ckpt);
+  if (!notes)
+    return notes.takeError();
+  if (!options.quiet)
+    for (const std::string &note : *notes)
+      errs() << "moec: note: " << note << "\n";
+
+  mlir::DialectRegistry registry;
+  registerAllDialects(registry);
+  mlir::MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  auto moduleOr = checkpoint::importCheckpoint(ctx, ckpt);
+  if (!moduleOr)
+    return moduleOr.takeError();
+  mlir::ModuleOp module = **moduleOr;
+
+  if (options.emit == EmitKind::Mlir)
+    return writeToOutput(options.output, [&](raw_ostream &os) {
+      module.print(os);
+      return Error::success();
+    });
+
+  static bool passesRegistered = (registerAllPasses(), true);
+  (void)passesRegistered;
+  mlir::PassManager pm(&ctx);
+  std::string pipelineErrors;
+  raw_string_ostream perr(pipelineErrors);
+  if (mlir::failed(mlir::parsePassPipeline(kPipelinePasses, pm, perr)))
+    return createStringError(inconvertibleErrorCode(),
+                             "invalid default pipeline: %s",
+                             pipelineErrors.c_str());
+  if (options.printIrAfterAll) {
+    ctx.disableMultithreading();
+    pm.enableIRPrinting(
+        /*shouldPrintBeforePass=*/[](mlir::Pass *, mlir::Operation *) { return false; },
+        /*shouldPrintAfterPass=*/[](mlir::Pass *, mlir::Operation *) { return true; },
+        /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
+  }
+  std::string passErrors;
+  {
+    mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
+      if (d.getSeverity() == mlir::DiagnosticSeverity::Error)
+        passErrors += (passErrors.empty() ? "" : "; ") + d.str();
+      return mlir::success();
+    });
+    if (mlir::failed(pm.run(module)))
+      return createStringError(inconvertibleErrorCode(),
+                               "%s: the pass pipeline failed: %s",
+                               options.checkpointDir.c_str(), passErrors.c_str());
+  }
+
+  PlanEmitOptions emitOptions;
+  emitOptions.weights = options.weights;
+  emitOptions.maxTokens = options.maxTokens;
+  emitOptions.pipeline = defaultPipeline().str();
+  ProgressBar bar("moec: packing weights");
+  if (!options.quiet)
+    emitOptions.progress = [&](uint64_t done, uint64_t total) {
+      bar.update(done, total);
+    };
+  auto summary = emitPlan(module, ckpt, options.output, emitOptions);
+  if (!summary)
+    return summary.takeError();
+  if (!options.quiet)
+    errs() << formatv(
+        "moec: wrote {0}: {1} steps, {2} buffers, {3} weights ({4:f2} MiB, {5}), "
+        "arena {6:f2} MiB for {7} tokens, KV cache {8} bytes/token\n",
+        options.output, summary->steps, summary->buffers, summary->weights,
+        summary->weightBytes / 1048576.0,
+        options.weights == WeightPlacement::Embed ? "embedded" : "external",
+        summary->arenaBytes / 1048576.0, options.maxTokens,
+        summary->kvBytesPerToken);
+  return Error::success();
+}
+
+Error synth(StringRef preset, StringRef dir, uint64_t seed, bool fp8,
+            unsigned shards) {
+  checkpoint::SynthOptions o;
+  o.Seed = seed;
+  o.Fp8 = fp8;
+  o.NumShards = shards;
+  return checkpoint::writeSyntheticCheckpoint(preset, dir, o);
+}
+
+std::string listPresets() {
+  std::string s;
+  for (const checkpoint::SynthPreset &p : checkpoint::syntheticPresets())
+    s += formatv("  {0,-18} {1}\n", p.Name, p.Description).str();
+  return s;
+}
+
+} // namespace moec::driver

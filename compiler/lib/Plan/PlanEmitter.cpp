@@ -1,0 +1,461 @@
+//===- PlanEmitter.cpp - translate a moe module into a plan file ----------===//
+
+#include "moec/Plan/PlanEmitter.h"
+
+#include "moec/Dialect/Moe/IR/MoeDialect.h"
+#include "moec/checkpoint/FloatFormats.h"
+#include "moec/plan_writer/PlanWriter.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <filesystem>
+
+using namespace mlir;
+using llvm::formatv;
+
+namespace moec {
+namespace {
+
+llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+plan::DType planType(checkpoint::DType t) {
+  switch (t) {
+  case checkpoint::DType::BF16: return plan::DType::BF16;
+  case checkpoint::DType::F16: return plan::DType::F16;
+  case checkpoint::DType::F32: return plan::DType::F32;
+  case checkpoint::DType::F8_E4M3: return plan::DType::F8E4M3;
+  }
+  llvm_unreachable("unknown dtype");
+}
+
+/// Translates @forward op by op into PlanWriter calls.
+class Emitter {
+public:
+  Emitter(const checkpoint::Checkpoint &ckpt, llvm::StringRef planPath,
+          const PlanEmitOptions &options)
+      : ckpt(ckpt), cfg(ckpt.config()), options(options) {
+    std::filesystem::path p(planPath.str());
+    planDir = std::filesystem::absolute(p).parent_path();
+  }
+
+  llvm::Error run(func::FuncOp fn);
+  PlanWriter &writer() { return w; }
+  uint64_t weightBytes = 0;
+
+private:
+  void fillModelConfig();
+
+  /// The buffer of SSA value `v`, created on first use.
+  int32_t buffer(Value v);
+  /// A new scratch buffer of `width` fp32 columns.
+  int32_t scratch(const std::string &name, int64_t width) {
+    return w.addBuffer(name, plan::DType::F32, {-1, width});
+  }
+  /// The plan weight of checkpoint tensor `name`, added on first use.
+  llvm::Expected<int32_t> tensor(llvm::StringRef name, bool forceF32 = false);
+  /// The plan weight of a moe.weight result, with its block scale attached.
+  llvm::Expected<int32_t> weight(Value v);
+
+  llvm::Error emitMla(moe::MlaAttentionOp op);
+  llvm::Error emitOp(Operation *op);
+
+  const checkpoint::Checkpoint &ckpt;
+  const checkpoint::ModelConfig &cfg;
+  const PlanEmitOptions &options;
+  std::filesystem::path planDir;
+  PlanWriter w;
+  llvm::DenseMap<Value, int32_t> buffers;
+  llvm::StringMap<int32_t> weights;
+  std::vector<std::vector<float>> converted; ///< f32 copies (bias) kept alive
+  int32_t positions = -1, seqIds = -1;
+  unsigned nextName = 0;
+};
+
+int32_t Emitter::buffer(Value v) {
+  auto it = buffers.find(v);
+  if (it != buffers.end())
+    return it->second;
+  auto type = cast<RankedTensorType>(v.getType());
+  std::vector<int64_t> shape;
+  for (int64_t d : type.getShape())
+    shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+  plan::DType dt = type.getElementType().isInteger(32) ? plan::DType::I32
+                                                       : plan::DType::F32;
+  int32_t idx = w.addBuffer(formatv("v{0}", nextName++).str(), dt, shape);
+  buffers[v] = idx;
+  return idx;
+}
+
+llvm::Expected<int32_t> Emitter::tensor(llvm::StringRef name, bool forceF32) {
+  auto it = weights.find(name);
+  if (it != weights.end())
+    return it->second;
+  const checkpoint::TensorInfo *t = ckpt.lookup(name);
+  if (!t)
+    return makeError(formatv("{0}: tensor '{1}': missing",
+                             ckpt.tensorSourcePath(), name));
+  std::vector<int64_t> shape(t->Shape.begin(), t->Shape.end());
+  int32_t idx;
+  if (forceF32 && t->Type != checkpoint::DType::F32) {
+    // The router's correction bias is kept in fp32 (spec section 5).
+    std::vector<float> &f = converted.emplace_back(t->numElements());
+    checkpoint::decodeToFloat(t->Type, t->Data, f.size(), f.data());
+    idx = w.addWeightBorrowed(name.str(), plan::DType::F32, shape, f.data(),
+                              f.size() * sizeof(float));
+    weightBytes += f.size() * sizeof(float);
+  } else if (options.weights == WeightPlacement::External) {
+    std::filesystem::path file =
+        std::filesystem::absolute(std::filesystem::path(t->FilePath));
+    std::string rel = std::filesystem::relative(file, planDir).string();
+    idx = w.addWeightReference(name.str(), planType(t->Type), shape, rel,
+                               t->FileOffset);
+    w.plan().weights[idx]->size = t->ByteSize;
+    weightBytes += t->ByteSize;
+  } else {
+    idx = w.addWeightBorrowed(name.str(), planType(t->Type), shape, t->Data,
+                              t->ByteSize);
+    weightBytes += t->ByteSize;
+  }
+  weights[name] = idx;
+  return idx;
+}
+
+llvm::Expected<int32_t> Emitter::weight(Value v) {
+  auto op = v.getDefiningOp<moe::WeightOp>();
+  if (!op)
+    return makeError("a weight operand is not a moe.weight (plans hold only "
+                     "checkpoint tensors)");
+  llvm::Expected<int32_t> idx = tensor(op.getName());
+  if (!idx || !op.getScaleName())
+    return idx;
+  llvm::Expected<int32_t> scale = tensor(*op.getScaleName());
+  if (!scale)
+    return scale.takeError();
+  w.setBlockScale(*idx, *scale);
+  return idx;
+}
+
+void Emitter::fillModelConfig() {
+  plan::ModelConfigT &m = w.model();
+  m.architecture = cfg.architectureName().str();
+  m.vocab_size = cfg.VocabSize;
+  m.hidden_size = cfg.HiddenSize;
+  m.intermediate_size = cfg.IntermediateSize;
+  m.moe_intermediate_size = cfg.MoeIntermediateSize;
+  m.num_hidden_layers = cfg.NumHiddenLayers;
+  m.first_k_dense_replace = cfg.FirstKDenseReplace;
+  m.num_attention_heads = cfg.NumAttentionHeads;
+  m.qk_nope_head_dim = cfg.QkNopeHeadDim;
+  m.qk_rope_head_dim = cfg.QkRopeHeadDim;
+  m.v_head_dim = cfg.VHeadDim;
+  m.kv_lora_rank = cfg.KvLoraRank;
+  m.q_lora_rank = cfg.QLoraRank.value_or(0);
+  m.n_routed_experts = cfg.NumRoutedExperts;
+  m.n_shared_experts = cfg.NumSharedExperts;
+  m.num_experts_per_tok = cfg.NumExpertsPerTok;
+  bool groups = cfg.groupScore() != checkpoint::GroupScore::None;
+  m.n_group = groups ? cfg.NumGroups : 1;
+  m.topk_group = groups ? cfg.TopkGroup : 1;
+  m.scoring_func = cfg.Scoring == checkpoint::ScoringFunc::Sigmoid
+                       ? plan::ScoreFunc::Sigmoid
+                       : plan::ScoreFunc::Softmax;
+  m.group_score = cfg.groupScore() == checkpoint::GroupScore::Top2Sum
+                      ? plan::GroupScore::Top2Sum
+                      : plan::GroupScore::Max;
+  m.norm_topk_prob = cfg.NormTopkProb;
+  m.routed_scaling_factor = static_cast<float>(cfg.RoutedScalingFactor);
+  m.rms_norm_eps = static_cast<float>(cfg.RmsNormEps);
+  m.rope_theta = static_cast<float>(cfg.RopeTheta);
+  m.softmax_scale = static_cast<float>(cfg.softmaxScale());
+  if (cfg.RopeScaling) {
+    auto y = std::make_unique<plan::YarnParamsT>();
+    y->factor = static_cast<float>(cfg.RopeScaling->Factor);
+    y->original_max_position_embeddings =
+        cfg.RopeScaling->OriginalMaxPositionEmbeddings;
+    y->beta_fast = static_cast<float>(cfg.RopeScaling->BetaFast);
+    y->beta_slow = static_cast<float>(cfg.RopeScaling->BetaSlow);
+    y->mscale = static_cast<float>(cfg.RopeScaling->Mscale);
+    y->mscale_all_dim = static_cast<float>(cfg.RopeScaling->MscaleAllDim);
+    y->attention_factor = 1.0f; // spec section 4: 1.0 for every released config
+    m.rope_yarn = std::move(y);
+  }
+  w.plan().max_tokens = options.maxTokens;
+  auto prov = std::make_unique<plan::ProvenanceT>();
+  prov->compiler_version = "moec 0.1.0";
+  prov->pipeline = options.pipeline;
+  prov->source_checkpoint = ckpt.directory().str();
+  w.plan().provenance = std::move(prov);
+}
+
+/// Rope attributes for `heads` heads of `stride` columns, rotating at `offset`.
+plan::StepAttrsUnion ropeAttrs(int64_t heads, int64_t stride, int64_t offset,
+                               plan::RopeLayout layout) {
+  plan::RopeAttrsT r;
+  r.heads = heads;
+  r.head_stride = stride;
+  r.offset = offset;
+  r.layout = layout;
+  plan::StepAttrsUnion u;
+  u.Set(std::move(r));
+  return u;
+}
+
+plan::StepAttrsUnion normAttrs(float eps) {
+  plan::RmsNormAttrsT n;
+  n.eps = eps;
+  plan::StepAttrsUnion u;
+  u.Set(std::move(n));
+  return u;
+}
+
+plan::StepAttrsUnion sliceAttrs(int64_t begin, int64_t width) {
+  plan::SliceAttrsT s;
+  s.begin = begin;
+  s.width = width;
+  plan::StepAttrsUnion u;
+  u.Set(std::move(s));
+  return u;
+}
+
+llvm::Error Emitter::emitMla(moe::MlaAttentionOp op) {
+  auto cacheArg = dyn_cast<BlockArgument>(op.getCache());
+  if (!cacheArg || cacheArg.getArgNumber() < 3)
+    return makeError("moe.mla_attention: the cache must be an argument of "
+                     "@forward (one per layer)");
+  int32_t layer = static_cast<int32_t>(cacheArg.getArgNumber() - 3);
+  if (op.getQkRopeHeadDim() != cfg.QkRopeHeadDim ||
+      op.getKvLoraRank() != cfg.KvLoraRank ||
+      op.getNumHeads() != cfg.NumAttentionHeads)
+    return makeError(formatv("layer {0}: attention dims differ from the "
+                             "model config",
+                             layer));
+  int64_t H = op.getNumHeads(), nope = op.getQkNopeHeadDim();
+  int64_t R = op.getQkRopeHeadDim(), V = op.getVHeadDim();
+  int64_t C = op.getKvLoraRank(), qLora = op.getQLoraRank();
+  float eps = op.getRmsNormEps().convertToFloat();
+  plan::RopeLayout layout = op.getRopeLayout() == moe::RopeLayout::half
+                                ? plan::RopeLayout::Half
+                                : plan::RopeLayout::Interleaved;
+  std::string p = formatv("layers.{0}.attn.", layer).str();
+  int32_t x = buffer(op.getInput());
+
+  auto W = [&](Value v) { return weight(v); };
+  int32_t q = scratch(p + "q", H * (nope + R));
+  if (qLora > 0) {
+    auto qa = W(op.getQA()), qan = W(op.getQANorm()), qb = W(op.getQB());
+    if (!qa) return qa.takeError();
+    if (!qan) return qan.takeError();
+    if (!qb) return qb.takeError();
+    int32_t cq = scratch(p + "q_a", qLora);
+    w.addStep(plan::StepKind::Linear, {x}, {cq}, {*qa}, {}, p + "q_a_proj");
+    w.addStep(plan::StepKind::RmsNorm, {cq}, {cq}, {*qan}, normAttrs(eps),
+              p + "q_a_layernorm");
+    w.addStep(plan::StepKind::Linear, {cq}, {q}, {*qb}, {}, p + "q_b_proj");
+  } else {
+    auto qb = W(op.getQB());
+    if (!qb) return qb.takeError();
+    w.addStep(plan::StepKind::Linear, {x}, {q}, {*qb}, {}, p + "q_proj");
+  }
+  auto kva = W(op.getKvA()), kvan = W(op.getKvANorm());
+  auto kvb = W(op.getKvB()), o = W(op.getOProj());
+  if (!kva) return kva.takeError();
+  if (!kvan) return kvan.takeError();
+  if (!kvb) return kvb.takeError();
+  if (!o) return o.takeError();
+  int32_t kv = scratch(p + "kv", C + R);
+  w.addStep(plan::StepKind::Linear, {x}, {kv}, {*kva}, {}, p + "kv_a_proj_with_mqa");
+  int32_t c = scratch(p + "c", C);
+  w.addStep(plan::StepKind::SliceColumns, {kv}, {c}, {}, sliceAttrs(0, C), p + "c");
+  w.addStep(plan::StepKind::RmsNorm, {c}, {c}, {*kvan}, normAttrs(eps),
+            p + "kv_a_layernorm");
+  int32_t pe = scratch(p + "k_pe", R);
+  w.addStep(plan::StepKind::SliceColumns, {kv}, {pe}, {}, sliceAttrs(C, R),
+            p + "k_pe");
+  w.addStep(plan::StepKind::Rope, {q, positions}, {q}, {},
+            ropeAttrs(H, nope + R, nope, layout), p + "rope_q");
+  w.addStep(plan::StepKind::Rope, {pe, positions}, {pe}, {},
+            ropeAttrs(1, R, 0, layout), p + "rope_k");
+  int32_t attn = scratch(p + "o", H * V);
+  plan::MlaAttrsT mla;
+  mla.layer = layer;
+  mla.absorbed = op.getForm() == moe::AttentionForm::absorbed;
+  plan::StepAttrsUnion attrs;
+  attrs.Set(std::move(mla));
+  w.addStep(plan::StepKind::MlaAttention, {q, c, pe, positions, seqIds}, {attn},
+            {*kvb}, std::move(attrs), p + "mla");
+  w.addStep(plan::StepKind::Linear, {attn}, {buffer(op.getResult())}, {*o}, {},
+            p + "o_proj");
+  return llvm::Error::success();
+}
+
+llvm::Error Emitter::emitOp(Operation *op) {
+  auto one = [&](plan::StepKind kind, std::vector<Value> operands, Value result,
+                 std::vector<Value> weightValues,
+                 plan::StepAttrsUnion attrs = {}) -> llvm::Error {
+    std::vector<int32_t> ins, ws;
+    for (Value v : operands)
+      ins.push_back(buffer(v));
+    for (Value v : weightValues) {
+      llvm::Expected<int32_t> idx = weight(v);
+      if (!idx)
+        return idx.takeError();
+      ws.push_back(*idx);
+    }
+    w.addStep(kind, ins, {buffer(result)}, ws, std::move(attrs),
+              op->getName().getStringRef().str());
+    return llvm::Error::success();
+  };
+  return llvm::TypeSwitch<Operation *, llvm::Error>(op)
+      .Case([&](moe::WeightOp) { return llvm::Error::success(); })
+      .Case([&](moe::EmbeddingOp e) {
+        return one(plan::StepKind::Embedding, {e.getTokens()}, e.getResult(),
+                   {e.getTable()});
+      })
+      .Case([&](moe::RmsNormOp n) {
+        return one(plan::StepKind::RmsNorm, {n.getInput()}, n.getResult(),
+                   {n.getWeight()}, normAttrs(n.getEpsilon().convertToFloat()));
+      })
+      .Case([&](moe::LinearOp l) {
+        return one(plan::StepKind::Linear, {l.getInput()}, l.getResult(),
+                   {l.getWeight()});
+      })
+      .Case([&](moe::LogitsOp l) {
+        return one(plan::StepKind::Linear, {l.getInput()}, l.getResult(),
+                   {l.getLmHead()});
+      })
+      .Case([&](moe::AddOp a) {
+        return one(plan::StepKind::Add, {a.getLhs(), a.getRhs()}, a.getResult(), {});
+      })
+      .Case([&](moe::RopeOp r) -> llvm::Error {
+        if (r.getRopeDim() != cfg.QkRopeHeadDim)
+          return makeError("moe.rope: rope_dim differs from qk_rope_head_dim");
+        return one(plan::StepKind::Rope, {r.getInput(), r.getPositions()},
+                   r.getResult(), {},
+                   ropeAttrs(r.getHeads(), r.getHeadDim(), r.getOffset(),
+                             r.getLayout() == moe::RopeLayout::half
+                                 ? plan::RopeLayout::Half
+                                 : plan::RopeLayout::Interleaved));
+      })
+      .Case([&](moe::MlaAttentionOp m) { return emitMla(m); })
+      .Case([&](moe::RouterOp r) -> llvm::Error {
+        std::vector<int32_t> ws;
+        llvm::Expected<int32_t> gate = weight(r.getGate());
+        if (!gate)
+          return gate.takeError();
+        ws.push_back(*gate);
+        if (Value bias = r.getBias()) {
+          auto def = bias.getDefiningOp<moe::WeightOp>();
+          if (!def)
+            return makeError("moe.router: the bias is not a moe.weight");
+          llvm::Expected<int32_t> b = tensor(def.getName(), /*forceF32=*/true);
+          if (!b)
+            return b.takeError();
+          ws.push_back(*b);
+        }
+        plan::RouterAttrsT a;
+        a.experts = cast<RankedTensorType>(r.getGate().getType()).getDimSize(0);
+        a.top_k = r.getTopK();
+        a.groups = r.getNGroup();
+        a.topk_groups = r.getTopkGroup();
+        a.score_func = r.getScoreFunc() == moe::ScoreFunc::sigmoid
+                           ? plan::ScoreFunc::Sigmoid
+                           : plan::ScoreFunc::Softmax;
+        a.group_score = r.getGroupScore() == moe::GroupScore::top2_sum
+                            ? plan::GroupScore::Top2Sum
+                            : plan::GroupScore::Max;
+        a.norm_topk_prob = r.getNormTopkProb();
+        a.routed_scaling_factor = r.getRoutedScalingFactor().convertToFloat();
+        plan::StepAttrsUnion u;
+        u.Set(std::move(a));
+        w.addStep(plan::StepKind::Router, {buffer(r.getInput())},
+                  {buffer(r.getIndices()), buffer(r.getWeights())}, ws,
+                  std::move(u), "moe.router");
+        return llvm::Error::success();
+      })
+      .Case([&](moe::RoutedExpertsOp r) -> llvm::Error {
+        std::vector<int32_t> ws;
+        size_t n = r.getGateWeights().size();
+        for (size_t e = 0; e < n; ++e)
+          for (Value v : {r.getGateWeights()[e], r.getUpWeights()[e],
+                          r.getDownWeights()[e]}) {
+            llvm::Expected<int32_t> idx = weight(v);
+            if (!idx)
+              return idx.takeError();
+            ws.push_back(*idx);
+          }
+        plan::MoeAttrsT a;
+        a.experts = static_cast<int64_t>(n);
+        a.top_k = cast<RankedTensorType>(r.getIndices().getType()).getDimSize(1);
+        plan::StepAttrsUnion u;
+        u.Set(std::move(a));
+        w.addStep(plan::StepKind::MoeExperts,
+                  {buffer(r.getInput()), buffer(r.getIndices()),
+                   buffer(r.getWeights())},
+                  {buffer(r.getResult())}, ws, std::move(u), "moe.routed_experts");
+        return llvm::Error::success();
+      })
+      .Case([&](moe::SwigluOp s) {
+        return one(plan::StepKind::SwigluMlp, {s.getInput()}, s.getResult(),
+                   {s.getGate(), s.getUp(), s.getDown()});
+      })
+      .Case([&](func::ReturnOp) { return llvm::Error::success(); })
+      .Default([&](Operation *other) {
+        return makeError(formatv("no plan step for '{0}'", other->getName()));
+      });
+}
+
+llvm::Error Emitter::run(func::FuncOp fn) {
+  fillModelConfig();
+  Block &body = fn.getBody().front();
+  int32_t tokens = buffer(body.getArgument(0));
+  positions = buffer(body.getArgument(1));
+  seqIds = buffer(body.getArgument(2));
+  for (Operation &op : body)
+    if (llvm::Error err = emitOp(&op))
+      return err;
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  int32_t logits = buffer(ret.getOperand(0));
+  w.addEntryPoint("forward", {tokens, positions, seqIds}, {logits}, 0,
+                  w.numSteps());
+  return llvm::Error::success();
+}
+
+} // namespace
+
+llvm::Expected<PlanSummary> emitPlan(ModuleOp module,
+                                     const checkpoint::Checkpoint &ckpt,
+                                     llvm::StringRef planPath,
+                                     const PlanEmitOptions &options) {
+  auto fn = module.lookupSymbol<func::FuncOp>("forward");
+  if (!fn)
+    return makeError("the module has no @forward function");
+  if (options.maxTokens < 1)
+    return makeError(formatv("--max-tokens must be at least 1, got {0}",
+                             options.maxTokens));
+  Emitter e(ckpt, planPath, options);
+  if (llvm::Error err = e.run(fn))
+    return std::move(err);
+  PlanWriter &w = e.writer();
+  if (Status s = w.planArena(); !s.ok())
+    return makeError(s.message());
+  if (Status s = w.write(planPath.str()); !s.ok())
+    return makeError(s.message());
+  const checkpoint::ModelConfig &cfg = ckpt.config();
+  PlanSummary summary;
+  summary.steps = w.plan().steps.size();
+  summary.buffers = w.plan().buffers.size();
+  summary.weights = w.plan().weights.size();
+  summary.weightBytes = e.weightBytes;
+  summary.arenaBytes = w.plan().arena_size;
+  summary.kvBytesPerToken = static_cast<uint64_t>(cfg.NumHiddenLayers) *
+                            (cfg.KvLoraRank + cfg.QkRopeHeadDim) * sizeof(float);
+  return summary;
+}
+
+} // namespace moec

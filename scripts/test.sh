@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds moec and runs every test (ctest: GoogleTest suites, the lit suite, the
+# golden end-to-end tests and the plan-loader fuzz run). Installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+BUILD=${MOEC_BUILD_DIR:-build}
+JOBS=${MOEC_JOBS:-$(nproc)}
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build "$BUILD" -j "$JOBS"
+# ctest's summary line ("100% tests passed, 0 tests failed out of N") ends the output.
+ctest --test-dir "$BUILD" -j "$JOBS" --output-on-failure --timeout 900
