@@ -74,6 +74,8 @@ void rmsNorm(const float *x, int64_t T, int64_t D, const Weight &gamma, float ep
              float *out);
 
 /// y[T, W.rows] = x[T, W.cols] * W^T, fp32 accumulation, any weight type.
+/// FP8 bytes are decoded through an f16 reinterpretation, so the two NaN bytes
+/// (S.1111.111, never produced by a quantiser) read as +-480 here.
 void linear(const float *x, int64_t T, const Weight &W, float *y);
 
 /// out = a + b, n elements. out may alias a or b.
@@ -169,6 +171,7 @@ void swigluMlp(const float *x, int64_t T, const SwigluWeights &mlp, float *out);
 
 /// Routed experts: out[t] = sum_k weights[t,k] * Expert_{idx[t,k]}(x[t]).
 /// Computes only selected experts, with tokens grouped by expert. out is overwritten.
+/// Entries of idx outside [0, numExperts) contribute nothing.
 void moeExperts(const float *x, int64_t T, const SwigluWeights *experts,
                 int64_t numExperts, const int32_t *idx, const float *weights, int64_t K,
                 float *out);

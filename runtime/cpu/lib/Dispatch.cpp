@@ -1,0 +1,106 @@
+//===- Dispatch.cpp - SIMD level selection and thread count ---------------===//
+//
+// Picks the kernel table once from what the CPU supports (cpuid, and the OS saving
+// the wide registers, both checked by __builtin_cpu_supports) and holds the
+// process-wide thread count.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelTable.h"
+
+#include <atomic>
+
+#include <omp.h>
+
+namespace moec::cpu {
+namespace {
+
+bool cpuHas(SimdLevel level) {
+  switch (level) {
+  case SimdLevel::Scalar:
+    return true;
+  case SimdLevel::Avx2:
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+  case SimdLevel::Avx512:
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return cpuHas(SimdLevel::Avx2) && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+#else
+    return false;
+#endif
+  }
+  return false;
+}
+
+const detail::KernelTable &tableFor(SimdLevel level) {
+  switch (level) {
+  case SimdLevel::Avx512:
+    return detail::avx512KernelTable();
+  case SimdLevel::Avx2:
+    return detail::avx2KernelTable();
+  case SimdLevel::Scalar:
+    break;
+  }
+  return detail::scalarKernelTable();
+}
+
+/// The active table; null until first use.
+std::atomic<const detail::KernelTable *> gActive{nullptr};
+/// Threads requested with setNumThreads; <= 0 means all cores.
+std::atomic<int> gThreads{0};
+
+} // namespace
+
+SimdLevel detectedSimdLevel() {
+  static const SimdLevel level = cpuHas(SimdLevel::Avx512) ? SimdLevel::Avx512
+                                 : cpuHas(SimdLevel::Avx2) ? SimdLevel::Avx2
+                                                           : SimdLevel::Scalar;
+  return level;
+}
+
+bool setSimdLevelForTesting(SimdLevel level) {
+  if (!cpuHas(level))
+    return false;
+  gActive.store(&tableFor(level), std::memory_order_release);
+  return true;
+}
+
+const char *simdLevel() { return detail::activeKernels().name; }
+
+void setNumThreads(int n) { gThreads.store(n, std::memory_order_relaxed); }
+
+int numThreads() {
+  const int n = gThreads.load(std::memory_order_relaxed);
+  // omp_get_max_threads honours OMP_NUM_THREADS and otherwise counts the cores.
+  return n > 0 ? n : omp_get_max_threads();
+}
+
+namespace detail {
+
+const KernelTable &activeKernels() {
+  const KernelTable *table = gActive.load(std::memory_order_acquire);
+  if (!table) {
+    table = &tableFor(detectedSimdLevel());
+    const KernelTable *expected = nullptr;
+    // Another thread may have forced a level meanwhile; keep its choice.
+    if (!gActive.compare_exchange_strong(expected, table, std::memory_order_acq_rel))
+      table = expected;
+  }
+  return *table;
+}
+
+int threadsFor(int64_t work) {
+  // Below this many operations a parallel region costs more than it saves.
+  constexpr int64_t kMinParallelWork = 1 << 15;
+  return work < kMinParallelWork ? 1 : numThreads();
+}
+
+} // namespace detail
+} // namespace moec::cpu

@@ -1,0 +1,88 @@
+//===- KernelTable.h - Per-instruction-set kernel primitives ----*- C++ -*-===//
+//
+// The single-threaded primitives that differ per SIMD level. Each level (scalar,
+// AVX2, AVX-512) is compiled in its own translation unit with its own flags and
+// fills one KernelTable; the public kernels pick the table once, at run time, and
+// add threading around it. Nothing here allocates or spawns threads.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_CPU_LIB_KERNELTABLE_H
+#define MOEC_CPU_LIB_KERNELTABLE_H
+
+#include "moec/cpu/kernels.h"
+
+#include <cstdint>
+
+namespace moec::cpu::detail {
+
+/// Most queries one attend() call handles (heads of a token, or tokens of a head).
+inline constexpr int64_t kMaxAttendQueries = 16;
+
+/// Softmax attention of up to kMaxAttendQueries queries over shared key/value rows.
+/// A key is split into a main part and an optional second (rope) part, so the latent
+/// cache and the separate k_pe cache are used in place:
+///   score(i, j) = (q[i] . k[j] + qr[i] . kr[j]) * scale,   for j < len[i]
+///   out[i] = softmax_j(score(i, :)) . v
+/// Each query attends rows [0, len[i]); len[i] >= 1.
+struct AttendArgs {
+  int64_t queries = 0;            ///< number of queries, <= kMaxAttendQueries
+  const float *q = nullptr;       ///< [queries, ldq]: main query part, dk values used
+  int64_t ldq = 0;                ///< row stride of q
+  int64_t dk = 0;                 ///< length of the main query/key part
+  const float *qr = nullptr;      ///< [queries, ldqr]: second query part (or unused)
+  int64_t ldqr = 0;               ///< row stride of qr
+  int64_t dr = 0;                 ///< length of the second part (0: none)
+  const float *k = nullptr;       ///< [rows, ldk]: main key part
+  int64_t ldk = 0;                ///< row stride of k
+  const float *kr = nullptr;      ///< [rows, ldkr]: second key part
+  int64_t ldkr = 0;               ///< row stride of kr
+  const float *v = nullptr;       ///< [rows, ldv]: values, dv used
+  int64_t ldv = 0;                ///< row stride of v
+  int64_t dv = 0;                 ///< value width
+  const int64_t *len = nullptr;   ///< [queries]: rows each query attends
+  float scale = 1.f;              ///< multiplies every score before the softmax
+  float *out = nullptr;           ///< [queries, ldo]: dv outputs per query
+  int64_t ldo = 0;                ///< row stride of out
+};
+
+/// The primitives of one SIMD level. All are single-threaded.
+struct KernelTable {
+  /// The level's name as simdLevel() reports it.
+  const char *name;
+  /// y[t * ldy + (r - rowBegin)] = x[t * ldx + :] . W[r, :] for t < T and
+  /// rowBegin <= r < rowEnd. Weights are decoded on the fly.
+  void (*linearRows)(const float *x, int64_t T, int64_t ldx, const Weight &W,
+                     int64_t rowBegin, int64_t rowEnd, float *y, int64_t ldy);
+  /// y[t * ldy + c] = sum_i x[t * ldx + i] * W[rowBegin + i, c] for i < n, c < W.cols:
+  /// the product with a row slice of W, not its transpose (absorbed attention's W_UK).
+  void (*linearTransposed)(const float *x, int64_t T, int64_t ldx, const Weight &W,
+                           int64_t rowBegin, int64_t n, float *y, int64_t ldy);
+  /// out[c] = W[row, c] for c < W.cols, dequantised.
+  void (*decodeRow)(const Weight &W, int64_t row, float *out);
+  /// See AttendArgs.
+  void (*attend)(const AttendArgs &args);
+  /// out = x * (1 / sqrt(mean(x^2) + eps)) * gamma over D values. out may equal x.
+  void (*rmsNormRow)(const float *x, int64_t D, const float *gamma, float eps, float *out);
+  /// out = a + b over n values; out may alias a or b.
+  void (*add)(const float *a, const float *b, int64_t n, float *out);
+  /// out = silu(gate) * up over n values; out may alias either input.
+  void (*siluMul)(const float *gate, const float *up, int64_t n, float *out);
+  /// y += alpha * x over n values.
+  void (*axpy)(float alpha, const float *x, int64_t n, float *y);
+};
+
+/// The table of each level. The AVX ones must only be called on a CPU that has them.
+const KernelTable &scalarKernelTable();
+const KernelTable &avx2KernelTable();
+const KernelTable &avx512KernelTable();
+
+/// The table every public kernel uses (chosen once; setSimdLevelForTesting changes it).
+const KernelTable &activeKernels();
+
+/// The thread count of a parallel region that does `work` scalar operations: all
+/// configured threads for large work, one for work too small to amortise a fork.
+int threadsFor(int64_t work);
+
+} // namespace moec::cpu::detail
+
+#endif // MOEC_CPU_LIB_KERNELTABLE_H

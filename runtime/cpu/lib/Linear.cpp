@@ -1,0 +1,54 @@
+//===- Linear.cpp - y = x W^T, threaded over output rows ------------------===//
+//
+// Output rows are cut into chunks that threads take dynamically. A chunk is
+// large enough (about 256 KiB of weights at decode, one 64-row panel at prefill)
+// that each thread streams long contiguous runs, and small enough that a thread
+// the OS preempts (this runtime shares machines) delays only its current chunk
+// instead of the whole call. Chunk starts are multiples of 8 rows: the largest
+// register tile's row group, which must not straddle an FP8 scale block.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelTable.h"
+
+#include <algorithm>
+
+namespace moec::cpu {
+namespace {
+
+int64_t storedBytes(WeightType type) {
+  return type == WeightType::F32 ? 4 : type == WeightType::F8E4M3 ? 1 : 2;
+}
+
+int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+} // namespace
+
+void linear(const float *x, int64_t T, const Weight &W, float *y) {
+  if (T <= 0 || W.rows <= 0)
+    return;
+  const detail::KernelTable &k = detail::activeKernels();
+  const int threads = detail::threadsFor(T * W.rows * W.cols);
+  if (threads == 1) {
+    k.linearRows(x, T, W.cols, W, 0, W.rows, y, W.rows);
+    return;
+  }
+  constexpr int64_t kRowAlign = 8;
+  constexpr int64_t kChunkBytes = int64_t(256) << 10;
+  constexpr int64_t kPanelRows = 64;   // the prefill panel height in isa/Linear.h
+  constexpr int64_t kDecodeTokens = 4; // up to here every level streams rows
+  const int64_t rowBytes = std::max<int64_t>(1, W.cols * storedBytes(W.type));
+  int64_t chunk = T <= kDecodeTokens ? roundUp(std::max<int64_t>(1, kChunkBytes / rowBytes), kRowAlign)
+                         : kPanelRows;
+  // Never fewer chunks than threads.
+  chunk = std::min(chunk, roundUp((W.rows + threads - 1) / threads, kRowAlign));
+  const int64_t chunks = (W.rows + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t r0 = c * chunk;
+    const int64_t r1 = std::min(W.rows, r0 + chunk);
+    k.linearRows(x, T, W.cols, W, r0, r1, y + r0, W.rows);
+  }
+}
+
+} // namespace moec::cpu

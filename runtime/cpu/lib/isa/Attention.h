@@ -1,0 +1,235 @@
+//===- Attention.h - Online-softmax attention for one SIMD level -*- C++ -*-===//
+//
+// Included only by the per-level translation units (see Linear.h). Implements
+// KernelTable::attend: keys and values are visited in chunks of kChunk rows; each
+// chunk's scores are computed in 4x4 register tiles (4 queries x 4 keys), turned
+// into probabilities against a running maximum, and accumulated into the outputs,
+// which are rescaled whenever the maximum grows. One pass over the rows, no
+// scratch proportional to their number.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_CPU_LIB_ISA_ATTENTION_H
+#define MOEC_CPU_LIB_ISA_ATTENTION_H
+
+#include "../KernelTable.h"
+
+namespace moec::cpu::detail {
+namespace {
+
+template <class Isa> struct AttentionKernel {
+  using V = typename Isa::V;
+  static constexpr int kW = Isa::kWidth;
+  static constexpr int64_t kChunk = 64;
+
+  /// acc[i][j] += a[i] . b[j] over d values; a rows lda apart, b rows ldb apart.
+  template <int NI, int NJ>
+  static inline void dotTile(V (&acc)[NI][NJ], const float *a, int64_t lda,
+                             const float *b, int64_t ldb, int64_t d) {
+    int64_t k = 0;
+    for (; k + kW <= d; k += kW) {
+      V bv[NJ];
+#pragma GCC unroll 4
+      for (int j = 0; j < NJ; ++j)
+        bv[j] = Isa::load(b + j * ldb + k);
+#pragma GCC unroll 4
+      for (int i = 0; i < NI; ++i) {
+        const V av = Isa::load(a + i * lda + k);
+#pragma GCC unroll 4
+        for (int j = 0; j < NJ; ++j)
+          acc[i][j] = Isa::fma(av, bv[j], acc[i][j]);
+      }
+    }
+    if (k < d) {
+      const int n = static_cast<int>(d - k);
+      V bv[NJ];
+      for (int j = 0; j < NJ; ++j)
+        bv[j] = Isa::loadPartial(b + j * ldb + k, n);
+      for (int i = 0; i < NI; ++i) {
+        const V av = Isa::loadPartial(a + i * lda + k, n);
+        for (int j = 0; j < NJ; ++j)
+          acc[i][j] = Isa::fma(av, bv[j], acc[i][j]);
+      }
+    }
+  }
+
+  /// s[i][j] = q_i . k_(row0+j) + qr_i . kr_(row0+j) for queries i0..i0+NI and
+  /// chunk rows j0..j0+NJ.
+  template <int NI, int NJ>
+  static void scoreTile(const AttendArgs &a, int64_t i0, int64_t row0, int64_t j0,
+                        float (*s)[kChunk]) {
+    V acc[NI][NJ];
+    for (int i = 0; i < NI; ++i)
+      for (int j = 0; j < NJ; ++j)
+        acc[i][j] = Isa::zero();
+    const int64_t r = row0 + j0;
+    dotTile<NI, NJ>(acc, a.q + i0 * a.ldq, a.ldq, a.k + r * a.ldk, a.ldk, a.dk);
+    if (a.dr > 0)
+      dotTile<NI, NJ>(acc, a.qr + i0 * a.ldqr, a.ldqr, a.kr + r * a.ldkr, a.ldkr, a.dr);
+    for (int i = 0; i < NI; ++i)
+      for (int j = 0; j < NJ; ++j)
+        s[i0 + i][j0 + j] = Isa::reduceAdd(acc[i][j]);
+  }
+
+  template <int NI>
+  static void scoreRows(const AttendArgs &a, int64_t i0, int64_t row0, int64_t rows,
+                        float (*s)[kChunk]) {
+    int64_t j = 0;
+    for (; j + 4 <= rows; j += 4)
+      scoreTile<NI, 4>(a, i0, row0, j, s);
+    for (; j < rows; ++j)
+      scoreTile<NI, 1>(a, i0, row0, j, s);
+  }
+
+  /// out[i] += sum_j p[i][j] * v_(row0+j) for queries i0..i0+NI, columns c0..c0+n
+  /// with n <= 2 vectors.
+  template <int NI>
+  static void valueStrip(const AttendArgs &a, int64_t i0, int64_t row0, int64_t rows,
+                         const float (*p)[kChunk], int64_t c0, int n) {
+    const int n0 = n < kW ? n : kW;
+    const int n1 = n - n0;
+    V acc[NI][2];
+    for (int i = 0; i < NI; ++i) {
+      float *o = a.out + (i0 + i) * a.ldo + c0;
+      acc[i][0] = n0 == kW ? Isa::load(o) : Isa::loadPartial(o, n0);
+      acc[i][1] = n1 == kW ? Isa::load(o + kW) : n1 > 0 ? Isa::loadPartial(o + kW, n1)
+                                                         : Isa::zero();
+    }
+    for (int64_t j = 0; j < rows; ++j) {
+      const float *vr = a.v + (row0 + j) * a.ldv + c0;
+      const V v0 = n0 == kW ? Isa::load(vr) : Isa::loadPartial(vr, n0);
+      const V v1 = n1 == kW ? Isa::load(vr + kW) : n1 > 0 ? Isa::loadPartial(vr + kW, n1)
+                                                           : Isa::zero();
+#pragma GCC unroll 4
+      for (int i = 0; i < NI; ++i) {
+        const V pj = Isa::set1(p[i0 + i][j]);
+        acc[i][0] = Isa::fma(pj, v0, acc[i][0]);
+        acc[i][1] = Isa::fma(pj, v1, acc[i][1]);
+      }
+    }
+    for (int i = 0; i < NI; ++i) {
+      float *o = a.out + (i0 + i) * a.ldo + c0;
+      if (n0 == kW)
+        Isa::store(o, acc[i][0]);
+      else
+        Isa::storePartial(o, acc[i][0], n0);
+      if (n1 == kW)
+        Isa::store(o + kW, acc[i][1]);
+      else if (n1 > 0)
+        Isa::storePartial(o + kW, acc[i][1], n1);
+    }
+  }
+
+  template <int NI>
+  static void valueRows(const AttendArgs &a, int64_t i0, int64_t row0, int64_t rows,
+                        const float (*p)[kChunk]) {
+    for (int64_t c0 = 0; c0 < a.dv; c0 += 2 * kW) {
+      const int64_t left = a.dv - c0;
+      valueStrip<NI>(a, i0, row0, rows, p, c0,
+                     static_cast<int>(left < 2 * kW ? left : 2 * kW));
+    }
+  }
+
+  static void scaleRow(float *x, int64_t n, float f) {
+    const V fv = Isa::set1(f);
+    int64_t c = 0;
+    for (; c + kW <= n; c += kW)
+      Isa::store(x + c, Isa::mul(Isa::load(x + c), fv));
+    if (c < n)
+      Isa::storePartial(x + c, Isa::mul(Isa::loadPartial(x + c, static_cast<int>(n - c)), fv),
+                        static_cast<int>(n - c));
+  }
+
+  /// Turns s[0:valid) into exp(s*scale - newMax) in place, zeroes s[valid:rows), and
+  /// returns the sum. newMax = max(oldMax, max(s*scale)) is written to *runningMax;
+  /// the return value's companion *rescale is exp(oldMax - newMax).
+  static float probabilities(float *s, int64_t valid, int64_t rows, float scale,
+                             float *runningMax, float *rescale) {
+    const V sc = Isa::set1(scale);
+    V mv = Isa::set1(-__builtin_inff());
+    int64_t c = 0;
+    for (; c + kW <= valid; c += kW) {
+      const V x = Isa::mul(Isa::load(s + c), sc);
+      Isa::store(s + c, x);
+      mv = Isa::max(mv, x);
+    }
+    if (c < valid) {
+      const int n = static_cast<int>(valid - c);
+      const V x = Isa::mul(Isa::loadPartial(s + c, n), sc);
+      Isa::storePartial(s + c, x, n);
+      // Lanes past n are zero: fold the real lanes only.
+      for (int l = 0; l < n; ++l)
+        mv = Isa::max(mv, Isa::set1(s[c + l]));
+    }
+    const float chunkMax = Isa::reduceMax(mv);
+    const float oldMax = *runningMax;
+    const float newMax = chunkMax > oldMax ? chunkMax : oldMax;
+    *rescale = oldMax == -__builtin_inff() ? 0.f : Isa::expScalar(oldMax - newMax);
+    *runningMax = newMax;
+    const V m = Isa::set1(newMax);
+    V sum = Isa::zero();
+    c = 0;
+    for (; c + kW <= valid; c += kW) {
+      const V e = Isa::exp(Isa::sub(Isa::load(s + c), m));
+      Isa::store(s + c, e);
+      sum = Isa::add(sum, e);
+    }
+    float total = Isa::reduceAdd(sum);
+    for (; c < valid; ++c) {
+      s[c] = Isa::expScalar(s[c] - newMax);
+      total += s[c];
+    }
+    for (c = valid; c < rows; ++c)
+      s[c] = 0.f;
+    return total;
+  }
+
+  static void attend(const AttendArgs &a) {
+    const int64_t nq = a.queries;
+    float s[kMaxAttendQueries][kChunk];
+    float runningMax[kMaxAttendQueries];
+    float denominator[kMaxAttendQueries];
+    int64_t maxLen = 0;
+    for (int64_t i = 0; i < nq; ++i) {
+      runningMax[i] = -__builtin_inff();
+      denominator[i] = 0.f;
+      for (int64_t c = 0; c < a.dv; ++c)
+        a.out[i * a.ldo + c] = 0.f;
+      maxLen = a.len[i] > maxLen ? a.len[i] : maxLen;
+    }
+    for (int64_t row0 = 0; row0 < maxLen; row0 += kChunk) {
+      const int64_t rows = maxLen - row0 < kChunk ? maxLen - row0 : kChunk;
+      int64_t i = 0;
+      for (; i + 4 <= nq; i += 4)
+        scoreRows<4>(a, i, row0, rows, s);
+      for (; i < nq; ++i)
+        scoreRows<1>(a, i, row0, rows, s);
+      for (i = 0; i < nq; ++i) {
+        int64_t valid = a.len[i] - row0;
+        valid = valid < 0 ? 0 : valid > rows ? rows : valid;
+        if (valid == 0) { // nothing of this chunk is visible to query i
+          for (int64_t c = 0; c < rows; ++c)
+            s[i][c] = 0.f;
+          continue;
+        }
+        float rescale;
+        const float sum =
+            probabilities(s[i], valid, rows, a.scale, &runningMax[i], &rescale);
+        if (rescale != 1.f)
+          scaleRow(a.out + i * a.ldo, a.dv, rescale);
+        denominator[i] = denominator[i] * rescale + sum;
+      }
+      i = 0;
+      for (; i + 4 <= nq; i += 4)
+        valueRows<4>(a, i, row0, rows, s);
+      for (; i < nq; ++i)
+        valueRows<1>(a, i, row0, rows, s);
+    }
+    for (int64_t i = 0; i < nq; ++i)
+      scaleRow(a.out + i * a.ldo, a.dv, 1.f / denominator[i]);
+  }
+};
+
+} // namespace
+} // namespace moec::cpu::detail
+
+#endif // MOEC_CPU_LIB_ISA_ATTENTION_H

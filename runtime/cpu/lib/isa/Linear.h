@@ -1,0 +1,321 @@
+//===- Linear.h - Weight-streaming matrix kernels for one SIMD level -*- C++ -*-===//
+//
+// Included only by the per-level translation units (Scalar.cpp, Avx2.cpp,
+// Avx512.cpp), each with its own `Isa` traits (see Table.h). Everything has
+// internal linkage so that code compiled with one level's flags never stands in
+// for another's at link time.
+//
+// linearRows computes register tiles of RB weight rows x TB tokens. A tile walks
+// its K range once, decoding each weight vector once and using it for all TB
+// tokens. At decode (T <= Isa::kTokenBlock) each thread streams its rows start to
+// end with software prefetch, in tiles of Isa::kStreamRowBlock rows when T is
+// tiny (more independent streams and accumulators). For more tokens the work is
+// blocked into 64-row x 512-column panels that stay in L2 while every token block
+// passes over them.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_CPU_LIB_ISA_LINEAR_H
+#define MOEC_CPU_LIB_ISA_LINEAR_H
+
+#include "../KernelTable.h"
+
+namespace moec::cpu::detail {
+namespace {
+
+/// Bytes of one stored element (a per-level copy; see KernelTable.h).
+template <WeightType Wt> constexpr int64_t kElemBytes = Wt == WeightType::F32 ? 4
+                                                        : Wt == WeightType::F8E4M3 ? 1
+                                                                                   : 2;
+
+template <class Isa, WeightType Wt> struct LinearKernel {
+  using V = typename Isa::V;
+  static constexpr int kW = Isa::kWidth;
+  static constexpr bool kFp8 = Wt == WeightType::F8E4M3;
+  /// FP8 vectors decode to value / 256 (see the Isa traits); the scale absorbs it.
+  static constexpr float kFp8Unit = 256.f;
+  /// Tokens up to which a call is a decode: stream rows, no K blocking.
+  static constexpr int64_t kDecodeTokens = Isa::kTokenBlock;
+  /// How far ahead of its loads a streaming tile prefetches each row.
+  static constexpr int64_t kPrefetchBytes = 1024;
+  /// Panel sizes for more tokens.
+  static constexpr int64_t kPanelRows = 64;
+  static constexpr int64_t kPanelCols = 512; // a multiple of the FP8 block
+
+  static const char *row(const Weight &W, int64_t r) {
+    return static_cast<const char *>(W.data) + r * W.cols * kElemBytes<Wt>;
+  }
+
+  /// Prefetches what a streaming tile of RB rows will read kPrefetchBytes after
+  /// column k of one row. All RB rows advance together, so past the end of its
+  /// row the stream continues in the same row of the next tile (RB rows on),
+  /// not in the next row, which its own stream has already read by then.
+  template <int RB>
+  static inline void prefetchAhead(const char *rowPtr, int64_t rowBytes, int64_t k) {
+    constexpr int64_t kStepBytes = 2 * kW * kElemBytes<Wt>;
+    int64_t ahead = k * kElemBytes<Wt> + kPrefetchBytes;
+    if (ahead >= rowBytes)
+      ahead += (RB - 1) * rowBytes;
+    // One prefetch per cache line the step consumes (at least one per step).
+#pragma GCC unroll 4
+    for (int64_t line = 0; line < kStepBytes || line == 0; line += 64)
+      __builtin_prefetch(rowPtr + ahead + line);
+  }
+
+  /// acc[r][t] += W[row r, k0:k1] . x[t, k0:k1]; rows are rowBytes apart.
+  /// For FP8, [k0, k1) lies inside one 128-column block and `scale` is its factor,
+  /// applied to x (once per x vector) rather than to each row's weights.
+  template <int RB, int TB, bool Stream>
+  static inline void accumulate(V (&acc)[RB][TB], const float *x, int64_t ldx,
+                                const char *w, int64_t rowBytes, int64_t k0, int64_t k1,
+                                V scale) {
+    int64_t k = k0;
+    // Main loop: two vectors per row and step, so a level can decode 2 * kW
+    // narrow weights with one widening (Isa::loadWeightPair).
+    for (; k + 2 * kW <= k1; k += 2 * kW) {
+      V x0[TB], x1[TB];
+#pragma GCC unroll 8
+      for (int t = 0; t < TB; ++t) {
+        x0[t] = Isa::load(x + t * ldx + k);
+        x1[t] = Isa::load(x + t * ldx + k + kW);
+        if constexpr (kFp8) {
+          x0[t] = Isa::mul(x0[t], scale);
+          x1[t] = Isa::mul(x1[t], scale);
+        }
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < RB; ++r) {
+        V w0, w1;
+        if constexpr (Stream)
+          prefetchAhead<RB>(w + r * rowBytes, rowBytes, k);
+        Isa::template loadWeightPair<Wt>(w + r * rowBytes, k, w0, w1);
+#pragma GCC unroll 8
+        for (int t = 0; t < TB; ++t)
+          acc[r][t] = Isa::fma(w1, x1[t], Isa::fma(w0, x0[t], acc[r][t]));
+      }
+    }
+    for (; k < k1; k += kW) {
+      const int n = k1 - k < kW ? static_cast<int>(k1 - k) : kW;
+      V xv[TB];
+      for (int t = 0; t < TB; ++t) {
+        xv[t] = n == kW ? Isa::load(x + t * ldx + k) : Isa::loadPartial(x + t * ldx + k, n);
+        if constexpr (kFp8)
+          xv[t] = Isa::mul(xv[t], scale);
+      }
+      for (int r = 0; r < RB; ++r) {
+        const V wv = n == kW ? Isa::template loadWeight<Wt>(w + r * rowBytes, k)
+                             : Isa::template loadWeightPartial<Wt>(w + r * rowBytes, k, n);
+        for (int t = 0; t < TB; ++t)
+          acc[r][t] = Isa::fma(wv, xv[t], acc[r][t]);
+      }
+    }
+  }
+
+  /// y[t, r] (+)= x[t, k0:k1] . W[r0 + r, k0:k1] for r < RB, t < TB. For FP8 the RB
+  /// rows share one 128-row scale block (r0 is a multiple of RB, RB divides 128).
+  template <int RB, int TB, bool Stream>
+  static void tile(const float *x, int64_t ldx, const Weight &W, int64_t r0, int64_t k0,
+                   int64_t k1, float *y, int64_t ldy, bool accumulateY) {
+    V acc[RB][TB];
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 8
+      for (int t = 0; t < TB; ++t)
+        acc[r][t] = Isa::zero();
+    const char *w = row(W, r0);
+    const int64_t rowBytes = W.cols * kElemBytes<Wt>;
+    if constexpr (kFp8) {
+      const int64_t blocksPerRow = (W.cols + kFp8BlockSize - 1) / kFp8BlockSize;
+      const float *scales = W.blockScale + (r0 / kFp8BlockSize) * blocksPerRow;
+      for (int64_t b0 = k0; b0 < k1; b0 += kFp8BlockSize) {
+        const int64_t b1 = b0 + kFp8BlockSize < k1 ? b0 + kFp8BlockSize : k1;
+        const V scale = Isa::set1(scales[b0 / kFp8BlockSize] * kFp8Unit);
+        accumulate<RB, TB, Stream>(acc, x, ldx, w, rowBytes, b0, b1, scale);
+      }
+    } else {
+      accumulate<RB, TB, Stream>(acc, x, ldx, w, rowBytes, k0, k1, Isa::zero());
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < TB; ++t)
+#pragma GCC unroll 8
+      for (int r = 0; r < RB; ++r) {
+        const float s = Isa::reduceAdd(acc[r][t]);
+        float &out = y[t * ldy + r];
+        out = accumulateY ? out + s : s;
+      }
+  }
+
+  /// Rows [r0, r1) for TB tokens; single rows before the first RB-aligned row
+  /// and after the last full group.
+  template <int RB, int TB, bool Stream>
+  static void rowSweep(const float *x, int64_t ldx, const Weight &W, int64_t r0,
+                       int64_t r1, int64_t k0, int64_t k1, float *y, int64_t ldy,
+                       int64_t yRow0, bool acc) {
+    static_assert(kFp8BlockSize % RB == 0, "an FP8 row group must not straddle blocks");
+    int64_t r = r0;
+    for (; r < r1 && r % RB != 0; ++r)
+      tile<1, TB, Stream>(x, ldx, W, r, k0, k1, y + (r - yRow0), ldy, acc);
+    for (; r + RB <= r1; r += RB)
+      tile<RB, TB, Stream>(x, ldx, W, r, k0, k1, y + (r - yRow0), ldy, acc);
+    for (; r < r1; ++r)
+      tile<1, TB, Stream>(x, ldx, W, r, k0, k1, y + (r - yRow0), ldy, acc);
+  }
+
+  /// rowSweep with the token count tb (1..MaxTB) made a compile-time constant.
+  template <int RB, int MaxTB, bool Stream>
+  static void sweep(int tb, const float *x, int64_t ldx, const Weight &W, int64_t r0,
+                    int64_t r1, int64_t k0, int64_t k1, float *y, int64_t ldy,
+                    int64_t yRow0, bool acc) {
+    static_assert(MaxTB >= 1 && MaxTB <= 4, "token block");
+    switch (tb) {
+    case 1:
+      return rowSweep<RB, 1, Stream>(x, ldx, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
+    case 2:
+      if constexpr (MaxTB >= 2)
+        return rowSweep<RB, 2, Stream>(x, ldx, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
+      break;
+    case 3:
+      if constexpr (MaxTB >= 3)
+        return rowSweep<RB, 3, Stream>(x, ldx, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
+      break;
+    case 4:
+      if constexpr (MaxTB >= 4)
+        return rowSweep<RB, 4, Stream>(x, ldx, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
+      break;
+    default:
+      break;
+    }
+  }
+
+  static void rows(const float *x, int64_t T, int64_t ldx, const Weight &W,
+                   int64_t rowBegin, int64_t rowEnd, float *y, int64_t ldy) {
+    const int64_t K = W.cols;
+    if (K == 0) { // an empty dot product is zero
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t r = rowBegin; r < rowEnd; ++r)
+          y[t * ldy + (r - rowBegin)] = 0.f;
+      return;
+    }
+    if (T <= Isa::kStreamTokens)
+      return sweep<Isa::kStreamRowBlock, Isa::kStreamTokens, true>(
+          static_cast<int>(T), x, ldx, W, rowBegin, rowEnd, 0, K, y, ldy, rowBegin, false);
+    if (T <= kDecodeTokens)
+      return sweep<Isa::kRowBlock, Isa::kTokenBlock, true>(
+          static_cast<int>(T), x, ldx, W, rowBegin, rowEnd, 0, K, y, ldy, rowBegin, false);
+    for (int64_t p0 = rowBegin; p0 < rowEnd; p0 += kPanelRows) {
+      const int64_t p1 = p0 + kPanelRows < rowEnd ? p0 + kPanelRows : rowEnd;
+      for (int64_t k0 = 0; k0 < K; k0 += kPanelCols) {
+        const int64_t k1 = k0 + kPanelCols < K ? k0 + kPanelCols : K;
+        for (int64_t t0 = 0; t0 < T; t0 += Isa::kTokenBlock) {
+          const int64_t left = T - t0;
+          const int tb = static_cast<int>(left < Isa::kTokenBlock ? left : Isa::kTokenBlock);
+          sweep<Isa::kRowBlock, Isa::kTokenBlock, false>(tb, x + t0 * ldx, ldx, W, p0, p1,
+                                                         k0, k1, y + t0 * ldy, ldy,
+                                                         rowBegin, /*acc=*/k0 > 0);
+        }
+      }
+    }
+  }
+
+  /// See KernelTable::linearTransposed. Works on column strips of kStrip vectors
+  /// so the strip's accumulators stay in registers while the n rows pass.
+  static void transposed(const float *x, int64_t T, int64_t ldx, const Weight &W,
+                         int64_t rowBegin, int64_t n, float *y, int64_t ldy) {
+    constexpr int kStrip = 4;
+    const int64_t C = W.cols;
+    const int64_t blocksPerRow = (C + kFp8BlockSize - 1) / kFp8BlockSize;
+    for (int64_t t = 0; t < T; ++t) {
+      const float *xt = x + t * ldx;
+      float *yt = y + t * ldy;
+      for (int64_t c0 = 0; c0 < C; c0 += kStrip * kW) {
+        V acc[kStrip];
+        int width[kStrip];
+        for (int s = 0; s < kStrip; ++s) {
+          acc[s] = Isa::zero();
+          const int64_t left = C - (c0 + s * kW);
+          width[s] = left <= 0 ? 0 : left < kW ? static_cast<int>(left) : kW;
+        }
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t r = rowBegin + i;
+          V xi = Isa::set1(xt[i]);
+          if constexpr (kFp8) // a strip never crosses a 128 block: kStrip*kW divides 128
+            xi = Isa::mul(xi, Isa::set1(W.blockScale[(r / kFp8BlockSize) * blocksPerRow +
+                                                     c0 / kFp8BlockSize] *
+                                        kFp8Unit));
+          const char *w = row(W, r);
+#pragma GCC unroll 4
+          for (int s = 0; s < kStrip; ++s) {
+            if (width[s] == kW)
+              acc[s] = Isa::fma(Isa::template loadWeight<Wt>(w, c0 + s * kW), xi, acc[s]);
+            else if (width[s] > 0)
+              acc[s] = Isa::fma(
+                  Isa::template loadWeightPartial<Wt>(w, c0 + s * kW, width[s]), xi, acc[s]);
+          }
+        }
+        for (int s = 0; s < kStrip; ++s) {
+          if (width[s] == kW)
+            Isa::store(yt + c0 + s * kW, acc[s]);
+          else if (width[s] > 0)
+            Isa::storePartial(yt + c0 + s * kW, acc[s], width[s]);
+        }
+      }
+    }
+  }
+
+  static void decode(const Weight &W, int64_t r, float *out) {
+    const int64_t C = W.cols;
+    const char *w = row(W, r);
+    const int64_t blocksPerRow = (C + kFp8BlockSize - 1) / kFp8BlockSize;
+    for (int64_t c = 0; c < C; c += kW) {
+      const int64_t left = C - c;
+      V v = left >= kW ? Isa::template loadWeight<Wt>(w, c)
+                       : Isa::template loadWeightPartial<Wt>(w, c, static_cast<int>(left));
+      if constexpr (kFp8) // a vector never crosses a 128 block: kW divides 128
+        v = Isa::mul(v, Isa::set1(W.blockScale[(r / kFp8BlockSize) * blocksPerRow +
+                                               c / kFp8BlockSize] *
+                                  kFp8Unit));
+      if (left >= kW)
+        Isa::store(out + c, v);
+      else
+        Isa::storePartial(out + c, v, static_cast<int>(left));
+    }
+  }
+};
+
+/// Calls f.template operator()<Wt>() for W's stored type (one switch for all users).
+template <class Isa, class Fn> void withWeightType(WeightType type, Fn &&fn) {
+  switch (type) {
+  case WeightType::F32:
+    return fn(LinearKernel<Isa, WeightType::F32>());
+  case WeightType::F16:
+    return fn(LinearKernel<Isa, WeightType::F16>());
+  case WeightType::BF16:
+    return fn(LinearKernel<Isa, WeightType::BF16>());
+  case WeightType::F8E4M3:
+    return fn(LinearKernel<Isa, WeightType::F8E4M3>());
+  }
+}
+
+template <class Isa>
+void linearRowsImpl(const float *x, int64_t T, int64_t ldx, const Weight &W,
+                    int64_t rowBegin, int64_t rowEnd, float *y, int64_t ldy) {
+  withWeightType<Isa>(W.type, [&](auto kernel) {
+    decltype(kernel)::rows(x, T, ldx, W, rowBegin, rowEnd, y, ldy);
+  });
+}
+
+template <class Isa>
+void linearTransposedImpl(const float *x, int64_t T, int64_t ldx, const Weight &W,
+                          int64_t rowBegin, int64_t n, float *y, int64_t ldy) {
+  withWeightType<Isa>(W.type, [&](auto kernel) {
+    decltype(kernel)::transposed(x, T, ldx, W, rowBegin, n, y, ldy);
+  });
+}
+
+template <class Isa> void decodeRowImpl(const Weight &W, int64_t row, float *out) {
+  withWeightType<Isa>(W.type, [&](auto kernel) { decltype(kernel)::decode(W, row, out); });
+}
+
+} // namespace
+} // namespace moec::cpu::detail
+
+#endif // MOEC_CPU_LIB_ISA_LINEAR_H

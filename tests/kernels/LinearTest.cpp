@@ -1,0 +1,86 @@
+//===- LinearTest.cpp - linear for every weight type, shape and level -----===//
+
+#include "Reference.h"
+#include "TestSupport.h"
+
+#include <cmath>
+#include <cstring>
+#include <tuple>
+
+namespace moec::cpu::test {
+namespace {
+
+class Linear : public PerLevel {};
+
+/// Runs linear and compares every output with the double reference.
+void checkLinear(WeightType type, int64_t T, int64_t rows, int64_t cols, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const TestWeight w = randomWeight(type, rows, cols, rng);
+  const std::vector<float> x = randomVector(T * cols, rng);
+  std::vector<float> y(static_cast<size_t>(T * rows), NAN);
+  linear(x.data(), T, w.view(), y.data());
+  const ref::Result expected = ref::linear(x, T, w.view());
+  for (size_t i = 0; i < y.size(); ++i)
+    ASSERT_NEAR(y[i], expected.value[i], tolerance(expected.magnitude[i]))
+        << "type " << int(type) << " T " << T << " rows " << rows << " cols " << cols
+        << " at " << i;
+}
+
+TEST_P(Linear, AllTypesOddShapes) {
+  uint32_t seed = 1;
+  for (WeightType type : {WeightType::F32, WeightType::F16, WeightType::BF16,
+                          WeightType::F8E4M3})
+    for (int64_t cols : {1, 3, 17, 130, 257})
+      for (int64_t rows : {1, 3, 17, 130})
+        for (int64_t T : {1, 2, 3, 5})
+          checkLinear(type, T, rows, cols, seed++);
+}
+
+TEST_P(Linear, Fp8PartialEdgeBlocks) {
+  // 200 x 300: the last row block has 72 rows, the last column block 44 columns.
+  for (int64_t T : {1, 4, 7})
+    checkLinear(WeightType::F8E4M3, T, 200, 300, 100 + static_cast<uint32_t>(T));
+}
+
+TEST_P(Linear, PrefillPanels) {
+  // More tokens than a register tile: 64-row x 512-column panels, with a partial
+  // panel in each direction and K blocks accumulated into y.
+  for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F8E4M3})
+    checkLinear(type, 37, 150, 1100, 7 + static_cast<uint32_t>(type));
+}
+
+TEST_P(Linear, ThreadCountDoesNotChangeResults) {
+  std::mt19937 rng(5);
+  const TestWeight w = randomWeight(WeightType::BF16, 1000, 700, rng);
+  const std::vector<float> x = randomVector(3 * 700, rng);
+  std::vector<float> one(3 * 1000), many(3 * 1000);
+  const int saved = numThreads();
+  setNumThreads(1);
+  linear(x.data(), 3, w.view(), one.data());
+  setNumThreads(3);
+  linear(x.data(), 3, w.view(), many.data());
+  setNumThreads(saved);
+  // Each output is computed by one thread in the same order: bit-identical.
+  EXPECT_EQ(0, std::memcmp(one.data(), many.data(), one.size() * sizeof(float)));
+}
+
+TEST_P(Linear, Fp8NaNBytesDecodeAsLargestPlusOneStep) {
+  // The decode trick maps the e4m3 NaN bytes to +-480 (never produced by a
+  // quantiser); every level does the same.
+  const std::vector<uint8_t> bytes = {0x7F, 0xFF, 0x7E};
+  TestWeight w;
+  w.type = WeightType::F8E4M3;
+  w.rows = 1;
+  w.cols = 3;
+  w.bytes = bytes;
+  w.scales = {0.5f};
+  const std::vector<float> x = {1.f, 10.f, 100.f};
+  float y = 0;
+  linear(x.data(), 1, w.view(), &y);
+  EXPECT_FLOAT_EQ(y, (480.f - 4800.f + 44800.f) * 0.5f);
+}
+
+MOEC_INSTANTIATE_PER_LEVEL(Linear);
+
+} // namespace
+} // namespace moec::cpu::test
