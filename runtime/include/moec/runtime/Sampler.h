@@ -1,0 +1,58 @@
+//===- Sampler.h - Picks the next token from logits -------------*- C++ -*-===//
+//
+// Greedy, or temperature sampling restricted by top-k and top-p. Sampling is
+// reproducible: the random numbers come from a self-contained xoshiro256** generator
+// seeded from `seed` (the standard library's distributions are implementation-
+// defined), and candidates are ordered by (logit descending, id ascending), so the
+// same seed gives the same tokens on every platform.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_RUNTIME_SAMPLER_H
+#define MOEC_RUNTIME_SAMPLER_H
+
+#include "moec/runtime/Status.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace moec {
+
+/// How to choose a token.
+struct SamplingParams {
+  float temperature = 0.f; ///< <= 0: greedy (argmax, lowest id on ties)
+  int64_t topK = 0;        ///< keep the k most likely tokens; <= 0: all
+  float topP = 1.f;        ///< keep the fewest tokens whose probability reaches p; 1: all
+  uint64_t seed = 0;       ///< random seed
+};
+
+/// xoshiro256** seeded through splitmix64: portable and reproducible.
+class Random {
+public:
+  explicit Random(uint64_t seed);
+  /// The next 64 random bits.
+  uint64_t next();
+  /// Uniform in [0, 1) with 53 random bits.
+  double uniform() { return double(next() >> 11) * 0x1.0p-53; }
+
+private:
+  uint64_t state_[4]; ///< generator state
+};
+
+/// Chooses tokens from logits; keeps its random state between calls.
+class Sampler {
+public:
+  explicit Sampler(const SamplingParams &params) : params_(params), random_(params.seed) {}
+  /// Checks the parameters ("--top-p 1.5 is outside (0, 1]" style messages).
+  static Status validate(const SamplingParams &params);
+  /// Picks a token id from `vocab` logits. NaN logits are never picked.
+  int32_t sample(const float *logits, int64_t vocab);
+
+private:
+  SamplingParams params_;                                 ///< the rules
+  Random random_;                                         ///< random state
+  std::vector<std::pair<float, int32_t>> candidates_;     ///< scratch
+};
+
+} // namespace moec
+
+#endif // MOEC_RUNTIME_SAMPLER_H

@@ -1,0 +1,189 @@
+//===- PlanLoader.cpp - Mapping, flatbuffers verification, weight lookup --===//
+#include "PlanChecks.h"
+
+#include "moec/runtime/CheckedMath.h"
+#include "moec/runtime/Plan.h"
+
+#include <cinttypes>
+#include <cstring>
+#include <map>
+
+namespace moec {
+
+namespace {
+
+/// Upper bound of the flatbuffer part (the verifier's own limit).
+constexpr uint64_t kMaxFlatbufferBytes = FLATBUFFERS_MAX_BUFFER_SIZE;
+
+/// Phase 1: the size prefix, the identifier, the version, then the flatbuffers
+/// verifier over exactly the flatbuffer part of the file.
+Status verifyFlatbuffer(const uint8_t *data, size_t size, const plan::Plan **root) {
+  if (size == 0)
+    return Status::error("empty file");
+  // Size prefix, root offset and identifier.
+  if (size < 12)
+    return Status::error("file of %zu bytes is too small to be a plan", size);
+  const char *expected = plan::PlanIdentifier();
+  if (std::memcmp(data + 8, expected, 4) != 0)
+    return Status::error(
+        "not a moec plan: file identifier is \"%s\", expected \"%s\"",
+        detail::printableText(std::string(reinterpret_cast<const char *>(data + 8), 4)).c_str(),
+        expected);
+  uint32_t prefix = flatbuffers::ReadScalar<uint32_t>(data);
+  if (uint64_t(prefix) + kPlanSizePrefixBytes > size)
+    return Status::error("truncated: the plan table needs %" PRIu64 " bytes, the file has %zu",
+                         uint64_t(prefix) + kPlanSizePrefixBytes, size);
+  if (uint64_t(prefix) + kPlanSizePrefixBytes >= kMaxFlatbufferBytes)
+    return Status::error("the plan table of %u bytes exceeds the flatbuffers limit", prefix);
+  size_t tableBytes = size_t(prefix) + kPlanSizePrefixBytes;
+
+  // Read the version through a minimal verification of the root table, so that a
+  // newer plan is reported as newer rather than as malformed.
+  {
+    flatbuffers::Verifier verifier(data, tableBytes);
+    flatbuffers::uoffset_t rootOffset = verifier.VerifyOffset(kPlanSizePrefixBytes);
+    if (!rootOffset)
+      return Status::error("malformed plan: bad root table offset");
+    const auto *table = reinterpret_cast<const flatbuffers::Table *>(
+        data + kPlanSizePrefixBytes + rootOffset);
+    if (!table->VerifyTableStart(verifier) ||
+        !table->VerifyField<uint32_t>(verifier, plan::Plan::VT_VERSION, sizeof(uint32_t)))
+      return Status::error("malformed plan: bad root table");
+    uint32_t version = table->GetField<uint32_t>(plan::Plan::VT_VERSION, 0);
+    if (version == 0)
+      return Status::error("malformed plan: format version is missing");
+    if (version > kPlanFormatVersion)
+      return Status::error("format version %u is newer than this runtime reads (%u); "
+                           "update the runtime or recompile the plan",
+                           version, kPlanFormatVersion);
+  }
+
+  flatbuffers::Verifier verifier(data, tableBytes);
+  if (!verifier.VerifySizePrefixedBuffer<plan::Plan>(plan::PlanIdentifier()))
+    return Status::error("malformed plan: flatbuffers verification failed");
+  *root = flatbuffers::GetSizePrefixedRoot<plan::Plan>(data);
+  return Status();
+}
+
+} // namespace
+
+Status Plan::load(const std::string &path, std::unique_ptr<Plan> *out) {
+  std::unique_ptr<Plan> result(new Plan());
+  result->name_ = path;
+  Status status = MappedFile::open(path, &result->file_);
+  if (!status.ok())
+    return status; // already names the path
+  MOEC_RETURN_IF_ERROR(result->verify(directoryOf(path)));
+  *out = std::move(result);
+  return Status();
+}
+
+Status Plan::loadFromBytes(const void *data, size_t size, const std::string &name,
+                           const std::string &baseDir, std::unique_ptr<Plan> *out) {
+  std::unique_ptr<Plan> result(new Plan());
+  result->name_ = name;
+  result->file_ = MappedFile::copyOf(data, size);
+  if (size != 0 && !result->file_.data())
+    return Status::error("%s: cannot allocate %zu bytes", name.c_str(), size);
+  MOEC_RETURN_IF_ERROR(result->verify(baseDir));
+  *out = std::move(result);
+  return Status();
+}
+
+Status Plan::verify(const std::string &baseDir) {
+  Status status = verifyFlatbuffer(file_.data(), file_.size(), &root_);
+  if (status.ok()) {
+    detail::PlanInfo info;
+    info.root = root_;
+    status = detail::verifyConfig(*root_);
+    if (status.ok())
+      status = detail::verifyBuffers(info);
+    if (status.ok())
+      status = detail::verifyWeights(info);
+    if (status.ok())
+      status = detail::verifySteps(info);
+    if (status.ok())
+      status = detail::verifyKernelModules(info);
+    if (status.ok())
+      status = detail::verifyEntryPoints(info, &forward_);
+    if (status.ok())
+      status = resolveWeights(baseDir);
+  }
+  if (!status.ok()) {
+    root_ = nullptr;
+    return status.withPrefix(name_);
+  }
+  return Status();
+}
+
+Status Plan::resolveWeights(const std::string &baseDir) {
+  const auto *weights = root_->weights();
+  size_t count = weights ? weights->size() : 0;
+  weights_.assign(count, WeightView());
+  uint64_t blobOffset = weightBlobOffset(flatbuffers::ReadScalar<uint32_t>(file_.data()));
+  uint64_t blobSize = file_.size() > blobOffset ? file_.size() - blobOffset : 0;
+  std::map<std::string, size_t> externalIndex; // path -> externalFiles_ index
+  for (size_t i = 0; i < count; ++i) {
+    const plan::Weight *weight = weights->Get(flatbuffers::uoffset_t(i));
+    std::string label = detail::elementLabel("weights", i, weight->name());
+    const uint8_t *base;
+    uint64_t available;
+    std::string where;
+    uint64_t alignment;
+    if (!weight->file() || weight->file()->size() == 0) {
+      base = file_.data() + blobOffset;
+      available = blobSize;
+      where = "the weight blob";
+      alignment = kPlanAlignment;
+    } else {
+      std::string file = weight->file()->str();
+      if (file[0] == '/')
+        return Status::error("%s: external file \"%s\" must be a path relative to the plan's "
+                             "directory",
+                             label.c_str(), detail::printableText(file).c_str());
+      if (file.find('\0') != std::string::npos)
+        return Status::error("%s: external file name contains a NUL byte", label.c_str());
+      std::string path = baseDir + "/" + file;
+      auto found = externalIndex.find(path);
+      if (found == externalIndex.end()) {
+        MappedFile mapped;
+        Status status = MappedFile::open(path, &mapped);
+        if (!status.ok())
+          return Status::error("%s: external file: %s", label.c_str(),
+                               detail::printableText(status.message(), 400).c_str());
+        found = externalIndex.emplace(path, externalFiles_.size()).first;
+        externalFiles_.push_back(std::move(mapped));
+      }
+      const MappedFile &mapped = externalFiles_[found->second];
+      base = mapped.data();
+      available = mapped.size();
+      where = detail::printableText(file);
+      alignment = dtypeSize(weight->dtype());
+    }
+    uint64_t end;
+    if (!checkedAdd(weight->offset(), weight->size(), &end) || end > available)
+      return Status::error("%s: %" PRIu64 " bytes at offset %" PRIu64
+                           " run past the end of %s (%" PRIu64 " bytes)",
+                           label.c_str(), uint64_t(weight->size()), uint64_t(weight->offset()),
+                           where.c_str(), available);
+    if (weight->offset() % alignment != 0)
+      return Status::error("%s: offset %" PRIu64 " in %s is not a multiple of %" PRIu64,
+                           label.c_str(), uint64_t(weight->offset()), where.c_str(), alignment);
+    WeightView &view = weights_[i];
+    view.dtype = weight->dtype();
+    view.data = base ? base + weight->offset() : nullptr;
+    view.bytes = weight->size();
+    const auto *shape = weight->shape();
+    view.rows = shape->size() == 2 ? shape->Get(0) : 1;
+    view.cols = shape->Get(shape->size() - 1);
+    weightBytes_ += weight->size();
+  }
+  for (size_t i = 0; i < count; ++i) {
+    int32_t scale = weights->Get(flatbuffers::uoffset_t(i))->block_scale();
+    if (scale >= 0)
+      weights_[i].blockScale = static_cast<const float *>(weights_[size_t(scale)].data);
+  }
+  return Status();
+}
+
+} // namespace moec

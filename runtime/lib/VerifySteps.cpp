@@ -1,0 +1,466 @@
+//===- VerifySteps.cpp - Checks of each step against its kind -------------===//
+#include "PlanChecks.h"
+
+#include "moec/runtime/CheckedMath.h"
+
+#include <cinttypes>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+
+namespace moec::detail {
+
+namespace {
+
+/// Printed as "*" in an expected shape: any value is accepted.
+constexpr int64_t kAnyDim = INT64_MIN;
+
+std::string formatExpected(const std::vector<int64_t> &shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i)
+      text += ", ";
+    text += shape[i] == kAnyDim ? std::string("*") : std::to_string(shape[i]);
+  }
+  return text + "]";
+}
+
+bool matches(const std::vector<int64_t> &shape, const std::vector<int64_t> &expected) {
+  if (shape.size() != expected.size())
+    return false;
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (expected[i] != kAnyDim && shape[i] != expected[i])
+      return false;
+  return true;
+}
+
+/// Checks one step; every message starts with the step's label.
+class StepChecker {
+public:
+  StepChecker(const PlanInfo &info, size_t index, const plan::Step *step)
+      : info_(info), step_(step), kind_(kindNameOrNull(step->kind())) {
+    label_ = elementLabel("steps", index, step->name());
+    if (step->operands())
+      operands_.assign(step->operands()->begin(), step->operands()->end());
+    if (step->results())
+      results_.assign(step->results()->begin(), step->results()->end());
+    if (step->weights())
+      weights_.assign(step->weights()->begin(), step->weights()->end());
+  }
+
+  Status run();
+
+private:
+  Status fail(const char *format, ...) const
+#if defined(__GNUC__)
+      __attribute__((format(printf, 2, 3)))
+#endif
+  {
+    char text[1024];
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(text, sizeof(text), format, args);
+    va_end(args);
+    return Status::error("%s: %s", label_.c_str(), text);
+  }
+
+  /// Checks the numbers of operands, results and weights, then that each index is in
+  /// range.
+  Status signature(size_t numOperands, size_t numResults, size_t minWeights,
+                   size_t maxWeights) const;
+  Status indices() const;
+  Status attrs(plan::StepAttrs expected) const;
+  Status noAliasing(bool mayWorkInPlace) const;
+
+  const TensorInfo &operand(size_t i) const { return info_.buffers[size_t(operands_[i])]; }
+  const TensorInfo &result(size_t i) const { return info_.buffers[size_t(results_[i])]; }
+  const TensorInfo &weight(size_t i) const { return info_.weights[size_t(weights_[i])]; }
+
+  /// Checks that activation `tensor` (role "operand 0") is `dtype` with `shape`.
+  Status expect(const char *role, size_t i, const TensorInfo &tensor, plan::DType dtype,
+                const std::vector<int64_t> &shape) const;
+  Status expectOperand(size_t i, plan::DType dtype, const std::vector<int64_t> &shape) const {
+    return expect("operand", i, operand(i), dtype, shape);
+  }
+  Status expectResult(size_t i, plan::DType dtype, const std::vector<int64_t> &shape) const {
+    return expect("result", i, result(i), dtype, shape);
+  }
+  /// Checks that weight i is a matrix [rows, cols] (kAnyDim allowed).
+  Status expectMatrix(size_t i, int64_t rows, int64_t cols) const;
+  /// Checks that weight i holds `length` values ([length] or [1, length]).
+  Status expectVector(size_t i, int64_t length) const;
+  /// Columns of a token-major activation [-1, N] (checked by expect first).
+  Status tokenMatrix(const char *role, size_t i, const TensorInfo &tensor, int64_t *cols) const;
+  Status swiglu(size_t firstWeight, int64_t hidden) const;
+
+  Status checkEmbedding() const;
+  Status checkRmsNorm() const;
+  Status checkLinear() const;
+  Status checkAdd() const;
+  Status checkSlice() const;
+  Status checkRope() const;
+  Status checkMla() const;
+  Status checkRouter() const;
+  Status checkMoe() const;
+  Status checkSwiglu() const;
+
+  const PlanInfo &info_;
+  const plan::Step *step_;
+  const char *kind_;
+  std::string label_;
+  std::vector<int32_t> operands_, results_, weights_;
+};
+
+Status StepChecker::signature(size_t numOperands, size_t numResults, size_t minWeights,
+                              size_t maxWeights) const {
+  if (operands_.size() != numOperands)
+    return fail("%s takes %zu operands, has %zu", kind_, numOperands, operands_.size());
+  if (results_.size() != numResults)
+    return fail("%s takes %zu results, has %zu", kind_, numResults, results_.size());
+  if (weights_.size() < minWeights || weights_.size() > maxWeights) {
+    if (minWeights == maxWeights)
+      return fail("%s takes %zu weights, has %zu", kind_, minWeights, weights_.size());
+    return fail("%s takes %zu to %zu weights, has %zu", kind_, minWeights, maxWeights,
+                weights_.size());
+  }
+  return indices();
+}
+
+Status StepChecker::indices() const {
+  size_t numBuffers = info_.buffers.size();
+  for (size_t i = 0; i < operands_.size(); ++i)
+    if (operands_[i] < 0 || size_t(operands_[i]) >= numBuffers)
+      return fail("operand %zu refers to buffer %d, plan has %zu", i, operands_[i], numBuffers);
+  for (size_t i = 0; i < results_.size(); ++i)
+    if (results_[i] < 0 || size_t(results_[i]) >= numBuffers)
+      return fail("result %zu refers to buffer %d, plan has %zu", i, results_[i], numBuffers);
+  size_t numWeights = info_.weights.size();
+  for (size_t i = 0; i < weights_.size(); ++i)
+    if (weights_[i] < 0 || size_t(weights_[i]) >= numWeights)
+      return fail("weight %zu refers to weight %d, plan has %zu", i, weights_[i], numWeights);
+  return Status();
+}
+
+Status StepChecker::attrs(plan::StepAttrs expected) const {
+  plan::StepAttrs actual = step_->attrs_type();
+  // The flatbuffers verifier accepts a union whose type is set but whose table is
+  // absent; every accessor below relies on the table being there.
+  if (actual == expected && (expected == plan::StepAttrs::NONE || step_->attrs()))
+    return Status();
+  if (actual == expected)
+    return fail("%s needs %s attributes, has an empty %s", kind_,
+                plan::EnumNameStepAttrs(expected), plan::EnumNameStepAttrs(actual));
+  const char *actualName = plan::EnumNameStepAttrs(actual);
+  std::string actualText = actualName && *actualName
+                               ? std::string(actualName)
+                               : "attrs(" + std::to_string(int(actual)) + ")";
+  return fail("%s needs %s attributes, has %s", kind_, plan::EnumNameStepAttrs(expected),
+              actualText.c_str());
+}
+
+Status StepChecker::noAliasing(bool mayWorkInPlace) const {
+  for (size_t r = 0; r < results_.size(); ++r) {
+    for (size_t s = r + 1; s < results_.size(); ++s)
+      if (results_[r] == results_[s])
+        return fail("results %zu and %zu are the same buffer %d", r, s, results_[r]);
+    if (mayWorkInPlace)
+      continue;
+    for (size_t o = 0; o < operands_.size(); ++o)
+      if (results_[r] == operands_[o])
+        return fail("result %zu is also operand %zu (buffer %d); %s cannot work in place", r,
+                    o, results_[r], kind_);
+  }
+  return Status();
+}
+
+Status StepChecker::expect(const char *role, size_t i, const TensorInfo &tensor,
+                           plan::DType dtype, const std::vector<int64_t> &shape) const {
+  if (tensor.dtype == dtype && matches(tensor.shape, shape))
+    return Status();
+  return fail("%s %zu (%s) is %s %s, %s expects %s %s", role, i, tensor.label.c_str(),
+              dtypeLabel(tensor.dtype).c_str(), formatShape(tensor.shape).c_str(), kind_,
+              dtypeLabel(dtype).c_str(), formatExpected(shape).c_str());
+}
+
+Status StepChecker::tokenMatrix(const char *role, size_t i, const TensorInfo &tensor,
+                                int64_t *cols) const {
+  MOEC_RETURN_IF_ERROR(expect(role, i, tensor, plan::DType::F32, {-1, kAnyDim}));
+  *cols = tensor.shape[1];
+  return Status();
+}
+
+Status StepChecker::expectMatrix(size_t i, int64_t rows, int64_t cols) const {
+  const TensorInfo &tensor = weight(i);
+  if (matches(tensor.shape, {rows, cols}))
+    return Status();
+  return fail("weight %zu (%s) has shape %s, %s expects %s", i, tensor.label.c_str(),
+              formatShape(tensor.shape).c_str(), kind_, formatExpected({rows, cols}).c_str());
+}
+
+Status StepChecker::expectVector(size_t i, int64_t length) const {
+  const TensorInfo &tensor = weight(i);
+  if (matches(tensor.shape, {length}) || matches(tensor.shape, {1, length}))
+    return Status();
+  return fail("weight %zu (%s) has shape %s, %s expects [%" PRId64 "]", i,
+              tensor.label.c_str(), formatShape(tensor.shape).c_str(), kind_, length);
+}
+
+Status StepChecker::checkEmbedding() const {
+  MOEC_RETURN_IF_ERROR(signature(1, 1, 1, 1));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::NONE));
+  MOEC_RETURN_IF_ERROR(expectOperand(0, plan::DType::I32, {-1}));
+  int64_t vocab = info_.root->model()->vocab_size();
+  MOEC_RETURN_IF_ERROR(expectMatrix(0, vocab, kAnyDim));
+  return expectResult(0, plan::DType::F32, {-1, weight(0).shape[1]});
+}
+
+Status StepChecker::checkRmsNorm() const {
+  MOEC_RETURN_IF_ERROR(signature(1, 1, 1, 1));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::RmsNormAttrs));
+  float eps = step_->attrs_as_RmsNormAttrs()->eps();
+  if (!(std::isfinite(eps) && eps > 0))
+    return fail("eps is %g, expected a positive finite number", double(eps));
+  int64_t cols;
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
+  MOEC_RETURN_IF_ERROR(expectVector(0, cols));
+  return expectResult(0, plan::DType::F32, {-1, cols});
+}
+
+Status StepChecker::checkLinear() const {
+  MOEC_RETURN_IF_ERROR(signature(1, 1, 1, 1));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::NONE));
+  int64_t cols;
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
+  MOEC_RETURN_IF_ERROR(expectMatrix(0, kAnyDim, cols));
+  return expectResult(0, plan::DType::F32, {-1, weight(0).shape[0]});
+}
+
+Status StepChecker::checkAdd() const {
+  MOEC_RETURN_IF_ERROR(signature(2, 1, 0, 0));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::NONE));
+  int64_t cols;
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
+  MOEC_RETURN_IF_ERROR(expectOperand(1, plan::DType::F32, {-1, cols}));
+  return expectResult(0, plan::DType::F32, {-1, cols});
+}
+
+Status StepChecker::checkSlice() const {
+  MOEC_RETURN_IF_ERROR(signature(1, 1, 0, 0));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::SliceAttrs));
+  int64_t cols;
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
+  const plan::SliceAttrs *slice = step_->attrs_as_SliceAttrs();
+  if (slice->begin() < 0 || slice->width() < 1 || slice->begin() > cols ||
+      slice->width() > cols - slice->begin())
+    return fail("columns [%" PRId64 ", +%" PRId64 ") do not fit in %" PRId64, slice->begin(),
+                slice->width(), cols);
+  return expectResult(0, plan::DType::F32, {-1, slice->width()});
+}
+
+Status StepChecker::checkRope() const {
+  MOEC_RETURN_IF_ERROR(signature(2, 1, 0, 0));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::RopeAttrs));
+  int64_t cols;
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
+  MOEC_RETURN_IF_ERROR(expectOperand(1, plan::DType::I32, {-1}));
+  const plan::RopeAttrs *rope = step_->attrs_as_RopeAttrs();
+  int64_t dim = info_.root->model()->qk_rope_head_dim();
+  if (rope->layout() != plan::RopeLayout::Interleaved && rope->layout() != plan::RopeLayout::Half)
+    return fail("layout %d is not a rope layout", int(rope->layout()));
+  uint64_t span;
+  if (rope->heads() < 1 || rope->head_stride() < 1 || rope->offset() < 0 ||
+      rope->offset() > rope->head_stride() - dim ||
+      !checkedMul(uint64_t(rope->heads()), uint64_t(rope->head_stride()), &span) ||
+      span > uint64_t(cols))
+    return fail("%" PRId64 " heads of stride %" PRId64 " rotating %" PRId64
+                " dims at offset %" PRId64 " do not fit in %" PRId64 " columns",
+                rope->heads(), rope->head_stride(), dim, rope->offset(), cols);
+  return expectResult(0, plan::DType::F32, {-1, cols});
+}
+
+Status StepChecker::checkMla() const {
+  MOEC_RETURN_IF_ERROR(signature(5, 1, 1, 1));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::MlaAttrs));
+  const plan::ModelConfig &model = *info_.root->model();
+  const plan::MlaAttrs *mla = step_->attrs_as_MlaAttrs();
+  if (mla->layer() < 0 || mla->layer() >= model.num_hidden_layers())
+    return fail("layer %d is out of range, the model has %" PRId64 " layers", mla->layer(),
+                model.num_hidden_layers());
+  int64_t heads = model.num_attention_heads(), nope = model.qk_nope_head_dim();
+  int64_t rope = model.qk_rope_head_dim(), v = model.v_head_dim();
+  int64_t latent = model.kv_lora_rank();
+  // Config dims are bounded by kMaxModelDim, so these products cannot overflow.
+  MOEC_RETURN_IF_ERROR(expectOperand(0, plan::DType::F32, {-1, heads * (nope + rope)}));
+  MOEC_RETURN_IF_ERROR(expectOperand(1, plan::DType::F32, {-1, latent}));
+  MOEC_RETURN_IF_ERROR(expectOperand(2, plan::DType::F32, {-1, rope}));
+  MOEC_RETURN_IF_ERROR(expectOperand(3, plan::DType::I32, {-1}));
+  MOEC_RETURN_IF_ERROR(expectOperand(4, plan::DType::I32, {-1}));
+  MOEC_RETURN_IF_ERROR(expectMatrix(0, heads * (nope + v), latent));
+  return expectResult(0, plan::DType::F32, {-1, heads * v});
+}
+
+Status StepChecker::checkRouter() const {
+  MOEC_RETURN_IF_ERROR(signature(1, 2, 1, 2));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::RouterAttrs));
+  const plan::RouterAttrs *router = step_->attrs_as_RouterAttrs();
+  int64_t experts = router->experts(), topK = router->top_k();
+  int64_t groups = router->groups(), topkGroups = router->topk_groups();
+  if (experts < 1 || experts > kMaxModelDim)
+    return fail("experts is %" PRId64 ", expected 1..%" PRId64, experts, kMaxModelDim);
+  if (groups < 1 || experts % groups != 0)
+    return fail("groups is %" PRId64 ", expected a divisor of %" PRId64 " experts", groups,
+                experts);
+  if (topkGroups < 1 || topkGroups > groups)
+    return fail("topk_groups is %" PRId64 ", expected 1..%" PRId64, topkGroups, groups);
+  if (topK < 1 || topK > topkGroups * (experts / groups))
+    return fail("top_k is %" PRId64 ", expected 1..%" PRId64 " (experts in the kept groups)",
+                topK, topkGroups * (experts / groups));
+  if (router->score_func() != plan::ScoreFunc::Softmax &&
+      router->score_func() != plan::ScoreFunc::Sigmoid)
+    return fail("score_func %d is not a score function", int(router->score_func()));
+  if (router->group_score() != plan::GroupScore::Max &&
+      router->group_score() != plan::GroupScore::Top2Sum)
+    return fail("group_score %d is not a group score", int(router->group_score()));
+  if (groups > 1 && router->group_score() == plan::GroupScore::Top2Sum && experts / groups < 2)
+    return fail("group_score top2_sum needs at least 2 experts per group, has %" PRId64,
+                experts / groups);
+  if (!std::isfinite(router->routed_scaling_factor()))
+    return fail("routed_scaling_factor is not finite");
+  int64_t cols;
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
+  MOEC_RETURN_IF_ERROR(expectMatrix(0, experts, cols));
+  if (weights_.size() == 2) {
+    MOEC_RETURN_IF_ERROR(expectVector(1, experts));
+    if (weight(1).dtype != plan::DType::F32)
+      return fail("weight 1 (%s) is %s, the correction bias must be f32",
+                  weight(1).label.c_str(), dtypeLabel(weight(1).dtype).c_str());
+  }
+  MOEC_RETURN_IF_ERROR(expectResult(0, plan::DType::I32, {-1, topK}));
+  return expectResult(1, plan::DType::F32, {-1, topK});
+}
+
+Status StepChecker::swiglu(size_t firstWeight, int64_t hidden) const {
+  MOEC_RETURN_IF_ERROR(expectMatrix(firstWeight, kAnyDim, hidden));
+  int64_t inner = weight(firstWeight).shape[0];
+  MOEC_RETURN_IF_ERROR(expectMatrix(firstWeight + 1, inner, hidden));
+  return expectMatrix(firstWeight + 2, hidden, inner);
+}
+
+Status StepChecker::checkMoe() const {
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::MoeAttrs));
+  const plan::MoeAttrs *moe = step_->attrs_as_MoeAttrs();
+  if (moe->experts() < 1 || moe->experts() > kMaxModelDim)
+    return fail("experts is %" PRId64 ", expected 1..%" PRId64, moe->experts(), kMaxModelDim);
+  if (moe->top_k() < 1 || moe->top_k() > moe->experts())
+    return fail("top_k is %" PRId64 ", expected 1..%" PRId64, moe->top_k(), moe->experts());
+  size_t numWeights = size_t(moe->experts()) * 3;
+  MOEC_RETURN_IF_ERROR(signature(3, 1, numWeights, numWeights));
+  int64_t cols;
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
+  MOEC_RETURN_IF_ERROR(expectOperand(1, plan::DType::I32, {-1, moe->top_k()}));
+  MOEC_RETURN_IF_ERROR(expectOperand(2, plan::DType::F32, {-1, moe->top_k()}));
+  for (size_t e = 0; e < size_t(moe->experts()); ++e)
+    MOEC_RETURN_IF_ERROR(swiglu(3 * e, cols));
+  return expectResult(0, plan::DType::F32, {-1, cols});
+}
+
+Status StepChecker::checkSwiglu() const {
+  MOEC_RETURN_IF_ERROR(signature(1, 1, 3, 3));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::NONE));
+  int64_t cols;
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
+  MOEC_RETURN_IF_ERROR(swiglu(0, cols));
+  return expectResult(0, plan::DType::F32, {-1, cols});
+}
+
+Status StepChecker::run() {
+  if (!kind_)
+    return fail("kind %d is not a step kind", int(step_->kind()));
+  Status status;
+  bool mayWorkInPlace = false;
+  switch (step_->kind()) {
+  case plan::StepKind::Embedding:
+    status = checkEmbedding();
+    break;
+  case plan::StepKind::RmsNorm:
+    status = checkRmsNorm();
+    mayWorkInPlace = true;
+    break;
+  case plan::StepKind::Linear:
+    status = checkLinear();
+    break;
+  case plan::StepKind::Add:
+    status = checkAdd();
+    mayWorkInPlace = true;
+    break;
+  case plan::StepKind::SliceColumns:
+    status = checkSlice();
+    break;
+  case plan::StepKind::Rope:
+    status = checkRope();
+    mayWorkInPlace = true;
+    break;
+  case plan::StepKind::MlaAttention:
+    status = checkMla();
+    break;
+  case plan::StepKind::Router:
+    status = checkRouter();
+    break;
+  case plan::StepKind::MoeExperts:
+    status = checkMoe();
+    break;
+  case plan::StepKind::SwigluMlp:
+    status = checkSwiglu();
+    break;
+  }
+  MOEC_RETURN_IF_ERROR(status);
+  return noAliasing(mayWorkInPlace);
+}
+
+} // namespace
+
+const char *kindNameOrNull(plan::StepKind kind) {
+  switch (kind) {
+  case plan::StepKind::Embedding:
+    return "embedding";
+  case plan::StepKind::RmsNorm:
+    return "rms_norm";
+  case plan::StepKind::Linear:
+    return "linear";
+  case plan::StepKind::Add:
+    return "add";
+  case plan::StepKind::SliceColumns:
+    return "slice_columns";
+  case plan::StepKind::Rope:
+    return "rope";
+  case plan::StepKind::MlaAttention:
+    return "mla_attention";
+  case plan::StepKind::Router:
+    return "router";
+  case plan::StepKind::MoeExperts:
+    return "moe_experts";
+  case plan::StepKind::SwigluMlp:
+    return "swiglu_mlp";
+  }
+  return nullptr;
+}
+
+Status verifySteps(const PlanInfo &info) {
+  const auto *steps = info.root->steps();
+  if (!steps)
+    return Status();
+  for (flatbuffers::uoffset_t i = 0; i < steps->size(); ++i) {
+    StepChecker checker(info, i, steps->Get(i));
+    MOEC_RETURN_IF_ERROR(checker.run());
+  }
+  return Status();
+}
+
+} // namespace moec::detail
+
+namespace moec {
+const char *stepKindName(plan::StepKind kind) {
+  const char *name = detail::kindNameOrNull(kind);
+  return name ? name : "unknown";
+}
+} // namespace moec

@@ -1,0 +1,161 @@
+//===- PlanWriter.cpp - Builds and writes plan files ----------------------===//
+#include "moec/plan_writer/PlanWriter.h"
+
+#include "moec/runtime/AtomicFile.h"
+#include "moec/runtime/MappedFile.h"
+
+#include <map>
+
+namespace moec {
+
+PlanWriter::PlanWriter() {
+  plan_.version = kPlanFormatVersion;
+  plan_.model = std::make_unique<plan::ModelConfigT>();
+  plan_.provenance = std::make_unique<plan::ProvenanceT>();
+}
+
+int32_t PlanWriter::addBuffer(const std::string &name, plan::DType dtype,
+                              std::vector<int64_t> shape) {
+  auto buffer = std::make_unique<plan::BufferT>();
+  buffer->name = name;
+  buffer->dtype = dtype;
+  buffer->shape = std::move(shape);
+  plan_.buffers.push_back(std::move(buffer));
+  return int32_t(plan_.buffers.size() - 1);
+}
+
+int32_t PlanWriter::addWeightEntry(const std::string &name, plan::DType dtype,
+                                   std::vector<int64_t> shape, const std::string &file,
+                                   uint64_t offset, uint64_t size) {
+  auto weight = std::make_unique<plan::WeightT>();
+  weight->name = name;
+  weight->dtype = dtype;
+  weight->shape = std::move(shape);
+  weight->file = file;
+  weight->offset = offset;
+  weight->size = size;
+  plan_.weights.push_back(std::move(weight));
+  bytes_.emplace_back();
+  return int32_t(plan_.weights.size() - 1);
+}
+
+int32_t PlanWriter::addWeight(const std::string &name, plan::DType dtype,
+                              std::vector<int64_t> shape, const void *data, size_t bytes) {
+  return addWeightInFile(name, dtype, std::move(shape), "", data, bytes);
+}
+
+int32_t PlanWriter::addWeightBorrowed(const std::string &name, plan::DType dtype,
+                                      std::vector<int64_t> shape, const void *data,
+                                      size_t bytes) {
+  int32_t index = addWeightEntry(name, dtype, std::move(shape), "", 0, bytes);
+  bytes_.back().data = static_cast<const uint8_t *>(data);
+  bytes_.back().size = bytes;
+  return index;
+}
+
+int32_t PlanWriter::addWeightInFile(const std::string &name, plan::DType dtype,
+                                    std::vector<int64_t> shape, const std::string &file,
+                                    const void *data, size_t bytes) {
+  int32_t index = addWeightEntry(name, dtype, std::move(shape), file, 0, bytes);
+  WeightBytes &stored = bytes_.back();
+  const auto *begin = static_cast<const uint8_t *>(data);
+  stored.owned.assign(begin, begin + bytes);
+  stored.data = stored.owned.data();
+  stored.size = bytes;
+  return index;
+}
+
+int32_t PlanWriter::addWeightReference(const std::string &name, plan::DType dtype,
+                                       std::vector<int64_t> shape, const std::string &file,
+                                       uint64_t offset) {
+  uint64_t size = 0;
+  if (!tensorBytes(shape, dtype, 0, &size))
+    size = UINT64_MAX; // the loader reports the overflow with the weight's name
+  return addWeightEntry(name, dtype, std::move(shape), file, offset, size);
+}
+
+void PlanWriter::setBlockScale(int32_t weight, int32_t scale) {
+  plan_.weights[size_t(weight)]->block_scale = scale;
+}
+
+int32_t PlanWriter::addStep(plan::StepKind kind, std::vector<int32_t> operands,
+                            std::vector<int32_t> results, std::vector<int32_t> weights,
+                            plan::StepAttrsUnion attrs, const std::string &name) {
+  auto step = std::make_unique<plan::StepT>();
+  step->kind = kind;
+  step->operands = std::move(operands);
+  step->results = std::move(results);
+  step->weights = std::move(weights);
+  step->attrs = std::move(attrs);
+  step->name = name;
+  plan_.steps.push_back(std::move(step));
+  return int32_t(plan_.steps.size() - 1);
+}
+
+void PlanWriter::addEntryPoint(const std::string &name, std::vector<int32_t> inputs,
+                               std::vector<int32_t> outputs, uint32_t firstStep,
+                               uint32_t numSteps) {
+  auto entry = std::make_unique<plan::EntryPointT>();
+  entry->name = name;
+  entry->inputs = std::move(inputs);
+  entry->outputs = std::move(outputs);
+  entry->first_step = firstStep;
+  entry->num_steps = numSteps;
+  plan_.entry_points.push_back(std::move(entry));
+}
+
+Status PlanWriter::write(const std::string &path, const WriteProgress &progress) {
+  // Lay out the embedded blob and each external file: 64-byte-aligned offsets in
+  // weight order.
+  std::map<std::string, uint64_t> fileSizes; // "" = the embedded blob
+  std::map<std::string, std::vector<size_t>> fileWeights;
+  for (size_t i = 0; i < plan_.weights.size(); ++i) {
+    if (!bytes_[i].data)
+      continue; // a reference into an existing file
+    plan::WeightT &weight = *plan_.weights[i];
+    uint64_t &end = fileSizes[weight.file];
+    end = alignUp(end, kPlanAlignment);
+    weight.offset = end;
+    end += bytes_[i].size;
+    fileWeights[weight.file].push_back(i);
+  }
+
+  uint64_t totalBytes = 0, doneBytes = 0;
+  for (const auto &[file, indices] : fileWeights)
+    for (size_t i : indices)
+      totalBytes += bytes_[i].size;
+  auto writeWeights = [&](AtomicWriter &out, const std::vector<size_t> &indices) -> Status {
+    uint64_t start = out.position();
+    for (size_t i : indices) {
+      MOEC_RETURN_IF_ERROR(out.padTo(kPlanAlignment));
+      if (out.position() - start != plan_.weights[i]->offset)
+        return Status::error("internal error: weight %zu lands at the wrong offset", i);
+      MOEC_RETURN_IF_ERROR(out.write(bytes_[i].data, bytes_[i].size));
+      doneBytes += bytes_[i].size;
+      if (progress)
+        progress(doneBytes, totalBytes);
+    }
+    return Status();
+  };
+
+  std::string directory = directoryOf(path);
+  for (const auto &[file, indices] : fileWeights) {
+    if (file.empty())
+      continue;
+    MOEC_RETURN_IF_ERROR(writeFileAtomically(
+        directory + "/" + file, [&](AtomicWriter &out) { return writeWeights(out, indices); }));
+  }
+
+  flatbuffers::FlatBufferBuilder builder(1 << 16);
+  builder.FinishSizePrefixed(plan::Plan::Pack(builder, &plan_), plan::PlanIdentifier());
+  return writeFileAtomically(path, [&](AtomicWriter &out) -> Status {
+    MOEC_RETURN_IF_ERROR(out.write(builder.GetBufferPointer(), builder.GetSize()));
+    MOEC_RETURN_IF_ERROR(out.padTo(kPlanAlignment));
+    auto embedded = fileWeights.find("");
+    if (embedded == fileWeights.end())
+      return Status();
+    return writeWeights(out, embedded->second);
+  });
+}
+
+} // namespace moec

@@ -1,0 +1,102 @@
+//===- PlanWriter.h - Builds and writes plan files --------------*- C++ -*-===//
+//
+// Assembles a plan (runtime/schema/plan.fbs) and writes it atomically: the
+// size-prefixed flatbuffer, then the weight blob with every embedded weight at a
+// 64-byte-aligned offset, so the runtime maps the file and uses weights in place.
+// Weights can instead go to external files beside the plan (also written
+// atomically), or refer to bytes already in an existing file.
+//
+// The writer serialises what it is given; it does not validate. Validation is the
+// loader's job (moec::Plan::load), and tests rely on being able to write bad plans.
+//
+// Ownership: the writer owns the plan it builds (plan()) and copies weight bytes
+// passed to addWeight/addWeightInFile. Bytes passed to addWeightBorrowed are
+// borrowed and must stay valid until write() returns.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_PLAN_WRITER_PLANWRITER_H
+#define MOEC_PLAN_WRITER_PLANWRITER_H
+
+#include "moec/runtime/PlanFormat.h"
+#include "moec/runtime/Status.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace moec {
+
+/// Builds a plan in memory and writes it to disk.
+class PlanWriter {
+public:
+  /// Starts an empty plan with version = kPlanFormatVersion and an empty model config.
+  PlanWriter();
+
+  /// The plan under construction in flatbuffers' object API; every field may be edited.
+  plan::PlanT &plan() { return plan_; }
+  /// The model config (never null).
+  plan::ModelConfigT &model() { return *plan_.model; }
+
+  /// Adds an activation buffer; its offset and size are set by planArena().
+  int32_t addBuffer(const std::string &name, plan::DType dtype, std::vector<int64_t> shape);
+
+  /// Adds a weight stored in the plan's blob; the bytes are copied.
+  int32_t addWeight(const std::string &name, plan::DType dtype, std::vector<int64_t> shape,
+                    const void *data, size_t bytes);
+  /// Same, but borrows `data` until write() returns (no copy of large tensors).
+  int32_t addWeightBorrowed(const std::string &name, plan::DType dtype,
+                            std::vector<int64_t> shape, const void *data, size_t bytes);
+  /// Adds a weight that write() stores in the external file `file` (a path relative to
+  /// the plan's directory, shared by all weights naming it); the bytes are copied.
+  int32_t addWeightInFile(const std::string &name, plan::DType dtype,
+                          std::vector<int64_t> shape, const std::string &file,
+                          const void *data, size_t bytes);
+  /// Adds a weight whose bytes already sit in `file` (relative to the plan's
+  /// directory) at `offset`; nothing is written for it.
+  int32_t addWeightReference(const std::string &name, plan::DType dtype,
+                             std::vector<int64_t> shape, const std::string &file,
+                             uint64_t offset);
+  /// Makes `scale` the block-scale tensor of the F8E4M3 weight `weight`.
+  void setBlockScale(int32_t weight, int32_t scale);
+
+  /// Appends a step and returns its index.
+  int32_t addStep(plan::StepKind kind, std::vector<int32_t> operands,
+                  std::vector<int32_t> results, std::vector<int32_t> weights = {},
+                  plan::StepAttrsUnion attrs = {}, const std::string &name = {});
+  /// Number of steps so far (the first step of the next entry point).
+  uint32_t numSteps() const { return uint32_t(plan_.steps.size()); }
+  /// Adds an entry point over steps [firstStep, firstStep + numSteps).
+  void addEntryPoint(const std::string &name, std::vector<int32_t> inputs,
+                     std::vector<int32_t> outputs, uint32_t firstStep, uint32_t numSteps);
+
+  /// Sets every buffer's size for plan().max_tokens and packs the buffers into the
+  /// arena: buffers live at the same time (per entry point) never share bytes,
+  /// others may. Sets plan().arena_size. Fails on sizes that overflow.
+  Status planArena();
+
+  /// Receives (bytes written, bytes to write) after each weight is written.
+  using WriteProgress = std::function<void(uint64_t, uint64_t)>;
+
+  /// Writes the plan to `path` and any external weight files beside it, each
+  /// atomically. Sets the weights' offsets. `progress`, if set, is called as
+  /// weight bytes are written.
+  Status write(const std::string &path, const WriteProgress &progress = {});
+
+private:
+  /// Bytes to be written for one weight.
+  struct WeightBytes {
+    const uint8_t *data = nullptr; ///< the bytes (owned below, or borrowed)
+    size_t size = 0;               ///< number of bytes
+    std::vector<uint8_t> owned;    ///< storage when copied
+  };
+  int32_t addWeightEntry(const std::string &name, plan::DType dtype, std::vector<int64_t> shape,
+                         const std::string &file, uint64_t offset, uint64_t size);
+
+  plan::PlanT plan_;               ///< the plan being built
+  std::vector<WeightBytes> bytes_; ///< per weight; empty for references
+};
+
+} // namespace moec
+
+#endif // MOEC_PLAN_WRITER_PLANWRITER_H

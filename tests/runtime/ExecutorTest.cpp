@@ -1,0 +1,211 @@
+//===- ExecutorTest.cpp - Logits of the executor against the reference ----===//
+#include "LoadedModel.h"
+
+namespace moec::test {
+namespace {
+
+const std::vector<int32_t> kPrompt = {3, 14, 15, 92, 65, 35, 89, 79, 32, 38};
+
+struct Variant {
+  const char *name;
+  TinyModelOptions options;
+};
+
+std::vector<Variant> variants() {
+  std::vector<Variant> list;
+  TinyModelOptions v3; // fp8, q_lora, sigmoid router with bias, absorbed, YaRN
+  list.push_back({"fp8_qlora_v3_absorbed_yarn", v3});
+  TinyModelOptions v2;
+  v2.fp8 = false;
+  v2.qLora = false;
+  v2.v3Router = false;
+  v2.absorbed = false;
+  v2.yarn = false;
+  list.push_back({"bf16_qproj_v2_naive", v2});
+  TinyModelOptions mixed;
+  mixed.fp8 = false;
+  mixed.external = true;
+  mixed.seed = 7;
+  list.push_back({"bf16_qlora_v3_external", mixed});
+  TinyModelOptions half; // rope rows stored half-split, rotated with RopeLayout::Half
+  half.halfRope = true;
+  list.push_back({"fp8_qlora_v3_half_rope", half});
+  TinyModelOptions halfNoLora = v2;
+  halfNoLora.halfRope = true;
+  list.push_back({"bf16_qproj_v2_half_rope", halfNoLora});
+  return list;
+}
+
+class ExecutorVsReference : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(ExecutorVsReference, LogitsMatchPlainLoops) {
+  LoadedModel loaded(GetParam().options);
+  ASSERT_TRUE(loaded.executor);
+  ReferenceResult ref = referenceForward(loaded.model, kPrompt);
+  // Routing must not hinge on a near tie, or fp32 rounding could flip it.
+  EXPECT_GT(ref.minRoutingMargin, 1e-4);
+  std::vector<float> logits = loaded.run(kPrompt);
+  double error = relativeError(logits, ref.logits);
+  EXPECT_LT(error, 1e-4);
+  RecordProperty("relative_error", std::to_string(error));
+  std::printf("%s: relative error %.3g, routing margin %.3g\n", GetParam().name, error,
+              ref.minRoutingMargin);
+  // The logits are not degenerate: rows differ and values spread.
+  double spread = 0;
+  for (size_t i = 0; i < logits.size(); ++i)
+    spread = std::max(spread, std::fabs(double(logits[i])));
+  EXPECT_GT(spread, 0.1);
+  EXPECT_NE(logits[0], logits[size_t(loaded.executor->vocabSize())]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiny, ExecutorVsReference, ::testing::ValuesIn(variants()),
+                         [](const ::testing::TestParamInfo<Variant> &info) {
+                           return std::string(info.param.name);
+                         });
+
+TEST(Executor, PrefillThenDecodeEqualsOnePrefill) {
+  LoadedModel loaded;
+  ASSERT_TRUE(loaded.executor);
+  int64_t vocab = loaded.executor->vocabSize();
+  std::vector<float> whole = loaded.run(kPrompt);
+
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(loaded.executor->createCache(1, 32, &cache).ok());
+  std::vector<float> stepwise;
+  size_t prefill = 4;
+  std::vector<int32_t> positions = {0, 1, 2, 3}, seqIds = {0, 0, 0, 0};
+  std::vector<float> logits(prefill * size_t(vocab));
+  ASSERT_TRUE(loaded.executor
+                  ->forward({kPrompt.data(), positions.data(), seqIds.data(), 4}, *cache,
+                            logits.data())
+                  .ok());
+  stepwise = logits;
+  for (size_t t = prefill; t < kPrompt.size(); ++t) {
+    int32_t position = int32_t(t), seq = 0;
+    std::vector<float> row(static_cast<size_t>(vocab));
+    Status status = loaded.executor->forward({&kPrompt[t], &position, &seq, 1}, *cache, row.data());
+    ASSERT_TRUE(status.ok()) << status.message();
+    stepwise.insert(stepwise.end(), row.begin(), row.end());
+  }
+  EXPECT_EQ(cache->length(0), int64_t(kPrompt.size()));
+  EXPECT_LT(relativeError(stepwise, whole), 1e-5);
+}
+
+TEST(Executor, InterleavedSequencesEqualSeparateRuns) {
+  LoadedModel loaded;
+  ASSERT_TRUE(loaded.executor);
+  int64_t vocab = loaded.executor->vocabSize();
+  std::vector<int32_t> a = {5, 9, 2, 6, 5, 3}, b = {8, 9, 7, 9};
+  std::vector<float> aAlone = loaded.run(a), bAlone = loaded.run(b);
+
+  // One batch: a0 b0 a1 b1 ... then the rest of a; sequence ids 1 (a) and 0 (b).
+  std::vector<int32_t> tokens, positions, seqIds;
+  std::vector<std::pair<int, size_t>> origin; // (sequence, index)
+  for (size_t i = 0; i < a.size(); ++i) {
+    tokens.push_back(a[i]), positions.push_back(int32_t(i)), seqIds.push_back(1);
+    origin.push_back({1, i});
+    if (i < b.size()) {
+      tokens.push_back(b[i]), positions.push_back(int32_t(i)), seqIds.push_back(0);
+      origin.push_back({0, i});
+    }
+  }
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(loaded.executor->createCache(2, 16, &cache).ok());
+  std::vector<float> logits(tokens.size() * size_t(vocab));
+  Status status = loaded.executor->forward(
+      {tokens.data(), positions.data(), seqIds.data(), int64_t(tokens.size())}, *cache,
+      logits.data());
+  ASSERT_TRUE(status.ok()) << status.message();
+  std::vector<float> aBatched, bBatched;
+  for (size_t r = 0; r < origin.size(); ++r) {
+    std::vector<float> &dest = origin[r].first == 1 ? aBatched : bBatched;
+    dest.insert(dest.end(), logits.begin() + ptrdiff_t(r * size_t(vocab)),
+                logits.begin() + ptrdiff_t((r + 1) * size_t(vocab)));
+  }
+  EXPECT_LT(relativeError(aBatched, aAlone), 1e-5);
+  EXPECT_LT(relativeError(bBatched, bAlone), 1e-5);
+  EXPECT_EQ(cache->length(0), 4);
+  EXPECT_EQ(cache->length(1), 6);
+
+  // A decode step for both sequences in one batch equals decoding each alone.
+  std::vector<int32_t> next = {7, 1}, nextPositions = {4, 6}, nextSeqs = {0, 1};
+  std::vector<float> both(2 * size_t(vocab));
+  ASSERT_TRUE(loaded.executor
+                  ->forward({next.data(), nextPositions.data(), nextSeqs.data(), 2}, *cache,
+                            both.data())
+                  .ok());
+  std::vector<int32_t> bLonger = b, aLonger = a;
+  bLonger.push_back(7), aLonger.push_back(1);
+  std::vector<float> bRef = loaded.run(bLonger), aRef = loaded.run(aLonger);
+  std::vector<float> bLast(bRef.end() - vocab, bRef.end()), aLast(aRef.end() - vocab, aRef.end());
+  EXPECT_LT(relativeError(std::vector<float>(both.begin(), both.begin() + vocab), bLast), 1e-5);
+  EXPECT_LT(relativeError(std::vector<float>(both.begin() + vocab, both.end()), aLast), 1e-5);
+}
+
+TEST(Executor, RefusesBadInputsBeforeRunning) {
+  LoadedModel loaded;
+  ASSERT_TRUE(loaded.executor);
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(loaded.executor->createCache(2, 4, &cache).ok());
+  std::vector<float> logits(32 * 160);
+  auto forward = [&](std::vector<int32_t> tokens, std::vector<int32_t> positions,
+                     std::vector<int32_t> seqIds) {
+    return loaded.executor
+        ->forward({tokens.data(), positions.data(), seqIds.data(), int64_t(tokens.size())},
+                  *cache, logits.data())
+        .message();
+  };
+  std::vector<int32_t> many(17, 1), manyPositions(17), manySeqs(17, 0);
+  std::iota(manyPositions.begin(), manyPositions.end(), 0);
+  EXPECT_EQ(forward(many, manyPositions, manySeqs),
+            "forward: 17 tokens exceed the plan's max_tokens of 16; split the batch");
+  EXPECT_EQ(forward({1, 160}, {0, 1}, {0, 0}),
+            "forward: token 1 has id 160, the vocabulary has 160 tokens");
+  EXPECT_EQ(forward({1, -2}, {0, 1}, {0, 0}),
+            "forward: token 1 has id -2, the vocabulary has 160 tokens");
+  EXPECT_EQ(forward({1, 2}, {0, 0}, {0, 2}),
+            "forward: token 1 has sequence id 2, the KV cache has 2 sequences");
+  EXPECT_EQ(forward({1, 2}, {0, -1}, {0, 0}), "forward: token 1 has negative position -1");
+  // KV capacity: checked before any kernel writes a row.
+  EXPECT_EQ(forward({1, 2, 3, 4, 5}, {0, 1, 2, 3, 4}, {0, 0, 0, 0, 0}),
+            "forward: token 4 of sequence 0 at position 4 exceeds the KV cache capacity of 4 "
+            "tokens");
+  EXPECT_EQ(forward({1, 2, 3}, {0, 1, 3}, {1, 1, 1}),
+            "forward: sequence 1: position 2 is missing; the cache holds 0 tokens and the batch "
+            "reaches position 3");
+  EXPECT_EQ(cache->length(0), 0);
+  EXPECT_EQ(cache->length(1), 0);
+  // Filling the cache exactly works; one more token does not.
+  EXPECT_EQ(forward({1, 2, 3, 4}, {0, 1, 2, 3}, {0, 0, 0, 0}), "");
+  EXPECT_EQ(cache->length(0), 4);
+  EXPECT_EQ(forward({5}, {4}, {0}),
+            "forward: token 0 of sequence 0 at position 4 exceeds the KV cache capacity of 4 "
+            "tokens");
+}
+
+TEST(Executor, KvCacheHoldsOnlyTheLatentAndRopeKey) {
+  LoadedModel loaded;
+  ASSERT_TRUE(loaded.executor);
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(loaded.executor->createCache(3, 10, &cache).ok());
+  // layers * (kv_lora_rank + qk_rope_head_dim) * 4 bytes = 3 * (32 + 8) * 4.
+  EXPECT_EQ(cache->bytesPerToken(), 480u);
+  EXPECT_EQ(cache->totalBytes(), 480u * 10 * 3);
+  EXPECT_EQ(cache->slots().size(), 9u);
+  std::unique_ptr<KvCache> none;
+  EXPECT_EQ(loaded.executor->createCache(0, 10, &none).message(),
+            "kv cache: 0 sequences requested, need at least 1");
+}
+
+TEST(Executor, UnknownBackendIsNamed) {
+  LoadedModel loaded;
+  ASSERT_TRUE(loaded.plan);
+  ExecutorOptions options;
+  options.backend = "tpu";
+  std::unique_ptr<Executor> executor;
+  EXPECT_EQ(Executor::create(*loaded.plan, options, &executor).message(),
+            "unknown backend \"tpu\" (available: cpu)");
+}
+
+} // namespace
+} // namespace moec::test

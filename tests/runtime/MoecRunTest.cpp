@@ -1,0 +1,177 @@
+//===- MoecRunTest.cpp - moec-run end to end on a tiny plan ---------------===//
+//
+// Runs the real binary (its path comes from CMake) and checks its files, stdout,
+// stderr and exit codes against the runtime driven in-process.
+//
+//===----------------------------------------------------------------------===//
+#include "LoadedModel.h"
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sys/wait.h>
+
+#ifndef MOEC_RUN_PATH
+#error "MOEC_RUN_PATH must name the moec-run binary"
+#endif
+
+namespace moec::test {
+namespace {
+
+/// The result of one moec-run invocation.
+struct RunResult {
+  int exitCode = -1;   ///< the process's exit status
+  std::string out;     ///< stdout
+  std::string err;     ///< stderr
+};
+
+std::string readText(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+RunResult runMoecRun(const TempDir &dir, const std::string &arguments) {
+  std::string errPath = dir.file("stderr.txt");
+  std::string command = std::string(MOEC_RUN_PATH) + " " + arguments + " 2>" + errPath;
+  RunResult result;
+  if (FILE *pipe = ::popen(command.c_str(), "r")) {
+    char buffer[4096];
+    size_t n;
+    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0)
+      result.out.append(buffer, n);
+    int status = ::pclose(pipe);
+    result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  result.err = readText(errPath);
+  return result;
+}
+
+std::vector<int32_t> parseIds(const std::string &line) {
+  std::vector<int32_t> ids;
+  const char *p = line.c_str();
+  char *end;
+  for (long v = std::strtol(p, &end, 10); end != p; v = std::strtol(p, &end, 10)) {
+    ids.push_back(int32_t(v));
+    p = end;
+  }
+  return ids;
+}
+
+class MoecRun : public ::testing::Test {
+protected:
+  LoadedModel loaded;
+  std::string plan = loaded.dir.file("tiny.plan");
+};
+
+TEST_F(MoecRun, DumpsPromptLogitsAsNpy) {
+  std::string npy = loaded.dir.file("logits.npy");
+  RunResult run = runMoecRun(loaded.dir, plan + " --tokens 3,14,15,92 --dump-logits " + npy +
+                                             " --threads 2");
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.out, ""); // nothing generated without --max-new-tokens
+  std::string bytes = readText(npy);
+  ASSERT_GE(bytes.size(), 10u);
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+  size_t headerLength = uint8_t(bytes[8]) | size_t(uint8_t(bytes[9])) << 8;
+  EXPECT_EQ((10 + headerLength) % 64, 0u);
+  std::string header = bytes.substr(10, headerLength);
+  EXPECT_EQ(header.substr(0, header.find('}') + 1),
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 160), }");
+  EXPECT_EQ(header.back(), '\n');
+  ASSERT_EQ(bytes.size(), 10 + headerLength + 4 * 160 * sizeof(float));
+  std::vector<float> values(4 * 160);
+  std::memcpy(values.data(), bytes.data() + 10 + headerLength, values.size() * sizeof(float));
+
+  std::vector<int32_t> prompt = {3, 14, 15, 92};
+  EXPECT_LT(relativeError(values, loaded.run(prompt)), 1e-6);
+  EXPECT_LT(relativeError(values, referenceForward(loaded.model, prompt).logits), 1e-4);
+  EXPECT_NE(run.err.find("kv cache: 480 bytes per token"), std::string::npos) << run.err;
+}
+
+TEST_F(MoecRun, GeneratesGreedilyAndReportsSpeed) {
+  RunResult run = runMoecRun(loaded.dir, plan + " --tokens 3,14,15 --max-new-tokens 8");
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  ASSERT_FALSE(run.out.empty());
+  EXPECT_EQ(run.out.back(), '\n');
+  EXPECT_EQ(std::count(run.out.begin(), run.out.end(), '\n'), 1);
+  std::vector<int32_t> ids = parseIds(run.out);
+
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(loaded.executor->createCache(1, 16, &cache).ok());
+  GenerationOptions options;
+  options.maxNewTokens = 8;
+  std::vector<int32_t> expected;
+  ASSERT_TRUE(
+      generate(*loaded.executor, *cache, 0, {3, 14, 15}, options, nullptr, &expected, nullptr)
+          .ok());
+  EXPECT_EQ(ids, expected);
+  for (const char *line : {"prefill: 3 tokens in ", "decode: 7 tokens in ", "tokens/s",
+                           "peak memory: ", "MiB (max RSS)", "kv cache: 480 bytes per token"})
+    EXPECT_NE(run.err.find(line), std::string::npos) << line << "\n" << run.err;
+
+  // A stop token ends the line right after it.
+  RunResult stopped = runMoecRun(
+      loaded.dir, plan + " --tokens 3,14,15 --max-new-tokens 8 --stop-token " +
+                      std::to_string(expected[1]));
+  ASSERT_EQ(stopped.exitCode, 0) << stopped.err;
+  size_t firstAt = size_t(std::find(expected.begin(), expected.end(), expected[1]) - expected.begin());
+  EXPECT_EQ(parseIds(stopped.out),
+            std::vector<int32_t>(expected.begin(), expected.begin() + ptrdiff_t(firstAt + 1)));
+}
+
+TEST_F(MoecRun, SeededSamplingIsReproducible) {
+  std::string args = plan + " --tokens 3,14,15 --max-new-tokens 10 --temperature 1.2 --top-k 50 "
+                            "--top-p 0.9 --seed 99 --threads 1";
+  RunResult a = runMoecRun(loaded.dir, args), b = runMoecRun(loaded.dir, args);
+  ASSERT_EQ(a.exitCode, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(parseIds(a.out).size(), 10u);
+}
+
+TEST_F(MoecRun, ErrorsAreOneClearLine) {
+  struct Case {
+    std::string args;
+    int exitCode;
+    std::string err;
+  };
+  std::string missing = loaded.dir.file("missing.plan");
+  std::vector<Case> cases = {
+      {missing + " --tokens 1", 1,
+       "moec-run: " + missing + ": cannot open: No such file or directory\n"},
+      {plan + " --tokens 1,999", 1,
+       "moec-run: forward: token 1 has id 999, the vocabulary has 160 tokens\n"},
+      {plan + " --tokens 1,x", 2,
+       "moec-run: --tokens: \"1,x\" is not a comma-separated list of token ids (bad item \"x\")\n"},
+      {plan, 2, "moec-run: --tokens is required (see --help)\n"},
+      {plan + " --tokens 1 --top-p 2", 2, "moec-run: sampling: top-p 2 is outside (0, 1]\n"},
+      {plan + " --tokens 1 --frobnicate 3", 2, "moec-run: unknown option --frobnicate (see --help)\n"},
+      {plan + " --tokens 1 --backend tpu", 1,
+       "moec-run: unknown backend \"tpu\" (available: cpu)\n"},
+  };
+  for (const Case &c : cases) {
+    RunResult run = runMoecRun(loaded.dir, c.args);
+    EXPECT_EQ(run.exitCode, c.exitCode) << c.args;
+    EXPECT_EQ(run.err, c.err) << c.args;
+    EXPECT_EQ(run.out, "") << c.args;
+  }
+  // A bad plan file: the loader's message, naming the file.
+  std::string bad = loaded.dir.file("bad.plan");
+  std::ofstream(bad) << "not a plan at all";
+  RunResult run = runMoecRun(loaded.dir, bad + " --tokens 1");
+  EXPECT_EQ(run.exitCode, 1);
+  EXPECT_EQ(run.err, "moec-run: " + bad +
+                         ": not a moec plan: file identifier is \"an a\", expected \"MOEP\"\n");
+}
+
+TEST_F(MoecRun, HelpTeachesWithExamples) {
+  RunResult run = runMoecRun(loaded.dir, "--help");
+  EXPECT_EQ(run.exitCode, 0);
+  for (const char *text : {"usage: moec-run PLAN --tokens IDS", "--dump-logits FILE",
+                           "--max-new-tokens N", "--temperature T", "--top-k K", "--top-p P",
+                           "--seed S", "--threads N", "--stop-token ID", "examples:"})
+    EXPECT_NE(run.out.find(text), std::string::npos) << text;
+}
+
+} // namespace
+} // namespace moec::test

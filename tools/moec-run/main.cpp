@@ -1,0 +1,248 @@
+//===- main.cpp - moec-run: run a compiled plan ---------------------------===//
+//
+// Parses the command line and hands the work to the runtime library: load the plan,
+// prefill the prompt, optionally dump its logits as .npy, and generate tokens,
+// streaming them to stdout. Statistics go to stderr.
+//
+//===----------------------------------------------------------------------===//
+#include "moec/runtime/Runtime.h"
+
+#include <cerrno>
+#include <cinttypes>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <sys/resource.h>
+#include <vector>
+
+namespace {
+
+const char *const kHelp = R"(usage: moec-run PLAN --tokens IDS [options]
+
+Runs a plan compiled by `moec compile` on the CPU: prefills the prompt, then
+generates tokens one at a time, streaming their ids to stdout on one line.
+Statistics (prefill and decode tokens/s, peak memory, KV-cache bytes per token)
+go to stderr.
+
+input:
+  --tokens IDS          prompt token ids, comma-separated (e.g. 3,14,15)
+
+output:
+  --dump-logits FILE    write the logits at every prompt position as a float32
+                        .npy array of shape [prompt tokens, vocab]. Without
+                        --max-new-tokens nothing is generated.
+  --max-new-tokens N    generate up to N tokens (default 16 unless --dump-logits)
+  --stop-token ID       stop after generating ID (repeatable; the stop token is
+                        printed)
+
+sampling (default: greedy, the most likely token):
+  --temperature T       sample from softmax(logits / T); T <= 0 is greedy
+  --top-k K             sample among the K most likely tokens only
+  --top-p P             sample among the fewest tokens whose probability
+                        reaches P, 0 < P <= 1
+  --seed S              random seed; the same seed gives the same tokens
+
+execution:
+  --threads N           worker threads (default: all cores)
+  --backend NAME        backend to run on (default: cpu)
+  --help                show this help
+
+examples:
+  moec-run model.plan --tokens 3,14,15 --dump-logits logits.npy
+  moec-run model.plan --tokens 3,14,15 --max-new-tokens 32
+  moec-run model.plan --tokens 3,14,15 --max-new-tokens 64 --temperature 0.7 \
+      --top-p 0.9 --seed 1 --stop-token 2 --threads 8
+)";
+
+/// Command-line settings.
+struct Options {
+  std::string plan;                  ///< plan path
+  std::vector<int32_t> tokens;       ///< the prompt
+  std::string dumpLogits;            ///< .npy path, or empty
+  int64_t maxNewTokens = -1;         ///< -1: not given
+  std::vector<int32_t> stopTokens;   ///< --stop-token values
+  moec::SamplingParams sampling;     ///< --temperature, --top-k, --top-p, --seed
+  int threads = 0;                   ///< --threads
+  std::string backend = "cpu";       ///< --backend
+};
+
+bool parseInt(const std::string &text, int64_t lo, int64_t hi, int64_t *out) {
+  if (text.empty())
+    return false;
+  errno = 0;
+  char *end = nullptr;
+  long long value = std::strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0' || value < lo || value > hi)
+    return false;
+  *out = value;
+  return true;
+}
+
+bool parseFloat(const std::string &text, float *out) {
+  if (text.empty())
+    return false;
+  errno = 0;
+  char *end = nullptr;
+  float value = std::strtof(text.c_str(), &end);
+  if (errno != 0 || *end != '\0')
+    return false;
+  *out = value;
+  return true;
+}
+
+/// Parses argv; on error returns a message for "moec-run: MESSAGE".
+moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      *help = true;
+      return moec::Status();
+    }
+    if (arg.rfind("--", 0) != 0) {
+      if (!options->plan.empty())
+        return moec::Status::error("unexpected argument \"%s\" (the plan is %s)", arg.c_str(),
+                                   options->plan.c_str());
+      options->plan = arg;
+      continue;
+    }
+    if (i + 1 >= argc)
+      return moec::Status::error("%s needs a value", arg.c_str());
+    std::string value = argv[++i];
+    int64_t number = 0;
+    if (arg == "--tokens") {
+      options->tokens.clear();
+      size_t start = 0;
+      for (;;) {
+        size_t comma = value.find(',', start);
+        std::string item = value.substr(start, comma == std::string::npos ? comma : comma - start);
+        if (!parseInt(item, 0, INT32_MAX, &number))
+          return moec::Status::error("--tokens: \"%s\" is not a comma-separated list of token "
+                                     "ids (bad item \"%s\")",
+                                     value.c_str(), item.c_str());
+        options->tokens.push_back(int32_t(number));
+        if (comma == std::string::npos)
+          break;
+        start = comma + 1;
+      }
+    } else if (arg == "--dump-logits") {
+      options->dumpLogits = value;
+    } else if (arg == "--max-new-tokens") {
+      if (!parseInt(value, 0, INT32_MAX, &number))
+        return moec::Status::error("--max-new-tokens: \"%s\" is not a count >= 0", value.c_str());
+      options->maxNewTokens = number;
+    } else if (arg == "--stop-token") {
+      if (!parseInt(value, 0, INT32_MAX, &number))
+        return moec::Status::error("--stop-token: \"%s\" is not a token id", value.c_str());
+      options->stopTokens.push_back(int32_t(number));
+    } else if (arg == "--temperature") {
+      if (!parseFloat(value, &options->sampling.temperature))
+        return moec::Status::error("--temperature: \"%s\" is not a number", value.c_str());
+    } else if (arg == "--top-k") {
+      if (!parseInt(value, 0, INT32_MAX, &number))
+        return moec::Status::error("--top-k: \"%s\" is not a count >= 0", value.c_str());
+      options->sampling.topK = number;
+    } else if (arg == "--top-p") {
+      if (!parseFloat(value, &options->sampling.topP))
+        return moec::Status::error("--top-p: \"%s\" is not a number", value.c_str());
+    } else if (arg == "--seed") {
+      if (!parseInt(value, 0, INT64_MAX, &number))
+        return moec::Status::error("--seed: \"%s\" is not a number >= 0", value.c_str());
+      options->sampling.seed = uint64_t(number);
+    } else if (arg == "--threads") {
+      if (!parseInt(value, 1, 4096, &number))
+        return moec::Status::error("--threads: \"%s\" is not a thread count (1..4096)",
+                                   value.c_str());
+      options->threads = int(number);
+    } else if (arg == "--backend") {
+      options->backend = value;
+    } else {
+      return moec::Status::error("unknown option %s (see --help)", arg.c_str());
+    }
+  }
+  if (options->plan.empty())
+    return moec::Status::error("no plan given (see --help)");
+  if (options->tokens.empty())
+    return moec::Status::error("--tokens is required (see --help)");
+  if (options->maxNewTokens < 0)
+    options->maxNewTokens = options->dumpLogits.empty() ? 16 : 0;
+  moec::Status sampling = moec::Sampler::validate(options->sampling);
+  return sampling.ok() ? sampling : sampling.withPrefix("sampling");
+}
+
+double rate(int64_t tokens, double seconds) { return seconds > 0 ? double(tokens) / seconds : 0; }
+
+moec::Status run(const Options &options) {
+  std::unique_ptr<moec::Plan> plan;
+  MOEC_RETURN_IF_ERROR(moec::Plan::load(options.plan, &plan));
+  moec::ExecutorOptions executorOptions;
+  executorOptions.backend = options.backend;
+  executorOptions.threads = options.threads;
+  std::unique_ptr<moec::Executor> executor;
+  MOEC_RETURN_IF_ERROR(moec::Executor::create(*plan, executorOptions, &executor));
+  // Room for the prompt and every generated token but the last (never fed back).
+  int64_t capacity = int64_t(options.tokens.size()) + std::max<int64_t>(options.maxNewTokens, 1);
+  std::unique_ptr<moec::KvCache> cache;
+  MOEC_RETURN_IF_ERROR(executor->createCache(1, capacity, &cache));
+
+  moec::GenerationOptions generation;
+  generation.maxNewTokens = options.maxNewTokens;
+  generation.stopTokens = options.stopTokens;
+  generation.sampling = options.sampling;
+  moec::GenerationStats stats;
+  std::vector<float> promptLogits;
+  bool first = true;
+  auto onToken = [&](int32_t token) {
+    std::printf(first ? "%d" : " %d", token);
+    std::fflush(stdout);
+    first = false;
+    return true;
+  };
+  moec::Status status =
+      moec::generate(*executor, *cache, 0, options.tokens, generation, onToken, nullptr, &stats,
+                     options.dumpLogits.empty() ? nullptr : &promptLogits);
+  if (!first) {
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+  MOEC_RETURN_IF_ERROR(status);
+  if (!options.dumpLogits.empty())
+    MOEC_RETURN_IF_ERROR(moec::writeNpyF32(
+        options.dumpLogits, {int64_t(options.tokens.size()), executor->vocabSize()},
+        promptLogits.data()));
+
+  struct rusage usage;
+  ::getrusage(RUSAGE_SELF, &usage);
+  std::fprintf(stderr, "prefill: %" PRId64 " tokens in %.3f s (%.1f tokens/s)\n",
+               stats.promptTokens, stats.prefillSeconds,
+               rate(stats.promptTokens, stats.prefillSeconds));
+  std::fprintf(stderr, "decode: %" PRId64 " tokens in %.3f s (%.1f tokens/s)\n",
+               stats.decodedTokens, stats.decodeSeconds,
+               rate(stats.decodedTokens, stats.decodeSeconds));
+  std::fprintf(stderr, "peak memory: %.1f MiB (max RSS)\n", double(usage.ru_maxrss) / 1024.0);
+  std::fprintf(stderr, "kv cache: %" PRIu64 " bytes per token\n", cache->bytesPerToken());
+  return moec::Status();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options options;
+  bool help = false;
+  moec::Status parsed = parseArgs(argc, argv, &options, &help);
+  if (help) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "moec-run: %s\n", parsed.message().c_str());
+    return 2;
+  }
+  moec::Status status = run(options);
+  if (!status.ok()) {
+    std::fprintf(stderr, "moec-run: %s\n", status.message().c_str());
+    return 1;
+  }
+  return 0;
+}
