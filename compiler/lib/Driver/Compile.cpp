@@ -136,6 +136,10 @@ Error compile(const CompileOptions &options) {
   auto summary = emitPlan(module, ckpt, options.output, emitOptions);
   if (!summary)
     return summary.takeError();
+  if (!options.quiet && summary->embeddedAnyway)
+    errs() << formatv("moec: note: {0} external tensor(s) sit at offsets not "
+                      "aligned to their element size and were embedded\n",
+                      summary->embeddedAnyway);
   if (!options.quiet)
     errs() << formatv(
         "moec: wrote {0}: {1} steps, {2} buffers, {3} weights ({4:f2} MiB, {5}), "

@@ -47,6 +47,8 @@ public:
   llvm::Error run(func::FuncOp fn);
   PlanWriter &writer() { return w; }
   uint64_t weightBytes = 0;
+  /// External weights embedded anyway because their file offset is misaligned.
+  uint64_t misalignedExternal = 0;
 
 private:
   void fillModelConfig();
@@ -109,7 +111,8 @@ llvm::Expected<int32_t> Emitter::tensor(llvm::StringRef name, bool forceF32) {
     idx = w.addWeightBorrowed(name.str(), plan::DType::F32, shape, f.data(),
                               f.size() * sizeof(float));
     weightBytes += f.size() * sizeof(float);
-  } else if (options.weights == WeightPlacement::External) {
+  } else if (options.weights == WeightPlacement::External &&
+             t->FileOffset % dtypeSize(planType(t->Type)) == 0) {
     std::filesystem::path file =
         std::filesystem::absolute(std::filesystem::path(t->FilePath));
     std::string rel = std::filesystem::relative(file, planDir).string();
@@ -118,6 +121,10 @@ llvm::Expected<int32_t> Emitter::tensor(llvm::StringRef name, bool forceF32) {
     w.plan().weights[idx]->size = t->ByteSize;
     weightBytes += t->ByteSize;
   } else {
+    // Embedded, or external but misaligned for its element type (safetensors
+    // does not align tensors; the runtime requires it): copy into the plan.
+    if (options.weights == WeightPlacement::External)
+      ++misalignedExternal;
     idx = w.addWeightBorrowed(name.str(), planType(t->Type), shape, t->Data,
                               t->ByteSize);
     weightBytes += t->ByteSize;
@@ -444,7 +451,7 @@ llvm::Expected<PlanSummary> emitPlan(ModuleOp module,
   PlanWriter &w = e.writer();
   if (Status s = w.planArena(); !s.ok())
     return makeError(s.message());
-  if (Status s = w.write(planPath.str()); !s.ok())
+  if (Status s = w.write(planPath.str(), options.progress); !s.ok())
     return makeError(s.message());
   const checkpoint::ModelConfig &cfg = ckpt.config();
   PlanSummary summary;
@@ -452,6 +459,7 @@ llvm::Expected<PlanSummary> emitPlan(ModuleOp module,
   summary.buffers = w.plan().buffers.size();
   summary.weights = w.plan().weights.size();
   summary.weightBytes = e.weightBytes;
+  summary.embeddedAnyway = e.misalignedExternal;
   summary.arenaBytes = w.plan().arena_size;
   summary.kvBytesPerToken = static_cast<uint64_t>(cfg.NumHiddenLayers) *
                             (cfg.KvLoraRank + cfg.QkRopeHeadDim) * sizeof(float);

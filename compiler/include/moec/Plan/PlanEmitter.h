@@ -45,6 +45,9 @@ struct PlanSummary {
   uint64_t weightBytes = 0;     ///< bytes of all weights
   uint64_t arenaBytes = 0;      ///< activation arena for maxTokens
   uint64_t kvBytesPerToken = 0; ///< latent cache bytes per token (all layers)
+  /// With external weights: tensors copied into the plan anyway because their
+  /// offset in the safetensors file is not a multiple of their element size.
+  uint64_t embeddedAnyway = 0;
 };
 
 /// Writes the plan of `module`'s @forward to `planPath` (atomically). Weight
