@@ -4,6 +4,7 @@
 #include "moec/runtime/AtomicFile.h"
 #include "moec/runtime/MappedFile.h"
 
+#include <algorithm>
 #include <map>
 
 namespace moec {
@@ -130,10 +131,15 @@ Status PlanWriter::write(const std::string &path, const WriteProgress &progress)
       MOEC_RETURN_IF_ERROR(out.padTo(kPlanAlignment));
       if (out.position() - start != plan_.weights[i]->offset)
         return Status::error("internal error: weight %zu lands at the wrong offset", i);
-      MOEC_RETURN_IF_ERROR(out.write(bytes_[i].data, bytes_[i].size));
-      doneBytes += bytes_[i].size;
-      if (progress)
-        progress(doneBytes, totalBytes);
+      // Large tensors go out in chunks so progress moves during one tensor.
+      constexpr size_t kChunk = size_t(64) << 20;
+      for (size_t at = 0; at < bytes_[i].size; at += kChunk) {
+        size_t n = std::min(kChunk, bytes_[i].size - at);
+        MOEC_RETURN_IF_ERROR(out.write(bytes_[i].data + at, n));
+        doneBytes += n;
+        if (progress)
+          progress(doneBytes, totalBytes);
+      }
     }
     return Status();
   };

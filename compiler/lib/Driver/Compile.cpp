@@ -37,9 +37,12 @@ namespace {
 class ProgressBar {
 public:
   explicit ProgressBar(StringRef label) : label(label.str()) {}
-  ~ProgressBar() {
+  ~ProgressBar() { finish(); }
+  /// Ends the bar's line, if it was shown.
+  void finish() {
     if (shown)
       errs() << "\n";
+    shown = false;
   }
   void update(uint64_t done, uint64_t total) {
     using namespace std::chrono;
@@ -134,6 +137,7 @@ Error compile(const CompileOptions &options) {
       bar.update(done, total);
     };
   auto summary = emitPlan(module, ckpt, options.output, emitOptions);
+  bar.finish();
   if (!summary)
     return summary.takeError();
   if (!options.quiet && summary->embeddedAnyway)
