@@ -16,5 +16,9 @@ config.environment["PATH"] = os.pathsep.join(
     [config.moec_tools_dir, config.llvm_tools_dir, os.environ.get("PATH", "")])
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 
+# The Python running lit runs the tests' helper scripts (standard library only).
+import sys
+config.substitutions.append(("%python", sys.executable))
+
 if shutil.which("ptxas") or os.path.exists("/usr/local/cuda/bin/ptxas"):
     config.available_features.add("ptxas")
