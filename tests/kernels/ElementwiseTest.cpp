@@ -93,10 +93,12 @@ MOEC_INSTANTIATE_PER_LEVEL(Elementwise);
 TEST(Dispatch, LevelsAndThreads) {
   EXPECT_TRUE(setSimdLevelForTesting(SimdLevel::Scalar));
   EXPECT_STREQ(simdLevel(), "scalar");
-  if (setSimdLevelForTesting(SimdLevel::Avx2))
+  if (setSimdLevelForTesting(SimdLevel::Avx2)) {
     EXPECT_STREQ(simdLevel(), "avx2");
-  if (setSimdLevelForTesting(SimdLevel::Avx512))
+  }
+  if (setSimdLevelForTesting(SimdLevel::Avx512)) {
     EXPECT_STREQ(simdLevel(), "avx512");
+  }
   setSimdLevelForTesting(detectedSimdLevel());
   EXPECT_EQ(simdLevel(), levelName(detectedSimdLevel()) == "Avx512" ? std::string("avx512")
                          : levelName(detectedSimdLevel()) == "Avx2" ? std::string("avx2")
