@@ -31,7 +31,8 @@ Status writeFileAtomically(const std::string &path,
   std::string temp = path + ".tmp-" + std::to_string(::getpid());
   std::FILE *file = std::fopen(temp.c_str(), "wb");
   if (!file)
-    return Status::error("%s: cannot create: %s", temp.c_str(), std::strerror(errno));
+    return Status::error("%s: cannot create (temporary %s): %s", path.c_str(), temp.c_str(),
+                         std::strerror(errno));
   AtomicWriter writer(file, path);
   Status status = contents(writer);
   if (std::fflush(file) != 0 && status.ok())

@@ -15,9 +15,7 @@
 
 namespace moec::detail {
 
-/// Largest value accepted for a model dimension; keeps products of a few dimensions
-/// far from overflow.
-inline constexpr int64_t kMaxModelDim = int64_t(1) << 24;
+using moec::kMaxModelDim;
 
 /// A buffer or weight read once from the flatbuffer.
 struct TensorInfo {

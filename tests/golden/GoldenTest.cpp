@@ -116,12 +116,13 @@ protected:
 
   std::string variantDir() const { return kGolden + "/data/" + GetParam(); }
 
-  /// Compiles the variant with `weights` placement; returns the plan path.
-  std::string compile(const std::string &weights) {
-    std::string plan = tmp + "/" + GetParam() + "-" + weights + ".plan";
+  /// Compiles the variant with `weights` placement and MLA `form`; returns
+  /// the plan path.
+  std::string compile(const std::string &weights, const std::string &form) {
+    std::string plan = tmp + "/" + GetParam() + "-" + weights + "-" + form + ".plan";
     std::string err;
     int rc = run({kBin + "/moec", "compile", variantDir(), "-o", plan,
-                  "--weights=" + weights, "--quiet"},
+                  "--weights=" + weights, "--mla-form=" + form, "--quiet"},
                  "", err);
     EXPECT_EQ(rc, 0) << err;
     return plan;
@@ -143,12 +144,15 @@ TEST_P(Golden, LogitsAndGreedyTokensMatchTransformers) {
   Npy ref = readNpy(variantDir() + "/logits.npy");
   std::vector<int> greedy = readJson(variantDir() + "/greedy.json")["tokens"];
 
-  std::string logitsBytes[2], generated[2];
-  const char *placements[] = {"embed", "external"};
-  for (int i = 0; i < 2; ++i) {
-    SCOPED_TRACE(placements[i]);
-    std::string plan = compile(placements[i]);
-    std::string npyPath = tmp + "/" + placements[i] + ".npy";
+  // Embedded and external weights with the absorbed MLA form (the default),
+  // then the naive form: the same function, checked against the same logits.
+  const char *placements[] = {"embed", "external", "embed"};
+  const char *forms[] = {"absorbed", "absorbed", "naive"};
+  std::string logitsBytes[3], generated[3];
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE(std::string(placements[i]) + ", " + forms[i]);
+    std::string plan = compile(placements[i], forms[i]);
+    std::string npyPath = tmp + "/" + std::to_string(i) + ".npy";
     std::string err;
     ASSERT_EQ(run({kBin + "/moec-run", plan, "--tokens", tokens, "--dump-logits",
                    npyPath},
@@ -163,13 +167,13 @@ TEST_P(Golden, LogitsAndGreedyTokensMatchTransformers) {
       maxDiff = std::max(maxDiff, std::fabs(double(ours.data[j]) - ref.data[j]));
     }
     ASSERT_GT(maxRef, 0.0);
-    std::cout << GetParam() << " (" << placements[i]
+    std::cout << GetParam() << " (" << placements[i] << ", " << forms[i]
               << "): max|ours - ref| / max|ref| = " << maxDiff / maxRef << "\n";
     EXPECT_LE(maxDiff / maxRef, 1e-4)
         << "max|ours - ref| = " << maxDiff << ", max|ref| = " << maxRef;
     logitsBytes[i] = readFile(npyPath);
 
-    std::string outPath = tmp + "/" + placements[i] + ".tokens";
+    std::string outPath = tmp + "/" + std::to_string(i) + ".tokens";
     ASSERT_EQ(run({kBin + "/moec-run", plan, "--tokens", tokens,
                    "--max-new-tokens", "16"},
                   outPath, err),

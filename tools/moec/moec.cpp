@@ -66,6 +66,11 @@ cl::opt<moec::driver::EmitKind> compileEmit(
 cl::opt<bool> compilePrintIr("print-ir-after-all",
                              cl::desc("Print the IR after every pass to stderr"),
                              cl::sub(compileCmd), cl::cat(moecCategory));
+cl::opt<std::string> compileMlaForm(
+    "mla-form",
+    cl::desc("How MLA attention runs: 'absorbed' (default; reads only the latent "
+             "cache, best for decode) or 'naive' (expands kv_b per cached token)"),
+    cl::init("absorbed"), cl::sub(compileCmd), cl::cat(moecCategory));
 cl::opt<bool> compileQuiet("quiet", cl::desc("No notes, progress or summary"),
                            cl::sub(compileCmd), cl::cat(moecCategory));
 
@@ -123,6 +128,7 @@ int main(int argc, char **argv) {
     o.emit = compileEmit;
     o.printIrAfterAll = compilePrintIr;
     o.quiet = compileQuiet;
+    o.mlaForm = compileMlaForm;
     if (Error err = moec::driver::compile(o))
       return fail(std::move(err));
     return 0;

@@ -20,14 +20,13 @@ using namespace llvm;
 
 namespace moec::driver {
 
-/// The passes of the default pipeline, nested under builtin.module.
-static constexpr const char kPipelinePasses[] =
-    "canonicalize,moe-absorb-mla{form=absorbed}";
+/// The passes of the pipeline, nested under builtin.module.
+static std::string pipelinePasses(StringRef mlaForm) {
+  return ("canonicalize,moe-absorb-mla{form=" + mlaForm + "}").str();
+}
 
-StringRef defaultPipeline() {
-  static const std::string full =
-      std::string("builtin.module(") + kPipelinePasses + ")";
-  return full;
+std::string pipelineFor(StringRef mlaForm) {
+  return "builtin.module(" + pipelinePasses(mlaForm) + ")";
 }
 
 namespace {
@@ -103,9 +102,12 @@ Error compile(const CompileOptions &options) {
   mlir::PassManager pm(&ctx);
   std::string pipelineErrors;
   raw_string_ostream perr(pipelineErrors);
-  if (mlir::failed(mlir::parsePassPipeline(kPipelinePasses, pm, perr)))
+  if (options.mlaForm != "absorbed" && options.mlaForm != "naive")
     return createStringError(inconvertibleErrorCode(),
-                             "invalid default pipeline: %s",
+                             "--mla-form must be 'absorbed' or 'naive', got '%s'",
+                             options.mlaForm.c_str());
+  if (mlir::failed(mlir::parsePassPipeline(pipelinePasses(options.mlaForm), pm, perr)))
+    return createStringError(inconvertibleErrorCode(), "invalid pipeline: %s",
                              pipelineErrors.c_str());
   if (options.printIrAfterAll) {
     ctx.disableMultithreading();
@@ -130,7 +132,7 @@ Error compile(const CompileOptions &options) {
   PlanEmitOptions emitOptions;
   emitOptions.weights = options.weights;
   emitOptions.maxTokens = options.maxTokens;
-  emitOptions.pipeline = defaultPipeline().str();
+  emitOptions.pipeline = pipelineFor(options.mlaForm);
   ProgressBar bar("moec: packing weights");
   if (!options.quiet)
     emitOptions.progress = [&](uint64_t done, uint64_t total) {

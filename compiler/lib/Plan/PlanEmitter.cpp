@@ -12,6 +12,12 @@
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include "moec/runtime/Plan.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 using namespace mlir;
@@ -189,7 +195,15 @@ void Emitter::fillModelConfig() {
     y->beta_slow = static_cast<float>(cfg.RopeScaling->BetaSlow);
     y->mscale = static_cast<float>(cfg.RopeScaling->Mscale);
     y->mscale_all_dim = static_cast<float>(cfg.RopeScaling->MscaleAllDim);
-    y->attention_factor = 1.0f; // spec section 4: 1.0 for every released config
+    // Spec section 4: mscale(factor, mscale) / mscale(factor, mscale_all_dim),
+    // with mscale(f, m) = 0.1 * m * ln(f) + 1 (1 when f <= 1). It is 1.0 for
+    // every released config, but not for every config.
+    auto mscale = [](double f, double m) {
+      return f <= 1.0 ? 1.0 : 0.1 * m * std::log(f) + 1.0;
+    };
+    y->attention_factor = static_cast<float>(
+        mscale(cfg.RopeScaling->Factor, cfg.RopeScaling->Mscale) /
+        mscale(cfg.RopeScaling->Factor, cfg.RopeScaling->MscaleAllDim));
     m.rope_yarn = std::move(y);
   }
   w.plan().max_tokens = options.maxTokens;
@@ -198,6 +212,15 @@ void Emitter::fillModelConfig() {
   prov->pipeline = options.pipeline;
   prov->source_checkpoint = ckpt.directory().str();
   w.plan().provenance = std::move(prov);
+}
+
+/// A step's name: the op's NameLoc (the importer names ops after the
+/// checkpoint module they come from, e.g. "model.layers.3.mlp.router"), else
+/// the op name.
+std::string stepName(Operation *op) {
+  if (auto named = dyn_cast<NameLoc>(op->getLoc()))
+    return named.getName().str();
+  return op->getName().getStringRef().str();
 }
 
 /// Rope attributes for `heads` heads of `stride` columns, rotating at `offset`.
@@ -236,20 +259,32 @@ llvm::Error Emitter::emitMla(moe::MlaAttentionOp op) {
     return makeError("moe.mla_attention: the cache must be an argument of "
                      "@forward (one per layer)");
   int32_t layer = static_cast<int32_t>(cacheArg.getArgNumber() - 3);
+  // The plan carries one model config that every attention step reads, so an
+  // op whose attributes differ from it cannot be expressed.
+  auto differs = [](float a, double b) {
+    return std::fabs(a - b) > 1e-6 * std::max(1.0, std::fabs(b));
+  };
   if (op.getQkRopeHeadDim() != cfg.QkRopeHeadDim ||
-      op.getKvLoraRank() != cfg.KvLoraRank ||
-      op.getNumHeads() != cfg.NumAttentionHeads)
-    return makeError(formatv("layer {0}: attention dims differ from the "
-                             "model config",
-                             layer));
+      op.getQkNopeHeadDim() != cfg.QkNopeHeadDim ||
+      op.getVHeadDim() != cfg.VHeadDim || op.getKvLoraRank() != cfg.KvLoraRank ||
+      op.getNumHeads() != cfg.NumAttentionHeads ||
+      op.getQLoraRank() != cfg.QLoraRank.value_or(0) ||
+      differs(op.getSoftmaxScale().convertToFloat(), cfg.softmaxScale()) ||
+      differs(op.getRopeTheta().convertToFloat(), cfg.RopeTheta) ||
+      static_cast<bool>(op.getYarnAttr()) != cfg.RopeScaling.has_value())
+    return makeError(formatv("{0}: layer {1}: moe.mla_attention attributes "
+                             "differ from the model config",
+                             ckpt.directory(), layer));
+  if (op.getRopeLayout() != moe::RopeLayout::interleaved)
+    return makeError(formatv("{0}: layer {1}: rope layout 'half' needs the rope "
+                             "rows of q_b/kv_a permuted, which no pass does yet",
+                             ckpt.directory(), layer));
   int64_t H = op.getNumHeads(), nope = op.getQkNopeHeadDim();
   int64_t R = op.getQkRopeHeadDim(), V = op.getVHeadDim();
   int64_t C = op.getKvLoraRank(), qLora = op.getQLoraRank();
   float eps = op.getRmsNormEps().convertToFloat();
-  plan::RopeLayout layout = op.getRopeLayout() == moe::RopeLayout::half
-                                ? plan::RopeLayout::Half
-                                : plan::RopeLayout::Interleaved;
-  std::string p = formatv("layers.{0}.attn.", layer).str();
+  plan::RopeLayout layout = plan::RopeLayout::Interleaved;
+  std::string p = formatv("model.layers.{0}.self_attn.", layer).str();
   int32_t x = buffer(op.getInput());
 
   auto W = [&](Value v) { return weight(v); };
@@ -314,8 +349,7 @@ llvm::Error Emitter::emitOp(Operation *op) {
         return idx.takeError();
       ws.push_back(*idx);
     }
-    w.addStep(kind, ins, {buffer(result)}, ws, std::move(attrs),
-              op->getName().getStringRef().str());
+    w.addStep(kind, ins, {buffer(result)}, ws, std::move(attrs), stepName(op));
     return llvm::Error::success();
   };
   return llvm::TypeSwitch<Operation *, llvm::Error>(op)
@@ -340,8 +374,13 @@ llvm::Error Emitter::emitOp(Operation *op) {
         return one(plan::StepKind::Add, {a.getLhs(), a.getRhs()}, a.getResult(), {});
       })
       .Case([&](moe::RopeOp r) -> llvm::Error {
-        if (r.getRopeDim() != cfg.QkRopeHeadDim)
-          return makeError("moe.rope: rope_dim differs from qk_rope_head_dim");
+        if (r.getRopeDim() != cfg.QkRopeHeadDim ||
+            std::fabs(r.getTheta().convertToFloat() - cfg.RopeTheta) >
+                1e-6 * cfg.RopeTheta ||
+            static_cast<bool>(r.getYarnAttr()) != cfg.RopeScaling.has_value())
+          return makeError(formatv("{0}: moe.rope: rope_dim, theta or yarn "
+                                   "differ from the model config",
+                                   ckpt.directory()));
         return one(plan::StepKind::Rope, {r.getInput(), r.getPositions()},
                    r.getResult(), {},
                    ropeAttrs(r.getHeads(), r.getHeadDim(), r.getOffset(),
@@ -382,7 +421,7 @@ llvm::Error Emitter::emitOp(Operation *op) {
         u.Set(std::move(a));
         w.addStep(plan::StepKind::Router, {buffer(r.getInput())},
                   {buffer(r.getIndices()), buffer(r.getWeights())}, ws,
-                  std::move(u), "moe.router");
+                  std::move(u), stepName(r));
         return llvm::Error::success();
       })
       .Case([&](moe::RoutedExpertsOp r) -> llvm::Error {
@@ -404,7 +443,7 @@ llvm::Error Emitter::emitOp(Operation *op) {
         w.addStep(plan::StepKind::MoeExperts,
                   {buffer(r.getInput()), buffer(r.getIndices()),
                    buffer(r.getWeights())},
-                  {buffer(r.getResult())}, ws, std::move(u), "moe.routed_experts");
+                  {buffer(r.getResult())}, ws, std::move(u), stepName(r));
         return llvm::Error::success();
       })
       .Case([&](moe::SwigluOp s) {
@@ -442,17 +481,35 @@ llvm::Expected<PlanSummary> emitPlan(ModuleOp module,
   auto fn = module.lookupSymbol<func::FuncOp>("forward");
   if (!fn)
     return makeError("the module has no @forward function");
-  if (options.maxTokens < 1)
-    return makeError(formatv("--max-tokens must be at least 1, got {0}",
-                             options.maxTokens));
+  if (options.maxTokens < 1 || options.maxTokens > kMaxModelDim)
+    return makeError(formatv("--max-tokens must be in 1..{0}, got {1}",
+                             kMaxModelDim, options.maxTokens));
   Emitter e(ckpt, planPath, options);
   if (llvm::Error err = e.run(fn))
     return std::move(err);
   PlanWriter &w = e.writer();
   if (Status s = w.planArena(); !s.ok())
     return makeError(s.message());
-  if (Status s = w.write(planPath.str(), options.progress); !s.ok())
+  // The plan is written beside its destination, checked with the runtime's
+  // own loader (one set of limits and rules), and only then renamed into
+  // place, so a failed compile never replaces an existing plan.
+  std::string staged = planPath.str() + ".moec-staged";
+  if (Status s = w.write(staged, options.progress); !s.ok())
     return makeError(s.message());
+  std::unique_ptr<Plan> loaded;
+  Status check = Plan::load(staged, &loaded);
+  loaded.reset();
+  if (!check.ok()) {
+    std::remove(staged.c_str());
+    return makeError("internal error: the emitted plan fails verification: " +
+                     check.message());
+  }
+  if (std::rename(staged.c_str(), planPath.str().c_str()) != 0) {
+    std::string reason = std::strerror(errno);
+    std::remove(staged.c_str());
+    return makeError(planPath + ": cannot rename the finished plan into place: " +
+                     reason);
+  }
   const checkpoint::ModelConfig &cfg = ckpt.config();
   PlanSummary summary;
   summary.steps = w.plan().steps.size();

@@ -31,12 +31,13 @@ struct CompileOptions {
   int64_t maxTokens = 1024;                         ///< --max-tokens
   EmitKind emit = EmitKind::Plan;                   ///< --emit
   bool printIrAfterAll = false;                     ///< --print-ir-after-all
+  std::string mlaForm = "absorbed";                 ///< --mla-form: absorbed | naive
   bool quiet = false;                               ///< no summary on stderr
 };
 
-/// The textual pass pipeline `moec compile` runs; `moec-opt
-/// --pass-pipeline=...` replays it.
-llvm::StringRef defaultPipeline();
+/// The textual pass pipeline `moec compile` runs for MLA form `mlaForm`;
+/// `moec-opt --pass-pipeline=...` replays it.
+std::string pipelineFor(llvm::StringRef mlaForm);
 
 /// Compiles a checkpoint directory into a plan (see CompileOptions). Notes,
 /// progress and the summary go to stderr; nothing is written on failure.

@@ -8,6 +8,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Verifier.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -28,7 +29,7 @@ class Importer {
 public:
   Importer(MLIRContext &ctx, const Checkpoint &ckpt)
       : ctx(ctx), ckpt(ckpt), cfg(ckpt.config()), b(&ctx),
-        loc(FileLineColLoc::get(&ctx, ckpt.directory(), 0, 0)) {}
+        fileLoc(FileLineColLoc::get(&ctx, ckpt.directory(), 0, 0)), loc(fileLoc) {}
 
   llvm::Expected<OwningOpRef<ModuleOp>> run();
 
@@ -41,6 +42,14 @@ private:
     case DType::F8_E4M3: return b.getType<Float8E4M3FNType>();
     }
     llvm_unreachable("unknown dtype");
+  }
+
+  /// A location naming the checkpoint module an op comes from, e.g.
+  /// "model.layers.3.mlp.gate"; diagnostics and plan step names use it.
+  Location named(llvm::StringRef module) {
+    module.consume_back(".weight");
+    module.consume_back(".");
+    return NameLoc::get(b.getStringAttr(module), fileLoc);
   }
 
   /// [T, width] fp32 activation type.
@@ -72,7 +81,8 @@ private:
   const Checkpoint &ckpt;
   const ModelConfig &cfg;
   OpBuilder b;
-  Location loc;
+  Location fileLoc;
+  Location loc; ///< location of the ops being built; see named()
   Value positions, seqIds;
   llvm::Error error = llvm::Error::success();
 };
@@ -84,6 +94,9 @@ llvm::Expected<WeightRef> Importer::weight(const std::string &name) {
         llvm::inconvertibleErrorCode(), "%s: tensor '%s': missing",
         ckpt.tensorSourcePath().str().c_str(), name.c_str());
   auto type = RankedTensorType::get(t->Shape, elementType(t->Type));
+  Location opLoc = loc;
+  loc = named(name);
+  auto restore = llvm::make_scope_exit([&] { loc = opLoc; });
   if (t->Type != DType::F8_E4M3)
     return WeightRef{moe::WeightOp::create(b, loc, TypeRange{type},
                                            b.getStringAttr(name), StringAttr(),
@@ -106,6 +119,7 @@ llvm::Expected<WeightRef> Importer::weight(const std::string &name) {
 }
 
 Value Importer::rmsNorm(Value x, const std::string &weightName) {
+  loc = named(weightName);
   WeightRef g = w(weightName);
   if (error)
     return x;
@@ -115,6 +129,7 @@ Value Importer::rmsNorm(Value x, const std::string &weightName) {
 
 std::pair<Value, Value> Importer::attention(Value x, int64_t layer, Value cache) {
   std::string p = formatv("model.layers.{0}.self_attn.", layer).str();
+  loc = named(p);
   bool qLora = cfg.QLoraRank.has_value();
   WeightRef qa, qan, qb;
   if (qLora) {
@@ -153,6 +168,7 @@ std::pair<Value, Value> Importer::attention(Value x, int64_t layer, Value cache)
 }
 
 Value Importer::swiglu(Value x, const std::string &prefix) {
+  loc = named(prefix);
   WeightRef g = w(prefix + "gate_proj.weight");
   WeightRef u = w(prefix + "up_proj.weight");
   WeightRef d = w(prefix + "down_proj.weight");
@@ -164,6 +180,7 @@ Value Importer::swiglu(Value x, const std::string &prefix) {
 
 Value Importer::moe(Value x, int64_t layer) {
   std::string p = formatv("model.layers.{0}.mlp.", layer).str();
+  loc = named(p + "gate");
   WeightRef gate = w(p + "gate.weight");
   WeightRef bias;
   if (cfg.hasCorrectionBias())
@@ -198,12 +215,14 @@ Value Importer::moe(Value x, int64_t layer) {
     if (u.scale) upScales.push_back(u.scale);
     if (d.scale) downScales.push_back(d.scale);
   }
+  loc = named(p + "experts");
   Value routed = moe::RoutedExpertsOp::create(
       b, loc, x.getType(), x, router.getIndices(), router.getWeights(), gates, ups,
       downs, gateScales, upScales, downScales);
   if (cfg.NumSharedExperts == 0)
     return routed;
   Value shared = swiglu(x, p + "shared_experts.");
+  loc = named(p + "routed_plus_shared");
   return moe::AddOp::create(b, loc, routed, shared);
 }
 
@@ -227,6 +246,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> Importer::run() {
   positions = entry->getArgument(1);
   seqIds = entry->getArgument(2);
 
+  loc = named("model.embed_tokens");
   WeightRef table = w("model.embed_tokens.weight");
   if (error)
     return std::move(error);
@@ -240,14 +260,17 @@ llvm::Expected<OwningOpRef<ModuleOp>> Importer::run() {
     if (error)
       return std::move(error);
     caches.push_back(cache);
+    loc = named(p + "attn_residual");
     h = moe::AddOp::create(b, loc, h, attn);
     Value f = rmsNorm(h, p + "post_attention_layernorm.weight");
     Value m = cfg.isMoeLayer(l) ? moe(f, l) : swiglu(f, p + "mlp.");
     if (error)
       return std::move(error);
+    loc = named(p + "mlp_residual");
     h = moe::AddOp::create(b, loc, h, m);
   }
   Value n = rmsNorm(h, "model.norm.weight");
+  loc = named("lm_head");
   WeightRef head = w("lm_head.weight");
   if (error)
     return std::move(error);
@@ -255,6 +278,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> Importer::run() {
       moe::LogitsOp::create(b, loc, act(cfg.VocabSize), n, head.weight);
   SmallVector<Value> rets = {logits};
   rets.append(caches.begin(), caches.end());
+  loc = fileLoc;
   func::ReturnOp::create(b, loc, rets);
 
   // The importer relies on validateCheckpoint; the verifier catches the rest
@@ -262,6 +286,10 @@ llvm::Expected<OwningOpRef<ModuleOp>> Importer::run() {
   std::string messages;
   {
     ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
+      if (!messages.empty())
+        messages += "; ";
+      if (auto named = dyn_cast<NameLoc>(d.getLocation()))
+        messages += named.getName().str() + ": ";
       messages += d.str();
       return success();
     });

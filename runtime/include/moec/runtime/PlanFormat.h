@@ -22,6 +22,10 @@ inline constexpr uint32_t kPlanFormatVersion =
 /// Embedded weights, the weight blob and arena buffers are aligned to this many bytes.
 inline constexpr uint64_t kPlanAlignment = 64;
 
+/// Largest value a plan may hold for a model dimension or for max_tokens; keeps
+/// products of a few dimensions far from overflow. The compiler checks it too.
+inline constexpr int64_t kMaxModelDim = int64_t(1) << 24;
+
 /// Bytes of the size prefix in front of the flatbuffer.
 inline constexpr uint64_t kPlanSizePrefixBytes = 4;
 
