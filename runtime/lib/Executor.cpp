@@ -47,6 +47,16 @@ Status Executor::validate(const TokenBatch &batch) const {
 
 Status Executor::forward(const TokenBatch &batch, KvCache &cache, float *logits) {
   MOEC_RETURN_IF_ERROR(validate(batch));
+  // A cache made for another plan would index layers or rows that are not there.
+  const plan::ModelConfig *model = plan_.root().model();
+  uint64_t wantBytes = uint64_t(model->num_hidden_layers()) *
+                       uint64_t(model->kv_lora_rank() + model->qk_rope_head_dim()) * sizeof(float);
+  if (cache.bytesPerToken() != wantBytes ||
+      cache.slots().size() != size_t(model->num_hidden_layers()) * size_t(cache.numSequences()))
+    return Status::error("forward: the KV cache was made for another plan (%llu bytes per "
+                         "token, this plan needs %llu)",
+                         static_cast<unsigned long long>(cache.bytesPerToken()),
+                         static_cast<unsigned long long>(wantBytes));
   std::vector<int64_t> newLengths;
   Status status = cache.checkBatch(batch.positions, batch.seqIds, batch.count, &newLengths);
   if (!status.ok())

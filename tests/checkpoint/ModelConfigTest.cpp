@@ -259,6 +259,17 @@ TEST(ModelConfigErrorTest, WrongJsonType) {
             "string");
 }
 
+TEST(ModelConfigErrorTest, RopeKeysMoecDoesNotReadAreRefused) {
+  EXPECT_EQ(editError("rope_interleave", false),
+            "ckpt/config.json: key 'rope_interleave' is false; moec expects the "
+            "checkpoint's interleaved rope dims");
+  EXPECT_EQ(editError("rope_parameters", {{"rope_theta", 10000.0}}),
+            "ckpt/config.json: key 'rope_parameters' is not supported; give "
+            "'rope_theta' and 'rope_scaling' instead");
+  // The default (interleaved) is accepted when spelled out.
+  EXPECT_EQ(editError("rope_interleave", true), "<success>");
+}
+
 TEST(ModelConfigErrorTest, ContradictoryValues) {
   EXPECT_EQ(editError("topk_group", 3),
             "ckpt/config.json: 'topk_group' (3) must not exceed 'n_group' (2)");

@@ -197,6 +197,24 @@ TEST(Executor, KvCacheHoldsOnlyTheLatentAndRopeKey) {
             "kv cache: 0 sequences requested, need at least 1");
 }
 
+TEST(Executor, RefusesACacheMadeForAnotherPlan) {
+  LoadedModel three; // 3 layers
+  TinyModelOptions twoLayers;
+  twoLayers.layers = 2;
+  LoadedModel two(twoLayers);
+  ASSERT_TRUE(three.executor && two.executor);
+  std::unique_ptr<KvCache> small;
+  ASSERT_TRUE(two.executor->createCache(1, 8, &small).ok());
+  std::vector<int32_t> tokens = {1, 2}, positions = {0, 1}, seqIds = {0, 0};
+  std::vector<float> logits(2 * 160);
+  EXPECT_EQ(three.executor
+                ->forward({tokens.data(), positions.data(), seqIds.data(), 2}, *small,
+                          logits.data())
+                .message(),
+            "forward: the KV cache was made for another plan (320 bytes per token, this plan "
+            "needs 480)");
+}
+
 TEST(Executor, UnknownBackendIsNamed) {
   LoadedModel loaded;
   ASSERT_TRUE(loaded.plan);

@@ -333,6 +333,16 @@ Expected<ModelConfig> parseModelConfig(StringRef JsonText, StringRef FileName) {
     Reader.fail("attention_bias", "is true; DeepSeek projections have no bias",
                 0);
 
+  // Rope keys that would change the function but that moec does not read are
+  // refused by name rather than ignored (ignoring them gives wrong logits).
+  if (!Reader.boolean("rope_interleave", true))
+    Reader.fail("rope_interleave",
+                "is false; moec expects the checkpoint's interleaved rope dims",
+                0);
+  if (Reader.has("rope_parameters") && !Reader.failed())
+    Reader.fail("rope_parameters",
+                "is not supported; give 'rope_theta' and 'rope_scaling' instead",
+                0);
   if (const json *Scaling = Reader.object("rope_scaling"))
     readRopeScaling(*Scaling, Config, Reader);
   if (const json *Quant = Reader.object("quantization_config"))
