@@ -1,6 +1,8 @@
 //===- TinyModel.cpp - A tiny random DeepSeek model as a plan -------------===//
 #include "TinyModel.h"
 
+#include "moec/plan_writer/PlanSteps.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -93,37 +95,13 @@ private:
     return buffer(name, plan::DType::F32, {-1, cols});
   }
   int32_t rmsNorm(int32_t x, int32_t gamma, int32_t out, const std::string &name) {
-    plan::StepAttrsUnion attrs;
-    plan::RmsNormAttrsT norm;
-    norm.eps = writer_.model().rms_norm_eps;
-    attrs.Set(norm);
-    writer_.addStep(plan::StepKind::RmsNorm, {x}, {out}, {gamma}, attrs, name);
+    writer_.addStep(plan::StepKind::RmsNorm, {x}, {out}, {gamma},
+                    rmsNormAttrs(writer_.model().rms_norm_eps), name);
     return out;
   }
   int32_t linear(int32_t x, int32_t w, int32_t out, const std::string &name) {
     writer_.addStep(plan::StepKind::Linear, {x}, {out}, {w}, {}, name);
     return out;
-  }
-  int32_t slice(int32_t x, int64_t begin, int64_t width, const std::string &name) {
-    int32_t out = matrix(name, width);
-    plan::StepAttrsUnion attrs;
-    plan::SliceAttrsT slice;
-    slice.begin = begin;
-    slice.width = width;
-    attrs.Set(slice);
-    writer_.addStep(plan::StepKind::SliceColumns, {x}, {out}, {}, attrs, name);
-    return out;
-  }
-  void rope(int32_t x, int64_t heads, int64_t headStride, int64_t offset,
-            const std::string &name) {
-    plan::StepAttrsUnion attrs;
-    plan::RopeAttrsT rope;
-    rope.heads = heads;
-    rope.head_stride = headStride;
-    rope.offset = offset;
-    rope.layout = options_.halfRope ? plan::RopeLayout::Half : plan::RopeLayout::Interleaved;
-    attrs.Set(rope);
-    writer_.addStep(plan::StepKind::Rope, {x, positions_}, {x}, {}, attrs, name);
   }
   int32_t swiglu(int32_t x, const std::string &prefix, int64_t inner, const std::string &name);
   void layer(int64_t index);
@@ -254,42 +232,35 @@ void Builder::layer(int64_t index) {
 
   int32_t inputNorm = weight(p + "input_layernorm.weight", {hidden}, normStorage, -1, 1);
   int32_t xn = rmsNorm(hidden_, inputNorm, matrix(p + "xn", hidden), p + "input_layernorm");
-  int32_t q;
+  MlaWeights mlaWeights;
   if (c.q_lora_rank > 0) {
-    int32_t qa = weight(a + "q_a_proj.weight", {c.q_lora_rank, hidden}, projection(), -6, -3);
-    int32_t qaNorm = weight(a + "q_a_layernorm.weight", {c.q_lora_rank}, normStorage, -1, 1);
-    int32_t qb = weight(a + "q_b_proj.weight", {heads * qkHead, c.q_lora_rank}, projection(),
-                        -5, -2, halfRopeRows(heads * qkHead, heads, qkHead, nope));
-    int32_t qLatent = linear(xn, qa, matrix(a + "q_a", c.q_lora_rank), a + "q_a_proj");
-    rmsNorm(qLatent, qaNorm, qLatent, a + "q_a_layernorm");
-    q = linear(qLatent, qb, matrix(a + "q", heads * qkHead), a + "q_b_proj");
+    mlaWeights.qA = weight(a + "q_a_proj.weight", {c.q_lora_rank, hidden}, projection(), -6, -3);
+    mlaWeights.qANorm = weight(a + "q_a_layernorm.weight", {c.q_lora_rank}, normStorage, -1, 1);
+    mlaWeights.qB = weight(a + "q_b_proj.weight", {heads * qkHead, c.q_lora_rank}, projection(),
+                           -5, -2, halfRopeRows(heads * qkHead, heads, qkHead, nope));
   } else {
-    int32_t qProj = weight(a + "q_proj.weight", {heads * qkHead, hidden}, projection(), -6, -3,
+    mlaWeights.qB = weight(a + "q_proj.weight", {heads * qkHead, hidden}, projection(), -6, -3,
                            halfRopeRows(heads * qkHead, heads, qkHead, nope));
-    q = linear(xn, qProj, matrix(a + "q", heads * qkHead), a + "q_proj");
   }
-  int32_t kvA = weight(a + "kv_a_proj_with_mqa.weight", {latent + rope, hidden}, projection(),
-                       -6, -3, halfRopeRows(latent + rope, 1, latent + rope, latent));
-  int32_t kvNorm = weight(a + "kv_a_layernorm.weight", {latent}, normStorage, -1, 1);
-  int32_t kvB = weight(a + "kv_b_proj.weight", {heads * (nope + c.v_head_dim), latent},
-                       projection(), -5, -2);
-  int32_t oProj = weight(a + "o_proj.weight", {hidden, heads * c.v_head_dim}, projection(), -6,
-                         -3);
-  int32_t kv = linear(xn, kvA, matrix(a + "kv", latent + rope), a + "kv_a_proj_with_mqa");
-  int32_t cLatent = slice(kv, 0, latent, a + "c");
-  rmsNorm(cLatent, kvNorm, cLatent, a + "kv_a_layernorm");
-  int32_t pe = slice(kv, latent, rope, a + "k_pe");
-  this->rope(q, heads, qkHead, nope, a + "rope_q");
-  this->rope(pe, 1, rope, 0, a + "rope_k");
-  int32_t o = matrix(a + "o", heads * c.v_head_dim);
-  plan::StepAttrsUnion mlaAttrs;
-  plan::MlaAttrsT mla;
+  mlaWeights.kvA = weight(a + "kv_a_proj_with_mqa.weight", {latent + rope, hidden},
+                          projection(), -6, -3, halfRopeRows(latent + rope, 1, latent + rope, latent));
+  mlaWeights.kvANorm = weight(a + "kv_a_layernorm.weight", {latent}, normStorage, -1, 1);
+  mlaWeights.kvB = weight(a + "kv_b_proj.weight", {heads * (nope + c.v_head_dim), latent},
+                          projection(), -5, -2);
+  mlaWeights.oProj = weight(a + "o_proj.weight", {hidden, heads * c.v_head_dim}, projection(),
+                            -6, -3);
+  // The same lowering the compiler's plan emitter uses.
+  MlaStepsConfig mla;
+  mla.input = xn;
+  mla.positions = positions_;
+  mla.seqIds = seqIds_;
+  mla.output = matrix(a + "out", hidden);
   mla.layer = int32_t(index);
   mla.absorbed = options_.absorbed;
-  mlaAttrs.Set(mla);
-  writer_.addStep(plan::StepKind::MlaAttention, {q, cLatent, pe, positions_, seqIds_}, {o},
-                  {kvB}, mlaAttrs, a + "attention");
-  int32_t attn = linear(o, oProj, matrix(a + "out", hidden), a + "o_proj");
+  mla.ropeLayout = options_.halfRope ? plan::RopeLayout::Half : plan::RopeLayout::Interleaved;
+  mla.prefix = a;
+  addMlaSteps(writer_, mlaWeights, mla);
+  int32_t attn = mla.output;
   writer_.addStep(plan::StepKind::Add, {hidden_, attn}, {hidden_}, {}, {}, p + "residual_attn");
 
   int32_t postNorm = weight(p + "post_attention_layernorm.weight", {hidden}, normStorage, -1, 1);

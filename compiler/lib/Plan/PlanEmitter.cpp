@@ -4,6 +4,7 @@
 
 #include "moec/Dialect/Moe/IR/MoeDialect.h"
 #include "moec/checkpoint/FloatFormats.h"
+#include "moec/plan_writer/PlanSteps.h"
 #include "moec/plan_writer/PlanWriter.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -223,36 +224,6 @@ std::string stepName(Operation *op) {
   return op->getName().getStringRef().str();
 }
 
-/// Rope attributes for `heads` heads of `stride` columns, rotating at `offset`.
-plan::StepAttrsUnion ropeAttrs(int64_t heads, int64_t stride, int64_t offset,
-                               plan::RopeLayout layout) {
-  plan::RopeAttrsT r;
-  r.heads = heads;
-  r.head_stride = stride;
-  r.offset = offset;
-  r.layout = layout;
-  plan::StepAttrsUnion u;
-  u.Set(std::move(r));
-  return u;
-}
-
-plan::StepAttrsUnion normAttrs(float eps) {
-  plan::RmsNormAttrsT n;
-  n.eps = eps;
-  plan::StepAttrsUnion u;
-  u.Set(std::move(n));
-  return u;
-}
-
-plan::StepAttrsUnion sliceAttrs(int64_t begin, int64_t width) {
-  plan::SliceAttrsT s;
-  s.begin = begin;
-  s.width = width;
-  plan::StepAttrsUnion u;
-  u.Set(std::move(s));
-  return u;
-}
-
 llvm::Error Emitter::emitMla(moe::MlaAttentionOp op) {
   auto cacheArg = dyn_cast<BlockArgument>(op.getCache());
   if (!cacheArg || cacheArg.getArgNumber() < 3)
@@ -264,13 +235,16 @@ llvm::Error Emitter::emitMla(moe::MlaAttentionOp op) {
   auto differs = [](float a, double b) {
     return std::fabs(a - b) > 1e-6 * std::max(1.0, std::fabs(b));
   };
-  if (op.getQkRopeHeadDim() != cfg.QkRopeHeadDim ||
-      op.getQkNopeHeadDim() != cfg.QkNopeHeadDim ||
-      op.getVHeadDim() != cfg.VHeadDim || op.getKvLoraRank() != cfg.KvLoraRank ||
-      op.getNumHeads() != cfg.NumAttentionHeads ||
-      op.getQLoraRank() != cfg.QLoraRank.value_or(0) ||
+  auto dim = [](uint64_t attr) { return static_cast<int64_t>(attr); };
+  if (dim(op.getQkRopeHeadDim()) != cfg.QkRopeHeadDim ||
+      dim(op.getQkNopeHeadDim()) != cfg.QkNopeHeadDim ||
+      dim(op.getVHeadDim()) != cfg.VHeadDim ||
+      dim(op.getKvLoraRank()) != cfg.KvLoraRank ||
+      dim(op.getNumHeads()) != cfg.NumAttentionHeads ||
+      dim(op.getQLoraRank()) != cfg.QLoraRank.value_or(0) ||
       differs(op.getSoftmaxScale().convertToFloat(), cfg.softmaxScale()) ||
       differs(op.getRopeTheta().convertToFloat(), cfg.RopeTheta) ||
+      differs(op.getRmsNormEps().convertToFloat(), cfg.RmsNormEps) ||
       static_cast<bool>(op.getYarnAttr()) != cfg.RopeScaling.has_value())
     return makeError(formatv("{0}: layer {1}: moe.mla_attention attributes "
                              "differ from the model config",
@@ -279,60 +253,31 @@ llvm::Error Emitter::emitMla(moe::MlaAttentionOp op) {
     return makeError(formatv("{0}: layer {1}: rope layout 'half' needs the rope "
                              "rows of q_b/kv_a permuted, which no pass does yet",
                              ckpt.directory(), layer));
-  int64_t H = op.getNumHeads(), nope = op.getQkNopeHeadDim();
-  int64_t R = op.getQkRopeHeadDim(), V = op.getVHeadDim();
-  int64_t C = op.getKvLoraRank(), qLora = op.getQLoraRank();
-  float eps = op.getRmsNormEps().convertToFloat();
-  plan::RopeLayout layout = plan::RopeLayout::Interleaved;
-  std::string p = formatv("model.layers.{0}.self_attn.", layer).str();
-  int32_t x = buffer(op.getInput());
-
-  auto W = [&](Value v) { return weight(v); };
-  int32_t q = scratch(p + "q", H * (nope + R));
-  if (qLora > 0) {
-    auto qa = W(op.getQA()), qan = W(op.getQANorm()), qb = W(op.getQB());
-    if (!qa) return qa.takeError();
-    if (!qan) return qan.takeError();
-    if (!qb) return qb.takeError();
-    int32_t cq = scratch(p + "q_a", qLora);
-    w.addStep(plan::StepKind::Linear, {x}, {cq}, {*qa}, {}, p + "q_a_proj");
-    w.addStep(plan::StepKind::RmsNorm, {cq}, {cq}, {*qan}, normAttrs(eps),
-              p + "q_a_layernorm");
-    w.addStep(plan::StepKind::Linear, {cq}, {q}, {*qb}, {}, p + "q_b_proj");
-  } else {
-    auto qb = W(op.getQB());
-    if (!qb) return qb.takeError();
-    w.addStep(plan::StepKind::Linear, {x}, {q}, {*qb}, {}, p + "q_proj");
+  MlaWeights weights;
+  for (auto [value, slot] :
+       {std::pair<Value, int32_t *>{op.getQA(), &weights.qA},
+        {op.getQANorm(), &weights.qANorm},
+        {op.getQB(), &weights.qB},
+        {op.getKvA(), &weights.kvA},
+        {op.getKvANorm(), &weights.kvANorm},
+        {op.getKvB(), &weights.kvB},
+        {op.getOProj(), &weights.oProj}}) {
+    if (!value)
+      continue;
+    llvm::Expected<int32_t> idx = weight(value);
+    if (!idx)
+      return idx.takeError();
+    *slot = *idx;
   }
-  auto kva = W(op.getKvA()), kvan = W(op.getKvANorm());
-  auto kvb = W(op.getKvB()), o = W(op.getOProj());
-  if (!kva) return kva.takeError();
-  if (!kvan) return kvan.takeError();
-  if (!kvb) return kvb.takeError();
-  if (!o) return o.takeError();
-  int32_t kv = scratch(p + "kv", C + R);
-  w.addStep(plan::StepKind::Linear, {x}, {kv}, {*kva}, {}, p + "kv_a_proj_with_mqa");
-  int32_t c = scratch(p + "c", C);
-  w.addStep(plan::StepKind::SliceColumns, {kv}, {c}, {}, sliceAttrs(0, C), p + "c");
-  w.addStep(plan::StepKind::RmsNorm, {c}, {c}, {*kvan}, normAttrs(eps),
-            p + "kv_a_layernorm");
-  int32_t pe = scratch(p + "k_pe", R);
-  w.addStep(plan::StepKind::SliceColumns, {kv}, {pe}, {}, sliceAttrs(C, R),
-            p + "k_pe");
-  w.addStep(plan::StepKind::Rope, {q, positions}, {q}, {},
-            ropeAttrs(H, nope + R, nope, layout), p + "rope_q");
-  w.addStep(plan::StepKind::Rope, {pe, positions}, {pe}, {},
-            ropeAttrs(1, R, 0, layout), p + "rope_k");
-  int32_t attn = scratch(p + "o", H * V);
-  plan::MlaAttrsT mla;
-  mla.layer = layer;
-  mla.absorbed = op.getForm() == moe::AttentionForm::absorbed;
-  plan::StepAttrsUnion attrs;
-  attrs.Set(std::move(mla));
-  w.addStep(plan::StepKind::MlaAttention, {q, c, pe, positions, seqIds}, {attn},
-            {*kvb}, std::move(attrs), p + "mla");
-  w.addStep(plan::StepKind::Linear, {attn}, {buffer(op.getResult())}, {*o}, {},
-            p + "o_proj");
+  MlaStepsConfig steps;
+  steps.input = buffer(op.getInput());
+  steps.positions = positions;
+  steps.seqIds = seqIds;
+  steps.output = buffer(op.getResult());
+  steps.layer = layer;
+  steps.absorbed = op.getForm() == moe::AttentionForm::absorbed;
+  steps.prefix = formatv("model.layers.{0}.self_attn.", layer).str();
+  addMlaSteps(w, weights, steps);
   return llvm::Error::success();
 }
 
@@ -360,7 +305,7 @@ llvm::Error Emitter::emitOp(Operation *op) {
       })
       .Case([&](moe::RmsNormOp n) {
         return one(plan::StepKind::RmsNorm, {n.getInput()}, n.getResult(),
-                   {n.getWeight()}, normAttrs(n.getEpsilon().convertToFloat()));
+                   {n.getWeight()}, rmsNormAttrs(n.getEpsilon().convertToFloat()));
       })
       .Case([&](moe::LinearOp l) {
         return one(plan::StepKind::Linear, {l.getInput()}, l.getResult(),
@@ -374,7 +319,7 @@ llvm::Error Emitter::emitOp(Operation *op) {
         return one(plan::StepKind::Add, {a.getLhs(), a.getRhs()}, a.getResult(), {});
       })
       .Case([&](moe::RopeOp r) -> llvm::Error {
-        if (r.getRopeDim() != cfg.QkRopeHeadDim ||
+        if (static_cast<int64_t>(r.getRopeDim()) != cfg.QkRopeHeadDim ||
             std::fabs(r.getTheta().convertToFloat() - cfg.RopeTheta) >
                 1e-6 * cfg.RopeTheta ||
             static_cast<bool>(r.getYarnAttr()) != cfg.RopeScaling.has_value())
