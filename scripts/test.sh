@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds moec and runs every test (ctest: GoogleTest suites, the lit suite, the
-# golden end-to-end tests and the plan-loader fuzz run). Installs what is missing.
+# golden end-to-end tests and the loader fuzz runs). Installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -18,7 +18,8 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
 Status generate(Executor &executor, KvCache &cache, int32_t seq,
                 const std::vector<int32_t> &prompt, const GenerationOptions &options,
                 const TokenCallback &onToken, std::vector<int32_t> *generated,
-                GenerationStats *stats, std::vector<float> *promptLogits) {
+                GenerationStats *stats, std::vector<float> *promptLogits,
+                std::vector<float> *decodeLogits) {
   if (prompt.empty())
     return Status::error("generate: the prompt is empty");
   if (seq < 0 || seq >= cache.numSequences())
@@ -47,6 +48,8 @@ Status generate(Executor &executor, KvCache &cache, int32_t seq,
   std::vector<int32_t> positions, seqIds;
   if (promptLogits)
     promptLogits->clear();
+  if (decodeLogits)
+    decodeLogits->clear();
 
   auto run = [&](const int32_t *tokens, int64_t count, int64_t firstPosition) -> Status {
     positions.resize(size_t(count));
@@ -87,6 +90,8 @@ Status generate(Executor &executor, KvCache &cache, int32_t seq,
       break;
     MOEC_RETURN_IF_ERROR(run(&token, 1, position++));
     ++s.decodedTokens;
+    if (decodeLogits)
+      decodeLogits->insert(decodeLogits->end(), logits.begin(), logits.end());
     token = sampler.sample(logits.data(), vocab);
   }
   s.decodeSeconds = secondsSince(decodeStart);

@@ -108,6 +108,25 @@ TEST(CheckpointErrorTest, MalformedIndexJson) {
           "plain file name");
 }
 
+TEST(CheckpointErrorTest, IndexNamesAreEscapedInMessages) {
+  TempDir Dir;
+  std::string IndexPath = Dir.file("model.safetensors.index.json");
+  // A shard name with a control byte is no plain file name.
+  EXPECT_EQ(editedIndexError(
+                Dir, R"({"weight_map": {"w\n": "model-00001-of-00002.safe\ntensors"}})"),
+            IndexPath + ": 'weight_map' entry 'w\\x0A' names "
+                        "'model-00001-of-00002.safe\\x0Atensors', which is not a "
+                        "plain file name");
+  EXPECT_EQ(editedIndexError(Dir, R"({"weight_map": {"lm_head\nweight": 3}})"),
+            IndexPath + ": 'weight_map' entry 'lm_head\\x0Aweight' must be a file "
+                        "name string, got integer");
+  EXPECT_EQ(editedIndexError(
+                Dir, R"({"weight_map": {"lm_head\nweight": "model-00001-of-00002.safetensors"}})"),
+            Dir.file("model-00001-of-00002.safetensors") +
+                ": tensor 'lm_head\\x0Aweight', placed in this shard by "
+                "model.safetensors.index.json, is not in the file");
+}
+
 TEST(CheckpointErrorTest, ShardNamedInIndexIsMissing) {
   TempDir Dir;
   writeCheckpoint(Dir, smallV3ConfigJson(), manifestTensors(smallV3Config()),

@@ -234,6 +234,15 @@ TEST(ModelConfigErrorTest, UnknownArchitecture) {
             "deepseek_v2 or deepseek_v3)");
 }
 
+TEST(ModelConfigErrorTest, StringsFromTheFileAreEscaped) {
+  EXPECT_EQ(editError("model_type", "llama\nok"),
+            "ckpt/config.json: unsupported model_type 'llama\\x0Aok' (expected "
+            "deepseek_v2 or deepseek_v3)");
+  EXPECT_EQ(editError("hidden_act", "gelu\x7f\xc3\xa9"),
+            "ckpt/config.json: key 'hidden_act' is 'gelu\\x7F\\xC3\\xA9'; DeepSeek "
+            "MLPs use silu");
+}
+
 TEST(ModelConfigErrorTest, MissingRequiredKey) {
   llvm::Expected<ModelConfig> Config =
       parseEdited("hidden_size", 0, /*Erase=*/true);

@@ -229,6 +229,55 @@ TEST(SafetensorsErrorTest, MalformedEntries) {
       Bad + ": tensor 'w': shape [4294967296, 4294967296] is too large");
 }
 
+TEST(SafetensorsErrorTest, NamesFromTheFileAreEscapedInMessages) {
+  TempDir Dir;
+  std::string Bad = Dir.file("bad.safetensors");
+  // JSON escapes: the tensor name holds a newline, a U+0001 and an e-acute.
+  std::string Error = openError(
+      Dir,
+      R"({"w\nfake error\u0001\u00e9": {"dtype": "I\n64", "shape": [1], "data_offsets": [0, 8]}})",
+      std::string(8, '\0'));
+  EXPECT_EQ(Error, Bad + ": tensor 'w\\x0Afake error\\x01\\xC3\\xA9': unsupported "
+                         "dtype 'I\\x0A64' (supported: BF16, F16, F32, F8_E4M3)");
+  EXPECT_EQ(Error.find('\n'), std::string::npos);
+  EXPECT_EQ(
+      openError(Dir,
+                R"({"a\r": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                    "b\n": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
+                std::string(8, '\0')),
+      Bad + ": tensors 'a\\x0D' and 'b\\x0A' overlap in the data section");
+  EXPECT_EQ(openError(Dir, R"({"__metadata__": {"k\n": 1}})"),
+            Bad + ": '__metadata__' entry 'k\\x0A' must be a string, got integer");
+  // A very long name is cut after 200 bytes.
+  std::string Long(300, 'n');
+  EXPECT_EQ(openError(Dir, "{\"" + Long + "\": 3}"),
+            Bad + ": tensor '" + std::string(200, 'n') +
+                "...': entry must be an object, got integer");
+  // The JSON parser's own message quotes the raw bytes it stopped at.
+  Error = openError(Dir, "{\"w\": \xff\x01\n}");
+  EXPECT_TRUE(llvm::StringRef(Error).starts_with(
+      Bad + ": malformed JSON in the safetensors header: "))
+      << Error;
+  EXPECT_EQ(Error.find_first_of("\n\x01\xff"), std::string::npos) << Error;
+}
+
+TEST(SafetensorsErrorTest, FuzzRegressions) {
+  // Inputs moec_safetensors_fuzzer found, with the one clean line each must give.
+  const std::string Dir = std::string(MOEC_FUZZ_DIR) + "/regressions-safetensors";
+  const std::pair<const char *, const char *> Cases[] = {
+      // The JSON parser's message quoted a raw 0xF4 byte.
+      {"ill-formed-utf8-in-key.safetensors",
+       "malformed JSON in the safetensors header: parse error at line 1, column "
+       "8: syntax error while parsing object key - invalid string: ill-formed "
+       "UTF-8 byte; last read: '\"__me\\xF4a'; expected string literal"},
+  };
+  for (const auto &[File, Message] : Cases) {
+    std::string Path = Dir + "/" + File;
+    auto Opened = SafetensorsFile::open(Path);
+    EXPECT_EQ(errorText(Opened), Path + ": " + Message);
+  }
+}
+
 TEST(SafetensorsTest, ParsesInMemoryImage) {
   std::string Raw = rawSafetensors(
       R"({"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}})",

@@ -8,14 +8,8 @@ build=$2
 make_plan=$3
 seconds=${4:-60}
 
-clang_c=$(command -v clang-22 || echo /usr/lib/llvm-22/bin/clang)
-clang_cxx=$(command -v clang++-22 || echo /usr/lib/llvm-22/bin/clang++)
-CC=$clang_c CXX=$clang_cxx cmake -S "$src" -B "$build" -G Ninja -DMOEC_BUILD_COMPILER=OFF \
-  -DMOEC_BUILD_FUZZERS=ON -DMOEC_BUILD_BENCHMARKS=OFF > "$build.configure.log" 2>&1 || {
-  cat "$build.configure.log" >&2
-  exit 1
-}
-cmake --build "$build" --target moec_plan_fuzzer -- -j2
+. "$src/tests/fuzz/fuzz_common.sh"
+fuzz_build "$src" "$build" OFF moec_plan_fuzzer
 
 # Seeds: inputs that once crashed it (tests/fuzz/regressions, also checked by
 # moec_plan_loader_test) and valid plans whose weights sit in external files beside them, so the inputs
@@ -33,6 +27,5 @@ mkdir -p "$seeds/plans"
 mv "$seeds"/*.plan "$seeds/plans/"
 
 export MOEC_FUZZ_BASE_DIR="$seeds"
-"$build/bin/moec_plan_fuzzer" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
-  -print_final_stats=1 -artifact_prefix="$build/" "$corpus" "$seeds/plans" \
+run_fuzzer "$build/bin/moec_plan_fuzzer" "$seconds" "$build/" "$corpus" "$seeds/plans" \
   "$src/tests/fuzz/regressions"

@@ -1,9 +1,11 @@
 //===- GoldenTest.cpp - compiled plans agree with transformers ------------===//
 //
 // For every fixture under data/: `moec compile` it (embedded and external
-// weights), run `moec-run --dump-logits` on the prompt, and compare with the
-// float32 logits transformers computed (max|ours - ref| / max|ref| <= 1e-4);
-// then generate 16 greedy tokens and require the reference's exactly.
+// weights, absorbed and naive MLA), run `moec-run --dump-logits` on the prompt,
+// and compare with the float32 logits transformers computed
+// (max|ours - ref| / max|ref| <= 1e-4); then generate 16 greedy tokens, require
+// the reference's exactly, and check the logits of every decode step (KV cache)
+// against transformers' full forward over prompt + tokens the same way.
 //
 //===----------------------------------------------------------------------===//
 
@@ -78,6 +80,18 @@ nlohmann::json readJson(const std::string &path) {
   return nlohmann::json::parse(in);
 }
 
+/// Returns max|ours - ref| / max|ref| over the first `count` values of both
+/// (ref must not be all zeros).
+double relativeError(const Npy &ours, const Npy &ref, size_t count) {
+  double maxRef = 0, maxDiff = 0;
+  for (size_t j = 0; j < count; ++j) {
+    maxRef = std::max(maxRef, std::fabs(double(ref.data[j])));
+    maxDiff = std::max(maxDiff, std::fabs(double(ours.data[j]) - ref.data[j]));
+  }
+  EXPECT_GT(maxRef, 0.0);
+  return maxDiff / std::max(maxRef, 1e-30);
+}
+
 /// Runs `args`; stdout goes to `out` (if set). Returns the exit code and
 /// appends stderr to `err`.
 int run(std::vector<std::string> args, const std::string &out, std::string &err) {
@@ -142,6 +156,7 @@ protected:
 TEST_P(Golden, LogitsAndGreedyTokensMatchTransformers) {
   std::string tokens = tokenList();
   Npy ref = readNpy(variantDir() + "/logits.npy");
+  Npy refFull = readNpy(variantDir() + "/logits_full.npy");
   std::vector<int> greedy = readJson(variantDir() + "/greedy.json")["tokens"];
 
   // Embedded and external weights with the absorbed MLA form (the default),
@@ -161,24 +176,31 @@ TEST_P(Golden, LogitsAndGreedyTokensMatchTransformers) {
         << err;
     Npy ours = readNpy(npyPath);
     ASSERT_EQ(ours.shape, ref.shape);
-    double maxRef = 0, maxDiff = 0;
-    for (size_t j = 0; j < ref.data.size(); ++j) {
-      maxRef = std::max(maxRef, std::fabs(double(ref.data[j])));
-      maxDiff = std::max(maxDiff, std::fabs(double(ours.data[j]) - ref.data[j]));
-    }
-    ASSERT_GT(maxRef, 0.0);
+    double prefillError = relativeError(ours, ref, ref.data.size());
     std::cout << GetParam() << " (" << placements[i] << ", " << forms[i]
-              << "): max|ours - ref| / max|ref| = " << maxDiff / maxRef << "\n";
-    EXPECT_LE(maxDiff / maxRef, 1e-4)
-        << "max|ours - ref| = " << maxDiff << ", max|ref| = " << maxRef;
+              << "): prefill max|ours - ref| / max|ref| = " << prefillError << "\n";
+    EXPECT_LE(prefillError, 1e-4);
     logitsBytes[i] = readFile(npyPath);
 
+    // Generation; row T-1+k of the decode dump chose token k, as in
+    // logits_full.npy, so the two compare row for row.
     std::string outPath = tmp + "/" + std::to_string(i) + ".tokens";
+    std::string decodePath = tmp + "/" + std::to_string(i) + "-decode.npy";
     ASSERT_EQ(run({kBin + "/moec-run", plan, "--tokens", tokens,
-                   "--max-new-tokens", "16"},
+                   "--max-new-tokens", std::to_string(greedy.size()),
+                   "--dump-decode-logits", decodePath},
                   outPath, err),
               0)
         << err;
+    Npy decode = readNpy(decodePath);
+    ASSERT_EQ(refFull.shape.size(), 2u);
+    int64_t rows = ref.shape[0] + int64_t(greedy.size()) - 1;
+    ASSERT_GE(refFull.shape[0], rows);
+    ASSERT_EQ(decode.shape, (std::vector<int64_t>{rows, refFull.shape[1]}));
+    double decodeError = relativeError(decode, refFull, size_t(rows * refFull.shape[1]));
+    std::cout << GetParam() << " (" << placements[i] << ", " << forms[i]
+              << "): decode max|ours - ref| / max|ref| = " << decodeError << "\n";
+    EXPECT_LE(decodeError, 1e-4);
     generated[i] = readFile(outPath);
     std::stringstream ids(generated[i]);
     std::vector<int> got;

@@ -140,5 +140,31 @@ TEST(Generation, LongPromptIsPrefilledInChunks) {
   EXPECT_EQ(tokens, std::vector<int32_t>{argmax(ref.logits.data() + 9 * vocab, vocab)});
 }
 
+TEST(Generation, DecodeLogitsAreTheDistributionsOfEachStep) {
+  LoadedModel loaded;
+  ASSERT_TRUE(loaded.executor);
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(loaded.executor->createCache(1, 16, &cache).ok());
+  GenerationOptions generation;
+  generation.maxNewTokens = 5;
+  std::vector<float> promptLogits = {1.0f}, decodeLogits = {2.0f}; // replaced, not appended to
+  std::vector<int32_t> tokens;
+  ASSERT_TRUE(generate(*loaded.executor, *cache, 0, kPrompt, generation, nullptr, &tokens,
+                       nullptr, &promptLogits, &decodeLogits)
+                  .ok());
+  ASSERT_EQ(tokens.size(), 5u);
+  int64_t vocab = loaded.executor->vocabSize();
+  ASSERT_EQ(promptLogits.size(), kPrompt.size() * size_t(vocab));
+  ASSERT_EQ(decodeLogits.size(), 4 * size_t(vocab)); // the last token is never fed back
+  for (size_t i = 0; i < 4; ++i)
+    EXPECT_EQ(argmax(decodeLogits.data() + i * size_t(vocab), vocab), tokens[i + 1]) << i;
+  // Prompt rows then decode rows: one full forward over prompt + fed-back tokens.
+  std::vector<int32_t> sequence = kPrompt;
+  sequence.insert(sequence.end(), tokens.begin(), tokens.end() - 1);
+  std::vector<float> all = promptLogits;
+  all.insert(all.end(), decodeLogits.begin(), decodeLogits.end());
+  EXPECT_LT(relativeError(all, referenceForward(loaded.model, sequence).logits), 1e-4);
+}
+
 } // namespace
 } // namespace moec::test

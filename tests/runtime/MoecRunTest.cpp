@@ -47,6 +47,35 @@ RunResult runMoecRun(const TempDir &dir, const std::string &arguments) {
   return result;
 }
 
+/// A float32 .npy file as moec-run writes it.
+struct NpyF32 {
+  std::string shape;         ///< the header's shape tuple, e.g. "(4, 160)"
+  std::vector<float> values; ///< the data, C order
+};
+
+NpyF32 readNpyF32(const std::string &path) {
+  NpyF32 npy;
+  std::string bytes = readText(path);
+  if (bytes.size() < 10 || bytes.compare(0, 8, std::string("\x93NUMPY\x01\x00", 8)) != 0) {
+    ADD_FAILURE() << path << ": not a version 1.0 .npy file";
+    return npy;
+  }
+  size_t headerLength = uint8_t(bytes[8]) | size_t(uint8_t(bytes[9])) << 8;
+  std::string header = bytes.substr(10, headerLength);
+  size_t open = header.find("'shape': ("), close = header.find(')', open);
+  EXPECT_NE(header.find("'descr': '<f4'"), std::string::npos) << header;
+  if (open == std::string::npos || close == std::string::npos) {
+    ADD_FAILURE() << path << ": no shape in header " << header;
+    return npy;
+  }
+  npy.shape = header.substr(open + 9, close - open - 8);
+  size_t dataStart = 10 + headerLength;
+  EXPECT_EQ((bytes.size() - dataStart) % sizeof(float), 0u) << path;
+  npy.values.resize((bytes.size() - dataStart) / sizeof(float));
+  std::memcpy(npy.values.data(), bytes.data() + dataStart, npy.values.size() * sizeof(float));
+  return npy;
+}
+
 std::vector<int32_t> parseIds(const std::string &line) {
   std::vector<int32_t> ids;
   const char *p = line.c_str();
@@ -87,6 +116,43 @@ TEST_F(MoecRun, DumpsPromptLogitsAsNpy) {
   EXPECT_LT(relativeError(values, loaded.run(prompt)), 1e-6);
   EXPECT_LT(relativeError(values, referenceForward(loaded.model, prompt).logits), 1e-4);
   EXPECT_NE(run.err.find("kv cache: 480 bytes per token"), std::string::npos) << run.err;
+}
+
+TEST_F(MoecRun, DumpsDecodeLogitsAfterPromptLogits) {
+  constexpr int64_t kVocab = 160;
+  std::vector<int32_t> prompt = {3, 14, 15, 92};
+  std::string promptNpy = loaded.dir.file("prompt.npy"), allNpy = loaded.dir.file("all.npy");
+  RunResult promptRun = runMoecRun(
+      loaded.dir, plan + " --tokens 3,14,15,92 --dump-logits " + promptNpy + " --threads 2");
+  ASSERT_EQ(promptRun.exitCode, 0) << promptRun.err;
+  RunResult run = runMoecRun(loaded.dir, plan + " --tokens 3,14,15,92 --max-new-tokens 6 "
+                                                "--dump-decode-logits " + allNpy + " --threads 2");
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  std::vector<int32_t> ids = parseIds(run.out);
+  ASSERT_EQ(ids.size(), 6u) << run.out;
+
+  // [T + N - 1, vocab]: the prompt's rows are exactly what --dump-logits writes.
+  NpyF32 promptLogits = readNpyF32(promptNpy), all = readNpyF32(allNpy);
+  EXPECT_EQ(promptLogits.shape, "(4, 160)");
+  ASSERT_EQ(all.shape, "(9, 160)");
+  ASSERT_EQ(all.values.size(), size_t(9 * kVocab));
+  EXPECT_EQ(std::vector<float>(all.values.begin(), all.values.begin() + 4 * kVocab),
+            promptLogits.values);
+  // Row T-1+i chose generated token i (greedy: its argmax).
+  for (size_t i = 0; i < ids.size(); ++i)
+    EXPECT_EQ(argmax(all.values.data() + (3 + i) * kVocab, kVocab), ids[i]) << "token " << i;
+  // The decode steps (KV cache) agree with one full forward over prompt + tokens.
+  std::vector<int32_t> full = prompt;
+  full.insert(full.end(), ids.begin(), ids.end() - 1);
+  EXPECT_LT(relativeError(all.values, referenceForward(loaded.model, full).logits), 1e-4);
+
+  // A stop token ends generation early: one row per token fed back.
+  RunResult stopped = runMoecRun(loaded.dir, plan + " --tokens 3,14,15,92 --max-new-tokens 6 "
+                                                    "--dump-decode-logits " + allNpy +
+                                                    " --stop-token " + std::to_string(ids[0]));
+  ASSERT_EQ(stopped.exitCode, 0) << stopped.err;
+  EXPECT_EQ(parseIds(stopped.out), std::vector<int32_t>{ids[0]});
+  EXPECT_EQ(readNpyF32(allNpy).shape, "(4, 160)");
 }
 
 TEST_F(MoecRun, GeneratesGreedilyAndReportsSpeed) {
@@ -146,6 +212,10 @@ TEST_F(MoecRun, ErrorsAreOneClearLine) {
       {plan, 2, "moec-run: --tokens is required (see --help)\n"},
       {plan + " --tokens 1 --top-p 2", 2, "moec-run: sampling: top-p 2 is outside (0, 1]\n"},
       {plan + " --tokens 1 --frobnicate 3", 2, "moec-run: unknown option --frobnicate (see --help)\n"},
+      {plan + " --tokens 1 --dump-decode-logits x.npy", 2,
+       "moec-run: --dump-decode-logits needs --max-new-tokens N with N >= 1\n"},
+      {plan + " --tokens 1 --max-new-tokens 0 --dump-decode-logits x.npy", 2,
+       "moec-run: --dump-decode-logits needs --max-new-tokens N with N >= 1\n"},
       {plan + " --tokens 1 --backend tpu", 1,
        "moec-run: unknown backend \"tpu\" (available: cpu)\n"},
   };
@@ -168,6 +238,7 @@ TEST_F(MoecRun, HelpTeachesWithExamples) {
   RunResult run = runMoecRun(loaded.dir, "--help");
   EXPECT_EQ(run.exitCode, 0);
   for (const char *text : {"usage: moec-run PLAN --tokens IDS", "--dump-logits FILE",
+                           "--dump-decode-logits FILE",
                            "--max-new-tokens N", "--temperature T", "--top-k K", "--top-p P",
                            "--seed S", "--threads N", "--stop-token ID", "examples:"})
     EXPECT_NE(run.out.find(text), std::string::npos) << text;

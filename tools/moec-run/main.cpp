@@ -1,8 +1,8 @@
 //===- main.cpp - moec-run: run a compiled plan ---------------------------===//
 //
 // Parses the command line and hands the work to the runtime library: load the plan,
-// prefill the prompt, optionally dump its logits as .npy, and generate tokens,
-// streaming them to stdout. Statistics go to stderr.
+// prefill the prompt, generate tokens, streaming them to stdout, and optionally dump
+// the prompt's (and the decode steps') logits as .npy. Statistics go to stderr.
 //
 //===----------------------------------------------------------------------===//
 #include "moec/runtime/Runtime.h"
@@ -33,6 +33,14 @@ output:
   --dump-logits FILE    write the logits at every prompt position as a float32
                         .npy array of shape [prompt tokens, vocab]. Without
                         --max-new-tokens nothing is generated.
+  --dump-decode-logits FILE
+                        with --max-new-tokens N >= 1: write the prompt's logits
+                        followed by those of every decode step as a float32
+                        .npy array of shape [prompt tokens + N - 1, vocab]
+                        (fewer rows if a stop token ends generation early).
+                        Row T-1+i (T prompt tokens) is the distribution that
+                        chose generated token i; the first T rows are what
+                        --dump-logits writes.
   --max-new-tokens N    generate up to N tokens (default 16 unless --dump-logits)
   --stop-token ID       stop after generating ID (repeatable; the stop token is
                         printed)
@@ -52,6 +60,8 @@ execution:
 examples:
   moec-run model.plan --tokens 3,14,15 --dump-logits logits.npy
   moec-run model.plan --tokens 3,14,15 --max-new-tokens 32
+  moec-run model.plan --tokens 3,14,15 --max-new-tokens 16 \
+      --dump-decode-logits all-logits.npy
   moec-run model.plan --tokens 3,14,15 --max-new-tokens 64 --temperature 0.7 \
       --top-p 0.9 --seed 1 --stop-token 2 --threads 8
 )";
@@ -61,6 +71,7 @@ struct Options {
   std::string plan;                  ///< plan path
   std::vector<int32_t> tokens;       ///< the prompt
   std::string dumpLogits;            ///< .npy path, or empty
+  std::string dumpDecodeLogits;      ///< .npy path (prompt + decode logits), or empty
   int64_t maxNewTokens = -1;         ///< -1: not given
   std::vector<int32_t> stopTokens;   ///< --stop-token values
   moec::SamplingParams sampling;     ///< --temperature, --top-k, --top-p, --seed
@@ -128,6 +139,8 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
       }
     } else if (arg == "--dump-logits") {
       options->dumpLogits = value;
+    } else if (arg == "--dump-decode-logits") {
+      options->dumpDecodeLogits = value;
     } else if (arg == "--max-new-tokens") {
       if (!parseInt(value, 0, INT32_MAX, &number))
         return moec::Status::error("--max-new-tokens: \"%s\" is not a count >= 0", value.c_str());
@@ -165,6 +178,8 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
     return moec::Status::error("no plan given (see --help)");
   if (options->tokens.empty())
     return moec::Status::error("--tokens is required (see --help)");
+  if (!options->dumpDecodeLogits.empty() && options->maxNewTokens < 1)
+    return moec::Status::error("--dump-decode-logits needs --max-new-tokens N with N >= 1");
   if (options->maxNewTokens < 0)
     options->maxNewTokens = options->dumpLogits.empty() ? 16 : 0;
   moec::Status sampling = moec::Sampler::validate(options->sampling);
@@ -191,7 +206,8 @@ moec::Status run(const Options &options) {
   generation.stopTokens = options.stopTokens;
   generation.sampling = options.sampling;
   moec::GenerationStats stats;
-  std::vector<float> promptLogits;
+  bool wantPromptLogits = !options.dumpLogits.empty() || !options.dumpDecodeLogits.empty();
+  std::vector<float> promptLogits, decodeLogits;
   bool first = true;
   auto onToken = [&](int32_t token) {
     std::printf(first ? "%d" : " %d", token);
@@ -201,16 +217,23 @@ moec::Status run(const Options &options) {
   };
   moec::Status status =
       moec::generate(*executor, *cache, 0, options.tokens, generation, onToken, nullptr, &stats,
-                     options.dumpLogits.empty() ? nullptr : &promptLogits);
+                     wantPromptLogits ? &promptLogits : nullptr,
+                     options.dumpDecodeLogits.empty() ? nullptr : &decodeLogits);
   if (!first) {
     std::printf("\n");
     std::fflush(stdout);
   }
   MOEC_RETURN_IF_ERROR(status);
+  int64_t vocab = executor->vocabSize(), promptTokens = int64_t(options.tokens.size());
   if (!options.dumpLogits.empty())
-    MOEC_RETURN_IF_ERROR(moec::writeNpyF32(
-        options.dumpLogits, {int64_t(options.tokens.size()), executor->vocabSize()},
-        promptLogits.data()));
+    MOEC_RETURN_IF_ERROR(
+        moec::writeNpyF32(options.dumpLogits, {promptTokens, vocab}, promptLogits.data()));
+  if (!options.dumpDecodeLogits.empty()) {
+    promptLogits.insert(promptLogits.end(), decodeLogits.begin(), decodeLogits.end());
+    MOEC_RETURN_IF_ERROR(moec::writeNpyF32(options.dumpDecodeLogits,
+                                           {promptTokens + stats.decodedTokens, vocab},
+                                           promptLogits.data()));
+  }
 
   struct rusage usage;
   ::getrusage(RUSAGE_SELF, &usage);

@@ -3,6 +3,7 @@
 
 #include "JsonFile.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
@@ -88,15 +89,21 @@ Error Checkpoint::openSharded(StringRef IndexPath) {
   std::map<std::string, std::vector<std::string>> Shards;
   for (const auto &[Name, Shard] : MapIt->items()) {
     if (!Shard.is_string())
-      return fileError(IndexPath, "'weight_map' entry '" + Name +
+      return fileError(IndexPath, "'weight_map' entry '" +
+                                      escapeForMessage(Name) +
                                       "' must be a file name string, got " +
                                       jsonTypeName(Shard));
     std::string ShardName = Shard.get<std::string>();
-    // Shards live beside the index: no directories, no way out of the folder.
+    // Shards live beside the index: no directories, no way out of the folder,
+    // and no control bytes (the shard's path starts every message about it).
+    bool HasControl = llvm::any_of(ShardName, [](unsigned char C) {
+      return C < 0x20 || C == 0x7f;
+    });
     if (ShardName.empty() || ShardName == "." || ShardName == ".." ||
-        ShardName.find_first_of("/\\") != std::string::npos)
-      return fileError(IndexPath, "'weight_map' entry '" + Name + "' names '" +
-                                      ShardName +
+        ShardName.find_first_of("/\\") != std::string::npos || HasControl)
+      return fileError(IndexPath, "'weight_map' entry '" +
+                                      escapeForMessage(Name) + "' names '" +
+                                      escapeForMessage(ShardName) +
                                       "', which is not a plain file name");
     Shards[ShardName].push_back(Name);
   }
@@ -106,8 +113,10 @@ Error Checkpoint::openSharded(StringRef IndexPath) {
   for (const auto &[ShardName, Names] : Shards) {
     std::string ShardPath = joinPath(Dir, ShardName);
     if (!sys::fs::exists(ShardPath))
-      return fileError(IndexPath, "shard '" + ShardName + "' (for tensor '" +
-                                      Names.front() + "') does not exist");
+      return fileError(IndexPath, "shard '" + escapeForMessage(ShardName) +
+                                      "' (for tensor '" +
+                                      escapeForMessage(Names.front()) +
+                                      "') does not exist");
     Expected<std::unique_ptr<SafetensorsFile>> File =
         SafetensorsFile::open(ShardPath);
     if (!File)
@@ -115,7 +124,7 @@ Error Checkpoint::openSharded(StringRef IndexPath) {
     for (const std::string &Name : Names) {
       const TensorInfo *Tensor = (*File)->lookup(Name);
       if (!Tensor)
-        return fileError(ShardPath, "tensor '" + Name +
+        return fileError(ShardPath, "tensor '" + escapeForMessage(Name) +
                                         "', placed in this shard by " +
                                         IndexFileName + ", is not in the file");
       ByName[Name] = Tensor;

@@ -13,6 +13,25 @@ Error fileError(StringRef File, const Twine &Message) {
   return createStringError(inconvertibleErrorCode(), File + ": " + Message);
 }
 
+std::string escapeForMessage(StringRef Text) {
+  static const char Hex[] = "0123456789ABCDEF";
+  StringRef Kept = Text.take_front(MaxQuotedBytes);
+  std::string Out;
+  Out.reserve(Kept.size());
+  for (unsigned char C : Kept) {
+    if (C >= 0x20 && C < 0x7f) {
+      Out += char(C);
+    } else {
+      Out += "\\x";
+      Out += Hex[C >> 4];
+      Out += Hex[C & 15];
+    }
+  }
+  if (Kept.size() < Text.size())
+    Out += "...";
+  return Out;
+}
+
 Expected<std::string> readTextFile(StringRef Path) {
   ErrorOr<std::unique_ptr<MemoryBuffer>> Buffer =
       MemoryBuffer::getFile(Path, /*IsText=*/false,
@@ -33,7 +52,9 @@ Expected<nlohmann::json> parseJson(StringRef Text, StringRef File,
     if (Message.starts_with("[") && Bracket != StringRef::npos)
       Message = Message.drop_front(Bracket + 2);
     std::string Where = Context.empty() ? "" : (" " + Context).str();
-    return fileError(File, "malformed JSON" + Twine(Where) + ": " + Message);
+    // The parser quotes the bytes it stopped at.
+    return fileError(File, "malformed JSON" + Twine(Where) + ": " +
+                               escapeForMessage(Message));
   }
 }
 

@@ -19,6 +19,15 @@ namespace moec::checkpoint {
 /// Returns an error whose message is "<File>: <Message>".
 llvm::Error fileError(llvm::StringRef File, const llvm::Twine &Message);
 
+/// Longest text from a file that a message quotes whole (see escapeForMessage).
+constexpr size_t MaxQuotedBytes = 200;
+
+/// Returns \p Text (a tensor name or string read from a file) fit to quote in a
+/// one-line message: control bytes, DEL and non-ASCII bytes become \xNN, and text
+/// longer than MaxQuotedBytes keeps its first MaxQuotedBytes bytes followed by
+/// "...". Every name or string from a file goes through it before a message.
+std::string escapeForMessage(llvm::StringRef Text);
+
 /// Reads the whole file at \p Path; errors name the path.
 llvm::Expected<std::string> readTextFile(llvm::StringRef Path);
 

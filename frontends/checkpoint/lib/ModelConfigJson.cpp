@@ -139,7 +139,8 @@ Architecture readArchitecture(const json &Root, KeyReader &Reader) {
       else if (Name == "DeepseekV3ForCausalLM")
         FromList = Architecture::DeepseekV3;
       else
-        Reader.failMessage("unsupported architecture '" + Name +
+        Reader.failMessage("unsupported architecture '" +
+                           escapeForMessage(Name) +
                            "' (expected DeepseekV2ForCausalLM or "
                            "DeepseekV3ForCausalLM)");
     }
@@ -151,7 +152,7 @@ Architecture readArchitecture(const json &Root, KeyReader &Reader) {
     else if (Type == "deepseek_v3")
       FromType = Architecture::DeepseekV3;
     else if (!Reader.failed())
-      Reader.failMessage("unsupported model_type '" + Type +
+      Reader.failMessage("unsupported model_type '" + escapeForMessage(Type) +
                          "' (expected deepseek_v2 or deepseek_v3)");
   }
   if (Reader.failed())
@@ -175,13 +176,14 @@ void readRopeScaling(const json &Scaling, ModelConfig &Config,
   if (Type.empty())
     Type = RopeType;
   if (!Reader.failed() && !RopeType.empty() && RopeType != Type)
-    Reader.failMessage("'rope_scaling.type' (" + Type +
-                       ") and 'rope_scaling.rope_type' (" + RopeType +
-                       ") disagree");
+    Reader.failMessage("'rope_scaling.type' (" + escapeForMessage(Type) +
+                       ") and 'rope_scaling.rope_type' (" +
+                       escapeForMessage(RopeType) + ") disagree");
   if (!Reader.failed() && Type != "yarn")
     Reader.failMessage(Type.empty()
                            ? Twine("missing required key 'rope_scaling.type'")
-                           : "unsupported 'rope_scaling.type' '" + Type +
+                           : "unsupported 'rope_scaling.type' '" +
+                                 escapeForMessage(Type) +
                                  "' (only yarn is supported)");
   YarnScaling Yarn;
   Yarn.Factor = Reader.number("factor", std::nullopt);
@@ -207,13 +209,17 @@ void readQuantization(const json &Quant, ModelConfig &Config,
   if (Reader.has("scale_fmt"))
     Fp8.ScaleFormat = Reader.string("scale_fmt", std::nullopt);
   if (!Reader.failed() && Method != "fp8")
-    Reader.fail("quant_method", "is '" + Method + "'; only fp8 is supported",
+    Reader.fail("quant_method",
+                "is '" + escapeForMessage(Method) + "'; only fp8 is supported",
                 0);
   if (!Reader.failed() && Format != "e4m3")
-    Reader.fail("fmt", "is '" + Format + "'; only e4m3 is supported", 0);
+    Reader.fail("fmt",
+                "is '" + escapeForMessage(Format) + "'; only e4m3 is supported",
+                0);
   if (!Reader.failed() && Fp8.ActivationScheme != "dynamic")
     Reader.fail("activation_scheme",
-                "is '" + Fp8.ActivationScheme + "'; only dynamic is supported",
+                "is '" + escapeForMessage(Fp8.ActivationScheme) +
+                    "'; only dynamic is supported",
                 0);
   if (!Reader.failed()) {
     if (!Reader.has("weight_block_size")) {
@@ -279,7 +285,9 @@ Expected<ModelConfig> parseModelConfig(StringRef JsonText, StringRef FileName) {
     Config.Scoring = ScoringFunc::Sigmoid;
   else if (!Reader.failed())
     Reader.fail("scoring_func",
-                "is '" + Scoring + "'; expected softmax or sigmoid", 0);
+                "is '" + escapeForMessage(Scoring) +
+                    "'; expected softmax or sigmoid",
+                0);
 
   std::string Method =
       Reader.string("topk_method", IsV3 ? "noaux_tc" : "greedy");
@@ -292,7 +300,7 @@ Expected<ModelConfig> parseModelConfig(StringRef JsonText, StringRef FileName) {
     Config.Topk = TopkMethod::NoauxTc;
   else if (!Reader.failed())
     Reader.fail("topk_method",
-                "is '" + Method +
+                "is '" + escapeForMessage(Method) +
                     "'; expected greedy, group_limited_greedy or noaux_tc",
                 0);
 
@@ -326,7 +334,7 @@ Expected<ModelConfig> parseModelConfig(StringRef JsonText, StringRef FileName) {
   if (Reader.has("hidden_act") && Reader.string("hidden_act", "") != "silu" &&
       !Reader.failed())
     Reader.fail("hidden_act",
-                "is '" + Reader.string("hidden_act", "") +
+                "is '" + escapeForMessage(Reader.string("hidden_act", "")) +
                     "'; DeepSeek MLPs use silu",
                 0);
   if (Reader.boolean("attention_bias", false))

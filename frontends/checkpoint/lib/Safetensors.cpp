@@ -123,13 +123,17 @@ Error SafetensorsFile::parseHeader(StringRef Header) {
                                jsonTypeName(*Parsed));
   uint64_t DataSize = FileSize - DataStart;
 
-  for (const auto &[Name, Entry] : Parsed->items()) {
+  for (const auto &Item : Parsed->items()) {
+    // Named, not structured bindings: the lambda below captures the name.
+    const std::string &Name = Item.key();
+    const json &Entry = Item.value();
     if (Name == "__metadata__") {
       if (!Entry.is_object())
         return fileError(Path, "'__metadata__' must be an object of strings");
       for (const auto &[Key, Value] : Entry.items()) {
         if (!Value.is_string())
-          return fileError(Path, "'__metadata__' entry '" + Key +
+          return fileError(Path, "'__metadata__' entry '" +
+                                     escapeForMessage(Key) +
                                      "' must be a string, got " +
                                      jsonTypeName(Value));
         Metadata[Key] = Value.get<std::string>();
@@ -137,7 +141,8 @@ Error SafetensorsFile::parseHeader(StringRef Header) {
       continue;
     }
     auto Bad = [&](const Twine &Message) {
-      return fileError(Path, "tensor '" + Name + "': " + Message);
+      return fileError(Path,
+                       "tensor '" + escapeForMessage(Name) + "': " + Message);
     };
     if (!Entry.is_object())
       return Bad("entry must be an object, got " + jsonTypeName(Entry));
@@ -147,7 +152,7 @@ Error SafetensorsFile::parseHeader(StringRef Header) {
     std::string DTypeName = DTypeIt->get<std::string>();
     std::optional<DType> Type = parseDType(DTypeName);
     if (!Type)
-      return Bad("unsupported dtype '" + DTypeName +
+      return Bad("unsupported dtype '" + escapeForMessage(DTypeName) +
                  "' (supported: BF16, F16, F32, F8_E4M3)");
 
     std::vector<uint64_t> Dims, Offsets;
@@ -203,8 +208,9 @@ Error SafetensorsFile::parseHeader(StringRef Header) {
       continue;
     if (Furthest &&
         Tensor.FileOffset < Furthest->FileOffset + Furthest->ByteSize)
-      return fileError(Path, "tensors '" + Furthest->Name + "' and '" +
-                                 Tensor.Name + "' overlap in the data section");
+      return fileError(Path, "tensors '" + escapeForMessage(Furthest->Name) +
+                                 "' and '" + escapeForMessage(Tensor.Name) +
+                                 "' overlap in the data section");
     if (!Furthest || Tensor.FileOffset + Tensor.ByteSize >
                          Furthest->FileOffset + Furthest->ByteSize)
       Furthest = &Tensor;

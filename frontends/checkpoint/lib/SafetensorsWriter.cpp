@@ -33,14 +33,17 @@ Error checkTensors(StringRef Path, ArrayRef<TensorToWrite> Tensors) {
   StringSet<> Seen;
   for (const TensorToWrite &Tensor : Tensors) {
     if (Tensor.Name.empty() || Tensor.Name == "__metadata__")
-      return fileError(Path, "invalid tensor name '" + Tensor.Name + "'");
+      return fileError(Path, "invalid tensor name '" +
+                                 escapeForMessage(Tensor.Name) + "'");
     if (!Seen.insert(Tensor.Name).second)
-      return fileError(Path, "tensor '" + Tensor.Name + "' is given twice");
+      return fileError(Path, "tensor '" + escapeForMessage(Tensor.Name) +
+                                 "' is given twice");
     std::optional<int64_t> Count = shapeNumElements(Tensor.Shape);
     if (!Count ||
         uint64_t(*Count) * dtypeSize(Tensor.Type) != Tensor.Bytes.size())
       return fileError(
-          Path, "tensor '" + Tensor.Name + "': " + Twine(Tensor.Bytes.size()) +
+          Path, "tensor '" + escapeForMessage(Tensor.Name) +
+                    "': " + Twine(Tensor.Bytes.size()) +
                     " bytes do not match " + dtypeName(Tensor.Type) + " x " +
                     formatShape(Tensor.Shape));
   }

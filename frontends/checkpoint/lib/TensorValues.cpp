@@ -14,7 +14,8 @@ Expected<std::vector<float>> readTensorAsFloat(const Checkpoint &Ckpt,
                                                StringRef Name) {
   const TensorInfo *Tensor = Ckpt.lookup(Name);
   if (!Tensor)
-    return fileError(Ckpt.tensorSourcePath(), "missing tensor '" + Name + "'");
+    return fileError(Ckpt.tensorSourcePath(),
+                     "missing tensor '" + escapeForMessage(Name) + "'");
   std::vector<float> Values(Tensor->numElements());
   decodeToFloat(Tensor->Type, Tensor->Data, Values.size(), Values.data());
   if (isPlainFloat(Tensor->Type))
@@ -22,7 +23,8 @@ Expected<std::vector<float>> readTensorAsFloat(const Checkpoint &Ckpt,
 
   if (Tensor->Shape.size() != 2)
     return fileError(Tensor->FilePath,
-                     "tensor '" + Name + "': F8_E4M3 tensor of shape " +
+                     "tensor '" + escapeForMessage(Name) +
+                         "': F8_E4M3 tensor of shape " +
                          formatShape(Tensor->Shape) + " is not a 2-D weight");
   int64_t BlockRows = 128, BlockCols = 128;
   if (const auto &Quant = Ckpt.config().Quantization) {
@@ -35,9 +37,9 @@ Expected<std::vector<float>> readTensorAsFloat(const Checkpoint &Ckpt,
       blockScaleShape(Tensor->Shape[0], Tensor->Shape[1], BlockRows, BlockCols);
   if (!Scale)
     return fileError(Ckpt.tensorSourcePath(),
-                     "missing tensor '" + ScaleName + "'");
+                     "missing tensor '" + escapeForMessage(ScaleName) + "'");
   if (Scale->Type != DType::F32 || Scale->Shape != ScaleShape)
-    return fileError(Scale->FilePath, "tensor '" + ScaleName +
+    return fileError(Scale->FilePath, "tensor '" + escapeForMessage(ScaleName) +
                                           "': expected F32 " +
                                           formatShape(ScaleShape) + ", got " +
                                           dtypeName(Scale->Type) + " " +

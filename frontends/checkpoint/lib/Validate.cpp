@@ -14,7 +14,8 @@ namespace moec::checkpoint {
 
 namespace {
 Error tensorError(const TensorInfo &Tensor, const Twine &Message) {
-  return fileError(Tensor.FilePath, "tensor '" + Tensor.Name + "': " + Message);
+  return fileError(Tensor.FilePath,
+                   "tensor '" + escapeForMessage(Tensor.Name) + "': " + Message);
 }
 
 Error checkShape(const TensorInfo &Tensor, ArrayRef<int64_t> Shape) {
@@ -31,9 +32,9 @@ Error checkScale(const Checkpoint &Ckpt, const TensorInfo &Weight) {
   const TensorInfo *Scale = Ckpt.lookup(ScaleName);
   if (!Scale)
     return fileError(Ckpt.tensorSourcePath(),
-                     "missing tensor '" + ScaleName + "' (block scale of " +
-                         dtypeName(Weight.Type) + " weight '" + Weight.Name +
-                         "')");
+                     "missing tensor '" + escapeForMessage(ScaleName) +
+                         "' (block scale of " + dtypeName(Weight.Type) +
+                         " weight '" + escapeForMessage(Weight.Name) + "')");
   if (Scale->Type != DType::F32)
     return tensorError(*Scale,
                        "expected dtype F32, got " + dtypeName(Scale->Type));
@@ -106,8 +107,8 @@ Expected<std::vector<std::string>> validateCheckpoint(const Checkpoint &Ckpt) {
                     "num_hidden_layers and unused by inference");
   if (Unused)
     Notes.push_back("ignoring " + std::to_string(Unused) +
-                    " tensor(s) the model does not use, e.g. '" + FirstUnused +
-                    "'");
+                    " tensor(s) the model does not use, e.g. '" +
+                    escapeForMessage(FirstUnused) + "'");
   return Notes;
 }
 

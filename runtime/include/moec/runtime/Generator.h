@@ -40,11 +40,16 @@ using TokenCallback = std::function<bool(int32_t token)>;
 
 /// Generates after `prompt` for sequence `seq` of `cache`, continuing from the tokens
 /// the cache already holds for it. The prompt must not be empty. `generated`,
-/// `stats`, `promptLogits` ([prompt size, vocab]) and `onToken` may be null.
+/// `stats`, `promptLogits`, `decodeLogits` and `onToken` may be null.
+/// `promptLogits` receives the prefill's logits, [prompt size, vocab];
+/// `decodeLogits` receives those of each decode step, [decoded tokens, vocab]: row i
+/// is the distribution that chose generated token i + 1 (row i's step consumed
+/// generated token i). Both are replaced, not appended to.
 Status generate(Executor &executor, KvCache &cache, int32_t seq,
                 const std::vector<int32_t> &prompt, const GenerationOptions &options,
                 const TokenCallback &onToken, std::vector<int32_t> *generated,
-                GenerationStats *stats, std::vector<float> *promptLogits = nullptr);
+                GenerationStats *stats, std::vector<float> *promptLogits = nullptr,
+                std::vector<float> *decodeLogits = nullptr);
 
 } // namespace moec
 
