@@ -1,15 +1,22 @@
 //===- BenchMain.cpp - moec_bench entry point -----------------------------===//
 //
-// Google Benchmark's main plus two options of its own, removed before the
-// library parses the rest:
+// Google Benchmark's main plus options of its own, removed before the library
+// parses the rest:
 //   --moec_simd=scalar|avx2|avx512   force a SIMD level (default: the detected one)
 //   --moec_threads=N                 kernel threads (default: all cores)
+//   --moec_baseline=PATH             also run the linear and MoE benchmarks on the
+//                                    kernels of a baseline build (a shared library
+//                                    from -DMOEC_BENCH_BASELINE=...; see KernelSet.h),
+//                                    named with the suffix "_baseline"
+// Both options above apply to the baseline kernels too.
 //
 //===----------------------------------------------------------------------===//
 
-#include "moec/cpu/kernels.h"
+#include "KernelSet.h"
 
 #include <benchmark/benchmark.h>
+
+#include <dlfcn.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -18,38 +25,69 @@
 #include <vector>
 
 int main(int argc, char **argv) {
+  using moec::bench::KernelSet;
+  const KernelSet *current = moecBenchKernelSet();
+  const KernelSet *baseline = nullptr;
   std::vector<char *> rest;
+  bool forceLevel = false;
+  moec::cpu::SimdLevel level = moec::cpu::SimdLevel::Scalar;
+  int threads = 0;
+  const char *levelName = nullptr;
   for (int i = 0; i < argc; ++i) {
     const char *arg = argv[i];
     if (std::strncmp(arg, "--moec_simd=", 12) == 0) {
-      const char *name = arg + 12;
-      moec::cpu::SimdLevel level;
-      if (std::strcmp(name, "scalar") == 0)
+      levelName = arg + 12;
+      forceLevel = true;
+      if (std::strcmp(levelName, "scalar") == 0)
         level = moec::cpu::SimdLevel::Scalar;
-      else if (std::strcmp(name, "avx2") == 0)
+      else if (std::strcmp(levelName, "avx2") == 0)
         level = moec::cpu::SimdLevel::Avx2;
-      else if (std::strcmp(name, "avx512") == 0)
+      else if (std::strcmp(levelName, "avx512") == 0)
         level = moec::cpu::SimdLevel::Avx512;
       else {
-        std::fprintf(stderr, "moec_bench: --moec_simd: unknown level '%s'\n", name);
-        return 2;
-      }
-      if (!moec::cpu::setSimdLevelForTesting(level)) {
-        std::fprintf(stderr, "moec_bench: this CPU cannot run --moec_simd=%s\n", name);
+        std::fprintf(stderr, "moec_bench: --moec_simd: unknown level '%s'\n", levelName);
         return 2;
       }
     } else if (std::strncmp(arg, "--moec_threads=", 15) == 0) {
-      moec::cpu::setNumThreads(std::atoi(arg + 15));
+      threads = std::atoi(arg + 15);
+    } else if (std::strncmp(arg, "--moec_baseline=", 16) == 0) {
+      // RTLD_LOCAL: the baseline's kernels never stand in for the linked-in ones.
+      void *lib = dlopen(arg + 16, RTLD_NOW | RTLD_LOCAL);
+      const auto entry =
+          lib ? reinterpret_cast<const KernelSet *(*)()>(dlsym(lib, "moecBenchKernelSet"))
+              : nullptr;
+      if (!entry) {
+        std::fprintf(stderr, "moec_bench: --moec_baseline: %s\n", dlerror());
+        return 2;
+      }
+      baseline = entry();
     } else {
       rest.push_back(argv[i]);
     }
+  }
+  for (const KernelSet *k : {current, baseline}) {
+    if (!k)
+      continue;
+    if (forceLevel && !k->setSimdLevelForTesting(level)) {
+      std::fprintf(stderr, "moec_bench: this CPU cannot run --moec_simd=%s\n", levelName);
+      return 2;
+    }
+    k->setNumThreads(threads);
+  }
+  moec::bench::registerLinearBenchmarks(current, "");
+  moec::bench::registerMoeBenchmarks(current, "");
+  if (baseline) {
+    moec::bench::registerLinearBenchmarks(baseline, "_baseline");
+    moec::bench::registerMoeBenchmarks(baseline, "_baseline");
   }
   int restCount = static_cast<int>(rest.size());
   benchmark::Initialize(&restCount, rest.data());
   if (benchmark::ReportUnrecognizedArguments(restCount, rest.data()))
     return 1;
-  benchmark::AddCustomContext("moec_simd", moec::cpu::simdLevel());
-  benchmark::AddCustomContext("moec_threads", std::to_string(moec::cpu::numThreads()));
+  benchmark::AddCustomContext("moec_simd", current->simdLevel());
+  benchmark::AddCustomContext("moec_threads", std::to_string(current->numThreads()));
+  if (baseline)
+    benchmark::AddCustomContext("moec_baseline", "loaded");
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

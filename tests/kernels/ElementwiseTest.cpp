@@ -32,7 +32,9 @@ TEST_P(Elementwise, EmbeddingEveryType) {
 
 TEST_P(Elementwise, RmsNorm) {
   std::mt19937 rng(12);
-  for (WeightType type : {WeightType::F32, WeightType::BF16})
+  // gamma is decoded inside the row loop: every stored type, FP8 across blocks.
+  for (WeightType type : {WeightType::F32, WeightType::F16, WeightType::BF16,
+                          WeightType::F8E4M3})
     for (int64_t D : {1, 3, 17, 130, 257}) {
       const int64_t T = 3;
       const TestWeight gamma = randomWeight(type, 1, D, rng, 2.f);

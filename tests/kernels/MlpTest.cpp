@@ -23,6 +23,12 @@ TestMlp randomMlp(WeightType type, int64_t D, int64_t I, std::mt19937 &rng) {
 
 class Mlp : public PerLevel {};
 
+/// Sets the kernel thread count for a scope, then restores the default.
+struct ScopedThreads {
+  explicit ScopedThreads(int n) { setNumThreads(n); }
+  ~ScopedThreads() { setNumThreads(0); }
+};
+
 TEST_P(Mlp, SwigluMatchesReference) {
   std::mt19937 rng(51);
   for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F8E4M3})
@@ -70,6 +76,103 @@ TEST_P(Mlp, RoutedExpertsComputeOnlySelected) {
       ASSERT_NEAR(out[t * D + c], expected[c], tolerance(magnitude[c]))
           << "token " << t << " col " << c;
   }
+}
+
+/// moeExperts against the reference: out[t] = sum_k w[t,k] * Expert_idx[t,k](x[t]).
+void checkExperts(const std::vector<TestMlp> &owned, int64_t T, int64_t K,
+                  const std::vector<int32_t> &idx, std::mt19937 &rng, const char *what) {
+  const int64_t E = static_cast<int64_t>(owned.size()), D = owned[0].gate.cols;
+  std::vector<SwigluWeights> experts;
+  for (const TestMlp &m : owned)
+    experts.push_back(m.view());
+  const std::vector<float> w = randomVector(T * K, rng, 0.1f, 2.f);
+  const std::vector<float> x = randomVector(T * D, rng);
+  std::vector<float> out(static_cast<size_t>(T * D), NAN);
+  moeExperts(x.data(), T, experts.data(), E, idx.data(), w.data(), K, out.data());
+  for (int64_t t = 0; t < T; ++t) {
+    const std::vector<float> xt(x.begin() + t * D, x.begin() + (t + 1) * D);
+    std::vector<double> expected(static_cast<size_t>(D), 0.0), magnitude(expected.size(), 0.0);
+    for (int64_t k = 0; k < K; ++k) {
+      const int32_t e = idx[t * K + k];
+      if (e < 0 || e >= E)
+        continue;
+      const ref::Result y = ref::swiglu(xt, 1, owned[e].view());
+      for (int64_t c = 0; c < D; ++c) {
+        expected[c] += w[t * K + k] * y.value[c];
+        magnitude[c] += std::fabs(w[t * K + k]) * y.magnitude[c];
+      }
+    }
+    for (int64_t c = 0; c < D; ++c)
+      ASSERT_NEAR(out[t * D + c], expected[c], tolerance(magnitude[c]))
+          << what << ": token " << t << " col " << c;
+  }
+}
+
+/// The grouped decode path: all selected experts in one parallel region, with
+/// one and several threads, T = 1 and T > 1, K up to 8, experts shared by tokens.
+TEST_P(Mlp, RoutedExpertsGroupedDecode) {
+  std::mt19937 rng(53);
+  const int64_t E = 12, D = 136, I = 200;
+  std::vector<TestMlp> owned;
+  for (int64_t e = 0; e < E; ++e)
+    owned.push_back(randomMlp(e % 2 ? WeightType::BF16 : WeightType::F8E4M3, D, I, rng));
+  for (int threads : {1, 2, 3}) {
+    const ScopedThreads scoped(threads);
+    // T = 1, K = 8 distinct experts, not in index order.
+    checkExperts(owned, 1, 8, {7, 2, 11, 0, 5, 9, 3, 10}, rng, "T1 K8");
+    // T = 1, K = 6, one entry out of range.
+    checkExperts(owned, 1, 6, {4, 1, -1, 8, 6, 2}, rng, "T1 K6 invalid");
+    // T = 4, K = 8: experts repeated across tokens (expert 3 serves every token;
+    // 12 is out of range).
+    checkExperts(owned, 4, 8,
+                 {3, 0, 1, 2, 4, 5, 6, 7,   3, 8, 9, 10, 11, 0, 1, 2,
+                  5, 3, 7, 9, 11, 1, 12, 4, 3, 2, 4, 6, 8, 10, 0, 7},
+                 rng, "T4 K8 repeated");
+    // T = 2, K = 2, both tokens on the same experts.
+    checkExperts(owned, 2, 2, {6, 9, 9, 6}, rng, "T2 K2 same");
+  }
+}
+
+/// More (token, expert) pairs than one batch holds (64): several parallel
+/// regions, and an expert with more rows than a batch runs alone.
+TEST_P(Mlp, RoutedExpertsManyTokensInBatches) {
+  std::mt19937 rng(54);
+  const int64_t E = 8, D = 72, I = 96, T = 40, K = 4;
+  std::vector<TestMlp> owned;
+  for (int64_t e = 0; e < E; ++e)
+    owned.push_back(randomMlp(WeightType::BF16, D, I, rng));
+  std::vector<int32_t> idx(static_cast<size_t>(T * K));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t k = 0; k < K; ++k) // expert 2 serves all 40 tokens, the rest rotate
+      idx[t * K + k] = static_cast<int32_t>(k == 0 ? 2 : (t + 3 * k) % E);
+  for (int threads : {1, 2}) {
+    const ScopedThreads scoped(threads);
+    checkExperts(owned, T, K, idx, rng, "T40 K4");
+  }
+  // 70 pairs on expert 1 (a token may name it twice): a batch of one expert over
+  // the 64-pair limit, then a batch with expert 7's 10 pairs.
+  std::vector<int32_t> two(static_cast<size_t>(T * 2));
+  for (int64_t i = 0; i < T * 2; ++i)
+    two[i] = i < 70 ? 1 : 7;
+  checkExperts(owned, T, 2, two, rng, "T40 K2 two experts");
+}
+
+/// swigluMlp with one and several threads, at decode and past the decode path.
+TEST_P(Mlp, SwigluThreadsAndPanels) {
+  std::mt19937 rng(55);
+  const int64_t D = 264, I = 520;
+  const TestMlp m = randomMlp(WeightType::BF16, D, I, rng);
+  for (int threads : {1, 2})
+    for (int64_t T : {1, 2, 9}) {
+      const ScopedThreads scoped(threads);
+      const std::vector<float> x = randomVector(T * D, rng, -2.f, 2.f);
+      std::vector<float> out(static_cast<size_t>(T * D), NAN);
+      swigluMlp(x.data(), T, m.view(), out.data());
+      const ref::Result expected = ref::swiglu(x, T, m.view());
+      for (size_t i = 0; i < out.size(); ++i)
+        ASSERT_NEAR(out[i], expected.value[i], tolerance(expected.magnitude[i]))
+            << "threads " << threads << " T " << T << " at " << i;
+    }
 }
 
 MOEC_INSTANTIATE_PER_LEVEL(Mlp);

@@ -97,6 +97,35 @@ TEST_P(Rope, BothLayoutsMatchReference) {
   }
 }
 
+TEST_P(Rope, DimsThreadsAndTokens) {
+  // Rope widths that leave partial vectors at every level (pairs never split),
+  // several tokens and heads, one and two threads.
+  std::mt19937 rng(23);
+  for (int64_t dim : {2, 6, 18, 40, 64})
+    for (int threads : {1, 2}) {
+      setNumThreads(threads);
+      RopeParams p = v3Params();
+      p.dim = dim;
+      std::vector<float> freqs(static_cast<size_t>(dim / 2));
+      ropeFrequencies(p, freqs.data());
+      const std::vector<double> freqsD(freqs.begin(), freqs.end());
+      const int64_t T = 5, heads = 40, offset = 3, headDim = dim + 5;
+      const std::vector<int32_t> pos = {0, 1, 77, 4095, 163839};
+      for (RopeLayout layout : {RopeLayout::Interleaved, RopeLayout::Half}) {
+        std::vector<float> x = randomVector(T * heads * headDim, rng);
+        const std::vector<double> expected =
+            ref::rope(x, T, heads, headDim, offset, p, freqsD, pos, layout);
+        rope(x.data(), T, heads, heads * headDim, headDim, offset, p, freqs.data(),
+             pos.data(), layout);
+        for (size_t i = 0; i < x.size(); ++i)
+          ASSERT_NEAR(x[i], expected[i], 2e-6)
+              << "dim " << dim << " threads " << threads << " layout " << int(layout)
+              << " at " << i;
+      }
+    }
+  setNumThreads(0);
+}
+
 TEST_P(Rope, LayoutsAgreeUnderDeinterleaving) {
   // HF's half layout of a de-interleaved vector equals the interleaved rotation,
   // de-interleaved: the permutation the compiler may apply to q and k alike.

@@ -3,7 +3,6 @@
 #include "KernelTable.h"
 
 #include <cstring>
-#include <vector>
 
 namespace moec::cpu {
 
@@ -18,17 +17,9 @@ void embedding(const Weight &table, const int32_t *tokens, int64_t T, float *out
 void rmsNorm(const float *x, int64_t T, int64_t D, const Weight &gamma, float eps,
              float *out) {
   const detail::KernelTable &k = detail::activeKernels();
-  // gamma is one row of D values: decoding it once is cheaper than per token.
-  std::vector<float> decoded;
-  const float *g = static_cast<const float *>(gamma.data);
-  if (gamma.type != WeightType::F32) {
-    decoded.resize(static_cast<size_t>(D));
-    k.decodeRow(gamma, 0, decoded.data());
-    g = decoded.data();
-  }
 #pragma omp parallel for num_threads(detail::threadsFor(T * D)) schedule(static)
   for (int64_t t = 0; t < T; ++t)
-    k.rmsNormRow(x + t * D, D, g, eps, out + t * D);
+    k.rmsNormRow(x + t * D, D, gamma, eps, out + t * D);
 }
 
 void add(const float *a, const float *b, int64_t n, float *out) {

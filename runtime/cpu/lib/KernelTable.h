@@ -61,8 +61,16 @@ struct KernelTable {
   void (*decodeRow)(const Weight &W, int64_t row, float *out);
   /// See AttendArgs.
   void (*attend)(const AttendArgs &args);
-  /// out = x * (1 / sqrt(mean(x^2) + eps)) * gamma over D values. out may equal x.
-  void (*rmsNormRow)(const float *x, int64_t D, const float *gamma, float eps, float *out);
+  /// out = x * (1 / sqrt(mean(x^2) + eps)) * gamma over D values, gamma read from
+  /// row 0 of a weight in its stored type. out may equal x.
+  void (*rmsNormRow)(const float *x, int64_t D, const Weight &gamma, float eps, float *out);
+  /// Rotates one head's `dim` rope values in place:
+  ///   v[i] = v[i] * cos[i] + v[partner(i)] * sin[i]
+  /// with partner(i) = i ^ 1 for interleaved pairs and (i + dim/2) mod dim for the
+  /// half layout. cos and sin hold one value per rotated value (see Rope.cpp: each
+  /// pair's cosine twice, its sine as -s on the first member and +s on the second).
+  void (*ropeRow)(float *v, int64_t dim, const float *cos, const float *sin,
+                  RopeLayout layout);
   /// out = a + b over n values; out may alias a or b.
   void (*add)(const float *a, const float *b, int64_t n, float *out);
   /// out = silu(gate) * up over n values; out may alias either input.
@@ -82,6 +90,12 @@ const KernelTable &activeKernels();
 /// The thread count of a parallel region that does `work` scalar operations: all
 /// configured threads for large work, one for work too small to amortise a fork.
 int threadsFor(int64_t work);
+
+/// Rows of W per work item when `threads` threads share a product with T tokens:
+/// about 256 KiB of weights at decode (T <= 4), one 64-row panel beyond, never so
+/// many that there are fewer items than threads; a multiple of 8 (see Linear.cpp).
+/// One thread at decode takes all rows at once.
+int64_t linearRowChunk(const Weight &W, int64_t T, int threads);
 
 } // namespace moec::cpu::detail
 

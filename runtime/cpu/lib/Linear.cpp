@@ -24,6 +24,26 @@ int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 } // namespace
 
+namespace detail {
+
+int64_t linearRowChunk(const Weight &W, int64_t T, int threads) {
+  constexpr int64_t kRowAlign = 8;
+  constexpr int64_t kChunkBytes = int64_t(256) << 10;
+  constexpr int64_t kPanelRows = 64;   // the prefill panel height in isa/Linear.h
+  constexpr int64_t kDecodeTokens = 4; // up to here every level streams rows
+  // One thread at decode: the whole matrix in one sweep, with no stream restarts.
+  if (threads <= 1 && T <= kDecodeTokens)
+    return std::max<int64_t>(1, W.rows);
+  const int64_t rowBytes = std::max<int64_t>(1, W.cols * storedBytes(W.type));
+  const int64_t chunk =
+      T <= kDecodeTokens ? roundUp(std::max<int64_t>(1, kChunkBytes / rowBytes), kRowAlign)
+                         : kPanelRows;
+  // Never fewer chunks than threads.
+  return std::min(chunk, roundUp((W.rows + threads - 1) / threads, kRowAlign));
+}
+
+} // namespace detail
+
 void linear(const float *x, int64_t T, const Weight &W, float *y) {
   if (T <= 0 || W.rows <= 0)
     return;
@@ -33,15 +53,7 @@ void linear(const float *x, int64_t T, const Weight &W, float *y) {
     k.linearRows(x, T, W.cols, W, 0, W.rows, y, W.rows);
     return;
   }
-  constexpr int64_t kRowAlign = 8;
-  constexpr int64_t kChunkBytes = int64_t(256) << 10;
-  constexpr int64_t kPanelRows = 64;   // the prefill panel height in isa/Linear.h
-  constexpr int64_t kDecodeTokens = 4; // up to here every level streams rows
-  const int64_t rowBytes = std::max<int64_t>(1, W.cols * storedBytes(W.type));
-  int64_t chunk = T <= kDecodeTokens ? roundUp(std::max<int64_t>(1, kChunkBytes / rowBytes), kRowAlign)
-                         : kPanelRows;
-  // Never fewer chunks than threads.
-  chunk = std::min(chunk, roundUp((W.rows + threads - 1) / threads, kRowAlign));
+  const int64_t chunk = detail::linearRowChunk(W, T, threads);
   const int64_t chunks = (W.rows + chunk - 1) / chunk;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t c = 0; c < chunks; ++c) {

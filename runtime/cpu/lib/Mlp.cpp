@@ -4,33 +4,134 @@
 // weights are streamed once per call for all of its tokens, and experts nobody
 // selected are never touched.
 //
+// At decode an expert is three small products (one token, a few MiB of weights
+// each): run one after another with a fork and a join each, the threads spend a
+// good part of the call starting, waiting for the slowest, and idling between
+// products. So the selected experts run together, in one parallel region with
+// two phases that threads share item by item:
+//   1. (expert, chunk of its I rows): gate and up rows, then silu(gate) * up;
+//   2. chunk of the D output rows: every expert's down rows for it, added into
+//      out in expert order, so no two threads write the same output row.
+// The swigluMlp of the shared (and dense) MLP is the same code with one MLP.
+// Temporaries live in per-thread scratch (Scratch.h): nothing is allocated per
+// call at decode.
+//
 //===----------------------------------------------------------------------===//
 
 #include "KernelTable.h"
+#include "Scratch.h"
 
+#include <algorithm>
 #include <cstring>
-#include <vector>
 
 namespace moec::cpu {
+namespace {
+
+using detail::Scratch;
+using detail::ScratchLayout;
+using detail::ScratchSlot;
+
+/// Most (token, expert) pairs computed in one parallel region; a call with more
+/// runs its experts in several batches, so the scratch stays small at prefill.
+constexpr int64_t kBatchSlots = 64;
+
+/// One MLP of a grouped run and the token rows it serves.
+struct MlpTask {
+  const SwigluWeights *mlp = nullptr; ///< its weights
+  const float *x = nullptr;           ///< [rows, D]: its input rows, D apart
+  int64_t rows = 0;                   ///< tokens it serves
+  /// [rows]: the (t * K + k) slot of each row; nullptr for swigluMlp, where row t
+  /// is token t and out is written rather than accumulated.
+  const int64_t *slots = nullptr;
+  float *gate = nullptr;   ///< [rows, I]: gate(x), then silu(gate(x)) * up(x)
+  float *up = nullptr;     ///< [rows, I]: up(x)
+  int64_t gateChunk = 0;   ///< gate/up rows per phase-1 item
+  int64_t firstItem = 0;   ///< index of its first phase-1 item
+};
+
+/// Runs `count` MLPs (all with D outputs) in one parallel region (see the file
+/// comment). With slots, out[t] += weights[slot] * MLP(x) for each row; without,
+/// count is 1 and out = MLP(x).
+void runMlps(MlpTask *tasks, int64_t count, int64_t D, int64_t K, const float *weights,
+             float *out) {
+  const detail::KernelTable &k = detail::activeKernels();
+  int64_t work = 0, maxRows = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    work += 3 * tasks[i].rows * tasks[i].mlp->gate.rows * tasks[i].mlp->gate.cols;
+    maxRows = std::max(maxRows, tasks[i].rows);
+  }
+  const int threads = detail::threadsFor(work);
+  int64_t gateItems = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    MlpTask &task = tasks[i];
+    task.gateChunk = detail::linearRowChunk(task.mlp->gate, task.rows, threads);
+    task.firstItem = gateItems;
+    gateItems += (task.mlp->gate.rows + task.gateChunk - 1) / task.gateChunk;
+  }
+  const int64_t downChunk = detail::linearRowChunk(tasks[0].mlp->down, maxRows, threads);
+  const int64_t downItems = (D + downChunk - 1) / downChunk;
+  const bool accumulate = tasks[0].slots != nullptr;
+
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < gateItems; ++item) {
+      // The task whose items include this one: the last with firstItem <= item.
+      int64_t i = 0;
+      while (i + 1 < count && tasks[i + 1].firstItem <= item)
+        ++i;
+      const MlpTask &task = tasks[i];
+      const int64_t I = task.mlp->gate.rows, Dx = task.mlp->gate.cols;
+      const int64_t r0 = (item - task.firstItem) * task.gateChunk;
+      const int64_t r1 = std::min(I, r0 + task.gateChunk);
+      k.linearRows(task.x, task.rows, Dx, task.mlp->gate, r0, r1, task.gate + r0, I);
+      k.linearRows(task.x, task.rows, Dx, task.mlp->up, r0, r1, task.up + r0, I);
+      for (int64_t t = 0; t < task.rows; ++t)
+        k.siluMul(task.gate + t * I + r0, task.up + t * I + r0, r1 - r0,
+                  task.gate + t * I + r0);
+    }
+    // Implicit barrier: every hidden activation is ready.
+    const Scratch tile(ScratchSlot::MlpTile, accumulate ? static_cast<size_t>(
+                                                              maxRows * downChunk) * sizeof(float)
+                                                        : 0);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < downItems; ++item) {
+      const int64_t r0 = item * downChunk, r1 = std::min(D, r0 + downChunk), n = r1 - r0;
+      for (int64_t i = 0; i < count; ++i) {
+        const MlpTask &task = tasks[i];
+        const int64_t I = task.mlp->gate.rows;
+        if (!accumulate) {
+          k.linearRows(task.gate, task.rows, I, task.mlp->down, r0, r1, out + r0, D);
+          continue;
+        }
+        float *y = tile.as<float>();
+        k.linearRows(task.gate, task.rows, I, task.mlp->down, r0, r1, y, n);
+        for (int64_t j = 0; j < task.rows; ++j) {
+          const int64_t slot = task.slots[j];
+          k.axpy(weights[slot], y + j * n, n, out + (slot / K) * D + r0);
+        }
+      }
+    }
+  }
+}
+
+} // namespace
 
 void swigluMlp(const float *x, int64_t T, const SwigluWeights &mlp, float *out) {
   if (T <= 0)
     return;
-  const detail::KernelTable &k = detail::activeKernels();
   const int64_t I = mlp.gate.rows;
-  std::vector<float> gate(static_cast<size_t>(T * I)), up(static_cast<size_t>(T * I));
-  linear(x, T, mlp.gate, gate.data());
-  linear(x, T, mlp.up, up.data());
-  constexpr int64_t kChunk = 1 << 14;
-  const int64_t n = T * I;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for num_threads(detail::threadsFor(n * 8)) schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t begin = c * kChunk;
-    const int64_t len = n - begin < kChunk ? n - begin : kChunk;
-    k.siluMul(gate.data() + begin, up.data() + begin, len, gate.data() + begin);
-  }
-  linear(gate.data(), T, mlp.down, out);
+  ScratchLayout layout;
+  layout.add<float>(T * I).add<float>(T * I);
+  const Scratch hidden(ScratchSlot::MlpHidden, layout.bytes());
+  char *base = hidden.as<char>();
+  MlpTask task;
+  task.mlp = &mlp;
+  task.x = x;
+  task.rows = T;
+  task.gate = ScratchLayout::take<float>(base, T * I);
+  task.up = ScratchLayout::take<float>(base, T * I);
+  runMlps(&task, 1, mlp.down.rows, 1, nullptr, out);
 }
 
 void moeExperts(const float *x, int64_t T, const SwigluWeights *experts,
@@ -38,37 +139,71 @@ void moeExperts(const float *x, int64_t T, const SwigluWeights *experts,
                 float *out) {
   if (T <= 0 || numExperts <= 0)
     return;
-  const detail::KernelTable &k = detail::activeKernels();
   const int64_t D = experts[0].gate.cols;
   std::memset(out, 0, static_cast<size_t>(T * D) * sizeof(float));
   // Counting sort of the (token, slot) pairs by expert.
-  std::vector<int64_t> start(static_cast<size_t>(numExperts + 1), 0);
+  ScratchLayout planLayout;
+  planLayout.add<int64_t>(numExperts + 1).add<int64_t>(numExperts).add<int64_t>(T * K);
+  const Scratch plan(ScratchSlot::MlpPlan, planLayout.bytes());
+  char *base = plan.as<char>();
+  int64_t *start = ScratchLayout::take<int64_t>(base, numExperts + 1);
+  int64_t *fill = ScratchLayout::take<int64_t>(base, numExperts);
+  int64_t *slots = ScratchLayout::take<int64_t>(base, T * K);
+  std::fill(start, start + numExperts + 1, int64_t(0));
   for (int64_t i = 0; i < T * K; ++i)
     if (idx[i] >= 0 && idx[i] < numExperts)
       ++start[idx[i] + 1];
   for (int64_t e = 0; e < numExperts; ++e)
     start[e + 1] += start[e];
-  std::vector<int64_t> fill(start.begin(), start.end() - 1);
-  std::vector<int64_t> slots(static_cast<size_t>(start[numExperts]));
+  std::copy(start, start + numExperts, fill);
   for (int64_t i = 0; i < T * K; ++i)
     if (idx[i] >= 0 && idx[i] < numExperts)
       slots[fill[idx[i]]++] = i;
 
-  std::vector<float> xs, ys;
-  for (int64_t e = 0; e < numExperts; ++e) {
-    const int64_t n = start[e + 1] - start[e];
-    if (n == 0)
-      continue;
-    xs.resize(static_cast<size_t>(n * D));
-    ys.resize(static_cast<size_t>(n * D));
-    for (int64_t j = 0; j < n; ++j)
-      std::memcpy(xs.data() + j * D, x + (slots[start[e] + j] / K) * D,
-                  static_cast<size_t>(D) * sizeof(float));
-    swigluMlp(xs.data(), n, experts[e], ys.data());
-    for (int64_t j = 0; j < n; ++j) {
-      const int64_t slot = slots[start[e] + j];
-      k.axpy(weights[slot], ys.data() + j * D, D, out + (slot / K) * D);
+  // Batches of consecutive selected experts with at most kBatchSlots rows in all
+  // (an expert with more runs alone). Decode (T * K <= 64) is a single batch.
+  MlpTask tasks[kBatchSlots];
+  for (int64_t e = 0; e < numExperts;) {
+    int64_t count = 0, batchRows = 0;
+    for (; e < numExperts; ++e) {
+      const int64_t n = start[e + 1] - start[e];
+      if (n == 0)
+        continue;
+      if (count > 0 && batchRows + n > kBatchSlots)
+        break;
+      MlpTask &task = tasks[count++];
+      task = MlpTask();
+      task.mlp = &experts[e];
+      task.rows = n;
+      task.slots = slots + start[e];
+      batchRows += n;
     }
+    if (count == 0)
+      break;
+    // A single token's input is used in place; several are gathered into rows.
+    ScratchLayout layout;
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t n = tasks[i].rows, I = tasks[i].mlp->gate.rows;
+      layout.add<float>(n > 1 ? n * D : 0).add<float>(n * I).add<float>(n * I);
+    }
+    const Scratch hidden(ScratchSlot::MlpHidden, layout.bytes());
+    char *next = hidden.as<char>();
+    for (int64_t i = 0; i < count; ++i) {
+      MlpTask &task = tasks[i];
+      const int64_t n = task.rows, I = task.mlp->gate.rows;
+      float *gathered = ScratchLayout::take<float>(next, n > 1 ? n * D : 0);
+      if (n == 1) {
+        task.x = x + (task.slots[0] / K) * D;
+      } else {
+        for (int64_t j = 0; j < n; ++j)
+          std::memcpy(gathered + j * D, x + (task.slots[j] / K) * D,
+                      static_cast<size_t>(D) * sizeof(float));
+        task.x = gathered;
+      }
+      task.gate = ScratchLayout::take<float>(next, n * I);
+      task.up = ScratchLayout::take<float>(next, n * I);
+    }
+    runMlps(tasks, count, D, K, weights, out);
   }
 }
 

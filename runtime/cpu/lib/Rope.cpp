@@ -2,15 +2,17 @@
 //
 // Frequencies follow spec section 4 ("Frequencies, YaRN"). cos and sin of each
 // fp32 angle are evaluated in double and rounded once, which is as close to the
-// exact rotation of that fp32 angle as fp32 can hold.
+// exact rotation of that fp32 angle as fp32 can hold; they are computed once per
+// (token, pair) per call, and the rotation of every head is vectorised
+// (KernelTable::ropeRow).
 //
 //===----------------------------------------------------------------------===//
 
 #include "KernelTable.h"
+#include "Scratch.h"
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
 namespace moec::cpu {
 namespace {
@@ -54,32 +56,42 @@ void ropeFrequencies(const RopeParams &params, float *freqs) {
 void rope(float *x, int64_t T, int64_t heads, int64_t rowStride, int64_t headStride,
           int64_t offset, const RopeParams &params, const float *freqs,
           const int32_t *positions, RopeLayout layout) {
-  const int64_t half = params.dim / 2;
-  // Stride between the two members of a pair, and between consecutive pairs.
-  const int64_t pairGap = layout == RopeLayout::Interleaved ? 1 : half;
+  if (T <= 0 || heads <= 0)
+    return;
+  const detail::KernelTable &k = detail::activeKernels();
+  const int64_t dim = params.dim, half = dim / 2;
+  // Per token, one cosine and one sine per rotated value (see KernelTable::ropeRow),
+  // computed once per call and shared by all heads.
+  const detail::Scratch tables(detail::ScratchSlot::RopeTable,
+                               2 * static_cast<size_t>(T * dim) * sizeof(float));
+  float *cosines = tables.as<float>(), *sines = cosines + T * dim;
+  // Index of a pair's first and second member in the table.
   const int64_t pairStep = layout == RopeLayout::Interleaved ? 2 : 1;
-#pragma omp parallel num_threads(detail::threadsFor(T * heads * params.dim * 8))
+  const int64_t pairGap = layout == RopeLayout::Interleaved ? 1 : half;
+  const int64_t rows = T * heads;
+  // A double cos/sin pair costs a few hundred operations, a rotated value one.
+  // Decode (T = 1, 128 heads) stays on one thread.
+#pragma omp parallel num_threads(detail::threadsFor(T * (half * 256 + heads * dim)))
   {
-    std::vector<float> cosines(static_cast<size_t>(half)), sines(static_cast<size_t>(half));
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < T; ++t) {
+      float *c = cosines + t * dim, *s = sines + t * dim;
       for (int64_t j = 0; j < half; ++j) {
         const float angle = static_cast<float>(positions[t]) * freqs[j];
-        cosines[j] = static_cast<float>(std::cos(static_cast<double>(angle))) *
-                     params.attentionFactor;
-        sines[j] = static_cast<float>(std::sin(static_cast<double>(angle))) *
-                   params.attentionFactor;
+        const float cj = static_cast<float>(std::cos(static_cast<double>(angle))) *
+                         params.attentionFactor;
+        const float sj = static_cast<float>(std::sin(static_cast<double>(angle))) *
+                         params.attentionFactor;
+        c[j * pairStep] = c[j * pairStep + pairGap] = cj;
+        s[j * pairStep] = -sj;
+        s[j * pairStep + pairGap] = sj;
       }
-      for (int64_t h = 0; h < heads; ++h) {
-        float *v = x + t * rowStride + h * headStride + offset;
-        for (int64_t j = 0; j < half; ++j) {
-          float &a = v[j * pairStep];
-          float &b = v[j * pairStep + pairGap];
-          const float a0 = a, b0 = b;
-          a = a0 * cosines[j] - b0 * sines[j];
-          b = a0 * sines[j] + b0 * cosines[j];
-        }
-      }
+    }
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t t = r / heads, h = r % heads;
+      k.ropeRow(x + t * rowStride + h * headStride + offset, dim, cosines + t * dim,
+                sines + t * dim, layout);
     }
   }
 }

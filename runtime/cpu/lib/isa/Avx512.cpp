@@ -35,6 +35,7 @@ struct Avx512 {
   static V div(V a, V b) { return _mm512_div_ps(a, b); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static V swapPairs(V v) { return _mm512_permute_ps(v, 0xB1); }
   static float reduceAdd(V v) { return _mm512_reduce_add_ps(v); }
   static float reduceMax(V v) { return _mm512_reduce_max_ps(v); }
 

@@ -28,6 +28,7 @@ template <WeightType Wt> constexpr int64_t kElemBytes = Wt == WeightType::F32 ? 
                                                                                    : 2;
 
 template <class Isa, WeightType Wt> struct LinearKernel {
+  static constexpr WeightType kType = Wt;
   using V = typename Isa::V;
   static constexpr int kW = Isa::kWidth;
   static constexpr bool kFp8 = Wt == WeightType::F8E4M3;

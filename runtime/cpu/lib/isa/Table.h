@@ -9,6 +9,7 @@
 //   zero, set1, load, loadPartial(p, n), store, storePartial(p, v, n)   (n < kWidth;
 //                          partial loads zero the lanes past n and never read them)
 //   add, sub, mul, div, fma(a, b, c) = a*b + c, max, reduceAdd, reduceMax
+//   swapPairs(V)           (kWidth > 1 only) exchanges lanes 2i and 2i + 1
 //   exp(V)                 exp with exp(-inf) = 0, relative error ~1e-7
 //   expScalar, sqrtScalar  scalar helpers compiled for the level
 //   loadWeight<Wt>(rowPtr, k), loadWeightPartial<Wt>(rowPtr, k, n): kWidth stored
@@ -36,6 +37,7 @@ template <class Isa> KernelTable makeKernelTable(const char *name) {
   table.decodeRow = &decodeRowImpl<Isa>;
   table.attend = &AttentionKernel<Isa>::attend;
   table.rmsNormRow = &VectorKernel<Isa>::rmsNormRow;
+  table.ropeRow = &VectorKernel<Isa>::ropeRow;
   table.add = &VectorKernel<Isa>::add;
   table.siluMul = &VectorKernel<Isa>::siluMul;
   table.axpy = &VectorKernel<Isa>::axpy;

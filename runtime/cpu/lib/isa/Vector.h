@@ -7,6 +7,7 @@
 #define MOEC_CPU_LIB_ISA_VECTOR_H
 
 #include "../KernelTable.h"
+#include "Linear.h"
 
 namespace moec::cpu::detail {
 namespace {
@@ -32,8 +33,20 @@ template <class Isa> struct VectorKernel {
       Isa::storePartial(p, v, w);
   }
 
-  static void rmsNormRow(const float *x, int64_t D, const float *gamma, float eps,
-                         float *out) {
+  /// gamma's values o..o+w as floats, decoded from its stored type (row 0).
+  template <WeightType Wt> static V gammaVector(const Weight &gamma, int64_t o, int w) {
+    const char *row = static_cast<const char *>(gamma.data);
+    V g = w == kW ? Isa::template loadWeight<Wt>(row, o)
+                  : Isa::template loadWeightPartial<Wt>(row, o, w);
+    if constexpr (Wt == WeightType::F8E4M3) // a vector never crosses a 128 block
+      g = Isa::mul(g, Isa::set1(gamma.blockScale[o / kFp8BlockSize] *
+                                LinearKernel<Isa, Wt>::kFp8Unit));
+    return g;
+  }
+
+  template <WeightType Wt>
+  static void rmsNormRowTyped(const float *x, int64_t D, const Weight &gamma, float eps,
+                              float *out) {
     // Two accumulators: a long row should not wait on one add chain.
     V s0 = Isa::zero(), s1 = Isa::zero();
     int64_t c = 0;
@@ -49,9 +62,45 @@ template <class Isa> struct VectorKernel {
     }
     const float meanSquare = Isa::reduceAdd(Isa::add(s0, s1)) / static_cast<float>(D);
     const V r = Isa::set1(1.f / Isa::sqrtScalar(meanSquare + eps));
+    // gamma is decoded where it is used: no separate pass, no scratch copy.
     forVectors(D, [&](int64_t o, int w) {
-      store(out + o, Isa::mul(Isa::mul(load(x + o, w), r), load(gamma + o, w)), w);
+      store(out + o, Isa::mul(Isa::mul(load(x + o, w), r), gammaVector<Wt>(gamma, o, w)), w);
     });
+  }
+
+  static void rmsNormRow(const float *x, int64_t D, const Weight &gamma, float eps,
+                         float *out) {
+    withWeightType<Isa>(gamma.type, [&](auto kernel) {
+      rmsNormRowTyped<decltype(kernel)::kType>(x, D, gamma, eps, out);
+    });
+  }
+
+  static void ropeRow(float *v, int64_t dim, const float *cos, const float *sin,
+                      RopeLayout layout) {
+    // Every value is fma(partner, sin, value * cos), in both layouts alike, so a
+    // rotation and its de-interleaved twin give the same bits.
+    if (layout == RopeLayout::Half) {
+      const int64_t half = dim / 2;
+      forVectors(half, [&](int64_t o, int w) {
+        const V a = load(v + o, w), b = load(v + half + o, w);
+        store(v + o, Isa::fma(b, load(sin + o, w), Isa::mul(a, load(cos + o, w))), w);
+        store(v + half + o,
+              Isa::fma(a, load(sin + half + o, w), Isa::mul(b, load(cos + half + o, w))), w);
+      });
+    } else if constexpr (kW == 1) {
+      for (int64_t i = 0; i + 1 < dim; i += 2) {
+        const V a = v[i], b = v[i + 1];
+        v[i] = Isa::fma(b, sin[i], Isa::mul(a, cos[i]));
+        v[i + 1] = Isa::fma(a, sin[i + 1], Isa::mul(b, cos[i + 1]));
+      }
+    } else {
+      // dim is even, so a partial last vector still holds whole pairs.
+      forVectors(dim, [&](int64_t o, int w) {
+        const V x = load(v + o, w);
+        store(v + o, Isa::fma(Isa::swapPairs(x), load(sin + o, w), Isa::mul(x, load(cos + o, w))),
+              w);
+      });
+    }
   }
 
   static void add(const float *a, const float *b, int64_t n, float *out) {
