@@ -5,9 +5,20 @@ set(MOEC_LLVM_ROOT "/usr/lib/llvm-22" CACHE PATH "Root of the LLVM/MLIR 22 insta
 if(NOT MLIR_DIR)
   set(MLIR_DIR "${MOEC_LLVM_ROOT}/lib/cmake/mlir")
 endif()
-find_package(MLIR CONFIG REQUIRED)
+# Each Debian package of LLVM/MLIR 22 the build and the tests use, checked first so that
+# a missing one is named (cmake/MoecRequire.cmake): llvm-22-dev (libLLVM.so, LLVMConfig),
+# mlir-22-tools (mlir-tblgen, run by the build), llvm-22-tools (FileCheck, not, lit).
+include(${CMAKE_CURRENT_LIST_DIR}/MoecRequire.cmake)
+moec_find_library(MOEC_LIBLLVM LLVM HINTS "${MOEC_LLVM_ROOT}/lib" NO_DEFAULT_PATH
+                  DEBIAN llvm-22-dev WHAT "LLVM 22 (libLLVM.so)")
+moec_find_program(MOEC_MLIR_TBLGEN mlir-tblgen HINTS "${MOEC_LLVM_ROOT}/bin" NO_DEFAULT_PATH
+                  DEBIAN mlir-22-tools WHAT "mlir-tblgen (MLIR 22)")
+moec_find_program(MOEC_FILECHECK FileCheck HINTS "${MOEC_LLVM_ROOT}/bin" NO_DEFAULT_PATH
+                  DEBIAN llvm-22-tools WHAT "FileCheck (LLVM 22)")
+moec_find_package(MLIR CONFIG DEBIAN libmlir-22-dev WHAT "MLIR 22 (MLIRConfig.cmake)")
 if(NOT LLVM_VERSION_MAJOR EQUAL 22)
-  message(FATAL_ERROR "moec needs LLVM/MLIR 22, found ${LLVM_PACKAGE_VERSION} at ${MLIR_DIR}")
+  message(FATAL_ERROR " moec needs LLVM/MLIR 22, found ${LLVM_PACKAGE_VERSION} at ${MLIR_DIR}: "
+                      "install the Debian packages llvm-22-dev libmlir-22-dev (scripts/setup.sh installs everything)")
 endif()
 message(STATUS "moec: MLIR from ${MLIR_DIR}, LLVM ${LLVM_PACKAGE_VERSION}")
 
@@ -33,7 +44,6 @@ add_definitions(${MOEC_LLVM_DEFINITIONS})
 if(NOT LLVM_EXTERNAL_LIT OR NOT EXISTS "${LLVM_EXTERNAL_LIT}")
   set(LLVM_EXTERNAL_LIT "${MOEC_LLVM_ROOT}/bin/lit" CACHE FILEPATH "lit" FORCE)
 endif()
-find_program(MOEC_FILECHECK FileCheck HINTS "${MOEC_LLVM_ROOT}/bin" REQUIRED NO_DEFAULT_PATH)
 
 # Link against the shared libMLIR.so / libLLVM.so (short link times, one copy at run time).
 set(MOEC_MLIR_LIBS MLIR)

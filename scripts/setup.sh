@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # moec set-up: installs every missing build and test dependency from Debian's packages.
 # Safe to run repeatedly; it only calls apt-get when something is missing.
+# Every package the build or a test uses is listed here; a configure step that lacks one
+# fails naming it (cmake/MoecRequire.cmake). scripts/check-clean-root.sh proves the list
+# complete: it runs scripts/test.sh in a clean Debian root.
 set -euo pipefail
 
 PACKAGES=(
@@ -8,13 +11,13 @@ PACKAGES=(
   cmake ninja-build ccache g++ python3
   # compiler side: LLVM/MLIR 22 (libMLIR.so, mlir-tblgen, FileCheck, lit)
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
-  # clang + libFuzzer runtime for the loader fuzz target
-  clang-22 libclang-rt-22-dev
+  # clang for the loader fuzz sub-builds: libFuzzer/ASan runtimes, OpenMP for clang
+  clang-22 libclang-rt-22-dev libomp-22-dev
   # serialization, config and ONNX
   flatbuffers-compiler libflatbuffers-dev nlohmann-json3-dev libonnx-dev libprotobuf-dev protobuf-compiler
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # readelf for the layering test
+  # readelf and nm for the layering test
   binutils
 )
 

@@ -12,6 +12,11 @@ fuzz_build() {
   shift 3
   fb_cc=$(command -v clang-22 || echo /usr/lib/llvm-22/bin/clang)
   fb_cxx=$(command -v clang++-22 || echo /usr/lib/llvm-22/bin/clang++)
+  if [ ! -x "$fb_cc" ] || [ ! -x "$fb_cxx" ]; then
+    echo "moec: clang-22 not found: install the Debian package clang-22" \
+      "(scripts/setup.sh installs everything)" >&2
+    return 1
+  fi
   CC=$fb_cc CXX=$fb_cxx cmake -S "$fb_src" -B "$fb_build" -G Ninja \
     -DMOEC_BUILD_COMPILER="$fb_compiler" -DMOEC_BUILD_FUZZERS=ON \
     -DMOEC_BUILD_BENCHMARKS=OFF > "$fb_build.configure.log" 2>&1 || {
