@@ -4,7 +4,7 @@
 // parses the rest:
 //   --moec_simd=scalar|avx2|avx512   force a SIMD level (default: the detected one)
 //   --moec_threads=N                 kernel threads (default: all cores)
-//   --moec_baseline=PATH             also run the linear and MoE benchmarks on the
+//   --moec_baseline=PATH             also run the linear, MoE and MLA benchmarks on the
 //                                    kernels of a baseline build (a shared library
 //                                    from -DMOEC_BENCH_BASELINE=...; see KernelSet.h),
 //                                    named with the suffix "_baseline"
@@ -76,9 +76,11 @@ int main(int argc, char **argv) {
   }
   moec::bench::registerLinearBenchmarks(current, "");
   moec::bench::registerMoeBenchmarks(current, "");
+  moec::bench::registerAttentionBenchmarks(current, "");
   if (baseline) {
     moec::bench::registerLinearBenchmarks(baseline, "_baseline");
     moec::bench::registerMoeBenchmarks(baseline, "_baseline");
+    moec::bench::registerAttentionBenchmarks(baseline, "_baseline");
   }
   int restCount = static_cast<int>(rest.size());
   benchmark::Initialize(&restCount, rest.data());

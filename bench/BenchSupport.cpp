@@ -58,7 +58,8 @@ BenchWeight::BenchWeight(cpu::WeightType type, int64_t rows, int64_t cols, uint6
         b = 0x7E;
       data_[i] = b;
     }
-    scales_.resize(static_cast<size_t>(((rows + 127) / 128) * ((cols + 127) / 128)));
+    const int64_t B = cpu::kFp8BlockSize;
+    scales_.resize(static_cast<size_t>(((rows + B - 1) / B) * ((cols + B - 1) / B)));
     for (float &s : scales_)
       s = 1e-3f * (1.5f + rng.uniform());
     break;

@@ -33,7 +33,7 @@ void registerBackend(const std::string &name, BackendFactory factory) {
   r.factories[name] = factory;
 }
 
-Status createBackend(const std::string &name, const Plan &plan, const BackendOptions &options,
+Status createBackend(const std::string &name, const BackendOptions &options,
                      std::unique_ptr<Backend> *out) {
   registerBuiltins();
   BackendFactory factory = nullptr;
@@ -50,7 +50,7 @@ Status createBackend(const std::string &name, const Plan &plan, const BackendOpt
       known += (known.empty() ? "" : ", ") + n;
     return Status::error("unknown backend \"%s\" (available: %s)", name.c_str(), known.c_str());
   }
-  return factory(plan, options, out);
+  return factory(options, out);
 }
 
 std::vector<std::string> backendNames() {

@@ -1,7 +1,13 @@
 //===- CpuBackend.cpp - Plan steps on the built-in CPU kernels ------------===//
 //
-// Maps each step kind to its kernel in runtime/cpu. Device memory is host memory;
-// weights are used in place from the plan's mapping.
+// The CPU device of the HAL (Backend.h). Device memory is host memory: allocate()
+// maps anonymous zeroed pages, importHost() uses a weight's bytes in place. A
+// program is an entry point with everything a step needs resolved once by
+// prepare(): arena offsets and row widths of its buffers, kernel views of its
+// weights, kernel parameters from its attributes, rope frequencies, expert
+// tables. execute() then only reads the bindings and calls the kernels
+// (runtime/cpu) with this backend's thread count. Nothing here reads the plan's
+// model config.
 //
 //===----------------------------------------------------------------------===//
 #include "moec/runtime/Backend.h"
@@ -9,14 +15,24 @@
 
 #include "moec/cpu/kernels.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <sys/mman.h>
 
 namespace moec {
 
 namespace {
+
+/// Whether the CPU kernels read weights of this dtype.
+bool isWeightType(plan::DType dtype) {
+  return dtype == plan::DType::F32 || dtype == plan::DType::F16 || dtype == plan::DType::BF16 ||
+         dtype == plan::DType::F8E4M3;
+}
 
 cpu::WeightType weightType(plan::DType dtype) {
   switch (dtype) {
@@ -27,108 +43,184 @@ cpu::WeightType weightType(plan::DType dtype) {
   case plan::DType::F8E4M3:
     return cpu::WeightType::F8E4M3;
   default:
-    return cpu::WeightType::F32; // the loader admits no other weight dtype
+    return cpu::WeightType::F32; // supportsStep admits no other weight dtype
   }
 }
+
+std::string dtypeText(plan::DType dtype) {
+  const char *name = dtypeName(dtype);
+  return name ? name : "dtype(" + std::to_string(int(dtype)) + ")";
+}
+
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+/// Sets *why (when given) to the formatted reason and returns false.
+bool refuse(std::string *why, const char *format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+bool refuse(std::string *why, const char *format, ...) {
+  if (why) {
+    char text[512];
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(text, sizeof(text), format, args);
+    va_end(args);
+    *why = text;
+  }
+  return false;
+}
+
+/// What the CPU kernels accept for one weight of a step.
+enum class WeightRule {
+  Any,         ///< f32, f16, bf16, or f8e4m3 in [kFp8BlockSize, kFp8BlockSize] blocks
+  Unquantized, ///< f32, f16 or bf16
+  F32,         ///< f32 only (the router's correction bias)
+};
+
+/// The activation and state dtypes one step kind takes on the CPU, and its weights.
+struct KindSignature {
+  std::vector<plan::DType> operands; ///< per operand
+  std::vector<plan::DType> results;  ///< per result
+  size_t numStates = 0;              ///< F32 states
+  size_t minWeights = 0, maxWeights = 0;
+  size_t weightGroup = 1;            ///< the weight count is a multiple of this
+  /// Rule of weight i (the last rule repeats).
+  std::vector<WeightRule> weightRules;
+};
+
+/// Signatures of every kind the kernels implement; false for an unknown kind.
+bool signatureOf(plan::StepKind kind, KindSignature *sig) {
+  using D = plan::DType;
+  using R = WeightRule;
+  switch (kind) {
+  case plan::StepKind::Embedding:
+    *sig = {{D::I32}, {D::F32}, 0, 1, 1, 1, {R::Unquantized}};
+    return true;
+  case plan::StepKind::RmsNorm:
+    *sig = {{D::F32}, {D::F32}, 0, 1, 1, 1, {R::Unquantized}};
+    return true;
+  case plan::StepKind::Linear:
+  case plan::StepKind::HeadLinear:
+    *sig = {{D::F32}, {D::F32}, 0, 1, 1, 1, {R::Any}};
+    return true;
+  case plan::StepKind::Add:
+    *sig = {{D::F32, D::F32}, {D::F32}, 0, 0, 0, 1, {}};
+    return true;
+  case plan::StepKind::SliceColumns:
+    *sig = {{D::F32}, {D::F32}, 0, 0, 0, 1, {}};
+    return true;
+  case plan::StepKind::Rope:
+    *sig = {{D::F32, D::I32}, {D::F32}, 0, 0, 0, 1, {}};
+    return true;
+  case plan::StepKind::CacheStore:
+    *sig = {{D::F32, D::F32, D::I32, D::I32}, {}, 2, 0, 0, 1, {}};
+    return true;
+  case plan::StepKind::LatentAttention:
+    *sig = {{D::F32, D::F32, D::I32, D::I32}, {D::F32}, 2, 0, 0, 1, {}};
+    return true;
+  case plan::StepKind::ExpandedAttention:
+    *sig = {{D::F32, D::I32, D::I32}, {D::F32}, 2, 1, 1, 1, {R::Any}};
+    return true;
+  case plan::StepKind::Router:
+    *sig = {{D::F32}, {D::I32, D::F32}, 0, 1, 2, 1, {R::Unquantized, R::F32}};
+    return true;
+  case plan::StepKind::MoeExperts:
+    *sig = {{D::F32, D::I32, D::F32}, {D::F32}, 0, 3, SIZE_MAX, 3, {R::Any}};
+    return true;
+  case plan::StepKind::SwigluMlp:
+    *sig = {{D::F32}, {D::F32}, 0, 3, 3, 1, {R::Any}};
+    return true;
+  }
+  return false;
+}
+
+/// Where a buffer lives in the arena and how wide its token rows are.
+struct Place {
+  uint64_t offset = 0; ///< bytes from the arena's start
+  int64_t cols = 1;    ///< elements per token (product of the dims after T)
+};
+
+/// One step of a program, resolved by prepare().
+struct CpuStep {
+  plan::StepKind kind = plan::StepKind::Embedding; ///< which kernel
+  uint32_t index = 0;                              ///< in Plan.steps (for messages)
+  std::vector<Place> operands;                     ///< per operand buffer
+  std::vector<Place> results;                      ///< per result buffer
+  std::vector<int32_t> states;                     ///< Plan.states indices
+  std::vector<cpu::Weight> weights;                ///< kernel views, per weight
+  float eps = 0;                                   ///< rms_norm
+  int64_t sliceBegin = 0, sliceWidth = 0;          ///< slice_columns
+  cpu::RopeParams rope;                            ///< rope: frequencies' parameters
+  std::vector<float> freqs;                        ///< rope: rope_dim / 2 frequencies
+  int64_t ropeHeads = 0, ropeHeadStride = 0, ropeOffset = 0; ///< rope: where it rotates
+  cpu::RopeLayout ropeLayout = cpu::RopeLayout::Interleaved; ///< rope: pair order
+  cpu::HeadLinearParams headLinear;                ///< head_linear
+  cpu::LatentAttentionParams latent;               ///< latent_attention
+  cpu::ExpandedAttentionParams expanded;           ///< expanded_attention
+  cpu::RouterParams router;                        ///< router
+  std::vector<cpu::SwigluWeights> experts;         ///< moe_experts, swiglu_mlp (one)
+};
+
+class CpuBackend;
+
+/// An entry point prepared for the CPU.
+class CpuProgram final : public Program {
+public:
+  CpuProgram(const Plan &plan, const CpuBackend &backend) : plan(plan), backend(backend) {}
+
+  const Plan &plan;                  ///< borrowed
+  const CpuBackend &backend;         ///< the backend that prepared it
+  std::vector<CpuStep> steps;        ///< in execution order
+  std::vector<int32_t> usedStates;   ///< states any step reads or writes (distinct)
+  std::vector<DeviceBuffer> imports; ///< the weights' importHost() records
+};
 
 class CpuBackend final : public Backend {
 public:
-  CpuBackend(const Plan &plan, const BackendOptions &options);
+  explicit CpuBackend(const BackendOptions &options) : threads_(options.threads) {}
 
   const char *name() const override { return "cpu"; }
-  Status allocate(uint64_t bytes, DeviceBuffer *out) override;
+  std::vector<BufferType> bufferTypes() const override { return {{"cpu", 64, true}}; }
+  Status allocate(uint64_t bytes, DeviceBuffer *out, int type) override;
   void release(DeviceBuffer &buffer) override;
   Status copyToDevice(void *device, const void *host, uint64_t bytes) override {
-    std::memcpy(device, host, bytes);
+    std::memcpy(device, host, size_t(bytes));
     return Status();
   }
   Status copyToHost(void *host, const void *device, uint64_t bytes) override {
-    std::memcpy(host, device, bytes);
+    std::memcpy(host, device, size_t(bytes));
     return Status();
   }
-  Status launch(const StepLaunch &launch) override;
+  Status importHost(const void *host, uint64_t bytes, DeviceBuffer *out) override {
+    out->data = const_cast<void *>(host); // kernels only read weights
+    out->bytes = bytes;
+    out->bufferType = 0;
+    out->owned = false;
+    return Status();
+  }
+  bool supportsStep(const StepTypes &types, std::string *why) const override;
+  Status prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Program> *out) override;
+  Status execute(Program &program, const Bindings &bindings) override;
   Status synchronize() override { return Status(); }
 
 private:
-  /// Where a buffer is and how wide its rows are.
-  struct BufferPlace {
-    uint64_t offset = 0; ///< in the arena
-    int64_t cols = 1;    ///< elements per token
-  };
-  float *f32(const StepLaunch &launch, int32_t buffer) const {
-    return reinterpret_cast<float *>(launch.arena + buffers_[size_t(buffer)].offset);
-  }
-  int32_t *i32(const StepLaunch &launch, int32_t buffer) const {
-    return reinterpret_cast<int32_t *>(launch.arena + buffers_[size_t(buffer)].offset);
-  }
-  int64_t cols(int32_t buffer) const { return buffers_[size_t(buffer)].cols; }
+  Status resolveStep(CpuProgram &program, uint32_t index, CpuStep *out);
+  Status run(const CpuStep &step, const Bindings &bindings) const;
 
-  const Plan &plan_;
-  std::vector<BufferPlace> buffers_;                     ///< per plan buffer
-  std::vector<cpu::Weight> weights_;                     ///< per plan weight
-  std::vector<std::vector<cpu::SwigluWeights>> experts_; ///< per step (moe_experts only)
-  cpu::RopeParams rope_;                                 ///< from the model config
-  std::vector<float> freqs_;                             ///< rope frequencies
-  cpu::MlaDims mla_;                                     ///< from the model config
-  std::vector<cpu::LatentKv> caches_;                    ///< scratch for one layer
+  int threads_; ///< kernel threads of this backend; <= 0: every core
 };
 
-CpuBackend::CpuBackend(const Plan &plan, const BackendOptions &options) : plan_(plan) {
-  cpu::setNumThreads(options.threads);
-  const plan::Plan &root = plan.root();
-  if (const auto *buffers = root.buffers())
-    for (const plan::Buffer *buffer : *buffers) {
-      BufferPlace place;
-      place.offset = buffer->offset();
-      for (flatbuffers::uoffset_t d = 1; d < buffer->shape()->size(); ++d)
-        place.cols *= buffer->shape()->Get(d);
-      buffers_.push_back(place);
-    }
-  for (size_t i = 0; i < plan.numWeights(); ++i) {
-    const WeightView &view = plan.weight(i);
-    cpu::Weight weight;
-    weight.type = weightType(view.dtype);
-    weight.data = view.data;
-    weight.rows = view.rows;
-    weight.cols = view.cols;
-    weight.blockScale = view.blockScale;
-    weights_.push_back(weight);
-  }
-  if (const auto *steps = root.steps()) {
-    experts_.resize(steps->size());
-    for (flatbuffers::uoffset_t s = 0; s < steps->size(); ++s) {
-      const plan::Step *step = steps->Get(s);
-      if (step->kind() != plan::StepKind::MoeExperts)
-        continue;
-      const auto *w = step->weights();
-      for (flatbuffers::uoffset_t e = 0; e + 2 < w->size(); e += 3)
-        experts_[s].push_back({weights_[size_t(w->Get(e))], weights_[size_t(w->Get(e + 1))],
-                               weights_[size_t(w->Get(e + 2))]});
-    }
-  }
-  const plan::ModelConfig &config = plan.config();
-  rope_.dim = config.qk_rope_head_dim();
-  rope_.theta = config.rope_theta();
-  if (const plan::YarnParams *yarn = config.rope_yarn()) {
-    rope_.yarn = true;
-    rope_.factor = yarn->factor();
-    rope_.originalMaxPositions = yarn->original_max_position_embeddings();
-    rope_.betaFast = yarn->beta_fast();
-    rope_.betaSlow = yarn->beta_slow();
-    rope_.attentionFactor = yarn->attention_factor();
-  }
-  freqs_.resize(size_t(rope_.dim / 2));
-  cpu::ropeFrequencies(rope_, freqs_.data());
-  mla_.heads = config.num_attention_heads();
-  mla_.nope = config.qk_nope_head_dim();
-  mla_.rope = config.qk_rope_head_dim();
-  mla_.v = config.v_head_dim();
-  mla_.kvLoraRank = config.kv_lora_rank();
-  mla_.softmaxScale = config.softmax_scale();
-}
-
-Status CpuBackend::allocate(uint64_t bytes, DeviceBuffer *out) {
-  // Anonymous pages are zeroed and only become resident when touched.
+Status CpuBackend::allocate(uint64_t bytes, DeviceBuffer *out, int type) {
+  if (type != 0)
+    return Status::error("cpu: no buffer type %d (the cpu backend has one, \"cpu\")", type);
+  // Anonymous pages are zeroed, 4 KiB aligned, and only become resident when touched.
   uint64_t rounded = bytes ? bytes : 1;
   void *memory = ::mmap(nullptr, size_t(rounded), PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -137,107 +229,331 @@ Status CpuBackend::allocate(uint64_t bytes, DeviceBuffer *out) {
                          std::strerror(errno));
   out->data = memory;
   out->bytes = rounded;
+  out->bufferType = 0;
+  out->owned = true;
   return Status();
 }
 
 void CpuBackend::release(DeviceBuffer &buffer) {
-  if (buffer.data)
+  if (buffer.data && buffer.owned)
     ::munmap(buffer.data, size_t(buffer.bytes));
   buffer = DeviceBuffer();
 }
 
-Status CpuBackend::launch(const StepLaunch &launch) {
-  const plan::Step *step = plan_.root().steps()->Get(launch.step);
-  const auto &in = *step->operands();
-  const auto &out = *step->results();
-  const auto *w = step->weights();
-  auto weight = [&](flatbuffers::uoffset_t i) -> const cpu::Weight & {
-    return weights_[size_t(w->Get(i))];
+bool CpuBackend::supportsStep(const StepTypes &types, std::string *why) const {
+  KindSignature sig;
+  if (!signatureOf(types.kind, &sig))
+    return refuse(why, "step kind %d is unknown to the cpu kernels", int(types.kind));
+  auto dtypes = [&](const char *role, const std::vector<plan::DType> &have,
+                    const std::vector<plan::DType> &want) {
+    if (have.size() != want.size())
+      return refuse(why, "%zu %ss, the cpu kernel takes %zu", have.size(), role,
+                    want.size());
+    for (size_t i = 0; i < have.size(); ++i)
+      if (have[i] != want[i])
+        return refuse(why, "%s %zu is %s, the cpu kernel takes %s", role, i,
+                      dtypeText(have[i]).c_str(), dtypeText(want[i]).c_str());
+    return true;
   };
-  int64_t T = launch.tokens;
-  switch (step->kind()) {
-  case plan::StepKind::Embedding:
-    cpu::embedding(weight(0), i32(launch, in[0]), T, f32(launch, out[0]));
-    break;
-  case plan::StepKind::RmsNorm:
-    cpu::rmsNorm(f32(launch, in[0]), T, cols(in[0]), weight(0),
-                 step->attrs_as_RmsNormAttrs()->eps(), f32(launch, out[0]));
-    break;
-  case plan::StepKind::Linear:
-    cpu::linear(f32(launch, in[0]), T, weight(0), f32(launch, out[0]));
-    break;
-  case plan::StepKind::Add:
-    cpu::add(f32(launch, in[0]), f32(launch, in[1]), T * cols(in[0]), f32(launch, out[0]));
-    break;
-  case plan::StepKind::SliceColumns: {
-    const plan::SliceAttrs *slice = step->attrs_as_SliceAttrs();
-    cpu::sliceColumns(f32(launch, in[0]), T, cols(in[0]), slice->begin(), slice->width(),
-                      f32(launch, out[0]));
-    break;
-  }
-  case plan::StepKind::Rope: {
-    const plan::RopeAttrs *rope = step->attrs_as_RopeAttrs();
-    float *x = f32(launch, out[0]);
-    if (out[0] != in[0])
-      std::memcpy(x, f32(launch, in[0]), size_t(T * cols(in[0])) * sizeof(float));
-    cpu::rope(x, T, rope->heads(), cols(in[0]), rope->head_stride(), rope->offset(), rope_,
-              freqs_.data(), i32(launch, in[1]),
-              rope->layout() == plan::RopeLayout::Half ? cpu::RopeLayout::Half
-                                                       : cpu::RopeLayout::Interleaved);
-    break;
-  }
-  case plan::StepKind::MlaAttention: {
-    const plan::MlaAttrs *mla = step->attrs_as_MlaAttrs();
-    if (!launch.caches)
-      return Status::error("cpu: steps[%u]: attention without a KV cache", launch.step);
-    caches_.resize(size_t(launch.numSequences));
-    for (int32_t s = 0; s < launch.numSequences; ++s) {
-      const LatentKvSlot &slot =
-          launch.caches[size_t(mla->layer()) * size_t(launch.numSequences) + size_t(s)];
-      caches_[size_t(s)] = {slot.latent, slot.rope, slot.capacity};
+  if (!dtypes("operand", types.operands, sig.operands) ||
+      !dtypes("result", types.results, sig.results) ||
+      !dtypes("state", types.states, std::vector<plan::DType>(sig.numStates, plan::DType::F32)))
+    return false;
+  const size_t numWeights = types.weights.size();
+  if (numWeights < sig.minWeights || numWeights > sig.maxWeights ||
+      numWeights % sig.weightGroup != 0)
+    return refuse(why, "%zu weights, the cpu kernel takes %zu..%zu", numWeights,
+                  sig.minWeights, sig.maxWeights == SIZE_MAX ? numWeights : sig.maxWeights);
+  for (size_t i = 0; i < numWeights; ++i) {
+    const plan::DType dtype = types.weights[i];
+    const WeightRule rule = sig.weightRules[std::min(i, sig.weightRules.size() - 1)];
+    const std::vector<int64_t> block =
+        i < types.weightBlocks.size() ? types.weightBlocks[i] : std::vector<int64_t>();
+    if (!isWeightType(dtype))
+      return refuse(why, "weight %zu is %s, not a weight dtype", i,
+                    dtypeText(dtype).c_str());
+    if (rule == WeightRule::F32 && dtype != plan::DType::F32)
+      return refuse(why, "weight %zu is %s, the cpu kernel takes f32", i,
+                    dtypeText(dtype).c_str());
+    if (rule == WeightRule::Unquantized && dtype == plan::DType::F8E4M3)
+      return refuse(why, "weight %zu is f8e4m3, the cpu kernel takes f32, f16 or bf16", i);
+    if (dtype == plan::DType::F8E4M3) {
+      if (block != std::vector<int64_t>{cpu::kFp8BlockSize, cpu::kFp8BlockSize})
+        return refuse(why,
+                      "weight %zu is f8e4m3 with block shape %s, the cpu kernels "
+                      "implement [%" PRId64 ", %" PRId64 "] only",
+                      i, shapeText(block).c_str(), cpu::kFp8BlockSize,
+                      cpu::kFp8BlockSize);
+    } else if (!block.empty()) {
+      return refuse(why, "weight %zu is %s with block shape %s, the cpu kernels block-"
+                    "quantize f8e4m3 only",
+                    i, dtypeText(dtype).c_str(), shapeText(block).c_str());
     }
-    cpu::mlaAttention(f32(launch, in[0]), f32(launch, in[1]), f32(launch, in[2]), T,
-                      i32(launch, in[3]), i32(launch, in[4]), caches_.data(), weight(0), mla_,
-                      mla->absorbed(), f32(launch, out[0]));
+  }
+  return true;
+}
+
+Status CpuBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Program> *out) {
+  if (entry >= plan.numEntryPoints())
+    return Status::error("cpu: %s: no entry point %u (the plan has %zu)", plan.name().c_str(),
+                         entry, plan.numEntryPoints());
+  const EntryPointInfo &info = plan.entryPoint(entry);
+  auto program = std::make_unique<CpuProgram>(plan, *this);
+  program->steps.resize(info.numSteps);
+  for (uint32_t i = 0; i < info.numSteps; ++i) {
+    const uint32_t index = info.firstStep + i;
+    std::string why;
+    if (!supportsStep(stepTypes(plan, index), &why))
+      return Status::error("cpu: %s: %s: cannot run %s: %s", plan.name().c_str(),
+                           plan.stepLabel(index).c_str(),
+                           stepKindName(plan.root().steps()->Get(index)->kind()), why.c_str());
+    MOEC_RETURN_IF_ERROR(resolveStep(*program, index, &program->steps[i]));
+    for (int32_t state : program->steps[i].states)
+      if (std::find(program->usedStates.begin(), program->usedStates.end(), state) ==
+          program->usedStates.end())
+        program->usedStates.push_back(state);
+  }
+  *out = std::move(program);
+  return Status();
+}
+
+Status CpuBackend::resolveStep(CpuProgram &program, uint32_t index, CpuStep *out) {
+  const Plan &plan = program.plan;
+  const plan::Step *step = plan.root().steps()->Get(index);
+  const auto *buffers = plan.root().buffers();
+  auto place = [&](int32_t buffer) {
+    const plan::Buffer *b = buffers->Get(flatbuffers::uoffset_t(buffer));
+    Place p;
+    p.offset = b->offset();
+    for (flatbuffers::uoffset_t d = 1; d < b->shape()->size(); ++d)
+      p.cols *= b->shape()->Get(d);
+    return p;
+  };
+  CpuStep &s = *out;
+  s.kind = step->kind();
+  s.index = index;
+  if (step->operands())
+    for (int32_t buffer : *step->operands())
+      s.operands.push_back(place(buffer));
+  if (step->results())
+    for (int32_t buffer : *step->results())
+      s.results.push_back(place(buffer));
+  if (step->states())
+    s.states.assign(step->states()->begin(), step->states()->end());
+  if (step->weights())
+    for (int32_t w : *step->weights()) {
+      const WeightView &view = plan.weight(size_t(w));
+      DeviceBuffer data, scale;
+      MOEC_RETURN_IF_ERROR(importHost(view.data, view.bytes, &data));
+      program.imports.push_back(data);
+      cpu::Weight weight;
+      weight.type = weightType(view.dtype);
+      weight.data = data.data;
+      weight.rows = view.rows;
+      weight.cols = view.cols;
+      if (view.blockScale && view.blockRows > 0 && view.blockCols > 0) {
+        const uint64_t scales =
+            uint64_t((view.rows + view.blockRows - 1) / view.blockRows) *
+            uint64_t((view.cols + view.blockCols - 1) / view.blockCols);
+        MOEC_RETURN_IF_ERROR(importHost(view.blockScale, scales * sizeof(float), &scale));
+        program.imports.push_back(scale);
+        weight.blockScale = static_cast<const float *>(scale.data);
+      }
+      s.weights.push_back(weight);
+    }
+  switch (s.kind) {
+  case plan::StepKind::RmsNorm:
+    s.eps = step->attrs_as_RmsNormAttrs()->eps();
+    break;
+  case plan::StepKind::SliceColumns:
+    s.sliceBegin = step->attrs_as_SliceAttrs()->begin();
+    s.sliceWidth = step->attrs_as_SliceAttrs()->width();
+    break;
+  case plan::StepKind::Rope: {
+    const plan::RopeAttrs *a = step->attrs_as_RopeAttrs();
+    s.rope.dim = a->rope_dim();
+    s.rope.theta = a->theta();
+    if (const plan::YarnParams *yarn = a->yarn()) {
+      s.rope.yarn = true;
+      s.rope.factor = yarn->factor();
+      s.rope.originalMaxPositions = yarn->original_max_position_embeddings();
+      s.rope.betaFast = yarn->beta_fast();
+      s.rope.betaSlow = yarn->beta_slow();
+      s.rope.attentionFactor = yarn->attention_factor();
+    }
+    s.freqs.resize(size_t(s.rope.dim / 2));
+    cpu::ropeFrequencies(s.rope, s.freqs.data());
+    s.ropeHeads = a->heads();
+    s.ropeHeadStride = a->head_stride();
+    s.ropeOffset = a->offset();
+    s.ropeLayout = a->layout() == plan::RopeLayout::Half ? cpu::RopeLayout::Half
+                                                         : cpu::RopeLayout::Interleaved;
+    break;
+  }
+  case plan::StepKind::HeadLinear: {
+    const plan::HeadLinearAttrs *a = step->attrs_as_HeadLinearAttrs();
+    s.headLinear.heads = a->heads();
+    s.headLinear.inStride = a->in_stride();
+    s.headLinear.inOffset = a->in_offset();
+    s.headLinear.inWidth = a->in_width();
+    s.headLinear.rowStride = a->row_stride();
+    s.headLinear.rowOffset = a->row_offset();
+    s.headLinear.rows = a->rows();
+    s.headLinear.transpose = a->transpose();
+    break;
+  }
+  case plan::StepKind::LatentAttention: {
+    const plan::LatentAttentionAttrs *a = step->attrs_as_LatentAttentionAttrs();
+    s.latent.heads = a->heads();
+    s.latent.latentDim = a->latent_dim();
+    s.latent.ropeDim = a->rope_dim();
+    s.latent.qStride = a->q_stride();
+    s.latent.qRopeOffset = a->q_rope_offset();
+    s.latent.softmaxScale = a->softmax_scale();
+    break;
+  }
+  case plan::StepKind::ExpandedAttention: {
+    const plan::ExpandedAttentionAttrs *a = step->attrs_as_ExpandedAttentionAttrs();
+    s.expanded.heads = a->heads();
+    s.expanded.nopeDim = a->nope_dim();
+    s.expanded.ropeDim = a->rope_dim();
+    s.expanded.vDim = a->v_dim();
+    s.expanded.latentDim = a->latent_dim();
+    s.expanded.softmaxScale = a->softmax_scale();
     break;
   }
   case plan::StepKind::Router: {
-    const plan::RouterAttrs *attrs = step->attrs_as_RouterAttrs();
-    cpu::RouterParams params;
-    params.experts = attrs->experts();
-    params.topK = attrs->top_k();
-    params.groups = attrs->groups();
-    params.topkGroups = attrs->topk_groups();
-    params.score = attrs->score_func() == plan::ScoreFunc::Sigmoid ? cpu::ScoreFunc::Sigmoid
-                                                                  : cpu::ScoreFunc::Softmax;
-    params.groupScore = attrs->group_score() == plan::GroupScore::Top2Sum
-                            ? cpu::GroupScore::Top2Sum
-                            : cpu::GroupScore::Max;
-    params.normTopkProb = attrs->norm_topk_prob();
-    params.routedScalingFactor = attrs->routed_scaling_factor();
-    const float *bias =
-        w->size() > 1 ? static_cast<const float *>(weight(1).data) : nullptr;
-    cpu::router(f32(launch, in[0]), T, weight(0), bias, params, i32(launch, out[0]),
-                f32(launch, out[1]));
+    const plan::RouterAttrs *a = step->attrs_as_RouterAttrs();
+    s.router.experts = a->experts();
+    s.router.topK = a->top_k();
+    s.router.groups = a->groups();
+    s.router.topkGroups = a->topk_groups();
+    s.router.score = a->score_func() == plan::ScoreFunc::Sigmoid ? cpu::ScoreFunc::Sigmoid
+                                                                 : cpu::ScoreFunc::Softmax;
+    s.router.groupScore = a->group_score() == plan::GroupScore::Top2Sum
+                              ? cpu::GroupScore::Top2Sum
+                              : cpu::GroupScore::Max;
+    s.router.normTopkProb = a->norm_topk_prob();
+    s.router.routedScalingFactor = a->routed_scaling_factor();
     break;
   }
-  case plan::StepKind::MoeExperts: {
-    const std::vector<cpu::SwigluWeights> &experts = experts_[launch.step];
-    cpu::moeExperts(f32(launch, in[0]), T, experts.data(), int64_t(experts.size()),
-                    i32(launch, in[1]), f32(launch, in[2]), cols(in[1]), f32(launch, out[0]));
-    break;
-  }
+  case plan::StepKind::MoeExperts:
   case plan::StepKind::SwigluMlp:
-    cpu::swigluMlp(f32(launch, in[0]), T, {weight(0), weight(1), weight(2)},
-                   f32(launch, out[0]));
+    for (size_t e = 0; e + 2 < s.weights.size(); e += 3)
+      s.experts.push_back({s.weights[e], s.weights[e + 1], s.weights[e + 2]});
+    break;
+  default:
     break;
   }
   return Status();
 }
 
-Status createCpuBackend(const Plan &plan, const BackendOptions &options,
-                        std::unique_ptr<Backend> *out) {
-  *out = std::make_unique<CpuBackend>(plan, options);
+Status CpuBackend::execute(Program &base, const Bindings &bindings) {
+  CpuProgram *program = dynamic_cast<CpuProgram *>(&base);
+  if (!program || &program->backend != this)
+    return Status::error("cpu: execute: the program was not prepared by this backend");
+  const Plan &plan = program->plan;
+  if (bindings.tokens < 1 || bindings.tokens > plan.maxTokens())
+    return Status::error("cpu: execute: %" PRId64 " tokens, the plan takes 1..%" PRId64,
+                         bindings.tokens, plan.maxTokens());
+  if (!bindings.arena)
+    return Status::error("cpu: execute: no arena");
+  for (int32_t state : program->usedStates) {
+    if (!bindings.states || size_t(state) >= bindings.numStates)
+      return Status::error("cpu: execute: state %d (%s) is not bound (%zu bound)", state,
+                           plan.state(size_t(state)).name.c_str(), bindings.numStates);
+    const StateBinding &b = bindings.states[state];
+    if (!b.data || b.rowBytes < plan.state(size_t(state)).rowBytes ||
+        b.rowBytes % sizeof(float) != 0 || b.sequenceStride % sizeof(float) != 0 ||
+        reinterpret_cast<uintptr_t>(b.data) % alignof(float) != 0)
+      return Status::error("cpu: execute: state %d (%s) is bound with rows of %" PRIu64
+                           " bytes, %" PRIu64 " bytes apart per sequence; expected f32 rows "
+                           "of at least %" PRIu64 " bytes",
+                           state, plan.state(size_t(state)).name.c_str(), b.rowBytes,
+                           b.sequenceStride, plan.state(size_t(state)).rowBytes);
+  }
+  const cpu::ScopedNumThreads threads(threads_);
+  for (const CpuStep &step : program->steps)
+    MOEC_RETURN_IF_ERROR(run(step, bindings));
+  return Status();
+}
+
+Status CpuBackend::run(const CpuStep &step, const Bindings &bindings) const {
+  const int64_t T = bindings.tokens;
+  auto f32 = [&](const Place &p) { return reinterpret_cast<float *>(bindings.arena + p.offset); };
+  auto i32 = [&](const Place &p) {
+    return reinterpret_cast<const int32_t *>(bindings.arena + p.offset);
+  };
+  auto state = [&](size_t i) {
+    const StateBinding &b = bindings.states[step.states[i]];
+    cpu::StateView view;
+    view.data = reinterpret_cast<float *>(b.data);
+    view.sequenceStride = int64_t(b.sequenceStride / sizeof(float));
+    view.rowStride = int64_t(b.rowBytes / sizeof(float));
+    view.capacity = b.capacity;
+    return view;
+  };
+  const std::vector<Place> &in = step.operands, &out = step.results;
+  switch (step.kind) {
+  case plan::StepKind::Embedding:
+    cpu::embedding(step.weights[0], i32(in[0]), T, f32(out[0]));
+    break;
+  case plan::StepKind::RmsNorm:
+    cpu::rmsNorm(f32(in[0]), T, in[0].cols, step.weights[0], step.eps, f32(out[0]));
+    break;
+  case plan::StepKind::Linear:
+    cpu::linear(f32(in[0]), T, step.weights[0], f32(out[0]));
+    break;
+  case plan::StepKind::Add:
+    cpu::add(f32(in[0]), f32(in[1]), T * in[0].cols, f32(out[0]));
+    break;
+  case plan::StepKind::SliceColumns:
+    cpu::sliceColumns(f32(in[0]), T, in[0].cols, step.sliceBegin, step.sliceWidth,
+                      f32(out[0]));
+    break;
+  case plan::StepKind::Rope: {
+    float *x = f32(out[0]);
+    if (x != f32(in[0]))
+      std::memcpy(x, f32(in[0]), size_t(T * in[0].cols) * sizeof(float));
+    cpu::rope(x, T, step.ropeHeads, in[0].cols, step.ropeHeadStride, step.ropeOffset,
+              step.rope, step.freqs.data(), i32(in[1]), step.ropeLayout);
+    break;
+  }
+  case plan::StepKind::CacheStore:
+    cpu::cacheStore(f32(in[0]), f32(in[1]), T, in[0].cols, in[1].cols, i32(in[2]), i32(in[3]),
+                    state(0), state(1));
+    break;
+  case plan::StepKind::HeadLinear:
+    cpu::headLinear(f32(in[0]), T, in[0].cols, step.weights[0], step.headLinear, f32(out[0]));
+    break;
+  case plan::StepKind::LatentAttention:
+    cpu::latentAttention(f32(in[0]), f32(in[1]), in[1].cols, T, i32(in[2]), i32(in[3]),
+                         state(0), state(1), step.latent, f32(out[0]));
+    break;
+  case plan::StepKind::ExpandedAttention:
+    cpu::expandedAttention(f32(in[0]), T, i32(in[1]), i32(in[2]), state(0), state(1),
+                           step.weights[0], step.expanded, f32(out[0]));
+    break;
+  case plan::StepKind::Router: {
+    const float *bias =
+        step.weights.size() > 1 ? static_cast<const float *>(step.weights[1].data) : nullptr;
+    cpu::router(f32(in[0]), T, step.weights[0], bias, step.router,
+                reinterpret_cast<int32_t *>(bindings.arena + out[0].offset), f32(out[1]));
+    break;
+  }
+  case plan::StepKind::MoeExperts:
+    cpu::moeExperts(f32(in[0]), T, step.experts.data(), int64_t(step.experts.size()),
+                    i32(in[1]), f32(in[2]), in[1].cols, f32(out[0]));
+    break;
+  case plan::StepKind::SwigluMlp:
+    cpu::swigluMlp(f32(in[0]), T, step.experts[0], f32(out[0]));
+    break;
+  }
+  return Status();
+}
+
+Status createCpuBackend(const BackendOptions &options, std::unique_ptr<Backend> *out) {
+  *out = std::make_unique<CpuBackend>(options);
   return Status();
 }
 

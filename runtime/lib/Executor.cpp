@@ -1,4 +1,4 @@
-//===- Executor.cpp - Runs a plan's forward pass on a backend -------------===//
+//===- Executor.cpp - Runs a plan's entry points on a backend -------------===//
 #include "moec/runtime/Executor.h"
 
 #include <cinttypes>
@@ -10,17 +10,56 @@ Status Executor::create(const Plan &plan, const ExecutorOptions &options,
   std::unique_ptr<Executor> executor(new Executor(plan));
   BackendOptions backendOptions;
   backendOptions.threads = options.threads;
-  MOEC_RETURN_IF_ERROR(createBackend(options.backend, plan, backendOptions, &executor->backend_));
+  MOEC_RETURN_IF_ERROR(createBackend(options.backend, backendOptions, &executor->backend_));
+  MOEC_RETURN_IF_ERROR(executor->checkSteps(plan.prefill()));
+  MOEC_RETURN_IF_ERROR(executor->checkSteps(plan.decode()));
   Status status = executor->backend_->allocate(plan.arenaSize(), &executor->arena_);
   if (!status.ok())
     return status.withPrefix(plan.name() + ": arena");
+  MOEC_RETURN_IF_ERROR(executor->prepare(plan.prefill(), &executor->prefill_));
+  MOEC_RETURN_IF_ERROR(executor->prepare(plan.decode(), &executor->decode_));
   *out = std::move(executor);
   return Status();
 }
 
 Executor::~Executor() {
+  // Programs may refer to device memory of the backend: drop them first.
+  prefill_.program.reset();
+  decode_.program.reset();
   if (backend_)
     backend_->release(arena_);
+}
+
+Status Executor::checkSteps(const EntryPointInfo &entry) const {
+  for (uint32_t s = entry.firstStep; s < entry.firstStep + entry.numSteps; ++s) {
+    StepTypes types = stepTypes(plan_, s);
+    std::string why;
+    if (backend_->supportsStep(types, &why))
+      continue;
+    // e.g. "the cpu backend cannot run linear: weight 0 is f8e4m3 with block shape
+    // [64, 64], the cpu kernels implement [128, 128] only"
+    return Status::error("%s: %s: the %s backend cannot run %s%s%s", plan_.name().c_str(),
+                         plan_.stepLabel(s).c_str(), backend_->name(),
+                         stepKindName(types.kind), why.empty() ? "" : ": ", why.c_str());
+  }
+  return Status();
+}
+
+Status Executor::prepare(const EntryPointInfo &entry, Prepared *out) {
+  out->entry = &entry;
+  Status status = backend_->prepare(plan_, entry.index, &out->program);
+  if (!status.ok())
+    return status.withPrefix(plan_.name() + ": " + entry.name);
+  const auto *buffers = plan_.root().buffers();
+  auto address = [&](int32_t buffer) {
+    return static_cast<uint8_t *>(arena_.data) +
+           buffers->Get(flatbuffers::uoffset_t(buffer))->offset();
+  };
+  out->tokens = address(entry.tokens);
+  out->positions = address(entry.positions);
+  out->seqIds = address(entry.seqIds);
+  out->logits = address(entry.logits);
+  return Status();
 }
 
 Status Executor::createCache(int32_t numSequences, int64_t capacity,
@@ -37,54 +76,61 @@ Status Executor::validate(const TokenBatch &batch) const {
                          batch.count, maxTokens());
   if (!batch.tokens || !batch.positions || !batch.seqIds)
     return Status::error("forward: tokens, positions and sequence ids are all required");
+  int64_t bound = vocabSize();
   for (int64_t t = 0; t < batch.count; ++t)
-    if (batch.tokens[t] < 0 || batch.tokens[t] >= vocabSize())
+    if (batch.tokens[t] < 0 || batch.tokens[t] >= bound)
       return Status::error("forward: token %" PRId64 " has id %d, the vocabulary has %" PRId64
                            " tokens",
-                           t, batch.tokens[t], vocabSize());
+                           t, batch.tokens[t], bound);
   return Status();
+}
+
+bool Executor::isDecode(const TokenBatch &batch, const KvCache &cache) const {
+  // Each token must sit at its sequence's current length. Two tokens of one
+  // sequence would then share that position and extend it by one row only, so
+  // the sequences are distinct exactly when `count` of them grow.
+  for (int64_t t = 0; t < batch.count; ++t)
+    if (batch.positions[t] != cache.length(batch.seqIds[t]))
+      return false;
+  int64_t grown = 0;
+  for (int32_t seq = 0; seq < cache.numSequences(); ++seq)
+    grown += newLengths_[size_t(seq)] != cache.length(seq);
+  return grown == batch.count;
 }
 
 Status Executor::forward(const TokenBatch &batch, KvCache &cache, float *logits) {
   MOEC_RETURN_IF_ERROR(validate(batch));
-  // A cache made for another plan would index layers or rows that are not there.
-  const plan::ModelConfig *model = plan_.root().model();
-  uint64_t wantBytes = uint64_t(model->num_hidden_layers()) *
-                       uint64_t(model->kv_lora_rank() + model->qk_rope_head_dim()) * sizeof(float);
-  if (cache.bytesPerToken() != wantBytes ||
-      cache.slots().size() != size_t(model->num_hidden_layers()) * size_t(cache.numSequences()))
-    return Status::error("forward: the KV cache was made for another plan (%llu bytes per "
-                         "token, this plan needs %llu)",
-                         static_cast<unsigned long long>(cache.bytesPerToken()),
-                         static_cast<unsigned long long>(wantBytes));
-  std::vector<int64_t> newLengths;
-  Status status = cache.checkBatch(batch.positions, batch.seqIds, batch.count, &newLengths);
+  // A cache made for another plan would index states or rows that are not there.
+  if (!cache.fits(plan_)) {
+    uint64_t wantBytes = 0;
+    for (size_t i = 0; i < plan_.numStates(); ++i)
+      wantBytes += plan_.state(i).rowBytes;
+    return Status::error("forward: the KV cache was made for another plan (%zu states of %" PRIu64
+                         " bytes per token, this plan has %zu states of %" PRIu64 ")",
+                         cache.bindings().size(), cache.bytesPerToken(), plan_.numStates(),
+                         wantBytes);
+  }
+  Status status = cache.checkBatch(batch.positions, batch.seqIds, batch.count, &newLengths_);
   if (!status.ok())
     return status.withPrefix("forward");
+  Prepared &run = isDecode(batch, cache) ? decode_ : prefill_;
 
-  const ForwardEntry &entry = plan_.forward();
-  const auto *buffers = plan_.root().buffers();
-  auto address = [&](int32_t buffer) {
-    return static_cast<uint8_t *>(arena_.data) + buffers->Get(flatbuffers::uoffset_t(buffer))->offset();
-  };
   uint64_t indexBytes = uint64_t(batch.count) * sizeof(int32_t);
-  MOEC_RETURN_IF_ERROR(backend_->copyToDevice(address(entry.tokens), batch.tokens, indexBytes));
-  MOEC_RETURN_IF_ERROR(
-      backend_->copyToDevice(address(entry.positions), batch.positions, indexBytes));
-  MOEC_RETURN_IF_ERROR(backend_->copyToDevice(address(entry.seqIds), batch.seqIds, indexBytes));
+  MOEC_RETURN_IF_ERROR(backend_->copyToDevice(run.tokens, batch.tokens, indexBytes));
+  MOEC_RETURN_IF_ERROR(backend_->copyToDevice(run.positions, batch.positions, indexBytes));
+  MOEC_RETURN_IF_ERROR(backend_->copyToDevice(run.seqIds, batch.seqIds, indexBytes));
 
-  StepLaunch launch;
-  launch.tokens = batch.count;
-  launch.arena = static_cast<uint8_t *>(arena_.data);
-  launch.caches = cache.slots().data();
-  launch.numSequences = cache.numSequences();
-  for (uint32_t s = 0; s < entry.numSteps; ++s) {
-    launch.step = entry.firstStep + s;
-    MOEC_RETURN_IF_ERROR(backend_->launch(launch));
-  }
+  Bindings bindings;
+  bindings.tokens = batch.count;
+  bindings.arena = static_cast<uint8_t *>(arena_.data);
+  bindings.states = cache.bindings().data();
+  bindings.numStates = cache.bindings().size();
+  bindings.numSequences = cache.numSequences();
+  MOEC_RETURN_IF_ERROR(backend_->execute(*run.program, bindings));
   MOEC_RETURN_IF_ERROR(backend_->synchronize());
-  cache.commit(newLengths);
-  return backend_->copyToHost(logits, address(entry.logits),
+  cache.commit(newLengths_);
+  lastEntry_ = run.entry;
+  return backend_->copyToHost(logits, run.logits,
                               uint64_t(batch.count) * uint64_t(vocabSize()) * sizeof(float));
 }
 

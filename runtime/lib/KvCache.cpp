@@ -1,4 +1,4 @@
-//===- KvCache.cpp - The latent KV cache of MLA ---------------------------===//
+//===- KvCache.cpp - The plan's persistent states (the KV cache) ----------===//
 #include "moec/runtime/KvCache.h"
 
 #include "moec/runtime/CheckedMath.h"
@@ -16,40 +16,50 @@ Status KvCache::create(const Plan &plan, Backend &backend, int32_t numSequences,
   if (capacity < 1)
     return Status::error("kv cache: capacity of %" PRId64 " tokens requested, need at least 1",
                          capacity);
-  const plan::ModelConfig &config = plan.config();
-  uint64_t layers = uint64_t(config.num_hidden_layers());
-  uint64_t latent = uint64_t(config.kv_lora_rank()), rope = uint64_t(config.qk_rope_head_dim());
-  uint64_t rowFloats = latent + rope;
-  uint64_t perToken, total;
-  if (!checkedMul(layers * rowFloats, sizeof(float), &perToken) ||
-      !checkedMul(perToken, uint64_t(capacity), &total) ||
-      !checkedMul(total, uint64_t(numSequences), &total))
-    return Status::error("kv cache: %d sequences x %" PRId64 " tokens overflow 64 bits",
-                         numSequences, capacity);
   std::unique_ptr<KvCache> cache(new KvCache());
   cache->backend_ = &backend;
   cache->numSequences_ = numSequences;
   cache->capacity_ = capacity;
-  cache->bytesPerToken_ = perToken;
   cache->lengths_.assign(size_t(numSequences), 0);
-  Status status = backend.allocate(total, &cache->memory_);
-  if (!status.ok())
-    return status.withPrefix("kv cache");
-  // Layout: [layer][sequence] blocks of `capacity` latent rows then `capacity` rope rows.
-  float *base = static_cast<float *>(cache->memory_.data);
-  uint64_t block = uint64_t(capacity) * rowFloats;
-  for (uint64_t l = 0; l < layers; ++l)
-    for (uint64_t s = 0; s < uint64_t(numSequences); ++s) {
-      float *start = base + (l * uint64_t(numSequences) + s) * block;
-      cache->slots_.push_back({start, start + uint64_t(capacity) * latent, capacity});
-    }
+  for (size_t i = 0; i < plan.numStates(); ++i) {
+    const StateInfo &state = plan.state(i);
+    uint64_t perSequence, bytes;
+    if (!checkedAdd(cache->bytesPerToken_, state.rowBytes, &cache->bytesPerToken_) ||
+        !checkedMul(state.rowBytes, uint64_t(capacity), &perSequence) ||
+        !checkedMul(perSequence, uint64_t(numSequences), &bytes) ||
+        !checkedAdd(cache->totalBytes_, bytes, &cache->totalBytes_))
+      return Status::error("kv cache: %d sequences x %" PRId64 " tokens overflow 64 bits",
+                           numSequences, capacity);
+    DeviceBuffer memory;
+    Status status = backend.allocate(bytes, &memory);
+    if (!status.ok())
+      return status.withPrefix("kv cache: " + state.name);
+    cache->memory_.push_back(memory);
+    StateBinding binding;
+    binding.data = static_cast<uint8_t *>(memory.data);
+    binding.sequenceStride = perSequence;
+    binding.rowBytes = state.rowBytes;
+    binding.capacity = capacity;
+    cache->bindings_.push_back(binding);
+    cache->layout_.push_back({state.dtype, state.shape});
+  }
   *out = std::move(cache);
   return Status();
 }
 
 KvCache::~KvCache() {
   if (backend_)
-    backend_->release(memory_);
+    for (DeviceBuffer &memory : memory_)
+      backend_->release(memory);
+}
+
+bool KvCache::fits(const Plan &plan) const {
+  if (plan.numStates() != layout_.size())
+    return false;
+  for (size_t i = 0; i < layout_.size(); ++i)
+    if (plan.state(i).dtype != layout_[i].dtype || plan.state(i).shape != layout_[i].shape)
+      return false;
+  return true;
 }
 
 Status KvCache::checkBatch(const int32_t *positions, const int32_t *seqIds, int64_t count,

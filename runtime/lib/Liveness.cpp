@@ -8,12 +8,18 @@ namespace moec {
 std::vector<LiveRange> computeLiveRanges(size_t numBuffers,
                                          const std::vector<int32_t> &inputs,
                                          const std::vector<int32_t> &outputs,
-                                         const std::vector<std::vector<int32_t>> &stepBuffers) {
+                                         const std::vector<std::vector<int32_t>> &stepBuffers,
+                                         const std::vector<int32_t> &scales) {
   std::vector<LiveRange> ranges(numBuffers);
-  auto touch = [&](int32_t buffer, int64_t step) {
+  auto touchOne = [&](int32_t buffer, int64_t step) {
     LiveRange &range = ranges[static_cast<size_t>(buffer)];
     range.first = std::min(range.first, step);
     range.last = std::max(range.last, step);
+  };
+  auto touch = [&](int32_t buffer, int64_t step) {
+    touchOne(buffer, step);
+    if (!scales.empty() && scales[static_cast<size_t>(buffer)] >= 0)
+      touchOne(scales[static_cast<size_t>(buffer)], step);
   };
   for (int32_t buffer : inputs)
     touch(buffer, -1);

@@ -17,11 +17,13 @@ namespace moec::detail {
 
 using moec::kMaxModelDim;
 
-/// A buffer or weight read once from the flatbuffer.
+/// A buffer, weight or state read once from the flatbuffer.
 struct TensorInfo {
   plan::DType dtype = plan::DType::F32; ///< element type
-  std::vector<int64_t> shape;           ///< dims; -1 = token dim
-  uint64_t bytes = 0;                   ///< size for max_tokens
+  std::vector<int64_t> shape;           ///< dims; -1 = token dim (buffers); a row (states)
+  uint64_t bytes = 0;                   ///< size for max_tokens (buffers); of a row (states)
+  std::vector<int64_t> blockShape;      ///< [br, bc] when block-quantized, else empty
+  int32_t scale = -1;                   ///< buffer/weight holding the block scales; -1 none
   std::string label;                    ///< "buffers[3] (name)" for messages
 };
 
@@ -30,6 +32,7 @@ struct PlanInfo {
   const plan::Plan *root = nullptr; ///< flatbuffers-verified root
   std::vector<TensorInfo> buffers;  ///< filled by verifyBuffers
   std::vector<TensorInfo> weights;  ///< filled by verifyWeights
+  std::vector<TensorInfo> states;   ///< filled by verifyStates
 };
 
 /// `text` made safe for a one-line message: control and non-ASCII bytes become
@@ -43,20 +46,27 @@ std::string elementLabel(const char *kind, size_t index, const flatbuffers::Stri
 const char *kindNameOrNull(plan::StepKind kind);
 /// Name of a dtype, or "dtype(N)" for a value outside the enum.
 std::string dtypeLabel(plan::DType type);
+/// Copies a flatbuffer vector of int64 (no unaligned loads); empty for null.
+std::vector<int64_t> readDims(const flatbuffers::Vector<int64_t> *dims);
 
-/// Model config and top-level scalars (max_tokens).
-Status verifyConfig(const plan::Plan &root);
-/// Buffer dtypes, shapes, sizes, alignment and arena bounds.
+/// Top-level scalars (max_tokens). The model config is metadata and not checked.
+Status verifyScalars(const plan::Plan &root);
+/// Buffer dtypes, shapes, sizes, alignment, arena bounds and activation block scales.
 Status verifyBuffers(PlanInfo &info);
-/// Weight dtypes, shapes, sizes and block scales (not their location in files).
+/// Weight dtypes, shapes, sizes, block shapes and scales (not their place in files).
 Status verifyWeights(PlanInfo &info);
+/// State dtypes and row shapes.
+Status verifyStates(PlanInfo &info);
 /// Per-step kind, attributes, index ranges and shapes.
 Status verifySteps(const PlanInfo &info);
 /// Kernel module entries.
 Status verifyKernelModules(const PlanInfo &info);
-/// Entry points: step ranges, the forward signature, def-before-use, and that no two
-/// buffers overlap in the arena while both are live. Fills `forward`.
-Status verifyEntryPoints(const PlanInfo &info, ForwardEntry *forward);
+/// Entry points: step ranges, "prefill" and "decode" present, the signature and
+/// token bound, def-before-use of buffers and states, where index values come from,
+/// and that no two buffers overlap in the arena while both are live. Fills `entries`
+/// (one per entry point) and the indices of prefill and decode.
+Status verifyEntryPoints(const PlanInfo &info, std::vector<EntryPointInfo> *entries,
+                         size_t *prefill, size_t *decode);
 
 } // namespace moec::detail
 

@@ -52,9 +52,13 @@ Status verifyFlatbuffer(const uint8_t *data, size_t size, const plan::Plan **roo
     uint32_t version = table->GetField<uint32_t>(plan::Plan::VT_VERSION, 0);
     if (version == 0)
       return Status::error("malformed plan: format version is missing");
+    if (version < kPlanFormatVersion)
+      return Status::error("plan format version %u is no longer supported (this runtime reads "
+                           "version %u); recompile the checkpoint with moec compile",
+                           version, kPlanFormatVersion);
     if (version > kPlanFormatVersion)
-      return Status::error("format version %u is newer than this runtime reads (%u); "
-                           "update the runtime or recompile the plan",
+      return Status::error("plan format version %u was written by a newer moec (this runtime "
+                           "reads version %u); update the runtime or recompile the checkpoint",
                            version, kPlanFormatVersion);
   }
 
@@ -95,28 +99,59 @@ Status Plan::verify(const std::string &baseDir) {
   if (status.ok()) {
     detail::PlanInfo info;
     info.root = root_;
-    status = detail::verifyConfig(*root_);
+    status = detail::verifyScalars(*root_);
     if (status.ok())
       status = detail::verifyBuffers(info);
     if (status.ok())
       status = detail::verifyWeights(info);
     if (status.ok())
+      status = detail::verifyStates(info);
+    if (status.ok())
       status = detail::verifySteps(info);
     if (status.ok())
       status = detail::verifyKernelModules(info);
     if (status.ok())
-      status = detail::verifyEntryPoints(info, &forward_);
+      status = detail::verifyEntryPoints(info, &entries_, &prefill_, &decode_);
     if (status.ok())
-      status = resolveWeights(baseDir);
+      status = resolveWeights(baseDir, info);
+    if (status.ok()) {
+      states_.resize(info.states.size());
+      for (size_t i = 0; i < states_.size(); ++i) {
+        const detail::TensorInfo &tensor = info.states[i];
+        const plan::State *state = root_->states()->Get(flatbuffers::uoffset_t(i));
+        StateInfo &out = states_[i];
+        out.name = state->name() ? state->name()->str() : std::string();
+        out.dtype = tensor.dtype;
+        out.shape = tensor.shape;
+        out.rowElements = 1;
+        for (int64_t dim : tensor.shape)
+          out.rowElements *= dim; // bounded: rowBytes did not overflow
+        out.rowBytes = tensor.bytes;
+      }
+    }
   }
   if (!status.ok()) {
     root_ = nullptr;
+    entries_.clear();
+    states_.clear();
+    weights_.clear();
     return status.withPrefix(name_);
   }
   return Status();
 }
 
-Status Plan::resolveWeights(const std::string &baseDir) {
+const EntryPointInfo *Plan::findEntryPoint(const std::string &name) const {
+  for (const EntryPointInfo &entry : entries_)
+    if (entry.name == name)
+      return &entry;
+  return nullptr;
+}
+
+std::string Plan::stepLabel(uint32_t step) const {
+  return detail::elementLabel("steps", step, root_->steps()->Get(step)->name());
+}
+
+Status Plan::resolveWeights(const std::string &baseDir, const detail::PlanInfo &info) {
   const auto *weights = root_->weights();
   size_t count = weights ? weights->size() : 0;
   weights_.assign(count, WeightView());
@@ -173,15 +208,18 @@ Status Plan::resolveWeights(const std::string &baseDir) {
     view.dtype = weight->dtype();
     view.data = base ? base + weight->offset() : nullptr;
     view.bytes = weight->size();
-    const auto *shape = weight->shape();
-    view.rows = shape->size() == 2 ? shape->Get(0) : 1;
-    view.cols = shape->Get(shape->size() - 1);
+    const std::vector<int64_t> &shape = info.weights[i].shape;
+    view.rows = shape.size() == 2 ? shape[0] : 1;
+    view.cols = shape.back();
     weightBytes_ += weight->size();
   }
   for (size_t i = 0; i < count; ++i) {
-    int32_t scale = weights->Get(flatbuffers::uoffset_t(i))->block_scale();
-    if (scale >= 0)
-      weights_[i].blockScale = static_cast<const float *>(weights_[size_t(scale)].data);
+    const detail::TensorInfo &tensor = info.weights[i];
+    if (tensor.scale < 0)
+      continue;
+    weights_[i].blockScale = static_cast<const float *>(weights_[size_t(tensor.scale)].data);
+    weights_[i].blockRows = tensor.blockShape[0];
+    weights_[i].blockCols = tensor.blockShape[1];
   }
   return Status();
 }

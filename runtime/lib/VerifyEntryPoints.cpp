@@ -1,4 +1,4 @@
-//===- VerifyEntryPoints.cpp - Entry points, liveness and arena overlap ---===//
+//===- VerifyEntryPoints.cpp - Entry points, data flow and arena overlap --===//
 #include "PlanChecks.h"
 
 #include "moec/runtime/Liveness.h"
@@ -17,7 +17,7 @@ std::vector<int32_t> readIndices(const flatbuffers::Vector<int32_t> *vector) {
   return std::vector<int32_t>(vector->begin(), vector->end());
 }
 
-/// "step 4", or "the start"/"the end" for the entry's inputs and outputs.
+/// "step 4", or "entry"/"exit" for the entry's inputs and outputs.
 std::string stepText(int64_t local, uint32_t firstStep, uint32_t numSteps) {
   if (local < 0)
     return "entry";
@@ -26,20 +26,22 @@ std::string stepText(int64_t local, uint32_t firstStep, uint32_t numSteps) {
   return std::to_string(int64_t(firstStep) + local);
 }
 
-/// Checks def-before-use and, for "forward", that every data-dependent index comes
-/// from a validated input or from a router.
+/// Checks one entry point: its signature, def-before-use of buffers and states, that
+/// every data-dependent index comes from a validated input or from a router, and
+/// the arena.
 class EntryChecker {
 public:
-  EntryChecker(const PlanInfo &info, const plan::EntryPoint *entry, std::string label)
-      : info_(info), entry_(entry), label_(std::move(label)),
+  EntryChecker(const PlanInfo &info, uint32_t index, const plan::EntryPoint *entry)
+      : info_(info), index_(index), entry_(entry),
+        label_(elementLabel("entry_points", index, entry->name())),
         inputs_(readIndices(entry->inputs())), outputs_(readIndices(entry->outputs())) {}
 
-  Status run(ForwardEntry *forward);
+  Status run(EntryPointInfo *out);
 
 private:
   Status indexRanges() const;
-  Status forwardSignature(ForwardEntry *forward) const;
-  Status dataFlow(const ForwardEntry *forward) const;
+  Status signature(EntryPointInfo *out) const;
+  Status dataFlow(const EntryPointInfo &entry) const;
   Status arenaOverlap() const;
 
   const plan::Step *step(size_t local) const {
@@ -47,6 +49,7 @@ private:
   }
 
   const PlanInfo &info_;
+  uint32_t index_;
   const plan::EntryPoint *entry_;
   std::string label_;
   std::vector<int32_t> inputs_, outputs_;
@@ -70,11 +73,11 @@ Status EntryChecker::indexRanges() const {
   return Status();
 }
 
-Status EntryChecker::forwardSignature(ForwardEntry *forward) const {
+Status EntryChecker::signature(EntryPointInfo *out) const {
   const char *label = label_.c_str();
   if (inputs_.size() != 3 || outputs_.size() != 1)
-    return Status::error("%s: forward takes 3 inputs (tokens, positions, seq_ids) and 1 "
-                         "output (logits), has %zu and %zu",
+    return Status::error("%s: an entry point takes 3 inputs (tokens, positions, seq_ids) and "
+                         "1 output (logits), has %zu and %zu",
                          label, inputs_.size(), outputs_.size());
   static const char *const inputNames[] = {"tokens", "positions", "seq_ids"};
   for (size_t i = 0; i < 3; ++i) {
@@ -88,78 +91,119 @@ Status EntryChecker::forwardSignature(ForwardEntry *forward) const {
         return Status::error("%s: inputs %zu and %zu are the same buffer %d", label, j, i,
                              inputs_[i]);
   }
+  int64_t bound = entry_->token_bound();
+  if (bound < 1 || bound > kMaxModelDim)
+    return Status::error("%s: token_bound is %" PRId64 ", expected 1..%" PRId64, label, bound,
+                         kMaxModelDim);
   const TensorInfo &logits = info_.buffers[size_t(outputs_[0])];
-  std::vector<int64_t> expected = {-1, info_.root->model()->vocab_size()};
+  std::vector<int64_t> expected = {-1, bound};
   if (logits.dtype != plan::DType::F32 || logits.shape != expected)
     return Status::error("%s: output 0 (logits, %s) is %s %s, expected f32 %s", label,
                          logits.label.c_str(), dtypeLabel(logits.dtype).c_str(),
                          formatShape(logits.shape).c_str(), formatShape(expected).c_str());
-  forward->tokens = inputs_[0];
-  forward->positions = inputs_[1];
-  forward->seqIds = inputs_[2];
-  forward->logits = outputs_[0];
-  forward->firstStep = entry_->first_step();
-  forward->numSteps = entry_->num_steps();
+  out->name = entry_->name()->str();
+  out->index = index_;
+  out->tokens = inputs_[0];
+  out->positions = inputs_[1];
+  out->seqIds = inputs_[2];
+  out->logits = outputs_[0];
+  out->firstStep = entry_->first_step();
+  out->numSteps = entry_->num_steps();
+  out->tokenBound = bound;
   return Status();
 }
 
-Status EntryChecker::dataFlow(const ForwardEntry *forward) const {
+Status EntryChecker::dataFlow(const EntryPointInfo &entry) const {
   const char *label = label_.c_str();
   constexpr int64_t kUndefined = -2, kInput = -1;
   std::vector<int64_t> writer(info_.buffers.size(), kUndefined);
+  std::vector<bool> stored(info_.states.size(), false);
+  auto define = [&](int32_t buffer, int64_t by) {
+    writer[size_t(buffer)] = by;
+    int32_t scale = info_.buffers[size_t(buffer)].scale;
+    if (scale >= 0)
+      writer[size_t(scale)] = by;
+  };
   for (int32_t input : inputs_)
-    writer[size_t(input)] = kInput;
+    define(input, kInput);
   for (uint32_t local = 0; local < entry_->num_steps(); ++local) {
     const plan::Step *current = step(local);
     uint32_t index = entry_->first_step() + local;
     std::string stepLabel = elementLabel("steps", index, current->name());
     std::vector<int32_t> operands = readIndices(current->operands());
+    std::vector<int32_t> states = readIndices(current->states());
     for (size_t o = 0; o < operands.size(); ++o)
       if (writer[size_t(operands[o])] == kUndefined)
         return Status::error("%s: %s: operand %zu (%s) is read before any step writes it",
                              label, stepLabel.c_str(), o,
                              info_.buffers[size_t(operands[o])].label.c_str());
-    if (forward) {
-      // Values used as indices must be checked before the kernels use them: token
-      // ids, positions and sequence ids are checked per call on the entry's inputs;
-      // expert ids come from a router over the same number of experts.
-      auto requireInput = [&](size_t o, int32_t input, const char *what) -> Status {
-        if (operands[o] == input)
-          return Status();
-        return Status::error("%s: %s: operand %zu must be the entry's %s input (buffer %d), "
-                             "is buffer %d",
-                             label, stepLabel.c_str(), o, what, input, operands[o]);
-      };
-      switch (current->kind()) {
-      case plan::StepKind::Embedding:
-        MOEC_RETURN_IF_ERROR(requireInput(0, forward->tokens, "tokens"));
-        break;
-      case plan::StepKind::Rope:
-        MOEC_RETURN_IF_ERROR(requireInput(1, forward->positions, "positions"));
-        break;
-      case plan::StepKind::MlaAttention:
-        MOEC_RETURN_IF_ERROR(requireInput(3, forward->positions, "positions"));
-        MOEC_RETURN_IF_ERROR(requireInput(4, forward->seqIds, "seq_ids"));
-        break;
-      case plan::StepKind::MoeExperts: {
-        int64_t source = writer[size_t(operands[1])];
-        const plan::Step *router =
-            source >= 0 ? info_.root->steps()->Get(flatbuffers::uoffset_t(source)) : nullptr;
-        const plan::MoeAttrs *moe = current->attrs_as_MoeAttrs();
-        if (!router || router->kind() != plan::StepKind::Router ||
-            router->results()->Get(0) != operands[1] ||
-            router->attrs_as_RouterAttrs()->experts() != moe->experts())
-          return Status::error("%s: %s: operand 1 (buffer %d) must be the expert indices of "
-                               "a router over %" PRId64 " experts",
-                               label, stepLabel.c_str(), operands[1], moe->experts());
-        break;
-      }
-      default:
-        break;
-      }
+    // Values used as indices must be checked before the kernels use them: token
+    // ids, positions and sequence ids are checked per call on the entry's inputs;
+    // expert ids come from a router over the same number of experts.
+    auto requireInput = [&](size_t o, int32_t input, const char *what) -> Status {
+      if (operands[o] == input)
+        return Status();
+      return Status::error("%s: %s: operand %zu must be the entry's %s input (buffer %d), "
+                           "is buffer %d",
+                           label, stepLabel.c_str(), o, what, input, operands[o]);
+    };
+    // The token's own row must be stored (in this call) before attention reads it.
+    auto requireStored = [&]() -> Status {
+      for (size_t s = 0; s < states.size(); ++s)
+        if (!stored[size_t(states[s])])
+          return Status::error("%s: %s: state %zu (%s) is read before any step of the entry "
+                               "stores into it",
+                               label, stepLabel.c_str(), s,
+                               info_.states[size_t(states[s])].label.c_str());
+      return Status();
+    };
+    switch (current->kind()) {
+    case plan::StepKind::Embedding: {
+      MOEC_RETURN_IF_ERROR(requireInput(0, entry.tokens, "tokens"));
+      const TensorInfo &table = info_.weights[size_t(current->weights()->Get(0))];
+      if (table.shape[0] != entry.tokenBound)
+        return Status::error("%s: %s: the table %s has %" PRId64 " rows, token_bound is %" PRId64,
+                             label, stepLabel.c_str(), table.label.c_str(), table.shape[0],
+                             entry.tokenBound);
+      break;
+    }
+    case plan::StepKind::Rope:
+      MOEC_RETURN_IF_ERROR(requireInput(1, entry.positions, "positions"));
+      break;
+    case plan::StepKind::CacheStore:
+      MOEC_RETURN_IF_ERROR(requireInput(2, entry.positions, "positions"));
+      MOEC_RETURN_IF_ERROR(requireInput(3, entry.seqIds, "seq_ids"));
+      for (int32_t state : states)
+        stored[size_t(state)] = true;
+      break;
+    case plan::StepKind::LatentAttention:
+      MOEC_RETURN_IF_ERROR(requireInput(2, entry.positions, "positions"));
+      MOEC_RETURN_IF_ERROR(requireInput(3, entry.seqIds, "seq_ids"));
+      MOEC_RETURN_IF_ERROR(requireStored());
+      break;
+    case plan::StepKind::ExpandedAttention:
+      MOEC_RETURN_IF_ERROR(requireInput(1, entry.positions, "positions"));
+      MOEC_RETURN_IF_ERROR(requireInput(2, entry.seqIds, "seq_ids"));
+      MOEC_RETURN_IF_ERROR(requireStored());
+      break;
+    case plan::StepKind::MoeExperts: {
+      int64_t source = writer[size_t(operands[1])];
+      const plan::Step *router =
+          source >= 0 ? info_.root->steps()->Get(flatbuffers::uoffset_t(source)) : nullptr;
+      const plan::MoeAttrs *moe = current->attrs_as_MoeAttrs();
+      if (!router || router->kind() != plan::StepKind::Router ||
+          router->results()->Get(0) != operands[1] ||
+          router->attrs_as_RouterAttrs()->experts() != moe->experts())
+        return Status::error("%s: %s: operand 1 (buffer %d) must be the expert indices of "
+                             "a router over %" PRId64 " experts",
+                             label, stepLabel.c_str(), operands[1], moe->experts());
+      break;
+    }
+    default:
+      break;
     }
     for (int32_t result : readIndices(current->results()))
-      writer[size_t(result)] = index;
+      define(result, index);
   }
   for (size_t o = 0; o < outputs_.size(); ++o)
     if (writer[size_t(outputs_[o])] == kUndefined)
@@ -176,8 +220,11 @@ Status EntryChecker::arenaOverlap() const {
     std::vector<int32_t> results = readIndices(current->results());
     stepBuffers[local].insert(stepBuffers[local].end(), results.begin(), results.end());
   }
+  std::vector<int32_t> scales(info_.buffers.size());
+  for (size_t i = 0; i < scales.size(); ++i)
+    scales[i] = info_.buffers[i].scale;
   std::vector<LiveRange> ranges =
-      computeLiveRanges(info_.buffers.size(), inputs_, outputs_, stepBuffers);
+      computeLiveRanges(info_.buffers.size(), inputs_, outputs_, stepBuffers, scales);
 
   const auto *buffers = info_.root->buffers();
   struct Placed {
@@ -215,34 +262,48 @@ Status EntryChecker::arenaOverlap() const {
   return Status();
 }
 
-Status EntryChecker::run(ForwardEntry *forward) {
+Status EntryChecker::run(EntryPointInfo *out) {
   MOEC_RETURN_IF_ERROR(indexRanges());
-  if (forward)
-    MOEC_RETURN_IF_ERROR(forwardSignature(forward));
-  MOEC_RETURN_IF_ERROR(dataFlow(forward));
+  MOEC_RETURN_IF_ERROR(signature(out));
+  MOEC_RETURN_IF_ERROR(dataFlow(*out));
   return arenaOverlap();
 }
 
 } // namespace
 
-Status verifyEntryPoints(const PlanInfo &info, ForwardEntry *forward) {
-  const auto *entries = info.root->entry_points();
-  bool haveForward = false;
+Status verifyEntryPoints(const PlanInfo &info, std::vector<EntryPointInfo> *entries,
+                         size_t *prefill, size_t *decode) {
+  const auto *list = info.root->entry_points();
+  size_t count = list ? list->size() : 0;
+  entries->assign(count, EntryPointInfo());
   std::set<std::string> names;
-  for (flatbuffers::uoffset_t i = 0; entries && i < entries->size(); ++i) {
-    const plan::EntryPoint *entry = entries->Get(i);
+  const size_t kNone = SIZE_MAX;
+  *prefill = *decode = kNone;
+  for (flatbuffers::uoffset_t i = 0; i < count; ++i) {
+    const plan::EntryPoint *entry = list->Get(i);
     std::string label = elementLabel("entry_points", i, entry->name());
     if (!entry->name() || entry->name()->size() == 0)
       return Status::error("%s: name is empty", label.c_str());
-    if (!names.insert(entry->name()->str()).second)
+    std::string name = entry->name()->str();
+    if (!names.insert(name).second)
       return Status::error("%s: a previous entry point has the same name", label.c_str());
-    bool isForward = entry->name()->str() == "forward";
-    haveForward |= isForward;
-    EntryChecker checker(info, entry, label);
-    MOEC_RETURN_IF_ERROR(checker.run(isForward ? forward : nullptr));
+    EntryChecker checker(info, i, entry);
+    MOEC_RETURN_IF_ERROR(checker.run(&(*entries)[i]));
+    // Every entry point produces logits of the same width: the vocabulary.
+    if (i > 0 && (*entries)[i].tokenBound != (*entries)[0].tokenBound)
+      return Status::error("%s: token_bound is %" PRId64 ", %s has %" PRId64, label.c_str(),
+                           (*entries)[i].tokenBound,
+                           elementLabel("entry_points", 0, list->Get(0)->name()).c_str(),
+                           (*entries)[0].tokenBound);
+    if (name == "prefill")
+      *prefill = i;
+    else if (name == "decode")
+      *decode = i;
   }
-  if (!haveForward)
-    return Status::error("entry_points: the plan has no \"forward\" entry point");
+  if (*prefill == kNone)
+    return Status::error("entry_points: the plan has no \"prefill\" entry point");
+  if (*decode == kNone)
+    return Status::error("entry_points: the plan has no \"decode\" entry point");
   return Status();
 }
 

@@ -1,4 +1,11 @@
 //===- VerifySteps.cpp - Checks of each step against its kind -------------===//
+//
+// Every constant a kernel reads is a step attribute, so the shapes a step may see
+// follow from its attributes and the shapes of its buffers, weights and states alone.
+// Attribute values that size or offset anything are bounded by kMaxModelDim, which
+// keeps every product and sum below far from overflow.
+//
+//===----------------------------------------------------------------------===//
 #include "PlanChecks.h"
 
 #include "moec/runtime/CheckedMath.h"
@@ -34,6 +41,38 @@ bool matches(const std::vector<int64_t> &shape, const std::vector<int64_t> &expe
   return true;
 }
 
+/// The element types an activation role accepts.
+enum class Elem {
+  Float, ///< f32, or a reduced-precision activation (bf16, f8e4m3); the backend decides
+  F32,   ///< f32 only
+  I32,   ///< i32 only (indices)
+};
+
+bool accepts(Elem elem, plan::DType dtype) {
+  switch (elem) {
+  case Elem::Float:
+    return dtype == plan::DType::F32 || dtype == plan::DType::BF16 ||
+           dtype == plan::DType::F8E4M3;
+  case Elem::F32:
+    return dtype == plan::DType::F32;
+  case Elem::I32:
+    return dtype == plan::DType::I32;
+  }
+  return false;
+}
+
+const char *elemName(Elem elem) {
+  switch (elem) {
+  case Elem::Float:
+    return "float";
+  case Elem::F32:
+    return "f32";
+  case Elem::I32:
+    return "i32";
+  }
+  return "?";
+}
+
 /// Checks one step; every message starts with the step's label.
 class StepChecker {
 public:
@@ -46,6 +85,8 @@ public:
       results_.assign(step->results()->begin(), step->results()->end());
     if (step->weights())
       weights_.assign(step->weights()->begin(), step->weights()->end());
+    if (step->states())
+      states_.assign(step->states()->begin(), step->states()->end());
   }
 
   Status run();
@@ -64,10 +105,10 @@ private:
     return Status::error("%s: %s", label_.c_str(), text);
   }
 
-  /// Checks the numbers of operands, results and weights, then that each index is in
-  /// range.
+  /// Checks the numbers of operands, results, weights and states, then that each
+  /// index is in range.
   Status signature(size_t numOperands, size_t numResults, size_t minWeights,
-                   size_t maxWeights) const;
+                   size_t maxWeights, size_t numStates = 0) const;
   Status indices() const;
   Status attrs(plan::StepAttrs expected) const;
   Status noAliasing(bool mayWorkInPlace) const;
@@ -75,22 +116,31 @@ private:
   const TensorInfo &operand(size_t i) const { return info_.buffers[size_t(operands_[i])]; }
   const TensorInfo &result(size_t i) const { return info_.buffers[size_t(results_[i])]; }
   const TensorInfo &weight(size_t i) const { return info_.weights[size_t(weights_[i])]; }
+  const TensorInfo &state(size_t i) const { return info_.states[size_t(states_[i])]; }
 
-  /// Checks that activation `tensor` (role "operand 0") is `dtype` with `shape`.
-  Status expect(const char *role, size_t i, const TensorInfo &tensor, plan::DType dtype,
+  /// Checks that activation `tensor` (role "operand 0") is `elem` with `shape`.
+  Status expect(const char *role, size_t i, const TensorInfo &tensor, Elem elem,
                 const std::vector<int64_t> &shape) const;
-  Status expectOperand(size_t i, plan::DType dtype, const std::vector<int64_t> &shape) const {
-    return expect("operand", i, operand(i), dtype, shape);
+  Status expectOperand(size_t i, Elem elem, const std::vector<int64_t> &shape) const {
+    return expect("operand", i, operand(i), elem, shape);
   }
-  Status expectResult(size_t i, plan::DType dtype, const std::vector<int64_t> &shape) const {
-    return expect("result", i, result(i), dtype, shape);
+  Status expectResult(size_t i, Elem elem, const std::vector<int64_t> &shape) const {
+    return expect("result", i, result(i), elem, shape);
   }
   /// Checks that weight i is a matrix [rows, cols] (kAnyDim allowed).
   Status expectMatrix(size_t i, int64_t rows, int64_t cols) const;
   /// Checks that weight i holds `length` values ([length] or [1, length]).
   Status expectVector(size_t i, int64_t length) const;
-  /// Columns of a token-major activation [-1, N] (checked by expect first).
+  /// Checks that state i has rows of shape [length].
+  Status expectStateRow(size_t i, int64_t length) const;
+  /// Checks that the step's two states differ.
+  Status distinctStates() const;
+  /// Columns of a token-major float activation [-1, N].
   Status tokenMatrix(const char *role, size_t i, const TensorInfo &tensor, int64_t *cols) const;
+  /// Checks that an attribute lies in lo..kMaxModelDim.
+  Status dimAttr(const char *name, int64_t value, int64_t lo) const;
+  /// Checks that an attribute is a positive finite number.
+  Status positiveAttr(const char *name, float value) const;
   Status swiglu(size_t firstWeight, int64_t hidden) const;
 
   Status checkEmbedding() const;
@@ -99,7 +149,10 @@ private:
   Status checkAdd() const;
   Status checkSlice() const;
   Status checkRope() const;
-  Status checkMla() const;
+  Status checkCacheStore() const;
+  Status checkHeadLinear() const;
+  Status checkLatentAttention() const;
+  Status checkExpandedAttention() const;
   Status checkRouter() const;
   Status checkMoe() const;
   Status checkSwiglu() const;
@@ -108,11 +161,11 @@ private:
   const plan::Step *step_;
   const char *kind_;
   std::string label_;
-  std::vector<int32_t> operands_, results_, weights_;
+  std::vector<int32_t> operands_, results_, weights_, states_;
 };
 
 Status StepChecker::signature(size_t numOperands, size_t numResults, size_t minWeights,
-                              size_t maxWeights) const {
+                              size_t maxWeights, size_t numStates) const {
   if (operands_.size() != numOperands)
     return fail("%s takes %zu operands, has %zu", kind_, numOperands, operands_.size());
   if (results_.size() != numResults)
@@ -123,6 +176,8 @@ Status StepChecker::signature(size_t numOperands, size_t numResults, size_t minW
     return fail("%s takes %zu to %zu weights, has %zu", kind_, minWeights, maxWeights,
                 weights_.size());
   }
+  if (states_.size() != numStates)
+    return fail("%s takes %zu states, has %zu", kind_, numStates, states_.size());
   return indices();
 }
 
@@ -138,6 +193,10 @@ Status StepChecker::indices() const {
   for (size_t i = 0; i < weights_.size(); ++i)
     if (weights_[i] < 0 || size_t(weights_[i]) >= numWeights)
       return fail("weight %zu refers to weight %d, plan has %zu", i, weights_[i], numWeights);
+  size_t numStates = info_.states.size();
+  for (size_t i = 0; i < states_.size(); ++i)
+    if (states_[i] < 0 || size_t(states_[i]) >= numStates)
+      return fail("state %zu refers to state %d, plan has %zu", i, states_[i], numStates);
   return Status();
 }
 
@@ -173,18 +232,18 @@ Status StepChecker::noAliasing(bool mayWorkInPlace) const {
   return Status();
 }
 
-Status StepChecker::expect(const char *role, size_t i, const TensorInfo &tensor,
-                           plan::DType dtype, const std::vector<int64_t> &shape) const {
-  if (tensor.dtype == dtype && matches(tensor.shape, shape))
+Status StepChecker::expect(const char *role, size_t i, const TensorInfo &tensor, Elem elem,
+                           const std::vector<int64_t> &shape) const {
+  if (accepts(elem, tensor.dtype) && matches(tensor.shape, shape))
     return Status();
   return fail("%s %zu (%s) is %s %s, %s expects %s %s", role, i, tensor.label.c_str(),
               dtypeLabel(tensor.dtype).c_str(), formatShape(tensor.shape).c_str(), kind_,
-              dtypeLabel(dtype).c_str(), formatExpected(shape).c_str());
+              elemName(elem), formatExpected(shape).c_str());
 }
 
 Status StepChecker::tokenMatrix(const char *role, size_t i, const TensorInfo &tensor,
                                 int64_t *cols) const {
-  MOEC_RETURN_IF_ERROR(expect(role, i, tensor, plan::DType::F32, {-1, kAnyDim}));
+  MOEC_RETURN_IF_ERROR(expect(role, i, tensor, Elem::Float, {-1, kAnyDim}));
   *cols = tensor.shape[1];
   return Status();
 }
@@ -205,25 +264,50 @@ Status StepChecker::expectVector(size_t i, int64_t length) const {
               tensor.label.c_str(), formatShape(tensor.shape).c_str(), kind_, length);
 }
 
+Status StepChecker::expectStateRow(size_t i, int64_t length) const {
+  const TensorInfo &tensor = state(i);
+  if (matches(tensor.shape, {length}))
+    return Status();
+  return fail("state %zu (%s) has rows of shape %s, %s expects [%" PRId64 "]", i,
+              tensor.label.c_str(), formatShape(tensor.shape).c_str(), kind_, length);
+}
+
+Status StepChecker::distinctStates() const {
+  if (states_[0] == states_[1])
+    return fail("states 0 and 1 are the same state %d", states_[0]);
+  return Status();
+}
+
+Status StepChecker::dimAttr(const char *name, int64_t value, int64_t lo) const {
+  if (value < lo || value > kMaxModelDim)
+    return fail("%s is %" PRId64 ", expected %" PRId64 "..%" PRId64, name, value, lo,
+                kMaxModelDim);
+  return Status();
+}
+
+Status StepChecker::positiveAttr(const char *name, float value) const {
+  if (!(std::isfinite(value) && value > 0))
+    return fail("%s is %g, expected a positive finite number", name, double(value));
+  return Status();
+}
+
 Status StepChecker::checkEmbedding() const {
   MOEC_RETURN_IF_ERROR(signature(1, 1, 1, 1));
   MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::NONE));
-  MOEC_RETURN_IF_ERROR(expectOperand(0, plan::DType::I32, {-1}));
-  int64_t vocab = info_.root->model()->vocab_size();
-  MOEC_RETURN_IF_ERROR(expectMatrix(0, vocab, kAnyDim));
-  return expectResult(0, plan::DType::F32, {-1, weight(0).shape[1]});
+  MOEC_RETURN_IF_ERROR(expectOperand(0, Elem::I32, {-1}));
+  // The table's rows are checked against the entry point's token_bound.
+  MOEC_RETURN_IF_ERROR(expectMatrix(0, kAnyDim, kAnyDim));
+  return expectResult(0, Elem::Float, {-1, weight(0).shape[1]});
 }
 
 Status StepChecker::checkRmsNorm() const {
   MOEC_RETURN_IF_ERROR(signature(1, 1, 1, 1));
   MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::RmsNormAttrs));
-  float eps = step_->attrs_as_RmsNormAttrs()->eps();
-  if (!(std::isfinite(eps) && eps > 0))
-    return fail("eps is %g, expected a positive finite number", double(eps));
+  MOEC_RETURN_IF_ERROR(positiveAttr("eps", step_->attrs_as_RmsNormAttrs()->eps()));
   int64_t cols;
   MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
   MOEC_RETURN_IF_ERROR(expectVector(0, cols));
-  return expectResult(0, plan::DType::F32, {-1, cols});
+  return expectResult(0, Elem::Float, {-1, cols});
 }
 
 Status StepChecker::checkLinear() const {
@@ -232,7 +316,7 @@ Status StepChecker::checkLinear() const {
   int64_t cols;
   MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
   MOEC_RETURN_IF_ERROR(expectMatrix(0, kAnyDim, cols));
-  return expectResult(0, plan::DType::F32, {-1, weight(0).shape[0]});
+  return expectResult(0, Elem::Float, {-1, weight(0).shape[0]});
 }
 
 Status StepChecker::checkAdd() const {
@@ -240,8 +324,8 @@ Status StepChecker::checkAdd() const {
   MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::NONE));
   int64_t cols;
   MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
-  MOEC_RETURN_IF_ERROR(expectOperand(1, plan::DType::F32, {-1, cols}));
-  return expectResult(0, plan::DType::F32, {-1, cols});
+  MOEC_RETURN_IF_ERROR(expectOperand(1, Elem::Float, {-1, cols}));
+  return expectResult(0, Elem::Float, {-1, cols});
 }
 
 Status StepChecker::checkSlice() const {
@@ -254,7 +338,7 @@ Status StepChecker::checkSlice() const {
       slice->width() > cols - slice->begin())
     return fail("columns [%" PRId64 ", +%" PRId64 ") do not fit in %" PRId64, slice->begin(),
                 slice->width(), cols);
-  return expectResult(0, plan::DType::F32, {-1, slice->width()});
+  return expectResult(0, Elem::Float, {-1, slice->width()});
 }
 
 Status StepChecker::checkRope() const {
@@ -262,11 +346,25 @@ Status StepChecker::checkRope() const {
   MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::RopeAttrs));
   int64_t cols;
   MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
-  MOEC_RETURN_IF_ERROR(expectOperand(1, plan::DType::I32, {-1}));
+  MOEC_RETURN_IF_ERROR(expectOperand(1, Elem::I32, {-1}));
   const plan::RopeAttrs *rope = step_->attrs_as_RopeAttrs();
-  int64_t dim = info_.root->model()->qk_rope_head_dim();
   if (rope->layout() != plan::RopeLayout::Interleaved && rope->layout() != plan::RopeLayout::Half)
     return fail("layout %d is not a rope layout", int(rope->layout()));
+  int64_t dim = rope->rope_dim();
+  if (dim < 2 || dim > kMaxModelDim || dim % 2 != 0)
+    return fail("rope_dim is %" PRId64 ", expected an even number in 2..%" PRId64, dim,
+                kMaxModelDim);
+  MOEC_RETURN_IF_ERROR(positiveAttr("theta", rope->theta()));
+  if (const plan::YarnParams *yarn = rope->yarn()) {
+    MOEC_RETURN_IF_ERROR(positiveAttr("yarn.factor", yarn->factor()));
+    MOEC_RETURN_IF_ERROR(positiveAttr("yarn.beta_fast", yarn->beta_fast()));
+    MOEC_RETURN_IF_ERROR(positiveAttr("yarn.beta_slow", yarn->beta_slow()));
+    MOEC_RETURN_IF_ERROR(positiveAttr("yarn.attention_factor", yarn->attention_factor()));
+    MOEC_RETURN_IF_ERROR(dimAttr("yarn.original_max_position_embeddings",
+                                 yarn->original_max_position_embeddings(), 1));
+    if (!std::isfinite(yarn->mscale()) || !std::isfinite(yarn->mscale_all_dim()))
+      return fail("yarn.mscale and yarn.mscale_all_dim must be finite");
+  }
   uint64_t span;
   if (rope->heads() < 1 || rope->head_stride() < 1 || rope->offset() < 0 ||
       rope->offset() > rope->head_stride() - dim ||
@@ -275,28 +373,115 @@ Status StepChecker::checkRope() const {
     return fail("%" PRId64 " heads of stride %" PRId64 " rotating %" PRId64
                 " dims at offset %" PRId64 " do not fit in %" PRId64 " columns",
                 rope->heads(), rope->head_stride(), dim, rope->offset(), cols);
-  return expectResult(0, plan::DType::F32, {-1, cols});
+  return expectResult(0, Elem::Float, {-1, cols});
 }
 
-Status StepChecker::checkMla() const {
-  MOEC_RETURN_IF_ERROR(signature(5, 1, 1, 1));
-  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::MlaAttrs));
-  const plan::ModelConfig &model = *info_.root->model();
-  const plan::MlaAttrs *mla = step_->attrs_as_MlaAttrs();
-  if (mla->layer() < 0 || mla->layer() >= model.num_hidden_layers())
-    return fail("layer %d is out of range, the model has %" PRId64 " layers", mla->layer(),
-                model.num_hidden_layers());
-  int64_t heads = model.num_attention_heads(), nope = model.qk_nope_head_dim();
-  int64_t rope = model.qk_rope_head_dim(), v = model.v_head_dim();
-  int64_t latent = model.kv_lora_rank();
-  // Config dims are bounded by kMaxModelDim, so these products cannot overflow.
-  MOEC_RETURN_IF_ERROR(expectOperand(0, plan::DType::F32, {-1, heads * (nope + rope)}));
-  MOEC_RETURN_IF_ERROR(expectOperand(1, plan::DType::F32, {-1, latent}));
-  MOEC_RETURN_IF_ERROR(expectOperand(2, plan::DType::F32, {-1, rope}));
-  MOEC_RETURN_IF_ERROR(expectOperand(3, plan::DType::I32, {-1}));
-  MOEC_RETURN_IF_ERROR(expectOperand(4, plan::DType::I32, {-1}));
-  MOEC_RETURN_IF_ERROR(expectMatrix(0, heads * (nope + v), latent));
-  return expectResult(0, plan::DType::F32, {-1, heads * v});
+Status StepChecker::checkCacheStore() const {
+  MOEC_RETURN_IF_ERROR(signature(4, 0, 0, 0, 2));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::NONE));
+  int64_t latent, rope;
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &latent));
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 1, operand(1), &rope));
+  MOEC_RETURN_IF_ERROR(expectOperand(2, Elem::I32, {-1}));
+  MOEC_RETURN_IF_ERROR(expectOperand(3, Elem::I32, {-1}));
+  MOEC_RETURN_IF_ERROR(distinctStates());
+  MOEC_RETURN_IF_ERROR(expectStateRow(0, latent));
+  return expectStateRow(1, rope);
+}
+
+Status StepChecker::checkHeadLinear() const {
+  MOEC_RETURN_IF_ERROR(signature(1, 1, 1, 1));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::HeadLinearAttrs));
+  const plan::HeadLinearAttrs *a = step_->attrs_as_HeadLinearAttrs();
+  MOEC_RETURN_IF_ERROR(dimAttr("heads", a->heads(), 1));
+  MOEC_RETURN_IF_ERROR(dimAttr("in_stride", a->in_stride(), 0));
+  MOEC_RETURN_IF_ERROR(dimAttr("in_offset", a->in_offset(), 0));
+  MOEC_RETURN_IF_ERROR(dimAttr("in_width", a->in_width(), 1));
+  MOEC_RETURN_IF_ERROR(dimAttr("row_stride", a->row_stride(), 0));
+  MOEC_RETURN_IF_ERROR(dimAttr("row_offset", a->row_offset(), 0));
+  MOEC_RETURN_IF_ERROR(dimAttr("rows", a->rows(), 1));
+  int64_t cols;
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
+  MOEC_RETURN_IF_ERROR(expectMatrix(0, kAnyDim, kAnyDim));
+  const TensorInfo &w = weight(0);
+  int64_t weightRows = w.shape[0], weightCols = w.shape[1];
+  // Attributes are at most kMaxModelDim (2^24): these stay below 2^50.
+  int64_t inEnd = a->in_offset() + (a->heads() - 1) * a->in_stride() + a->in_width();
+  if (inEnd > cols)
+    return fail("%" PRId64 " heads reading columns [%" PRId64 " + h * %" PRId64 ", +%" PRId64
+                ") of x reach column %" PRId64 ", operand 0 (%s) has %" PRId64,
+                a->heads(), a->in_offset(), a->in_stride(), a->in_width(), inEnd,
+                operand(0).label.c_str(), cols);
+  int64_t rowEnd = a->row_offset() + (a->heads() - 1) * a->row_stride() + a->rows();
+  if (rowEnd > weightRows)
+    return fail("%" PRId64 " heads reading rows [%" PRId64 " + h * %" PRId64 ", +%" PRId64
+                ") of W reach row %" PRId64 ", weight 0 (%s) has %" PRId64,
+                a->heads(), a->row_offset(), a->row_stride(), a->rows(), rowEnd, w.label.c_str(),
+                weightRows);
+  int64_t perHead;
+  if (a->transpose()) {
+    // y_h = x_h W_h: x_h has one value per row of W_h.
+    if (a->in_width() != a->rows())
+      return fail("transposed: in_width %" PRId64 " must equal rows %" PRId64, a->in_width(),
+                  a->rows());
+    perHead = weightCols;
+  } else {
+    // y_h = x_h W_h^T: x_h has one value per column of W.
+    if (a->in_width() != weightCols)
+      return fail("in_width %" PRId64 " must equal the %" PRId64 " columns of weight 0 (%s)",
+                  a->in_width(), weightCols, w.label.c_str());
+    perHead = a->rows();
+  }
+  return expectResult(0, Elem::Float, {-1, a->heads() * perHead});
+}
+
+Status StepChecker::checkLatentAttention() const {
+  MOEC_RETURN_IF_ERROR(signature(4, 1, 0, 0, 2));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::LatentAttentionAttrs));
+  const plan::LatentAttentionAttrs *a = step_->attrs_as_LatentAttentionAttrs();
+  MOEC_RETURN_IF_ERROR(dimAttr("heads", a->heads(), 1));
+  MOEC_RETURN_IF_ERROR(dimAttr("latent_dim", a->latent_dim(), 1));
+  MOEC_RETURN_IF_ERROR(dimAttr("rope_dim", a->rope_dim(), 1));
+  MOEC_RETURN_IF_ERROR(dimAttr("q_stride", a->q_stride(), 0));
+  MOEC_RETURN_IF_ERROR(dimAttr("q_rope_offset", a->q_rope_offset(), 0));
+  MOEC_RETURN_IF_ERROR(positiveAttr("softmax_scale", a->softmax_scale()));
+  int64_t heads = a->heads(), latent = a->latent_dim();
+  MOEC_RETURN_IF_ERROR(expectOperand(0, Elem::Float, {-1, heads * latent}));
+  int64_t qCols;
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 1, operand(1), &qCols));
+  int64_t ropeEnd = a->q_rope_offset() + (heads - 1) * a->q_stride() + a->rope_dim();
+  if (ropeEnd > qCols)
+    return fail("%" PRId64 " heads reading %" PRId64 " rope columns at %" PRId64
+                " + h * %" PRId64 " reach column %" PRId64 ", operand 1 (%s) has %" PRId64,
+                heads, a->rope_dim(), a->q_rope_offset(), a->q_stride(), ropeEnd,
+                operand(1).label.c_str(), qCols);
+  MOEC_RETURN_IF_ERROR(expectOperand(2, Elem::I32, {-1}));
+  MOEC_RETURN_IF_ERROR(expectOperand(3, Elem::I32, {-1}));
+  MOEC_RETURN_IF_ERROR(distinctStates());
+  MOEC_RETURN_IF_ERROR(expectStateRow(0, latent));
+  MOEC_RETURN_IF_ERROR(expectStateRow(1, a->rope_dim()));
+  return expectResult(0, Elem::Float, {-1, heads * latent});
+}
+
+Status StepChecker::checkExpandedAttention() const {
+  MOEC_RETURN_IF_ERROR(signature(3, 1, 1, 1, 2));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::ExpandedAttentionAttrs));
+  const plan::ExpandedAttentionAttrs *a = step_->attrs_as_ExpandedAttentionAttrs();
+  MOEC_RETURN_IF_ERROR(dimAttr("heads", a->heads(), 1));
+  MOEC_RETURN_IF_ERROR(dimAttr("nope_dim", a->nope_dim(), 0));
+  MOEC_RETURN_IF_ERROR(dimAttr("rope_dim", a->rope_dim(), 1));
+  MOEC_RETURN_IF_ERROR(dimAttr("v_dim", a->v_dim(), 1));
+  MOEC_RETURN_IF_ERROR(dimAttr("latent_dim", a->latent_dim(), 1));
+  MOEC_RETURN_IF_ERROR(positiveAttr("softmax_scale", a->softmax_scale()));
+  int64_t heads = a->heads(), nope = a->nope_dim(), rope = a->rope_dim(), v = a->v_dim();
+  MOEC_RETURN_IF_ERROR(expectOperand(0, Elem::Float, {-1, heads * (nope + rope)}));
+  MOEC_RETURN_IF_ERROR(expectOperand(1, Elem::I32, {-1}));
+  MOEC_RETURN_IF_ERROR(expectOperand(2, Elem::I32, {-1}));
+  MOEC_RETURN_IF_ERROR(expectMatrix(0, heads * (nope + v), a->latent_dim()));
+  MOEC_RETURN_IF_ERROR(distinctStates());
+  MOEC_RETURN_IF_ERROR(expectStateRow(0, a->latent_dim()));
+  MOEC_RETURN_IF_ERROR(expectStateRow(1, rope));
+  return expectResult(0, Elem::Float, {-1, heads * v});
 }
 
 Status StepChecker::checkRouter() const {
@@ -335,8 +520,8 @@ Status StepChecker::checkRouter() const {
       return fail("weight 1 (%s) is %s, the correction bias must be f32",
                   weight(1).label.c_str(), dtypeLabel(weight(1).dtype).c_str());
   }
-  MOEC_RETURN_IF_ERROR(expectResult(0, plan::DType::I32, {-1, topK}));
-  return expectResult(1, plan::DType::F32, {-1, topK});
+  MOEC_RETURN_IF_ERROR(expectResult(0, Elem::I32, {-1, topK}));
+  return expectResult(1, Elem::F32, {-1, topK});
 }
 
 Status StepChecker::swiglu(size_t firstWeight, int64_t hidden) const {
@@ -357,11 +542,11 @@ Status StepChecker::checkMoe() const {
   MOEC_RETURN_IF_ERROR(signature(3, 1, numWeights, numWeights));
   int64_t cols;
   MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
-  MOEC_RETURN_IF_ERROR(expectOperand(1, plan::DType::I32, {-1, moe->top_k()}));
-  MOEC_RETURN_IF_ERROR(expectOperand(2, plan::DType::F32, {-1, moe->top_k()}));
+  MOEC_RETURN_IF_ERROR(expectOperand(1, Elem::I32, {-1, moe->top_k()}));
+  MOEC_RETURN_IF_ERROR(expectOperand(2, Elem::F32, {-1, moe->top_k()}));
   for (size_t e = 0; e < size_t(moe->experts()); ++e)
     MOEC_RETURN_IF_ERROR(swiglu(3 * e, cols));
-  return expectResult(0, plan::DType::F32, {-1, cols});
+  return expectResult(0, Elem::Float, {-1, cols});
 }
 
 Status StepChecker::checkSwiglu() const {
@@ -370,7 +555,7 @@ Status StepChecker::checkSwiglu() const {
   int64_t cols;
   MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
   MOEC_RETURN_IF_ERROR(swiglu(0, cols));
-  return expectResult(0, plan::DType::F32, {-1, cols});
+  return expectResult(0, Elem::Float, {-1, cols});
 }
 
 Status StepChecker::run() {
@@ -400,8 +585,17 @@ Status StepChecker::run() {
     status = checkRope();
     mayWorkInPlace = true;
     break;
-  case plan::StepKind::MlaAttention:
-    status = checkMla();
+  case plan::StepKind::CacheStore:
+    status = checkCacheStore();
+    break;
+  case plan::StepKind::HeadLinear:
+    status = checkHeadLinear();
+    break;
+  case plan::StepKind::LatentAttention:
+    status = checkLatentAttention();
+    break;
+  case plan::StepKind::ExpandedAttention:
+    status = checkExpandedAttention();
     break;
   case plan::StepKind::Router:
     status = checkRouter();
@@ -433,8 +627,14 @@ const char *kindNameOrNull(plan::StepKind kind) {
     return "slice_columns";
   case plan::StepKind::Rope:
     return "rope";
-  case plan::StepKind::MlaAttention:
-    return "mla_attention";
+  case plan::StepKind::CacheStore:
+    return "cache_store";
+  case plan::StepKind::HeadLinear:
+    return "head_linear";
+  case plan::StepKind::LatentAttention:
+    return "latent_attention";
+  case plan::StepKind::ExpandedAttention:
+    return "expanded_attention";
   case plan::StepKind::Router:
     return "router";
   case plan::StepKind::MoeExperts:

@@ -1,4 +1,4 @@
-//===- VerifyTensors.cpp - Checks of the config, buffers and weights ------===//
+//===- VerifyTensors.cpp - Checks of scalars, buffers, weights and states -===//
 #include "PlanChecks.h"
 
 #include "moec/runtime/CheckedMath.h"
@@ -6,6 +6,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 namespace moec::detail {
 
@@ -49,72 +50,40 @@ std::string dtypeLabel(plan::DType type) {
   return "dtype(" + std::to_string(static_cast<int>(type)) + ")";
 }
 
+std::vector<int64_t> readDims(const flatbuffers::Vector<int64_t> *dims) {
+  std::vector<int64_t> out;
+  if (!dims)
+    return out;
+  // The verifier only guarantees 4-byte alignment of a vector's elements: copy the
+  // bytes instead of loading 8-byte values through a possibly misaligned pointer.
+  out.resize(dims->size());
+  if (!out.empty())
+    std::memcpy(out.data(), dims->Data(), out.size() * sizeof(int64_t));
+  for (int64_t &dim : out)
+    dim = flatbuffers::EndianScalar(dim);
+  return out;
+}
+
 namespace {
-
-Status checkDim(const char *field, int64_t value, int64_t lo) {
-  if (value < lo || value > kMaxModelDim)
-    return Status::error("model: %s is %" PRId64 ", expected %" PRId64 "..%" PRId64, field,
-                         value, lo, kMaxModelDim);
-  return Status();
-}
-
-Status checkPositive(const char *field, float value) {
-  if (!(std::isfinite(value) && value > 0))
-    return Status::error("model: %s is %g, expected a positive finite number", field,
-                         static_cast<double>(value));
-  return Status();
-}
 
 /// Reads a shape, rejecting absent or empty ones.
 Status readShape(const flatbuffers::Vector<int64_t> *shape, const std::string &label,
                  std::vector<int64_t> *out) {
   if (!shape || shape->size() == 0)
     return Status::error("%s: has no shape", label.c_str());
-  out->assign(shape->begin(), shape->end());
+  *out = readDims(shape);
   return Status();
+}
+
+/// A block shape [br, bc] with both values in 1..kMaxModelDim.
+bool validBlockShape(const std::vector<int64_t> &block) {
+  return block.size() == 2 && block[0] >= 1 && block[0] <= kMaxModelDim && block[1] >= 1 &&
+         block[1] <= kMaxModelDim;
 }
 
 } // namespace
 
-Status verifyConfig(const plan::Plan &root) {
-  const plan::ModelConfig *model = root.model();
-  if (!model)
-    return Status::error("model: missing model config");
-  if (!model->architecture() || model->architecture()->size() == 0)
-    return Status::error("model: architecture is empty");
-  MOEC_RETURN_IF_ERROR(checkDim("vocab_size", model->vocab_size(), 1));
-  MOEC_RETURN_IF_ERROR(checkDim("hidden_size", model->hidden_size(), 1));
-  MOEC_RETURN_IF_ERROR(checkDim("num_hidden_layers", model->num_hidden_layers(), 1));
-  MOEC_RETURN_IF_ERROR(checkDim("num_attention_heads", model->num_attention_heads(), 1));
-  MOEC_RETURN_IF_ERROR(checkDim("qk_nope_head_dim", model->qk_nope_head_dim(), 0));
-  MOEC_RETURN_IF_ERROR(checkDim("qk_rope_head_dim", model->qk_rope_head_dim(), 2));
-  if (model->qk_rope_head_dim() % 2 != 0)
-    return Status::error("model: qk_rope_head_dim is %" PRId64 ", expected an even number",
-                         model->qk_rope_head_dim());
-  MOEC_RETURN_IF_ERROR(checkDim("v_head_dim", model->v_head_dim(), 1));
-  MOEC_RETURN_IF_ERROR(checkDim("kv_lora_rank", model->kv_lora_rank(), 1));
-  MOEC_RETURN_IF_ERROR(checkDim("q_lora_rank", model->q_lora_rank(), 0));
-  MOEC_RETURN_IF_ERROR(checkDim("intermediate_size", model->intermediate_size(), 0));
-  MOEC_RETURN_IF_ERROR(checkDim("moe_intermediate_size", model->moe_intermediate_size(), 0));
-  MOEC_RETURN_IF_ERROR(checkDim("first_k_dense_replace", model->first_k_dense_replace(), 0));
-  MOEC_RETURN_IF_ERROR(checkDim("n_routed_experts", model->n_routed_experts(), 0));
-  MOEC_RETURN_IF_ERROR(checkDim("n_shared_experts", model->n_shared_experts(), 0));
-  MOEC_RETURN_IF_ERROR(checkDim("num_experts_per_tok", model->num_experts_per_tok(), 0));
-  MOEC_RETURN_IF_ERROR(checkDim("n_group", model->n_group(), 1));
-  MOEC_RETURN_IF_ERROR(checkDim("topk_group", model->topk_group(), 1));
-  MOEC_RETURN_IF_ERROR(checkPositive("rms_norm_eps", model->rms_norm_eps()));
-  MOEC_RETURN_IF_ERROR(checkPositive("rope_theta", model->rope_theta()));
-  MOEC_RETURN_IF_ERROR(checkPositive("softmax_scale", model->softmax_scale()));
-  if (!std::isfinite(model->routed_scaling_factor()))
-    return Status::error("model: routed_scaling_factor is not finite");
-  if (const plan::YarnParams *yarn = model->rope_yarn()) {
-    MOEC_RETURN_IF_ERROR(checkPositive("rope_yarn.factor", yarn->factor()));
-    MOEC_RETURN_IF_ERROR(checkPositive("rope_yarn.beta_fast", yarn->beta_fast()));
-    MOEC_RETURN_IF_ERROR(checkPositive("rope_yarn.beta_slow", yarn->beta_slow()));
-    MOEC_RETURN_IF_ERROR(checkPositive("rope_yarn.attention_factor", yarn->attention_factor()));
-    MOEC_RETURN_IF_ERROR(checkDim("rope_yarn.original_max_position_embeddings",
-                                  yarn->original_max_position_embeddings(), 1));
-  }
+Status verifyScalars(const plan::Plan &root) {
   if (root.max_tokens() < 1 || root.max_tokens() > kMaxModelDim)
     return Status::error("max_tokens is %" PRId64 ", expected 1..%" PRId64, root.max_tokens(),
                          kMaxModelDim);
@@ -132,9 +101,10 @@ Status verifyBuffers(PlanInfo &info) {
     tensor.label = elementLabel("buffers", i, buffer->name());
     const char *label = tensor.label.c_str();
     tensor.dtype = buffer->dtype();
-    if (tensor.dtype != plan::DType::F32 && tensor.dtype != plan::DType::I32)
-      return Status::error("%s: dtype %s is not an activation type (f32 or i32)", label,
-                           dtypeLabel(tensor.dtype).c_str());
+    if (tensor.dtype != plan::DType::F32 && tensor.dtype != plan::DType::I32 &&
+        tensor.dtype != plan::DType::BF16 && tensor.dtype != plan::DType::F8E4M3)
+      return Status::error("%s: dtype %s is not an activation type (f32, i32, bf16 or f8e4m3)",
+                           label, dtypeLabel(tensor.dtype).c_str());
     MOEC_RETURN_IF_ERROR(readShape(buffer->shape(), tensor.label, &tensor.shape));
     if (tensor.shape.size() > 4)
       return Status::error("%s: shape %s has more than 4 dimensions", label,
@@ -170,6 +140,46 @@ Status verifyBuffers(PlanInfo &info) {
                            label, static_cast<uint64_t>(buffer->offset()),
                            static_cast<uint64_t>(buffer->size()),
                            static_cast<uint64_t>(root.arena_size()));
+    tensor.blockShape = readDims(buffer->block_shape());
+    tensor.scale = buffer->scale();
+  }
+  // Block scales of quantized activations, once every buffer's shape is known.
+  for (size_t i = 0; i < count; ++i) {
+    const TensorInfo &tensor = info.buffers[i];
+    const char *label = tensor.label.c_str();
+    bool quantized = tensor.dtype == plan::DType::F8E4M3;
+    if (!quantized) {
+      if (!tensor.blockShape.empty() || tensor.scale != -1)
+        return Status::error("%s: only f8e4m3 buffers have a block_shape and scale, this one "
+                             "is %s",
+                             label, dtypeLabel(tensor.dtype).c_str());
+      continue;
+    }
+    if (tensor.blockShape.empty())
+      return Status::error("%s: f8e4m3 buffer has no block_shape", label);
+    if (!validBlockShape(tensor.blockShape))
+      return Status::error("%s: block_shape %s must be [rows, cols] with values in 1..%" PRId64,
+                           label, formatShape(tensor.blockShape).c_str(), kMaxModelDim);
+    if (tensor.shape.size() != 2)
+      return Status::error("%s: a block-quantized buffer must be a matrix, shape is %s", label,
+                           formatShape(tensor.shape).c_str());
+    if (tensor.shape[0] == -1 && tensor.blockShape[0] != 1)
+      return Status::error("%s: block_shape %s of a token-major buffer must cover one row",
+                           label, formatShape(tensor.blockShape).c_str());
+    if (tensor.scale == -1)
+      return Status::error("%s: f8e4m3 buffer has no scale", label);
+    if (tensor.scale < 0 || size_t(tensor.scale) >= count || size_t(tensor.scale) == i)
+      return Status::error("%s: scale refers to buffer %d, plan has %zu", label, tensor.scale,
+                           count);
+    const TensorInfo &scales = info.buffers[size_t(tensor.scale)];
+    std::vector<int64_t> expected = {
+        tensor.shape[0] == -1 ? -1 : ceilDiv(tensor.shape[0], tensor.blockShape[0]),
+        ceilDiv(tensor.shape[1], tensor.blockShape[1])};
+    if (scales.dtype != plan::DType::F32 || scales.shape != expected)
+      return Status::error("%s: scale %s is %s %s, expected f32 %s for block shape %s", label,
+                           scales.label.c_str(), dtypeLabel(scales.dtype).c_str(),
+                           formatShape(scales.shape).c_str(), formatShape(expected).c_str(),
+                           formatShape(tensor.blockShape).c_str());
   }
   return Status();
 }
@@ -204,33 +214,69 @@ Status verifyWeights(PlanInfo &info) {
                            static_cast<uint64_t>(weight->size()),
                            formatShape(tensor.shape).c_str(), dtypeLabel(tensor.dtype).c_str(),
                            tensor.bytes);
+    tensor.blockShape = readDims(weight->block_shape());
+    tensor.scale = weight->block_scale();
   }
   // Block scales, once every weight's shape is known.
   for (size_t i = 0; i < count; ++i) {
-    const plan::Weight *weight = weights->Get(static_cast<flatbuffers::uoffset_t>(i));
     const TensorInfo &tensor = info.weights[i];
     const char *label = tensor.label.c_str();
-    int32_t scale = weight->block_scale();
     bool fp8 = tensor.dtype == plan::DType::F8E4M3;
-    if (scale == -1) {
-      if (fp8)
-        return Status::error("%s: f8e4m3 weight has no block_scale", label);
+    if (!fp8) {
+      if (tensor.scale != -1 || !tensor.blockShape.empty())
+        return Status::error("%s: only f8e4m3 weights have a block_scale and block_shape, this "
+                             "one is %s",
+                             label, dtypeLabel(tensor.dtype).c_str());
       continue;
     }
-    if (!fp8)
-      return Status::error("%s: only f8e4m3 weights have a block_scale, this one is %s", label,
-                           dtypeLabel(tensor.dtype).c_str());
-    if (scale < 0 || static_cast<size_t>(scale) >= count || static_cast<size_t>(scale) == i)
-      return Status::error("%s: block_scale refers to weight %d, plan has %zu", label, scale,
-                           count);
-    const TensorInfo &scales = info.weights[static_cast<size_t>(scale)];
+    if (tensor.scale == -1)
+      return Status::error("%s: f8e4m3 weight has no block_scale", label);
+    if (tensor.blockShape.empty())
+      return Status::error("%s: f8e4m3 weight has no block_shape", label);
+    if (!validBlockShape(tensor.blockShape))
+      return Status::error("%s: block_shape %s must be [rows, cols] with values in 1..%" PRId64,
+                           label, formatShape(tensor.blockShape).c_str(), kMaxModelDim);
+    if (tensor.scale < 0 || size_t(tensor.scale) >= count || size_t(tensor.scale) == i)
+      return Status::error("%s: block_scale refers to weight %d, plan has %zu", label,
+                           tensor.scale, count);
+    const TensorInfo &scales = info.weights[size_t(tensor.scale)];
     int64_t rows = tensor.shape.size() == 2 ? tensor.shape[0] : 1;
     int64_t cols = tensor.shape.back();
-    std::vector<int64_t> expected = {ceilDiv(rows, 128), ceilDiv(cols, 128)};
+    std::vector<int64_t> expected = {ceilDiv(rows, tensor.blockShape[0]),
+                                     ceilDiv(cols, tensor.blockShape[1])};
     if (scales.dtype != plan::DType::F32 || scales.shape != expected)
-      return Status::error("%s: block_scale %s is %s %s, expected f32 %s", label,
-                           scales.label.c_str(), dtypeLabel(scales.dtype).c_str(),
-                           formatShape(scales.shape).c_str(), formatShape(expected).c_str());
+      return Status::error("%s: block_scale %s is %s %s, expected f32 %s for block shape %s",
+                           label, scales.label.c_str(), dtypeLabel(scales.dtype).c_str(),
+                           formatShape(scales.shape).c_str(), formatShape(expected).c_str(),
+                           formatShape(tensor.blockShape).c_str());
+  }
+  return Status();
+}
+
+Status verifyStates(PlanInfo &info) {
+  const auto *states = info.root->states();
+  size_t count = states ? states->size() : 0;
+  info.states.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    const plan::State *state = states->Get(static_cast<flatbuffers::uoffset_t>(i));
+    TensorInfo &tensor = info.states[i];
+    tensor.label = elementLabel("states", i, state->name());
+    const char *label = tensor.label.c_str();
+    tensor.dtype = state->dtype();
+    if (tensor.dtype != plan::DType::F32)
+      return Status::error("%s: dtype %s is not supported for states yet (only f32)", label,
+                           dtypeLabel(tensor.dtype).c_str());
+    MOEC_RETURN_IF_ERROR(readShape(state->shape(), tensor.label, &tensor.shape));
+    if (tensor.shape.size() > 4)
+      return Status::error("%s: row shape %s has more than 4 dimensions", label,
+                           formatShape(tensor.shape).c_str());
+    for (int64_t dim : tensor.shape)
+      if (dim < 1 || dim > kMaxModelDim)
+        return Status::error("%s: row shape %s needs dimensions in 1..%" PRId64, label,
+                             formatShape(tensor.shape).c_str(), kMaxModelDim);
+    if (!tensorBytes(tensor.shape, tensor.dtype, 0, &tensor.bytes))
+      return Status::error("%s: size of a row of shape %s x %s overflows 64 bits", label,
+                           formatShape(tensor.shape).c_str(), dtypeLabel(tensor.dtype).c_str());
   }
   return Status();
 }

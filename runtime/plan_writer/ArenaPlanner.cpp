@@ -23,6 +23,14 @@ Status PlanWriter::planArena() {
       return Status::error("buffers[%zu] (%s): size overflows 64 bits", i, buffer.name.c_str());
   }
 
+  std::vector<int32_t> scales(count);
+  for (size_t i = 0; i < count; ++i) {
+    scales[i] = plan_.buffers[i]->scale;
+    if (scales[i] < -1 || scales[i] >= int32_t(count))
+      return Status::error("buffers[%zu] (%s): scale buffer %d does not exist", i,
+                           plan_.buffers[i]->name.c_str(), scales[i]);
+  }
+
   // Live ranges per entry point; two buffers conflict if they are live together in any.
   std::vector<std::vector<LiveRange>> ranges;
   for (const auto &entry : plan_.entry_points) {
@@ -48,7 +56,8 @@ Status PlanWriter::planArena() {
       if (buffer < 0 || size_t(buffer) >= count)
         return Status::error("entry point %s: buffer %d does not exist", entry->name.c_str(),
                              buffer);
-    ranges.push_back(computeLiveRanges(count, entry->inputs, entry->outputs, stepBuffers));
+    ranges.push_back(
+        computeLiveRanges(count, entry->inputs, entry->outputs, stepBuffers, scales));
   }
   auto conflict = [&](size_t a, size_t b) {
     for (const auto &perEntry : ranges)

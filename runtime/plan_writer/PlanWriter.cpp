@@ -25,6 +25,22 @@ int32_t PlanWriter::addBuffer(const std::string &name, plan::DType dtype,
   return int32_t(plan_.buffers.size() - 1);
 }
 
+void PlanWriter::setBufferScale(int32_t buffer, int32_t scale,
+                                std::vector<int64_t> blockShape) {
+  plan_.buffers[size_t(buffer)]->scale = scale;
+  plan_.buffers[size_t(buffer)]->block_shape = std::move(blockShape);
+}
+
+int32_t PlanWriter::addState(const std::string &name, plan::DType dtype,
+                             std::vector<int64_t> rowShape) {
+  auto state = std::make_unique<plan::StateT>();
+  state->name = name;
+  state->dtype = dtype;
+  state->shape = std::move(rowShape);
+  plan_.states.push_back(std::move(state));
+  return int32_t(plan_.states.size() - 1);
+}
+
 int32_t PlanWriter::addWeightEntry(const std::string &name, plan::DType dtype,
                                    std::vector<int64_t> shape, const std::string &file,
                                    uint64_t offset, uint64_t size) {
@@ -75,13 +91,15 @@ int32_t PlanWriter::addWeightReference(const std::string &name, plan::DType dtyp
   return addWeightEntry(name, dtype, std::move(shape), file, offset, size);
 }
 
-void PlanWriter::setBlockScale(int32_t weight, int32_t scale) {
+void PlanWriter::setBlockScale(int32_t weight, int32_t scale, std::vector<int64_t> blockShape) {
   plan_.weights[size_t(weight)]->block_scale = scale;
+  plan_.weights[size_t(weight)]->block_shape = std::move(blockShape);
 }
 
 int32_t PlanWriter::addStep(plan::StepKind kind, std::vector<int32_t> operands,
                             std::vector<int32_t> results, std::vector<int32_t> weights,
-                            plan::StepAttrsUnion attrs, const std::string &name) {
+                            plan::StepAttrsUnion attrs, const std::string &name,
+                            std::vector<int32_t> states) {
   auto step = std::make_unique<plan::StepT>();
   step->kind = kind;
   step->operands = std::move(operands);
@@ -89,19 +107,21 @@ int32_t PlanWriter::addStep(plan::StepKind kind, std::vector<int32_t> operands,
   step->weights = std::move(weights);
   step->attrs = std::move(attrs);
   step->name = name;
+  step->states = std::move(states);
   plan_.steps.push_back(std::move(step));
   return int32_t(plan_.steps.size() - 1);
 }
 
 void PlanWriter::addEntryPoint(const std::string &name, std::vector<int32_t> inputs,
                                std::vector<int32_t> outputs, uint32_t firstStep,
-                               uint32_t numSteps) {
+                               uint32_t numSteps, int64_t tokenBound) {
   auto entry = std::make_unique<plan::EntryPointT>();
   entry->name = name;
   entry->inputs = std::move(inputs);
   entry->outputs = std::move(outputs);
   entry->first_step = firstStep;
   entry->num_steps = numSteps;
+  entry->token_bound = tokenBound;
   plan_.entry_points.push_back(std::move(entry));
 }
 

@@ -42,8 +42,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (weight.blockScale)
       sum += uint64_t(weight.blockScale[0]);
   }
-  const moec::ForwardEntry &forward = plan->forward();
-  sum += uint64_t(forward.logits) + plan->config().vocab_size();
+  for (size_t i = 0; i < plan->numEntryPoints(); ++i)
+    sum += uint64_t(plan->entryPoint(i).logits) + uint64_t(plan->entryPoint(i).tokenBound);
+  for (size_t i = 0; i < plan->numStates(); ++i)
+    sum += plan->state(i).rowBytes;
   sink = sum;
   return 0;
 }

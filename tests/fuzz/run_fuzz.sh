@@ -22,6 +22,8 @@ mkdir -p "$seeds" "$corpus"
 "$make_plan" "$seeds/v2-bf16.plan" --weights-file v2-bf16.weights --bf16 --no-q-lora \
   --v2-router --naive --no-yarn --layers 2
 "$make_plan" "$seeds/one-layer.plan" --weights-file one-layer.weights --layers 1 --max-tokens 2
+"$make_plan" "$seeds/split-forms.plan" --weights-file split-forms.weights --layers 1 \
+  --naive-prefill --half-rope
 # The fuzzer reads seeds from one folder and external weights from another.
 mkdir -p "$seeds/plans"
 mv "$seeds"/*.plan "$seeds/plans/"

@@ -1,114 +1,213 @@
-//===- AttentionTest.cpp - MLA attention, naive and absorbed --------------===//
+//===- AttentionTest.cpp - The MLA steps: cache_store, head_linear, cores -===//
+//
+// Each kernel against its reference loop, and the two MLA forms end to end: the
+// naive chain (cacheStore -> expandedAttention) and the absorbed chain (cacheStore
+// -> headLinear W_UK -> latentAttention -> headLinear W_UV) against plain
+// multi-head attention and against each other.
+//
+//===----------------------------------------------------------------------===//
 
 #include "Reference.h"
 #include "TestSupport.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace moec::cpu::test {
 namespace {
 
-/// One call's inputs and the caches it works on. Cache rows that no token ever
-/// writes hold NaN, so reading past the causal limit poisons the result.
-struct Case {
-  MlaDims d;
-  int64_t capacity = 0;
-  TestWeight kvB;
-  std::vector<std::vector<float>> latent, rope; // per sequence, capacity rows
-  std::vector<LatentKv> caches;
-  std::vector<float> q, cNew, pe;
-  std::vector<int32_t> positions, seqIds;
-  int64_t T = 0;
-  /// Caches with the new rows written by the test itself, for the reference.
-  std::vector<std::vector<float>> latentAfter, ropeAfter;
+/// MLA dimensions of one test.
+struct Dims {
+  int64_t heads, nope, rope, v, C;
+  ExpandedAttentionParams expanded() const {
+    ExpandedAttentionParams p;
+    p.heads = heads;
+    p.nopeDim = nope;
+    p.ropeDim = rope;
+    p.vDim = v;
+    p.latentDim = C;
+    p.softmaxScale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(nope + rope)));
+    return p;
+  }
 };
 
-/// prefixes[s] rows of sequence s are already cached; the call then brings the
-/// tokens (seqIds[t], positions[t]).
-Case makeCase(const MlaDims &d, WeightType type, const std::vector<int64_t> &prefixes,
+/// One state of every sequence in one block, with padded rows and sequences so
+/// that strides are exercised. Rows nobody writes hold NaN, so reading past the
+/// causal limit poisons the result.
+struct TestState {
+  int64_t width = 0;
+  StateView view;
+  std::vector<float> memory;
+  TestState(int64_t sequences, int64_t capacity, int64_t w) : width(w) {
+    view.rowStride = w + 3;
+    view.sequenceStride = capacity * view.rowStride + 5;
+    view.capacity = capacity;
+    memory.assign(static_cast<size_t>(sequences * view.sequenceStride), NAN);
+    view.data = memory.data();
+  }
+  TestState(const TestState &other) : width(other.width), view(other.view), memory(other.memory) {
+    view.data = memory.data();
+  }
+  /// Rows 0..rows-1 of sequence s, packed.
+  std::vector<float> packed(int64_t s, int64_t rows) const {
+    std::vector<float> out;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *row = memory.data() + s * view.sequenceStride + r * view.rowStride;
+      out.insert(out.end(), row, row + width);
+    }
+    return out;
+  }
+};
+
+/// One call's inputs: cached prefixes, then the tokens (seqIds[t], positions[t]).
+struct Case {
+  Dims d;
+  int64_t T = 0, capacity = 0;
+  TestWeight kvB;
+  TestState latent, rope;
+  std::vector<float> q, cNew, pe;
+  std::vector<int32_t> positions, seqIds;
+  std::vector<int64_t> prefixes; ///< rows cached per sequence before the call
+  Case(const Dims &dims, int64_t sequences, int64_t cap)
+      : d(dims), capacity(cap), latent(sequences, cap, dims.C), rope(sequences, cap, dims.rope) {}
+  /// The caches once the new rows are stored (for the references).
+  std::vector<ref::SequenceCache> cachesAfter() const {
+    TestState lat = latent, ro = rope;
+    cacheStore(cNew.data(), pe.data(), T, d.C, d.rope, positions.data(), seqIds.data(),
+               lat.view, ro.view);
+    std::vector<ref::SequenceCache> out;
+    for (size_t s = 0; s < prefixes.size(); ++s) {
+      int64_t rows = prefixes[s];
+      for (int64_t t = 0; t < T; ++t)
+        if (seqIds[t] == int32_t(s))
+          rows = std::max<int64_t>(rows, positions[t] + 1);
+      out.push_back({lat.packed(int64_t(s), rows), ro.packed(int64_t(s), rows)});
+    }
+    return out;
+  }
+};
+
+/// prefixes[s] rows of sequence s are already cached.
+Case makeCase(const Dims &d, WeightType type, const std::vector<int64_t> &prefixes,
               const std::vector<int32_t> &seqIds, const std::vector<int32_t> &positions,
               uint32_t seed) {
   std::mt19937 rng(seed);
-  Case c;
-  c.d = d;
+  int64_t capacity = 0;
+  for (int64_t p : prefixes)
+    capacity = std::max(capacity, p);
+  for (int32_t p : positions)
+    capacity = std::max<int64_t>(capacity, p + 1);
+  Case c(d, static_cast<int64_t>(prefixes.size()), capacity + 3);
   c.T = static_cast<int64_t>(seqIds.size());
   c.seqIds = seqIds;
   c.positions = positions;
-  c.capacity = 0;
-  for (int64_t p : prefixes)
-    c.capacity = std::max(c.capacity, p);
-  for (int32_t p : positions)
-    c.capacity = std::max<int64_t>(c.capacity, p + 1);
-  c.capacity += 3;
-  const int64_t C = d.kvLoraRank;
-  c.kvB = randomWeight(type, d.heads * (d.nope + d.v), C, rng,
-                       static_cast<float>(2.0 / std::sqrt(static_cast<double>(C))));
-  for (size_t s = 0; s < prefixes.size(); ++s) {
-    std::vector<float> lat(static_cast<size_t>(c.capacity * C), NAN);
-    std::vector<float> ro(static_cast<size_t>(c.capacity * d.rope), NAN);
-    const std::vector<float> known = randomVector(prefixes[s] * C, rng);
-    const std::vector<float> knownPe = randomVector(prefixes[s] * d.rope, rng);
-    std::copy(known.begin(), known.end(), lat.begin());
-    std::copy(knownPe.begin(), knownPe.end(), ro.begin());
-    c.latent.push_back(lat);
-    c.rope.push_back(ro);
-  }
+  c.prefixes = prefixes;
+  c.kvB = randomWeight(type, d.heads * (d.nope + d.v), d.C, rng,
+                       static_cast<float>(2.0 / std::sqrt(static_cast<double>(d.C))));
+  for (size_t s = 0; s < prefixes.size(); ++s)
+    for (int64_t r = 0; r < prefixes[s]; ++r) {
+      const std::vector<float> lat = randomVector(d.C, rng), pe = randomVector(d.rope, rng);
+      std::copy(lat.begin(), lat.end(), c.latent.view.row(int64_t(s), r));
+      std::copy(pe.begin(), pe.end(), c.rope.view.row(int64_t(s), r));
+    }
   c.q = randomVector(c.T * d.heads * (d.nope + d.rope), rng);
-  c.cNew = randomVector(c.T * C, rng);
+  c.cNew = randomVector(c.T * d.C, rng);
   c.pe = randomVector(c.T * d.rope, rng);
-  c.latentAfter = c.latent;
-  c.ropeAfter = c.rope;
-  for (int64_t t = 0; t < c.T; ++t) {
-    std::copy_n(c.cNew.begin() + t * C, C, c.latentAfter[seqIds[t]].begin() + positions[t] * C);
-    std::copy_n(c.pe.begin() + t * d.rope, d.rope,
-                c.ropeAfter[seqIds[t]].begin() + positions[t] * d.rope);
-  }
   return c;
 }
 
-/// Runs mlaAttention on fresh copies of the caches; returns the output.
-std::vector<float> run(Case c, bool absorbed, std::vector<std::vector<float>> *latentOut = nullptr) {
-  c.caches.clear();
-  for (size_t s = 0; s < c.latent.size(); ++s)
-    c.caches.push_back({c.latent[s].data(), c.rope[s].data(), c.capacity});
+/// The naive chain on fresh copies of the states.
+std::vector<float> runNaive(Case c) {
+  cacheStore(c.cNew.data(), c.pe.data(), c.T, c.d.C, c.d.rope, c.positions.data(),
+             c.seqIds.data(), c.latent.view, c.rope.view);
   std::vector<float> out(static_cast<size_t>(c.T * c.d.heads * c.d.v), NAN);
-  mlaAttention(c.q.data(), c.cNew.data(), c.pe.data(), c.T, c.positions.data(),
-               c.seqIds.data(), c.caches.data(), c.kvB.view(), c.d, absorbed, out.data());
-  if (latentOut)
-    *latentOut = c.latent;
+  expandedAttention(c.q.data(), c.T, c.positions.data(), c.seqIds.data(), c.latent.view,
+                    c.rope.view, c.kvB.view(), c.d.expanded(), out.data());
   return out;
 }
 
-MlaDims dims(int64_t heads, int64_t nope, int64_t rope, int64_t v, int64_t C) {
-  MlaDims d;
-  d.heads = heads;
-  d.nope = nope;
-  d.rope = rope;
-  d.v = v;
-  d.kvLoraRank = C;
-  d.softmaxScale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(nope + rope)));
-  return d;
+/// head_linear's view of W_UK (transposed) and W_UV of kv_b_proj.
+HeadLinearParams ukParams(const Dims &d) {
+  HeadLinearParams p;
+  p.heads = d.heads;
+  p.inStride = d.nope + d.rope;
+  p.inOffset = 0;
+  p.inWidth = d.nope;
+  p.rowStride = d.nope + d.v;
+  p.rowOffset = 0;
+  p.rows = d.nope;
+  p.transpose = true;
+  return p;
+}
+HeadLinearParams uvParams(const Dims &d) {
+  HeadLinearParams p;
+  p.heads = d.heads;
+  p.inStride = d.C;
+  p.inOffset = 0;
+  p.inWidth = d.C;
+  p.rowStride = d.nope + d.v;
+  p.rowOffset = d.nope;
+  p.rows = d.v;
+  p.transpose = false;
+  return p;
+}
+LatentAttentionParams latentParams(const Dims &d) {
+  LatentAttentionParams p;
+  p.heads = d.heads;
+  p.latentDim = d.C;
+  p.ropeDim = d.rope;
+  p.qStride = d.nope + d.rope;
+  p.qRopeOffset = d.nope;
+  p.softmaxScale = d.expanded().softmaxScale;
+  return p;
 }
 
-/// Both forms against the reference, and against each other.
+/// The absorbed chain on fresh copies of the states; qLatOut gets the latent queries.
+std::vector<float> runAbsorbed(Case c, std::vector<float> *qLatOut = nullptr) {
+  const Dims &d = c.d;
+  cacheStore(c.cNew.data(), c.pe.data(), c.T, d.C, d.rope, c.positions.data(),
+             c.seqIds.data(), c.latent.view, c.rope.view);
+  std::vector<float> qLat(static_cast<size_t>(c.T * d.heads * d.C), NAN), oLat(qLat.size(), NAN);
+  std::vector<float> out(static_cast<size_t>(c.T * d.heads * d.v), NAN);
+  headLinear(c.q.data(), c.T, d.heads * (d.nope + d.rope), c.kvB.view(), ukParams(d),
+             qLat.data());
+  latentAttention(qLat.data(), c.q.data(), d.heads * (d.nope + d.rope), c.T,
+                  c.positions.data(), c.seqIds.data(), c.latent.view, c.rope.view,
+                  latentParams(d), oLat.data());
+  headLinear(oLat.data(), c.T, d.heads * d.C, c.kvB.view(), uvParams(d), out.data());
+  if (qLatOut)
+    *qLatOut = qLat;
+  return out;
+}
+
+/// Both forms against the reference and against each other, and the latent core
+/// alone against its own reference on the latent queries the chain computed.
 void checkBothForms(const Case &c) {
-  const ref::Result expected = ref::mla(c.q, c.T, c.positions, c.seqIds, c.latentAfter,
-                                        c.ropeAfter, c.kvB.view(), c.d);
-  std::vector<std::vector<float>> stored;
-  const std::vector<float> naive = run(c, false, &stored);
-  const std::vector<float> absorbed = run(c, true);
+  const std::vector<ref::SequenceCache> caches = c.cachesAfter();
+  const ref::Result expected =
+      ref::mla(c.q, c.T, c.positions, c.seqIds, caches, c.kvB.view(), c.d.expanded());
+  const std::vector<float> naive = runNaive(c);
+  std::vector<float> qLat;
+  const std::vector<float> absorbed = runAbsorbed(c, &qLat);
   for (size_t i = 0; i < naive.size(); ++i) {
     const double tol = tolerance(expected.magnitude[i]);
     ASSERT_NEAR(naive[i], expected.value[i], tol) << "naive at " << i;
     ASSERT_NEAR(absorbed[i], expected.value[i], tol) << "absorbed at " << i;
     ASSERT_NEAR(naive[i], absorbed[i], tol) << "naive vs absorbed at " << i;
   }
-  // The new rows were written into the right sequence at the right position.
-  for (int64_t t = 0; t < c.T; ++t)
-    for (int64_t k = 0; k < c.d.kvLoraRank; ++k)
-      ASSERT_EQ(stored[c.seqIds[t]][c.positions[t] * c.d.kvLoraRank + k],
-                c.cNew[t * c.d.kvLoraRank + k]);
+  const int64_t ldq = c.d.heads * (c.d.nope + c.d.rope);
+  const ref::Result latentExpected = ref::latentAttention(
+      qLat, c.q, ldq, c.T, c.positions, c.seqIds, caches, latentParams(c.d));
+  TestState lat = c.latent, ro = c.rope;
+  cacheStore(c.cNew.data(), c.pe.data(), c.T, c.d.C, c.d.rope, c.positions.data(),
+             c.seqIds.data(), lat.view, ro.view);
+  std::vector<float> oLat(qLat.size(), NAN);
+  latentAttention(qLat.data(), c.q.data(), ldq, c.T, c.positions.data(), c.seqIds.data(),
+                  lat.view, ro.view, latentParams(c.d), oLat.data());
+  for (size_t i = 0; i < oLat.size(); ++i)
+    ASSERT_NEAR(oLat[i], latentExpected.value[i], tolerance(latentExpected.magnitude[i]))
+        << "latent core at " << i;
 }
 
 class Attention : public PerLevel {};
@@ -116,29 +215,28 @@ class Attention : public PerLevel {};
 TEST_P(Attention, TwoSequencesInterleavedOddDims) {
   // Sequence 0 has 5 cached rows and brings positions 5, 6, 7; sequence 1 has 9
   // and brings 9, 10. The tokens of a sequence see each other's new rows.
-  checkBothForms(makeCase(dims(3, 5, 4, 7, 19), WeightType::F32, {5, 9},
-                          {0, 1, 0, 1, 0}, {5, 9, 6, 10, 7}, 31));
+  checkBothForms(makeCase({3, 5, 4, 7, 19}, WeightType::F32, {5, 9}, {0, 1, 0, 1, 0},
+                          {5, 9, 6, 10, 7}, 31));
 }
 
 TEST_P(Attention, FirstTokenOfASequence) {
-  checkBothForms(makeCase(dims(2, 3, 2, 3, 9), WeightType::F32, {0}, {0}, {0}, 32));
+  checkBothForms(makeCase({2, 3, 2, 3, 9}, WeightType::F32, {0}, {0}, {0}, 32));
 }
 
 TEST_P(Attention, LongContextManyChunks) {
   // 150 cached rows: three 64-row chunks with a running-max rescale in between.
-  checkBothForms(makeCase(dims(4, 16, 8, 16, 40), WeightType::BF16, {150, 3},
-                          {0, 1, 0}, {150, 3, 151}, 33));
+  checkBothForms(makeCase({4, 16, 8, 16, 40}, WeightType::BF16, {150, 3}, {0, 1, 0},
+                          {150, 3, 151}, 33));
 }
 
 TEST_P(Attention, Fp8KvBWithPartialBlocks) {
-  // kv_b_proj is 200 x 300: partial 128-blocks in both directions, and head 1's
+  // kv_b_proj is 200 x 300: partial scale blocks in both directions, and head 1's
   // rows start at 100 (inside a scale block).
-  checkBothForms(makeCase(dims(2, 40, 6, 60, 300), WeightType::F8E4M3, {70}, {0, 0},
-                          {70, 71}, 34));
+  checkBothForms(makeCase({2, 40, 6, 60, 300}, WeightType::F8E4M3, {70}, {0, 0}, {70, 71}, 34));
 }
 
 TEST_P(Attention, DeepSeekDimsDecode) {
-  checkBothForms(makeCase(dims(2, 128, 64, 128, 512), WeightType::BF16, {20}, {0}, {20}, 35));
+  checkBothForms(makeCase({2, 128, 64, 128, 512}, WeightType::BF16, {20}, {0}, {20}, 35));
 }
 
 TEST_P(Attention, PrefillMoreTokensThanOneQueryBlock) {
@@ -147,15 +245,100 @@ TEST_P(Attention, PrefillMoreTokensThanOneQueryBlock) {
   std::vector<int32_t> seq(20, 0), pos(20);
   for (int32_t i = 0; i < 20; ++i)
     pos[i] = i;
-  checkBothForms(makeCase(dims(3, 8, 4, 8, 24), WeightType::F16, {0}, seq, pos, 36));
+  checkBothForms(makeCase({3, 8, 4, 8, 24}, WeightType::F16, {0}, seq, pos, 36));
 }
 
 TEST_P(Attention, ManyHeadsInGroups) {
   // 37 heads: groups of up to 16 heads, the last one partial.
-  checkBothForms(makeCase(dims(37, 8, 4, 6, 33), WeightType::F32, {12}, {0}, {12}, 37));
+  checkBothForms(makeCase({37, 8, 4, 6, 33}, WeightType::F32, {12}, {0}, {12}, 37));
+}
+
+TEST_P(Attention, BatchedDecodeOfThreeSequences) {
+  // One token per sequence, sequence ids out of order, one thread and three.
+  for (int threads : {1, 3}) {
+    const ScopedNumThreads scoped(threads);
+    checkBothForms(makeCase({5, 16, 8, 12, 64}, WeightType::BF16, {7, 0, 30}, {2, 0, 1},
+                            {30, 7, 0}, 38));
+  }
+}
+
+TEST_P(Attention, CacheStoreWritesOnlyItsRows) {
+  Case c = makeCase({1, 2, 3, 2, 5}, WeightType::F32, {2, 1}, {1, 0, 1}, {1, 2, 2}, 39);
+  const std::vector<float> before = c.latent.memory, ropeBefore = c.rope.memory;
+  cacheStore(c.cNew.data(), c.pe.data(), c.T, c.d.C, c.d.rope, c.positions.data(),
+             c.seqIds.data(), c.latent.view, c.rope.view);
+  std::vector<bool> written(before.size(), false), ropeWritten(ropeBefore.size(), false);
+  for (int64_t t = 0; t < c.T; ++t) {
+    const float *row = c.latent.view.row(c.seqIds[t], c.positions[t]);
+    const float *ropeRow = c.rope.view.row(c.seqIds[t], c.positions[t]);
+    for (int64_t i = 0; i < c.d.C; ++i) {
+      EXPECT_EQ(row[i], c.cNew[t * c.d.C + i]);
+      written[size_t(row + i - c.latent.memory.data())] = true;
+    }
+    for (int64_t i = 0; i < c.d.rope; ++i) {
+      EXPECT_EQ(ropeRow[i], c.pe[t * c.d.rope + i]);
+      ropeWritten[size_t(ropeRow + i - c.rope.memory.data())] = true;
+    }
+  }
+  // Everything else is bit-identical (NaN included).
+  for (size_t i = 0; i < before.size(); ++i) {
+    if (!written[i]) {
+      ASSERT_EQ(0, std::memcmp(&before[i], &c.latent.memory[i], sizeof(float))) << i;
+    }
+  }
+  for (size_t i = 0; i < ropeBefore.size(); ++i) {
+    if (!ropeWritten[i]) {
+      ASSERT_EQ(0, std::memcmp(&ropeBefore[i], &c.rope.memory[i], sizeof(float))) << i;
+    }
+  }
 }
 
 MOEC_INSTANTIATE_PER_LEVEL(Attention);
+
+class HeadLinear : public PerLevel {};
+
+/// headLinear against its reference for one weight type and parameter set.
+void checkHeadLinear(WeightType type, int64_t wRows, int64_t wCols, const HeadLinearParams &p,
+                     int64_t T, int64_t ldx, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const TestWeight w = randomWeight(type, wRows, wCols, rng);
+  const std::vector<float> x = randomVector(T * ldx, rng);
+  const ref::Result expected = ref::headLinear(x, T, ldx, w.view(), p);
+  std::vector<float> y(expected.value.size(), NAN);
+  headLinear(x.data(), T, ldx, w.view(), p, y.data());
+  for (size_t i = 0; i < y.size(); ++i)
+    ASSERT_NEAR(y[i], expected.value[i], tolerance(expected.magnitude[i]))
+        << "type " << int(type) << " T " << T << " transpose " << p.transpose << " at " << i;
+}
+
+TEST_P(HeadLinear, StridedViewsEveryTypeAndTokenCount) {
+  // Three heads of 70 input columns at stride 90 from column 7; W rows per head 50
+  // at stride 130 from row 20: rows and columns cross scale blocks, and the two
+  // slices leave gaps in x and in W.
+  for (WeightType type :
+       {WeightType::F32, WeightType::F16, WeightType::BF16, WeightType::F8E4M3})
+    for (int64_t T : {1, 2, 5, 40})
+      for (int threads : {1, 3}) {
+        const ScopedNumThreads scoped(threads);
+        HeadLinearParams p;
+        p.heads = 3;
+        p.inStride = 90;
+        p.inOffset = 7;
+        p.inWidth = 70;
+        p.rowStride = 130;
+        p.rowOffset = 20;
+        p.rows = 50;
+        // x_h W_h^T: W has inWidth columns.
+        p.transpose = false;
+        checkHeadLinear(type, 3 * 130, 70, p, T, 300, 41);
+        // x_h W_h: inWidth == rows, output W.cols wide.
+        p.inWidth = 50;
+        p.transpose = true;
+        checkHeadLinear(type, 3 * 130, 150, p, T, 300, 42);
+      }
+}
+
+MOEC_INSTANTIATE_PER_LEVEL(HeadLinear);
 
 } // namespace
 } // namespace moec::cpu::test

@@ -4,6 +4,7 @@
 #include "TestSupport.h"
 
 #include <cmath>
+#include <thread>
 
 namespace moec::cpu::test {
 namespace {
@@ -112,6 +113,29 @@ TEST(Dispatch, LevelsAndThreads) {
   setNumThreads(0);
   EXPECT_GE(numThreads(), 1);
   setNumThreads(saved);
+}
+
+TEST(Dispatch, ThreadCountBelongsToTheCallingThread) {
+  // Two callers (two CPU backends) with their own counts do not see each other's.
+  const ScopedNumThreads mine(3);
+  int other = -1, otherScoped = -1;
+  std::thread worker([&] {
+    const int fresh = numThreads(); // a new thread starts at "all cores"
+    {
+      const ScopedNumThreads scoped(5);
+      otherScoped = numThreads();
+    }
+    other = numThreads() == fresh ? 1 : 0;
+  });
+  worker.join();
+  EXPECT_EQ(numThreads(), 3);
+  EXPECT_EQ(otherScoped, 5);
+  EXPECT_EQ(other, 1); // restored when the scope ended
+  {
+    const ScopedNumThreads inner(2);
+    EXPECT_EQ(numThreads(), 2);
+  }
+  EXPECT_EQ(numThreads(), 3);
 }
 
 } // namespace

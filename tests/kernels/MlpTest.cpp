@@ -23,12 +23,6 @@ TestMlp randomMlp(WeightType type, int64_t D, int64_t I, std::mt19937 &rng) {
 
 class Mlp : public PerLevel {};
 
-/// Sets the kernel thread count for a scope, then restores the default.
-struct ScopedThreads {
-  explicit ScopedThreads(int n) { setNumThreads(n); }
-  ~ScopedThreads() { setNumThreads(0); }
-};
-
 TEST_P(Mlp, SwigluMatchesReference) {
   std::mt19937 rng(51);
   for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F8E4M3})
@@ -117,7 +111,7 @@ TEST_P(Mlp, RoutedExpertsGroupedDecode) {
   for (int64_t e = 0; e < E; ++e)
     owned.push_back(randomMlp(e % 2 ? WeightType::BF16 : WeightType::F8E4M3, D, I, rng));
   for (int threads : {1, 2, 3}) {
-    const ScopedThreads scoped(threads);
+    const ScopedNumThreads scoped(threads);
     // T = 1, K = 8 distinct experts, not in index order.
     checkExperts(owned, 1, 8, {7, 2, 11, 0, 5, 9, 3, 10}, rng, "T1 K8");
     // T = 1, K = 6, one entry out of range.
@@ -146,7 +140,7 @@ TEST_P(Mlp, RoutedExpertsManyTokensInBatches) {
     for (int64_t k = 0; k < K; ++k) // expert 2 serves all 40 tokens, the rest rotate
       idx[t * K + k] = static_cast<int32_t>(k == 0 ? 2 : (t + 3 * k) % E);
   for (int threads : {1, 2}) {
-    const ScopedThreads scoped(threads);
+    const ScopedNumThreads scoped(threads);
     checkExperts(owned, T, K, idx, rng, "T40 K4");
   }
   // 70 pairs on expert 1 (a token may name it twice): a batch of one expert over
@@ -164,7 +158,7 @@ TEST_P(Mlp, SwigluThreadsAndPanels) {
   const TestMlp m = randomMlp(WeightType::BF16, D, I, rng);
   for (int threads : {1, 2})
     for (int64_t T : {1, 2, 9}) {
-      const ScopedThreads scoped(threads);
+      const ScopedNumThreads scoped(threads);
       const std::vector<float> x = randomVector(T * D, rng, -2.f, 2.f);
       std::vector<float> out(static_cast<size_t>(T * D), NAN);
       swigluMlp(x.data(), T, m.view(), out.data());

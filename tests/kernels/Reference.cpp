@@ -55,8 +55,9 @@ double weightAt(const Weight &W, int64_t r, int64_t c) {
     return W.type == WeightType::F16 ? f16(h) : bf16(h);
   }
   case WeightType::F8E4M3: {
-    const int64_t blocksPerRow = (W.cols + 127) / 128;
-    return fp8(bytes[i]) * W.blockScale[(r / 128) * blocksPerRow + c / 128];
+    const int64_t B = kFp8BlockSize;
+    const int64_t blocksPerRow = (W.cols + B - 1) / B;
+    return fp8(bytes[i]) * W.blockScale[(r / B) * blocksPerRow + c / B];
   }
   }
   return 0;
@@ -144,51 +145,130 @@ std::vector<double> rope(const std::vector<float> &x, int64_t T, int64_t heads,
   return out;
 }
 
-Result mla(const std::vector<float> &q, int64_t T, const std::vector<int32_t> &pos,
-           const std::vector<int32_t> &seq, const std::vector<std::vector<float>> &latent,
-           const std::vector<std::vector<float>> &ropeCache, const Weight &kvB,
-           const MlaDims &d) {
-  const int64_t H = d.heads, C = d.kvLoraRank, qk = d.nope + d.rope;
+Result headLinear(const std::vector<float> &x, int64_t T, int64_t ldx, const Weight &W,
+                  const HeadLinearParams &p) {
+  const int64_t H = p.heads, N = p.transpose ? W.cols : p.rows;
   Result out;
-  out.value.assign(static_cast<size_t>(T * H * d.v), 0.0);
+  out.value.assign(static_cast<size_t>(T * H * N), 0.0);
+  out.magnitude.assign(out.value.size(), 0.0);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < H; ++h) {
+      const float *xh = x.data() + t * ldx + h * p.inStride + p.inOffset;
+      const int64_t row0 = h * p.rowStride + p.rowOffset;
+      for (int64_t n = 0; n < N; ++n) {
+        double s = 0, m = 0;
+        for (int64_t i = 0; i < p.inWidth; ++i) {
+          const double w = p.transpose ? weightAt(W, row0 + i, n) : weightAt(W, row0 + n, i);
+          s += xh[i] * w;
+          m += std::fabs(xh[i] * w);
+        }
+        out.value[t * H * N + h * N + n] = s;
+        out.magnitude[t * H * N + h * N + n] = m;
+      }
+    }
+  return out;
+}
+
+namespace {
+
+/// Softmax of scores in place (max-subtracted, in double).
+void softmax(std::vector<double> &score) {
+  const double m = *std::max_element(score.begin(), score.end());
+  double sum = 0;
+  for (double &s : score)
+    sum += (s = std::exp(s - m));
+  for (double &s : score)
+    s /= sum;
+}
+
+} // namespace
+
+Result latentAttention(const std::vector<float> &qLat, const std::vector<float> &q,
+                       int64_t ldq, int64_t T, const std::vector<int32_t> &pos,
+                       const std::vector<int32_t> &seq,
+                       const std::vector<SequenceCache> &caches,
+                       const LatentAttentionParams &p) {
+  const int64_t H = p.heads, C = p.latentDim, R = p.ropeDim;
+  Result out;
+  out.value.assign(static_cast<size_t>(T * H * C), 0.0);
   out.magnitude.assign(out.value.size(), 0.0);
   for (int64_t t = 0; t < T; ++t) {
-    const std::vector<float> &c = latent[seq[t]];
-    const std::vector<float> &pe = ropeCache[seq[t]];
+    const SequenceCache &cache = caches[seq[t]];
+    const int64_t L = pos[t] + 1;
+    for (int64_t h = 0; h < H; ++h) {
+      const float *ql = qLat.data() + t * H * C + h * C;
+      const float *qr = q.data() + t * ldq + h * p.qStride + p.qRopeOffset;
+      std::vector<double> prob(static_cast<size_t>(L));
+      for (int64_t j = 0; j < L; ++j) {
+        double dot = 0;
+        for (int64_t c = 0; c < C; ++c)
+          dot += static_cast<double>(ql[c]) * cache.latent[j * C + c];
+        for (int64_t r = 0; r < R; ++r)
+          dot += static_cast<double>(qr[r]) * cache.rope[j * R + r];
+        prob[j] = dot * p.softmaxScale;
+      }
+      softmax(prob);
+      for (int64_t c = 0; c < C; ++c) {
+        double o = 0, mag = 0;
+        for (int64_t j = 0; j < L; ++j) {
+          o += prob[j] * cache.latent[j * C + c];
+          mag += prob[j] * std::fabs(cache.latent[j * C + c]);
+        }
+        out.value[t * H * C + h * C + c] = o;
+        out.magnitude[t * H * C + h * C + c] = mag;
+      }
+    }
+  }
+  return out;
+}
+
+Result mla(const std::vector<float> &q, int64_t T, const std::vector<int32_t> &pos,
+           const std::vector<int32_t> &seq, const std::vector<SequenceCache> &caches,
+           const Weight &kvB, const ExpandedAttentionParams &d) {
+  const int64_t H = d.heads, C = d.latentDim, qk = d.nopeDim + d.ropeDim;
+  const int64_t headRows = d.nopeDim + d.vDim;
+  Result out;
+  out.value.assign(static_cast<size_t>(T * H * d.vDim), 0.0);
+  out.magnitude.assign(out.value.size(), 0.0);
+  for (int64_t t = 0; t < T; ++t) {
+    const std::vector<float> &c = caches[seq[t]].latent;
+    const std::vector<float> &pe = caches[seq[t]].rope;
     const int64_t L = pos[t] + 1;
     for (int64_t h = 0; h < H; ++h) {
       const float *qh = q.data() + t * H * qk + h * qk;
       std::vector<double> score(static_cast<size_t>(L));
-      std::vector<std::vector<double>> value(static_cast<size_t>(L));
+      // v of each row, and the sum of its absolute terms (v is itself a product).
+      std::vector<std::vector<double>> value(static_cast<size_t>(L)), valueMag(value.size());
       for (int64_t j = 0; j < L; ++j) {
         // k_nope and v of row j from kv_b_proj(c_j), head h.
         double dot = 0;
-        for (int64_t i = 0; i < d.nope; ++i) {
+        for (int64_t i = 0; i < d.nopeDim; ++i) {
           double k = 0;
           for (int64_t cc = 0; cc < C; ++cc)
-            k += weightAt(kvB, h * (d.nope + d.v) + i, cc) * c[j * C + cc];
+            k += weightAt(kvB, h * headRows + i, cc) * c[j * C + cc];
           dot += qh[i] * k;
         }
-        for (int64_t i = 0; i < d.rope; ++i)
-          dot += qh[d.nope + i] * static_cast<double>(pe[j * d.rope + i]);
+        for (int64_t i = 0; i < d.ropeDim; ++i)
+          dot += qh[d.nopeDim + i] * static_cast<double>(pe[j * d.ropeDim + i]);
         score[j] = dot * d.softmaxScale;
-        value[j].assign(static_cast<size_t>(d.v), 0.0);
-        for (int64_t i = 0; i < d.v; ++i)
-          for (int64_t cc = 0; cc < C; ++cc)
-            value[j][i] += weightAt(kvB, h * (d.nope + d.v) + d.nope + i, cc) * c[j * C + cc];
+        value[j].assign(static_cast<size_t>(d.vDim), 0.0);
+        valueMag[j].assign(static_cast<size_t>(d.vDim), 0.0);
+        for (int64_t i = 0; i < d.vDim; ++i)
+          for (int64_t cc = 0; cc < C; ++cc) {
+            const double term = weightAt(kvB, h * headRows + d.nopeDim + i, cc) * c[j * C + cc];
+            value[j][i] += term;
+            valueMag[j][i] += std::fabs(term);
+          }
       }
-      const double m = *std::max_element(score.begin(), score.end());
-      double sum = 0;
-      for (double &s : score)
-        sum += (s = std::exp(s - m));
-      for (int64_t i = 0; i < d.v; ++i) {
+      softmax(score);
+      for (int64_t i = 0; i < d.vDim; ++i) {
         double o = 0, mag = 0;
         for (int64_t j = 0; j < L; ++j) {
-          o += score[j] / sum * value[j][i];
-          mag += score[j] / sum * std::fabs(value[j][i]);
+          o += score[j] * value[j][i];
+          mag += score[j] * valueMag[j][i];
         }
-        out.value[t * H * d.v + h * d.v + i] = o;
-        out.magnitude[t * H * d.v + h * d.v + i] = mag;
+        out.value[t * H * d.vDim + h * d.vDim + i] = o;
+        out.magnitude[t * H * d.vDim + h * d.vDim + i] = mag;
       }
     }
   }

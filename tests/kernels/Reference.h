@@ -21,7 +21,7 @@ double fp8(uint8_t b);
 /// Decodes bf16 / f16 bits from their definitions.
 double bf16(uint16_t h);
 double f16(uint16_t h);
-/// W[r, c] dequantised (FP8: times its block scale).
+/// W[r, c] dequantised (FP8: times the scale of its kFp8BlockSize-square block).
 double weightAt(const Weight &W, int64_t r, int64_t c);
 
 /// A result vector with the magnitude of each element's sum.
@@ -45,13 +45,32 @@ std::vector<double> rope(const std::vector<float> &x, int64_t T, int64_t heads,
                          const std::vector<double> &freqs, const std::vector<int32_t> &pos,
                          RopeLayout layout);
 
+/// One sequence's cached rows of the latent (C values each) and rope (R values
+/// each) states, packed.
+struct SequenceCache {
+  std::vector<float> latent; ///< [rows, C]
+  std::vector<float> rope;   ///< [rows, R]
+};
+
+/// head_linear (kernels.h) from its definition: y [T, H*N].
+Result headLinear(const std::vector<float> &x, int64_t T, int64_t ldx, const Weight &W,
+                  const HeadLinearParams &p);
+
+/// latent_attention from its definition: oLat [T, H*C] for each token t over rows
+/// 0..pos[t] of caches[seq[t]]. q: [T, ldq].
+Result latentAttention(const std::vector<float> &qLat, const std::vector<float> &q,
+                       int64_t ldq, int64_t T, const std::vector<int32_t> &pos,
+                       const std::vector<int32_t> &seq,
+                       const std::vector<SequenceCache> &caches,
+                       const LatentAttentionParams &p);
+
 /// Plain multi-head attention (spec section 4, naive form) for each token t over
-/// rows 0..pos[t] of its sequence's full latent cache (new rows already in place).
-/// latent[s], ropeCache[s]: that sequence's rows.
+/// rows 0..pos[t] of its sequence's cache (new rows already in place): what
+/// expanded_attention computes, and what the absorbed chain head_linear (W_UK) ->
+/// latent_attention -> head_linear (W_UV) computes too. out: [T, H*v].
 Result mla(const std::vector<float> &q, int64_t T, const std::vector<int32_t> &pos,
-           const std::vector<int32_t> &seq, const std::vector<std::vector<float>> &latent,
-           const std::vector<std::vector<float>> &ropeCache, const Weight &kvB,
-           const MlaDims &d);
+           const std::vector<int32_t> &seq, const std::vector<SequenceCache> &caches,
+           const Weight &kvB, const ExpandedAttentionParams &d);
 
 /// Spec section 5 routing of one token's gate logits (given, in double).
 void route(const std::vector<double> &logits, const float *bias, const RouterParams &p,

@@ -54,7 +54,8 @@ TestWeight randomWeight(WeightType type, int64_t rows, int64_t cols, std::mt1993
       while ((b & 0x7F) == 0x7F); // NaN is not a weight
       w.bytes[i] = static_cast<uint8_t>(b);
     }
-    const int64_t br = (rows + 127) / 128, bc = (cols + 127) / 128;
+    const int64_t br = (rows + kFp8BlockSize - 1) / kFp8BlockSize;
+    const int64_t bc = (cols + kFp8BlockSize - 1) / kFp8BlockSize;
     std::uniform_real_distribution<float> scale(1e-3f, 4e-3f);
     w.scales.resize(static_cast<size_t>(br * bc));
     for (float &s : w.scales)

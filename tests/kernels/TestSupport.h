@@ -25,7 +25,7 @@ struct TestWeight {
   int64_t rows = 0;                      ///< first dimension
   int64_t cols = 0;                      ///< second dimension
   std::vector<uint8_t> bytes;            ///< rows * cols stored elements
-  std::vector<float> scales;             ///< FP8 only: [ceil(rows/128), ceil(cols/128)]
+  std::vector<float> scales;             ///< FP8 only: one per kFp8BlockSize^2 block
   /// The kernel-facing view.
   Weight view() const;
 };

@@ -19,7 +19,7 @@ std::vector<Variant> variants() {
   v2.fp8 = false;
   v2.qLora = false;
   v2.v3Router = false;
-  v2.absorbed = false;
+  v2.prefillAbsorbed = v2.decodeAbsorbed = false;
   v2.yarn = false;
   list.push_back({"bf16_qproj_v2_naive", v2});
   TinyModelOptions mixed;
@@ -33,6 +33,9 @@ std::vector<Variant> variants() {
   TinyModelOptions halfNoLora = v2;
   halfNoLora.halfRope = true;
   list.push_back({"bf16_qproj_v2_half_rope", halfNoLora});
+  TinyModelOptions split; // what the compiler emits by default: naive prefill, absorbed decode
+  split.prefillAbsorbed = false;
+  list.push_back({"fp8_naive_prefill_absorbed_decode", split});
   return list;
 }
 
@@ -183,15 +186,29 @@ TEST(Executor, RefusesBadInputsBeforeRunning) {
             "tokens");
 }
 
-TEST(Executor, KvCacheHoldsOnlyTheLatentAndRopeKey) {
+TEST(Executor, KvCacheHoldsThePlansStates) {
   LoadedModel loaded;
   ASSERT_TRUE(loaded.executor);
   std::unique_ptr<KvCache> cache;
   ASSERT_TRUE(loaded.executor->createCache(3, 10, &cache).ok());
-  // layers * (kv_lora_rank + qk_rope_head_dim) * 4 bytes = 3 * (32 + 8) * 4.
+  // Per layer the latent c (32 f32) and the roped k_pe (8 f32): 3 * (32 + 8) * 4 bytes.
   EXPECT_EQ(cache->bytesPerToken(), 480u);
   EXPECT_EQ(cache->totalBytes(), 480u * 10 * 3);
-  EXPECT_EQ(cache->slots().size(), 9u);
+  ASSERT_EQ(cache->bindings().size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    const StateBinding &binding = cache->bindings()[i];
+    uint64_t rowBytes = i % 2 == 0 ? 128 : 32;
+    EXPECT_EQ(binding.rowBytes, rowBytes) << i;
+    EXPECT_EQ(binding.capacity, 10) << i;
+    EXPECT_EQ(binding.sequenceStride, rowBytes * 10) << i;
+    ASSERT_NE(binding.data, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(binding.data) % 64, 0u) << i;
+    // Zeroed at creation.
+    std::vector<uint8_t> bytes(size_t(rowBytes * 30), 0xff);
+    ASSERT_TRUE(loaded.executor->backend().copyToHost(bytes.data(), binding.data, bytes.size()).ok());
+    EXPECT_EQ(std::count(bytes.begin(), bytes.end(), 0), ptrdiff_t(bytes.size())) << i;
+  }
+  EXPECT_TRUE(cache->fits(*loaded.plan));
   std::unique_ptr<KvCache> none;
   EXPECT_EQ(loaded.executor->createCache(0, 10, &none).message(),
             "kv cache: 0 sequences requested, need at least 1");
@@ -205,14 +222,167 @@ TEST(Executor, RefusesACacheMadeForAnotherPlan) {
   ASSERT_TRUE(three.executor && two.executor);
   std::unique_ptr<KvCache> small;
   ASSERT_TRUE(two.executor->createCache(1, 8, &small).ok());
+  EXPECT_FALSE(small->fits(*three.plan));
   std::vector<int32_t> tokens = {1, 2}, positions = {0, 1}, seqIds = {0, 0};
   std::vector<float> logits(2 * 160);
   EXPECT_EQ(three.executor
                 ->forward({tokens.data(), positions.data(), seqIds.data(), 2}, *small,
                           logits.data())
                 .message(),
-            "forward: the KV cache was made for another plan (320 bytes per token, this plan "
-            "needs 480)");
+            "forward: the KV cache was made for another plan (4 states of 320 bytes per token, "
+            "this plan has 6 states of 480)");
+}
+
+TEST(Executor, DecodeRunsForTheNextTokenOfDistinctSequences) {
+  TinyModelOptions options;
+  options.prefillAbsorbed = false; // the two entry points have different steps
+  LoadedModel loaded(options);
+  ASSERT_TRUE(loaded.executor);
+  EXPECT_EQ(loaded.executor->lastEntry(), nullptr);
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(loaded.executor->createCache(3, 16, &cache).ok());
+  std::vector<float> logits(16 * 160);
+  auto entryOf = [&](std::vector<int32_t> positions, std::vector<int32_t> seqIds) {
+    std::vector<int32_t> tokens(positions.size(), 7);
+    Status status = loaded.executor->forward(
+        {tokens.data(), positions.data(), seqIds.data(), int64_t(tokens.size())}, *cache,
+        logits.data());
+    EXPECT_TRUE(status.ok()) << status.message();
+    return loaded.executor->lastEntry() ? loaded.executor->lastEntry()->name : "none";
+  };
+  EXPECT_EQ(entryOf({0, 1, 2}, {0, 0, 0}), "prefill"); // a prompt
+  EXPECT_EQ(entryOf({3}, {0}), "decode");              // its next token
+  EXPECT_EQ(entryOf({0}, {1}), "decode");              // the first token of a sequence
+  EXPECT_EQ(entryOf({4, 1}, {0, 1}), "decode");        // batched decode
+  EXPECT_EQ(entryOf({2, 0}, {1, 2}), "decode");
+  EXPECT_EQ(entryOf({5, 6}, {0, 0}), "prefill");       // two tokens of one sequence
+  EXPECT_EQ(entryOf({6}, {0}), "prefill");             // rewrites a stored row
+  EXPECT_EQ(entryOf({3, 0}, {1, 2}), "prefill");       // one next token, one rewrite
+  EXPECT_EQ(cache->length(0), 7);
+  EXPECT_EQ(cache->length(1), 4);
+  EXPECT_EQ(cache->length(2), 1);
+}
+
+TEST(Executor, NaivePrefillThenAbsorbedDecodeFollowTheReference) {
+  TinyModelOptions options;
+  options.prefillAbsorbed = false;
+  LoadedModel loaded(options);
+  ASSERT_TRUE(loaded.executor);
+  int64_t vocab = loaded.executor->vocabSize();
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(loaded.executor->createCache(1, 32, &cache).ok());
+  std::vector<int32_t> positions = {0, 1, 2, 3}, seqIds(4, 0);
+  std::vector<float> all(4 * size_t(vocab));
+  ASSERT_TRUE(loaded.executor
+                  ->forward({kPrompt.data(), positions.data(), seqIds.data(), 4}, *cache,
+                            all.data())
+                  .ok());
+  ASSERT_EQ(loaded.executor->lastEntry()->name, "prefill");
+  for (size_t t = 4; t < kPrompt.size(); ++t) {
+    int32_t position = int32_t(t), seq = 0;
+    std::vector<float> row(static_cast<size_t>(vocab));
+    Status status = loaded.executor->forward({&kPrompt[t], &position, &seq, 1}, *cache, row.data());
+    ASSERT_TRUE(status.ok()) << status.message();
+    ASSERT_EQ(loaded.executor->lastEntry()->name, "decode");
+    all.insert(all.end(), row.begin(), row.end());
+  }
+  EXPECT_LT(relativeError(all, referenceForward(loaded.model, kPrompt).logits), 1e-4);
+}
+
+/// The CPU backend under another name, refusing head_linear steps while `refuse` is
+/// set: the executor must name the step before anything runs.
+class PickyBackend final : public Backend {
+public:
+  static bool refuse;
+  static Status create(const BackendOptions &options, std::unique_ptr<Backend> *out) {
+    auto picky = std::make_unique<PickyBackend>();
+    MOEC_RETURN_IF_ERROR(createBackend("cpu", options, &picky->cpu_));
+    *out = std::move(picky);
+    return Status();
+  }
+  const char *name() const override { return "picky"; }
+  std::vector<BufferType> bufferTypes() const override { return cpu_->bufferTypes(); }
+  Status allocate(uint64_t bytes, DeviceBuffer *out, int type) override {
+    return cpu_->allocate(bytes, out, type);
+  }
+  void release(DeviceBuffer &buffer) override { cpu_->release(buffer); }
+  Status copyToDevice(void *device, const void *host, uint64_t bytes) override {
+    return cpu_->copyToDevice(device, host, bytes);
+  }
+  Status copyToHost(void *host, const void *device, uint64_t bytes) override {
+    return cpu_->copyToHost(host, device, bytes);
+  }
+  Status importHost(const void *host, uint64_t bytes, DeviceBuffer *out) override {
+    return cpu_->importHost(host, bytes, out);
+  }
+  bool supportsStep(const StepTypes &types, std::string *why) const override {
+    if (refuse && types.kind == plan::StepKind::HeadLinear) {
+      if (why)
+        *why = "f8e4m3 weights with block shape [128, 128]";
+      return false;
+    }
+    return cpu_->supportsStep(types, why);
+  }
+  Status prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Program> *out) override {
+    return cpu_->prepare(plan, entry, out);
+  }
+  Status execute(Program &program, const Bindings &bindings) override {
+    return cpu_->execute(program, bindings);
+  }
+  Status synchronize() override { return cpu_->synchronize(); }
+
+private:
+  std::unique_ptr<Backend> cpu_;
+};
+bool PickyBackend::refuse = false;
+
+TEST(Executor, NamesTheFirstStepTheBackendCannotRun) {
+  TinyModelOptions options;
+  options.prefillAbsorbed = false; // head_linear only in decode
+  LoadedModel loaded(options);
+  ASSERT_TRUE(loaded.plan);
+  registerBackend("picky", PickyBackend::create);
+  ExecutorOptions executorOptions;
+  executorOptions.backend = "picky";
+  executorOptions.threads = 2;
+  std::unique_ptr<Executor> executor;
+  PickyBackend::refuse = true;
+  Status status = Executor::create(*loaded.plan, executorOptions, &executor);
+  PickyBackend::refuse = false;
+  uint32_t first = loaded.plan->decode().firstStep;
+  uint32_t wUk = first;
+  while (loaded.plan->root().steps()->Get(wUk)->kind() != plan::StepKind::HeadLinear)
+    ++wUk;
+  EXPECT_EQ(loaded.plan->stepLabel(wUk), "steps[" + std::to_string(wUk) +
+                                             "] (model.layers.0.self_attn.w_uk)");
+  EXPECT_EQ(status.message(), loaded.plan->name() + ": " + loaded.plan->stepLabel(wUk) +
+                                  ": the picky backend cannot run head_linear: f8e4m3 "
+                                  "weights with block shape [128, 128]");
+  // Without the refusal it runs like the CPU backend it wraps.
+  ASSERT_TRUE(Executor::create(*loaded.plan, executorOptions, &executor).ok());
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(executor->createCache(1, 8, &cache).ok());
+  std::vector<float> logits(3 * 160);
+  std::vector<int32_t> positions = {0, 1, 2}, seqIds = {0, 0, 0};
+  ASSERT_TRUE(executor->forward({kPrompt.data(), positions.data(), seqIds.data(), 3}, *cache,
+                                logits.data()).ok());
+  EXPECT_LT(relativeError(logits, loaded.run({kPrompt.begin(), kPrompt.begin() + 3})), 1e-6);
+}
+
+TEST(Executor, CpuBackendRefusesBlockShapesItHasNoKernelFor) {
+  TinyModelOptions options;
+  options.fp8Block = {64, 64};
+  TempDir dir;
+  std::string path = dir.file("blocks.plan");
+  ASSERT_TRUE(writeTinyModel(options, path));
+  std::unique_ptr<Plan> plan;
+  ASSERT_TRUE(Plan::load(path, &plan).ok());
+  std::unique_ptr<Executor> executor;
+  std::string message = Executor::create(*plan, {}, &executor).message();
+  // The first f8e4m3 projection; the reason is the backend's own words.
+  EXPECT_EQ(message, path + ": steps[2] (model.layers.0.self_attn.q_a_proj): the cpu backend "
+                            "cannot run linear: weight 0 is f8e4m3 with block shape [64, 64], "
+                            "the cpu kernels implement [128, 128] only");
 }
 
 TEST(Executor, UnknownBackendIsNamed) {
@@ -221,8 +391,12 @@ TEST(Executor, UnknownBackendIsNamed) {
   ExecutorOptions options;
   options.backend = "tpu";
   std::unique_ptr<Executor> executor;
+  std::string known;
+  for (const std::string &name : backendNames())
+    known += (known.empty() ? "" : ", ") + name;
   EXPECT_EQ(Executor::create(*loaded.plan, options, &executor).message(),
-            "unknown backend \"tpu\" (available: cpu)");
+            "unknown backend \"tpu\" (available: " + known + ")");
+  EXPECT_NE(known.find("cpu"), std::string::npos);
 }
 
 } // namespace

@@ -47,6 +47,20 @@ TEST(Generation, GreedyFollowsTheReferenceArgmax) {
   }
 }
 
+TEST(Generation, NaivePrefillAbsorbedDecodeGeneratesTheSameTokens) {
+  LoadedModel absorbed;
+  TinyModelOptions options;
+  options.prefillAbsorbed = false; // the compiler's default forms
+  LoadedModel split(options);
+  ASSERT_TRUE(absorbed.executor && split.executor);
+  GenerationOptions generation;
+  generation.maxNewTokens = 6;
+  std::vector<int32_t> tokens = generateTokens(split, generation);
+  EXPECT_EQ(tokens, generateTokens(absorbed, generation));
+  ASSERT_NE(split.executor->lastEntry(), nullptr);
+  EXPECT_EQ(split.executor->lastEntry()->name, "decode");
+}
+
 TEST(Generation, SameSeedSameTokensOtherSeedOtherTokens) {
   LoadedModel loaded;
   ASSERT_TRUE(loaded.executor);

@@ -1,8 +1,8 @@
 //===- MakeTestPlan.cpp - Writes a tiny random DeepSeek plan --------------===//
 //
 // moec-make-test-plan OUT.plan [--bf16] [--no-q-lora] [--v2-router] [--naive]
-//                     [--external] [--weights-file NAME] [--layers N]
-//                     [--max-tokens T] [--seed S]
+//                     [--naive-prefill] [--no-yarn] [--half-rope] [--external]
+//                     [--weights-file NAME] [--layers N] [--max-tokens T] [--seed S]
 // A test helper: fuzz seeds and moec-run's end-to-end test are made with it.
 //
 //===----------------------------------------------------------------------===//
@@ -26,7 +26,11 @@ int main(int argc, char **argv) {
     else if (arg == "--v2-router")
       options.v3Router = false;
     else if (arg == "--naive")
-      options.absorbed = false;
+      options.prefillAbsorbed = options.decodeAbsorbed = false;
+    else if (arg == "--naive-prefill")
+      options.prefillAbsorbed = false;
+    else if (arg == "--half-rope")
+      options.halfRope = true;
     else if (arg == "--no-yarn")
       options.yarn = false;
     else if (arg == "--external")
@@ -48,9 +52,9 @@ int main(int argc, char **argv) {
   }
   if (out.empty()) {
     std::fprintf(stderr, "usage: moec-make-test-plan OUT.plan [--bf16] [--no-q-lora] "
-                         "[--v2-router] [--naive] [--no-yarn] [--external] [--weights-file NAME] "
-                         "[--layers N] "
-                         "[--max-tokens T] [--seed S]\n");
+                         "[--v2-router] [--naive] [--naive-prefill] [--no-yarn] [--half-rope] "
+                         "[--external] [--weights-file NAME] [--layers N] [--max-tokens T] "
+                         "[--seed S]\n");
     return 2;
   }
   return moec::test::writeTinyModel(options, out) ? 0 : 1;

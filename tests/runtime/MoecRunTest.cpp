@@ -6,10 +6,13 @@
 //===----------------------------------------------------------------------===//
 #include "LoadedModel.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sys/wait.h>
 
 #ifndef MOEC_RUN_PATH
@@ -234,10 +237,110 @@ TEST_F(MoecRun, ErrorsAreOneClearLine) {
                          ": not a moec plan: file identifier is \"an a\", expected \"MOEP\"\n");
 }
 
+TEST_F(MoecRun, DumpsThePlanAsJson) {
+  // Naive prefill and absorbed decode: both attention forms appear.
+  TinyModelOptions options;
+  options.prefillAbsorbed = false;
+  std::string split = loaded.dir.file("split.plan");
+  ASSERT_TRUE(writeTinyModel(options, split));
+  std::unique_ptr<Plan> expected;
+  ASSERT_TRUE(Plan::load(split, &expected).ok());
+  RunResult run = runMoecRun(loaded.dir, split + " --dump-plan");
+  ASSERT_EQ(run.exitCode, 0) << run.err;
+  EXPECT_EQ(run.err, "");
+  ASSERT_FALSE(run.out.empty());
+  EXPECT_EQ(run.out.back(), '\n');
+  // No weight bytes: the text is far smaller than the weights.
+  EXPECT_LT(run.out.size(), expected->weightBytes() / 4);
+  nlohmann::json plan = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(plan.is_discarded()) << "not valid JSON:\n" << run.out.substr(0, 2000);
+
+  EXPECT_EQ(plan["version"], 2);
+  EXPECT_EQ(plan["max_tokens"], 16);
+  EXPECT_EQ(plan["arena_size"], expected->arenaSize());
+  EXPECT_EQ(plan["model"]["architecture"], "DeepseekV3ForCausalLM");
+  EXPECT_EQ(plan["provenance"]["compiler_version"], "tiny-model-builder");
+
+  const nlohmann::json &entries = plan["entry_points"];
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0]["name"], "prefill");
+  EXPECT_EQ(entries[1]["name"], "decode");
+  EXPECT_EQ(entries[1]["token_bound"], 160);
+  EXPECT_EQ(entries[1]["first_step"], expected->decode().firstStep);
+  EXPECT_EQ(entries[1]["num_steps"], expected->decode().numSteps);
+  EXPECT_EQ(entries[0]["inputs"], nlohmann::json({0, 1, 2}));
+
+  const nlohmann::json &states = plan["states"];
+  ASSERT_EQ(states.size(), 6u);
+  EXPECT_EQ(states[0]["name"], "model.layers.0.self_attn.latent_cache");
+  EXPECT_EQ(states[0]["dtype"], "F32");
+  EXPECT_EQ(states[0]["shape"], nlohmann::json({32}));
+  EXPECT_EQ(states[5]["shape"], nlohmann::json({8}));
+
+  const nlohmann::json &weights = plan["weights"];
+  ASSERT_EQ(weights.size(), expected->numWeights());
+  const nlohmann::json *kvB = nullptr;
+  for (const nlohmann::json &weight : weights) {
+    EXPECT_FALSE(weight.contains("data"));
+    if (weight["name"] == "model.layers.0.self_attn.kv_b_proj.weight")
+      kvB = &weight;
+  }
+  ASSERT_NE(kvB, nullptr);
+  EXPECT_EQ((*kvB)["dtype"], "F8E4M3");
+  EXPECT_EQ((*kvB)["shape"], nlohmann::json({112, 32}));
+  EXPECT_EQ((*kvB)["block_shape"], nlohmann::json({128, 128}));
+  EXPECT_FALSE(kvB->contains("file")); // absent: the plan's own weight blob
+  EXPECT_EQ((*kvB)["offset"].get<uint64_t>() % 64, 0u);
+  const nlohmann::json &scale = weights[(*kvB)["block_scale"].get<size_t>()];
+  EXPECT_EQ(scale["name"], "model.layers.0.self_attn.kv_b_proj.weight_scale_inv");
+  EXPECT_EQ(scale["dtype"], "F32");
+
+  ASSERT_EQ(plan["buffers"].size(), size_t(expected->root().buffers()->size()));
+  EXPECT_EQ(plan["buffers"][0]["name"], "tokens");
+  EXPECT_EQ(plan["buffers"][0]["dtype"], "I32");
+  EXPECT_EQ(plan["buffers"][0]["shape"], nlohmann::json({-1}));
+
+  // Steps with their attributes, by name.
+  std::map<std::string, nlohmann::json> decodeSteps, prefillSteps;
+  const nlohmann::json &steps = plan["steps"];
+  ASSERT_EQ(steps.size(), size_t(expected->root().steps()->size()));
+  for (size_t i = 0; i < steps.size(); ++i)
+    (i < expected->decode().firstStep ? prefillSteps : decodeSteps)[steps[i]["name"]] = steps[i];
+  const std::string a = "model.layers.0.self_attn.";
+  EXPECT_EQ(prefillSteps[a + "attention"]["kind"], "ExpandedAttention");
+  EXPECT_EQ(prefillSteps[a + "attention"]["attrs_type"], "ExpandedAttentionAttrs");
+  EXPECT_EQ(prefillSteps[a + "attention"]["attrs"]["v_dim"], 12);
+  const nlohmann::json &wUk = decodeSteps[a + "w_uk"];
+  EXPECT_EQ(wUk["kind"], "HeadLinear");
+  EXPECT_EQ(wUk["attrs"]["transpose"], true);
+  EXPECT_EQ(wUk["attrs"]["row_stride"], 28);
+  EXPECT_EQ(wUk["attrs"]["rows"], 16);
+  EXPECT_EQ(wUk["attrs"]["in_stride"], 24);
+  const nlohmann::json &core = decodeSteps[a + "attention"];
+  EXPECT_EQ(core["kind"], "LatentAttention");
+  EXPECT_EQ(core["states"], nlohmann::json({0, 1}));
+  EXPECT_EQ(core["attrs"]["latent_dim"], 32);
+  EXPECT_NEAR(core["attrs"]["softmax_scale"].get<double>(), 0.264642, 1e-6);
+  const nlohmann::json &rope = decodeSteps[a + "rope_q"];
+  EXPECT_EQ(rope["attrs"]["rope_dim"], 8);
+  EXPECT_EQ(rope["attrs"]["offset"], 16);
+  EXPECT_EQ(rope["attrs"]["layout"], "Interleaved");
+  EXPECT_EQ(rope["attrs"]["theta"], 10000.0);
+  EXPECT_EQ(rope["attrs"]["yarn"]["factor"], 4.0);
+  EXPECT_EQ(rope["attrs"]["yarn"]["attention_factor"], 1.0);
+  EXPECT_EQ(decodeSteps[a + "cache_store"]["kind"], "CacheStore");
+
+  // A bad plan is refused as usual, nothing on stdout.
+  RunResult missing = runMoecRun(loaded.dir, loaded.dir.file("none.plan") + " --dump-plan");
+  EXPECT_EQ(missing.exitCode, 1);
+  EXPECT_EQ(missing.out, "");
+}
+
 TEST_F(MoecRun, HelpTeachesWithExamples) {
   RunResult run = runMoecRun(loaded.dir, "--help");
   EXPECT_EQ(run.exitCode, 0);
-  for (const char *text : {"usage: moec-run PLAN --tokens IDS", "--dump-logits FILE",
+  for (const char *text : {"usage: moec-run PLAN --tokens IDS", "moec-run PLAN --dump-plan",
+                           "--dump-logits FILE",
                            "--dump-decode-logits FILE",
                            "--max-new-tokens N", "--temperature T", "--top-k K", "--top-p P",
                            "--seed S", "--threads N", "--stop-token ID", "examples:"})

@@ -21,23 +21,20 @@ namespace {
 
 constexpr int64_t kVocab = 160, kHidden = 136;
 
-/// The smallest valid plan: embedding -> rms_norm -> linear (logits).
+/// The smallest valid plan: embedding -> rms_norm -> linear (logits), the steps of
+/// both entry points (0 prefill, 1 decode).
 /// Buffers: 0 tokens, 1 positions, 2 seq_ids, 3 h, 4 n, 5 logits.
 /// Weights: 0 embed (f32), 1 norm (f32), 2 lm_head (bf16). Steps 0, 1, 2.
+/// An f8e4m3 lm_head: its block shape and the shape of its scale weight (weight 3).
+struct Fp8Head {
+  std::vector<int64_t> block;      ///< Weight.block_shape
+  std::vector<int64_t> scaleShape; ///< shape of the scale weight
+};
+
 class MiniPlan {
 public:
-  MiniPlan() {
-    plan::ModelConfigT &c = writer.model();
-    c.architecture = "DeepseekV3ForCausalLM";
-    c.vocab_size = kVocab;
-    c.hidden_size = kHidden;
-    c.num_hidden_layers = 1;
-    c.num_attention_heads = 4;
-    c.qk_nope_head_dim = 16;
-    c.qk_rope_head_dim = 8;
-    c.v_head_dim = 12;
-    c.kv_lora_rank = 32;
-    c.softmax_scale = 0.2f;
+  explicit MiniPlan(const Fp8Head *fp8 = nullptr) {
+    writer.model().architecture = "DeepseekV3ForCausalLM"; // metadata only
     writer.plan().max_tokens = 4;
     int32_t tokens = writer.addBuffer("tokens", plan::DType::I32, {-1});
     int32_t positions = writer.addBuffer("positions", plan::DType::I32, {-1});
@@ -51,15 +48,30 @@ public:
                                  embed.size() * 4);
     int32_t g = writer.addWeight("norm", plan::DType::F32, {kHidden}, norm.data(),
                                  norm.size() * 4);
-    int32_t w = writer.addWeight("lm_head", plan::DType::BF16, {kVocab, kHidden}, head.data(),
-                                 head.size() * 2);
+    int32_t w;
+    if (!fp8) {
+      w = writer.addWeight("lm_head", plan::DType::BF16, {kVocab, kHidden}, head.data(),
+                           head.size() * 2);
+    } else {
+      std::vector<uint8_t> codes(size_t(kVocab * kHidden), 0x38); // 1.0
+      int64_t scales = 1;
+      for (int64_t dim : fp8->scaleShape)
+        scales *= dim;
+      std::vector<float> scale(size_t(scales), 0.5f);
+      w = writer.addWeight("lm_head", plan::DType::F8E4M3, {kVocab, kHidden}, codes.data(),
+                           codes.size());
+      int32_t s = writer.addWeight("lm_head.scale", plan::DType::F32, fp8->scaleShape,
+                                   scale.data(), scale.size() * 4);
+      writer.setBlockScale(w, s, fp8->block);
+    }
     writer.addStep(plan::StepKind::Embedding, {tokens}, {h}, {e}, {}, "embed");
     plan::StepAttrsUnion attrs;
     plan::RmsNormAttrsT rms;
     attrs.Set(rms);
     writer.addStep(plan::StepKind::RmsNorm, {h}, {n}, {g}, attrs, "norm");
     writer.addStep(plan::StepKind::Linear, {n}, {logits}, {w}, {}, "lm_head");
-    writer.addEntryPoint("forward", {tokens, positions, seqIds}, {logits}, 0, 3);
+    writer.addEntryPoint("prefill", {tokens, positions, seqIds}, {logits}, 0, 3, kVocab);
+    writer.addEntryPoint("decode", {tokens, positions, seqIds}, {logits}, 0, 3, kVocab);
     EXPECT_TRUE(writer.planArena().ok());
   }
 
@@ -74,7 +86,6 @@ public:
   plan::StepT &step(size_t i) { return *writer.plan().steps[i]; }
   plan::BufferT &buffer(size_t i) { return *writer.plan().buffers[i]; }
   plan::WeightT &weight(size_t i) { return *writer.plan().weights[i]; }
-
   TempDir dir;
   std::string path = dir.file("mini.plan");
   PlanWriter writer;
@@ -102,9 +113,23 @@ TEST(PlanLoader, MiniPlanLoadsAndWeightsAreAlignedInPlace) {
   std::unique_ptr<Plan> plan;
   ASSERT_TRUE(Plan::load(mini.path, &plan).ok());
   EXPECT_EQ(plan->numWeights(), 3u);
-  EXPECT_EQ(plan->forward().tokens, 0);
-  EXPECT_EQ(plan->forward().logits, 5);
-  EXPECT_EQ(plan->forward().numSteps, 3u);
+  ASSERT_EQ(plan->numEntryPoints(), 2u);
+  EXPECT_EQ(plan->prefill().name, "prefill");
+  EXPECT_EQ(plan->prefill().index, 0u);
+  EXPECT_EQ(plan->decode().name, "decode");
+  EXPECT_EQ(plan->decode().index, 1u);
+  EXPECT_EQ(plan->findEntryPoint("decode"), &plan->decode());
+  EXPECT_EQ(plan->findEntryPoint("forward"), nullptr);
+  EXPECT_EQ(plan->prefill().tokens, 0);
+  EXPECT_EQ(plan->prefill().positions, 1);
+  EXPECT_EQ(plan->prefill().seqIds, 2);
+  EXPECT_EQ(plan->prefill().logits, 5);
+  EXPECT_EQ(plan->prefill().numSteps, 3u);
+  EXPECT_EQ(plan->tokenBound(), kVocab);
+  EXPECT_EQ(plan->numStates(), 0u);
+  EXPECT_EQ(plan->stepLabel(2), "steps[2] (lm_head)");
+  EXPECT_EQ(plan->weight(2).blockScale, nullptr);
+  EXPECT_EQ(plan->weight(2).blockRows, 0);
   for (size_t i = 0; i < plan->numWeights(); ++i)
     EXPECT_EQ(reinterpret_cast<uintptr_t>(plan->weight(i).data) % 64, 0u) << i;
   EXPECT_EQ(plan->weight(2).rows, kVocab);
@@ -122,10 +147,56 @@ TEST(PlanLoader, TinyModelsLoad) {
       options.fp8 = fp8;
       options.qLora = fp8;
       options.external = external;
+      options.prefillAbsorbed = !external; // shared naive, or split forms
       std::string path = dir.file(std::string("tiny") + (fp8 ? "8" : "b") + (external ? "x" : "") + ".plan");
       ASSERT_TRUE(writeTinyModel(options, path));
       EXPECT_EQ(loadMessage(path), "") << path;
     }
+}
+
+TEST(PlanLoader, TinyModelDescribesItself) {
+  TempDir dir;
+  TinyModelOptions options;
+  options.layers = 2;
+  options.prefillAbsorbed = false; // naive prefill, absorbed decode: separate steps
+  std::string path = dir.file("tiny.plan");
+  ASSERT_TRUE(writeTinyModel(options, path));
+  std::unique_ptr<Plan> plan;
+  Status status = Plan::load(path, &plan);
+  ASSERT_TRUE(status.ok()) << status.message();
+  // Two states per layer: the latent c rows [32] and the roped k_pe rows [8], f32.
+  ASSERT_EQ(plan->numStates(), 4u);
+  EXPECT_EQ(plan->state(0).name, "model.layers.0.self_attn.latent_cache");
+  EXPECT_EQ(plan->state(0).shape, std::vector<int64_t>{32});
+  EXPECT_EQ(plan->state(0).rowElements, 32);
+  EXPECT_EQ(plan->state(0).rowBytes, 128u);
+  EXPECT_EQ(plan->state(3).name, "model.layers.1.self_attn.rope_cache");
+  EXPECT_EQ(plan->state(3).rowBytes, 32u);
+  EXPECT_EQ(plan->state(3).dtype, plan::DType::F32);
+  const EntryPointInfo &prefill = plan->prefill(), &decode = plan->decode();
+  EXPECT_EQ(prefill.firstStep, 0u);
+  EXPECT_EQ(decode.firstStep, prefill.numSteps);
+  EXPECT_EQ(decode.numSteps, prefill.numSteps + 4); // two head_linear steps per layer
+  EXPECT_EQ(prefill.tokenBound, 160);
+  auto countKind = [&](const EntryPointInfo &entry, plan::StepKind kind) {
+    int count = 0;
+    for (uint32_t s = entry.firstStep; s < entry.firstStep + entry.numSteps; ++s)
+      count += plan->root().steps()->Get(s)->kind() == kind;
+    return count;
+  };
+  EXPECT_EQ(countKind(prefill, plan::StepKind::ExpandedAttention), 2);
+  EXPECT_EQ(countKind(prefill, plan::StepKind::LatentAttention), 0);
+  EXPECT_EQ(countKind(decode, plan::StepKind::LatentAttention), 2);
+  EXPECT_EQ(countKind(decode, plan::StepKind::HeadLinear), 4);
+  EXPECT_EQ(countKind(decode, plan::StepKind::CacheStore), 2);
+  // The f8e4m3 projections carry their block shape.
+  for (size_t i = 0; i < plan->numWeights(); ++i) {
+    const WeightView &w = plan->weight(i);
+    bool fp8 = w.dtype == plan::DType::F8E4M3;
+    EXPECT_EQ(w.blockRows, fp8 ? 128 : 0) << i;
+    EXPECT_EQ(w.blockCols, fp8 ? 128 : 0) << i;
+    EXPECT_EQ(w.blockScale != nullptr, fp8) << i;
+  }
 }
 
 TEST(PlanLoader, MissingFile) {
@@ -158,8 +229,17 @@ TEST(PlanLoader, WrongIdentifier) {
 TEST(PlanLoader, NewerFormatVersion) {
   MiniPlan mini;
   mini.writer.plan().version = kPlanFormatVersion + 1;
-  EXPECT_EQ(mini.load(), mini.path + ": format version 2 is newer than this runtime reads (1); "
-                                     "update the runtime or recompile the plan");
+  EXPECT_EQ(mini.load(), mini.path + ": plan format version 3 was written by a newer moec (this "
+                                     "runtime reads version 2); update the runtime or recompile "
+                                     "the checkpoint");
+}
+
+TEST(PlanLoader, FormatVersionOneIsRefused) {
+  MiniPlan mini;
+  mini.writer.plan().version = 1;
+  EXPECT_EQ(mini.load(), mini.path + ": plan format version 1 is no longer supported (this "
+                                     "runtime reads version 2); recompile the checkpoint with "
+                                     "moec compile");
 }
 
 TEST(PlanLoader, MissingFormatVersion) {
@@ -239,22 +319,26 @@ TEST(PlanLoader, WeightOutOfRange) {
 TEST(PlanLoader, EntryInputOutOfRange) {
   MiniPlan mini;
   mini.writer.plan().entry_points[0]->inputs[2] = 6;
-  EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (forward): input 2 refers to buffer 6, "
+  EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (prefill): input 2 refers to buffer 6, "
                                      "plan has 6");
 }
 
 TEST(PlanLoader, EntryStepsOutOfRange) {
   MiniPlan mini;
   mini.writer.plan().entry_points[0]->num_steps = 0xffffffffu;
-  EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (forward): steps [0, +4294967295) run "
+  EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (prefill): steps [0, +4294967295) run "
                                      "past the plan's 3 steps");
 }
 
-TEST(PlanLoader, BlockScaleOutOfRange) {
+TEST(PlanLoader, BlockScaleOnlyForFp8Weights) {
   MiniPlan mini;
   mini.weight(2).block_scale = 12;
   EXPECT_EQ(mini.load(), mini.path + ": weights[2] (lm_head): only f8e4m3 weights have a "
-                                     "block_scale, this one is bf16");
+                                     "block_scale and block_shape, this one is bf16");
+  MiniPlan shape;
+  shape.weight(2).block_shape = {128, 128};
+  EXPECT_EQ(shape.load(), shape.path + ": weights[2] (lm_head): only f8e4m3 weights have a "
+                                       "block_scale and block_shape, this one is bf16");
 }
 
 TEST(PlanLoader, Fp8WithoutBlockScale) {
@@ -262,6 +346,147 @@ TEST(PlanLoader, Fp8WithoutBlockScale) {
   mini.weight(2).dtype = plan::DType::F8E4M3;
   mini.weight(2).size = uint64_t(kVocab * kHidden);
   EXPECT_EQ(mini.load(), mini.path + ": weights[2] (lm_head): f8e4m3 weight has no block_scale");
+}
+
+TEST(PlanLoader, Fp8WeightWithItsBlockShapeLoads) {
+  Fp8Head fp8{{128, 64}, {2, 3}};
+  MiniPlan mini(&fp8);
+  ASSERT_EQ(mini.load(), "");
+  std::unique_ptr<Plan> plan;
+  ASSERT_TRUE(Plan::load(mini.path, &plan).ok());
+  const WeightView &head = plan->weight(2);
+  EXPECT_EQ(head.dtype, plan::DType::F8E4M3);
+  EXPECT_EQ(head.blockRows, 128);
+  EXPECT_EQ(head.blockCols, 64);
+  ASSERT_EQ(static_cast<const void *>(head.blockScale), plan->weight(3).data);
+  EXPECT_EQ(head.blockScale[5], 0.5f);
+}
+
+TEST(PlanLoader, BadBlockShapes) {
+  {
+    Fp8Head fp8{{}, {2, 2}};
+    MiniPlan mini(&fp8);
+    EXPECT_EQ(mini.load(), mini.path + ": weights[2] (lm_head): f8e4m3 weight has no block_shape");
+  }
+  {
+    Fp8Head fp8{{128}, {2, 2}};
+    MiniPlan mini(&fp8);
+    EXPECT_EQ(mini.load(), mini.path + ": weights[2] (lm_head): block_shape [128] must be [rows, "
+                                       "cols] with values in 1..16777216");
+  }
+  {
+    Fp8Head fp8{{0, 128}, {2, 2}};
+    MiniPlan mini(&fp8);
+    EXPECT_EQ(mini.load(), mini.path + ": weights[2] (lm_head): block_shape [0, 128] must be "
+                                       "[rows, cols] with values in 1..16777216");
+  }
+  {
+    Fp8Head fp8{{128, 128}, {2, 2}};
+    MiniPlan mini(&fp8);
+    mini.weight(2).block_scale = 9;
+    EXPECT_EQ(mini.load(),
+              mini.path + ": weights[2] (lm_head): block_scale refers to weight 9, plan has 4");
+  }
+}
+
+TEST(PlanLoader, BlockScaleShapeMustMatchTheBlockShape) {
+  Fp8Head fp8{{64, 64}, {2, 2}};
+  MiniPlan mini(&fp8);
+  EXPECT_EQ(mini.load(), mini.path + ": weights[2] (lm_head): block_scale weights[3] "
+                                     "(lm_head.scale) is f32 [2, 2], expected f32 [3, 3] for "
+                                     "block shape [64, 64]");
+}
+
+TEST(PlanLoader, ActivationBufferTypes) {
+  {
+    MiniPlan mini;
+    mini.buffer(3).dtype = plan::DType::F16;
+    ASSERT_TRUE(mini.writer.planArena().ok());
+    EXPECT_EQ(mini.load(), mini.path + ": buffers[3] (h): dtype f16 is not an activation type "
+                                       "(f32, i32, bf16 or f8e4m3)");
+  }
+  {
+    MiniPlan mini;
+    mini.buffer(3).dtype = plan::DType::BF16;
+    ASSERT_TRUE(mini.writer.planArena().ok());
+    EXPECT_EQ(mini.load(), ""); // a reduced-precision activation: the backend decides
+    mini.buffer(3).scale = 4;
+    EXPECT_EQ(mini.load(), mini.path + ": buffers[3] (h): only f8e4m3 buffers have a "
+                                       "block_shape and scale, this one is bf16");
+  }
+}
+
+TEST(PlanLoader, QuantizedActivationBuffers) {
+  auto quantized = [](MiniPlan &mini, std::vector<int64_t> block, std::vector<int64_t> scale) {
+    mini.buffer(3).dtype = plan::DType::F8E4M3;
+    int32_t scales = mini.writer.addBuffer("h.scale", plan::DType::F32, std::move(scale));
+    mini.writer.setBufferScale(3, scales, std::move(block));
+    EXPECT_TRUE(mini.writer.planArena().ok());
+  };
+  {
+    MiniPlan mini;
+    quantized(mini, {1, 128}, {-1, 2});
+    EXPECT_EQ(mini.load(), "");
+    // The scales are live with h: the writer did not place them over h or n.
+    const plan::BufferT &scale = mini.buffer(6), &n = mini.buffer(4);
+    EXPECT_TRUE(scale.offset >= n.offset + n.size || n.offset >= scale.offset + scale.size);
+  }
+  {
+    MiniPlan mini;
+    quantized(mini, {1, 128}, {-1, 1});
+    EXPECT_EQ(mini.load(), mini.path + ": buffers[3] (h): scale buffers[6] (h.scale) is f32 "
+                                       "[-1, 1], expected f32 [-1, 2] for block shape [1, 128]");
+  }
+  {
+    MiniPlan mini;
+    quantized(mini, {2, 128}, {-1, 2});
+    EXPECT_EQ(mini.load(), mini.path + ": buffers[3] (h): block_shape [2, 128] of a token-major "
+                                       "buffer must cover one row");
+  }
+  {
+    MiniPlan mini;
+    quantized(mini, {}, {-1, 2});
+    EXPECT_EQ(mini.load(), mini.path + ": buffers[3] (h): f8e4m3 buffer has no block_shape");
+  }
+  {
+    MiniPlan mini;
+    quantized(mini, {1, 128}, {-1, 2});
+    mini.buffer(3).scale = -1;
+    EXPECT_EQ(mini.load(), mini.path + ": buffers[3] (h): f8e4m3 buffer has no scale");
+    mini.buffer(3).scale = 3;
+    EXPECT_EQ(mini.load(), mini.path + ": buffers[3] (h): scale refers to buffer 3, plan has 7");
+  }
+}
+
+TEST(PlanLoader, States) {
+  {
+    MiniPlan mini;
+    mini.writer.addState("cache", plan::DType::F32, {8});
+    EXPECT_EQ(mini.load(), "");
+  }
+  {
+    MiniPlan mini;
+    mini.writer.addState("cache", plan::DType::BF16, {8});
+    EXPECT_EQ(mini.load(), mini.path + ": states[0] (cache): dtype bf16 is not supported for "
+                                       "states yet (only f32)");
+  }
+  {
+    MiniPlan mini;
+    mini.writer.addState("cache", plan::DType::F32, {});
+    EXPECT_EQ(mini.load(), mini.path + ": states[0] (cache): has no shape");
+  }
+  {
+    MiniPlan mini;
+    mini.writer.addState("cache", plan::DType::F32, {0});
+    EXPECT_EQ(mini.load(), mini.path + ": states[0] (cache): row shape [0] needs dimensions in "
+                                       "1..16777216");
+  }
+  {
+    MiniPlan mini;
+    mini.writer.addState("cache", plan::DType::F32, {8});
+    mini.step(2).states = {0};
+    EXPECT_EQ(mini.load(), mini.path + ": steps[2] (lm_head): linear takes 0 states, has 1");
+  }
 }
 
 TEST(PlanLoader, StepCountsAndKinds) {
@@ -285,7 +510,7 @@ TEST(PlanLoader, StepCountsAndKinds) {
     MiniPlan mini;
     mini.step(2).results[0] = 4; // linear in place on its operand
     EXPECT_EQ(mini.load(), mini.path + ": steps[2] (lm_head): result 0 (buffers[4] (n)) is f32 "
-                                       "[-1, 136], linear expects f32 [-1, 160]");
+                                       "[-1, 136], linear expects float [-1, 160]");
   }
 }
 
@@ -348,12 +573,16 @@ TEST(PlanLoader, AbsurdSizes) {
     mini.writer.plan().max_tokens = huge;
     EXPECT_EQ(mini.load(), mini.path + ": max_tokens is 4611686018427387904, expected 1..16777216");
   }
-  {
-    MiniPlan mini;
-    mini.writer.model().hidden_size = huge;
-    EXPECT_EQ(mini.load(), mini.path + ": model: hidden_size is 4611686018427387904, expected "
-                                       "1..16777216");
-  }
+}
+
+TEST(PlanLoader, ModelConfigIsMetadata) {
+  // The runtime never reads the config: absurd or absent values do not matter.
+  MiniPlan mini;
+  mini.writer.model().hidden_size = int64_t(1) << 62;
+  mini.writer.model().vocab_size = -3;
+  EXPECT_EQ(mini.load(), "");
+  mini.writer.plan().model.reset();
+  EXPECT_EQ(mini.load(), "");
 }
 
 /// Places the mini plan's buffers by hand: positions 0, seq_ids 64, tokens 128,
@@ -371,13 +600,13 @@ TEST(PlanLoader, LiveBuffersOverlapping) {
   ASSERT_EQ(mini.load(), "");
   // h is live in steps 0..1 and n in 1..2: they may not share bytes.
   mini.buffer(4).offset = 256 + 2048;
-  EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (forward): buffers[3] (h) and buffers[4] "
+  EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (prefill): buffers[3] (h) and buffers[4] "
                                      "(n) overlap in the arena ([256, 2432) and [2304, 4480)) "
                                      "while both are live (steps 0..1 and 1..2)");
   // An input is live from the entry: tokens (entry..0) and h (0..1) meet at step 0.
   placeByHand(mini);
   mini.buffer(3).offset = 128;
-  EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (forward): buffers[0] (tokens) and "
+  EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (prefill): buffers[0] (tokens) and "
                                      "buffers[3] (h) overlap in the arena ([128, 144) and [128, "
                                      "2304)) while both are live (steps entry..0 and 0..1)");
 }
@@ -399,14 +628,14 @@ TEST(PlanLoader, ReadBeforeWrite) {
   int32_t unused = mini.writer.addBuffer("unused", plan::DType::F32, {-1, kHidden});
   ASSERT_TRUE(mini.writer.planArena().ok());
   mini.step(2).operands[0] = unused;
-  EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (forward): steps[2] (lm_head): operand 0 "
+  EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (prefill): steps[2] (lm_head): operand 0 "
                                      "(buffers[6] (unused)) is read before any step writes it");
 }
 
 TEST(PlanLoader, EmbeddingMustReadTheTokensInput) {
   MiniPlan mini;
   mini.step(0).operands[0] = 1;
-  EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (forward): steps[0] (embed): operand 0 "
+  EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (prefill): steps[0] (embed): operand 0 "
                                      "must be the entry's tokens input (buffer 0), is buffer 1");
 }
 
@@ -434,10 +663,73 @@ TEST(PlanLoader, KernelModulesRoundTripAndAreChecked) {
                                      "range, plan has 3 steps");
 }
 
-TEST(PlanLoader, NoForwardEntry) {
+TEST(PlanLoader, PrefillAndDecodeAreRequired) {
   MiniPlan mini;
-  mini.writer.plan().entry_points[0]->name = "prefill";
-  EXPECT_EQ(mini.load(), mini.path + ": entry_points: the plan has no \"forward\" entry point");
+  mini.writer.plan().entry_points[1]->name = "verify";
+  EXPECT_EQ(mini.load(), mini.path + ": entry_points: the plan has no \"decode\" entry point");
+  MiniPlan other;
+  other.writer.plan().entry_points.erase(other.writer.plan().entry_points.begin());
+  EXPECT_EQ(other.load(), other.path + ": entry_points: the plan has no \"prefill\" entry point");
+  MiniPlan twice;
+  twice.writer.plan().entry_points[1]->name = "prefill";
+  EXPECT_EQ(twice.load(), twice.path + ": entry_points[1] (prefill): a previous entry point has "
+                                       "the same name");
+}
+
+TEST(PlanLoader, EntrySignature) {
+  MiniPlan mini;
+  mini.writer.plan().entry_points[1]->inputs.pop_back();
+  EXPECT_EQ(mini.load(), mini.path + ": entry_points[1] (decode): an entry point takes 3 inputs "
+                                     "(tokens, positions, seq_ids) and 1 output (logits), has 2 "
+                                     "and 1");
+  MiniPlan same;
+  same.writer.plan().entry_points[0]->inputs[2] = 1;
+  EXPECT_EQ(same.load(), same.path + ": entry_points[0] (prefill): inputs 1 and 2 are the same "
+                                     "buffer 1");
+}
+
+TEST(PlanLoader, TokenBound) {
+  {
+    MiniPlan mini;
+    mini.writer.plan().entry_points[0]->token_bound = 100;
+    EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (prefill): output 0 (logits, "
+                                       "buffers[5] (logits)) is f32 [-1, 160], expected f32 "
+                                       "[-1, 100]");
+  }
+  {
+    MiniPlan mini;
+    mini.writer.plan().entry_points[1]->token_bound = 0;
+    EXPECT_EQ(mini.load(), mini.path + ": entry_points[1] (decode): token_bound is 0, expected "
+                                       "1..16777216");
+  }
+  {
+    // The table the tokens index must have exactly token_bound rows.
+    MiniPlan mini;
+    mini.weight(0).shape = {kVocab - 10, kHidden};
+    mini.weight(0).size = uint64_t((kVocab - 10) * kHidden * 4);
+    EXPECT_EQ(mini.load(), mini.path + ": entry_points[0] (prefill): steps[0] (embed): the table "
+                                       "weights[0] (embed) has 150 rows, token_bound is 160");
+  }
+  {
+    // Entry points agree on the vocabulary.
+    MiniPlan mini;
+    int32_t narrow = mini.writer.addBuffer("narrow", plan::DType::F32, {-1, kVocab / 2});
+    std::vector<uint16_t> head(size_t(kVocab / 2 * kHidden), 0x3f80);
+    std::vector<float> embed(size_t(kVocab / 2 * kHidden), 0.5f);
+    int32_t e = mini.writer.addWeight("embed2", plan::DType::F32, {kVocab / 2, kHidden},
+                                      embed.data(), embed.size() * 4);
+    int32_t w = mini.writer.addWeight("head2", plan::DType::BF16, {kVocab / 2, kHidden},
+                                      head.data(), head.size() * 2);
+    mini.writer.addStep(plan::StepKind::Embedding, {0}, {3}, {e}, {}, "embed2");
+    mini.writer.addStep(plan::StepKind::Linear, {3}, {narrow}, {w}, {}, "head2");
+    mini.writer.plan().entry_points[1]->first_step = 3;
+    mini.writer.plan().entry_points[1]->num_steps = 2;
+    mini.writer.plan().entry_points[1]->outputs = {narrow};
+    mini.writer.plan().entry_points[1]->token_bound = kVocab / 2;
+    ASSERT_TRUE(mini.writer.planArena().ok());
+    EXPECT_EQ(mini.load(), mini.path + ": entry_points[1] (decode): token_bound is 80, "
+                                       "entry_points[0] (prefill) has 160");
+  }
 }
 
 TEST(PlanLoader, ExternalWeightPastEndOfItsFile) {
@@ -476,16 +768,240 @@ TEST(PlanLoader, ExternalFileMissingOrAbsolute) {
                                        "must be a path relative to the plan's directory");
 }
 
+/// A one-layer TinyModel plan whose MLA steps the tests below break one at a time.
+class TinyPlan {
+public:
+  explicit TinyPlan(bool absorbed = true) {
+    TinyModelOptions options;
+    options.layers = 1;
+    options.prefillAbsorbed = options.decodeAbsorbed = absorbed;
+    buildTinyModel(options, writer, &model);
+  }
+  std::string load() {
+    Status written = writer.write(path);
+    EXPECT_TRUE(written.ok()) << written.message();
+    return loadMessage(path);
+  }
+  /// The attention step called "model.layers.0.self_attn." + `name`.
+  plan::StepT &step(const std::string &name) { return *writer.plan().steps[stepIndex(name)]; }
+  size_t stepIndex(const std::string &name) const {
+    const auto &steps = writer.plan().steps;
+    for (size_t i = 0; i < steps.size(); ++i)
+      if (steps[i]->name == kPrefix + name)
+        return i;
+    ADD_FAILURE() << "no step " << name;
+    return 0;
+  }
+  /// "steps[i] (model.layers.0.self_attn.NAME)".
+  std::string stepLabel(const std::string &name) const {
+    return "steps[" + std::to_string(stepIndex(name)) + "] (" + kPrefix + name + ")";
+  }
+  /// "buffers[i] (model.layers.0.self_attn.NAME)".
+  std::string bufferLabel(const std::string &name) const {
+    const auto &buffers = writer.plan().buffers;
+    for (size_t i = 0; i < buffers.size(); ++i)
+      if (buffers[i]->name == kPrefix + name)
+        return "buffers[" + std::to_string(i) + "] (" + kPrefix + name + ")";
+    ADD_FAILURE() << "no buffer " << name;
+    return "";
+  }
+  /// "weights[i] (model.layers.0.self_attn.NAME)".
+  std::string weightLabel(const std::string &name) const {
+    const auto &weights = writer.plan().weights;
+    for (size_t i = 0; i < weights.size(); ++i)
+      if (weights[i]->name == kPrefix + name)
+        return "weights[" + std::to_string(i) + "] (" + kPrefix + name + ")";
+    ADD_FAILURE() << "no weight " << name;
+    return "";
+  }
+
+  static constexpr const char *kPrefix = "model.layers.0.self_attn.";
+  TempDir dir;
+  std::string path = dir.file("tiny.plan");
+  PlanWriter writer;
+  TinyModel model;
+};
+
+TEST(PlanLoader, RopeAttributes) {
+  {
+    TinyPlan tiny;
+    tiny.step("rope_q").attrs.AsRopeAttrs()->rope_dim = 7;
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("rope_q") +
+                               ": rope_dim is 7, expected an even number in 2..16777216");
+  }
+  {
+    TinyPlan tiny;
+    tiny.step("rope_q").attrs.AsRopeAttrs()->offset = 17; // 17 + 8 > 24
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("rope_q") +
+                               ": 4 heads of stride 24 rotating 8 dims at offset 17 do not fit "
+                               "in 96 columns");
+  }
+  {
+    TinyPlan tiny;
+    tiny.step("rope_k").attrs.AsRopeAttrs()->heads = 2; // 2 x 8 > 8 columns
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("rope_k") +
+                               ": 2 heads of stride 8 rotating 8 dims at offset 0 do not fit in "
+                               "8 columns");
+  }
+  {
+    TinyPlan tiny;
+    tiny.step("rope_k").attrs.AsRopeAttrs()->yarn->factor = -1.f;
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("rope_k") +
+                               ": yarn.factor is -1, expected a positive finite number");
+  }
+  {
+    TinyPlan tiny;
+    tiny.step("rope_k").attrs.AsRopeAttrs()->theta = 0.f;
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("rope_k") +
+                               ": theta is 0, expected a positive finite number");
+  }
+}
+
+TEST(PlanLoader, HeadLinearSlicesStayInBounds) {
+  std::string kvB = TinyPlan().weightLabel("kv_b_proj.weight");
+  {
+    // W_UV rows of head 3: 17 + 3 * 28 + 12 = 113 > 112 rows of kv_b_proj.
+    TinyPlan tiny;
+    tiny.step("w_uv").attrs.AsHeadLinearAttrs()->row_offset = 17;
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("w_uv") +
+                               ": 4 heads reading rows [17 + h * 28, +12) of W reach row 113, "
+                               "weight 0 (" + kvB + ") has 112");
+  }
+  {
+    // q_nope of head 3: 9 + 3 * 24 + 16 = 97 > 96 columns of q.
+    TinyPlan tiny;
+    tiny.step("w_uk").attrs.AsHeadLinearAttrs()->in_offset = 9;
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("w_uk") +
+                               ": 4 heads reading columns [9 + h * 24, +16) of x reach column 97, "
+                               "operand 0 (" + tiny.bufferLabel("q") + ") has 96");
+  }
+  {
+    TinyPlan tiny;
+    tiny.step("w_uk").attrs.AsHeadLinearAttrs()->rows = 12;
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("w_uk") +
+                               ": transposed: in_width 16 must equal rows 12");
+  }
+  {
+    TinyPlan tiny;
+    tiny.step("w_uv").attrs.AsHeadLinearAttrs()->in_width = 16;
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("w_uv") +
+                               ": in_width 16 must equal the 32 columns of weight 0 (" + kvB + ")");
+  }
+  {
+    // y has heads * rows columns.
+    TinyPlan tiny;
+    tiny.step("w_uv").attrs.AsHeadLinearAttrs()->rows = 10;
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("w_uv") + ": result 0 (" +
+                               tiny.bufferLabel("o") +
+                               ") is f32 [-1, 48], head_linear expects float [-1, 40]");
+  }
+  {
+    TinyPlan tiny;
+    tiny.step("w_uk").attrs.AsHeadLinearAttrs()->heads = 0;
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("w_uk") +
+                               ": heads is 0, expected 1..16777216");
+  }
+}
+
+TEST(PlanLoader, LatentAttentionShapes) {
+  {
+    TinyPlan tiny;
+    tiny.step("attention").attrs.AsLatentAttentionAttrs()->latent_dim = 30;
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("attention") + ": operand 0 (" +
+                               tiny.bufferLabel("q_lat") +
+                               ") is f32 [-1, 128], latent_attention expects float [-1, 120]");
+  }
+  {
+    // The rope columns of head 3 (20 + 3 * 24 + 8 = 100) run past q's 96.
+    TinyPlan tiny;
+    tiny.step("attention").attrs.AsLatentAttentionAttrs()->q_rope_offset = 20;
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("attention") +
+                               ": 4 heads reading 8 rope columns at 20 + h * 24 reach column 100, "
+                               "operand 1 (" + tiny.bufferLabel("q") + ") has 96");
+  }
+  {
+    TinyPlan tiny;
+    std::swap(tiny.step("attention").states[0], tiny.step("attention").states[1]);
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("attention") +
+                               ": state 0 (states[1] (model.layers.0.self_attn.rope_cache)) has "
+                               "rows of shape [8], latent_attention expects [32]");
+  }
+  {
+    TinyPlan tiny;
+    tiny.step("attention").attrs.AsLatentAttentionAttrs()->softmax_scale = -0.5f;
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("attention") +
+                               ": softmax_scale is -0.5, expected a positive finite number");
+  }
+}
+
+TEST(PlanLoader, CacheStoreMatchesItsStates) {
+  {
+    TinyPlan tiny;
+    tiny.writer.plan().states[0]->shape = {40};
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("cache_store") +
+                               ": state 0 (states[0] (model.layers.0.self_attn.latent_cache)) has "
+                               "rows of shape [40], cache_store expects [32]");
+  }
+  {
+    TinyPlan tiny;
+    tiny.step("cache_store").states = {0, 0};
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("cache_store") +
+                               ": states 0 and 1 are the same state 0");
+  }
+  {
+    TinyPlan tiny;
+    tiny.step("cache_store").states = {0, 7};
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("cache_store") +
+                               ": state 1 refers to state 7, plan has 2");
+  }
+  {
+    TinyPlan tiny;
+    tiny.step("cache_store").states = {0};
+    EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("cache_store") +
+                               ": cache_store takes 2 states, has 1");
+  }
+}
+
+TEST(PlanLoader, ExpandedAttentionShapes) {
+  TinyPlan tiny(/*absorbed=*/false);
+  ASSERT_EQ(tiny.load(), "");
+  tiny.step("attention").attrs.AsExpandedAttentionAttrs()->v_dim = 10;
+  EXPECT_EQ(tiny.load(), tiny.path + ": " + tiny.stepLabel("attention") + ": weight 0 (" +
+                             tiny.weightLabel("kv_b_proj.weight") +
+                             ") has shape [112, 32], expanded_attention expects [104, 32]");
+}
+
+TEST(PlanLoader, AttentionReadsOnlyStatesStoredBeforeIt) {
+  TinyPlan tiny;
+  // A second pair of states that no cache_store writes.
+  int32_t latent = tiny.writer.addState("unstored_latent", plan::DType::F32, {32});
+  int32_t rope = tiny.writer.addState("unstored_rope", plan::DType::F32, {8});
+  tiny.step("attention").states = {latent, rope};
+  EXPECT_EQ(tiny.load(), tiny.path + ": entry_points[0] (prefill): " +
+                             tiny.stepLabel("attention") +
+                             ": state 0 (states[2] (unstored_latent)) is read before any step of "
+                             "the entry stores into it");
+}
+
+TEST(PlanLoader, CacheRowsAreAddressedByTheEntryInputs) {
+  TinyPlan tiny;
+  std::swap(tiny.step("cache_store").operands[2], tiny.step("cache_store").operands[3]);
+  EXPECT_EQ(tiny.load(), tiny.path + ": entry_points[0] (prefill): " +
+                             tiny.stepLabel("cache_store") +
+                             ": operand 2 must be the entry's positions input (buffer 1), is "
+                             "buffer 2");
+}
+
 /// Inputs the fuzzer once crashed on: each must now be refused with its message.
 TEST(PlanLoader, FuzzRegressions) {
   const std::string dir = MOEC_FUZZ_REGRESSIONS_DIR;
   const std::pair<const char *, const char *> cases[] = {
       {"union-type-without-table.plan",
-       "steps[4] (model.layers.0.self_attn.c): slice_columns needs SliceAttrs attributes, has "
+       "steps[6] (model.layers.0.self_attn.c): slice_columns needs SliceAttrs attributes, has "
        "an empty SliceAttrs"},
       {"newline-in-name.plan",
        "steps[9] (model.layers.0.self_attn.rope\\x0aq): 1 heads of stride 0 rotating 8 dims at "
-       "offset 0 do not fit in 96 columns"},
+       "offset 16 do not fit in 96 columns"},
   };
   for (const auto &[file, message] : cases) {
     std::string path = dir + "/" + file;

@@ -78,34 +78,103 @@ TEST(PlanWriter, ExternalWeightsGoToTheirOwnFile) {
   EXPECT_LT(uint64_t(in.tellg()), plan->weightBytes() / 4);
 }
 
+/// For every entry point of `p`: no two buffers live together share arena bytes.
+/// Returns the number of buffer pairs that do share bytes (not live together).
+size_t checkPacking(const plan::PlanT &p) {
+  size_t shared = 0;
+  std::vector<std::vector<LiveRange>> perEntry;
+  for (const auto &entry : p.entry_points) {
+    std::vector<std::vector<int32_t>> stepBuffers;
+    for (uint32_t s = entry->first_step; s < entry->first_step + entry->num_steps; ++s) {
+      std::vector<int32_t> touched = p.steps[s]->operands;
+      touched.insert(touched.end(), p.steps[s]->results.begin(), p.steps[s]->results.end());
+      stepBuffers.push_back(touched);
+    }
+    perEntry.push_back(
+        computeLiveRanges(p.buffers.size(), entry->inputs, entry->outputs, stepBuffers));
+  }
+  for (size_t a = 0; a < p.buffers.size(); ++a) {
+    EXPECT_EQ(p.buffers[a]->offset % 64, 0u);
+    EXPECT_LE(p.buffers[a]->offset + p.buffers[a]->size, p.arena_size);
+    for (size_t b = a + 1; b < p.buffers.size(); ++b) {
+      bool memory = p.buffers[a]->offset < p.buffers[b]->offset + p.buffers[b]->size &&
+                    p.buffers[b]->offset < p.buffers[a]->offset + p.buffers[a]->size;
+      shared += memory;
+      for (const auto &ranges : perEntry)
+        EXPECT_FALSE(memory && ranges[a].overlaps(ranges[b])) << a << " " << b;
+    }
+  }
+  return shared;
+}
+
 TEST(PlanWriter, ArenaPackingReusesMemoryButNeverForLiveBuffers) {
   PlanWriter writer;
   TinyModel model;
   TinyModelOptions options;
   buildTinyModel(options, writer, &model);
   const plan::PlanT &p = writer.plan();
-  const plan::EntryPointT &entry = *p.entry_points[0];
-  std::vector<std::vector<int32_t>> stepBuffers;
+  ASSERT_EQ(p.entry_points.size(), 2u);
+  EXPECT_EQ(p.entry_points[1]->first_step, p.entry_points[0]->first_step); // shared steps
+  EXPECT_GT(checkPacking(p), 0u);
   uint64_t total = 0;
-  for (const auto &step : p.steps) {
-    std::vector<int32_t> touched = step->operands;
-    touched.insert(touched.end(), step->results.begin(), step->results.end());
-    stepBuffers.push_back(touched);
-  }
-  std::vector<LiveRange> ranges =
-      computeLiveRanges(p.buffers.size(), entry.inputs, entry.outputs, stepBuffers);
-  for (size_t a = 0; a < p.buffers.size(); ++a) {
-    total += p.buffers[a]->size;
-    EXPECT_EQ(p.buffers[a]->offset % 64, 0u);
-    EXPECT_LE(p.buffers[a]->offset + p.buffers[a]->size, p.arena_size);
-    for (size_t b = a + 1; b < p.buffers.size(); ++b) {
-      bool memory = p.buffers[a]->offset < p.buffers[b]->offset + p.buffers[b]->size &&
-                    p.buffers[b]->offset < p.buffers[a]->offset + p.buffers[a]->size;
-      EXPECT_FALSE(memory && ranges[a].overlaps(ranges[b])) << a << " " << b;
-    }
-  }
+  for (const auto &buffer : p.buffers)
+    total += buffer->size;
   // Packing must actually save memory on a multi-layer model.
   EXPECT_LT(p.arena_size, total / 2);
+}
+
+TEST(PlanWriter, EntryPointsWithTheirOwnStepsShareTheArena) {
+  PlanWriter shared, split;
+  TinyModel model;
+  TinyModelOptions options;
+  buildTinyModel(options, shared, &model);
+  options.prefillAbsorbed = false;
+  buildTinyModel(options, split, &model);
+  const plan::PlanT &p = split.plan();
+  ASSERT_EQ(p.entry_points.size(), 2u);
+  EXPECT_EQ(p.entry_points[1]->first_step,
+            p.entry_points[0]->first_step + p.entry_points[0]->num_steps);
+  checkPacking(p);
+  // Buffers of one entry point never constrain the other's: two forward passes fit
+  // in about the arena of one.
+  EXPECT_LE(p.arena_size, shared.plan().arena_size * 5 / 4);
+  for (const auto &entry : p.entry_points)
+    EXPECT_EQ(entry->token_bound, 160);
+}
+
+TEST(PlanWriter, StatesBlockShapesAndTokenBoundsRoundTrip) {
+  TempDir dir;
+  PlanWriter writer;
+  TinyModel model;
+  TinyModelOptions options;
+  options.layers = 1;
+  options.fp8Block = {64, 32};
+  buildTinyModel(options, writer, &model);
+  std::string path = dir.file("tiny.plan");
+  ASSERT_TRUE(writer.write(path).ok());
+  std::unique_ptr<Plan> plan;
+  Status status = Plan::load(path, &plan);
+  ASSERT_TRUE(status.ok()) << status.message();
+  const plan::Plan &root = plan->root();
+  ASSERT_EQ(root.version(), kPlanFormatVersion);
+  ASSERT_EQ(root.states()->size(), 2u);
+  EXPECT_EQ(root.states()->Get(1)->name()->str(), "model.layers.0.self_attn.rope_cache");
+  EXPECT_EQ(root.states()->Get(1)->shape()->Get(0), 8);
+  const plan::Weight *qa = nullptr;
+  for (const plan::Weight *w : *root.weights())
+    if (w->name()->str() == "model.layers.0.self_attn.q_a_proj.weight")
+      qa = w;
+  ASSERT_NE(qa, nullptr);
+  ASSERT_EQ(qa->block_shape()->size(), 2u);
+  EXPECT_EQ(qa->block_shape()->Get(0), 64);
+  EXPECT_EQ(qa->block_shape()->Get(1), 32);
+  const plan::Weight *scale = root.weights()->Get(flatbuffers::uoffset_t(qa->block_scale()));
+  EXPECT_EQ(scale->shape()->Get(0), 1);  // ceil(48 / 64)
+  EXPECT_EQ(scale->shape()->Get(1), 5);  // ceil(136 / 32)
+  EXPECT_EQ(root.entry_points()->Get(1)->token_bound(), 160);
+  for (const plan::Step *step : *root.steps())
+    if (step->kind() == plan::StepKind::CacheStore || step->kind() == plan::StepKind::LatentAttention)
+      EXPECT_EQ(step->states()->size(), 2u);
 }
 
 TEST(PlanWriter, FailedWriteLeavesNothingBehind) {

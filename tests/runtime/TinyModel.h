@@ -1,7 +1,10 @@
 //===- TinyModel.h - A tiny random DeepSeek model as a plan -----*- C++ -*-===//
 //
 // Builds the plan of a small DeepSeek-V2/V3-shaped model (MLA attention, one dense
-// layer then MoE layers with shared experts) with random weights from a fixed seed.
+// layer then MoE layers with shared experts) with random weights from a fixed seed,
+// written step by step with the PlanWriter the way the compiler's passes lower it
+// (MLA as linear / slice / rope / cache_store / head_linear + latent_attention or
+// expanded_attention steps).
 // The weights are drawn directly as bf16 / f16 / f8e4m3 bit patterns, so the test
 // knows every stored value exactly (decoded by its own code, not the kernels') and
 // the reference forward pass computes with the very same numbers.
@@ -24,13 +27,19 @@ struct TinyModelOptions {
   bool qLora = true;        ///< q_a/q_b projections (true) or a single q_proj
   bool fp8 = true;          ///< f8e4m3 block-scaled projections (true) or bf16
   bool v3Router = true;     ///< sigmoid + bias + top-2-sum groups + renormalise; else V2
-  bool absorbed = true;     ///< MLA absorbed form in the plan's attention steps
+  /// MLA form of each entry point: absorbed (head_linear W_UK + latent_attention +
+  /// head_linear W_UV) or naive (expanded_attention). Equal forms share one step
+  /// range; different forms give each entry point its own steps and buffers.
+  bool prefillAbsorbed = true;
+  bool decodeAbsorbed = true;
   bool yarn = true;         ///< YaRN rope scaling
   /// Store the rope rows of q and kv_a in HF's half-split order and rotate with
   /// RopeLayout::Half (what a compiler may do); the function is unchanged.
   bool halfRope = false;
   bool external = false;    ///< weights in an external file instead of the plan
   std::string externalFile = "tiny.weights"; ///< its name, beside the plan
+  /// Block shape [rows, cols] of the f8e4m3 weights' scales.
+  std::vector<int64_t> fp8Block = {128, 128};
   int64_t layers = 3;       ///< layers; the first is dense, the rest MoE
   int64_t maxTokens = 16;   ///< T the plan is built for
   uint64_t seed = 20240601; ///< weight seed
@@ -50,8 +59,9 @@ struct TinyModel {
   const RefWeight &weight(const std::string &name) const;
 };
 
-/// Adds the whole model to `writer` (config, weights, buffers, steps, "forward",
-/// arena plan) and fills `model`. The caller then writes the plan.
+/// Adds the whole model to `writer` (config as metadata, weights, KV-cache states,
+/// buffers, steps lowered by hand to step level, the "prefill" and "decode" entry
+/// points, arena plan) and fills `model`. The caller then writes the plan.
 void buildTinyModel(const TinyModelOptions &options, PlanWriter &writer, TinyModel *model);
 
 /// Builds the model and writes it to `path`; returns false and prints on failure.

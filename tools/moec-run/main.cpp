@@ -3,8 +3,10 @@
 // Parses the command line and hands the work to the runtime library: load the plan,
 // prefill the prompt, generate tokens, streaming them to stdout, and optionally dump
 // the prompt's (and the decode steps') logits as .npy. Statistics go to stderr.
+// With --dump-plan it prints the plan itself as JSON instead.
 //
 //===----------------------------------------------------------------------===//
+#include "moec/runtime/PlanJson.h"
 #include "moec/runtime/Runtime.h"
 
 #include <cerrno>
@@ -20,14 +22,23 @@
 namespace {
 
 const char *const kHelp = R"(usage: moec-run PLAN --tokens IDS [options]
+       moec-run PLAN --dump-plan
 
-Runs a plan compiled by `moec compile` on the CPU: prefills the prompt, then
-generates tokens one at a time, streaming their ids to stdout on one line.
-Statistics (prefill and decode tokens/s, peak memory, KV-cache bytes per token)
-go to stderr.
+Runs a plan compiled by `moec compile` on a backend (the CPU by default):
+prefills the prompt with the plan's "prefill" entry point, then generates
+tokens one at a time with its "decode" entry point, streaming their ids to
+stdout on one line. Statistics (prefill and decode tokens/s, peak memory,
+KV-cache bytes per token) go to stderr.
 
 input:
   --tokens IDS          prompt token ids, comma-separated (e.g. 3,14,15)
+
+inspection:
+  --dump-plan           print the whole plan as JSON to stdout and exit: entry
+                        points, steps with their attributes, buffers, KV-cache
+                        states, weights (names, dtypes, shapes, block shapes,
+                        placement; never their bytes), provenance and the model
+                        metadata. Needs no --tokens.
 
 output:
   --dump-logits FILE    write the logits at every prompt position as a float32
@@ -58,6 +69,7 @@ execution:
   --help                show this help
 
 examples:
+  moec-run model.plan --dump-plan | python3 -m json.tool | less
   moec-run model.plan --tokens 3,14,15 --dump-logits logits.npy
   moec-run model.plan --tokens 3,14,15 --max-new-tokens 32
   moec-run model.plan --tokens 3,14,15 --max-new-tokens 16 \
@@ -77,6 +89,7 @@ struct Options {
   moec::SamplingParams sampling;     ///< --temperature, --top-k, --top-p, --seed
   int threads = 0;                   ///< --threads
   std::string backend = "cpu";       ///< --backend
+  bool dumpPlan = false;             ///< --dump-plan
 };
 
 bool parseInt(const std::string &text, int64_t lo, int64_t hi, int64_t *out) {
@@ -116,6 +129,10 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
         return moec::Status::error("unexpected argument \"%s\" (the plan is %s)", arg.c_str(),
                                    options->plan.c_str());
       options->plan = arg;
+      continue;
+    }
+    if (arg == "--dump-plan") {
+      options->dumpPlan = true;
       continue;
     }
     if (i + 1 >= argc)
@@ -176,6 +193,8 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
   }
   if (options->plan.empty())
     return moec::Status::error("no plan given (see --help)");
+  if (options->dumpPlan)
+    return moec::Status();
   if (options->tokens.empty())
     return moec::Status::error("--tokens is required (see --help)");
   if (!options->dumpDecodeLogits.empty() && options->maxNewTokens < 1)
@@ -191,6 +210,13 @@ double rate(int64_t tokens, double seconds) { return seconds > 0 ? double(tokens
 moec::Status run(const Options &options) {
   std::unique_ptr<moec::Plan> plan;
   MOEC_RETURN_IF_ERROR(moec::Plan::load(options.plan, &plan));
+  if (options.dumpPlan) {
+    std::string json;
+    MOEC_RETURN_IF_ERROR(moec::planToJson(*plan, &json));
+    std::fwrite(json.data(), 1, json.size(), stdout);
+    return std::fflush(stdout) == 0 ? moec::Status()
+                                    : moec::Status::error("--dump-plan: cannot write stdout");
+  }
   moec::ExecutorOptions executorOptions;
   executorOptions.backend = options.backend;
   executorOptions.threads = options.threads;

@@ -1,8 +1,8 @@
 //===- Dispatch.cpp - SIMD level selection and thread count ---------------===//
 //
 // Picks the kernel table once from what the CPU supports (cpuid, and the OS saving
-// the wide registers, both checked by __builtin_cpu_supports) and holds the
-// process-wide thread count.
+// the wide registers, both checked by __builtin_cpu_supports) and holds each
+// calling thread's kernel thread count.
 //
 //===----------------------------------------------------------------------===//
 
@@ -53,8 +53,9 @@ const detail::KernelTable &tableFor(SimdLevel level) {
 
 /// The active table; null until first use.
 std::atomic<const detail::KernelTable *> gActive{nullptr};
-/// Threads requested with setNumThreads; <= 0 means all cores.
-std::atomic<int> gThreads{0};
+/// Threads requested with setNumThreads by this thread; <= 0 means all cores.
+/// Thread-local: each backend sets its own count around the kernels it calls.
+thread_local int tThreads = 0;
 
 } // namespace
 
@@ -74,13 +75,17 @@ bool setSimdLevelForTesting(SimdLevel level) {
 
 const char *simdLevel() { return detail::activeKernels().name; }
 
-void setNumThreads(int n) { gThreads.store(n, std::memory_order_relaxed); }
+void setNumThreads(int n) { tThreads = n; }
 
 int numThreads() {
-  const int n = gThreads.load(std::memory_order_relaxed);
+  const int n = tThreads;
   // omp_get_max_threads honours OMP_NUM_THREADS and otherwise counts the cores.
   return n > 0 ? n : omp_get_max_threads();
 }
+
+ScopedNumThreads::ScopedNumThreads(int n) : saved_(tThreads) { tThreads = n; }
+
+ScopedNumThreads::~ScopedNumThreads() { tThreads = saved_; }
 
 namespace detail {
 

@@ -28,6 +28,8 @@ enum class ScratchSlot : uint8_t {
   MlpPlan,      ///< moeExperts: the counting sort of (token, slot) pairs by expert
   MlpHidden,    ///< moeExperts/swigluMlp: gathered inputs, gate and up activations
   MlpTile,      ///< moeExperts: one worker's down-projection tile
+  AttentionPlan, ///< expandedAttention: the tokens grouped by sequence (calling thread)
+  AttentionWork, ///< expandedAttention: one worker's expanded keys, values, queries
   Count
 };
 

@@ -63,7 +63,7 @@ template <class Isa, WeightType Wt> struct LinearKernel {
   }
 
   /// acc[r][t] += W[row r, k0:k1] . x[t, k0:k1]; rows are rowBytes apart.
-  /// For FP8, [k0, k1) lies inside one 128-column block and `scale` is its factor,
+  /// For FP8, [k0, k1) lies inside one kFp8BlockSize-column block and `scale` is its factor,
   /// applied to x (once per x vector) rather than to each row's weights.
   template <int RB, int TB, bool Stream>
   static inline void accumulate(V (&acc)[RB][TB], const float *x, int64_t ldx,
@@ -112,7 +112,7 @@ template <class Isa, WeightType Wt> struct LinearKernel {
   }
 
   /// y[t, r] (+)= x[t, k0:k1] . W[r0 + r, k0:k1] for r < RB, t < TB. For FP8 the RB
-  /// rows share one 128-row scale block (r0 is a multiple of RB, RB divides 128).
+  /// rows share one scale block (r0 is a multiple of RB, RB divides kFp8BlockSize).
   template <int RB, int TB, bool Stream>
   static void tile(const float *x, int64_t ldx, const Weight &W, int64_t r0, int64_t k0,
                    int64_t k1, float *y, int64_t ldy, bool accumulateY) {
@@ -238,7 +238,7 @@ template <class Isa, WeightType Wt> struct LinearKernel {
         for (int64_t i = 0; i < n; ++i) {
           const int64_t r = rowBegin + i;
           V xi = Isa::set1(xt[i]);
-          if constexpr (kFp8) // a strip never crosses a 128 block: kStrip*kW divides 128
+          if constexpr (kFp8) // a strip never crosses a block: kStrip*kW divides kFp8BlockSize
             xi = Isa::mul(xi, Isa::set1(W.blockScale[(r / kFp8BlockSize) * blocksPerRow +
                                                      c0 / kFp8BlockSize] *
                                         kFp8Unit));
@@ -270,7 +270,7 @@ template <class Isa, WeightType Wt> struct LinearKernel {
       const int64_t left = C - c;
       V v = left >= kW ? Isa::template loadWeight<Wt>(w, c)
                        : Isa::template loadWeightPartial<Wt>(w, c, static_cast<int>(left));
-      if constexpr (kFp8) // a vector never crosses a 128 block: kW divides 128
+      if constexpr (kFp8) // a vector never crosses a block: kW divides kFp8BlockSize
         v = Isa::mul(v, Isa::set1(W.blockScale[(r / kFp8BlockSize) * blocksPerRow +
                                                c / kFp8BlockSize] *
                                   kFp8Unit));

@@ -35,8 +35,8 @@ constexpr uint64_t alignUp(uint64_t a, uint64_t alignment) {
   return (a + alignment - 1) & ~(alignment - 1);
 }
 
-/// Ceiling division of non-negative values.
-constexpr int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+/// Ceiling division of a non-negative value by a positive one; never overflows.
+constexpr int64_t ceilDiv(int64_t a, int64_t b) { return a / b + (a % b != 0 ? 1 : 0); }
 
 } // namespace moec
 

@@ -1,14 +1,18 @@
-//===- Executor.h - Runs a plan's forward pass on a backend -----*- C++ -*-===//
+//===- Executor.h - Runs a plan's entry points on a backend -----*- C++ -*-===//
 //
 // The executor owns a backend and the activation arena (one block sized from the
-// plan) and runs the "forward" entry point: copy the token ids, positions and
-// sequence ids into the arena, run every step in order, copy the logits out.
-// Inputs are validated per call (token count, token ids, sequence ids, positions
-// against the KV cache) before any kernel runs.
+// plan). At creation it checks every step of the "prefill" and "decode" entry
+// points against the backend (supportsStep) and prepares both into programs. Each
+// forward() call validates its inputs (token count, token ids against the plan's
+// token bound, sequence ids and positions against the KV cache) before any kernel
+// runs, picks the entry point (decode when every token is the next token of a
+// distinct sequence, prefill otherwise), copies the token ids, positions and
+// sequence ids into the arena, executes the program with the KV cache's states
+// bound, and copies the logits out.
 //
 // Ownership: the executor borrows the Plan, which must outlive it. It owns its
-// backend and arena. KV caches made by createCache() borrow the executor's backend
-// and must be destroyed before the executor.
+// backend, its programs and its arena. KV caches made by createCache() borrow the
+// executor's backend and must be destroyed before the executor.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_RUNTIME_EXECUTOR_H
@@ -23,7 +27,7 @@ namespace moec {
 /// How to create an executor.
 struct ExecutorOptions {
   std::string backend = "cpu"; ///< registered backend name
-  int threads = 0;             ///< worker threads; <= 0 uses every core
+  int threads = 0;             ///< the backend's worker threads; <= 0 uses every core
 };
 
 /// A batch of tokens, each with its position and sequence.
@@ -37,18 +41,20 @@ struct TokenBatch {
 /// Runs a plan's forward pass.
 class Executor {
 public:
-  /// Creates the backend and the arena for `plan`.
+  /// Creates the backend, checks that it can run every step of "prefill" and
+  /// "decode", prepares both and allocates the arena.
   static Status create(const Plan &plan, const ExecutorOptions &options,
                        std::unique_ptr<Executor> *out);
   ~Executor();
   Executor(const Executor &) = delete;
   Executor &operator=(const Executor &) = delete;
 
-  /// Allocates a KV cache for `numSequences` sequences of `capacity` tokens.
+  /// Allocates a KV cache (the plan's states) for `numSequences` sequences of
+  /// `capacity` tokens.
   Status createCache(int32_t numSequences, int64_t capacity, std::unique_ptr<KvCache> *out);
 
-  /// Runs the forward pass on `batch`, appending its rows to `cache`, and writes the
-  /// logits, [batch.count, vocab], to host memory `logits`.
+  /// Runs the forward pass on `batch`, storing its rows in `cache`, and writes the
+  /// logits, [batch.count, vocabSize()], to host memory `logits`.
   Status forward(const TokenBatch &batch, KvCache &cache, float *logits);
 
   /// The plan.
@@ -57,16 +63,37 @@ public:
   Backend &backend() { return *backend_; }
   /// The largest batch one forward() call accepts.
   int64_t maxTokens() const { return plan_.maxTokens(); }
-  /// The vocabulary size (columns of the logits).
-  int64_t vocabSize() const { return plan_.config().vocab_size(); }
+  /// The vocabulary size: token ids are below it; columns of the logits.
+  int64_t vocabSize() const { return plan_.tokenBound(); }
+  /// The entry point the last successful forward() ran ("prefill" or "decode");
+  /// nullptr before the first.
+  const EntryPointInfo *lastEntry() const { return lastEntry_; }
 
 private:
+  /// An entry point ready to run: its prepared program and where its inputs and
+  /// outputs sit in the arena.
+  struct Prepared {
+    const EntryPointInfo *entry = nullptr; ///< in the plan
+    std::unique_ptr<Program> program;      ///< from the backend
+    uint8_t *tokens = nullptr;             ///< arena address of the token ids
+    uint8_t *positions = nullptr;          ///< arena address of the positions
+    uint8_t *seqIds = nullptr;             ///< arena address of the sequence ids
+    uint8_t *logits = nullptr;             ///< arena address of the logits
+  };
+
   explicit Executor(const Plan &plan) : plan_(plan) {}
   Status validate(const TokenBatch &batch) const;
+  Status checkSteps(const EntryPointInfo &entry) const;
+  Status prepare(const EntryPointInfo &entry, Prepared *out);
+  /// True when every token of `batch` is the next token of a distinct sequence.
+  bool isDecode(const TokenBatch &batch, const KvCache &cache) const;
 
-  const Plan &plan_;                 ///< borrowed
-  std::unique_ptr<Backend> backend_; ///< owned
-  DeviceBuffer arena_;               ///< activation arena on the backend
+  const Plan &plan_;                     ///< borrowed
+  std::unique_ptr<Backend> backend_;     ///< owned
+  DeviceBuffer arena_;                   ///< activation arena on the backend
+  Prepared prefill_, decode_;            ///< the two entry points
+  const EntryPointInfo *lastEntry_ = nullptr; ///< the entry the last forward() ran
+  std::vector<int64_t> newLengths_;      ///< per call: sequence lengths after the batch
 };
 
 } // namespace moec

@@ -1,13 +1,15 @@
-//===- KvCache.h - The latent KV cache of MLA -------------------*- C++ -*-===//
+//===- KvCache.h - The plan's persistent states (the KV cache) --*- C++ -*-===//
 //
-// Per sequence and per layer, the cache holds only what MLA needs to attend to a
-// past token: the normalised latent c (kv_lora_rank values) and the roped shared key
-// k_pe (qk_rope_head_dim values), fp32. Row p of a sequence holds its token at
-// position p. Capacity (rows per sequence) and the number of sequences are fixed at
-// creation; a batch that would write past them is refused before any kernel runs.
+// The KV cache is whatever the plan declares as persistent state (Plan.states): for
+// MLA, per layer, the normalised latent c and the roped shared key k_pe of every
+// past token. For each state the cache holds `capacity` rows per sequence for a fixed
+// number of sequences, in one zeroed allocation on the backend; row p of a sequence
+// belongs to its token at position p. A batch that would write past the capacity or
+// leave a gap in a sequence is refused before any kernel runs.
 //
 // Ownership: a KvCache owns its device memory, which it got from the executor's
-// backend; it must not outlive the Executor that created it.
+// backend; it must not outlive the Executor that created it. It borrows nothing from
+// the Plan (it keeps its own copy of the state layout).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_RUNTIME_KVCACHE_H
@@ -19,11 +21,11 @@
 
 namespace moec {
 
-/// The latent KV cache of every layer for a fixed set of sequences.
+/// The persistent states of a plan for a fixed set of sequences.
 class KvCache {
 public:
-  /// Allocates a cache on `backend` for `numSequences` sequences of up to `capacity`
-  /// tokens each.
+  /// Allocates, on `backend`, every state of `plan` for `numSequences` sequences of up
+  /// to `capacity` tokens each.
   static Status create(const Plan &plan, Backend &backend, int32_t numSequences,
                        int64_t capacity, std::unique_ptr<KvCache> *out);
   ~KvCache();
@@ -34,16 +36,19 @@ public:
   int32_t numSequences() const { return numSequences_; }
   /// Rows (tokens) per sequence.
   int64_t capacity() const { return capacity_; }
-  /// Bytes one token occupies across all layers: layers * (C + rope) * 4.
+  /// Bytes one token occupies across all states (the sum of their row bytes).
   uint64_t bytesPerToken() const { return bytesPerToken_; }
-  /// Bytes of the whole cache.
-  uint64_t totalBytes() const { return memory_.bytes; }
+  /// Bytes of the whole cache: bytesPerToken() x capacity() x numSequences().
+  uint64_t totalBytes() const { return totalBytes_; }
   /// Tokens stored for `seq` (rows 0..length-1 are filled).
   int64_t length(int32_t seq) const { return lengths_[size_t(seq)]; }
   /// Forgets sequence `seq` (its rows are overwritten by the next tokens).
   void clear(int32_t seq) { lengths_[size_t(seq)] = 0; }
-  /// Slots indexed [layer * numSequences() + seq].
-  const std::vector<LatentKvSlot> &slots() const { return slots_; }
+  /// Where each state lives on the device, one per Plan.states entry.
+  const std::vector<StateBinding> &bindings() const { return bindings_; }
+  /// True when the cache was made for a plan with exactly `plan`'s states (same
+  /// number, dtypes and row shapes).
+  bool fits(const Plan &plan) const;
 
   /// Checks a batch before it runs: every sequence id exists, every position fits
   /// the capacity, and each sequence's rows stay contiguous from 0 (a position may
@@ -57,13 +62,21 @@ public:
 private:
   KvCache() = default;
 
-  Backend *backend_ = nullptr;     ///< where memory_ lives (borrowed)
-  DeviceBuffer memory_;            ///< all layers and sequences
-  int32_t numSequences_ = 0;       ///< sequences
-  int64_t capacity_ = 0;           ///< rows per sequence
-  uint64_t bytesPerToken_ = 0;     ///< layers * (C + rope) * 4
-  std::vector<int64_t> lengths_;   ///< tokens stored per sequence
-  std::vector<LatentKvSlot> slots_; ///< per layer and sequence
+  /// What a state looks like, to recognise the plan a cache was made for.
+  struct StateLayout {
+    plan::DType dtype;          ///< element type
+    std::vector<int64_t> shape; ///< row shape
+  };
+
+  Backend *backend_ = nullptr;            ///< where memory_ lives (borrowed)
+  std::vector<DeviceBuffer> memory_;      ///< one allocation per state
+  std::vector<StateBinding> bindings_;    ///< one per state
+  std::vector<StateLayout> layout_;       ///< one per state
+  int32_t numSequences_ = 0;              ///< sequences
+  int64_t capacity_ = 0;                  ///< rows per sequence
+  uint64_t bytesPerToken_ = 0;            ///< sum of the states' row bytes
+  uint64_t totalBytes_ = 0;               ///< bytes of all states
+  std::vector<int64_t> lengths_;          ///< tokens stored per sequence
 };
 
 } // namespace moec

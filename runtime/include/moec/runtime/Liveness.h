@@ -5,6 +5,8 @@
 // arena). A buffer is live from the first step that touches it to the last; an
 // entry point's inputs are live from before its first step, its outputs until after
 // its last. Both ends are inclusive: a step's operands and results are live at once.
+// The block-scale buffer of a block-quantized activation is live whenever its
+// buffer is (a step that reads or writes one reads or writes both).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_RUNTIME_LIVENESS_H
@@ -32,10 +34,13 @@ struct LiveRange {
 
 /// Computes the live range of each of `numBuffers` buffers. `stepBuffers[s]` lists
 /// the buffers step s reads or writes; every index must be < numBuffers.
+/// `scales`, if not empty, has one entry per buffer: the index of its block-scale
+/// buffer (< numBuffers), or -1.
 std::vector<LiveRange> computeLiveRanges(size_t numBuffers,
                                          const std::vector<int32_t> &inputs,
                                          const std::vector<int32_t> &outputs,
-                                         const std::vector<std::vector<int32_t>> &stepBuffers);
+                                         const std::vector<std::vector<int32_t>> &stepBuffers,
+                                         const std::vector<int32_t> &scales = {});
 
 } // namespace moec
 

@@ -82,7 +82,8 @@ bool tensorBytes(const Dims &shape, plan::DType type, uint64_t tokens, uint64_t 
   return true;
 }
 
-/// snake_case name of a step kind as written in the schema docs ("mla_attention").
+/// snake_case name of a step kind as written in the schema docs ("latent_attention");
+/// "unknown" for a value outside the enum.
 const char *stepKindName(plan::StepKind kind);
 
 } // namespace moec

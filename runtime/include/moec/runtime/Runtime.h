@@ -33,6 +33,7 @@
 #include "moec/runtime/KvCache.h"
 #include "moec/runtime/Npy.h"
 #include "moec/runtime/Plan.h"
+#include "moec/runtime/PlanJson.h"
 #include "moec/runtime/Sampler.h"
 #include "moec/runtime/Status.h"
 

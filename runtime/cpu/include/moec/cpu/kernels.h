@@ -1,20 +1,30 @@
 //===- kernels.h - CPU kernels for every plan step kind ---------*- C++ -*-===//
 //
-// The CPU backend's kernels. One function per step kind the compiler emits.
+// The CPU backend's kernels. One function per step kind of the plan
+// (runtime/schema/plan.fbs); every constant a kernel needs is a parameter, taken
+// from the step's attributes, never from a model configuration.
 // Semantics: shared/spec/deepseek-semantics.md. Activations are fp32, row-major;
 // weights are read in their stored dtype and converted on the fly (never expanded
-// into a full fp32 copy). All functions are thread-safe and use the process-wide
-// thread count set by setNumThreads().
+// into a full fp32 copy). All functions are thread-safe and use the thread count of
+// the calling thread (setNumThreads / ScopedNumThreads): there is no process-wide
+// kernel state besides the SIMD level, which only tests and benchmarks change.
 //
 // Ownership: every pointer is borrowed for the duration of the call. No kernel
 // keeps a pointer after it returns. Kernels do not validate shapes: the plan
-// loader has validated them before any kernel runs.
+// loader has validated them, and the executor the run-time indices (token ids,
+// positions against the state capacity, sequence ids), before any kernel runs.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_CPU_KERNELS_H
 #define MOEC_CPU_KERNELS_H
 
 #include <cstdint>
+
+/// Defined by this header: the MLA core is split into the plan's step kinds
+/// (cacheStore, headLinear, latentAttention, expandedAttention) and the thread count
+/// is per calling thread. Lets code built against several versions of the kernels
+/// (bench/KernelSetTable.cpp, for A/B runs against an older build) tell them apart.
+#define MOEC_CPU_STEP_KERNELS 1
 
 namespace moec::cpu {
 
@@ -28,18 +38,38 @@ struct Weight {
   const void *data = nullptr;        ///< rows * cols elements of `type`
   int64_t rows = 0;                  ///< output features (first dim)
   int64_t cols = 0;                  ///< input features (second dim)
-  /// FP8 only: multiplicative block scales, fp32 [ceil(rows/128), ceil(cols/128)]
-  /// (the checkpoint's `weight_scale_inv`). W[i,j] = fp8(W8[i,j]) * scale[i/128, j/128].
+  /// FP8 only: multiplicative block scales, fp32 [ceil(rows/B), ceil(cols/B)] with
+  /// B = kFp8BlockSize (the checkpoint's `weight_scale_inv`):
+  /// W[i,j] = fp8(W8[i,j]) * scale[i/B, j/B]. The kernels implement only this block
+  /// shape; a backend refuses a plan weight with another one before any kernel runs.
   const float *blockScale = nullptr;
 };
 
-/// Side of the square FP8 weight scale block.
+/// Side of the square FP8 weight scale block the kernels implement: their register
+/// tiles and column strips are laid out so that none straddles a block. This is the
+/// CPU kernels' capability, not a property of plans, which record each weight's
+/// block shape.
 inline constexpr int64_t kFp8BlockSize = 128;
 
-/// Sets the number of worker threads used by all kernels (<= 0: all cores).
+/// Sets the number of worker threads of the kernels called from the calling thread
+/// (<= 0: all cores). The count is thread-local, so two callers (two CPU backends)
+/// with different counts coexist; a new thread starts at 0.
 void setNumThreads(int n);
-/// Returns the number of worker threads kernels use.
+/// Returns the number of worker threads the kernels called from this thread use.
 int numThreads();
+/// Sets the calling thread's kernel thread count for its lifetime, then restores it
+/// (a backend wraps each execution in one).
+class ScopedNumThreads {
+public:
+  explicit ScopedNumThreads(int n);
+  ~ScopedNumThreads();
+  ScopedNumThreads(const ScopedNumThreads &) = delete;
+  ScopedNumThreads &operator=(const ScopedNumThreads &) = delete;
+
+private:
+  int saved_; ///< the thread's count before
+};
+
 /// Names the SIMD level chosen at run time: "avx512", "avx2" or "scalar".
 const char *simdLevel();
 
@@ -85,9 +115,10 @@ void add(const float *a, const float *b, int64_t n, float *out);
 void sliceColumns(const float *x, int64_t T, int64_t xCols, int64_t begin,
                   int64_t width, float *out);
 
-/// Rotary embedding parameters (spec section 4, "Frequencies, YaRN").
+/// Rotary embedding parameters (spec section 4, "Frequencies, YaRN"): a rope step's
+/// RopeAttrs (rope_dim, theta, yarn).
 struct RopeParams {
-  int64_t dim = 0;        ///< rotated dims (qk_rope_head_dim), even
+  int64_t dim = 0;        ///< rotated dims (rope_dim), even
   float theta = 10000.f;  ///< rope_theta
   bool yarn = false;      ///< rope_scaling.type == "yarn"
   float factor = 1.f;     ///< yarn factor
@@ -111,33 +142,88 @@ void rope(float *x, int64_t T, int64_t heads, int64_t rowStride, int64_t headStr
           int64_t offset, const RopeParams &params, const float *freqs,
           const int32_t *positions, RopeLayout layout);
 
-/// MLA dimensions of one attention layer.
-struct MlaDims {
+/// Rows of one persistent per-sequence state (a layer's latent or rope cache; a plan
+/// `State` as bound by the executor). Row p of sequence s starts at
+/// data + s * sequenceStride + p * rowStride. Strides count floats, not bytes (the
+/// backend converts its byte-based StateBinding).
+struct StateView {
+  float *data = nullptr;       ///< sequence 0, row 0
+  int64_t sequenceStride = 0;  ///< floats between sequences
+  int64_t rowStride = 0;       ///< floats between rows (>= the row width)
+  int64_t capacity = 0;        ///< rows per sequence; every position is below it
+  /// Row `position` of sequence `seq`.
+  float *row(int64_t seq, int64_t position) const {
+    return data + seq * sequenceStride + position * rowStride;
+  }
+};
+
+/// cache_store: for each token t, copies c[t, 0:C] to row positions[t] of sequence
+/// seqIds[t] of `latent`, and pe[t, 0:R] to the same row of `rope`. c: [T, C],
+/// pe: [T, R].
+void cacheStore(const float *c, const float *pe, int64_t T, int64_t C, int64_t R,
+                const int32_t *positions, const int32_t *seqIds, const StateView &latent,
+                const StateView &rope);
+
+/// head_linear's attributes (plan HeadLinearAttrs).
+struct HeadLinearParams {
   int64_t heads = 0;      ///< H
-  int64_t nope = 0;       ///< qk_nope_head_dim
-  int64_t rope = 0;       ///< qk_rope_head_dim
-  int64_t v = 0;          ///< v_head_dim
-  int64_t kvLoraRank = 0; ///< C, the latent width
-  float softmaxScale = 0; ///< (nope+rope)^-0.5, times m^2 with YaRN
+  int64_t inStride = 0;   ///< columns of x between heads
+  int64_t inOffset = 0;   ///< first column of head 0's slice of x
+  int64_t inWidth = 0;    ///< columns of each head's slice of x
+  int64_t rowStride = 0;  ///< rows of W between heads
+  int64_t rowOffset = 0;  ///< first row of head 0's slice of W
+  int64_t rows = 0;       ///< rows of each head's slice of W
+  bool transpose = false; ///< y_h = x_h W_h (inWidth == rows) instead of x_h W_h^T
+  /// Columns of each head's output: rows, or W.cols when transposed.
+  int64_t outWidth(const Weight &W) const { return transpose ? W.cols : rows; }
 };
+/// head_linear: per head h, with x_h = x[t, h*inStride + inOffset : + inWidth] and
+/// W_h = W[h*rowStride + rowOffset : + rows, :],
+///   y[t, h*N : (h+1)*N] = x_h W_h^T  (N = rows, inWidth == W.cols), or
+///   y[t, h*N : (h+1)*N] = x_h W_h    (transpose; N = W.cols, inWidth == rows).
+/// x: [T, ldx]; y: [T, H*N]. W in any stored type; its per-head slices are used in
+/// place (W_UK / W_UV of kv_b_proj).
+void headLinear(const float *x, int64_t T, int64_t ldx, const Weight &W,
+                const HeadLinearParams &params, float *y);
 
-/// One sequence's latent KV cache for one layer. Row p holds the token at position p.
-struct LatentKv {
-  float *latent = nullptr; ///< [capacity, kvLoraRank]: normalised c
-  float *rope = nullptr;   ///< [capacity, rope]: roped k_pe
-  int64_t capacity = 0;    ///< rows allocated
+/// latent_attention's attributes (plan LatentAttentionAttrs).
+struct LatentAttentionParams {
+  int64_t heads = 0;       ///< H
+  int64_t latentDim = 0;   ///< C
+  int64_t ropeDim = 0;     ///< R
+  int64_t qStride = 0;     ///< columns of q between heads
+  int64_t qRopeOffset = 0; ///< first rope column of head 0 in q
+  float softmaxScale = 0;  ///< multiplies every score before the softmax
 };
+/// latent_attention, the absorbed MLA core (spec section 4): for token t and head h,
+///   score_j = (qLat[t,h] . latent_j + q_pe[t,h] . rope_j) * softmaxScale
+/// over rows j = 0..positions[t] of sequence seqIds[t], causal softmax, and
+///   oLat[t, h*C:(h+1)*C] = sum_j p_j latent_j.
+/// qLat, oLat: [T, H*C]; q: [T, ldq], head h's rope query at column
+/// h*qStride + qRopeOffset. The rows a token attends must be stored already.
+void latentAttention(const float *qLat, const float *q, int64_t ldq, int64_t T,
+                     const int32_t *positions, const int32_t *seqIds,
+                     const StateView &latent, const StateView &rope,
+                     const LatentAttentionParams &params, float *oLat);
 
-/// MLA attention over the latent cache (spec section 4).
-/// q: [T, H, nope+rope], rope part already rotated. cNew: [T, C] (normalised latent);
-/// pe: [T, rope] (rotated). First stores every token's cNew/pe row at caches[seqIds[t]]
-/// row positions[t], then for each token attends causally over rows 0..positions[t] of
-/// its own sequence. kvB is kv_b_proj [H*(nope+v), C]. absorbed selects the form
-/// (same function, different cost). out: [T, H*v]. The caller guarantees
-/// positions[t] < capacity.
-void mlaAttention(const float *q, const float *cNew, const float *pe, int64_t T,
-                  const int32_t *positions, const int32_t *seqIds, const LatentKv *caches,
-                  const Weight &kvB, const MlaDims &dims, bool absorbed, float *out);
+/// expanded_attention's attributes (plan ExpandedAttentionAttrs).
+struct ExpandedAttentionParams {
+  int64_t heads = 0;      ///< H
+  int64_t nopeDim = 0;    ///< qk_nope_head_dim
+  int64_t ropeDim = 0;    ///< qk_rope_head_dim
+  int64_t vDim = 0;       ///< v_head_dim
+  int64_t latentDim = 0;  ///< C
+  float softmaxScale = 0; ///< multiplies every score before the softmax
+};
+/// expanded_attention, the naive MLA core (spec section 4): per (sequence, head),
+/// k_nope and v of every visible cached row are expanded from the latent through
+/// that head's rows of kvB ([H*(nope+v), C]: k_nope rows, then v rows, per head),
+/// k_pe is the rope state; token t attends rows 0..positions[t] of sequence
+/// seqIds[t]. q: [T, H*(nope+rope)], rope part already rotated; out: [T, H*v].
+void expandedAttention(const float *q, int64_t T, const int32_t *positions,
+                       const int32_t *seqIds, const StateView &latent,
+                       const StateView &rope, const Weight &kvB,
+                       const ExpandedAttentionParams &params, float *out);
 
 /// Router score function.
 enum class ScoreFunc : uint8_t { Softmax = 0, Sigmoid = 1 };

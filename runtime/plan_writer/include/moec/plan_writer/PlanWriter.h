@@ -6,7 +6,8 @@
 // Weights can instead go to external files beside the plan (also written
 // atomically), or refer to bytes already in an existing file.
 //
-// The writer serialises what it is given; it does not validate. Validation is the
+// The writer stores the current format version (plan.fbs FormatVersion::Current) and
+// serialises what it is given; it does not validate. Validation is the
 // loader's job (moec::Plan::load), and tests rely on being able to write bad plans.
 //
 // Ownership: the writer owns the plan it builds (plan()) and copies weight bytes
@@ -35,11 +36,19 @@ public:
 
   /// The plan under construction in flatbuffers' object API; every field may be edited.
   plan::PlanT &plan() { return plan_; }
-  /// The model config (never null).
+  const plan::PlanT &plan() const { return plan_; }
+  /// The model config: metadata for people and `moec-run --dump-plan`; the runtime
+  /// never reads it (never null).
   plan::ModelConfigT &model() { return *plan_.model; }
 
   /// Adds an activation buffer; its offset and size are set by planArena().
   int32_t addBuffer(const std::string &name, plan::DType dtype, std::vector<int64_t> shape);
+  /// Makes `scale` (an F32 buffer) the block scales of the F8E4M3 buffer `buffer`,
+  /// one per block of `blockShape` ([1, bc] for a token-major buffer).
+  void setBufferScale(int32_t buffer, int32_t scale, std::vector<int64_t> blockShape);
+
+  /// Adds a persistent per-sequence state (a KV cache) with rows of `rowShape`.
+  int32_t addState(const std::string &name, plan::DType dtype, std::vector<int64_t> rowShape);
 
   /// Adds a weight stored in the plan's blob; the bytes are copied.
   int32_t addWeight(const std::string &name, plan::DType dtype, std::vector<int64_t> shape,
@@ -57,22 +66,29 @@ public:
   int32_t addWeightReference(const std::string &name, plan::DType dtype,
                              std::vector<int64_t> shape, const std::string &file,
                              uint64_t offset);
-  /// Makes `scale` the block-scale tensor of the F8E4M3 weight `weight`.
-  void setBlockScale(int32_t weight, int32_t scale);
+  /// Makes `scale` (an F32 weight [ceil(rows/br), ceil(cols/bc)]) the block scales of
+  /// the F8E4M3 weight `weight`, one per block of `blockShape` = {br, bc}.
+  void setBlockScale(int32_t weight, int32_t scale, std::vector<int64_t> blockShape);
 
-  /// Appends a step and returns its index.
+  /// Appends a step and returns its index. `states` are indices from addState().
   int32_t addStep(plan::StepKind kind, std::vector<int32_t> operands,
                   std::vector<int32_t> results, std::vector<int32_t> weights = {},
-                  plan::StepAttrsUnion attrs = {}, const std::string &name = {});
+                  plan::StepAttrsUnion attrs = {}, const std::string &name = {},
+                  std::vector<int32_t> states = {});
   /// Number of steps so far (the first step of the next entry point).
   uint32_t numSteps() const { return uint32_t(plan_.steps.size()); }
-  /// Adds an entry point over steps [firstStep, firstStep + numSteps).
+  /// Adds an entry point over steps [firstStep, firstStep + numSteps) with inputs
+  /// {tokens, positions, seq_ids}, outputs {logits} and token ids < `tokenBound`.
+  /// Entry points may share steps.
   void addEntryPoint(const std::string &name, std::vector<int32_t> inputs,
-                     std::vector<int32_t> outputs, uint32_t firstStep, uint32_t numSteps);
+                     std::vector<int32_t> outputs, uint32_t firstStep, uint32_t numSteps,
+                     int64_t tokenBound);
 
   /// Sets every buffer's size for plan().max_tokens and packs the buffers into the
-  /// arena: buffers live at the same time (per entry point) never share bytes,
-  /// others may. Sets plan().arena_size. Fails on sizes that overflow.
+  /// arena: buffers live at the same time within one entry point never share bytes;
+  /// others may (in particular buffers used by different entry points only). A
+  /// buffer's block-scale buffer is live whenever it is. Sets plan().arena_size.
+  /// Fails on sizes that overflow or indices out of range.
   Status planArena();
 
   /// Receives (bytes written, bytes to write) after each weight is written.
