@@ -5,6 +5,7 @@
 #include "moec/Codegen/PTX.h"
 #include "moec/Dialect/Moe/IR/MoeDialect.h"
 #include "moec/Transforms/Passes.h"
+#include "moec/Transforms/Pipelines.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -19,8 +20,14 @@ void moec::registerAllDialects(mlir::DialectRegistry &registry) {
 }
 
 void moec::registerAllPasses() {
-  mlir::moe::registerMoePasses();
-  // Upstream passes moec's pipelines are built from.
-  mlir::registerTransformsPasses(); // canonicalize, cse, ...
-  mlir::registerConversionPasses(); // convert-gpu-to-nvvm, convert-scf-to-cf, ...
+  // The registries refuse a second registration of a name: run once.
+  static bool registered = [] {
+    mlir::moe::registerMoePasses();
+    mlir::moe::registerCompilePipeline(); // moe-compile
+    // Upstream passes moec's pipelines are built from.
+    mlir::registerTransformsPasses(); // canonicalize, cse, ...
+    mlir::registerConversionPasses(); // convert-gpu-to-nvvm, convert-scf-to-cf, ...
+    return true;
+  }();
+  (void)registered;
 }

@@ -130,13 +130,15 @@ protected:
 
   std::string variantDir() const { return kGolden + "/data/" + GetParam(); }
 
-  /// Compiles the variant with `weights` placement and MLA `form`; returns
-  /// the plan path.
-  std::string compile(const std::string &weights, const std::string &form) {
-    std::string plan = tmp + "/" + GetParam() + "-" + weights + "-" + form + ".plan";
+  /// Compiles the variant with `weights` placement, prefill MLA form `prefill`
+  /// and decode MLA form `decode`; returns the plan path.
+  std::string compile(const std::string &weights, const std::string &prefill,
+                      const std::string &decode) {
+    std::string plan =
+        tmp + "/" + GetParam() + "-" + weights + "-" + prefill + "-" + decode + ".plan";
     std::string err;
-    int rc = run({kBin + "/moec", "compile", variantDir(), "-o", plan,
-                  "--weights=" + weights, "--mla-form=" + form, "--quiet"},
+    int rc = run({kBin + "/moec", "compile", variantDir(), "-o", plan, "--weights=" + weights,
+                  "--prefill-mla-form=" + prefill, "--decode-mla-form=" + decode, "--quiet"},
                  "", err);
     EXPECT_EQ(rc, 0) << err;
     return plan;
@@ -160,13 +162,18 @@ TEST_P(Golden, LogitsAndGreedyTokensMatchTransformers) {
   std::vector<int> greedy = readJson(variantDir() + "/greedy.json")["tokens"];
 
   // Embedded and external weights with the absorbed MLA form (the default),
-  // then the naive form: the same function, checked against the same logits.
-  const char *placements[] = {"embed", "external", "embed"};
-  const char *forms[] = {"absorbed", "absorbed", "naive"};
-  std::string logitsBytes[3], generated[3];
-  for (int i = 0; i < 3; ++i) {
-    SCOPED_TRACE(std::string(placements[i]) + ", " + forms[i]);
-    std::string plan = compile(placements[i], forms[i]);
+  // then the naive form, then naive prefill with absorbed decode (the plan's two
+  // entry points lowered differently): the same function, checked against the
+  // same logits.
+  const char *placements[] = {"embed", "external", "embed", "embed"};
+  const char *prefillForms[] = {"absorbed", "absorbed", "naive", "naive"};
+  const char *decodeForms[] = {"absorbed", "absorbed", "naive", "absorbed"};
+  constexpr int kConfigs = 4;
+  std::string logitsBytes[kConfigs], generated[kConfigs];
+  for (int i = 0; i < kConfigs; ++i) {
+    std::string forms = std::string(prefillForms[i]) + "/" + decodeForms[i];
+    SCOPED_TRACE(std::string(placements[i]) + ", " + forms);
+    std::string plan = compile(placements[i], prefillForms[i], decodeForms[i]);
     std::string npyPath = tmp + "/" + std::to_string(i) + ".npy";
     std::string err;
     ASSERT_EQ(run({kBin + "/moec-run", plan, "--tokens", tokens, "--dump-logits",
@@ -177,7 +184,7 @@ TEST_P(Golden, LogitsAndGreedyTokensMatchTransformers) {
     Npy ours = readNpy(npyPath);
     ASSERT_EQ(ours.shape, ref.shape);
     double prefillError = relativeError(ours, ref, ref.data.size());
-    std::cout << GetParam() << " (" << placements[i] << ", " << forms[i]
+    std::cout << GetParam() << " (" << placements[i] << ", " << forms
               << "): prefill max|ours - ref| / max|ref| = " << prefillError << "\n";
     EXPECT_LE(prefillError, 1e-4);
     logitsBytes[i] = readFile(npyPath);
@@ -198,7 +205,7 @@ TEST_P(Golden, LogitsAndGreedyTokensMatchTransformers) {
     ASSERT_GE(refFull.shape[0], rows);
     ASSERT_EQ(decode.shape, (std::vector<int64_t>{rows, refFull.shape[1]}));
     double decodeError = relativeError(decode, refFull, size_t(rows * refFull.shape[1]));
-    std::cout << GetParam() << " (" << placements[i] << ", " << forms[i]
+    std::cout << GetParam() << " (" << placements[i] << ", " << forms
               << "): decode max|ours - ref| / max|ref| = " << decodeError << "\n";
     EXPECT_LE(decodeError, 1e-4);
     generated[i] = readFile(outPath);

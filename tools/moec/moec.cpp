@@ -37,7 +37,12 @@ cl::SubCommand compileCmd(
     "Compile a Hugging Face DeepSeek checkpoint directory into a plan\n"
     "  example: moec compile ckpt/ -o model.plan\n"
     "           moec compile ckpt/ --weights=external -o model.plan\n"
-    "           moec compile ckpt/ --emit=mlir -o model.mlir");
+    "           moec compile ckpt/ --emit=mlir -o model.mlir\n"
+    "  The pass pipeline (replay it with moec-opt --pass-pipeline='...'):\n"
+    "    builtin.module(moe-compile{prefill-mla-form=absorbed decode-mla-form=absorbed})\n"
+    "    = canonicalize, moe-split-phases (@prefill, @decode), moe-decompose-mla,\n"
+    "      moe-absorb-mla per phase, canonicalize; then the plan emitter.\n"
+    "  --print-ir-after-all shows the IR after each pass.");
 cl::opt<std::string> compileInput(cl::Positional, cl::desc("<checkpoint dir>"),
                                   cl::Required, cl::sub(compileCmd));
 cl::opt<std::string> compileOutput("o", cl::desc("Output plan (or .mlir) file"),
@@ -66,11 +71,25 @@ cl::opt<moec::driver::EmitKind> compileEmit(
 cl::opt<bool> compilePrintIr("print-ir-after-all",
                              cl::desc("Print the IR after every pass to stderr"),
                              cl::sub(compileCmd), cl::cat(moecCategory));
-cl::opt<std::string> compileMlaForm(
-    "mla-form",
-    cl::desc("How MLA attention runs: 'absorbed' (default; reads only the latent "
-             "cache, best for decode) or 'naive' (expands kv_b per cached token)"),
-    cl::init("absorbed"), cl::sub(compileCmd), cl::cat(moecCategory));
+// How MLA attention is evaluated: the pipeline's typed options, per phase.
+#define MOEC_MLA_FORM_VALUES                                                           \
+  cl::values(clEnumValN(moec::driver::MlaForm::absorbed, "absorbed",                   \
+                        "W_UK/W_UV per head around attention over the latent cache "   \
+                        "(reads C + rope values per cached token; best for decode)"),  \
+             clEnumValN(moec::driver::MlaForm::naive, "naive",                         \
+                        "expand kv_b over every cached token, then standard "          \
+                        "attention"))
+cl::opt<moec::driver::MlaForm> compileMlaForm(
+    "mla-form", cl::desc("How MLA attention runs in both phases (default: absorbed)"),
+    MOEC_MLA_FORM_VALUES, cl::init(moec::driver::MlaForm::absorbed), cl::sub(compileCmd),
+    cl::cat(moecCategory));
+cl::opt<moec::driver::MlaForm> compilePrefillMlaForm(
+    "prefill-mla-form", cl::desc("MLA form of the prefill entry point (overrides --mla-form)"),
+    MOEC_MLA_FORM_VALUES, cl::sub(compileCmd), cl::cat(moecCategory));
+cl::opt<moec::driver::MlaForm> compileDecodeMlaForm(
+    "decode-mla-form", cl::desc("MLA form of the decode entry point (overrides --mla-form)"),
+    MOEC_MLA_FORM_VALUES, cl::sub(compileCmd), cl::cat(moecCategory));
+#undef MOEC_MLA_FORM_VALUES
 cl::opt<bool> compileQuiet("quiet", cl::desc("No notes, progress or summary"),
                            cl::sub(compileCmd), cl::cat(moecCategory));
 
@@ -128,7 +147,10 @@ int main(int argc, char **argv) {
     o.emit = compileEmit;
     o.printIrAfterAll = compilePrintIr;
     o.quiet = compileQuiet;
-    o.mlaForm = compileMlaForm;
+    o.prefillMlaForm = compilePrefillMlaForm.getNumOccurrences() ? compilePrefillMlaForm.getValue()
+                                                                 : compileMlaForm.getValue();
+    o.decodeMlaForm = compileDecodeMlaForm.getNumOccurrences() ? compileDecodeMlaForm.getValue()
+                                                               : compileMlaForm.getValue();
     if (Error err = moec::driver::compile(o))
       return fail(std::move(err));
     return 0;

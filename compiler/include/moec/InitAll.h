@@ -10,7 +10,8 @@ namespace moec {
 /// Registers the moe dialect and the upstream dialects moec's IR uses
 /// (func, arith, tensor, scf, cf, gpu, nvvm, llvm) with their translations.
 void registerAllDialects(mlir::DialectRegistry &registry);
-/// Registers moec's passes and the upstream passes its pipelines use.
+/// Registers moec's passes, the moe-compile pipeline, and the upstream passes
+/// its pipelines use. Safe to call more than once.
 void registerAllPasses();
 } // namespace moec
 

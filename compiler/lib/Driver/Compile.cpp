@@ -3,7 +3,9 @@
 #include "moec/Driver/Driver.h"
 
 #include "moec/InitAll.h"
+#include "moec/Transforms/Pipelines.h"
 #include "moec/checkpoint/Checkpoint.h"
+#include "moec/checkpoint/CheckpointWeights.h"
 #include "moec/checkpoint/Import.h"
 #include "moec/checkpoint/Synthetic.h"
 #include "moec/checkpoint/Validate.h"
@@ -20,13 +22,16 @@ using namespace llvm;
 
 namespace moec::driver {
 
-/// The passes of the pipeline, nested under builtin.module.
-static std::string pipelinePasses(StringRef mlaForm) {
-  return ("canonicalize,moe-absorb-mla{form=" + mlaForm + "}").str();
+static void setForms(mlir::moe::MoeCompilePipelineOptions &options, MlaForm prefill,
+                     MlaForm decode) {
+  options.prefillMlaForm = prefill;
+  options.decodeMlaForm = decode;
 }
 
-std::string pipelineFor(StringRef mlaForm) {
-  return "builtin.module(" + pipelinePasses(mlaForm) + ")";
+std::string pipelineFor(MlaForm prefill, MlaForm decode) {
+  mlir::moe::MoeCompilePipelineOptions options;
+  setForms(options, prefill, decode);
+  return "builtin.module(" + mlir::moe::compilePipelineInvocation(options) + ")";
 }
 
 namespace {
@@ -100,15 +105,12 @@ Error compile(const CompileOptions &options) {
   static bool passesRegistered = (registerAllPasses(), true);
   (void)passesRegistered;
   mlir::PassManager pm(&ctx);
-  std::string pipelineErrors;
-  raw_string_ostream perr(pipelineErrors);
-  if (options.mlaForm != "absorbed" && options.mlaForm != "naive")
-    return createStringError(inconvertibleErrorCode(),
-                             "--mla-form must be 'absorbed' or 'naive', got '%s'",
-                             options.mlaForm.c_str());
-  if (mlir::failed(mlir::parsePassPipeline(pipelinePasses(options.mlaForm), pm, perr)))
-    return createStringError(inconvertibleErrorCode(), "invalid pipeline: %s",
-                             pipelineErrors.c_str());
+  // The registered pipeline, built from its typed options; the plan records its
+  // textual form, which `moec-opt --pass-pipeline=...` replays.
+  mlir::moe::MoeCompilePipelineOptions pipelineOptions;
+  setForms(pipelineOptions, options.prefillMlaForm, options.decodeMlaForm);
+  mlir::moe::buildCompilePipeline(pm, pipelineOptions);
+  std::string pipeline = pipelineFor(options.prefillMlaForm, options.decodeMlaForm);
   if (options.printIrAfterAll) {
     ctx.disableMultithreading();
     pm.enableIRPrinting(
@@ -132,13 +134,14 @@ Error compile(const CompileOptions &options) {
   PlanEmitOptions emitOptions;
   emitOptions.weights = options.weights;
   emitOptions.maxTokens = options.maxTokens;
-  emitOptions.pipeline = pipelineFor(options.mlaForm);
+  emitOptions.pipeline = pipeline;
   ProgressBar bar("moec: packing weights");
   if (!options.quiet)
     emitOptions.progress = [&](uint64_t done, uint64_t total) {
       bar.update(done, total);
     };
-  auto summary = emitPlan(module, ckpt, options.output, emitOptions);
+  checkpoint::CheckpointWeights weights(ckpt);
+  auto summary = emitPlan(module, weights, options.output, emitOptions);
   bar.finish();
   if (!summary)
     return summary.takeError();

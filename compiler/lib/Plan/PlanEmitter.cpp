@@ -1,25 +1,33 @@
-//===- PlanEmitter.cpp - translate a moe module into a plan file ----------===//
+//===- PlanEmitter.cpp - translate step-level moe IR into a plan file -----===//
+//
+// The emitter is a table from step-level op to plan step. Passes have already
+// lowered every model-level op; anything without an entry is an error naming it.
+// Weight-producing ops (`moe.weight`, and the derived `moe.slice_heads` and
+// `moe.convert_weight`) are evaluated when a step uses them: a weight resolves
+// through the WeightSource, a slice of heads becomes a strided view (no bytes), a
+// conversion is computed while the plan's weights are packed.
+//
+//===----------------------------------------------------------------------===//
 
 #include "moec/Plan/PlanEmitter.h"
 
 #include "moec/Dialect/Moe/IR/MoeDialect.h"
-#include "moec/checkpoint/FloatFormats.h"
-#include "moec/plan_writer/PlanSteps.h"
+#include "moec/cpu/kernels.h"
 #include "moec/plan_writer/PlanWriter.h"
+#include "moec/runtime/Plan.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
-#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
-
-#include "moec/runtime/Plan.h"
 
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 
 using namespace mlir;
 using llvm::formatv;
@@ -31,413 +39,666 @@ llvm::Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
-plan::DType planType(checkpoint::DType t) {
-  switch (t) {
-  case checkpoint::DType::BF16: return plan::DType::BF16;
-  case checkpoint::DType::F16: return plan::DType::F16;
-  case checkpoint::DType::F32: return plan::DType::F32;
-  case checkpoint::DType::F8_E4M3: return plan::DType::F8E4M3;
-  }
-  llvm_unreachable("unknown dtype");
+/// A step's name: the first NameLoc inside the op's location (passes name the
+/// steps they create after the checkpoint module, e.g.
+/// "model.layers.3.self_attn.q_a_proj"), else the op name.
+std::string stepName(Operation *op) {
+  std::string name;
+  op->getLoc()->walk([&](Location loc) {
+    if (auto named = dyn_cast<NameLoc>(loc)) {
+      name = named.getName().str();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return name.empty() ? op->getName().getStringRef().str() : name;
 }
 
-/// Translates @forward op by op into PlanWriter calls.
+std::vector<int64_t> planShape(ShapedType type) {
+  std::vector<int64_t> shape;
+  for (int64_t d : type.getShape())
+    shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+  return shape;
+}
+
+/// A plan weight as a step sees it: an index, and for a per-head slice the
+/// strided view of that weight's rows.
+struct WeightRef {
+  int32_t index = -1;
+  bool sliced = false; ///< from moe.slice_heads
+  int64_t rowStride = 0, rowOffset = 0, rows = 0;
+};
+
+/// The two plan states that hold one layer's latent cache.
+struct CacheStates {
+  int32_t latent = -1;
+  int32_t rope = -1;
+};
+
+class Emitter;
+using EmitFn = std::function<llvm::Error(Emitter &, Operation *)>;
+
 class Emitter {
 public:
-  Emitter(const checkpoint::Checkpoint &ckpt, llvm::StringRef planPath,
-          const PlanEmitOptions &options)
-      : ckpt(ckpt), cfg(ckpt.config()), options(options) {
-    std::filesystem::path p(planPath.str());
-    planDir = std::filesystem::absolute(p).parent_path();
+  Emitter(const WeightSource &source, llvm::StringRef planPath, const PlanEmitOptions &options)
+      : source(source), options(options) {
+    planDir = std::filesystem::absolute(std::filesystem::path(planPath.str())).parent_path();
   }
 
-  llvm::Error run(func::FuncOp fn);
+  llvm::Error run(ModuleOp module);
   PlanWriter &writer() { return w; }
   uint64_t weightBytes = 0;
-  /// External weights embedded anyway because their file offset is misaligned.
   uint64_t misalignedExternal = 0;
+  uint64_t kvBytesPerToken = 0;
+
+  // Step emitters, one per step-level op (see table()).
+  llvm::Error emit(moe::EmbeddingOp op);
+  llvm::Error emit(moe::RmsNormOp op);
+  llvm::Error emit(moe::LinearOp op);
+  llvm::Error emit(moe::LogitsOp op);
+  llvm::Error emit(moe::AddOp op);
+  llvm::Error emit(moe::SliceColumnsOp op);
+  llvm::Error emit(moe::RopeOp op);
+  llvm::Error emit(moe::CacheStoreOp op);
+  llvm::Error emit(moe::HeadLinearOp op);
+  llvm::Error emit(moe::LatentAttentionOp op);
+  llvm::Error emit(moe::ExpandedAttentionOp op);
+  llvm::Error emit(moe::RouterOp op);
+  llvm::Error emit(moe::RoutedExpertsOp op);
+  llvm::Error emit(moe::SwigluOp op);
 
 private:
-  void fillModelConfig();
+  void fillMetadata(ModuleOp module);
+  llvm::Error emitFunction(func::FuncOp fn, uint32_t *firstStep, uint32_t *numSteps,
+                           std::vector<int32_t> *inputs, std::vector<int32_t> *outputs,
+                           int64_t *tokenBound);
 
   /// The buffer of SSA value `v`, created on first use.
   int32_t buffer(Value v);
-  /// A new scratch buffer of `width` fp32 columns.
-  int32_t scratch(const std::string &name, int64_t width) {
-    return w.addBuffer(name, plan::DType::F32, {-1, width});
-  }
-  /// The plan weight of checkpoint tensor `name`, added on first use.
-  llvm::Expected<int32_t> tensor(llvm::StringRef name, bool forceF32 = false);
-  /// The plan weight of a moe.weight result, with its block scale attached.
-  llvm::Expected<int32_t> weight(Value v);
+  /// The plan weight that value `v` (a weight-producing op's result) evaluates to.
+  llvm::Expected<WeightRef> weight(Value v);
+  /// A weight that must not be a per-head view.
+  llvm::Expected<int32_t> plainWeight(Value v, Operation *user);
+  /// The plan weight of source tensor `name`, added on first use.
+  llvm::Expected<int32_t> sourceWeight(llvm::StringRef name);
+  /// The plan states of a latent-cache value.
+  llvm::Expected<CacheStates> cache(Value v);
 
-  llvm::Error emitMla(moe::MlaAttentionOp op);
-  llvm::Error emitOp(Operation *op);
+  llvm::Error step(Operation *op, plan::StepKind kind, std::vector<Value> operands,
+                   std::vector<Value> results, std::vector<int32_t> weights,
+                   plan::StepAttrsUnion attrs = {}, std::vector<int32_t> states = {});
 
-  const checkpoint::Checkpoint &ckpt;
-  const checkpoint::ModelConfig &cfg;
+  const WeightSource &source;
   const PlanEmitOptions &options;
   std::filesystem::path planDir;
   PlanWriter w;
   llvm::DenseMap<Value, int32_t> buffers;
-  llvm::StringMap<int32_t> weights;
-  std::vector<std::vector<float>> converted; ///< f32 copies (bias) kept alive
-  int32_t positions = -1, seqIds = -1;
+  llvm::StringMap<int32_t> weights;              ///< source tensor name -> plan weight
+  llvm::DenseMap<Value, int32_t> derivedWeights; ///< converted weights by value
+  llvm::DenseMap<Value, CacheStates> caches;     ///< latent-cache values -> states
+  std::vector<CacheStates> layerStates;          ///< per cache argument of the entries
+  std::vector<std::vector<uint8_t>> owned;       ///< bytes of derived weights
   unsigned nextName = 0;
 };
+
+template <typename OpT> void addEntry(llvm::DenseMap<TypeID, EmitFn> &m) {
+  m[TypeID::get<OpT>()] = [](Emitter &e, Operation *op) { return e.emit(cast<OpT>(op)); };
+}
+
+/// The table: step-level op -> its emitter.
+const llvm::DenseMap<TypeID, EmitFn> &table() {
+  static const llvm::DenseMap<TypeID, EmitFn> t = [] {
+    llvm::DenseMap<TypeID, EmitFn> m;
+    addEntry<moe::EmbeddingOp>(m);
+    addEntry<moe::RmsNormOp>(m);
+    addEntry<moe::LinearOp>(m);
+    addEntry<moe::LogitsOp>(m);
+    addEntry<moe::AddOp>(m);
+    addEntry<moe::SliceColumnsOp>(m);
+    addEntry<moe::RopeOp>(m);
+    addEntry<moe::CacheStoreOp>(m);
+    addEntry<moe::HeadLinearOp>(m);
+    addEntry<moe::LatentAttentionOp>(m);
+    addEntry<moe::ExpandedAttentionOp>(m);
+    addEntry<moe::RouterOp>(m);
+    addEntry<moe::RoutedExpertsOp>(m);
+    addEntry<moe::SwigluOp>(m);
+    return m;
+  }();
+  return t;
+}
+
+/// Ops that produce weights; they become plan weights when a step uses them.
+bool isWeightOp(Operation *op) {
+  return isa<moe::WeightOp, moe::SliceHeadsOp, moe::ConvertWeightOp>(op);
+}
 
 int32_t Emitter::buffer(Value v) {
   auto it = buffers.find(v);
   if (it != buffers.end())
     return it->second;
   auto type = cast<RankedTensorType>(v.getType());
-  std::vector<int64_t> shape;
-  for (int64_t d : type.getShape())
-    shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
-  plan::DType dt = type.getElementType().isInteger(32) ? plan::DType::I32
-                                                       : plan::DType::F32;
-  int32_t idx = w.addBuffer(formatv("v{0}", nextName++).str(), dt, shape);
+  plan::DType dt = type.getElementType().isInteger(32) ? plan::DType::I32 : plan::DType::F32;
+  int32_t idx = w.addBuffer(formatv("v{0}", nextName++).str(), dt, planShape(type));
   buffers[v] = idx;
   return idx;
 }
 
-llvm::Expected<int32_t> Emitter::tensor(llvm::StringRef name, bool forceF32) {
+llvm::Expected<int32_t> Emitter::sourceWeight(llvm::StringRef name) {
   auto it = weights.find(name);
   if (it != weights.end())
     return it->second;
-  const checkpoint::TensorInfo *t = ckpt.lookup(name);
+  const SourceTensor *t = source.lookup(name);
   if (!t)
-    return makeError(formatv("{0}: tensor '{1}': missing",
-                             ckpt.tensorSourcePath(), name));
-  std::vector<int64_t> shape(t->Shape.begin(), t->Shape.end());
+    return makeError(formatv("{0}: tensor '{1}': missing", source.blame(name), name));
   int32_t idx;
-  if (forceF32 && t->Type != checkpoint::DType::F32) {
-    // The router's correction bias is kept in fp32 (spec section 5).
-    std::vector<float> &f = converted.emplace_back(t->numElements());
-    checkpoint::decodeToFloat(t->Type, t->Data, f.size(), f.data());
-    idx = w.addWeightBorrowed(name.str(), plan::DType::F32, shape, f.data(),
-                              f.size() * sizeof(float));
-    weightBytes += f.size() * sizeof(float);
-  } else if (options.weights == WeightPlacement::External &&
-             t->FileOffset % dtypeSize(planType(t->Type)) == 0) {
-    std::filesystem::path file =
-        std::filesystem::absolute(std::filesystem::path(t->FilePath));
-    std::string rel = std::filesystem::relative(file, planDir).string();
-    idx = w.addWeightReference(name.str(), planType(t->Type), shape, rel,
-                               t->FileOffset);
-    w.plan().weights[idx]->size = t->ByteSize;
-    weightBytes += t->ByteSize;
+  uint64_t elem = dtypeSize(t->dtype);
+  if (options.weights == WeightPlacement::External && !t->file.empty() &&
+      t->fileOffset % elem == 0) {
+    std::string rel = std::filesystem::relative(t->file, planDir).string();
+    idx = w.addWeightReference(name.str(), t->dtype, t->shape, rel, t->fileOffset);
+    w.plan().weights[size_t(idx)]->size = t->bytes;
   } else {
-    // Embedded, or external but misaligned for its element type (safetensors
-    // does not align tensors; the runtime requires it): copy into the plan.
+    // Embedded, or external but misaligned for its element type (safetensors does
+    // not align tensors; the runtime requires it): copy into the plan.
     if (options.weights == WeightPlacement::External)
       ++misalignedExternal;
-    idx = w.addWeightBorrowed(name.str(), planType(t->Type), shape, t->Data,
-                              t->ByteSize);
-    weightBytes += t->ByteSize;
+    idx = w.addWeightBorrowed(name.str(), t->dtype, t->shape, t->data, t->bytes);
   }
+  weightBytes += t->bytes;
   weights[name] = idx;
   return idx;
 }
 
-llvm::Expected<int32_t> Emitter::weight(Value v) {
-  auto op = v.getDefiningOp<moe::WeightOp>();
-  if (!op)
-    return makeError("a weight operand is not a moe.weight (plans hold only "
-                     "checkpoint tensors)");
-  llvm::Expected<int32_t> idx = tensor(op.getName());
-  if (!idx || !op.getScaleName())
-    return idx;
-  llvm::Expected<int32_t> scale = tensor(*op.getScaleName());
-  if (!scale)
-    return scale.takeError();
-  w.setBlockScale(*idx, *scale);
-  return idx;
-}
-
-void Emitter::fillModelConfig() {
-  plan::ModelConfigT &m = w.model();
-  m.architecture = cfg.architectureName().str();
-  m.vocab_size = cfg.VocabSize;
-  m.hidden_size = cfg.HiddenSize;
-  m.intermediate_size = cfg.IntermediateSize;
-  m.moe_intermediate_size = cfg.MoeIntermediateSize;
-  m.num_hidden_layers = cfg.NumHiddenLayers;
-  m.first_k_dense_replace = cfg.FirstKDenseReplace;
-  m.num_attention_heads = cfg.NumAttentionHeads;
-  m.qk_nope_head_dim = cfg.QkNopeHeadDim;
-  m.qk_rope_head_dim = cfg.QkRopeHeadDim;
-  m.v_head_dim = cfg.VHeadDim;
-  m.kv_lora_rank = cfg.KvLoraRank;
-  m.q_lora_rank = cfg.QLoraRank.value_or(0);
-  m.n_routed_experts = cfg.NumRoutedExperts;
-  m.n_shared_experts = cfg.NumSharedExperts;
-  m.num_experts_per_tok = cfg.NumExpertsPerTok;
-  bool groups = cfg.groupScore() != checkpoint::GroupScore::None;
-  m.n_group = groups ? cfg.NumGroups : 1;
-  m.topk_group = groups ? cfg.TopkGroup : 1;
-  m.scoring_func = cfg.Scoring == checkpoint::ScoringFunc::Sigmoid
-                       ? plan::ScoreFunc::Sigmoid
-                       : plan::ScoreFunc::Softmax;
-  m.group_score = cfg.groupScore() == checkpoint::GroupScore::Top2Sum
-                      ? plan::GroupScore::Top2Sum
-                      : plan::GroupScore::Max;
-  m.norm_topk_prob = cfg.NormTopkProb;
-  m.routed_scaling_factor = static_cast<float>(cfg.RoutedScalingFactor);
-  m.rms_norm_eps = static_cast<float>(cfg.RmsNormEps);
-  m.rope_theta = static_cast<float>(cfg.RopeTheta);
-  m.softmax_scale = static_cast<float>(cfg.softmaxScale());
-  if (cfg.RopeScaling) {
-    auto y = std::make_unique<plan::YarnParamsT>();
-    y->factor = static_cast<float>(cfg.RopeScaling->Factor);
-    y->original_max_position_embeddings =
-        cfg.RopeScaling->OriginalMaxPositionEmbeddings;
-    y->beta_fast = static_cast<float>(cfg.RopeScaling->BetaFast);
-    y->beta_slow = static_cast<float>(cfg.RopeScaling->BetaSlow);
-    y->mscale = static_cast<float>(cfg.RopeScaling->Mscale);
-    y->mscale_all_dim = static_cast<float>(cfg.RopeScaling->MscaleAllDim);
-    // Spec section 4: mscale(factor, mscale) / mscale(factor, mscale_all_dim),
-    // with mscale(f, m) = 0.1 * m * ln(f) + 1 (1 when f <= 1). It is 1.0 for
-    // every released config, but not for every config.
-    auto mscale = [](double f, double m) {
-      return f <= 1.0 ? 1.0 : 0.1 * m * std::log(f) + 1.0;
-    };
-    y->attention_factor = static_cast<float>(
-        mscale(cfg.RopeScaling->Factor, cfg.RopeScaling->Mscale) /
-        mscale(cfg.RopeScaling->Factor, cfg.RopeScaling->MscaleAllDim));
-    m.rope_yarn = std::move(y);
-  }
-  w.plan().max_tokens = options.maxTokens;
-  auto prov = std::make_unique<plan::ProvenanceT>();
-  prov->compiler_version = "moec 0.1.0";
-  prov->pipeline = options.pipeline;
-  prov->source_checkpoint = ckpt.directory().str();
-  w.plan().provenance = std::move(prov);
-}
-
-/// A step's name: the op's NameLoc (the importer names ops after the
-/// checkpoint module they come from, e.g. "model.layers.3.mlp.router"), else
-/// the op name.
-std::string stepName(Operation *op) {
-  if (auto named = dyn_cast<NameLoc>(op->getLoc()))
-    return named.getName().str();
-  return op->getName().getStringRef().str();
-}
-
-llvm::Error Emitter::emitMla(moe::MlaAttentionOp op) {
-  auto cacheArg = dyn_cast<BlockArgument>(op.getCache());
-  if (!cacheArg || cacheArg.getArgNumber() < 3)
-    return makeError("moe.mla_attention: the cache must be an argument of "
-                     "@forward (one per layer)");
-  int32_t layer = static_cast<int32_t>(cacheArg.getArgNumber() - 3);
-  // The plan carries one model config that every attention step reads, so an
-  // op whose attributes differ from it cannot be expressed.
-  auto differs = [](float a, double b) {
-    return std::fabs(a - b) > 1e-6 * std::max(1.0, std::fabs(b));
-  };
-  auto dim = [](uint64_t attr) { return static_cast<int64_t>(attr); };
-  if (dim(op.getQkRopeHeadDim()) != cfg.QkRopeHeadDim ||
-      dim(op.getQkNopeHeadDim()) != cfg.QkNopeHeadDim ||
-      dim(op.getVHeadDim()) != cfg.VHeadDim ||
-      dim(op.getKvLoraRank()) != cfg.KvLoraRank ||
-      dim(op.getNumHeads()) != cfg.NumAttentionHeads ||
-      dim(op.getQLoraRank()) != cfg.QLoraRank.value_or(0) ||
-      differs(op.getSoftmaxScale().convertToFloat(), cfg.softmaxScale()) ||
-      differs(op.getRopeTheta().convertToFloat(), cfg.RopeTheta) ||
-      differs(op.getRmsNormEps().convertToFloat(), cfg.RmsNormEps) ||
-      static_cast<bool>(op.getYarnAttr()) != cfg.RopeScaling.has_value())
-    return makeError(formatv("{0}: layer {1}: moe.mla_attention attributes "
-                             "differ from the model config",
-                             ckpt.directory(), layer));
-  if (op.getRopeLayout() != moe::RopeLayout::interleaved)
-    return makeError(formatv("{0}: layer {1}: rope layout 'half' needs the rope "
-                             "rows of q_b/kv_a permuted, which no pass does yet",
-                             ckpt.directory(), layer));
-  MlaWeights weights;
-  for (auto [value, slot] :
-       {std::pair<Value, int32_t *>{op.getQA(), &weights.qA},
-        {op.getQANorm(), &weights.qANorm},
-        {op.getQB(), &weights.qB},
-        {op.getKvA(), &weights.kvA},
-        {op.getKvANorm(), &weights.kvANorm},
-        {op.getKvB(), &weights.kvB},
-        {op.getOProj(), &weights.oProj}}) {
-    if (!value)
-      continue;
-    llvm::Expected<int32_t> idx = weight(value);
+llvm::Expected<WeightRef> Emitter::weight(Value v) {
+  Operation *def = v.getDefiningOp();
+  if (auto op = dyn_cast_or_null<moe::WeightOp>(def)) {
+    llvm::Expected<int32_t> idx = sourceWeight(op.getName());
     if (!idx)
       return idx.takeError();
-    *slot = *idx;
+    auto type = cast<RankedTensorType>(op.getWeight().getType());
+    if (auto block = dyn_cast_or_null<moe::BlockFp8Attr>(type.getEncoding())) {
+      if (!op.getScaleName())
+        return makeError(formatv("{0}: block-quantized weight without a scale tensor",
+                                 op.getName()));
+      llvm::Expected<int32_t> scale = sourceWeight(*op.getScaleName());
+      if (!scale)
+        return scale.takeError();
+      w.setBlockScale(*idx, *scale, {block.getRows(), block.getCols()});
+    }
+    WeightRef ref;
+    ref.index = *idx;
+    return ref;
   }
-  MlaStepsConfig steps;
-  steps.input = buffer(op.getInput());
-  steps.positions = positions;
-  steps.seqIds = seqIds;
-  steps.output = buffer(op.getResult());
-  steps.layer = layer;
-  steps.absorbed = op.getForm() == moe::AttentionForm::absorbed;
-  steps.prefix = formatv("model.layers.{0}.self_attn.", layer).str();
-  addMlaSteps(w, weights, steps);
+  if (auto op = dyn_cast_or_null<moe::SliceHeadsOp>(def)) {
+    llvm::Expected<WeightRef> base = weight(op.getWeight());
+    if (!base)
+      return base.takeError();
+    if (base->sliced)
+      return makeError(formatv("{0}: a slice of a slice of heads has no plan form",
+                               stepName(op)));
+    auto baseType = cast<RankedTensorType>(op.getWeight().getType());
+    WeightRef ref = *base;
+    ref.sliced = true;
+    ref.rowStride = baseType.getDimSize(0) / static_cast<int64_t>(op.getHeads());
+    ref.rowOffset = static_cast<int64_t>(op.getOffset());
+    ref.rows = static_cast<int64_t>(op.getSize());
+    return ref;
+  }
+  if (auto op = dyn_cast_or_null<moe::ConvertWeightOp>(def)) {
+    auto found = derivedWeights.find(v);
+    if (found != derivedWeights.end()) {
+      WeightRef ref;
+      ref.index = found->second;
+      return ref;
+    }
+    auto in = op.getWeight().getDefiningOp<moe::WeightOp>();
+    auto outType = cast<RankedTensorType>(op.getResult().getType());
+    if (!in || !outType.getElementType().isF32())
+      return makeError(formatv("{0}: moe.convert_weight is evaluated only from a "
+                               "moe.weight to f32",
+                               stepName(op)));
+    const SourceTensor *t = source.lookup(in.getName());
+    if (!t)
+      return makeError(
+          formatv("{0}: tensor '{1}': missing", source.blame(in.getName()), in.getName()));
+    // Converted at compile time: the plan stores the f32 values.
+    uint64_t n = t->bytes / dtypeSize(t->dtype);
+    std::vector<uint8_t> &bytes = owned.emplace_back(n * sizeof(float));
+    auto *out = reinterpret_cast<float *>(bytes.data());
+    for (uint64_t i = 0; i < n; ++i) {
+      switch (t->dtype) {
+      case plan::DType::F32:
+        std::memcpy(&out[i], t->data + 4 * i, 4);
+        break;
+      case plan::DType::BF16: {
+        uint16_t b;
+        std::memcpy(&b, t->data + 2 * i, 2);
+        out[i] = cpu::bf16ToFloat(b);
+        break;
+      }
+      case plan::DType::F16: {
+        uint16_t b;
+        std::memcpy(&b, t->data + 2 * i, 2);
+        out[i] = cpu::f16ToFloat(b);
+        break;
+      }
+      default:
+        return makeError(formatv("{0}: tensor '{1}': cannot convert {2} to f32",
+                                 source.blame(in.getName()), in.getName(),
+                                 dtypeName(t->dtype)));
+      }
+    }
+    int32_t idx = w.addWeightBorrowed(in.getName().str(), plan::DType::F32, t->shape,
+                                      bytes.data(), bytes.size());
+    weightBytes += bytes.size();
+    derivedWeights[v] = idx;
+    WeightRef ref;
+    ref.index = idx;
+    return ref;
+  }
+  return makeError("a weight operand is not produced by moe.weight, moe.slice_heads "
+                   "or moe.convert_weight");
+}
+
+llvm::Expected<int32_t> Emitter::plainWeight(Value v, Operation *user) {
+  llvm::Expected<WeightRef> ref = weight(v);
+  if (!ref)
+    return ref.takeError();
+  if (ref->sliced)
+    return makeError(formatv("{0}: '{1}' cannot take a slice of heads as its weight",
+                             stepName(user), user->getName()));
+  return ref->index;
+}
+
+llvm::Expected<CacheStates> Emitter::cache(Value v) {
+  auto it = caches.find(v);
+  if (it == caches.end())
+    return makeError("a latent cache value is neither an entry argument nor the "
+                     "result of moe.cache_store");
+  return it->second;
+}
+
+llvm::Error Emitter::step(Operation *op, plan::StepKind kind, std::vector<Value> operands,
+                          std::vector<Value> results, std::vector<int32_t> weightIdx,
+                          plan::StepAttrsUnion attrs, std::vector<int32_t> states) {
+  std::vector<int32_t> ins, outs;
+  for (Value v : operands)
+    ins.push_back(buffer(v));
+  for (Value v : results)
+    outs.push_back(buffer(v));
+  w.addStep(kind, ins, outs, weightIdx, std::move(attrs), stepName(op), states);
   return llvm::Error::success();
 }
 
-llvm::Error Emitter::emitOp(Operation *op) {
-  auto one = [&](plan::StepKind kind, std::vector<Value> operands, Value result,
-                 std::vector<Value> weightValues,
-                 plan::StepAttrsUnion attrs = {}) -> llvm::Error {
-    std::vector<int32_t> ins, ws;
-    for (Value v : operands)
-      ins.push_back(buffer(v));
-    for (Value v : weightValues) {
-      llvm::Expected<int32_t> idx = weight(v);
+template <typename T> plan::StepAttrsUnion attrsOf(T &&value) {
+  plan::StepAttrsUnion u;
+  u.Set(std::forward<T>(value));
+  return u;
+}
+
+std::unique_ptr<plan::YarnParamsT> yarnParams(moe::YarnAttr yarn) {
+  if (!yarn)
+    return nullptr;
+  auto y = std::make_unique<plan::YarnParamsT>();
+  y->factor = static_cast<float>(yarn.getFactor().convertToDouble());
+  y->original_max_position_embeddings = yarn.getOriginalMaxPositions();
+  y->beta_fast = static_cast<float>(yarn.getBetaFast().convertToDouble());
+  y->beta_slow = static_cast<float>(yarn.getBetaSlow().convertToDouble());
+  y->mscale = static_cast<float>(yarn.getMscale().convertToDouble());
+  y->mscale_all_dim = static_cast<float>(yarn.getMscaleAllDim().convertToDouble());
+  y->attention_factor = static_cast<float>(yarn.getAttentionFactor());
+  return y;
+}
+
+llvm::Error Emitter::emit(moe::EmbeddingOp op) {
+  llvm::Expected<int32_t> table = plainWeight(op.getTable(), op);
+  if (!table)
+    return table.takeError();
+  return step(op, plan::StepKind::Embedding, {op.getTokens()}, {op.getResult()}, {*table});
+}
+
+llvm::Error Emitter::emit(moe::RmsNormOp op) {
+  llvm::Expected<int32_t> gamma = plainWeight(op.getWeight(), op);
+  if (!gamma)
+    return gamma.takeError();
+  plan::RmsNormAttrsT a;
+  a.eps = op.getEpsilon().convertToFloat();
+  return step(op, plan::StepKind::RmsNorm, {op.getInput()}, {op.getResult()}, {*gamma},
+              attrsOf(std::move(a)));
+}
+
+llvm::Error Emitter::emit(moe::LinearOp op) {
+  llvm::Expected<int32_t> wt = plainWeight(op.getWeight(), op);
+  if (!wt)
+    return wt.takeError();
+  return step(op, plan::StepKind::Linear, {op.getInput()}, {op.getResult()}, {*wt});
+}
+
+llvm::Error Emitter::emit(moe::LogitsOp op) {
+  llvm::Expected<int32_t> wt = plainWeight(op.getLmHead(), op);
+  if (!wt)
+    return wt.takeError();
+  return step(op, plan::StepKind::Linear, {op.getInput()}, {op.getResult()}, {*wt});
+}
+
+llvm::Error Emitter::emit(moe::AddOp op) {
+  return step(op, plan::StepKind::Add, {op.getLhs(), op.getRhs()}, {op.getResult()}, {});
+}
+
+llvm::Error Emitter::emit(moe::SliceColumnsOp op) {
+  plan::SliceAttrsT a;
+  a.begin = static_cast<int64_t>(op.getBegin());
+  a.width = static_cast<int64_t>(op.getWidth());
+  return step(op, plan::StepKind::SliceColumns, {op.getInput()}, {op.getResult()}, {},
+              attrsOf(std::move(a)));
+}
+
+llvm::Error Emitter::emit(moe::RopeOp op) {
+  plan::RopeAttrsT a;
+  a.heads = static_cast<int64_t>(op.getHeads());
+  a.head_stride = static_cast<int64_t>(op.getHeadDim());
+  a.offset = static_cast<int64_t>(op.getOffset());
+  a.rope_dim = static_cast<int64_t>(op.getRopeDim());
+  a.theta = op.getTheta().convertToFloat();
+  a.layout = op.getLayout() == moe::RopeLayout::half ? plan::RopeLayout::Half
+                                                      : plan::RopeLayout::Interleaved;
+  a.yarn = yarnParams(op.getYarnAttr());
+  return step(op, plan::StepKind::Rope, {op.getInput(), op.getPositions()}, {op.getResult()},
+              {}, attrsOf(std::move(a)));
+}
+
+llvm::Error Emitter::emit(moe::CacheStoreOp op) {
+  llvm::Expected<CacheStates> states = cache(op.getCache());
+  if (!states)
+    return states.takeError();
+  caches[op.getResult()] = *states;
+  return step(op, plan::StepKind::CacheStore,
+              {op.getLatent(), op.getRope(), op.getPositions(), op.getSeqIds()}, {}, {}, {},
+              {states->latent, states->rope});
+}
+
+llvm::Error Emitter::emit(moe::HeadLinearOp op) {
+  llvm::Expected<WeightRef> ref = weight(op.getWeight());
+  if (!ref)
+    return ref.takeError();
+  auto wType = cast<RankedTensorType>(op.getWeight().getType());
+  plan::HeadLinearAttrsT a;
+  a.heads = static_cast<int64_t>(op.getHeads());
+  a.in_stride = static_cast<int64_t>(op.getInStride());
+  a.in_offset = static_cast<int64_t>(op.getInOffset());
+  a.in_width = static_cast<int64_t>(op.getInWidth());
+  a.transpose = op.getTranspose();
+  if (ref->sliced) {
+    a.row_stride = ref->rowStride;
+    a.row_offset = ref->rowOffset;
+    a.rows = ref->rows;
+  } else {
+    // An unsliced [H, N, K] weight: head h owns rows [h*N, (h+1)*N).
+    a.row_stride = wType.getDimSize(1);
+    a.row_offset = 0;
+    a.rows = wType.getDimSize(1);
+  }
+  return step(op, plan::StepKind::HeadLinear, {op.getInput()}, {op.getResult()},
+              {ref->index}, attrsOf(std::move(a)));
+}
+
+llvm::Error Emitter::emit(moe::LatentAttentionOp op) {
+  llvm::Expected<CacheStates> states = cache(op.getCache());
+  if (!states)
+    return states.takeError();
+  plan::LatentAttentionAttrsT a;
+  a.heads = static_cast<int64_t>(op.getHeads());
+  a.latent_dim = static_cast<int64_t>(op.getLatentDim());
+  a.rope_dim = static_cast<int64_t>(op.getRopeDim());
+  a.q_stride = static_cast<int64_t>(op.getQStride());
+  a.q_rope_offset = static_cast<int64_t>(op.getQRopeOffset());
+  a.softmax_scale = op.getSoftmaxScale().convertToFloat();
+  return step(op, plan::StepKind::LatentAttention,
+              {op.getQLat(), op.getQ(), op.getPositions(), op.getSeqIds()},
+              {op.getResult()}, {}, attrsOf(std::move(a)), {states->latent, states->rope});
+}
+
+llvm::Error Emitter::emit(moe::ExpandedAttentionOp op) {
+  llvm::Expected<CacheStates> states = cache(op.getCache());
+  if (!states)
+    return states.takeError();
+  llvm::Expected<int32_t> kvB = plainWeight(op.getKvB(), op);
+  if (!kvB)
+    return kvB.takeError();
+  plan::ExpandedAttentionAttrsT a;
+  a.heads = static_cast<int64_t>(op.getHeads());
+  a.nope_dim = static_cast<int64_t>(op.getNopeDim());
+  a.rope_dim = static_cast<int64_t>(op.getRopeDim());
+  a.v_dim = static_cast<int64_t>(op.getVDim());
+  a.latent_dim = static_cast<int64_t>(op.getLatentDim());
+  a.softmax_scale = op.getSoftmaxScale().convertToFloat();
+  return step(op, plan::StepKind::ExpandedAttention,
+              {op.getQ(), op.getPositions(), op.getSeqIds()}, {op.getResult()}, {*kvB},
+              attrsOf(std::move(a)), {states->latent, states->rope});
+}
+
+llvm::Error Emitter::emit(moe::RouterOp op) {
+  std::vector<int32_t> ws;
+  llvm::Expected<int32_t> gate = plainWeight(op.getGate(), op);
+  if (!gate)
+    return gate.takeError();
+  ws.push_back(*gate);
+  if (Value bias = op.getBias()) {
+    llvm::Expected<int32_t> b = plainWeight(bias, op);
+    if (!b)
+      return b.takeError();
+    ws.push_back(*b);
+  }
+  plan::RouterAttrsT a;
+  a.experts = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
+  a.top_k = static_cast<int64_t>(op.getTopK());
+  a.groups = static_cast<int64_t>(op.getNGroup());
+  a.topk_groups = static_cast<int64_t>(op.getTopkGroup());
+  a.score_func = op.getScoreFunc() == moe::ScoreFunc::sigmoid ? plan::ScoreFunc::Sigmoid
+                                                              : plan::ScoreFunc::Softmax;
+  a.group_score = op.getGroupScore() == moe::GroupScore::top2_sum ? plan::GroupScore::Top2Sum
+                                                                  : plan::GroupScore::Max;
+  a.norm_topk_prob = op.getNormTopkProb();
+  a.routed_scaling_factor = op.getRoutedScalingFactor().convertToFloat();
+  return step(op, plan::StepKind::Router, {op.getInput()}, {op.getIndices(), op.getWeights()},
+              ws, attrsOf(std::move(a)));
+}
+
+llvm::Error Emitter::emit(moe::RoutedExpertsOp op) {
+  std::vector<int32_t> ws;
+  size_t n = op.getGateWeights().size();
+  for (size_t e = 0; e < n; ++e)
+    for (Value v : {op.getGateWeights()[e], op.getUpWeights()[e], op.getDownWeights()[e]}) {
+      llvm::Expected<int32_t> idx = plainWeight(v, op);
       if (!idx)
         return idx.takeError();
       ws.push_back(*idx);
     }
-    w.addStep(kind, ins, {buffer(result)}, ws, std::move(attrs), stepName(op));
-    return llvm::Error::success();
-  };
-  return llvm::TypeSwitch<Operation *, llvm::Error>(op)
-      .Case([&](moe::WeightOp) { return llvm::Error::success(); })
-      .Case([&](moe::EmbeddingOp e) {
-        return one(plan::StepKind::Embedding, {e.getTokens()}, e.getResult(),
-                   {e.getTable()});
-      })
-      .Case([&](moe::RmsNormOp n) {
-        return one(plan::StepKind::RmsNorm, {n.getInput()}, n.getResult(),
-                   {n.getWeight()}, rmsNormAttrs(n.getEpsilon().convertToFloat()));
-      })
-      .Case([&](moe::LinearOp l) {
-        return one(plan::StepKind::Linear, {l.getInput()}, l.getResult(),
-                   {l.getWeight()});
-      })
-      .Case([&](moe::LogitsOp l) {
-        return one(plan::StepKind::Linear, {l.getInput()}, l.getResult(),
-                   {l.getLmHead()});
-      })
-      .Case([&](moe::AddOp a) {
-        return one(plan::StepKind::Add, {a.getLhs(), a.getRhs()}, a.getResult(), {});
-      })
-      .Case([&](moe::RopeOp r) -> llvm::Error {
-        if (static_cast<int64_t>(r.getRopeDim()) != cfg.QkRopeHeadDim ||
-            std::fabs(r.getTheta().convertToFloat() - cfg.RopeTheta) >
-                1e-6 * cfg.RopeTheta ||
-            static_cast<bool>(r.getYarnAttr()) != cfg.RopeScaling.has_value())
-          return makeError(formatv("{0}: moe.rope: rope_dim, theta or yarn "
-                                   "differ from the model config",
-                                   ckpt.directory()));
-        return one(plan::StepKind::Rope, {r.getInput(), r.getPositions()},
-                   r.getResult(), {},
-                   ropeAttrs(r.getHeads(), r.getHeadDim(), r.getOffset(),
-                             r.getLayout() == moe::RopeLayout::half
-                                 ? plan::RopeLayout::Half
-                                 : plan::RopeLayout::Interleaved));
-      })
-      .Case([&](moe::MlaAttentionOp m) { return emitMla(m); })
-      .Case([&](moe::RouterOp r) -> llvm::Error {
-        std::vector<int32_t> ws;
-        llvm::Expected<int32_t> gate = weight(r.getGate());
-        if (!gate)
-          return gate.takeError();
-        ws.push_back(*gate);
-        if (Value bias = r.getBias()) {
-          auto def = bias.getDefiningOp<moe::WeightOp>();
-          if (!def)
-            return makeError("moe.router: the bias is not a moe.weight");
-          llvm::Expected<int32_t> b = tensor(def.getName(), /*forceF32=*/true);
-          if (!b)
-            return b.takeError();
-          ws.push_back(*b);
-        }
-        plan::RouterAttrsT a;
-        a.experts = cast<RankedTensorType>(r.getGate().getType()).getDimSize(0);
-        a.top_k = r.getTopK();
-        a.groups = r.getNGroup();
-        a.topk_groups = r.getTopkGroup();
-        a.score_func = r.getScoreFunc() == moe::ScoreFunc::sigmoid
-                           ? plan::ScoreFunc::Sigmoid
-                           : plan::ScoreFunc::Softmax;
-        a.group_score = r.getGroupScore() == moe::GroupScore::top2_sum
-                            ? plan::GroupScore::Top2Sum
-                            : plan::GroupScore::Max;
-        a.norm_topk_prob = r.getNormTopkProb();
-        a.routed_scaling_factor = r.getRoutedScalingFactor().convertToFloat();
-        plan::StepAttrsUnion u;
-        u.Set(std::move(a));
-        w.addStep(plan::StepKind::Router, {buffer(r.getInput())},
-                  {buffer(r.getIndices()), buffer(r.getWeights())}, ws,
-                  std::move(u), stepName(r));
-        return llvm::Error::success();
-      })
-      .Case([&](moe::RoutedExpertsOp r) -> llvm::Error {
-        std::vector<int32_t> ws;
-        size_t n = r.getGateWeights().size();
-        for (size_t e = 0; e < n; ++e)
-          for (Value v : {r.getGateWeights()[e], r.getUpWeights()[e],
-                          r.getDownWeights()[e]}) {
-            llvm::Expected<int32_t> idx = weight(v);
-            if (!idx)
-              return idx.takeError();
-            ws.push_back(*idx);
-          }
-        plan::MoeAttrsT a;
-        a.experts = static_cast<int64_t>(n);
-        a.top_k = cast<RankedTensorType>(r.getIndices().getType()).getDimSize(1);
-        plan::StepAttrsUnion u;
-        u.Set(std::move(a));
-        w.addStep(plan::StepKind::MoeExperts,
-                  {buffer(r.getInput()), buffer(r.getIndices()),
-                   buffer(r.getWeights())},
-                  {buffer(r.getResult())}, ws, std::move(u), stepName(r));
-        return llvm::Error::success();
-      })
-      .Case([&](moe::SwigluOp s) {
-        return one(plan::StepKind::SwigluMlp, {s.getInput()}, s.getResult(),
-                   {s.getGate(), s.getUp(), s.getDown()});
-      })
-      .Case([&](func::ReturnOp) { return llvm::Error::success(); })
-      .Default([&](Operation *other) {
-        return makeError(formatv("no plan step for '{0}'", other->getName()));
-      });
+  plan::MoeAttrsT a;
+  a.experts = static_cast<int64_t>(n);
+  a.top_k = cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1);
+  return step(op, plan::StepKind::MoeExperts, {op.getInput(), op.getIndices(), op.getWeights()},
+              {op.getResult()}, ws, attrsOf(std::move(a)));
 }
 
-llvm::Error Emitter::run(func::FuncOp fn) {
-  fillModelConfig();
+llvm::Error Emitter::emit(moe::SwigluOp op) {
+  std::vector<int32_t> ws;
+  for (Value v : {op.getGate(), op.getUp(), op.getDown()}) {
+    llvm::Expected<int32_t> idx = plainWeight(v, op);
+    if (!idx)
+      return idx.takeError();
+    ws.push_back(*idx);
+  }
+  return step(op, plan::StepKind::SwigluMlp, {op.getInput()}, {op.getResult()}, ws);
+}
+
+/// Reads an integer or float entry of the `moe.model_config` dictionary.
+template <typename T> void readMeta(DictionaryAttr dict, llvm::StringRef key, T &out) {
+  Attribute a = dict.get(key);
+  if (auto i = dyn_cast_or_null<IntegerAttr>(a)) {
+    if constexpr (std::is_same_v<T, bool>)
+      out = i.getValue().getBoolValue();
+    else
+      out = static_cast<T>(i.getValue().getSExtValue());
+  } else if (auto f = dyn_cast_or_null<FloatAttr>(a)) {
+    out = static_cast<T>(f.getValueAsDouble());
+  } else if (auto b = dyn_cast_or_null<BoolAttr>(a)) {
+    out = static_cast<T>(b.getValue());
+  }
+}
+
+void Emitter::fillMetadata(ModuleOp module) {
+  plan::ModelConfigT &m = w.model();
+  if (auto dict = module->getAttrOfType<DictionaryAttr>("moe.model_config")) {
+    if (auto s = dict.getAs<StringAttr>("architecture"))
+      m.architecture = s.getValue().str();
+    readMeta(dict, "vocab_size", m.vocab_size);
+    readMeta(dict, "hidden_size", m.hidden_size);
+    readMeta(dict, "intermediate_size", m.intermediate_size);
+    readMeta(dict, "moe_intermediate_size", m.moe_intermediate_size);
+    readMeta(dict, "num_hidden_layers", m.num_hidden_layers);
+    readMeta(dict, "first_k_dense_replace", m.first_k_dense_replace);
+    readMeta(dict, "num_attention_heads", m.num_attention_heads);
+    readMeta(dict, "qk_nope_head_dim", m.qk_nope_head_dim);
+    readMeta(dict, "qk_rope_head_dim", m.qk_rope_head_dim);
+    readMeta(dict, "v_head_dim", m.v_head_dim);
+    readMeta(dict, "kv_lora_rank", m.kv_lora_rank);
+    readMeta(dict, "q_lora_rank", m.q_lora_rank);
+    readMeta(dict, "n_routed_experts", m.n_routed_experts);
+    readMeta(dict, "n_shared_experts", m.n_shared_experts);
+    readMeta(dict, "num_experts_per_tok", m.num_experts_per_tok);
+    readMeta(dict, "n_group", m.n_group);
+    readMeta(dict, "topk_group", m.topk_group);
+    readMeta(dict, "norm_topk_prob", m.norm_topk_prob);
+    readMeta(dict, "routed_scaling_factor", m.routed_scaling_factor);
+    readMeta(dict, "rms_norm_eps", m.rms_norm_eps);
+    readMeta(dict, "rope_theta", m.rope_theta);
+    readMeta(dict, "softmax_scale", m.softmax_scale);
+    if (auto f = dict.getAs<moe::ScoreFuncAttr>("scoring_func"))
+      m.scoring_func = f.getValue() == moe::ScoreFunc::sigmoid ? plan::ScoreFunc::Sigmoid
+                                                               : plan::ScoreFunc::Softmax;
+    if (auto g = dict.getAs<moe::GroupScoreAttr>("group_score"))
+      m.group_score = g.getValue() == moe::GroupScore::top2_sum ? plan::GroupScore::Top2Sum
+                                                                : plan::GroupScore::Max;
+    if (auto yarn = dict.getAs<moe::YarnAttr>("rope_yarn"))
+      m.rope_yarn = yarnParams(yarn);
+  }
+  w.plan().max_tokens = options.maxTokens;
+  auto prov = std::make_unique<plan::ProvenanceT>();
+  prov->compiler_version = "moec 0.2.0";
+  prov->pipeline = options.pipeline;
+  if (auto s = module->getAttrOfType<StringAttr>("moe.source"))
+    prov->source_checkpoint = s.getValue().str();
+  w.plan().provenance = std::move(prov);
+}
+
+llvm::Error Emitter::emitFunction(func::FuncOp fn, uint32_t *firstStep, uint32_t *numSteps,
+                                  std::vector<int32_t> *inputs,
+                                  std::vector<int32_t> *outputs, int64_t *tokenBound) {
   Block &body = fn.getBody().front();
-  int32_t tokens = buffer(body.getArgument(0));
-  positions = buffer(body.getArgument(1));
-  seqIds = buffer(body.getArgument(2));
-  for (Operation &op : body)
-    if (llvm::Error err = emitOp(&op))
+  if (body.getNumArguments() < 3)
+    return makeError(formatv("@{0}: expected (tokens, positions, seq_ids, caches...) "
+                             "arguments, got {1}",
+                             fn.getSymName(), body.getNumArguments()));
+  *inputs = {buffer(body.getArgument(0)), buffer(body.getArgument(1)),
+             buffer(body.getArgument(2))};
+  // Cache arguments: argument 3 + i is the i-th latent cache; every entry point
+  // binds it to the same pair of states.
+  for (unsigned i = 3; i < body.getNumArguments(); ++i) {
+    auto type = dyn_cast<moe::LatentCacheType>(body.getArgument(i).getType());
+    if (!type)
+      return makeError(formatv("@{0}: argument {1} is not a !moe.latent_cache",
+                               fn.getSymName(), i));
+    size_t layer = i - 3;
+    if (layer >= layerStates.size()) {
+      std::string prefix = formatv("model.layers.{0}.self_attn.", layer).str();
+      int64_t C = type.getKvLoraRank();
+      int64_t R = type.getRopeDim();
+      CacheStates s;
+      s.latent = w.addState(prefix + "latent_cache", plan::DType::F32, {C});
+      s.rope = w.addState(prefix + "rope_cache", plan::DType::F32, {R});
+      kvBytesPerToken += uint64_t(C + R) * sizeof(float);
+      layerStates.push_back(s);
+    }
+    caches[body.getArgument(i)] = layerStates[layer];
+  }
+  *firstStep = w.numSteps();
+  for (Operation &op : body) {
+    if (isWeightOp(&op) || isa<func::ReturnOp>(op))
+      continue;
+    auto found = table().find(op.getName().getTypeID());
+    if (found == table().end())
+      return makeError(formatv("{0}: no plan step for '{1}' (a pass should have lowered "
+                               "it to step-level ops)",
+                               stepName(&op), op.getName()));
+    if (llvm::Error err = found->second(*this, &op))
       return err;
+  }
+  *numSteps = w.numSteps() - *firstStep;
   auto ret = cast<func::ReturnOp>(body.getTerminator());
-  int32_t logits = buffer(ret.getOperand(0));
-  w.addEntryPoint("forward", {tokens, positions, seqIds}, {logits}, 0,
-                  w.numSteps());
+  if (ret.getNumOperands() < 1)
+    return makeError(formatv("@{0}: returns no logits", fn.getSymName()));
+  Value logits = ret.getOperand(0);
+  *outputs = {buffer(logits)};
+  *tokenBound = cast<RankedTensorType>(logits.getType()).getDimSize(1);
+  return llvm::Error::success();
+}
+
+/// The generic text of a function with its name blanked, to find entry points
+/// that lowered identically.
+std::string bodyText(func::FuncOp fn) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  fn->print(os, OpPrintingFlags().printGenericOpForm().useLocalScope());
+  std::string name = "sym_name = \"" + fn.getSymName().str() + "\"";
+  if (size_t at = text.find(name); at != std::string::npos)
+    text.replace(at, name.size(), "sym_name = \"\"");
+  return text;
+}
+
+llvm::Error Emitter::run(ModuleOp module) {
+  fillMetadata(module);
+  auto prefill = module.lookupSymbol<func::FuncOp>("prefill");
+  auto decode = module.lookupSymbol<func::FuncOp>("decode");
+  if (!prefill || !decode) {
+    // A module that was not split into phases: both entry points run @forward.
+    auto forward = module.lookupSymbol<func::FuncOp>("forward");
+    if (!forward)
+      return makeError("the module has no @prefill and @decode (or @forward) function");
+    prefill = decode = forward;
+  }
+  uint32_t first = 0, count = 0;
+  std::vector<int32_t> inputs, outputs;
+  int64_t bound = 0;
+  if (llvm::Error err = emitFunction(prefill, &first, &count, &inputs, &outputs, &bound))
+    return err;
+  w.addEntryPoint("prefill", inputs, outputs, first, count, bound);
+  // Entry points that lowered identically share their steps and buffers.
+  if (decode != prefill && bodyText(decode) != bodyText(prefill)) {
+    if (llvm::Error err = emitFunction(decode, &first, &count, &inputs, &outputs, &bound))
+      return err;
+  }
+  w.addEntryPoint("decode", inputs, outputs, first, count, bound);
   return llvm::Error::success();
 }
 
 } // namespace
 
-llvm::Expected<PlanSummary> emitPlan(ModuleOp module,
-                                     const checkpoint::Checkpoint &ckpt,
-                                     llvm::StringRef planPath,
-                                     const PlanEmitOptions &options) {
-  auto fn = module.lookupSymbol<func::FuncOp>("forward");
-  if (!fn)
-    return makeError("the module has no @forward function");
+llvm::Expected<PlanSummary> emitPlan(ModuleOp module, const WeightSource &weights,
+                                     llvm::StringRef planPath, const PlanEmitOptions &options) {
   if (options.maxTokens < 1 || options.maxTokens > kMaxModelDim)
-    return makeError(formatv("--max-tokens must be in 1..{0}, got {1}",
-                             kMaxModelDim, options.maxTokens));
-  Emitter e(ckpt, planPath, options);
-  if (llvm::Error err = e.run(fn))
+    return makeError(
+        formatv("--max-tokens must be in 1..{0}, got {1}", kMaxModelDim, options.maxTokens));
+  Emitter e(weights, planPath, options);
+  if (llvm::Error err = e.run(module))
     return std::move(err);
   PlanWriter &w = e.writer();
   if (Status s = w.planArena(); !s.ok())
     return makeError(s.message());
-  // The plan is written beside its destination, checked with the runtime's
-  // own loader (one set of limits and rules), and only then renamed into
-  // place, so a failed compile never replaces an existing plan.
+  // The plan is written beside its destination, checked with the runtime's own
+  // loader (one set of limits and rules), and only then renamed into place, so a
+  // failed compile never replaces an existing plan.
   std::string staged = planPath.str() + ".moec-staged";
   if (Status s = w.write(staged, options.progress); !s.ok())
     return makeError(s.message());
@@ -452,10 +713,8 @@ llvm::Expected<PlanSummary> emitPlan(ModuleOp module,
   if (std::rename(staged.c_str(), planPath.str().c_str()) != 0) {
     std::string reason = std::strerror(errno);
     std::remove(staged.c_str());
-    return makeError(planPath + ": cannot rename the finished plan into place: " +
-                     reason);
+    return makeError(planPath + ": cannot rename the finished plan into place: " + reason);
   }
-  const checkpoint::ModelConfig &cfg = ckpt.config();
   PlanSummary summary;
   summary.steps = w.plan().steps.size();
   summary.buffers = w.plan().buffers.size();
@@ -463,8 +722,7 @@ llvm::Expected<PlanSummary> emitPlan(ModuleOp module,
   summary.weightBytes = e.weightBytes;
   summary.embeddedAnyway = e.misalignedExternal;
   summary.arenaBytes = w.plan().arena_size;
-  summary.kvBytesPerToken = static_cast<uint64_t>(cfg.NumHiddenLayers) *
-                            (cfg.KvLoraRank + cfg.QkRopeHeadDim) * sizeof(float);
+  summary.kvBytesPerToken = e.kvBytesPerToken;
   return summary;
 }
 

@@ -2,6 +2,7 @@
 #ifndef MOEC_DRIVER_DRIVER_H
 #define MOEC_DRIVER_DRIVER_H
 
+#include "moec/Dialect/Moe/IR/MoeDialect.h"
 #include "moec/Plan/PlanEmitter.h"
 
 #include "llvm/ADT/StringRef.h"
@@ -24,6 +25,10 @@ enum class EmitKind {
 };
 
 /// Options of `moec compile`.
+/// How MLA attention is evaluated in one phase (docs/pipeline.md): the
+/// pipeline's own typed option.
+using MlaForm = mlir::moe::AttentionForm;
+
 struct CompileOptions {
   std::string checkpointDir;                        ///< HF checkpoint directory
   std::string output;                               ///< plan (or .mlir) path
@@ -31,11 +36,16 @@ struct CompileOptions {
   int64_t maxTokens = 1024;                         ///< --max-tokens
   EmitKind emit = EmitKind::Plan;                   ///< --emit
   bool printIrAfterAll = false;                     ///< --print-ir-after-all
-  std::string mlaForm = "absorbed";                 ///< --mla-form: absorbed | naive
+  MlaForm prefillMlaForm = MlaForm::absorbed;       ///< --prefill-mla-form (or --mla-form)
+  MlaForm decodeMlaForm = MlaForm::absorbed;        ///< --decode-mla-form (or --mla-form)
   bool quiet = false;                               ///< no summary on stderr
 };
 
-/// The textual pass pipeline `moec compile` runs for MLA form `mlaForm`;
+/// The textual pass pipeline `moec compile` runs: the registered `moe-compile`
+/// pipeline with its options, e.g.
+/// "builtin.module(moe-compile{prefill-mla-form=absorbed decode-mla-form=absorbed})".
+/// `moec-opt --pass-pipeline=<it>` replays the compile; the plan records it.
+std::string pipelineFor(MlaForm prefill, MlaForm decode);
 /// `moec-opt --pass-pipeline=...` replays it.
 std::string pipelineFor(llvm::StringRef mlaForm);
 

@@ -1,17 +1,18 @@
 //===- PlanEmitter.h - translate a moe module into a plan file ---*- C++ -*-===//
 //
-// The last step of `moec compile`: the @forward function of a moe-dialect
-// module becomes the steps, buffers and weights of a plan
-// (runtime/schema/plan.fbs). Model-level ops become target-neutral step
-// kinds; moe.mla_attention is expanded into its projections, norms, ropes,
-// the latent attention step and o_proj. Activation memory is planned by
-// liveness for `maxTokens` tokens.
+// The last step of `moec compile`: the @prefill and @decode functions of a
+// moe-dialect module, lowered by the pipeline to step-level ops, become the
+// entry points, steps, buffers, states and weights of a plan
+// (runtime/schema/plan.fbs). The translation is a table from step-level op to
+// plan step (docs/pipeline.md); any other op is an error naming it. Weight bytes
+// come from a WeightSource, nothing else from the frontend. Activation memory is
+// planned by liveness for `maxTokens` tokens.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_PLAN_PLANEMITTER_H
 #define MOEC_PLAN_PLANEMITTER_H
 
-#include "moec/checkpoint/Checkpoint.h"
+#include "moec/Plan/WeightSource.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
@@ -44,16 +45,16 @@ struct PlanSummary {
   uint64_t weights = 0;         ///< weights (block scales included)
   uint64_t weightBytes = 0;     ///< bytes of all weights
   uint64_t arenaBytes = 0;      ///< activation arena for maxTokens
-  uint64_t kvBytesPerToken = 0; ///< latent cache bytes per token (all layers)
+  uint64_t kvBytesPerToken = 0; ///< state (KV cache) bytes per token, all layers
   /// With external weights: tensors copied into the plan anyway because their
   /// offset in the safetensors file is not a multiple of their element size.
   uint64_t embeddedAnyway = 0;
 };
 
-/// Writes the plan of `module`'s @forward to `planPath` (atomically). Weight
-/// names resolve in `ckpt`, which must stay open until this returns.
+/// Writes the plan of `module` to `planPath` (atomically). Weight names resolve
+/// in `weights`, which must stay valid until this returns.
 llvm::Expected<PlanSummary> emitPlan(mlir::ModuleOp module,
-                                     const checkpoint::Checkpoint &ckpt,
+                                     const WeightSource &weights,
                                      llvm::StringRef planPath,
                                      const PlanEmitOptions &options);
 

@@ -3,6 +3,9 @@
 #define MOEC_TRANSFORMS_PASSES_H
 
 #include "moec/Dialect/Moe/IR/MoeDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir::moe {

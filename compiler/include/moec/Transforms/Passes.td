@@ -1,37 +1,132 @@
 //===- Passes.td - moec transformation passes --------------*- tablegen -*-===//
+//
+// The passes of the `moe-compile` pipeline (docs/pipeline.md section 2). Each
+// has a lit test named after its flag in tests/lit/Transforms/.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef MOEC_TRANSFORMS_PASSES_TD
 #define MOEC_TRANSFORMS_PASSES_TD
 
 include "mlir/Pass/PassBase.td"
 
-def AbsorbMlaPass : Pass<"moe-absorb-mla"> {
-  let summary = "Choose the evaluation form of every MLA attention op";
+def SplitPhasesPass : Pass<"moe-split-phases", "::mlir::ModuleOp"> {
+  let summary = "Clone @forward into the plan's entry points @prefill and @decode";
   let description = [{
-    MLA has two forms that compute the same function (spec section 4). The
-    naive form expands `kv_b_proj` over every cached latent row: cheap when
-    many query tokens share the expansion (prefill). The absorbed form folds
-    `W_UK` into the query and `W_UV` into the output, so attention reads only
-    the 576-value latent cache per token: the memory-bound decode wins.
-
-    This pass sets `form` on every `moe.mla_attention` it finds to the form
-    named by its option. With `report`, it emits a remark at each op it
-    changed, saying what changed and why.
+    A plan has two entry points: `prefill` (any batch) and `decode` (every
+    token is the next one of a distinct sequence). This pass clones the
+    frontend's `@forward` into `@prefill` and `@decode` and erases it, so the
+    passes after it may lower each phase differently (e.g. the MLA form of
+    `moe-absorb-mla{function=...}`). It fails, with an error at the module,
+    when there is no `@forward` or a `@prefill`/`@decode` already exists.
 
     Before:
     ```mlir
-    %o, %c = moe.mla_attention ... {form = #moe.attention_form<naive>, ...}
+    func.func @forward(%tokens: tensor<?xi32>, ...) -> ... { ... }
+    ```
+    After `-moe-split-phases`:
+    ```mlir
+    func.func @prefill(%tokens: tensor<?xi32>, ...) -> ... { ... }
+    func.func @decode(%tokens: tensor<?xi32>, ...) -> ... { ... }
+    ```
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
+def DecomposeMlaPass : Pass<"moe-decompose-mla", "::mlir::func::FuncOp"> {
+  let summary = "Lower moe.mla_attention to step-level ops (the naive form)";
+  let description = [{
+    Rewrites every model-level `moe.mla_attention` (spec section 4) into the
+    step-level ops the plan runs, one per step:
+
+    - query: `moe.linear` q_a_proj, `moe.rms_norm` q_a_layernorm,
+      `moe.linear` q_b_proj; or `moe.linear` q_proj when `q_lora_rank` is 0;
+    - latent: `moe.linear` kv_a_proj_with_mqa, `moe.slice_columns` c
+      (columns `0..C`), `moe.rms_norm` kv_a_layernorm, `moe.slice_columns`
+      k_pe (columns `C..C+R`);
+    - `moe.rope` on q (`heads = H`, `head_dim = nope + rope`, `offset = nope`)
+      and on k_pe (`heads = 1`, `head_dim = R`, `offset = 0`) with the op's
+      theta, YaRN and layout;
+    - `moe.cache_store` of c and k_pe (its result replaces `new_cache`);
+    - `moe.expanded_attention` (the naive core, reading `kv_b`);
+    - `moe.linear` o_proj (replaces `result`).
+
+    New ops are named after the checkpoint modules: an op located at
+    `"model.layers.3.self_attn"` gives steps `model.layers.3.self_attn.q_a_proj`,
+    `...kv_a_layernorm`, `...rope_q`, `...attention`, ... (plan step names).
+
+    Before:
+    ```mlir
+    %o, %c1 = moe.mla_attention %x, %pos, %seq, %c0 q_b(%qb) kv_a(%kva)
+        kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o) {...} : ...
+    ```
+    After `-moe-decompose-mla`:
+    ```mlir
+    %q = moe.linear %x, %qb : ...
+    %kv = moe.linear %x, %kva : ...
+    %c = moe.slice_columns %kv {begin = 0 : i64, width = 32 : i64} : ...
+    %cn = moe.rms_norm %c, %kvan {epsilon = ...} : ...
+    %pe = moe.slice_columns %kv {begin = 32 : i64, width = 8 : i64} : ...
+    %qr = moe.rope %q, %pos {heads = 4 : i64, head_dim = 24 : i64, offset = 16 : i64, ...} : ...
+    %per = moe.rope %pe, %pos {heads = 1 : i64, head_dim = 8 : i64, offset = 0 : i64, ...} : ...
+    %c1 = moe.cache_store %c0, %cn, %per, %pos, %seq : ...
+    %a = moe.expanded_attention %qr, %pos, %seq, %c1, %kvb {...} : ...
+    %o = moe.linear %a, %o : ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
+def AbsorbMlaPass : Pass<"moe-absorb-mla", "::mlir::ModuleOp"> {
+  let summary = "Choose the MLA evaluation form: rewrite the naive core into the absorbed one";
+  let description = [{
+    MLA has two forms that compute the same function (spec section 4). The
+    naive form (`moe.expanded_attention`) expands `kv_b_proj` over every
+    cached latent row: cheap when many query tokens share the expansion
+    (prefill). The absorbed form folds `W_UK` into the query and `W_UV` into
+    the output, so attention reads only the latent cache (C + R values per
+    token): the memory-bound decode wins.
+
+    With `form=absorbed`, each `moe.expanded_attention` of the selected
+    function (`function=NAME`; every function when empty) becomes:
+    `moe.slice_heads` of kv_b (`W_UK`, rows `0..nope` of each head),
+    `moe.head_linear` of q with it transposed (q_lat `[T, H*C]`),
+    `moe.latent_attention`, `moe.slice_heads` of kv_b (`W_UV`, rows
+    `nope..nope+v`), and `moe.head_linear` of the latent output with it
+    (`[T, H*v]`). With `form=naive` it changes nothing. With `report`, it
+    emits a remark at each op it rewrote, saying what changed and why. A
+    `function` that does not exist is an error.
+
+    Before:
+    ```mlir
+    %a = moe.expanded_attention %q, %pos, %seq, %cache, %kv_b {heads = 4 : i64,
+        nope_dim = 16 : i64, rope_dim = 8 : i64, v_dim = 16 : i64, latent_dim = 32 : i64, ...}
     ```
     After `-moe-absorb-mla`:
     ```mlir
-    %o, %c = moe.mla_attention ... {form = #moe.attention_form<absorbed>, ...}
+    %w_uk = moe.slice_heads %kv_b {heads = 4 : i64, offset = 0 : i64, size = 16 : i64}
+    %q_lat = moe.head_linear %q, %w_uk {heads = 4 : i64, in_stride = 24 : i64,
+        in_offset = 0 : i64, in_width = 16 : i64, transpose = true}
+    %o_lat = moe.latent_attention %q_lat, %q, %pos, %seq, %cache {heads = 4 : i64,
+        latent_dim = 32 : i64, rope_dim = 8 : i64, q_stride = 24 : i64, q_rope_offset = 16 : i64, ...}
+    %w_uv = moe.slice_heads %kv_b {heads = 4 : i64, offset = 16 : i64, size = 16 : i64}
+    %a = moe.head_linear %o_lat, %w_uv {heads = 4 : i64, in_stride = 32 : i64,
+        in_offset = 0 : i64, in_width = 32 : i64, transpose = false}
     ```
   }];
   let options = [
-    Option<"form", "form", "std::string", /*default=*/"\"absorbed\"",
-           "Form to select: 'absorbed' (decode) or 'naive' (prefill)">,
+    Option<"form", "form", "::mlir::moe::AttentionForm",
+           /*default=*/"::mlir::moe::AttentionForm::absorbed",
+           "MLA form to select",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::moe::AttentionForm::absorbed, "absorbed",
+                        "attention over the latent cache (decode)"),
+             clEnumValN(::mlir::moe::AttentionForm::naive, "naive",
+                        "kv_b expanded per cached token (prefill)"))}]>,
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "Only rewrite this function (empty: every function)">,
     Option<"report", "report", "bool", /*default=*/"false",
-           "Emit a remark at every op whose form changed">
+           "Emit a remark at every op rewritten">
   ];
   let dependentDialects = ["::mlir::moe::MoeDialect"];
 }

@@ -1,16 +1,26 @@
 //===- MoeDialect.cpp - moe dialect registration, attributes, types -------===//
+//
+// Attribute and type verifiers, the weight type predicates the ODS
+// constraints use, and the verifier of the dialect's module attributes.
+//
+//===----------------------------------------------------------------------===//
 
 #include "moec/Dialect/Moe/IR/MoeDialect.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::moe;
 
 #include "moec/Dialect/Moe/IR/MoeOpsDialect.cpp.inc"
 #include "moec/Dialect/Moe/IR/MoeOpsEnums.cpp.inc"
+#include "moec/Dialect/Moe/IR/MoeInterfaces.cpp.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "moec/Dialect/Moe/IR/MoeOpsAttrs.cpp.inc"
@@ -33,12 +43,49 @@ void MoeDialect::initialize() {
       >();
 }
 
-LogicalResult
-BlockScaleLayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                             int64_t rows, int64_t cols) {
+//===----------------------------------------------------------------------===//
+// Weight types
+//===----------------------------------------------------------------------===//
+
+BlockFp8Attr mlir::moe::getBlockFp8(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  return tensor ? dyn_cast_or_null<BlockFp8Attr>(tensor.getEncoding())
+                : BlockFp8Attr();
+}
+
+bool mlir::moe::isUnquantizedWeightType(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  return tensor && tensor.hasStaticShape() && !tensor.getEncoding() &&
+         (tensor.getElementType().isBF16() || tensor.getElementType().isF16() ||
+          tensor.getElementType().isF32());
+}
+
+bool mlir::moe::isWeightType(Type type) {
+  if (isUnquantizedWeightType(type))
+    return true;
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  return tensor && tensor.hasStaticShape() &&
+         isa<Float8E4M3FNType>(tensor.getElementType()) && getBlockFp8(tensor);
+}
+
+LogicalResult BlockFp8Attr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                   int64_t rows, int64_t cols) {
   if (rows <= 0 || cols <= 0)
     return emitError() << "expected positive block sizes, got " << rows << "x"
                        << cols;
+  return success();
+}
+
+LogicalResult
+BlockFp8Attr::verifyEncoding(ArrayRef<int64_t> shape, Type elementType,
+                             function_ref<InFlightDiagnostic()> emitError) const {
+  if (!isa<Float8E4M3FNType>(elementType))
+    return emitError() << "expected f8E4M3FN elements for #moe.block_fp8, got "
+                       << elementType;
+  if (shape.size() != 2 && shape.size() != 3)
+    return emitError() << "expected a rank-2 weight (or a rank-3 per-head "
+                          "view) for #moe.block_fp8, got rank "
+                       << shape.size();
   return success();
 }
 
@@ -60,6 +107,23 @@ LogicalResult YarnAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+/// mscale(f, m) of spec section 4: 0.1 * m * ln(f) + 1, and 1 when f <= 1.
+static double yarnMscale(double factor, double m) {
+  return factor <= 1.0 ? 1.0 : 0.1 * m * std::log(factor) + 1.0;
+}
+
+double YarnAttr::getAttentionFactor() const {
+  double factor = getFactor().convertToDouble();
+  return yarnMscale(factor, getMscale().convertToDouble()) /
+         yarnMscale(factor, getMscaleAllDim().convertToDouble());
+}
+
+double YarnAttr::getSoftmaxFactor() const {
+  double m = yarnMscale(getFactor().convertToDouble(),
+                        getMscaleAllDim().convertToDouble());
+  return m * m;
+}
+
 LogicalResult
 LatentCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
                         int64_t kvLoraRank, int64_t ropeDim) {
@@ -68,4 +132,34 @@ LatentCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
                           "even rope dim, got "
                        << kvLoraRank << " and " << ropeDim;
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Module attributes
+//===----------------------------------------------------------------------===//
+
+LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
+                                                   NamedAttribute attr) {
+  StringRef name = attr.getName().getValue();
+  if (name == kModelConfigAttrName) {
+    if (!isa<ModuleOp>(op))
+      return op->emitError() << "expected '" << name
+                             << "' on a builtin.module, got it on '"
+                             << op->getName() << "'";
+    if (!isa<DictionaryAttr>(attr.getValue()))
+      return op->emitError() << "expected '" << name
+                             << "' to be a dictionary, got " << attr.getValue();
+    return success();
+  }
+  if (name == kSourceAttrName) {
+    if (!isa<ModuleOp>(op))
+      return op->emitError() << "expected '" << name
+                             << "' on a builtin.module, got it on '"
+                             << op->getName() << "'";
+    if (!isa<StringAttr>(attr.getValue()))
+      return op->emitError() << "expected '" << name
+                             << "' to be a string, got " << attr.getValue();
+    return success();
+  }
+  return op->emitError() << "unknown moe dialect attribute '" << name << "'";
 }

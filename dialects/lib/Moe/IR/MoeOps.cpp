@@ -53,12 +53,6 @@ static ArrayRef<int64_t> shapeOf(Value v) {
   return cast<RankedTensorType>(v.getType()).getShape();
 }
 
-static bool isFp8(Value v) {
-  return isa<Float8E4M3FNType>(cast<RankedTensorType>(v.getType()).getElementType());
-}
-
-static int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 /// Checks that `v` has the expected shape; `what` names it in the message.
 static LogicalResult expectShape(Operation *op, StringRef what, Value v,
                                  ArrayRef<int64_t> want) {
@@ -69,35 +63,39 @@ static LogicalResult expectShape(Operation *op, StringRef what, Value v,
   return success();
 }
 
-/// Block layout of an FP8 weight: the layout of its defining moe.weight, or
-/// DeepSeek's 128x128.
-static std::pair<int64_t, int64_t> blockOf(Value weight) {
-  if (auto w = weight.getDefiningOp<WeightOp>())
-    if (auto layout = w.getLayoutAttr())
-      return {layout.getRows(), layout.getCols()};
-  return {kDefaultFp8Block, kDefaultFp8Block};
+/// Verifies a projection weight [rows, cols]. A dynamic expected extent is
+/// not checked. Quantization is in the weight's type and needs no check here.
+static LogicalResult verifyProjection(Operation *op, StringRef what,
+                                      Value weight, int64_t rows, int64_t cols) {
+  return expectShape(op, what, weight, {rows, cols});
 }
 
-/// Verifies a projection weight [rows, cols] and its optional FP8 block scale
-/// [ceil(rows/br), ceil(cols/bc)]. A dynamic expected extent is not checked.
-static LogicalResult verifyProjection(Operation *op, StringRef what,
-                                      Value weight, Value scale, int64_t rows,
-                                      int64_t cols) {
-  if (failed(expectShape(op, what, weight, {rows, cols})))
-    return failure();
-  if (isFp8(weight) && !scale)
-    return op->emitOpError() << "expected a block scale for FP8 " << what
-                             << ", got none";
-  if (!scale)
-    return success();
-  if (!isFp8(weight))
-    return op->emitOpError()
-           << "expected " << what << " to be f8E4M3FN when a scale is given, got "
-           << cast<RankedTensorType>(weight.getType()).getElementType();
-  auto [br, bc] = blockOf(weight);
-  ArrayRef<int64_t> w = shapeOf(weight);
-  SmallVector<int64_t> want = {ceilDiv(w[0], br), ceilDiv(w[1], bc)};
-  return expectShape(op, (what + " scale").str(), scale, want);
+/// Verifies that an integer attribute is positive.
+static LogicalResult expectPositive(Operation *op, StringRef what,
+                                    int64_t value) {
+  if (value <= 0)
+    return op->emitOpError() << "expected a positive " << what << ", got "
+                             << value;
+  return success();
+}
+
+/// Verifies that a float attribute is positive.
+static LogicalResult expectPositive(Operation *op, StringRef what,
+                                    APFloat value) {
+  if (!(value.convertToFloat() > 0.0f))
+    return op->emitOpError() << "expected a positive " << what << ", got "
+                             << value.convertToFloat();
+  return success();
+}
+
+/// Verifies that `cache` is !moe.latent_cache<latent, rope>.
+static LogicalResult verifyCache(Operation *op, Value cache, int64_t latent,
+                                 int64_t rope) {
+  auto type = cast<LatentCacheType>(cache.getType());
+  if (type.getKvLoraRank() != latent || type.getRopeDim() != rope)
+    return op->emitOpError() << "expected cache !moe.latent_cache<" << latent
+                             << ", " << rope << ">, got " << type;
+  return success();
 }
 
 /// Verifies a 1-D norm weight of length `n`.
@@ -132,33 +130,65 @@ static LogicalResult verifyRank2(Operation *op, StringRef what, Value v) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult WeightOp::verify() {
-  bool named = getScaleName().has_value();
-  bool hasLayout = getLayout().has_value();
-  bool hasResult = static_cast<bool>(getScale());
-  if (named != hasResult || named != hasLayout)
-    return emitOpError() << "expected scale name, layout and scale result "
-                            "together, got "
-                         << (named ? "a" : "no") << " scale name, "
-                         << (hasLayout ? "a" : "no") << " layout and "
-                         << (hasResult ? "a" : "no") << " scale result";
   if (getName().empty())
     return emitOpError() << "expected a non-empty tensor name, got \"\"";
-  if (isFp8(getWeight()) && !hasResult)
-    return emitOpError() << "expected a block scale for FP8 weight '"
+  BlockFp8Attr block = getBlockFp8(getWeight().getType());
+  std::optional<StringRef> scale = getScaleName();
+  if (block && !scale)
+    return emitOpError() << "expected a scale name for block-quantized weight '"
                          << getName() << "', got none";
-  if (!hasResult)
-    return success();
-  if (!isFp8(getWeight()))
-    return emitOpError() << "expected f8E4M3FN weight with a block scale, got "
-                         << getWeight().getType().getElementType();
-  ArrayRef<int64_t> w = shapeOf(getWeight());
-  if (w.size() != 2)
-    return emitOpError() << "expected a 2-D block-scaled weight, got rank "
-                         << w.size();
-  BlockScaleLayoutAttr layout = *getLayout();
-  SmallVector<int64_t> want = {ceilDiv(w[0], layout.getRows()),
-                               ceilDiv(w[1], layout.getCols())};
-  return expectShape(*this, "scale", getScale(), want);
+  if (!block && scale)
+    return emitOpError() << "expected no scale name for unquantized weight '"
+                         << getName() << "', got '" << *scale << "'";
+  if (scale && scale->empty())
+    return emitOpError() << "expected a non-empty scale name, got \"\"";
+  if (block && getWeight().getType().getRank() != 2)
+    return emitOpError() << "expected a rank-2 block-quantized weight, got rank "
+                         << getWeight().getType().getRank();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Derived weights
+//===----------------------------------------------------------------------===//
+
+LogicalResult SliceHeadsOp::verify() {
+  RankedTensorType in = getWeight().getType();
+  if (in.getRank() != 2)
+    return emitOpError() << "expected a rank-2 weight, got rank "
+                         << in.getRank();
+  int64_t heads = getHeads(), offset = getOffset(), size = getSize();
+  if (failed(expectPositive(*this, "heads", heads)) ||
+      failed(expectPositive(*this, "size", size)))
+    return failure();
+  int64_t rows = in.getDimSize(0);
+  if (rows % heads != 0)
+    return emitOpError() << "expected heads to divide the " << rows
+                         << " weight rows, got heads = " << heads;
+  int64_t perHead = rows / heads;
+  if (offset < 0 || offset + size > perHead)
+    return emitOpError() << "expected 0 <= offset and offset + size <= "
+                         << perHead << " rows per head, got offset " << offset
+                         << " and size " << size;
+  RankedTensorType out = getResult().getType();
+  if (failed(expectShape(*this, "result", getResult(),
+                         {heads, size, in.getDimSize(1)})))
+    return failure();
+  if (out.getElementType() != in.getElementType() ||
+      out.getEncoding() != in.getEncoding())
+    return emitOpError() << "expected the result to keep the weight's element "
+                            "type and encoding, got "
+                         << out << " from " << in;
+  return success();
+}
+
+LogicalResult ConvertWeightOp::verify() {
+  RankedTensorType in = getWeight().getType();
+  RankedTensorType out = getResult().getType();
+  if (in.getShape() != out.getShape())
+    return emitOpError() << "expected result shape " << shapeString(in.getShape())
+                         << ", got " << shapeString(out.getShape());
+  return success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -195,8 +225,21 @@ LogicalResult LinearOp::verify() {
   if (!compatible(in[0], out[0]))
     return emitOpError() << "expected result tokens " << shapeString({in[0]})
                          << ", got " << shapeString({out[0]});
-  return verifyProjection(*this, "weight", getWeight(), getScale(), out[1],
-                          in[1]);
+  return verifyProjection(*this, "weight", getWeight(), out[1], in[1]);
+}
+
+LogicalResult SliceColumnsOp::verify() {
+  if (failed(verifyRank2(*this, "input", getInput())))
+    return failure();
+  ArrayRef<int64_t> in = shapeOf(getInput());
+  int64_t begin = getBegin(), width = getWidth();
+  if (failed(expectPositive(*this, "width", width)))
+    return failure();
+  if (begin < 0 || (!ShapedType::isDynamic(in[1]) && begin + width > in[1]))
+    return emitOpError() << "expected 0 <= begin and begin + width <= " << in[1]
+                         << " columns, got begin " << begin << " and width "
+                         << width;
+  return verifyActivation(*this, "result", getResult(), in[0], width);
 }
 
 LogicalResult RopeOp::verify() {
@@ -254,10 +297,9 @@ LogicalResult MlaAttentionOp::verify() {
     return emitOpError() << "expected a positive softmax_scale, got "
                          << getSoftmaxScale().convertToFloat();
 
+  if (failed(verifyCache(*this, getCache(), kvLora, rope)))
+    return failure();
   auto cache = cast<LatentCacheType>(getCache().getType());
-  if (cache.getKvLoraRank() != kvLora || cache.getRopeDim() != rope)
-    return emitOpError() << "expected cache !moe.latent_cache<" << kvLora
-                         << ", " << rope << ">, got " << cache;
   if (getNewCache().getType() != cache)
     return emitOpError() << "expected new_cache of type " << cache << ", got "
                          << getNewCache().getType();
@@ -274,29 +316,140 @@ LogicalResult MlaAttentionOp::verify() {
     return emitOpError() << "expected q_a and q_a_norm when q_lora_rank is "
                          << qLora << ", got " << (hasQa ? "" : "no ") << "q_a and "
                          << (hasQaNorm ? "" : "no ") << "q_a_norm";
-  if (qLora == 0 && (hasQa || hasQaNorm || getQAScale()))
+  if (qLora == 0 && (hasQa || hasQaNorm))
     return emitOpError()
-           << "expected no q_a, q_a_scale or q_a_norm when q_lora_rank is 0, got "
-           << (hasQa ? "q_a" : hasQaNorm ? "q_a_norm" : "q_a_scale");
+           << "expected no q_a or q_a_norm when q_lora_rank is 0, got "
+           << (hasQa ? "q_a" : "q_a_norm");
   if (qLora > 0 &&
-      (failed(verifyProjection(*this, "q_a", getQA(), getQAScale(), qLora,
-                               hidden)) ||
+      (failed(verifyProjection(*this, "q_a", getQA(), qLora, hidden)) ||
        failed(verifyNorm(*this, "q_a_norm", getQANorm(), qLora))))
     return failure();
-  if (failed(verifyProjection(*this, "q_b", getQB(), getQBScale(),
-                              heads * (nope + rope), qLora > 0 ? qLora : hidden)))
+  if (failed(verifyProjection(*this, "q_b", getQB(), heads * (nope + rope),
+                              qLora > 0 ? qLora : hidden)))
     return failure();
 
   // Latent path: kv_a gives C latent + rope shared-key values.
-  if (failed(verifyProjection(*this, "kv_a", getKvA(), getKvAScale(),
-                              kvLora + rope, hidden)) ||
+  if (failed(verifyProjection(*this, "kv_a", getKvA(), kvLora + rope, hidden)) ||
       failed(verifyNorm(*this, "kv_a_norm", getKvANorm(), kvLora)) ||
-      failed(verifyProjection(*this, "kv_b", getKvB(), getKvBScale(),
-                              heads * (nope + vDim), kvLora)) ||
-      failed(verifyProjection(*this, "o_proj", getOProj(), getOProjScale(),
-                              hidden, heads * vDim)))
+      failed(verifyProjection(*this, "kv_b", getKvB(), heads * (nope + vDim),
+                              kvLora)) ||
+      failed(verifyProjection(*this, "o_proj", getOProj(), hidden,
+                              heads * vDim)))
     return failure();
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Step-level attention
+//===----------------------------------------------------------------------===//
+
+LogicalResult CacheStoreOp::verify() {
+  auto cache = cast<LatentCacheType>(getCache().getType());
+  if (failed(verifyRank2(*this, "latent", getLatent())))
+    return failure();
+  int64_t tokens = shapeOf(getLatent())[0];
+  if (failed(verifyActivation(*this, "latent", getLatent(), tokens,
+                              cache.getKvLoraRank())) ||
+      failed(verifyActivation(*this, "rope", getRope(), tokens,
+                              cache.getRopeDim())) ||
+      failed(verifyTokenVector(*this, "positions", getPositions(), tokens)) ||
+      failed(verifyTokenVector(*this, "seq_ids", getSeqIds(), tokens)))
+    return failure();
+  return success();
+}
+
+LogicalResult HeadLinearOp::verify() {
+  if (failed(verifyRank2(*this, "input", getInput())) ||
+      failed(verifyRank2(*this, "result", getResult())))
+    return failure();
+  ArrayRef<int64_t> w = shapeOf(getWeight());
+  if (w.size() != 3)
+    return emitOpError() << "expected a rank-3 [heads, N, K] weight, got rank "
+                         << w.size();
+  int64_t heads = getHeads(), stride = getInStride();
+  int64_t offset = getInOffset(), width = getInWidth();
+  if (failed(expectPositive(*this, "heads", heads)) ||
+      failed(expectPositive(*this, "in_width", width)))
+    return failure();
+  if (w[0] != heads)
+    return emitOpError() << "expected " << heads << " weight heads, got "
+                         << w[0];
+  if (offset < 0 || offset + width > stride)
+    return emitOpError() << "expected 0 <= in_offset and in_offset + in_width "
+                            "<= in_stride ("
+                         << stride << "), got " << offset << " + " << width;
+  ArrayRef<int64_t> in = shapeOf(getInput());
+  int64_t needed = (heads - 1) * stride + offset + width;
+  if (!ShapedType::isDynamic(in[1]) && in[1] < needed)
+    return emitOpError() << "expected at least " << needed
+                         << " input columns for " << heads << " heads, got "
+                         << in[1];
+  bool transpose = getTranspose();
+  int64_t contracted = transpose ? w[1] : w[2];
+  int64_t produced = transpose ? w[2] : w[1];
+  if (width != contracted)
+    return emitOpError() << "expected in_width = " << contracted
+                         << (transpose ? " (weight dim 1, transposed)"
+                                       : " (weight dim 2)")
+                         << ", got " << width;
+  return verifyActivation(*this, "result", getResult(), in[0],
+                          heads * produced);
+}
+
+/// Checks the query layout of an attention core: `heads` heads of `stride`
+/// columns in `q`, each with `rope` rope columns at `ropeOffset`.
+static LogicalResult verifyQueryLayout(Operation *op, Value q, int64_t heads,
+                                       int64_t stride, int64_t ropeOffset,
+                                       int64_t rope) {
+  if (ropeOffset < 0 || ropeOffset + rope > stride)
+    return op->emitOpError()
+           << "expected 0 <= q_rope_offset and q_rope_offset + rope_dim <= "
+              "q_stride ("
+           << stride << "), got " << ropeOffset << " + " << rope;
+  return expectShape(op, "q", q, {shapeOf(q)[0], heads * stride});
+}
+
+LogicalResult LatentAttentionOp::verify() {
+  if (failed(verifyRank2(*this, "q_lat", getQLat())) ||
+      failed(verifyRank2(*this, "q", getQ())))
+    return failure();
+  int64_t heads = getHeads(), latent = getLatentDim(), rope = getRopeDim();
+  if (failed(expectPositive(*this, "heads", heads)) ||
+      failed(expectPositive(*this, "softmax_scale", getSoftmaxScale())) ||
+      failed(verifyCache(*this, getCache(), latent, rope)))
+    return failure();
+  int64_t tokens = shapeOf(getQLat())[0];
+  if (failed(verifyActivation(*this, "q_lat", getQLat(), tokens,
+                              heads * latent)) ||
+      failed(verifyActivation(*this, "q", getQ(), tokens, shapeOf(getQ())[1])) ||
+      failed(verifyQueryLayout(*this, getQ(), heads, getQStride(),
+                               getQRopeOffset(), rope)) ||
+      failed(verifyTokenVector(*this, "positions", getPositions(), tokens)) ||
+      failed(verifyTokenVector(*this, "seq_ids", getSeqIds(), tokens)))
+    return failure();
+  return verifyActivation(*this, "result", getResult(), tokens, heads * latent);
+}
+
+LogicalResult ExpandedAttentionOp::verify() {
+  if (failed(verifyRank2(*this, "q", getQ())))
+    return failure();
+  int64_t heads = getHeads(), nope = getNopeDim(), rope = getRopeDim();
+  int64_t v = getVDim(), latent = getLatentDim();
+  if (failed(expectPositive(*this, "heads", heads)) ||
+      failed(expectPositive(*this, "nope_dim", nope)) ||
+      failed(expectPositive(*this, "v_dim", v)) ||
+      failed(expectPositive(*this, "softmax_scale", getSoftmaxScale())) ||
+      failed(verifyCache(*this, getCache(), latent, rope)))
+    return failure();
+  int64_t tokens = shapeOf(getQ())[0];
+  if (failed(verifyActivation(*this, "q", getQ(), tokens,
+                              heads * (nope + rope))) ||
+      failed(verifyTokenVector(*this, "positions", getPositions(), tokens)) ||
+      failed(verifyTokenVector(*this, "seq_ids", getSeqIds(), tokens)) ||
+      failed(verifyProjection(*this, "kv_b", getKvB(), heads * (nope + v),
+                              latent)))
+    return failure();
+  return verifyActivation(*this, "result", getResult(), tokens, heads * v);
 }
 
 //===----------------------------------------------------------------------===//
@@ -344,22 +497,20 @@ LogicalResult RouterOp::verify() {
   return success();
 }
 
-/// Verifies one SwiGLU's three projections for hidden size `hidden`; returns
-/// its intermediate width through `width` (taken from gate).
+/// Verifies one SwiGLU's three projections for hidden size `hidden`; the
+/// intermediate width is taken from gate.
 static LogicalResult verifySwiglu(Operation *op, StringRef prefix, Value gate,
-                                  Value gateScale, Value up, Value upScale,
-                                  Value down, Value downScale, int64_t hidden) {
+                                  Value up, Value down, int64_t hidden) {
   ArrayRef<int64_t> g = shapeOf(gate);
   if (g.size() != 2)
     return op->emitOpError() << "expected " << prefix << "gate of rank 2, got rank "
                              << g.size();
   int64_t width = g[0];
-  if (failed(verifyProjection(op, (prefix + "gate").str(), gate, gateScale,
-                              width, hidden)) ||
-      failed(verifyProjection(op, (prefix + "up").str(), up, upScale, width,
+  if (failed(verifyProjection(op, (prefix + "gate").str(), gate, width,
                               hidden)) ||
-      failed(verifyProjection(op, (prefix + "down").str(), down, downScale,
-                              hidden, width)))
+      failed(verifyProjection(op, (prefix + "up").str(), up, width, hidden)) ||
+      failed(verifyProjection(op, (prefix + "down").str(), down, hidden,
+                              width)))
     return failure();
   return success();
 }
@@ -384,24 +535,11 @@ LogicalResult RoutedExpertsOp::verify() {
                          << " up and down weights, got "
                          << getUpWeights().size() << " and "
                          << getDownWeights().size();
-  for (auto [name, scales] :
-       {std::pair<StringRef, OperandRange>{"gate", getGateScales()},
-        {"up", getUpScales()},
-        {"down", getDownScales()}})
-    if (!scales.empty() && scales.size() != experts)
-      return emitOpError() << "expected 0 or " << experts << " " << name
-                           << " scales, got " << scales.size();
-
-  auto scaleAt = [](OperandRange scales, size_t e) -> Value {
-    return scales.empty() ? Value() : scales[e];
-  };
   int64_t width = ShapedType::kDynamic;
   for (size_t e = 0; e < experts; ++e) {
     std::string prefix = "expert " + std::to_string(e) + " ";
     if (failed(verifySwiglu(*this, prefix, getGateWeights()[e],
-                            scaleAt(getGateScales(), e), getUpWeights()[e],
-                            scaleAt(getUpScales(), e), getDownWeights()[e],
-                            scaleAt(getDownScales(), e), in[1])))
+                            getUpWeights()[e], getDownWeights()[e], in[1])))
       return failure();
     // Rank 2 is known from here on: verifySwiglu checked it.
     if (e == 0)
@@ -420,8 +558,7 @@ LogicalResult SwigluOp::verify() {
   ArrayRef<int64_t> in = shapeOf(getInput());
   if (failed(verifyActivation(*this, "result", getResult(), in[0], in[1])))
     return failure();
-  return verifySwiglu(*this, "", getGate(), getGateScale(), getUp(),
-                      getUpScale(), getDown(), getDownScale(), in[1]);
+  return verifySwiglu(*this, "", getGate(), getUp(), getDown(), in[1]);
 }
 
 LogicalResult LogitsOp::verify() {

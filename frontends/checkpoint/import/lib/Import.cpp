@@ -18,12 +18,6 @@ using llvm::formatv;
 namespace moec::checkpoint {
 namespace {
 
-/// A weight value and, for FP8, its block scale.
-struct WeightRef {
-  Value weight;
-  Value scale; ///< null unless FP8
-};
-
 /// Builds @forward op by op; each helper emits one block of spec section 6.
 class Importer {
 public:
@@ -57,20 +51,28 @@ private:
     return RankedTensorType::get({ShapedType::kDynamic, width}, b.getF32Type());
   }
 
-  /// A moe.weight for checkpoint tensor `name` (with its scale when FP8).
-  llvm::Expected<WeightRef> weight(const std::string &name);
+  /// A moe.weight for checkpoint tensor `name`; an FP8 weight's type carries
+  /// its block quantization and the op names its scale tensor.
+  llvm::Expected<Value> weight(const std::string &name);
 
-  /// Records the first error and returns a null ref, so builders stay flat.
-  WeightRef w(const std::string &name) {
+  /// Records the first error and returns a null value, so builders stay flat.
+  Value w(const std::string &name) {
     if (error)
       return {};
-    llvm::Expected<WeightRef> r = weight(name);
+    llvm::Expected<Value> r = weight(name);
     if (!r) {
       error = r.takeError();
       return {};
     }
     return *r;
   }
+
+  /// The module attribute moe.model_config: the config.json values of the
+  /// plan's ModelConfig table.
+  DictionaryAttr modelConfigAttr();
+
+  /// The config's YaRN scaling as an attribute; null without YaRN.
+  moe::YarnAttr yarnAttr();
 
   Value rmsNorm(Value x, const std::string &weightName);
   std::pair<Value, Value> attention(Value x, int64_t layer, Value cache);
@@ -87,43 +89,95 @@ private:
   llvm::Error error = llvm::Error::success();
 };
 
-llvm::Expected<WeightRef> Importer::weight(const std::string &name) {
+llvm::Expected<Value> Importer::weight(const std::string &name) {
   const TensorInfo *t = ckpt.lookup(name);
   if (!t)
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(), "%s: tensor '%s': missing",
         ckpt.tensorSourcePath().str().c_str(), name.c_str());
-  auto type = RankedTensorType::get(t->Shape, elementType(t->Type));
   Location opLoc = loc;
   loc = named(name);
-  auto restore = llvm::make_scope_exit([&] { loc = opLoc; });
-  if (t->Type != DType::F8_E4M3)
-    return WeightRef{moe::WeightOp::create(b, loc, TypeRange{type},
-                                           b.getStringAttr(name), StringAttr(),
-                                           moe::BlockScaleLayoutAttr())
-                         .getWeight(),
-                     Value()};
+  llvm::scope_exit restore([&] { loc = opLoc; });
+  if (t->Type != DType::F8_E4M3) {
+    auto type = RankedTensorType::get(t->Shape, elementType(t->Type));
+    return moe::WeightOp::create(b, loc, type, b.getStringAttr(name),
+                                 StringAttr())
+        .getWeight();
+  }
   std::string scaleName = name + "_scale_inv";
-  const TensorInfo *s = ckpt.lookup(scaleName);
-  if (!s)
+  if (!ckpt.lookup(scaleName))
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(), "%s: tensor '%s': missing (FP8 weight '%s' needs it)",
         ckpt.tensorSourcePath().str().c_str(), scaleName.c_str(), name.c_str());
   int64_t br = cfg.Quantization ? cfg.Quantization->BlockRows : moe::kDefaultFp8Block;
   int64_t bc = cfg.Quantization ? cfg.Quantization->BlockCols : moe::kDefaultFp8Block;
-  auto scaleType = RankedTensorType::get(s->Shape, b.getF32Type());
-  auto op = moe::WeightOp::create(b, loc, TypeRange{type, scaleType},
-                                  b.getStringAttr(name), b.getStringAttr(scaleName),
-                                  moe::BlockScaleLayoutAttr::get(&ctx, br, bc));
-  return WeightRef{op.getWeight(), op.getScale()};
+  auto type = RankedTensorType::get(t->Shape, elementType(t->Type),
+                                    moe::BlockFp8Attr::get(&ctx, br, bc));
+  return moe::WeightOp::create(b, loc, type, b.getStringAttr(name),
+                               b.getStringAttr(scaleName))
+      .getWeight();
+}
+
+moe::YarnAttr Importer::yarnAttr() {
+  if (!cfg.RopeScaling)
+    return {};
+  const YarnScaling &y = *cfg.RopeScaling;
+  return moe::YarnAttr::get(&ctx, llvm::APFloat(y.Factor),
+                            y.OriginalMaxPositionEmbeddings,
+                            llvm::APFloat(y.BetaFast), llvm::APFloat(y.BetaSlow),
+                            llvm::APFloat(y.Mscale), llvm::APFloat(y.MscaleAllDim));
+}
+
+DictionaryAttr Importer::modelConfigAttr() {
+  bool groups = cfg.groupScore() != GroupScore::None;
+  SmallVector<NamedAttribute> entries;
+  auto add = [&](StringRef key, Attribute value) {
+    entries.push_back(b.getNamedAttr(key, value));
+  };
+  auto i64 = [&](StringRef key, int64_t value) { add(key, b.getI64IntegerAttr(value)); };
+  auto f64 = [&](StringRef key, double value) { add(key, b.getF64FloatAttr(value)); };
+  add("architecture", b.getStringAttr(cfg.architectureName()));
+  i64("vocab_size", cfg.VocabSize);
+  i64("hidden_size", cfg.HiddenSize);
+  i64("intermediate_size", cfg.IntermediateSize);
+  i64("moe_intermediate_size", cfg.MoeIntermediateSize);
+  i64("num_hidden_layers", cfg.NumHiddenLayers);
+  i64("first_k_dense_replace", cfg.FirstKDenseReplace);
+  i64("num_attention_heads", cfg.NumAttentionHeads);
+  i64("qk_nope_head_dim", cfg.QkNopeHeadDim);
+  i64("qk_rope_head_dim", cfg.QkRopeHeadDim);
+  i64("v_head_dim", cfg.VHeadDim);
+  i64("kv_lora_rank", cfg.KvLoraRank);
+  i64("q_lora_rank", cfg.QLoraRank.value_or(0));
+  i64("n_routed_experts", cfg.NumRoutedExperts);
+  i64("n_shared_experts", cfg.NumSharedExperts);
+  i64("num_experts_per_tok", cfg.NumExpertsPerTok);
+  i64("n_group", groups ? cfg.NumGroups : 1);
+  i64("topk_group", groups ? cfg.TopkGroup : 1);
+  add("scoring_func", moe::ScoreFuncAttr::get(
+                          &ctx, cfg.Scoring == ScoringFunc::Sigmoid
+                                    ? moe::ScoreFunc::sigmoid
+                                    : moe::ScoreFunc::softmax));
+  add("group_score", moe::GroupScoreAttr::get(
+                         &ctx, cfg.groupScore() == GroupScore::Top2Sum
+                                   ? moe::GroupScore::top2_sum
+                                   : moe::GroupScore::max));
+  add("norm_topk_prob", b.getBoolAttr(cfg.NormTopkProb));
+  f64("routed_scaling_factor", cfg.RoutedScalingFactor);
+  f64("rms_norm_eps", cfg.RmsNormEps);
+  f64("rope_theta", cfg.RopeTheta);
+  if (moe::YarnAttr yarn = yarnAttr())
+    add("rope_yarn", yarn);
+  f64("softmax_scale", cfg.softmaxScale());
+  return b.getDictionaryAttr(entries);
 }
 
 Value Importer::rmsNorm(Value x, const std::string &weightName) {
   loc = named(weightName);
-  WeightRef g = w(weightName);
+  Value g = w(weightName);
   if (error)
     return x;
-  return moe::RmsNormOp::create(b, loc, x.getType(), x, g.weight,
+  return moe::RmsNormOp::create(b, loc, x.getType(), x, g,
                                 b.getF32FloatAttr(cfg.RmsNormEps));
 }
 
@@ -131,7 +185,7 @@ std::pair<Value, Value> Importer::attention(Value x, int64_t layer, Value cache)
   std::string p = formatv("model.layers.{0}.self_attn.", layer).str();
   loc = named(p);
   bool qLora = cfg.QLoraRank.has_value();
-  WeightRef qa, qan, qb;
+  Value qa, qan, qb;
   if (qLora) {
     qa = w(p + "q_a_proj.weight");
     qan = w(p + "q_a_layernorm.weight");
@@ -139,59 +193,55 @@ std::pair<Value, Value> Importer::attention(Value x, int64_t layer, Value cache)
   } else {
     qb = w(p + "q_proj.weight");
   }
-  WeightRef kva = w(p + "kv_a_proj_with_mqa.weight");
-  WeightRef kvan = w(p + "kv_a_layernorm.weight");
-  WeightRef kvb = w(p + "kv_b_proj.weight");
-  WeightRef o = w(p + "o_proj.weight");
+  Value kva = w(p + "kv_a_proj_with_mqa.weight");
+  Value kvan = w(p + "kv_a_layernorm.weight");
+  Value kvb = w(p + "kv_b_proj.weight");
+  Value o = w(p + "o_proj.weight");
   if (error)
     return {x, cache};
 
-  moe::YarnAttr yarn;
-  if (cfg.RopeScaling) {
-    const YarnScaling &y = *cfg.RopeScaling;
-    yarn = moe::YarnAttr::get(&ctx, llvm::APFloat(y.Factor),
-                              y.OriginalMaxPositionEmbeddings,
-                              llvm::APFloat(y.BetaFast), llvm::APFloat(y.BetaSlow),
-                              llvm::APFloat(y.Mscale), llvm::APFloat(y.MscaleAllDim));
-  }
   auto op = moe::MlaAttentionOp::create(
       b, loc, TypeRange{x.getType(), cache.getType()}, x, positions, seqIds, cache,
-      qa.weight, qa.scale, qan.weight, qb.weight, qb.scale, kva.weight, kva.scale,
-      kvan.weight, kvb.weight, kvb.scale, o.weight, o.scale,
-      cfg.NumAttentionHeads, qLora ? *cfg.QLoraRank : 0, cfg.KvLoraRank,
-      cfg.QkNopeHeadDim, cfg.QkRopeHeadDim, cfg.VHeadDim,
+      qa, qan, qb, kva, kvan, kvb, o, cfg.NumAttentionHeads,
+      qLora ? *cfg.QLoraRank : 0, cfg.KvLoraRank, cfg.QkNopeHeadDim,
+      cfg.QkRopeHeadDim, cfg.VHeadDim,
       llvm::APFloat(static_cast<float>(cfg.softmaxScale())),
       llvm::APFloat(static_cast<float>(cfg.RmsNormEps)),
       llvm::APFloat(static_cast<float>(cfg.RopeTheta)),
-      moe::RopeLayout::interleaved, yarn, moe::AttentionForm::naive);
+      moe::RopeLayout::interleaved, yarnAttr());
   return {op.getResult(), op.getNewCache()};
 }
 
 Value Importer::swiglu(Value x, const std::string &prefix) {
   loc = named(prefix);
-  WeightRef g = w(prefix + "gate_proj.weight");
-  WeightRef u = w(prefix + "up_proj.weight");
-  WeightRef d = w(prefix + "down_proj.weight");
+  Value g = w(prefix + "gate_proj.weight");
+  Value u = w(prefix + "up_proj.weight");
+  Value d = w(prefix + "down_proj.weight");
   if (error)
     return x;
-  return moe::SwigluOp::create(b, loc, x.getType(), x, g.weight, g.scale, u.weight,
-                               u.scale, d.weight, d.scale);
+  return moe::SwigluOp::create(b, loc, x.getType(), x, g, u, d);
 }
 
 Value Importer::moe(Value x, int64_t layer) {
   std::string p = formatv("model.layers.{0}.mlp.", layer).str();
   loc = named(p + "gate");
-  WeightRef gate = w(p + "gate.weight");
-  WeightRef bias;
+  Value gate = w(p + "gate.weight");
+  Value bias;
   if (cfg.hasCorrectionBias())
     bias = w(p + "gate.e_score_correction_bias");
   if (error)
     return x;
+  // The router reads its correction bias in f32 (spec section 5).
+  auto biasType = bias ? cast<RankedTensorType>(bias.getType()) : nullptr;
+  if (biasType && !biasType.getElementType().isF32())
+    bias = moe::ConvertWeightOp::create(
+        b, named(p + "gate.e_score_correction_bias"),
+        RankedTensorType::get(biasType.getShape(), b.getF32Type()), bias);
   int64_t k = cfg.NumExpertsPerTok;
   auto idxType = RankedTensorType::get({ShapedType::kDynamic, k}, b.getI32Type());
   bool groups = cfg.groupScore() != GroupScore::None;
   auto router = moe::RouterOp::create(
-      b, loc, TypeRange{idxType, act(k)}, x, gate.weight, bias.weight, k,
+      b, loc, TypeRange{idxType, act(k)}, x, gate, bias, k,
       groups ? cfg.NumGroups : 1, groups ? cfg.TopkGroup : 1,
       cfg.Scoring == ScoringFunc::Sigmoid ? moe::ScoreFunc::sigmoid
                                           : moe::ScoreFunc::softmax,
@@ -200,25 +250,19 @@ Value Importer::moe(Value x, int64_t layer) {
       cfg.NormTopkProb,
       llvm::APFloat(static_cast<float>(cfg.RoutedScalingFactor)));
 
-  SmallVector<Value> gates, ups, downs, gateScales, upScales, downScales;
+  SmallVector<Value> gates, ups, downs;
   for (int64_t e = 0; e < cfg.NumRoutedExperts; ++e) {
     std::string ep = formatv("{0}experts.{1}.", p, e).str();
-    WeightRef g = w(ep + "gate_proj.weight");
-    WeightRef u = w(ep + "up_proj.weight");
-    WeightRef d = w(ep + "down_proj.weight");
+    gates.push_back(w(ep + "gate_proj.weight"));
+    ups.push_back(w(ep + "up_proj.weight"));
+    downs.push_back(w(ep + "down_proj.weight"));
     if (error)
       return x;
-    gates.push_back(g.weight);
-    ups.push_back(u.weight);
-    downs.push_back(d.weight);
-    if (g.scale) gateScales.push_back(g.scale);
-    if (u.scale) upScales.push_back(u.scale);
-    if (d.scale) downScales.push_back(d.scale);
   }
   loc = named(p + "experts");
   Value routed = moe::RoutedExpertsOp::create(
       b, loc, x.getType(), x, router.getIndices(), router.getWeights(), gates, ups,
-      downs, gateScales, upScales, downScales);
+      downs);
   if (cfg.NumSharedExperts == 0)
     return routed;
   Value shared = swiglu(x, p + "shared_experts.");
@@ -228,6 +272,8 @@ Value Importer::moe(Value x, int64_t layer) {
 
 llvm::Expected<OwningOpRef<ModuleOp>> Importer::run() {
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  (*module)->setAttr(moe::kModelConfigAttrName, modelConfigAttr());
+  (*module)->setAttr(moe::kSourceAttrName, b.getStringAttr(ckpt.directory()));
   b.setInsertionPointToEnd(module->getBody());
 
   auto ids = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
@@ -247,10 +293,10 @@ llvm::Expected<OwningOpRef<ModuleOp>> Importer::run() {
   seqIds = entry->getArgument(2);
 
   loc = named("model.embed_tokens");
-  WeightRef table = w("model.embed_tokens.weight");
+  Value table = w("model.embed_tokens.weight");
   if (error)
     return std::move(error);
-  Value h = moe::EmbeddingOp::create(b, loc, act(cfg.HiddenSize), table.weight, tokens);
+  Value h = moe::EmbeddingOp::create(b, loc, act(cfg.HiddenSize), table, tokens);
 
   SmallVector<Value> caches;
   for (int64_t l = 0; l < cfg.NumHiddenLayers; ++l) {
@@ -271,11 +317,10 @@ llvm::Expected<OwningOpRef<ModuleOp>> Importer::run() {
   }
   Value n = rmsNorm(h, "model.norm.weight");
   loc = named("lm_head");
-  WeightRef head = w("lm_head.weight");
+  Value head = w("lm_head.weight");
   if (error)
     return std::move(error);
-  Value logits =
-      moe::LogitsOp::create(b, loc, act(cfg.VocabSize), n, head.weight);
+  Value logits = moe::LogitsOp::create(b, loc, act(cfg.VocabSize), n, head);
   SmallVector<Value> rets = {logits};
   rets.append(caches.begin(), caches.end());
   loc = fileLoc;

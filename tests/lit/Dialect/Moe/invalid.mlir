@@ -1,28 +1,44 @@
 // RUN: moec-opt %s -split-input-file -verify-diagnostics
-// Every verifier error of the moe dialect (MoeOps.cpp op verifiers and the
-// MoeDialect.cpp attribute/type verifiers). Each split starts from a valid op
-// of ops.mlir and breaks exactly one relation.
+// Every verifier error of the moe dialect (MoeOps.cpp op verifiers, the
+// MoeDialect.cpp attribute/type/module-attribute verifiers and the ODS weight
+// type constraints). Each split starts from a valid op of ops.mlir and breaks
+// exactly one relation.
 
 //===----------------------------------------------------------------------===//
 // Attribute and type verifiers
 //===----------------------------------------------------------------------===//
 
-func.func @block_scale_zero_rows() {
-  // expected-error @+1 {{custom op 'moe.weight' expected positive block sizes, got 0x128}}
-  %w, %s = moe.weight "w" scale "w_s" layout <0, 128> : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
+func.func @block_fp8_zero_rows() {
+  // expected-error @+1 {{expected positive block sizes, got 0x128}}
+  %w = moe.weight "w" scale "w_s" : tensor<200x300xf8E4M3FN, #moe.block_fp8<0, 128>>
   return
 }
 
 // -----
 
-func.func @block_scale_attr_negative_cols() {
+func.func @block_fp8_attr_negative_cols() {
   // expected-error @+1 {{expected positive block sizes, got 128x-1}}
-  %n = moe.weight "n" {extra = #moe.block_scale<128, -1>} : tensor<4xbf16>
+  %n = moe.weight "n" {extra = #moe.block_fp8<128, -1>} : tensor<4xbf16>
   return
 }
 
 // -----
 
+func.func @block_fp8_on_bf16() {
+  // expected-error @+1 {{expected f8E4M3FN elements for #moe.block_fp8, got 'bf16'}}
+  %w = moe.weight "w" scale "w_s" : tensor<200x300xbf16, #moe.block_fp8<128, 128>>
+  return
+}
+
+// -----
+
+func.func @block_fp8_rank1() {
+  // expected-error @+1 {{expected a rank-2 weight (or a rank-3 per-head view) for #moe.block_fp8, got rank 1}}
+  %w = moe.weight "w" scale "w_s" : tensor<300xf8E4M3FN, #moe.block_fp8<128, 128>>
+  return
+}
+
+// -----
 func.func @yarn_factor(%q: tensor<?x192xf32>, %pos: tensor<?xi32>) {
   %a = moe.rope %q, %pos {heads = 4 : i64, head_dim = 48 : i64, offset = 32 : i64, rope_dim = 16 : i64,
       theta = 1.0e+04 : f32, layout = #moe.rope_layout<interleaved>,
@@ -79,25 +95,41 @@ func.func @latent_cache_zero_rank(%c: !moe.latent_cache<0, 16>) {
   return
 }
 
+// -----
+
+// expected-error @+1 {{expected 'moe.model_config' to be a dictionary, got "DeepseekV3ForCausalLM"}}
+module attributes {moe.model_config = "DeepseekV3ForCausalLM"} {
+}
+
+// -----
+
+// expected-error @+1 {{expected 'moe.source' to be a string, got 3 : i64}}
+module attributes {moe.source = 3 : i64} {
+}
+
+// -----
+
+// expected-error @+1 {{expected 'moe.source' on a builtin.module, got it on 'func.func'}}
+func.func @source_on_func() attributes {moe.source = "/ckpt"} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{expected 'moe.model_config' on a builtin.module, got it on 'func.func'}}
+func.func @config_on_func() attributes {moe.model_config = {vocab_size = 1024 : i64}} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{unknown moe dialect attribute 'moe.config'}}
+module attributes {moe.config = {}} {
+}
+
 //===----------------------------------------------------------------------===//
 // moe.weight
 //===----------------------------------------------------------------------===//
-
-// -----
-
-func.func @weight_scale_name_without_layout() {
-  // expected-error @+1 {{expected scale name, layout and scale result together, got a scale name, no layout and a scale result}}
-  %w, %s = moe.weight "w" scale "w_s" : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
-  return
-}
-
-// -----
-
-func.func @weight_layout_without_scale() {
-  // expected-error @+1 {{expected scale name, layout and scale result together, got no scale name, a layout and no scale result}}
-  %w = moe.weight "w" layout <128, 128> : tensor<200x300xbf16>
-  return
-}
 
 // -----
 
@@ -109,41 +141,155 @@ func.func @weight_empty_name() {
 
 // -----
 
-func.func @weight_fp8_without_scale() {
-  // expected-error @+1 {{expected a block scale for FP8 weight 'w8', got none}}
+func.func @weight_fp8_without_encoding() {
+  // expected-error @+1 {{'moe.weight' op result #0 must be statically shaped bf16, f16 or f32 tensor, or f8E4M3FN tensor with a #moe.block_fp8 encoding, but got 'tensor<200x300xf8E4M3FN>'}}
   %w = moe.weight "w8" : tensor<200x300xf8E4M3FN>
   return
 }
 
 // -----
 
-func.func @weight_scale_on_bf16() {
-  // expected-error @+1 {{expected f8E4M3FN weight with a block scale, got 'bf16'}}
-  %w, %s = moe.weight "w" scale "w_s" layout <128, 128> : tensor<200x300xbf16>, tensor<2x3xf32>
+// Weights have static shapes; the ODS constraint rejects a dynamic one.
+func.func @weight_dynamic_shape() {
+  // expected-error @+1 {{result #0 must be statically shaped bf16, f16 or f32 tensor, or f8E4M3FN tensor with a #moe.block_fp8 encoding, but got 'tensor<?x300xbf16>'}}
+  %w = moe.weight "w" : tensor<?x300xbf16>
   return
 }
 
 // -----
 
-func.func @weight_scaled_rank1() {
-  // expected-error @+1 {{expected a 2-D block-scaled weight, got rank 1}}
-  %w, %s = moe.weight "w" scale "w_s" layout <128, 128> : tensor<300xf8E4M3FN>, tensor<3xf32>
+func.func @weight_other_encoding() {
+  // expected-error @+1 {{result #0 must be statically shaped bf16, f16 or f32 tensor, or f8E4M3FN tensor with a #moe.block_fp8 encoding, but got 'tensor<4xbf16, "packed">'}}
+  %w = moe.weight "w" : tensor<4xbf16, "packed">
   return
 }
 
 // -----
 
-func.func @weight_scale_shape() {
-  // expected-error @+1 {{'moe.weight' op expected scale shape [2, 3], got [2, 2]}}
-  %w, %s = moe.weight "w" scale "w_s" layout <128, 128> : tensor<200x300xf8E4M3FN>, tensor<2x2xf32>
+func.func @weight_missing_scale_name() {
+  // expected-error @+1 {{'moe.weight' op expected a scale name for block-quantized weight 'w8', got none}}
+  %w = moe.weight "w8" : tensor<200x300xf8E4M3FN, #moe.block_fp8<128, 128>>
   return
 }
 
 // -----
 
-func.func @weight_scale_shape_custom_layout() {
-  // expected-error @+1 {{'moe.weight' op expected scale shape [4, 5], got [2, 3]}}
-  %w, %s = moe.weight "w" scale "w_s" layout <64, 64> : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
+func.func @weight_scale_name_unquantized() {
+  // expected-error @+1 {{'moe.weight' op expected no scale name for unquantized weight 'w', got 'w_s'}}
+  %w = moe.weight "w" scale "w_s" : tensor<200x300xbf16>
+  return
+}
+
+// -----
+
+func.func @weight_empty_scale_name() {
+  // expected-error @+1 {{'moe.weight' op expected a non-empty scale name, got ""}}
+  %w = moe.weight "w8" scale "" : tensor<200x300xf8E4M3FN, #moe.block_fp8<128, 128>>
+  return
+}
+
+// -----
+
+func.func @weight_quantized_rank3() {
+  // expected-error @+1 {{'moe.weight' op expected a rank-2 block-quantized weight, got rank 3}}
+  %w = moe.weight "w8" scale "w8_s" : tensor<4x16x32xf8E4M3FN, #moe.block_fp8<128, 128>>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.slice_heads (valid: kv_b 128x32 = 4 heads of 32 rows)
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @slice_heads_rank(%w: tensor<4x32x32xbf16>) {
+  // expected-error @+1 {{'moe.slice_heads' op expected a rank-2 weight, got rank 3}}
+  %s = moe.slice_heads %w {heads = 4 : i64, offset = 0 : i64, size = 16 : i64} : tensor<4x32x32xbf16> -> tensor<4x16x32xbf16>
+  return
+}
+
+// -----
+
+func.func @slice_heads_heads(%w: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.slice_heads' op expected a positive heads, got 0}}
+  %s = moe.slice_heads %w {heads = 0 : i64, offset = 0 : i64, size = 16 : i64} : tensor<128x32xbf16> -> tensor<4x16x32xbf16>
+  return
+}
+
+// -----
+
+func.func @slice_heads_size(%w: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.slice_heads' op expected a positive size, got 0}}
+  %s = moe.slice_heads %w {heads = 4 : i64, offset = 0 : i64, size = 0 : i64} : tensor<128x32xbf16> -> tensor<4x16x32xbf16>
+  return
+}
+
+// -----
+
+func.func @slice_heads_divide(%w: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.slice_heads' op expected heads to divide the 128 weight rows, got heads = 3}}
+  %s = moe.slice_heads %w {heads = 3 : i64, offset = 0 : i64, size = 16 : i64} : tensor<128x32xbf16> -> tensor<3x16x32xbf16>
+  return
+}
+
+// -----
+
+func.func @slice_heads_range(%w: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.slice_heads' op expected 0 <= offset and offset + size <= 32 rows per head, got offset 24 and size 16}}
+  %s = moe.slice_heads %w {heads = 4 : i64, offset = 24 : i64, size = 16 : i64} : tensor<128x32xbf16> -> tensor<4x16x32xbf16>
+  return
+}
+
+// -----
+
+func.func @slice_heads_negative_offset(%w: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.slice_heads' op expected 0 <= offset and offset + size <= 32 rows per head, got offset -1 and size 16}}
+  %s = moe.slice_heads %w {heads = 4 : i64, offset = -1 : i64, size = 16 : i64} : tensor<128x32xbf16> -> tensor<4x16x32xbf16>
+  return
+}
+
+// -----
+
+func.func @slice_heads_result_shape(%w: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.slice_heads' op expected result shape [4, 16, 32], got [4, 16, 16]}}
+  %s = moe.slice_heads %w {heads = 4 : i64, offset = 0 : i64, size = 16 : i64} : tensor<128x32xbf16> -> tensor<4x16x16xbf16>
+  return
+}
+
+// -----
+
+func.func @slice_heads_element_type(%w: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.slice_heads' op expected the result to keep the weight's element type and encoding, got 'tensor<4x16x32xf16>' from 'tensor<128x32xbf16>'}}
+  %s = moe.slice_heads %w {heads = 4 : i64, offset = 0 : i64, size = 16 : i64} : tensor<128x32xbf16> -> tensor<4x16x32xf16>
+  return
+}
+
+// -----
+
+func.func @slice_heads_encoding(%w: tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>>) {
+  // expected-error @+1 {{'moe.slice_heads' op expected the result to keep the weight's element type and encoding, got 'tensor<4x16x32xf8E4M3FN, #moe.block_fp8<64, 64>>' from 'tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>>'}}
+  %s = moe.slice_heads %w {heads = 4 : i64, offset = 0 : i64, size = 16 : i64}
+      : tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<4x16x32xf8E4M3FN, #moe.block_fp8<64, 64>>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.convert_weight
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @convert_weight_shape(%b: tensor<16xbf16>) {
+  // expected-error @+1 {{'moe.convert_weight' op expected result shape [16], got [8]}}
+  %c = moe.convert_weight %b : tensor<16xbf16> -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @convert_weight_quantized(%w: tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>>) {
+  // expected-error @+1 {{'moe.convert_weight' op operand #0 must be statically shaped bf16, f16 or f32 tensor without an encoding}}
+  %c = moe.convert_weight %w : tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<128x32xf32>
   return
 }
 
@@ -259,40 +405,55 @@ func.func @linear_weight_shape(%x: tensor<?x300xf32>, %w: tensor<200x300xbf16>) 
   return
 }
 
+//===----------------------------------------------------------------------===//
+// moe.slice_columns (valid: kv 40 columns, c = 0..32, k_pe = 32..40)
+//===----------------------------------------------------------------------===//
+
 // -----
 
-func.func @linear_fp8_missing_scale(%x: tensor<?x300xf32>) {
-  %w8, %s = moe.weight "fp8" scale "fp8_scale" layout <128, 128> : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
-  // expected-error @+1 {{'moe.linear' op expected a block scale for FP8 weight, got none}}
-  %y = moe.linear %x, %w8 : tensor<?x300xf32>, tensor<200x300xf8E4M3FN> -> tensor<?x200xf32>
+func.func @slice_columns_rank(%kv: tensor<40xf32>) {
+  // expected-error @+1 {{'moe.slice_columns' op expected input of rank 2, got rank 1}}
+  %c = moe.slice_columns %kv {begin = 0 : i64, width = 32 : i64} : tensor<40xf32> -> tensor<?x32xf32>
   return
 }
 
 // -----
 
-func.func @linear_scale_on_non_fp8(%x: tensor<?x300xf32>, %s: tensor<2x3xf32>) {
-  %w = moe.weight "w" : tensor<200x300xbf16>
-  // expected-error @+1 {{expected weight to be f8E4M3FN when a scale is given, got 'bf16'}}
-  %y = moe.linear %x, %w scale %s : tensor<?x300xf32>, tensor<200x300xbf16>, tensor<2x3xf32> -> tensor<?x200xf32>
+func.func @slice_columns_width(%kv: tensor<?x40xf32>) {
+  // expected-error @+1 {{'moe.slice_columns' op expected a positive width, got 0}}
+  %c = moe.slice_columns %kv {begin = 0 : i64, width = 0 : i64} : tensor<?x40xf32> -> tensor<?x32xf32>
   return
 }
 
 // -----
 
-// FP8 scale shape = ceil(out/128) x ceil(in/128) = ceil(200/128) x ceil(300/128).
-func.func @linear_scale_shape(%x: tensor<?x300xf32>, %w8: tensor<200x300xf8E4M3FN>, %s: tensor<2x2xf32>) {
-  // expected-error @+1 {{expected weight scale shape [2, 3], got [2, 2]}}
-  %y = moe.linear %x, %w8 scale %s : tensor<?x300xf32>, tensor<200x300xf8E4M3FN>, tensor<2x2xf32> -> tensor<?x200xf32>
+func.func @slice_columns_range(%kv: tensor<?x40xf32>) {
+  // expected-error @+1 {{'moe.slice_columns' op expected 0 <= begin and begin + width <= 40 columns, got begin 32 and width 16}}
+  %c = moe.slice_columns %kv {begin = 32 : i64, width = 16 : i64} : tensor<?x40xf32> -> tensor<?x16xf32>
   return
 }
 
 // -----
 
-// The block layout of the defining moe.weight (64x64 here) sets the scale shape.
-func.func @linear_scale_shape_custom_layout(%x: tensor<?x300xf32>, %other: tensor<2x3xf32>) {
-  %w8, %s = moe.weight "fp8" scale "fp8_scale" layout <64, 64> : tensor<200x300xf8E4M3FN>, tensor<4x5xf32>
-  // expected-error @+1 {{expected weight scale shape [4, 5], got [2, 3]}}
-  %y = moe.linear %x, %w8 scale %other : tensor<?x300xf32>, tensor<200x300xf8E4M3FN>, tensor<2x3xf32> -> tensor<?x200xf32>
+func.func @slice_columns_negative_begin(%kv: tensor<?x40xf32>) {
+  // expected-error @+1 {{'moe.slice_columns' op expected 0 <= begin and begin + width <= 40 columns, got begin -8 and width 8}}
+  %c = moe.slice_columns %kv {begin = -8 : i64, width = 8 : i64} : tensor<?x40xf32> -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @slice_columns_result(%kv: tensor<?x40xf32>) {
+  // expected-error @+1 {{'moe.slice_columns' op expected result shape [?, 8], got [?, 16]}}
+  %c = moe.slice_columns %kv {begin = 32 : i64, width = 8 : i64} : tensor<?x40xf32> -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @slice_columns_tokens(%kv: tensor<4x40xf32>) {
+  // expected-error @+1 {{'moe.slice_columns' op expected result shape [4, 8], got [5, 8]}}
+  %c = moe.slice_columns %kv {begin = 32 : i64, width = 8 : i64} : tensor<4x40xf32> -> tensor<5x8xf32>
   return
 }
 
@@ -387,7 +548,7 @@ func.func @mla_input_rank(%x: tensor<256xf32>, %pos: tensor<?xi32>, %seq: tensor
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -403,7 +564,7 @@ func.func @mla_num_heads(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tenso
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 0 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -421,7 +582,7 @@ func.func @mla_negative_q_lora_rank(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, 
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = -1 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -437,7 +598,7 @@ func.func @mla_odd_rope(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 15 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -453,7 +614,7 @@ func.func @mla_softmax_scale(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: t
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.0 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -469,7 +630,7 @@ func.func @mla_cache_type(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tens
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 8>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 8>)
@@ -485,7 +646,7 @@ func.func @mla_new_cache_type(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: 
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<32, 16>)
@@ -501,7 +662,7 @@ func.func @mla_positions(%x: tensor<2x256xf32>, %pos: tensor<3xi32>, %seq: tenso
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<2x256xf32>, tensor<3xi32>, tensor<2xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<2x256xf32>, !moe.latent_cache<64, 16>)
@@ -517,7 +678,7 @@ func.func @mla_seq_ids(%x: tensor<2x256xf32>, %pos: tensor<2xi32>, %seq: tensor<
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<2x256xf32>, tensor<2xi32>, tensor<3xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<2x256xf32>, !moe.latent_cache<64, 16>)
@@ -533,7 +694,7 @@ func.func @mla_result(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x128xf32>, !moe.latent_cache<64, 16>)
@@ -549,7 +710,7 @@ func.func @mla_q_lora_missing_q_a_norm(%x: tensor<?x256xf32>, %pos: tensor<?xi32
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -565,7 +726,7 @@ func.func @mla_q_lora_missing_q_a(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %s
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -577,28 +738,12 @@ func.func @mla_q_lora_missing_q_a(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %s
 func.func @mla_no_q_lora_with_q_a(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
     %qa: tensor<96x256xbf16>, %qan: tensor<96xbf16>, %qb: tensor<192x256xbf16>, %kva: tensor<80x256xbf16>,
     %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
-  // expected-error @+1 {{expected no q_a, q_a_scale or q_a_norm when q_lora_rank is 0, got q_a}}
+  // expected-error @+1 {{expected no q_a or q_a_norm when q_lora_rank is 0, got q_a}}
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
-         tensor<192x256xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
-      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
-  return
-}
-
-// -----
-
-func.func @mla_no_q_lora_with_q_a_scale(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
-    %qas: tensor<1x2xf32>, %qb: tensor<192x256xbf16>, %kva: tensor<80x256xbf16>,
-    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
-  // expected-error @+1 {{expected no q_a, q_a_scale or q_a_norm when q_lora_rank is 0, got q_a_scale}}
-  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a_scale(%qas) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
-      {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
-       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
-      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<1x2xf32>,
          tensor<192x256xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
   return
@@ -613,7 +758,7 @@ func.func @mla_q_a_shape(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tenso
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<100x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -629,7 +774,7 @@ func.func @mla_q_a_norm_shape(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: 
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<64xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -646,7 +791,7 @@ func.func @mla_q_b_rows(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<200x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -663,7 +808,7 @@ func.func @mla_q_proj_cols(%x: tensor<?x160xf32>, %pos: tensor<?xi32>, %seq: ten
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 32 : i64, qk_nope_head_dim = 16 : i64,
        qk_rope_head_dim = 8 : i64, v_head_dim = 16 : i64, softmax_scale = 0.2 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<absorbed>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x160xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<96x96xbf16>,
          tensor<40x160xbf16>, tensor<32xbf16>, tensor<128x32xbf16>, tensor<160x64xbf16>) -> (tensor<?x160xf32>, !moe.latent_cache<32, 8>)
   return
@@ -679,7 +824,7 @@ func.func @mla_kv_a_rows(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tenso
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<64x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -695,7 +840,7 @@ func.func @mla_kv_a_norm(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tenso
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<80xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -712,7 +857,7 @@ func.func @mla_kv_b(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<192x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -729,77 +874,411 @@ func.func @mla_o_proj(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x96xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
   return
 }
 
+//===----------------------------------------------------------------------===//
+// moe.cache_store (valid: cache <32, 8>, c [T, 32], k_pe [T, 8])
+//===----------------------------------------------------------------------===//
+
 // -----
 
-func.func @mla_fp8_missing_scale(%x: tensor<?x160xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<32, 8>,
-    %qb: tensor<96x160xf8E4M3FN>, %kva: tensor<40x160xf8E4M3FN>, %kvas: tensor<1x2xf32>, %kvan: tensor<32xbf16>,
-    %kvb: tensor<128x32xf8E4M3FN>, %kvbs: tensor<1x1xf32>, %o: tensor<160x64xf8E4M3FN>, %os: tensor<2x1xf32>) {
-  // expected-error @+1 {{expected a block scale for FP8 q_b, got none}}
-  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_b(%qb) kv_a(%kva) kv_a_scale(%kvas) kv_a_norm(%kvan)
-      kv_b(%kvb) kv_b_scale(%kvbs) o_proj(%o) o_proj_scale(%os)
-      {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 32 : i64, qk_nope_head_dim = 16 : i64,
-       qk_rope_head_dim = 8 : i64, v_head_dim = 16 : i64, softmax_scale = 0.2 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<absorbed>}
-      : (tensor<?x160xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<96x160xf8E4M3FN>,
-         tensor<40x160xf8E4M3FN>, tensor<1x2xf32>, tensor<32xbf16>, tensor<128x32xf8E4M3FN>, tensor<1x1xf32>,
-         tensor<160x64xf8E4M3FN>, tensor<2x1xf32>) -> (tensor<?x160xf32>, !moe.latent_cache<32, 8>)
+func.func @cache_store_latent_rank(%cache: !moe.latent_cache<32, 8>, %c: tensor<32xf32>, %pe: tensor<?x8xf32>,
+                                   %pos: tensor<?xi32>, %seq: tensor<?xi32>) {
+  // expected-error @+1 {{'moe.cache_store' op expected latent of rank 2, got rank 1}}
+  %c1 = moe.cache_store %cache, %c, %pe, %pos, %seq
+      : !moe.latent_cache<32, 8>, tensor<32xf32>, tensor<?x8xf32>, tensor<?xi32>, tensor<?xi32>
   return
 }
 
 // -----
 
-func.func @mla_scale_on_bf16(%x: tensor<?x160xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<32, 8>,
-    %qb: tensor<96x160xbf16>, %qbs: tensor<1x2xf32>, %kva: tensor<40x160xf8E4M3FN>, %kvas: tensor<1x2xf32>, %kvan: tensor<32xbf16>,
-    %kvb: tensor<128x32xf8E4M3FN>, %kvbs: tensor<1x1xf32>, %o: tensor<160x64xf8E4M3FN>, %os: tensor<2x1xf32>) {
-  // expected-error @+1 {{expected q_b to be f8E4M3FN when a scale is given, got 'bf16'}}
-  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_b(%qb) q_b_scale(%qbs) kv_a(%kva) kv_a_scale(%kvas) kv_a_norm(%kvan)
-      kv_b(%kvb) kv_b_scale(%kvbs) o_proj(%o) o_proj_scale(%os)
-      {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 32 : i64, qk_nope_head_dim = 16 : i64,
-       qk_rope_head_dim = 8 : i64, v_head_dim = 16 : i64, softmax_scale = 0.2 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<absorbed>}
-      : (tensor<?x160xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<96x160xbf16>, tensor<1x2xf32>,
-         tensor<40x160xf8E4M3FN>, tensor<1x2xf32>, tensor<32xbf16>, tensor<128x32xf8E4M3FN>, tensor<1x1xf32>,
-         tensor<160x64xf8E4M3FN>, tensor<2x1xf32>) -> (tensor<?x160xf32>, !moe.latent_cache<32, 8>)
+func.func @cache_store_latent(%cache: !moe.latent_cache<32, 8>, %c: tensor<?x16xf32>, %pe: tensor<?x8xf32>,
+                              %pos: tensor<?xi32>, %seq: tensor<?xi32>) {
+  // expected-error @+1 {{'moe.cache_store' op expected latent shape [?, 32], got [?, 16]}}
+  %c1 = moe.cache_store %cache, %c, %pe, %pos, %seq
+      : !moe.latent_cache<32, 8>, tensor<?x16xf32>, tensor<?x8xf32>, tensor<?xi32>, tensor<?xi32>
   return
 }
 
 // -----
 
-func.func @mla_kv_b_scale_shape(%x: tensor<?x160xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<32, 8>,
-    %qb: tensor<96x160xf8E4M3FN>, %qbs: tensor<1x2xf32>, %kva: tensor<40x160xf8E4M3FN>, %kvas: tensor<1x2xf32>, %kvan: tensor<32xbf16>,
-    %kvb: tensor<128x32xf8E4M3FN>, %kvbs: tensor<2x1xf32>, %o: tensor<160x64xf8E4M3FN>, %os: tensor<2x1xf32>) {
-  // expected-error @+1 {{expected kv_b scale shape [1, 1], got [2, 1]}}
-  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_b(%qb) q_b_scale(%qbs) kv_a(%kva) kv_a_scale(%kvas) kv_a_norm(%kvan)
-      kv_b(%kvb) kv_b_scale(%kvbs) o_proj(%o) o_proj_scale(%os)
-      {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 32 : i64, qk_nope_head_dim = 16 : i64,
-       qk_rope_head_dim = 8 : i64, v_head_dim = 16 : i64, softmax_scale = 0.2 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<absorbed>}
-      : (tensor<?x160xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<96x160xf8E4M3FN>, tensor<1x2xf32>,
-         tensor<40x160xf8E4M3FN>, tensor<1x2xf32>, tensor<32xbf16>, tensor<128x32xf8E4M3FN>, tensor<2x1xf32>,
-         tensor<160x64xf8E4M3FN>, tensor<2x1xf32>) -> (tensor<?x160xf32>, !moe.latent_cache<32, 8>)
+func.func @cache_store_rope(%cache: !moe.latent_cache<32, 8>, %c: tensor<4x32xf32>, %pe: tensor<4x16xf32>,
+                            %pos: tensor<4xi32>, %seq: tensor<4xi32>) {
+  // expected-error @+1 {{'moe.cache_store' op expected rope shape [4, 8], got [4, 16]}}
+  %c1 = moe.cache_store %cache, %c, %pe, %pos, %seq
+      : !moe.latent_cache<32, 8>, tensor<4x32xf32>, tensor<4x16xf32>, tensor<4xi32>, tensor<4xi32>
   return
 }
 
 // -----
 
-func.func @mla_q_a_scale_shape(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %cache: !moe.latent_cache<64, 16>,
-    %qa: tensor<96x256xf8E4M3FN>, %qas: tensor<1x3xf32>, %qan: tensor<96xbf16>, %qb: tensor<192x96xbf16>, %kva: tensor<80x256xbf16>,
-    %kvan: tensor<64xbf16>, %kvb: tensor<256x64xbf16>, %o: tensor<256x128xbf16>) {
-  // expected-error @+1 {{expected q_a scale shape [1, 2], got [1, 3]}}
-  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_scale(%qas) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
-      {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
-       qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
-      : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xf8E4M3FN>, tensor<1x3xf32>,
-         tensor<96xbf16>, tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
-      -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
+func.func @cache_store_positions(%cache: !moe.latent_cache<32, 8>, %c: tensor<4x32xf32>, %pe: tensor<4x8xf32>,
+                                 %pos: tensor<5xi32>, %seq: tensor<4xi32>) {
+  // expected-error @+1 {{'moe.cache_store' op expected positions shape [4], got [5]}}
+  %c1 = moe.cache_store %cache, %c, %pe, %pos, %seq
+      : !moe.latent_cache<32, 8>, tensor<4x32xf32>, tensor<4x8xf32>, tensor<5xi32>, tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @cache_store_seq_ids(%cache: !moe.latent_cache<32, 8>, %c: tensor<4x32xf32>, %pe: tensor<4x8xf32>,
+                               %pos: tensor<4xi32>, %seq: tensor<3xi32>) {
+  // expected-error @+1 {{'moe.cache_store' op expected seq_ids shape [4], got [3]}}
+  %c1 = moe.cache_store %cache, %c, %pe, %pos, %seq
+      : !moe.latent_cache<32, 8>, tensor<4x32xf32>, tensor<4x8xf32>, tensor<4xi32>, tensor<3xi32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.head_linear (valid: q [T, 96] = 4 heads x (16 nope + 8 rope), W_UK
+// [4, 16, 32] transposed -> [T, 128]; o_lat [T, 128], W_UV [4, 16, 32] -> [T, 64])
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @head_linear_input_rank(%q: tensor<96xf32>, %w: tensor<4x16x32xbf16>) {
+  // expected-error @+1 {{'moe.head_linear' op expected input of rank 2, got rank 1}}
+  %y = moe.head_linear %q, %w {heads = 4 : i64, in_stride = 24 : i64, in_offset = 0 : i64, in_width = 16 : i64,
+      transpose = true} : tensor<96xf32>, tensor<4x16x32xbf16> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @head_linear_weight_rank(%q: tensor<?x96xf32>, %w: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.head_linear' op expected a rank-3 [heads, N, K] weight, got rank 2}}
+  %y = moe.head_linear %q, %w {heads = 4 : i64, in_stride = 24 : i64, in_offset = 0 : i64, in_width = 16 : i64,
+      transpose = true} : tensor<?x96xf32>, tensor<64x32xbf16> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @head_linear_heads(%q: tensor<?x96xf32>, %w: tensor<4x16x32xbf16>) {
+  // expected-error @+1 {{'moe.head_linear' op expected a positive heads, got 0}}
+  %y = moe.head_linear %q, %w {heads = 0 : i64, in_stride = 24 : i64, in_offset = 0 : i64, in_width = 16 : i64,
+      transpose = true} : tensor<?x96xf32>, tensor<4x16x32xbf16> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @head_linear_in_width_positive(%q: tensor<?x96xf32>, %w: tensor<4x16x32xbf16>) {
+  // expected-error @+1 {{'moe.head_linear' op expected a positive in_width, got 0}}
+  %y = moe.head_linear %q, %w {heads = 4 : i64, in_stride = 24 : i64, in_offset = 0 : i64, in_width = 0 : i64,
+      transpose = true} : tensor<?x96xf32>, tensor<4x16x32xbf16> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @head_linear_weight_heads(%q: tensor<?x96xf32>, %w: tensor<2x16x32xbf16>) {
+  // expected-error @+1 {{'moe.head_linear' op expected 4 weight heads, got 2}}
+  %y = moe.head_linear %q, %w {heads = 4 : i64, in_stride = 24 : i64, in_offset = 0 : i64, in_width = 16 : i64,
+      transpose = true} : tensor<?x96xf32>, tensor<2x16x32xbf16> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @head_linear_in_slice(%q: tensor<?x96xf32>, %w: tensor<4x16x32xbf16>) {
+  // expected-error @+1 {{'moe.head_linear' op expected 0 <= in_offset and in_offset + in_width <= in_stride (24), got 16 + 16}}
+  %y = moe.head_linear %q, %w {heads = 4 : i64, in_stride = 24 : i64, in_offset = 16 : i64, in_width = 16 : i64,
+      transpose = true} : tensor<?x96xf32>, tensor<4x16x32xbf16> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @head_linear_input_columns(%q: tensor<?x64xf32>, %w: tensor<4x16x32xbf16>) {
+  // expected-error @+1 {{'moe.head_linear' op expected at least 88 input columns for 4 heads, got 64}}
+  %y = moe.head_linear %q, %w {heads = 4 : i64, in_stride = 24 : i64, in_offset = 0 : i64, in_width = 16 : i64,
+      transpose = true} : tensor<?x64xf32>, tensor<4x16x32xbf16> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @head_linear_in_width_transposed(%q: tensor<?x96xf32>, %w: tensor<4x16x32xbf16>) {
+  // expected-error @+1 {{'moe.head_linear' op expected in_width = 16 (weight dim 1, transposed), got 8}}
+  %y = moe.head_linear %q, %w {heads = 4 : i64, in_stride = 24 : i64, in_offset = 0 : i64, in_width = 8 : i64,
+      transpose = true} : tensor<?x96xf32>, tensor<4x16x32xbf16> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @head_linear_in_width(%o: tensor<?x128xf32>, %w: tensor<4x16x32xbf16>) {
+  // expected-error @+1 {{'moe.head_linear' op expected in_width = 32 (weight dim 2), got 16}}
+  %y = moe.head_linear %o, %w {heads = 4 : i64, in_stride = 32 : i64, in_offset = 0 : i64, in_width = 16 : i64,
+      transpose = false} : tensor<?x128xf32>, tensor<4x16x32xbf16> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @head_linear_result(%o: tensor<?x128xf32>, %w: tensor<4x16x32xbf16>) {
+  // expected-error @+1 {{'moe.head_linear' op expected result shape [?, 64], got [?, 128]}}
+  %y = moe.head_linear %o, %w {heads = 4 : i64, in_stride = 32 : i64, in_offset = 0 : i64, in_width = 32 : i64,
+      transpose = false} : tensor<?x128xf32>, tensor<4x16x32xbf16> -> tensor<?x128xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.latent_attention (valid: heads 4, C 32, R 8, q [T, 96] with stride 24
+// and rope at 16, q_lat and result [T, 128])
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @latent_attention_q_lat_rank(%ql: tensor<128xf32>, %q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                       %cache: !moe.latent_cache<32, 8>) {
+  // expected-error @+1 {{'moe.latent_attention' op expected q_lat of rank 2, got rank 1}}
+  %o = moe.latent_attention %ql, %q, %pos, %seq, %cache {heads = 4 : i64, latent_dim = 32 : i64, rope_dim = 8 : i64,
+      q_stride = 24 : i64, q_rope_offset = 16 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<128xf32>, tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>) -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @latent_attention_heads(%ql: tensor<?x128xf32>, %q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                  %cache: !moe.latent_cache<32, 8>) {
+  // expected-error @+1 {{'moe.latent_attention' op expected a positive heads, got 0}}
+  %o = moe.latent_attention %ql, %q, %pos, %seq, %cache {heads = 0 : i64, latent_dim = 32 : i64, rope_dim = 8 : i64,
+      q_stride = 24 : i64, q_rope_offset = 16 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x128xf32>, tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>) -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @latent_attention_softmax_scale(%ql: tensor<?x128xf32>, %q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                          %cache: !moe.latent_cache<32, 8>) {
+  // expected-error @+1 {{'moe.latent_attention' op expected a positive softmax_scale, got 0.000000e+00}}
+  %o = moe.latent_attention %ql, %q, %pos, %seq, %cache {heads = 4 : i64, latent_dim = 32 : i64, rope_dim = 8 : i64,
+      q_stride = 24 : i64, q_rope_offset = 16 : i64, softmax_scale = 0.0 : f32}
+      : (tensor<?x128xf32>, tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>) -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @latent_attention_cache(%ql: tensor<?x128xf32>, %q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                  %cache: !moe.latent_cache<64, 8>) {
+  // expected-error @+1 {{'moe.latent_attention' op expected cache !moe.latent_cache<32, 8>, got '!moe.latent_cache<64, 8>'}}
+  %o = moe.latent_attention %ql, %q, %pos, %seq, %cache {heads = 4 : i64, latent_dim = 32 : i64, rope_dim = 8 : i64,
+      q_stride = 24 : i64, q_rope_offset = 16 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x128xf32>, tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 8>) -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @latent_attention_q_lat(%ql: tensor<?x64xf32>, %q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                  %cache: !moe.latent_cache<32, 8>) {
+  // expected-error @+1 {{'moe.latent_attention' op expected q_lat shape [?, 128], got [?, 64]}}
+  %o = moe.latent_attention %ql, %q, %pos, %seq, %cache {heads = 4 : i64, latent_dim = 32 : i64, rope_dim = 8 : i64,
+      q_stride = 24 : i64, q_rope_offset = 16 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x64xf32>, tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>) -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @latent_attention_q_tokens(%ql: tensor<4x128xf32>, %q: tensor<5x96xf32>, %pos: tensor<4xi32>, %seq: tensor<4xi32>,
+                                     %cache: !moe.latent_cache<32, 8>) {
+  // expected-error @+1 {{'moe.latent_attention' op expected q shape [4, 96], got [5, 96]}}
+  %o = moe.latent_attention %ql, %q, %pos, %seq, %cache {heads = 4 : i64, latent_dim = 32 : i64, rope_dim = 8 : i64,
+      q_stride = 24 : i64, q_rope_offset = 16 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<4x128xf32>, tensor<5x96xf32>, tensor<4xi32>, tensor<4xi32>, !moe.latent_cache<32, 8>) -> tensor<4x128xf32>
+  return
+}
+
+// -----
+
+func.func @latent_attention_q_rope(%ql: tensor<?x128xf32>, %q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                   %cache: !moe.latent_cache<32, 8>) {
+  // expected-error @+1 {{'moe.latent_attention' op expected 0 <= q_rope_offset and q_rope_offset + rope_dim <= q_stride (24), got 20 + 8}}
+  %o = moe.latent_attention %ql, %q, %pos, %seq, %cache {heads = 4 : i64, latent_dim = 32 : i64, rope_dim = 8 : i64,
+      q_stride = 24 : i64, q_rope_offset = 20 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x128xf32>, tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>) -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @latent_attention_q_width(%ql: tensor<?x128xf32>, %q: tensor<?x80xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                    %cache: !moe.latent_cache<32, 8>) {
+  // expected-error @+1 {{'moe.latent_attention' op expected q shape [?, 96], got [?, 80]}}
+  %o = moe.latent_attention %ql, %q, %pos, %seq, %cache {heads = 4 : i64, latent_dim = 32 : i64, rope_dim = 8 : i64,
+      q_stride = 24 : i64, q_rope_offset = 16 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x128xf32>, tensor<?x80xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>) -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @latent_attention_positions(%ql: tensor<4x128xf32>, %q: tensor<4x96xf32>, %pos: tensor<3xi32>, %seq: tensor<4xi32>,
+                                      %cache: !moe.latent_cache<32, 8>) {
+  // expected-error @+1 {{'moe.latent_attention' op expected positions shape [4], got [3]}}
+  %o = moe.latent_attention %ql, %q, %pos, %seq, %cache {heads = 4 : i64, latent_dim = 32 : i64, rope_dim = 8 : i64,
+      q_stride = 24 : i64, q_rope_offset = 16 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<4x128xf32>, tensor<4x96xf32>, tensor<3xi32>, tensor<4xi32>, !moe.latent_cache<32, 8>) -> tensor<4x128xf32>
+  return
+}
+
+// -----
+
+func.func @latent_attention_seq_ids(%ql: tensor<4x128xf32>, %q: tensor<4x96xf32>, %pos: tensor<4xi32>, %seq: tensor<5xi32>,
+                                    %cache: !moe.latent_cache<32, 8>) {
+  // expected-error @+1 {{'moe.latent_attention' op expected seq_ids shape [4], got [5]}}
+  %o = moe.latent_attention %ql, %q, %pos, %seq, %cache {heads = 4 : i64, latent_dim = 32 : i64, rope_dim = 8 : i64,
+      q_stride = 24 : i64, q_rope_offset = 16 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<4x128xf32>, tensor<4x96xf32>, tensor<4xi32>, tensor<5xi32>, !moe.latent_cache<32, 8>) -> tensor<4x128xf32>
+  return
+}
+
+// -----
+
+func.func @latent_attention_result(%ql: tensor<?x128xf32>, %q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                   %cache: !moe.latent_cache<32, 8>) {
+  // expected-error @+1 {{'moe.latent_attention' op expected result shape [?, 128], got [?, 64]}}
+  %o = moe.latent_attention %ql, %q, %pos, %seq, %cache {heads = 4 : i64, latent_dim = 32 : i64, rope_dim = 8 : i64,
+      q_stride = 24 : i64, q_rope_offset = 16 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x128xf32>, tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>) -> tensor<?x64xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// moe.expanded_attention (valid: heads 4, nope 16, rope 8, v 16, C 32:
+// q [T, 96], kv_b [128, 32], result [T, 64])
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @expanded_attention_q_rank(%q: tensor<96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                     %cache: !moe.latent_cache<32, 8>, %kvb: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.expanded_attention' op expected q of rank 2, got rank 1}}
+  %o = moe.expanded_attention %q, %pos, %seq, %cache, %kvb {heads = 4 : i64, nope_dim = 16 : i64, rope_dim = 8 : i64,
+      v_dim = 16 : i64, latent_dim = 32 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<128x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @expanded_attention_heads(%q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                    %cache: !moe.latent_cache<32, 8>, %kvb: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.expanded_attention' op expected a positive heads, got -4}}
+  %o = moe.expanded_attention %q, %pos, %seq, %cache, %kvb {heads = -4 : i64, nope_dim = 16 : i64, rope_dim = 8 : i64,
+      v_dim = 16 : i64, latent_dim = 32 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<128x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @expanded_attention_nope(%q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                   %cache: !moe.latent_cache<32, 8>, %kvb: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.expanded_attention' op expected a positive nope_dim, got 0}}
+  %o = moe.expanded_attention %q, %pos, %seq, %cache, %kvb {heads = 4 : i64, nope_dim = 0 : i64, rope_dim = 8 : i64,
+      v_dim = 16 : i64, latent_dim = 32 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<128x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @expanded_attention_v(%q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                %cache: !moe.latent_cache<32, 8>, %kvb: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.expanded_attention' op expected a positive v_dim, got 0}}
+  %o = moe.expanded_attention %q, %pos, %seq, %cache, %kvb {heads = 4 : i64, nope_dim = 16 : i64, rope_dim = 8 : i64,
+      v_dim = 0 : i64, latent_dim = 32 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<128x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @expanded_attention_softmax_scale(%q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                            %cache: !moe.latent_cache<32, 8>, %kvb: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.expanded_attention' op expected a positive softmax_scale, got -2.000000e-01}}
+  %o = moe.expanded_attention %q, %pos, %seq, %cache, %kvb {heads = 4 : i64, nope_dim = 16 : i64, rope_dim = 8 : i64,
+      v_dim = 16 : i64, latent_dim = 32 : i64, softmax_scale = -0.2 : f32}
+      : (tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<128x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @expanded_attention_cache(%q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                    %cache: !moe.latent_cache<32, 16>, %kvb: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.expanded_attention' op expected cache !moe.latent_cache<32, 8>, got '!moe.latent_cache<32, 16>'}}
+  %o = moe.expanded_attention %q, %pos, %seq, %cache, %kvb {heads = 4 : i64, nope_dim = 16 : i64, rope_dim = 8 : i64,
+      v_dim = 16 : i64, latent_dim = 32 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 16>, tensor<128x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @expanded_attention_q(%q: tensor<?x80xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                %cache: !moe.latent_cache<32, 8>, %kvb: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.expanded_attention' op expected q shape [?, 96], got [?, 80]}}
+  %o = moe.expanded_attention %q, %pos, %seq, %cache, %kvb {heads = 4 : i64, nope_dim = 16 : i64, rope_dim = 8 : i64,
+      v_dim = 16 : i64, latent_dim = 32 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x80xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<128x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @expanded_attention_positions(%q: tensor<2x96xf32>, %pos: tensor<3xi32>, %seq: tensor<2xi32>,
+                                        %cache: !moe.latent_cache<32, 8>, %kvb: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.expanded_attention' op expected positions shape [2], got [3]}}
+  %o = moe.expanded_attention %q, %pos, %seq, %cache, %kvb {heads = 4 : i64, nope_dim = 16 : i64, rope_dim = 8 : i64,
+      v_dim = 16 : i64, latent_dim = 32 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<2x96xf32>, tensor<3xi32>, tensor<2xi32>, !moe.latent_cache<32, 8>, tensor<128x32xbf16>) -> tensor<2x64xf32>
+  return
+}
+
+// -----
+
+func.func @expanded_attention_seq_ids(%q: tensor<2x96xf32>, %pos: tensor<2xi32>, %seq: tensor<1xi32>,
+                                      %cache: !moe.latent_cache<32, 8>, %kvb: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.expanded_attention' op expected seq_ids shape [2], got [1]}}
+  %o = moe.expanded_attention %q, %pos, %seq, %cache, %kvb {heads = 4 : i64, nope_dim = 16 : i64, rope_dim = 8 : i64,
+      v_dim = 16 : i64, latent_dim = 32 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<2x96xf32>, tensor<2xi32>, tensor<1xi32>, !moe.latent_cache<32, 8>, tensor<128x32xbf16>) -> tensor<2x64xf32>
+  return
+}
+
+// -----
+
+func.func @expanded_attention_kv_b(%q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                   %cache: !moe.latent_cache<32, 8>, %kvb: tensor<96x32xbf16>) {
+  // expected-error @+1 {{'moe.expanded_attention' op expected kv_b shape [128, 32], got [96, 32]}}
+  %o = moe.expanded_attention %q, %pos, %seq, %cache, %kvb {heads = 4 : i64, nope_dim = 16 : i64, rope_dim = 8 : i64,
+      v_dim = 16 : i64, latent_dim = 32 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<96x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @expanded_attention_result(%q: tensor<?x96xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                                     %cache: !moe.latent_cache<32, 8>, %kvb: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'moe.expanded_attention' op expected result shape [?, 64], got [?, 128]}}
+  %o = moe.expanded_attention %q, %pos, %seq, %cache, %kvb {heads = 4 : i64, nope_dim = 16 : i64, rope_dim = 8 : i64,
+      v_dim = 16 : i64, latent_dim = 32 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<128x32xbf16>) -> tensor<?x128xf32>
   return
 }
 
@@ -1039,44 +1518,6 @@ func.func @experts_count(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor
 
 // -----
 
-func.func @experts_gate_scale_count(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>,
-    %g: tensor<300x160xf8E4M3FN>, %u: tensor<300x160xf8E4M3FN>, %d: tensor<160x300xf8E4M3FN>,
-    %gs: tensor<3x2xf32>, %us: tensor<3x2xf32>, %ds: tensor<2x3xf32>) {
-  // expected-error @+1 {{expected 0 or 2 gate scales, got 1}}
-  %r = moe.routed_experts %f, %idx, %w gate [%g, %g] up [%u, %u] down [%d, %d] gate_scales[%gs] up_scales[%us, %us] down_scales[%ds, %ds]
-      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>,
-         tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>, tensor<160x300xf8E4M3FN>, tensor<160x300xf8E4M3FN>,
-         tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<?x160xf32>
-  return
-}
-
-// -----
-
-func.func @experts_up_scale_count(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>,
-    %g: tensor<300x160xf8E4M3FN>, %u: tensor<300x160xf8E4M3FN>, %d: tensor<160x300xf8E4M3FN>,
-    %gs: tensor<3x2xf32>, %us: tensor<3x2xf32>, %ds: tensor<2x3xf32>) {
-  // expected-error @+1 {{expected 0 or 1 up scales, got 2}}
-  %r = moe.routed_experts %f, %idx, %w gate [%g] up [%u] down [%d] gate_scales[%gs] up_scales[%us, %us] down_scales[%ds]
-      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>,
-         tensor<160x300xf8E4M3FN>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<2x3xf32>) -> tensor<?x160xf32>
-  return
-}
-
-// -----
-
-func.func @experts_down_scale_count(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>,
-    %g: tensor<300x160xf8E4M3FN>, %u: tensor<300x160xf8E4M3FN>, %d: tensor<160x300xf8E4M3FN>,
-    %gs: tensor<3x2xf32>, %us: tensor<3x2xf32>, %ds: tensor<2x3xf32>) {
-  // expected-error @+1 {{expected 0 or 2 down scales, got 1}}
-  %r = moe.routed_experts %f, %idx, %w gate [%g, %g] up [%u, %u] down [%d, %d] gate_scales[%gs, %gs] up_scales[%us, %us] down_scales[%ds]
-      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>,
-         tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>, tensor<160x300xf8E4M3FN>, tensor<160x300xf8E4M3FN>,
-         tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<2x3xf32>) -> tensor<?x160xf32>
-  return
-}
-
-// -----
-
 func.func @experts_gate_rank(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>,
     %g0: tensor<32x64xbf16>, %g1: tensor<2048xbf16>, %u0: tensor<32x64xbf16>,
     %d0: tensor<64x32xbf16>) {
@@ -1129,40 +1570,6 @@ func.func @experts_width(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor
   %r = moe.routed_experts %f, %idx, %w gate [%g0, %g1] up [%u0, %u1] down [%d0, %d1]
       : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<32x64xbf16>, tensor<16x64xbf16>, tensor<32x64xbf16>,
          tensor<16x64xbf16>, tensor<64x32xbf16>, tensor<64x16xbf16>) -> tensor<?x64xf32>
-  return
-}
-
-// -----
-
-func.func @experts_fp8_missing_scales(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>,
-    %g: tensor<300x160xf8E4M3FN>, %u: tensor<300x160xf8E4M3FN>, %d: tensor<160x300xf8E4M3FN>) {
-  // expected-error @+1 {{expected a block scale for FP8 expert 0 gate, got none}}
-  %r = moe.routed_experts %f, %idx, %w gate [%g] up [%u] down [%d]
-      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>,
-         tensor<160x300xf8E4M3FN>) -> tensor<?x160xf32>
-  return
-}
-
-// -----
-
-func.func @experts_scale_on_bf16(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>,
-    %g0: tensor<32x64xbf16>, %u0: tensor<32x64xbf16>, %d0: tensor<64x32xbf16>, %gs: tensor<1x1xf32>) {
-  // expected-error @+1 {{expected expert 0 gate to be f8E4M3FN when a scale is given, got 'bf16'}}
-  %r = moe.routed_experts %f, %idx, %w gate [%g0] up [%u0] down [%d0] gate_scales[%gs]
-      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>,
-         tensor<1x1xf32>) -> tensor<?x64xf32>
-  return
-}
-
-// -----
-
-func.func @experts_scale_shape(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>,
-    %g: tensor<300x160xf8E4M3FN>, %u: tensor<300x160xf8E4M3FN>, %d: tensor<160x300xf8E4M3FN>,
-    %gs: tensor<3x2xf32>, %us: tensor<3x2xf32>, %ds: tensor<3x2xf32>) {
-  // expected-error @+1 {{expected expert 0 down scale shape [2, 3], got [3, 2]}}
-  %r = moe.routed_experts %f, %idx, %w gate [%g] up [%u] down [%d] gate_scales[%gs] up_scales[%us] down_scales[%ds]
-      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>,
-         tensor<160x300xf8E4M3FN>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<3x2xf32>) -> tensor<?x160xf32>
   return
 }
 
@@ -1224,28 +1631,6 @@ func.func @swiglu_down_shape(%f: tensor<?x64xf32>, %g: tensor<32x64xbf16>, %u: t
   return
 }
 
-// -----
-
-func.func @swiglu_fp8_missing_scale(%f: tensor<?x160xf32>, %g: tensor<300x160xf8E4M3FN>, %gs: tensor<3x2xf32>,
-    %u: tensor<300x160xf8E4M3FN>, %d: tensor<160x300xf8E4M3FN>, %ds: tensor<2x3xf32>) {
-  // expected-error @+1 {{'moe.swiglu' op expected a block scale for FP8 up, got none}}
-  %s = moe.swiglu %f gate(%g) gate_scale(%gs) up(%u) down(%d) down_scale(%ds)
-      : (tensor<?x160xf32>, tensor<300x160xf8E4M3FN>, tensor<3x2xf32>, tensor<300x160xf8E4M3FN>,
-         tensor<160x300xf8E4M3FN>, tensor<2x3xf32>) -> tensor<?x160xf32>
-  return
-}
-
-// -----
-
-func.func @swiglu_scale_shape(%f: tensor<?x160xf32>, %g: tensor<300x160xf8E4M3FN>, %gs: tensor<3x2xf32>,
-    %u: tensor<300x160xf8E4M3FN>, %us: tensor<3x2xf32>, %d: tensor<160x300xf8E4M3FN>, %ds: tensor<2x2xf32>) {
-  // expected-error @+1 {{'moe.swiglu' op expected down scale shape [2, 3], got [2, 2]}}
-  %s = moe.swiglu %f gate(%g) gate_scale(%gs) up(%u) up_scale(%us) down(%d) down_scale(%ds)
-      : (tensor<?x160xf32>, tensor<300x160xf8E4M3FN>, tensor<3x2xf32>, tensor<300x160xf8E4M3FN>, tensor<3x2xf32>,
-         tensor<160x300xf8E4M3FN>, tensor<2x2xf32>) -> tensor<?x160xf32>
-  return
-}
-
 //===----------------------------------------------------------------------===//
 // moe.logits
 //===----------------------------------------------------------------------===//
@@ -1284,20 +1669,51 @@ func.func @logits_width(%h: tensor<?x256xf32>, %lm: tensor<1024x256xbf16>) {
 
 // -----
 
-// Weights have static shapes; the ODS constraint rejects a dynamic one.
-func.func @weight_dynamic_shape() {
-  // expected-error @+1 {{result #0 must be statically shaped tensor of}}
-  %w, %s = moe.weight "w" scale "w_s" layout <128, 128> : tensor<?x300xf8E4M3FN>, tensor<2x3xf32>
-  return
-}
-
-// -----
-
 // A rank-0 expert weight is reported, not dereferenced.
 func.func @experts_rank0(%f: tensor<?x64xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>,
                          %g: tensor<bf16>, %u: tensor<32x64xbf16>, %d: tensor<64x32xbf16>) {
   // expected-error @+1 {{expected expert 0 gate of rank 2, got rank 0}}
   %r = moe.routed_experts %f, %idx, %w gate [%g] up [%u] down [%d]
       : (tensor<?x64xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<bf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// The router reads its correction bias in f32; another dtype needs a moe.convert_weight.
+func.func @router_bias_bf16(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xbf16>) {
+  // expected-error @+1 {{'moe.router' op operand #2 must be statically shaped f32 tensor without an encoding, but got 'tensor<4xbf16>'}}
+  %idx, %w = moe.router %f, %gate bias %bias {top_k = 2 : i64, n_group = 1 : i64, topk_group = 1 : i64,
+      score_func = #moe.score_func<sigmoid>, group_score = #moe.group_score<max>, norm_topk_prob = true,
+      routed_scaling_factor = 2.5 : f32} : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xbf16>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+// An FP8 expert must carry its block quantization in its type.
+func.func @experts_fp8_without_encoding(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>,
+    %g: tensor<300x160xf8E4M3FN>, %u: tensor<300x160xf8E4M3FN, #moe.block_fp8<128, 128>>,
+    %d: tensor<160x300xf8E4M3FN, #moe.block_fp8<128, 128>>) {
+  // expected-error @+1 {{'moe.routed_experts' op operand #3 must be variadic of statically shaped bf16, f16 or f32 tensor, or f8E4M3FN tensor with a #moe.block_fp8 encoding, but got 'tensor<300x160xf8E4M3FN>'}}
+  %r = moe.routed_experts %f, %idx, %w gate [%g] up [%u] down [%d]
+      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN>,
+         tensor<300x160xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<160x300xf8E4M3FN, #moe.block_fp8<128, 128>>) -> tensor<?x160xf32>
+  return
+}
+
+// -----
+
+func.func @linear_fp8_without_encoding(%x: tensor<?x300xf32>, %w8: tensor<200x300xf8E4M3FN>) {
+  // expected-error @+1 {{'moe.linear' op operand #1 must be statically shaped bf16, f16 or f32 tensor, or f8E4M3FN tensor with a #moe.block_fp8 encoding, but got 'tensor<200x300xf8E4M3FN>'}}
+  %a = moe.linear %x, %w8 : tensor<?x300xf32>, tensor<200x300xf8E4M3FN> -> tensor<?x200xf32>
+  return
+}
+
+// -----
+
+func.func @embedding_quantized_table(%tokens: tensor<?xi32>, %table: tensor<1024x256xf8E4M3FN, #moe.block_fp8<128, 128>>) {
+  // expected-error @+1 {{'moe.embedding' op operand #0 must be statically shaped bf16, f16 or f32 tensor without an encoding}}
+  %h = moe.embedding %table[%tokens] : tensor<1024x256xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<?xi32> -> tensor<?x256xf32>
   return
 }

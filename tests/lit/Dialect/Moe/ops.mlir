@@ -2,12 +2,27 @@
 // Round trip of every moe op, attribute and type.
 
 // CHECK-LABEL: func @weights
-func.func @weights() -> (tensor<256xbf16>, tensor<200x300xf8E4M3FN>, tensor<2x3xf32>) {
+func.func @weights() -> (tensor<256xbf16>, tensor<200x300xf8E4M3FN, #moe.block_fp8<128, 128>>) {
   // CHECK: moe.weight "model.norm.weight" : tensor<256xbf16>
   %n = moe.weight "model.norm.weight" : tensor<256xbf16>
-  // CHECK: moe.weight "w" scale "w_scale_inv" layout <128, 128> : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
-  %w, %s = moe.weight "w" scale "w_scale_inv" layout <128, 128> : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
-  return %n, %w, %s : tensor<256xbf16>, tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
+  // CHECK: moe.weight "w" scale "w_scale_inv" : tensor<200x300xf8E4M3FN, #moe.block_fp8<128, 128>>
+  %w = moe.weight "w" scale "w_scale_inv" : tensor<200x300xf8E4M3FN, #moe.block_fp8<128, 128>>
+  return %n, %w : tensor<256xbf16>, tensor<200x300xf8E4M3FN, #moe.block_fp8<128, 128>>
+}
+
+// CHECK-LABEL: func @derived_weights
+func.func @derived_weights() -> (tensor<4x16x32xbf16>, tensor<4x8x32xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<16xf32>) {
+  %kvb = moe.weight "kv_b" : tensor<128x32xbf16>
+  // CHECK: moe.slice_heads %{{[[:alnum:]_]+}} {heads = 4 : i64, offset = 0 : i64, size = 16 : i64} : tensor<128x32xbf16> -> tensor<4x16x32xbf16>
+  %wuk = moe.slice_heads %kvb {heads = 4 : i64, offset = 0 : i64, size = 16 : i64} : tensor<128x32xbf16> -> tensor<4x16x32xbf16>
+  %kvb8 = moe.weight "kv_b8" scale "kv_b8_s" : tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>>
+  // CHECK: moe.slice_heads {{.*}} : tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<4x8x32xf8E4M3FN, #moe.block_fp8<128, 128>>
+  %wuv = moe.slice_heads %kvb8 {heads = 4 : i64, offset = 24 : i64, size = 8 : i64}
+      : tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<4x8x32xf8E4M3FN, #moe.block_fp8<128, 128>>
+  %b = moe.weight "bias" : tensor<16xbf16>
+  // CHECK: moe.convert_weight %{{[[:alnum:]_]+}} : tensor<16xbf16> -> tensor<16xf32>
+  %b32 = moe.convert_weight %b : tensor<16xbf16> -> tensor<16xf32>
+  return %wuk, %wuv, %b32 : tensor<4x16x32xbf16>, tensor<4x8x32xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<16xf32>
 }
 
 // CHECK-LABEL: func @embed_norm_add
@@ -24,14 +39,16 @@ func.func @embed_norm_add(%tokens: tensor<?xi32>) -> tensor<?x256xf32> {
 }
 
 // CHECK-LABEL: func @linears
-func.func @linears(%x: tensor<?x300xf32>, %y: tensor<?x64xf32>) -> (tensor<?x200xf32>, tensor<?x32xf32>) {
-  %w8, %s = moe.weight "fp8" scale "fp8_scale" layout <128, 128> : tensor<200x300xf8E4M3FN>, tensor<2x3xf32>
-  // CHECK: moe.linear %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} scale %{{[[:alnum:]_]+}} : tensor<?x300xf32>, tensor<200x300xf8E4M3FN>, tensor<2x3xf32> -> tensor<?x200xf32>
-  %a = moe.linear %x, %w8 scale %s : tensor<?x300xf32>, tensor<200x300xf8E4M3FN>, tensor<2x3xf32> -> tensor<?x200xf32>
+func.func @linears(%x: tensor<?x300xf32>, %y: tensor<?x64xf32>) -> (tensor<?x200xf32>, tensor<?x32xf32>, tensor<?x16xf32>) {
+  %w8 = moe.weight "fp8" scale "fp8_scale" : tensor<200x300xf8E4M3FN, #moe.block_fp8<128, 128>>
+  // CHECK: moe.linear %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} : tensor<?x300xf32>, tensor<200x300xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<?x200xf32>
+  %a = moe.linear %x, %w8 : tensor<?x300xf32>, tensor<200x300xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<?x200xf32>
   %wh = moe.weight "f16" : tensor<32x64xf16>
   // CHECK: moe.linear %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} : tensor<?x64xf32>, tensor<32x64xf16> -> tensor<?x32xf32>
   %b = moe.linear %y, %wh : tensor<?x64xf32>, tensor<32x64xf16> -> tensor<?x32xf32>
-  return %a, %b : tensor<?x200xf32>, tensor<?x32xf32>
+  // CHECK: moe.slice_columns %{{[[:alnum:]_]+}} {begin = 8 : i64, width = 16 : i64} : tensor<?x32xf32> -> tensor<?x16xf32>
+  %c = moe.slice_columns %b {begin = 8 : i64, width = 16 : i64} : tensor<?x32xf32> -> tensor<?x16xf32>
+  return %a, %b, %c : tensor<?x200xf32>, tensor<?x32xf32>, tensor<?x16xf32>
 }
 
 // CHECK-LABEL: func @rope
@@ -60,11 +77,11 @@ func.func @mla_q_lora(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?
   %kvb = moe.weight "kv_b_proj" : tensor<256x64xbf16>
   %o = moe.weight "o_proj" : tensor<256x128xbf16>
   // CHECK: moe.mla_attention %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} q_a(%{{[[:alnum:]_]+}}) q_a_norm(%{{[[:alnum:]_]+}}) q_b(%{{[[:alnum:]_]+}}) kv_a(%{{[[:alnum:]_]+}}) kv_a_norm(%{{[[:alnum:]_]+}}) kv_b(%{{[[:alnum:]_]+}}) o_proj(%{{[[:alnum:]_]+}})
-  // CHECK-SAME: form = #moe.attention_form<naive>
+  // CHECK-SAME: rope_layout = #moe.rope_layout<interleaved>
   %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_a(%qa) q_a_norm(%qan) q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 96 : i64, kv_lora_rank = 64 : i64, qk_nope_head_dim = 32 : i64,
        qk_rope_head_dim = 16 : i64, v_head_dim = 32 : i64, softmax_scale = 0.144 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<naive>}
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>}
       : (tensor<?x256xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<64, 16>, tensor<96x256xbf16>, tensor<96xbf16>,
          tensor<192x96xbf16>, tensor<80x256xbf16>, tensor<64xbf16>, tensor<256x64xbf16>, tensor<256x128xbf16>)
       -> (tensor<?x256xf32>, !moe.latent_cache<64, 16>)
@@ -74,24 +91,54 @@ func.func @mla_q_lora(%x: tensor<?x256xf32>, %pos: tensor<?xi32>, %seq: tensor<?
 // CHECK-LABEL: func @mla_fp8_no_q_lora
 func.func @mla_fp8_no_q_lora(%x: tensor<?x160xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
                              %cache: !moe.latent_cache<32, 8>) -> (tensor<?x160xf32>, !moe.latent_cache<32, 8>) {
-  %qb, %qbs = moe.weight "q_proj" scale "q_proj_s" layout <128, 128> : tensor<96x160xf8E4M3FN>, tensor<1x2xf32>
-  %kva, %kvas = moe.weight "kv_a" scale "kv_a_s" layout <128, 128> : tensor<40x160xf8E4M3FN>, tensor<1x2xf32>
+  %qb = moe.weight "q_proj" scale "q_proj_s" : tensor<96x160xf8E4M3FN, #moe.block_fp8<128, 128>>
+  %kva = moe.weight "kv_a" scale "kv_a_s" : tensor<40x160xf8E4M3FN, #moe.block_fp8<128, 128>>
   %kvan = moe.weight "kv_a_layernorm" : tensor<32xbf16>
-  %kvb, %kvbs = moe.weight "kv_b" scale "kv_b_s" layout <128, 128> : tensor<128x32xf8E4M3FN>, tensor<1x1xf32>
-  %o, %os = moe.weight "o" scale "o_s" layout <128, 128> : tensor<160x64xf8E4M3FN>, tensor<2x1xf32>
-  // CHECK: moe.mla_attention {{.*}} q_b(%{{[[:alnum:]_]+}}) q_b_scale(%{{[[:alnum:]_]+}}) kv_a(%{{[[:alnum:]_]+}}) kv_a_scale(%{{[[:alnum:]_]+}}) kv_a_norm(%{{[[:alnum:]_]+}}) kv_b(%{{[[:alnum:]_]+}}) kv_b_scale(%{{[[:alnum:]_]+}}) o_proj(%{{[[:alnum:]_]+}}) o_proj_scale(%{{[[:alnum:]_]+}})
-  // CHECK-SAME: form = #moe.attention_form<absorbed>
+  %kvb = moe.weight "kv_b" scale "kv_b_s" : tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>>
+  %o = moe.weight "o" scale "o_s" : tensor<160x64xf8E4M3FN, #moe.block_fp8<128, 128>>
+  // CHECK: moe.mla_attention {{.*}} q_b(%{{[[:alnum:]_]+}}) kv_a(%{{[[:alnum:]_]+}}) kv_a_norm(%{{[[:alnum:]_]+}}) kv_b(%{{[[:alnum:]_]+}}) o_proj(%{{[[:alnum:]_]+}})
   // CHECK-SAME: yarn = #moe.yarn
-  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_b(%qb) q_b_scale(%qbs) kv_a(%kva) kv_a_scale(%kvas) kv_a_norm(%kvan)
-      kv_b(%kvb) kv_b_scale(%kvbs) o_proj(%o) o_proj_scale(%os)
+  %r, %c = moe.mla_attention %x, %pos, %seq, %cache q_b(%qb) kv_a(%kva) kv_a_norm(%kvan) kv_b(%kvb) o_proj(%o)
       {num_heads = 4 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 32 : i64, qk_nope_head_dim = 16 : i64,
        qk_rope_head_dim = 8 : i64, v_head_dim = 16 : i64, softmax_scale = 0.2 : f32, rms_norm_eps = 1.0e-6 : f32,
-       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>, form = #moe.attention_form<absorbed>,
+       rope_theta = 1.0e+04 : f32, rope_layout = #moe.rope_layout<interleaved>,
        yarn = #moe.yarn<factor = 40.0, originalMaxPositions = 4096, betaFast = 32.0, betaSlow = 1.0, mscale = 0.707, mscaleAllDim = 0.707>}
-      : (tensor<?x160xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>, tensor<96x160xf8E4M3FN>, tensor<1x2xf32>,
-         tensor<40x160xf8E4M3FN>, tensor<1x2xf32>, tensor<32xbf16>, tensor<128x32xf8E4M3FN>, tensor<1x1xf32>,
-         tensor<160x64xf8E4M3FN>, tensor<2x1xf32>) -> (tensor<?x160xf32>, !moe.latent_cache<32, 8>)
+      : (tensor<?x160xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>,
+         tensor<96x160xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<40x160xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<32xbf16>,
+         tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<160x64xf8E4M3FN, #moe.block_fp8<128, 128>>)
+      -> (tensor<?x160xf32>, !moe.latent_cache<32, 8>)
   return %r, %c : tensor<?x160xf32>, !moe.latent_cache<32, 8>
+}
+
+// The step-level attention ops: H = 4, nope = 16, rope = 8, v = 16, C = 32.
+// CHECK-LABEL: func @attention_steps
+func.func @attention_steps(%q: tensor<?x96xf32>, %c: tensor<?x32xf32>, %pe: tensor<?x8xf32>, %pos: tensor<?xi32>,
+                           %seq: tensor<?xi32>, %cache: !moe.latent_cache<32, 8>)
+    -> (tensor<?x64xf32>, tensor<?x64xf32>, !moe.latent_cache<32, 8>) {
+  // CHECK: %[[C1:.*]] = moe.cache_store %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} : !moe.latent_cache<32, 8>, tensor<?x32xf32>, tensor<?x8xf32>, tensor<?xi32>, tensor<?xi32>
+  %c1 = moe.cache_store %cache, %c, %pe, %pos, %seq
+      : !moe.latent_cache<32, 8>, tensor<?x32xf32>, tensor<?x8xf32>, tensor<?xi32>, tensor<?xi32>
+  %kvb = moe.weight "kv_b" scale "kv_b_s" : tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>>
+  // CHECK: moe.expanded_attention %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %[[C1]], %{{[[:alnum:]_]+}} {heads = 4 : i64, latent_dim = 32 : i64, nope_dim = 16 : i64, rope_dim = 8 : i64, softmax_scale = 2.000000e-01 : f32, v_dim = 16 : i64}
+  %naive = moe.expanded_attention %q, %pos, %seq, %c1, %kvb {heads = 4 : i64, nope_dim = 16 : i64, rope_dim = 8 : i64,
+      v_dim = 16 : i64, latent_dim = 32 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>,
+         tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>>) -> tensor<?x64xf32>
+  %wuk = moe.slice_heads %kvb {heads = 4 : i64, offset = 0 : i64, size = 16 : i64}
+      : tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<4x16x32xf8E4M3FN, #moe.block_fp8<128, 128>>
+  // CHECK: moe.head_linear {{.*}} {heads = 4 : i64, in_offset = 0 : i64, in_stride = 24 : i64, in_width = 16 : i64, transpose = true} : tensor<?x96xf32>, tensor<4x16x32xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<?x128xf32>
+  %qlat = moe.head_linear %q, %wuk {heads = 4 : i64, in_stride = 24 : i64, in_offset = 0 : i64, in_width = 16 : i64,
+      transpose = true} : tensor<?x96xf32>, tensor<4x16x32xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<?x128xf32>
+  // CHECK: moe.latent_attention {{.*}} {heads = 4 : i64, latent_dim = 32 : i64, q_rope_offset = 16 : i64, q_stride = 24 : i64, rope_dim = 8 : i64, softmax_scale = 2.000000e-01 : f32}
+  %olat = moe.latent_attention %qlat, %q, %pos, %seq, %c1 {heads = 4 : i64, latent_dim = 32 : i64, rope_dim = 8 : i64,
+      q_stride = 24 : i64, q_rope_offset = 16 : i64, softmax_scale = 0.2 : f32}
+      : (tensor<?x128xf32>, tensor<?x96xf32>, tensor<?xi32>, tensor<?xi32>, !moe.latent_cache<32, 8>) -> tensor<?x128xf32>
+  %wuv = moe.slice_heads %kvb {heads = 4 : i64, offset = 16 : i64, size = 16 : i64}
+      : tensor<128x32xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<4x16x32xf8E4M3FN, #moe.block_fp8<128, 128>>
+  // CHECK: moe.head_linear {{.*}} transpose = false} : tensor<?x128xf32>, tensor<4x16x32xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<?x64xf32>
+  %absorbed = moe.head_linear %olat, %wuv {heads = 4 : i64, in_stride = 32 : i64, in_offset = 0 : i64, in_width = 32 : i64,
+      transpose = false} : tensor<?x128xf32>, tensor<4x16x32xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<?x64xf32>
+  return %naive, %absorbed, %c1 : tensor<?x64xf32>, tensor<?x64xf32>, !moe.latent_cache<32, 8>
 }
 
 // CHECK-LABEL: func @moe_layer
@@ -126,17 +173,17 @@ func.func @moe_layer(%f: tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32
 
 // CHECK-LABEL: func @fp8_experts
 func.func @fp8_experts(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>) -> (tensor<?x160xf32>, tensor<?x160xf32>) {
-  %g, %gs = moe.weight "g" scale "gs" layout <128, 128> : tensor<300x160xf8E4M3FN>, tensor<3x2xf32>
-  %u, %us = moe.weight "u" scale "us" layout <128, 128> : tensor<300x160xf8E4M3FN>, tensor<3x2xf32>
-  %d, %ds = moe.weight "d" scale "ds" layout <128, 128> : tensor<160x300xf8E4M3FN>, tensor<2x3xf32>
-  // CHECK: moe.routed_experts {{.*}} gate_scales[%{{[[:alnum:]_]+}}] up_scales[%{{[[:alnum:]_]+}}] down_scales[%{{[[:alnum:]_]+}}] :
-  %r = moe.routed_experts %f, %idx, %w gate [%g] up [%u] down [%d] gate_scales[%gs] up_scales[%us] down_scales[%ds]
-      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN>, tensor<300x160xf8E4M3FN>,
-         tensor<160x300xf8E4M3FN>, tensor<3x2xf32>, tensor<3x2xf32>, tensor<2x3xf32>) -> tensor<?x160xf32>
-  // CHECK: moe.swiglu %{{[[:alnum:]_]+}} gate(%{{[[:alnum:]_]+}}) gate_scale(%{{[[:alnum:]_]+}}) up(%{{[[:alnum:]_]+}}) up_scale(%{{[[:alnum:]_]+}}) down(%{{[[:alnum:]_]+}}) down_scale(%{{[[:alnum:]_]+}}) :
-  %s = moe.swiglu %f gate(%g) gate_scale(%gs) up(%u) up_scale(%us) down(%d) down_scale(%ds)
-      : (tensor<?x160xf32>, tensor<300x160xf8E4M3FN>, tensor<3x2xf32>, tensor<300x160xf8E4M3FN>, tensor<3x2xf32>,
-         tensor<160x300xf8E4M3FN>, tensor<2x3xf32>) -> tensor<?x160xf32>
+  %g = moe.weight "g" scale "gs" : tensor<300x160xf8E4M3FN, #moe.block_fp8<128, 128>>
+  %u = moe.weight "u" scale "us" : tensor<300x160xf8E4M3FN, #moe.block_fp8<128, 128>>
+  %d = moe.weight "d" scale "ds" : tensor<160x300xf8E4M3FN, #moe.block_fp8<128, 128>>
+  // CHECK: moe.routed_experts {{.*}} gate[%{{[[:alnum:]_]+}}] up[%{{[[:alnum:]_]+}}] down[%{{[[:alnum:]_]+}}] : {{.*}}tensor<160x300xf8E4M3FN, #moe.block_fp8<128, 128>>) -> tensor<?x160xf32>
+  %r = moe.routed_experts %f, %idx, %w gate [%g] up [%u] down [%d]
+      : (tensor<?x160xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<300x160xf8E4M3FN, #moe.block_fp8<128, 128>>,
+         tensor<300x160xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<160x300xf8E4M3FN, #moe.block_fp8<128, 128>>) -> tensor<?x160xf32>
+  // CHECK: moe.swiglu %{{[[:alnum:]_]+}} gate(%{{[[:alnum:]_]+}}) up(%{{[[:alnum:]_]+}}) down(%{{[[:alnum:]_]+}}) : {{.*}}#moe.block_fp8<128, 128>>) -> tensor<?x160xf32>
+  %s = moe.swiglu %f gate(%g) up(%u) down(%d)
+      : (tensor<?x160xf32>, tensor<300x160xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<300x160xf8E4M3FN, #moe.block_fp8<128, 128>>,
+         tensor<160x300xf8E4M3FN, #moe.block_fp8<128, 128>>) -> tensor<?x160xf32>
   return %r, %s : tensor<?x160xf32>, tensor<?x160xf32>
 }
 
@@ -146,4 +193,12 @@ func.func @logits(%h: tensor<?x256xf32>) -> tensor<?x1024xf32> {
   // CHECK: moe.logits %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} : tensor<?x256xf32>, tensor<1024x256xbf16> -> tensor<?x1024xf32>
   %l = moe.logits %h, %lm : tensor<?x256xf32>, tensor<1024x256xbf16> -> tensor<?x1024xf32>
   return %l : tensor<?x1024xf32>
+}
+
+// The module attributes the importer attaches.
+// CHECK-LABEL: module @metadata
+// CHECK-SAME: moe.model_config = {architecture = "DeepseekV3ForCausalLM", scoring_func = #moe.score_func<sigmoid>}
+// CHECK-SAME: moe.source = "/ckpt"
+module @metadata attributes {moe.model_config = {architecture = "DeepseekV3ForCausalLM", scoring_func = #moe.score_func<sigmoid>},
+                             moe.source = "/ckpt"} {
 }

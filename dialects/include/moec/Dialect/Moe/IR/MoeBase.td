@@ -6,6 +6,7 @@
 include "mlir/IR/AttrTypeBase.td"
 include "mlir/IR/EnumAttr.td"
 include "mlir/IR/OpBase.td"
+include "mlir/IR/TensorEncoding.td"
 
 def Moe_Dialect : Dialect {
   let name = "moe";
@@ -14,10 +15,18 @@ def Moe_Dialect : Dialect {
   let description = [{
     The `moe` dialect describes a DeepSeek-V2/V3 forward pass at the level a
     model author thinks in: checkpoint weights referenced by name, RMSNorm,
-    linear projections (bf16/f16/f32 or FP8 e4m3 with 128x128 block scales),
+    linear projections (bf16/f16/f32, or FP8 e4m3 whose tensor type carries
+    its block quantization: `#moe.block_fp8<128, 128>`),
     rotary embeddings with YaRN, Multi-head Latent Attention (MLA) over a
     compressed latent KV cache, the DeepSeekMoE router and routed experts, and
     the dense SwiGLU MLP.
+
+    The dialect has two levels (docs/pipeline.md section 1). A frontend
+    produces **model-level** ops (`moe.mla_attention`); passes lower them to
+    **step-level** ops, which implement `StepOpInterface` and map one to one
+    onto plan steps. Weight values come from `moe.weight` (a checkpoint
+    tensor) and the derived-weight ops `moe.slice_heads` and
+    `moe.convert_weight`.
 
     Activations are ranked tensors whose first dimension is the dynamic token
     count `T`: one function serves prefill (T = prompt length), decode (T = 1)
@@ -28,6 +37,8 @@ def Moe_Dialect : Dialect {
   }];
   let useDefaultAttributePrinterParser = 1;
   let useDefaultTypePrinterParser = 1;
+  // `moe.model_config` and `moe.source` on the module (see MoeDialect.h).
+  let hasOperationAttrVerify = 1;
 }
 
 class Moe_Op<string mnemonic, list<Trait> traits = []> :
@@ -64,13 +75,12 @@ def Moe_RopeLayoutAttr : EnumAttr<Moe_Dialect, Moe_RopeLayout, "rope_layout"> {
   let assemblyFormat = "`<` $value `>`";
 }
 
+/// Not an attribute of any op: the `form` option of `moe-absorb-mla` and the
+/// `*-mla-form` options of the `moe-compile` pipeline choose it per phase.
 def Moe_AttentionForm : I32EnumAttr<"AttentionForm", "MLA evaluation form", [
     I32EnumAttrCase<"naive", 0>, I32EnumAttrCase<"absorbed", 1>]> {
   let cppNamespace = "::mlir::moe";
   let genSpecializedAttr = 0;
-}
-def Moe_AttentionFormAttr : EnumAttr<Moe_Dialect, Moe_AttentionForm, "attention_form"> {
-  let assemblyFormat = "`<` $value `>`";
 }
 
 //===----------------------------------------------------------------------===//
@@ -91,12 +101,23 @@ class Moe_F64Parameter<string desc> : APFloatParameter<desc> {
   let printer = [{ $_printer << $_self.convertToDouble() }];
 }
 
-def Moe_BlockScaleLayoutAttr : Moe_Attr<"BlockScaleLayout", "block_scale"> {
-  let summary = "FP8 block-scaled weight layout";
+def Moe_BlockFp8Attr : Moe_Attr<"BlockFp8", "block_fp8",
+    [DeclareAttrInterfaceMethods<VerifiableTensorEncoding>]> {
+  let summary = "tensor encoding of an FP8 e4m3 weight with block scales";
   let description = [{
-    Describes an FP8 weight `W8 [out, in]` paired with an fp32 scale tensor
-    `S [ceil(out/rows), ceil(in/cols)]`: `W[i,j] = W8[i,j] * S[i/rows, j/cols]`.
-    DeepSeek-V3 checkpoints use `#moe.block_scale<128, 128>`.
+    The encoding of a block-quantized weight type: an f8E4M3FN tensor
+    `W8 [out, in]` whose values are multiplied by an fp32 scale tensor
+    `S [ceil(out/rows), ceil(in/cols)]`, `W[i,j] = W8[i,j] * S[i/rows, j/cols]`.
+    The scale tensor is named by the `moe.weight` that produces the value.
+
+    ```mlir
+    tensor<256x512xf8E4M3FN, #moe.block_fp8<128, 128>>
+    ```
+
+    DeepSeek-V3 checkpoints use 128x128 blocks. A rank-3 tensor with this
+    encoding is a per-head view made by `moe.slice_heads`: its rows are rows
+    of the parent weight and keep the parent's scale grid. Only f8E4M3FN
+    tensors of rank 2 or 3 may carry it, and every f8E4M3FN weight must.
   }];
   let parameters = (ins "int64_t":$rows, "int64_t":$cols);
   let assemblyFormat = "`<` $rows `,` $cols `>`";
@@ -109,7 +130,9 @@ def Moe_YarnAttr : Moe_Attr<"Yarn", "yarn"> {
     The `rope_scaling` block of a checkpoint's config.json with type `yarn`.
     Frequencies are interpolated between `f_j` and `f_j / factor` by a linear
     ramp between the correction dims of `beta_fast` and `beta_slow`; the
-    softmax scale is multiplied by `m^2`, `m = 0.1 * mscale_all_dim * ln(factor) + 1`.
+    softmax scale is multiplied by `m^2`, `m = 0.1 * mscale_all_dim * ln(factor) + 1`,
+    and cos/sin by the attention factor `mscale(factor, mscale) /
+    mscale(factor, mscale_all_dim)` (spec section 4).
   }];
   let parameters = (ins
     Moe_F64Parameter<"scaling factor">:$factor,
@@ -120,6 +143,14 @@ def Moe_YarnAttr : Moe_Attr<"Yarn", "yarn"> {
     Moe_F64Parameter<"mscale_all_dim">:$mscaleAllDim);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The factor that multiplies cos and sin:
+    /// mscale(factor, mscale) / mscale(factor, mscale_all_dim), with
+    /// mscale(f, m) = 0.1 * m * ln(f) + 1 (1 when f <= 1).
+    double getAttentionFactor() const;
+    /// m^2, the factor of the softmax scale: m = mscale(factor, mscale_all_dim).
+    double getSoftmaxFactor() const;
+  }];
 }
 
 //===----------------------------------------------------------------------===//

@@ -7,6 +7,7 @@
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TensorEncoding.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
@@ -19,12 +20,29 @@
 #define GET_TYPEDEF_CLASSES
 #include "moec/Dialect/Moe/IR/MoeOpsTypes.h.inc"
 
-#define GET_OP_CLASSES
-#include "moec/Dialect/Moe/IR/MoeOps.h.inc"
+#include "moec/Dialect/Moe/IR/MoeInterfaces.h.inc"
 
 namespace mlir::moe {
 /// Side of the square FP8 weight scale block used by DeepSeek checkpoints.
 inline constexpr int64_t kDefaultFp8Block = 128;
+
+/// Module attribute: the source model's configuration (a DictionaryAttr with
+/// the config.json keys of the plan's ModelConfig table), metadata for people.
+inline constexpr llvm::StringLiteral kModelConfigAttrName = "moe.model_config";
+/// Module attribute: the source the module was imported from (a StringAttr,
+/// e.g. the checkpoint directory).
+inline constexpr llvm::StringLiteral kSourceAttrName = "moe.source";
+
+/// The block quantization of a weight type, or null when it has none.
+BlockFp8Attr getBlockFp8(Type type);
+/// True for a statically shaped tensor that is either bf16/f16/f32 without an
+/// encoding, or f8E4M3FN with a #moe.block_fp8 encoding.
+bool isWeightType(Type type);
+/// True for a statically shaped bf16/f16/f32 tensor without an encoding.
+bool isUnquantizedWeightType(Type type);
 } // namespace mlir::moe
+
+#define GET_OP_CLASSES
+#include "moec/Dialect/Moe/IR/MoeOps.h.inc"
 
 #endif // MOEC_DIALECT_MOE_IR_MOEDIALECT_H

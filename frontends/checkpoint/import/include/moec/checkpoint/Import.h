@@ -7,8 +7,12 @@
 //                      %seq_ids: tensor<?xi32>, %cache0: !moe.latent_cache<C, R>,
 //                      ...) -> (tensor<?xVxf32>, !moe.latent_cache<C, R>, ...)
 //
-// Weights are referenced by their checkpoint names (moe.weight); no tensor
-// data is read. Nothing target-specific is produced (DESIGN.md rule 3).
+// Weights are referenced by their checkpoint names (moe.weight); an FP8
+// weight's type carries its block quantization (#moe.block_fp8<br, bc>) and
+// its moe.weight names the scale tensor. No tensor data is read. The module
+// carries the config as `moe.model_config` (a dictionary of the config.json
+// values of the plan's ModelConfig table) and the checkpoint directory as
+// `moe.source`. Nothing target-specific is produced (DESIGN.md rule 3).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_CHECKPOINT_IMPORT_H

@@ -1,0 +1,69 @@
+//===- Pipelines.h - the registered moe-compile pipeline ---------*- C++ -*-===//
+//
+// `moec compile` runs one registered pass pipeline, `moe-compile`, so any
+// compile replays in moec-opt: `moec-opt --moe-compile='decode-mla-form=naive'`
+// or, with the printed textual pipeline, `moec-opt --pass-pipeline='...'`.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_TRANSFORMS_PIPELINES_H
+#define MOEC_TRANSFORMS_PIPELINES_H
+
+#include "moec/Dialect/Moe/IR/MoeDialect.h"
+
+#include "mlir/Pass/PassOptions.h"
+
+#include <string>
+
+namespace mlir {
+class OpPassManager;
+} // namespace mlir
+
+namespace mlir::moe {
+
+/// Options of `moe-compile`: the MLA form of each entry point. Invalid values
+/// are rejected by the option parser.
+struct MoeCompilePipelineOptions
+    : public PassPipelineOptions<MoeCompilePipelineOptions> {
+  PassOptions::Option<AttentionForm> prefillMlaForm{
+      *this, "prefill-mla-form",
+      llvm::cl::desc("MLA form of the @prefill entry point"),
+      llvm::cl::init(AttentionForm::absorbed),
+      llvm::cl::values(
+          clEnumValN(AttentionForm::absorbed, "absorbed",
+                     "attention over the latent cache"),
+          clEnumValN(AttentionForm::naive, "naive",
+                     "kv_b expanded per cached token"))};
+  PassOptions::Option<AttentionForm> decodeMlaForm{
+      *this, "decode-mla-form",
+      llvm::cl::desc("MLA form of the @decode entry point"),
+      llvm::cl::init(AttentionForm::absorbed),
+      llvm::cl::values(
+          clEnumValN(AttentionForm::absorbed, "absorbed",
+                     "attention over the latent cache"),
+          clEnumValN(AttentionForm::naive, "naive",
+                     "kv_b expanded per cached token"))};
+};
+
+/// Adds the moe-compile passes to `pm`, which must run on builtin.module:
+/// canonicalize, moe-split-phases, moe-decompose-mla,
+/// moe-absorb-mla{function=prefill}, moe-absorb-mla{function=decode},
+/// canonicalize (the function-level passes nested on func.func).
+void buildCompilePipeline(OpPassManager &pm,
+                          const MoeCompilePipelineOptions &options);
+
+/// The textual pipeline buildCompilePipeline builds, every pass option
+/// spelled out: `builtin.module(func.func(canonicalize{...}),moe-split-phases,...)`.
+/// `moec-opt --pass-pipeline=<it>` replays a compile; plans record it.
+std::string compilePipelineString(const MoeCompilePipelineOptions &options);
+
+/// The options as `moe-compile` takes them, e.g.
+/// `moe-compile{decode-mla-form=absorbed prefill-mla-form=naive}`.
+std::string compilePipelineInvocation(const MoeCompilePipelineOptions &options);
+
+/// Registers `moe-compile` with the pass registry (moec-opt's
+/// `--moe-compile`, and pipelines parsed from text).
+void registerCompilePipeline();
+
+} // namespace mlir::moe
+
+#endif // MOEC_TRANSFORMS_PIPELINES_H

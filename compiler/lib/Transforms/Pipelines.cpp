@@ -1,0 +1,60 @@
+//===- Pipelines.cpp - the registered moe-compile pipeline ----------------===//
+
+#include "moec/Transforms/Pipelines.h"
+
+#include "moec/Transforms/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+void mlir::moe::buildCompilePipeline(OpPassManager &pm,
+                                     const MoeCompilePipelineOptions &options) {
+  pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
+  pm.addPass(createSplitPhasesPass());
+  pm.addNestedPass<func::FuncOp>(createDecomposeMlaPass());
+  AbsorbMlaPassOptions prefill;
+  prefill.form = options.prefillMlaForm;
+  prefill.function = "prefill";
+  pm.addPass(createAbsorbMlaPass(prefill));
+  AbsorbMlaPassOptions decode;
+  decode.form = options.decodeMlaForm;
+  decode.function = "decode";
+  pm.addPass(createAbsorbMlaPass(decode));
+  pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
+}
+
+std::string
+mlir::moe::compilePipelineString(const MoeCompilePipelineOptions &options) {
+  OpPassManager pm(ModuleOp::getOperationName());
+  buildCompilePipeline(pm, options);
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  pm.printAsTextualPipeline(os);
+  return text;
+}
+
+std::string
+mlir::moe::compilePipelineInvocation(const MoeCompilePipelineOptions &options) {
+  std::string text = "moe-compile";
+  llvm::raw_string_ostream os(text);
+  options.print(os);
+  return text;
+}
+
+void mlir::moe::registerCompilePipeline() {
+  // The registry refuses a second registration of the same name.
+  static bool registered = [] {
+    PassPipelineRegistration<MoeCompilePipelineOptions>(
+        "moe-compile",
+        "The moec compile pipeline: split @forward into @prefill and @decode, "
+        "decompose MLA, choose its form per phase, canonicalize",
+        buildCompilePipeline);
+    return true;
+  }();
+  (void)registered;
+}

@@ -1,0 +1,98 @@
+//===- PipelineTest.cpp - the moe-compile pipeline through its C++ API ----===//
+
+#include "moec/InitAll.h"
+#include "moec/Transforms/Pipelines.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <gtest/gtest.h>
+
+using namespace mlir;
+
+namespace {
+
+/// The pipeline with every option spelled out, as plans record it (the two
+/// spaces after "canonicalize{" are MLIR's printer's).
+constexpr const char *kAbsorbedPipeline =
+    "builtin.module(func.func(canonicalize{  max-iterations=10 "
+    "max-num-rewrites=-1 region-simplify=normal test-convergence=false "
+    "top-down=true}),moe-split-phases,func.func(moe-decompose-mla),"
+    "moe-absorb-mla{form=absorbed function=prefill report=false},"
+    "moe-absorb-mla{form=absorbed function=decode report=false},"
+    "func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 "
+    "region-simplify=normal test-convergence=false top-down=true}))";
+
+class PipelineTest : public ::testing::Test {
+protected:
+  PipelineTest() { moec::registerAllPasses(); }
+};
+
+TEST_F(PipelineTest, DefaultOptionsAbsorbBothPhases) {
+  moe::MoeCompilePipelineOptions options;
+  EXPECT_EQ(options.prefillMlaForm, moe::AttentionForm::absorbed);
+  EXPECT_EQ(options.decodeMlaForm, moe::AttentionForm::absorbed);
+  EXPECT_EQ(moe::compilePipelineString(options), kAbsorbedPipeline);
+  EXPECT_EQ(moe::compilePipelineInvocation(options),
+            "moe-compile{decode-mla-form=absorbed prefill-mla-form=absorbed}");
+}
+
+TEST_F(PipelineTest, TextualPipelineParsesBackToItself) {
+  moe::MoeCompilePipelineOptions options;
+  options.prefillMlaForm = moe::AttentionForm::naive;
+  std::string text = moe::compilePipelineString(options);
+  EXPECT_NE(text.find("moe-absorb-mla{form=naive function=prefill"),
+            std::string::npos)
+      << text;
+
+  OpPassManager parsed(ModuleOp::getOperationName());
+  std::string errors;
+  llvm::raw_string_ostream os(errors);
+  // parsePassPipeline takes the passes inside the anchor.
+  llvm::StringRef inner = llvm::StringRef(text)
+                              .drop_front(std::strlen("builtin.module("))
+                              .drop_back();
+  ASSERT_TRUE(succeeded(parsePassPipeline(inner, parsed, os))) << errors;
+  std::string reprinted;
+  llvm::raw_string_ostream ros(reprinted);
+  parsed.printAsTextualPipeline(ros);
+  EXPECT_EQ(reprinted, text);
+}
+
+TEST_F(PipelineTest, RegisteredPipelineBuildsTheSamePasses) {
+  // `moe-compile{...}` in a textual pipeline expands to buildCompilePipeline.
+  OpPassManager viaRegistry(ModuleOp::getOperationName());
+  std::string errors;
+  llvm::raw_string_ostream os(errors);
+  ASSERT_TRUE(succeeded(parsePassPipeline(
+      "moe-compile{decode-mla-form=naive}", viaRegistry, os)))
+      << errors;
+  std::string printed;
+  llvm::raw_string_ostream pos(printed);
+  viaRegistry.printAsTextualPipeline(pos);
+
+  moe::MoeCompilePipelineOptions options;
+  options.decodeMlaForm = moe::AttentionForm::naive;
+  EXPECT_EQ(printed, moe::compilePipelineString(options));
+}
+
+TEST_F(PipelineTest, OptionsParseFromTextAndRejectUnknownForms) {
+  auto options = moe::MoeCompilePipelineOptions::createFromString(
+      "prefill-mla-form=naive decode-mla-form=absorbed");
+  ASSERT_TRUE(options);
+  EXPECT_EQ(options->prefillMlaForm, moe::AttentionForm::naive);
+  EXPECT_EQ(options->decodeMlaForm, moe::AttentionForm::absorbed);
+  EXPECT_EQ(moe::compilePipelineInvocation(*options),
+            "moe-compile{decode-mla-form=absorbed prefill-mla-form=naive}");
+
+  // llvm::cl reports the bad value on stderr ("Cannot find option named
+  // 'fused'"); the parse fails.
+  moe::MoeCompilePipelineOptions bad;
+  std::string errors;
+  llvm::raw_string_ostream os(errors);
+  EXPECT_TRUE(failed(bad.parseFromString("decode-mla-form=fused", os)));
+}
+
+} // namespace
