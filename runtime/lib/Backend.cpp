@@ -1,6 +1,7 @@
 //===- Backend.cpp - The registry of backends -----------------------------===//
 #include "moec/runtime/Backend.h"
 
+#include <dlfcn.h>
 #include <map>
 #include <mutex>
 
@@ -51,6 +52,27 @@ Status createBackend(const std::string &name, const BackendOptions &options,
     return Status::error("unknown backend \"%s\" (available: %s)", name.c_str(), known.c_str());
   }
   return factory(options, out);
+}
+
+Status loadBackendLibrary(const std::string &path) {
+  // RTLD_LOCAL: the library's symbols stay its own; it reaches the registry only
+  // through the registrar it is handed. The handle is kept for the process's life,
+  // since registered factories point into the library.
+  void *handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    const char *reason = ::dlerror();
+    return Status::error("%s: cannot load backend library: %s", path.c_str(),
+                         reason ? reason : "unknown error");
+  }
+  using Entry = void (*)(BackendRegistrar);
+  auto entry = reinterpret_cast<Entry>(::dlsym(handle, kBackendLibraryEntry));
+  if (!entry) {
+    ::dlclose(handle);
+    return Status::error("%s: not a moec backend library (no %s)", path.c_str(),
+                         kBackendLibraryEntry);
+  }
+  entry([](const char *name, BackendFactory factory) { registerBackend(name, factory); });
+  return Status();
 }
 
 std::vector<std::string> backendNames() {

@@ -146,6 +146,17 @@ std::vector<std::string> backendNames();
 /// Registers the CPU backend as "cpu".
 void registerCpuBackend();
 
+/// What a backend library receives to register its backends with (registerBackend).
+using BackendRegistrar = void (*)(const char *name, BackendFactory factory);
+/// The function a backend library exports, `extern "C"`, under this name: it calls
+/// `registrar` once per backend it provides. The CUDA backend is such a library, so a
+/// runtime without CUDA never links or loads it.
+inline constexpr const char *kBackendLibraryEntry = "moec_register_backends";
+/// Loads the backend library at `path` (dlopen) and lets it register its backends.
+/// Errors name the file: "<path>: cannot load backend library: <reason>" or
+/// "<path>: not a moec backend library (no moec_register_backends)".
+Status loadBackendLibrary(const std::string &path);
+
 } // namespace moec
 
 #endif // MOEC_RUNTIME_BACKEND_H
