@@ -66,6 +66,36 @@ INSTANTIATE_TEST_SUITE_P(Tiny, ExecutorVsReference, ::testing::ValuesIn(variants
                            return std::string(info.param.name);
                          });
 
+TEST(Executor, RunsAPlanWithoutItsModelConfig) {
+  // The config is metadata for people: the same model with the table removed gives
+  // bit-identical logits.
+  LoadedModel withConfig;
+  ASSERT_TRUE(withConfig.executor);
+  PlanWriter writer;
+  TinyModel model;
+  buildTinyModel({}, writer, &model);
+  writer.plan().model.reset();
+  TempDir dir;
+  std::string path = dir.file("no-config.plan");
+  ASSERT_TRUE(writer.write(path).ok());
+  std::unique_ptr<Plan> plan;
+  ASSERT_TRUE(Plan::load(path, &plan).ok());
+  ASSERT_EQ(plan->root().model(), nullptr);
+  std::unique_ptr<Executor> executor;
+  ASSERT_TRUE(Executor::create(*plan, {}, &executor).ok());
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(executor->createCache(1, 64, &cache).ok());
+  std::vector<int32_t> positions(kPrompt.size()), seqIds(kPrompt.size(), 0);
+  std::iota(positions.begin(), positions.end(), 0);
+  std::vector<float> logits(kPrompt.size() * size_t(executor->vocabSize()));
+  ASSERT_TRUE(executor
+                  ->forward({kPrompt.data(), positions.data(), seqIds.data(),
+                             int64_t(kPrompt.size())},
+                            *cache, logits.data())
+                  .ok());
+  EXPECT_EQ(logits, withConfig.run(kPrompt));
+}
+
 TEST(Executor, PrefillThenDecodeEqualsOnePrefill) {
   LoadedModel loaded;
   ASSERT_TRUE(loaded.executor);
