@@ -144,11 +144,12 @@ TEST_F(MoeDialectTest, StepOpsNameTheirPlanStepKind) {
   EXPECT_EQ(kindOf("moe.router"), "router");
   EXPECT_EQ(kindOf("moe.routed_experts"), "moe_experts");
   EXPECT_EQ(kindOf("moe.swiglu"), "swiglu_mlp");
-  // Weights and the model-level op are not plan steps.
+  // Weights and the model-level ops are not plan steps.
   EXPECT_EQ(kindOf("moe.weight"), "");
   EXPECT_EQ(kindOf("moe.slice_heads"), "");
   EXPECT_EQ(kindOf("moe.convert_weight"), "");
   EXPECT_EQ(kindOf("moe.mla_attention"), "");
+  EXPECT_EQ(kindOf("moe.moe_layer"), "");
   EXPECT_EQ(moe::LinearOp::getStepKind(), "linear");
 }
 

@@ -1,8 +1,8 @@
 //===- ImportTest.cpp - checkpoint import and the moe-compile pipeline ----===//
 //
 // Imports synthetic checkpoints, checks the module the frontend writes (types,
-// metadata, the router bias conversion) and that moe-compile lowers it to
-// step-level ops only.
+// metadata, the router bias conversion, one moe.moe_layer per MoE layer) and
+// that moe-compile lowers it to step-level ops only, named as plan steps.
 //
 //===----------------------------------------------------------------------===//
 
@@ -207,26 +207,86 @@ TEST_F(ImportTest, NonF32CorrectionBiasIsConverted) {
   ASSERT_TRUE(static_cast<bool>(ckpt)) << llvm::toString(ckpt.takeError());
   OwningOpRef<ModuleOp> module = import(**ckpt);
   ASSERT_TRUE(module);
-  int routers = 0;
-  module->walk([&](moe::RouterOp router) {
-    ++routers;
-    ASSERT_TRUE(router.getBias());
-    auto convert = router.getBias().getDefiningOp<moe::ConvertWeightOp>();
+  int layers = 0;
+  module->walk([&](moe::MoeLayerOp layer) {
+    ++layers;
+    ASSERT_TRUE(layer.getBias());
+    auto convert = layer.getBias().getDefiningOp<moe::ConvertWeightOp>();
     ASSERT_TRUE(convert);
     EXPECT_TRUE(convert.getType().getElementType().isF32());
     auto weight = convert.getWeight().getDefiningOp<moe::WeightOp>();
     ASSERT_TRUE(weight);
     EXPECT_TRUE(weight.getType().getElementType().isBF16());
   });
-  EXPECT_EQ(routers, (*ckpt)->config().NumHiddenLayers -
-                         (*ckpt)->config().FirstKDenseReplace);
+  EXPECT_EQ(layers, (*ckpt)->config().NumHiddenLayers -
+                        (*ckpt)->config().FirstKDenseReplace);
 
   // ... while an f32 bias goes to the router unchanged.
   OwningOpRef<ModuleOp> plain = import(*f32);
   ASSERT_TRUE(plain);
-  plain->walk([&](moe::RouterOp router) {
-    EXPECT_TRUE(router.getBias().getDefiningOp<moe::WeightOp>());
+  plain->walk([&](moe::MoeLayerOp layer) {
+    EXPECT_TRUE(layer.getBias().getDefiningOp<moe::WeightOp>());
   });
+}
+
+/// The NameLoc name of `op`'s location ("" when unnamed).
+std::string stepName(Operation *op) {
+  auto named = dyn_cast<NameLoc>(op->getLoc());
+  return named ? named.getName().str() : "";
+}
+
+TEST_F(ImportTest, MoeLayerIsOneModelLevelOpLoweredToTheSameNamedSteps) {
+  ScratchDir dir;
+  for (llvm::StringRef preset : {"tiny-v3", "tiny-v2"}) {
+    auto ckpt = synth(preset, dir.sub(preset));
+    ASSERT_TRUE(ckpt);
+    const ModelConfig &cfg = ckpt->config();
+    OwningOpRef<ModuleOp> module = import(*ckpt);
+    ASSERT_TRUE(module);
+
+    // The importer writes one moe.moe_layer per MoE layer, named after the
+    // checkpoint's mlp module, and no router or expert steps.
+    std::vector<std::string> layers;
+    module->walk([&](Operation *op) {
+      EXPECT_FALSE((isa<moe::RouterOp, moe::RoutedExpertsOp>(op)))
+          << preset.str() << ": " << stepName(op);
+      auto layer = dyn_cast<moe::MoeLayerOp>(op);
+      if (!layer)
+        return;
+      layers.push_back(stepName(op));
+      EXPECT_EQ(static_cast<int64_t>(layer.getGateWeights().size()),
+                cfg.NumRoutedExperts);
+      EXPECT_EQ(layer.getTopK(), cfg.NumExpertsPerTok);
+      EXPECT_EQ(static_cast<bool>(layer.getBias()), cfg.hasCorrectionBias());
+      EXPECT_EQ(static_cast<bool>(layer.getSharedGate()),
+                cfg.NumSharedExperts > 0);
+    });
+    std::vector<std::string> expected;
+    for (int64_t l = cfg.FirstKDenseReplace; l < cfg.NumHiddenLayers; ++l)
+      expected.push_back("model.layers." + std::to_string(l) + ".mlp");
+    EXPECT_EQ(layers, expected) << preset.str();
+
+    // moe-decompose-moe (in moe-compile) names the steps as the importer
+    // named them before the op existed: the plan's step names.
+    PassManager pm(&ctx);
+    moe::buildCompilePipeline(pm, moe::MoeCompilePipelineOptions());
+    ASSERT_TRUE(succeeded(pm.run(*module)));
+    auto prefill = module->lookupSymbol<func::FuncOp>("prefill");
+    ASSERT_TRUE(prefill);
+    std::vector<std::string> steps;
+    prefill.walk([&](Operation *op) {
+      bool moeStep = isa<moe::RouterOp, moe::RoutedExpertsOp, moe::SwigluOp,
+                         moe::AddOp>(op);
+      if (moeStep &&
+          llvm::StringRef(stepName(op)).starts_with("model.layers.1.mlp"))
+        steps.push_back(stepName(op));
+    });
+    std::vector<std::string> want = {
+        "model.layers.1.mlp.gate", "model.layers.1.mlp.experts",
+        "model.layers.1.mlp.shared_experts",
+        "model.layers.1.mlp.routed_plus_shared", "model.layers.1.mlp_residual"};
+    EXPECT_EQ(steps, want) << preset.str();
+  }
 }
 
 /// Runs moe-compile with `options` on an imported preset and checks that only

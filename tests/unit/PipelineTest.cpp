@@ -19,7 +19,8 @@ namespace {
 constexpr const char *kAbsorbedPipeline =
     "builtin.module(func.func(canonicalize{  max-iterations=10 "
     "max-num-rewrites=-1 region-simplify=normal test-convergence=false "
-    "top-down=true}),moe-split-phases,func.func(moe-decompose-mla),"
+    "top-down=true}),moe-split-phases,"
+    "func.func(moe-decompose-mla,moe-decompose-moe),"
     "moe-absorb-mla{form=absorbed function=prefill report=false},"
     "moe-absorb-mla{form=absorbed function=decode report=false},"
     "func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 "

@@ -41,7 +41,8 @@ cl::SubCommand compileCmd(
     "  The pass pipeline (replay it with moec-opt --pass-pipeline='...'):\n"
     "    builtin.module(moe-compile{prefill-mla-form=absorbed decode-mla-form=absorbed})\n"
     "    = canonicalize, moe-split-phases (@prefill, @decode), moe-decompose-mla,\n"
-    "      moe-absorb-mla per phase, canonicalize; then the plan emitter.\n"
+    "      moe-decompose-moe, moe-absorb-mla per phase, canonicalize; then the plan\n"
+    "      emitter.\n"
     "  --print-ir-after-all shows the IR after each pass.");
 cl::opt<std::string> compileInput(cl::Positional, cl::desc("<checkpoint dir>"),
                                   cl::Required, cl::sub(compileCmd));

@@ -16,7 +16,10 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
                                      const MoeCompilePipelineOptions &options) {
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
   pm.addPass(createSplitPhasesPass());
-  pm.addNestedPass<func::FuncOp>(createDecomposeMlaPass());
+  // The model-level ops become step-level ops, one function at a time.
+  OpPassManager &decompose = pm.nest<func::FuncOp>();
+  decompose.addPass(createDecomposeMlaPass());
+  decompose.addPass(createDecomposeMoePass());
   AbsorbMlaPassOptions prefill;
   prefill.form = options.prefillMlaForm;
   prefill.function = "prefill";
@@ -52,7 +55,8 @@ void mlir::moe::registerCompilePipeline() {
     PassPipelineRegistration<MoeCompilePipelineOptions>(
         "moe-compile",
         "The moec compile pipeline: split @forward into @prefill and @decode, "
-        "decompose MLA, choose its form per phase, canonicalize",
+        "decompose MLA and MoE layers, choose the MLA form per phase, "
+        "canonicalize",
         buildCompilePipeline);
     return true;
   }();

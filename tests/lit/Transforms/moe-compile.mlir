@@ -8,7 +8,7 @@
 // moe::compilePipelineString prints and plans record): the same passes
 // spelled out give the same module.
 // RUN: moec-opt %s --moe-compile='prefill-mla-form=naive' -mlir-print-debuginfo -o %t.registered.mlir
-// RUN: moec-opt %s -mlir-print-debuginfo -o %t.textual.mlir --pass-pipeline='builtin.module(func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}),moe-split-phases,func.func(moe-decompose-mla),moe-absorb-mla{form=naive function=prefill report=false},moe-absorb-mla{form=absorbed function=decode report=false},func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}))'
+// RUN: moec-opt %s -mlir-print-debuginfo -o %t.textual.mlir --pass-pipeline='builtin.module(func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}),moe-split-phases,func.func(moe-decompose-mla,moe-decompose-moe),moe-absorb-mla{form=naive function=prefill report=false},moe-absorb-mla{form=absorbed function=decode report=false},func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}))'
 // RUN: diff %t.registered.mlir %t.textual.mlir
 
 // PIPELINE: builtin.module(
@@ -17,7 +17,8 @@
 // PIPELINE-NEXT: ),
 // PIPELINE-NEXT: moe-split-phases,
 // PIPELINE-NEXT: func.func(
-// PIPELINE-NEXT: moe-decompose-mla
+// PIPELINE-NEXT: moe-decompose-mla,
+// PIPELINE-NEXT: moe-decompose-moe
 // PIPELINE-NEXT: ),
 // PIPELINE-NEXT: moe-absorb-mla{form=naive function=prefill report=false},
 // PIPELINE-NEXT: moe-absorb-mla{form=absorbed function=decode report=false},
@@ -30,9 +31,9 @@
 
 // A two-layer model as the checkpoint importer writes it (hidden 64, vocab
 // 128, heads 4, q_lora 48, C 32, nope 16, rope 8, v 16; layer 0 dense, layer
-// 1 MoE with 2 routed experts, a shared expert and a bf16 correction bias).
-// By default both entry points run the absorbed MLA core; every op left is a
-// step-level op or a weight.
+// 1 MoE with 2 routed experts, a shared expert and a bf16 correction bias, a
+// model-level moe.moe_layer). By default both entry points run the absorbed MLA
+// core; every op left is a step-level op or a weight.
 
 // CHECK: module attributes {moe.model_config = {{{.*}}architecture = "DeepseekV3ForCausalLM"{{.*}}}, moe.source = "/ckpt/tiny"}
 // CHECK-LABEL: func.func @prefill
@@ -61,14 +62,18 @@
 // CHECK: moe.swiglu
 // CHECK: moe.latent_attention
 // CHECK: moe.convert_weight %{{.*}} : tensor<2xbf16> -> tensor<2xf32>
+// CHECK-NOT: moe.moe_layer
 // CHECK: moe.router
 // CHECK: moe.routed_experts
 // CHECK: moe.swiglu
+// CHECK: moe.add
+// CHECK: moe.add
 // CHECK: moe.logits
 // CHECK-LABEL: func.func @decode
 // CHECK-NOT: moe.expanded_attention
 // CHECK-COUNT-2: moe.latent_attention
 // CHECK-NOT: moe.expanded_attention
+// CHECK-NOT: moe.moe_layer
 // CHECK-NOT: @forward
 
 // MIXED-LABEL: func.func @prefill
@@ -149,25 +154,23 @@ func.func @forward(%tokens: tensor<?xi32>, %pos: tensor<?xi32>, %seq: tensor<?xi
   %gate = moe.weight "model.layers.1.mlp.gate.weight" : tensor<2x64xbf16>
   %bias = moe.weight "model.layers.1.mlp.gate.e_score_correction_bias" : tensor<2xbf16>
   %bias32 = moe.convert_weight %bias : tensor<2xbf16> -> tensor<2xf32>
-  %idx, %rw = moe.router %f1, %gate bias %bias32 {top_k = 1 : i64, n_group = 1 : i64, topk_group = 1 : i64,
-      score_func = #moe.score_func<sigmoid>, group_score = #moe.group_score<top2_sum>, norm_topk_prob = true,
-      routed_scaling_factor = 2.5 : f32}
-      : (tensor<?x64xf32>, tensor<2x64xbf16>, tensor<2xf32>) -> (tensor<?x1xi32>, tensor<?x1xf32>)
   %eg0 = moe.weight "model.layers.1.mlp.experts.0.gate_proj.weight" : tensor<32x64xbf16>
   %eu0 = moe.weight "model.layers.1.mlp.experts.0.up_proj.weight" : tensor<32x64xbf16>
   %ed0 = moe.weight "model.layers.1.mlp.experts.0.down_proj.weight" : tensor<64x32xbf16>
   %eg1 = moe.weight "model.layers.1.mlp.experts.1.gate_proj.weight" : tensor<32x64xbf16>
   %eu1 = moe.weight "model.layers.1.mlp.experts.1.up_proj.weight" : tensor<32x64xbf16>
   %ed1 = moe.weight "model.layers.1.mlp.experts.1.down_proj.weight" : tensor<64x32xbf16>
-  %routed = moe.routed_experts %f1, %idx, %rw gate [%eg0, %eg1] up [%eu0, %eu1] down [%ed0, %ed1]
-      : (tensor<?x64xf32>, tensor<?x1xi32>, tensor<?x1xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
-         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
   %sg = moe.weight "model.layers.1.mlp.shared_experts.gate_proj.weight" : tensor<32x64xbf16>
   %su = moe.weight "model.layers.1.mlp.shared_experts.up_proj.weight" : tensor<32x64xbf16>
   %sd = moe.weight "model.layers.1.mlp.shared_experts.down_proj.weight" : tensor<64x32xbf16>
-  %shared = moe.swiglu %f1 gate(%sg) up(%su) down(%sd)
-      : (tensor<?x64xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
-  %m1 = moe.add %routed, %shared : tensor<?x64xf32>
+  %m1 = moe.moe_layer %f1, %gate bias %bias32 experts gate [%eg0, %eg1] up [%eu0, %eu1] down [%ed0, %ed1]
+      shared gate(%sg) up(%su) down(%sd)
+      {top_k = 1 : i64, n_group = 1 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<2x64xbf16>, tensor<2xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+      loc("model.layers.1.mlp")
   %h4 = moe.add %h3, %m1 : tensor<?x64xf32>
 
   %norm = moe.weight "model.norm.weight" : tensor<64xbf16>

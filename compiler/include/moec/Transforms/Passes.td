@@ -77,6 +77,42 @@ def DecomposeMlaPass : Pass<"moe-decompose-mla", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::moe::MoeDialect"];
 }
 
+def DecomposeMoePass : Pass<"moe-decompose-moe", "::mlir::func::FuncOp"> {
+  let summary = "Lower moe.moe_layer to step-level ops (router, experts, shared experts)";
+  let description = [{
+    Rewrites every model-level `moe.moe_layer` (spec section 5) into the
+    step-level ops the plan runs, one per step:
+
+    - `moe.router` of the input with the op's gate, optional correction bias
+      and routing attributes (top_k, n_group, topk_group, score_func,
+      group_score, norm_topk_prob, routed_scaling_factor);
+    - `moe.routed_experts` of the input with the router's indices and
+      weights and every expert's gate/up/down weights;
+    - with shared experts, `moe.swiglu` of the same input with the shared
+      weights, and `moe.add` of the routed and shared outputs (it replaces
+      `result`; without shared experts the routed output does).
+
+    New ops are named after the checkpoint modules: an op located at
+    `"model.layers.3.mlp"` gives steps `model.layers.3.mlp.gate`,
+    `model.layers.3.mlp.experts`, `model.layers.3.mlp.shared_experts` and
+    `model.layers.3.mlp.routed_plus_shared` (plan step names).
+
+    Before:
+    ```mlir
+    %m = moe.moe_layer %f, %gate bias %b experts gate [%g0, %g1] up [%u0, %u1] down [%d0, %d1]
+        shared gate(%sg) up(%su) down(%sd) {top_k = 1 : i64, ...} : ...
+    ```
+    After `-moe-decompose-moe`:
+    ```mlir
+    %idx, %w = moe.router %f, %gate bias %b {top_k = 1 : i64, ...} : ...
+    %r = moe.routed_experts %f, %idx, %w gate [%g0, %g1] up [%u0, %u1] down [%d0, %d1] : ...
+    %s = moe.swiglu %f gate(%sg) up(%su) down(%sd) : ...
+    %m = moe.add %r, %s : tensor<?x64xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
 def AbsorbMlaPass : Pass<"moe-absorb-mla", "::mlir::ModuleOp"> {
   let summary = "Choose the MLA evaluation form: rewrite the naive core into the absorbed one";
   let description = [{

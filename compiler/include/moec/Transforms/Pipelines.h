@@ -45,7 +45,7 @@ struct MoeCompilePipelineOptions
 };
 
 /// Adds the moe-compile passes to `pm`, which must run on builtin.module:
-/// canonicalize, moe-split-phases, moe-decompose-mla,
+/// canonicalize, moe-split-phases, moe-decompose-mla, moe-decompose-moe,
 /// moe-absorb-mla{function=prefill}, moe-absorb-mla{function=decode},
 /// canonicalize (the function-level passes nested on func.func).
 void buildCompilePipeline(OpPassManager &pm,

@@ -11,6 +11,7 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
@@ -456,41 +457,57 @@ LogicalResult ExpandedAttentionOp::verify() {
 // Mixture of experts
 //===----------------------------------------------------------------------===//
 
+/// Verifies a router's gate, bias and attributes for an input of `hidden`
+/// columns; returns the expert count (the gate's rows). moe.router and the
+/// router of moe.moe_layer share it, so the two accept the same routers.
+static FailureOr<int64_t> verifyRouting(Operation *op, int64_t hidden,
+                                        Value gateValue, Value bias, int64_t k,
+                                        int64_t groups, int64_t kept,
+                                        GroupScore groupScore,
+                                        APFloat scalingFactor) {
+  ArrayRef<int64_t> gate = shapeOf(gateValue);
+  if (gate.size() != 2)
+    return op->emitOpError() << "expected a 2-D gate, got rank " << gate.size();
+  if (!compatible(gate[1], hidden))
+    return op->emitOpError() << "expected gate columns " << hidden << ", got "
+                             << gate[1];
+  int64_t experts = gate[0];
+  if (bias && failed(expectShape(op, "bias", bias, {experts})))
+    return failure();
+
+  if (groups < 1)
+    return op->emitOpError() << "expected n_group >= 1, got " << groups;
+  if (kept < 1 || kept > groups)
+    return op->emitOpError() << "expected 1 <= topk_group <= n_group ("
+                             << groups << "), got " << kept;
+  if (experts % groups != 0)
+    return op->emitOpError() << "expected n_group to divide the " << experts
+                             << " experts, got n_group = " << groups;
+  int64_t perGroup = experts / groups;
+  if (groups > 1 && groupScore == GroupScore::top2_sum && perGroup < 2)
+    return op->emitOpError() << "expected at least 2 experts per group for "
+                                "top2_sum, got "
+                             << perGroup;
+  int64_t available = kept * perGroup;
+  if (k < 1 || k > available)
+    return op->emitOpError() << "expected 1 <= top_k <= " << available
+                             << " experts in the kept groups, got " << k;
+  if (!(scalingFactor.convertToFloat() > 0.0f))
+    return op->emitOpError()
+           << "expected a positive routed_scaling_factor, got "
+           << scalingFactor.convertToFloat();
+  return experts;
+}
+
 LogicalResult RouterOp::verify() {
   if (failed(verifyRank2(*this, "input", getInput())))
     return failure();
   ArrayRef<int64_t> in = shapeOf(getInput());
-  ArrayRef<int64_t> gate = shapeOf(getGate());
-  if (gate.size() != 2)
-    return emitOpError() << "expected a 2-D gate, got rank " << gate.size();
-  if (!compatible(gate[1], in[1]))
-    return emitOpError() << "expected gate columns " << in[1] << ", got "
-                         << gate[1];
-  int64_t experts = gate[0];
-  if (getBias() && failed(expectShape(*this, "bias", getBias(), {experts})))
+  int64_t k = getTopK();
+  if (failed(verifyRouting(*this, in[1], getGate(), getBias(), k, getNGroup(),
+                           getTopkGroup(), getGroupScore(),
+                           getRoutedScalingFactor())))
     return failure();
-
-  int64_t k = getTopK(), groups = getNGroup(), kept = getTopkGroup();
-  if (groups < 1)
-    return emitOpError() << "expected n_group >= 1, got " << groups;
-  if (kept < 1 || kept > groups)
-    return emitOpError() << "expected 1 <= topk_group <= n_group (" << groups
-                         << "), got " << kept;
-  if (experts % groups != 0)
-    return emitOpError() << "expected n_group to divide the " << experts
-                         << " experts, got n_group = " << groups;
-  int64_t perGroup = experts / groups;
-  if (groups > 1 && getGroupScore() == GroupScore::top2_sum && perGroup < 2)
-    return emitOpError() << "expected at least 2 experts per group for "
-                            "top2_sum, got "
-                         << perGroup;
-  int64_t available = kept * perGroup;
-  if (k < 1 || k > available)
-    return emitOpError() << "expected 1 <= top_k <= " << available
-                         << " experts in the kept groups, got " << k;
-  if (!(getRoutedScalingFactor().convertToFloat() > 0.0f))
-    return emitOpError() << "expected a positive routed_scaling_factor, got "
-                         << getRoutedScalingFactor().convertToFloat();
   if (failed(expectShape(*this, "indices", getIndices(), {in[0], k})) ||
       failed(expectShape(*this, "weights", getWeights(), {in[0], k})))
     return failure();
@@ -515,6 +532,34 @@ static LogicalResult verifySwiglu(Operation *op, StringRef prefix, Value gate,
   return success();
 }
 
+/// Verifies the routed experts' weights for hidden size `hidden`: as many up
+/// and down weights as gate weights, each expert a SwiGLU, all of one width.
+static LogicalResult verifyExperts(Operation *op, ValueRange gates,
+                                   ValueRange ups, ValueRange downs,
+                                   int64_t hidden) {
+  size_t experts = gates.size();
+  if (experts == 0)
+    return op->emitOpError() << "expected at least one expert, got 0";
+  if (ups.size() != experts || downs.size() != experts)
+    return op->emitOpError() << "expected " << experts
+                             << " up and down weights, got " << ups.size()
+                             << " and " << downs.size();
+  int64_t width = ShapedType::kDynamic;
+  for (size_t e = 0; e < experts; ++e) {
+    std::string prefix = "expert " + std::to_string(e) + " ";
+    if (failed(verifySwiglu(op, prefix, gates[e], ups[e], downs[e], hidden)))
+      return failure();
+    // Rank 2 is known from here on: verifySwiglu checked it.
+    if (e == 0)
+      width = shapeOf(gates[0])[0];
+    if (shapeOf(gates[e])[0] != width)
+      return op->emitOpError() << "expected every expert of width " << width
+                               << ", got " << shapeOf(gates[e])[0]
+                               << " for expert " << e;
+  }
+  return success();
+}
+
 LogicalResult RoutedExpertsOp::verify() {
   if (failed(verifyRank2(*this, "input", getInput())))
     return failure();
@@ -526,30 +571,45 @@ LogicalResult RoutedExpertsOp::verify() {
   if (failed(expectShape(*this, "indices", getIndices(), {in[0], idx[1]})) ||
       failed(expectShape(*this, "weights", getWeights(), idx)))
     return failure();
+  return verifyExperts(*this, getGateWeights(), getUpWeights(),
+                       getDownWeights(), in[1]);
+}
 
-  size_t experts = getGateWeights().size();
-  if (experts == 0)
-    return emitOpError() << "expected at least one expert, got 0";
-  if (getUpWeights().size() != experts || getDownWeights().size() != experts)
-    return emitOpError() << "expected " << experts
-                         << " up and down weights, got "
-                         << getUpWeights().size() << " and "
-                         << getDownWeights().size();
-  int64_t width = ShapedType::kDynamic;
-  for (size_t e = 0; e < experts; ++e) {
-    std::string prefix = "expert " + std::to_string(e) + " ";
-    if (failed(verifySwiglu(*this, prefix, getGateWeights()[e],
-                            getUpWeights()[e], getDownWeights()[e], in[1])))
-      return failure();
-    // Rank 2 is known from here on: verifySwiglu checked it.
-    if (e == 0)
-      width = shapeOf(getGateWeights()[0])[0];
-    if (shapeOf(getGateWeights()[e])[0] != width)
-      return emitOpError() << "expected every expert of width " << width
-                           << ", got " << shapeOf(getGateWeights()[e])[0]
-                           << " for expert " << e;
-  }
-  return success();
+LogicalResult MoeLayerOp::verify() {
+  if (failed(verifyRank2(*this, "input", getInput())))
+    return failure();
+  ArrayRef<int64_t> in = shapeOf(getInput());
+  if (failed(verifyActivation(*this, "result", getResult(), in[0], in[1])))
+    return failure();
+  FailureOr<int64_t> experts =
+      verifyRouting(*this, in[1], getGate(), getBias(), getTopK(), getNGroup(),
+                    getTopkGroup(), getGroupScore(), getRoutedScalingFactor());
+  if (failed(experts))
+    return failure();
+  if (static_cast<int64_t>(getGateWeights().size()) != *experts)
+    return emitOpError() << "expected " << *experts
+                         << " experts (the gate's rows), got "
+                         << getGateWeights().size();
+  if (failed(verifyExperts(*this, getGateWeights(), getUpWeights(),
+                           getDownWeights(), in[1])))
+    return failure();
+
+  // The shared experts are one SwiGLU: its three weights come together.
+  SmallVector<StringRef, 3> shared;
+  if (getSharedGate())
+    shared.push_back("shared_gate");
+  if (getSharedUp())
+    shared.push_back("shared_up");
+  if (getSharedDown())
+    shared.push_back("shared_down");
+  if (shared.empty())
+    return success();
+  if (shared.size() != 3)
+    return emitOpError() << "expected shared_gate, shared_up and shared_down "
+                            "together or none of them, got only "
+                         << llvm::join(shared, " and ");
+  return verifySwiglu(*this, "shared ", getSharedGate(), getSharedUp(),
+                      getSharedDown(), in[1]);
 }
 
 LogicalResult SwigluOp::verify() {

@@ -224,7 +224,7 @@ Value Importer::swiglu(Value x, const std::string &prefix) {
 
 Value Importer::moe(Value x, int64_t layer) {
   std::string p = formatv("model.layers.{0}.mlp.", layer).str();
-  loc = named(p + "gate");
+  loc = named(p);
   Value gate = w(p + "gate.weight");
   Value bias;
   if (cfg.hasCorrectionBias())
@@ -237,18 +237,6 @@ Value Importer::moe(Value x, int64_t layer) {
     bias = moe::ConvertWeightOp::create(
         b, named(p + "gate.e_score_correction_bias"),
         RankedTensorType::get(biasType.getShape(), b.getF32Type()), bias);
-  int64_t k = cfg.NumExpertsPerTok;
-  auto idxType = RankedTensorType::get({ShapedType::kDynamic, k}, b.getI32Type());
-  bool groups = cfg.groupScore() != GroupScore::None;
-  auto router = moe::RouterOp::create(
-      b, loc, TypeRange{idxType, act(k)}, x, gate, bias, k,
-      groups ? cfg.NumGroups : 1, groups ? cfg.TopkGroup : 1,
-      cfg.Scoring == ScoringFunc::Sigmoid ? moe::ScoreFunc::sigmoid
-                                          : moe::ScoreFunc::softmax,
-      cfg.groupScore() == GroupScore::Top2Sum ? moe::GroupScore::top2_sum
-                                              : moe::GroupScore::max,
-      cfg.NormTopkProb,
-      llvm::APFloat(static_cast<float>(cfg.RoutedScalingFactor)));
 
   SmallVector<Value> gates, ups, downs;
   for (int64_t e = 0; e < cfg.NumRoutedExperts; ++e) {
@@ -259,15 +247,29 @@ Value Importer::moe(Value x, int64_t layer) {
     if (error)
       return x;
   }
-  loc = named(p + "experts");
-  Value routed = moe::RoutedExpertsOp::create(
-      b, loc, x.getType(), x, router.getIndices(), router.getWeights(), gates, ups,
-      downs);
-  if (cfg.NumSharedExperts == 0)
-    return routed;
-  Value shared = swiglu(x, p + "shared_experts.");
-  loc = named(p + "routed_plus_shared");
-  return moe::AddOp::create(b, loc, routed, shared);
+  Value sharedGate, sharedUp, sharedDown;
+  if (cfg.NumSharedExperts > 0) {
+    std::string sp = p + "shared_experts.";
+    sharedGate = w(sp + "gate_proj.weight");
+    sharedUp = w(sp + "up_proj.weight");
+    sharedDown = w(sp + "down_proj.weight");
+    if (error)
+      return x;
+  }
+
+  // One model-level op named "model.layers.N.mlp"; moe-decompose-moe names
+  // its steps after the modules (".gate", ".experts", ".shared_experts").
+  bool groups = cfg.groupScore() != GroupScore::None;
+  return moe::MoeLayerOp::create(
+      b, loc, x.getType(), x, gate, bias, gates, ups, downs, sharedGate,
+      sharedUp, sharedDown, cfg.NumExpertsPerTok, groups ? cfg.NumGroups : 1,
+      groups ? cfg.TopkGroup : 1,
+      cfg.Scoring == ScoringFunc::Sigmoid ? moe::ScoreFunc::sigmoid
+                                          : moe::ScoreFunc::softmax,
+      cfg.groupScore() == GroupScore::Top2Sum ? moe::GroupScore::top2_sum
+                                              : moe::GroupScore::max,
+      cfg.NormTopkProb,
+      llvm::APFloat(static_cast<float>(cfg.RoutedScalingFactor)));
 }
 
 llvm::Expected<OwningOpRef<ModuleOp>> Importer::run() {

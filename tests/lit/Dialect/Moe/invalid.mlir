@@ -1574,6 +1574,371 @@ func.func @experts_width(%f: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor
 }
 
 //===----------------------------------------------------------------------===//
+// moe.moe_layer (valid: hidden 64, 4 experts of width 32, top_k 2, n_group 2,
+// topk_group 1, a bias, shared experts of width 32)
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @moe_layer_input_rank(%f: tensor<64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected input of rank 2, got rank 1}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_result(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected result shape [?, 64], got [?, 32]}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_gate_rank(%f: tensor<?x64xf32>, %gate: tensor<64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected a 2-D gate, got rank 1}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_gate_columns(%f: tensor<?x64xf32>, %gate: tensor<4x32xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected gate columns 64, got 32}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x32xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_bias(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<8xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected bias shape [4], got [8]}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<8xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_n_group(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected n_group >= 1, got 0}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 0 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_topk_group(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected 1 <= topk_group <= n_group (2), got 3}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 3 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_n_group_divides(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected n_group to divide the 4 experts, got n_group = 3}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 1 : i64, n_group = 3 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<max>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_top2_sum_group_size(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected at least 2 experts per group for top2_sum, got 1}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 4 : i64, topk_group = 2 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// top_k <= E when there is one group.
+func.func @moe_layer_top_k_above_experts(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected 1 <= top_k <= 4 experts in the kept groups, got 5}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 5 : i64, n_group = 1 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_scaling_factor(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected a positive routed_scaling_factor, got 0.000000e+00}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 0.0 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_expert_count(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %u0: tensor<32x64xbf16>,
+    %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>,
+    %d2: tensor<64x32xbf16>, %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected 4 experts (the gate's rows), got 3}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2] up [%u0, %u1, %u2] down [%d0, %d1, %d2]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>,
+         tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_up_down_count(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %d0: tensor<64x32xbf16>,
+    %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>, %sgate: tensor<32x64xbf16>,
+    %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected 4 up and down weights, got 3 and 4}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_expert_shape(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<32x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected expert 2 down shape [64, 32], got [32, 32]}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<32x32xbf16>, tensor<64x32xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_expert_width(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<16x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<16x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x16xbf16>,
+    %sgate: tensor<32x64xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected every expert of width 32, got 16 for expert 3}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<16x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<16x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x16xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_shared_partial(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected shared_gate, shared_up and shared_down together or none of them, got only shared_gate and shared_down}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up() down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_shared_up_only(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sup: tensor<32x64xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected shared_gate, shared_up and shared_down together or none of them, got only shared_up}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate() up(%sup) down()
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<32x64xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_shared_gate_rank(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<2048xbf16>, %sup: tensor<32x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected shared gate of rank 2, got rank 1}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<2048xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @moe_layer_shared_down(%f: tensor<?x64xf32>, %gate: tensor<4x64xbf16>, %bias: tensor<4xf32>,
+    %g0: tensor<32x64xbf16>, %g1: tensor<32x64xbf16>, %g2: tensor<32x64xbf16>, %g3: tensor<32x64xbf16>,
+    %u0: tensor<32x64xbf16>, %u1: tensor<32x64xbf16>, %u2: tensor<32x64xbf16>, %u3: tensor<32x64xbf16>,
+    %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>, %d2: tensor<64x32xbf16>, %d3: tensor<64x32xbf16>,
+    %sgate: tensor<48x64xbf16>, %sup: tensor<48x64xbf16>, %sdown: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.moe_layer' op expected shared down shape [64, 48], got [64, 32]}}
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g2, %g3] up [%u0, %u1, %u2, %u3] down [%d0, %d1, %d2, %d3]
+      shared gate(%sgate) up(%sup) down(%sdown)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<48x64xbf16>, tensor<48x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
 // moe.swiglu (valid: hidden 64, width 32)
 //===----------------------------------------------------------------------===//
 

@@ -171,6 +171,44 @@ func.func @moe_layer(%f: tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32
   return %r, %s, %sum : tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>
 }
 
+// The model-level MoE layer, with a correction bias and shared experts, and
+// without either (4 experts of width 32, hidden 64).
+// CHECK-LABEL: func @model_level_moe_layer
+func.func @model_level_moe_layer(%f: tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  %gate = moe.weight "gate" : tensor<4x64xbf16>
+  %bias = moe.weight "bias" : tensor<4xf32>
+  %g0 = moe.weight "e0.gate" : tensor<32x64xbf16>
+  %u0 = moe.weight "e0.up" : tensor<32x64xbf16>
+  %d0 = moe.weight "e0.down" : tensor<64x32xbf16>
+  %g1 = moe.weight "e1.gate" : tensor<32x64xbf16>
+  %u1 = moe.weight "e1.up" : tensor<32x64xbf16>
+  %d1 = moe.weight "e1.down" : tensor<64x32xbf16>
+  %sg = moe.weight "shared.gate" : tensor<64x64xbf16>
+  %su = moe.weight "shared.up" : tensor<64x64xbf16>
+  %sd = moe.weight "shared.down" : tensor<64x64xbf16>
+  // CHECK: moe.moe_layer %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} bias %{{[[:alnum:]_]+}} experts gate[%{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}] up[%{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}] down[%{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}] shared gate(%{{[[:alnum:]_]+}}) up(%{{[[:alnum:]_]+}}) down(%{{[[:alnum:]_]+}}) {group_score = #moe.group_score<top2_sum>, n_group = 2 : i64, norm_topk_prob = true, routed_scaling_factor = 2.500000e+00 : f32, score_func = #moe.score_func<sigmoid>, top_k = 2 : i64, topk_group = 1 : i64}
+  // CHECK-SAME: : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>, {{.*}}, tensor<64x64xbf16>, tensor<64x64xbf16>, tensor<64x64xbf16>) -> tensor<?x64xf32>
+  %m = moe.moe_layer %f, %gate bias %bias experts gate [%g0, %g1, %g0, %g1] up [%u0, %u1, %u0, %u1] down [%d0, %d1, %d0, %d1]
+      shared gate(%sg) up(%su) down(%sd)
+      {top_k = 2 : i64, n_group = 2 : i64, topk_group = 1 : i64, score_func = #moe.score_func<sigmoid>,
+       group_score = #moe.group_score<top2_sum>, norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>, tensor<4xf32>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+         tensor<64x64xbf16>, tensor<64x64xbf16>, tensor<64x64xbf16>) -> tensor<?x64xf32>
+  // CHECK: moe.moe_layer %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} experts gate[{{.*}}] up[{{.*}}] down[{{.*}}] {group_score = #moe.group_score<max>, {{.*}}score_func = #moe.score_func<softmax>{{.*}}} : (tensor<?x64xf32>, tensor<4x64xbf16>, {{.*}}tensor<64x32xbf16>) -> tensor<?x64xf32>
+  // CHECK-NOT: shared
+  %m2 = moe.moe_layer %f, %gate experts gate [%g0, %g1, %g0, %g1] up [%u0, %u1, %u0, %u1] down [%d0, %d1, %d0, %d1]
+      {top_k = 2 : i64, n_group = 1 : i64, topk_group = 1 : i64, score_func = #moe.score_func<softmax>,
+       group_score = #moe.group_score<max>, norm_topk_prob = false, routed_scaling_factor = 1.0 : f32}
+      : (tensor<?x64xf32>, tensor<4x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+         tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return %m, %m2 : tensor<?x64xf32>, tensor<?x64xf32>
+}
+
 // CHECK-LABEL: func @fp8_experts
 func.func @fp8_experts(%f: tensor<?x160xf32>, %idx: tensor<?x1xi32>, %w: tensor<?x1xf32>) -> (tensor<?x160xf32>, tensor<?x160xf32>) {
   %g = moe.weight "g" scale "gs" : tensor<300x160xf8E4M3FN, #moe.block_fp8<128, 128>>

@@ -385,6 +385,60 @@ def Moe_ExpandedAttentionOp : Moe_StepOp<"expanded_attention", "expanded_attenti
 // Mixture of experts
 //===----------------------------------------------------------------------===//
 
+def Moe_MoeLayerOp : Moe_Op<"moe_layer", [Pure, AttrSizedOperandSegments]> {
+  let summary = "a whole DeepSeekMoE layer: router, routed experts, shared experts (model level)";
+  let description = [{
+    One MoE feed-forward block (spec section 5), from the normalised hidden
+    state `input [T, D]` to its output `[T, D]`:
+
+    - the router of `moe.router` (`gate [E, D]`, the optional f32 correction
+      `bias [E]`, and the same attributes): each token selects `top_k` of the
+      `E` experts and their weights;
+    - the selected experts' SwiGLUs, weighted and summed as in
+      `moe.routed_experts`: expert `e` uses `gate_weights[e]`,
+      `up_weights[e]`, `down_weights[e]` (E of each, all of one width);
+    - when present, the shared experts: one SwiGLU of `shared_gate`,
+      `shared_up`, `shared_down` (all three or none) on the same input,
+      added to the routed sum.
+
+    This op is model level: it has no plan step. `moe-decompose-moe` lowers
+    it to `moe.router`, `moe.routed_experts` and, with shared experts,
+    `moe.swiglu` + `moe.add`, named after the op's location (an op at
+    `"model.layers.3.mlp"` gives steps `model.layers.3.mlp.gate`, `.experts`,
+    `.shared_experts` and `.routed_plus_shared`).
+
+    ```mlir
+    %m = moe.moe_layer %f, %gate bias %b experts gate [%g0, %g1] up [%u0, %u1] down [%d0, %d1]
+        shared gate(%sg) up(%su) down(%sd)
+        {top_k = 1 : i64, n_group = 1 : i64, topk_group = 1 : i64,
+         score_func = #moe.score_func<sigmoid>, group_score = #moe.group_score<top2_sum>,
+         norm_topk_prob = true, routed_scaling_factor = 2.5 : f32}
+        : (tensor<?x64xf32>, tensor<2x64xbf16>, tensor<2xf32>, tensor<32x64xbf16>, tensor<32x64xbf16>,
+           tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>, tensor<64x32xbf16>,
+           tensor<32x64xbf16>, tensor<32x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Moe_Activation:$input, Moe_UnquantizedWeight:$gate,
+                       Optional<Moe_F32Weight>:$bias,
+                       Variadic<Moe_WeightTensor>:$gate_weights,
+                       Variadic<Moe_WeightTensor>:$up_weights,
+                       Variadic<Moe_WeightTensor>:$down_weights,
+                       Optional<Moe_WeightTensor>:$shared_gate,
+                       Optional<Moe_WeightTensor>:$shared_up,
+                       Optional<Moe_WeightTensor>:$shared_down,
+                       I64Attr:$top_k, I64Attr:$n_group, I64Attr:$topk_group,
+                       Moe_ScoreFuncAttr:$score_func, Moe_GroupScoreAttr:$group_score,
+                       BoolAttr:$norm_topk_prob, F32Attr:$routed_scaling_factor);
+  let results = (outs Moe_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $gate (`bias` $bias^)?
+    `experts` `gate` `[` $gate_weights `]` `up` `[` $up_weights `]` `down` `[` $down_weights `]`
+    (`shared` `gate` `(` $shared_gate^ `)` `up` `(` $shared_up `)` `down` `(` $shared_down `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Moe_RouterOp : Moe_StepOp<"router", "router"> {
   let summary = "DeepSeekMoE router: scores, correction bias, group-limited top-k";
   let description = [{
