@@ -9,6 +9,7 @@
 #include "moec/runtime/Plan.h"
 
 #include <cstdint>
+#include <cstring>
 #include <cstdlib>
 #include <string>
 
@@ -39,8 +40,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *bytes = static_cast<const uint8_t *>(weight.data);
     if (weight.bytes > 0)
       sum += bytes[0] + bytes[weight.bytes - 1];
-    if (weight.blockScale)
-      sum += uint64_t(weight.blockScale[0]);
+    if (weight.blockScale) {
+      // Touch the scale through its bits: converting a negative or huge float to an
+      // integer is undefined behaviour (UBSan's float-cast-overflow).
+      uint32_t bits;
+      std::memcpy(&bits, weight.blockScale, sizeof(bits));
+      sum += bits;
+    }
   }
   for (size_t i = 0; i < plan->numEntryPoints(); ++i)
     sum += uint64_t(plan->entryPoint(i).logits) + uint64_t(plan->entryPoint(i).tokenBound);
