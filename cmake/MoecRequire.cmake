@@ -33,26 +33,25 @@ macro(moec_find_package _moec_name)
   moec_require(${_moec_name}_FOUND DEBIAN "${_moec_fp_DEBIAN}" WHAT "${_moec_fp_WHAT}")
 endmacro()
 
-macro(moec_find_program _moec_var)
+# find_program / find_library with the same DEBIAN/WHAT arguments; `kind` is
+# "program" or "library".
+macro(_moec_find_one kind _moec_var)
   cmake_parse_arguments(_moec_fp "" "DEBIAN;WHAT" "" ${ARGN})
   if(NOT _moec_fp_WHAT)
     list(GET _moec_fp_UNPARSED_ARGUMENTS 0 _moec_fp_WHAT)
   endif()
   set(_moec_fp_args ${_moec_fp_UNPARSED_ARGUMENTS})
   list(REMOVE_ITEM _moec_fp_args REQUIRED)
-  find_program(${_moec_var} ${_moec_fp_args})
+  cmake_language(CALL find_${kind} ${_moec_var} ${_moec_fp_args})
   moec_require(${_moec_var} DEBIAN "${_moec_fp_DEBIAN}" WHAT "${_moec_fp_WHAT}")
 endmacro()
 
+macro(moec_find_program _moec_var)
+  _moec_find_one(program ${_moec_var} ${ARGN})
+endmacro()
+
 macro(moec_find_library _moec_var)
-  cmake_parse_arguments(_moec_fp "" "DEBIAN;WHAT" "" ${ARGN})
-  if(NOT _moec_fp_WHAT)
-    list(GET _moec_fp_UNPARSED_ARGUMENTS 0 _moec_fp_WHAT)
-  endif()
-  set(_moec_fp_args ${_moec_fp_UNPARSED_ARGUMENTS})
-  list(REMOVE_ITEM _moec_fp_args REQUIRED)
-  find_library(${_moec_var} ${_moec_fp_args})
-  moec_require(${_moec_var} DEBIAN "${_moec_fp_DEBIAN}" WHAT "${_moec_fp_WHAT}")
+  _moec_find_one(library ${_moec_var} ${ARGN})
 endmacro()
 
 # OpenMP comes with the compiler: GCC's libgomp is in libgcc-<major>-dev, clang's

@@ -15,6 +15,8 @@
 
 #include "moec/cpu/kernels.h"
 
+#include "PlanChecks.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <sys/mman.h>
 
 namespace moec {
@@ -180,6 +183,9 @@ public:
   std::vector<CpuStep> steps;        ///< in execution order
   std::vector<int32_t> usedStates;   ///< states any step reads or writes (distinct)
   std::vector<DeviceBuffer> imports; ///< the weights' importHost() records
+  /// Per plan weight: its kernel view once imported (a weight several steps use,
+  /// such as kv_b_proj's two per-head views, is imported once).
+  std::vector<std::optional<cpu::Weight>> weights;
 };
 
 class CpuBackend final : public Backend {
@@ -212,6 +218,8 @@ public:
 
 private:
   Status resolveStep(CpuProgram &program, uint32_t index, CpuStep *out);
+  /// The kernel view of plan weight `index`, imported on first use.
+  Status weight(CpuProgram &program, int32_t index, cpu::Weight *out);
   Status run(const CpuStep &step, const Bindings &bindings) const;
 
   int threads_; ///< kernel threads of this backend; <= 0: every core
@@ -300,6 +308,7 @@ Status CpuBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Pro
   const EntryPointInfo &info = plan.entryPoint(entry);
   auto program = std::make_unique<CpuProgram>(plan, *this);
   program->steps.resize(info.numSteps);
+  program->weights.resize(plan.numWeights());
   for (uint32_t i = 0; i < info.numSteps; ++i) {
     const uint32_t index = info.firstStep + i;
     std::string why;
@@ -317,6 +326,32 @@ Status CpuBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Pro
   return Status();
 }
 
+Status CpuBackend::weight(CpuProgram &program, int32_t index, cpu::Weight *out) {
+  std::optional<cpu::Weight> &cached = program.weights[size_t(index)];
+  if (!cached) {
+    const WeightView &view = program.plan.weight(size_t(index));
+    DeviceBuffer data;
+    MOEC_RETURN_IF_ERROR(importHost(view.data, view.bytes, &data));
+    program.imports.push_back(data);
+    cpu::Weight weight;
+    weight.type = weightType(view.dtype);
+    weight.data = data.data;
+    weight.rows = view.rows;
+    weight.cols = view.cols;
+    if (view.blockScale && view.blockRows > 0 && view.blockCols > 0) {
+      const uint64_t scales = uint64_t((view.rows + view.blockRows - 1) / view.blockRows) *
+                              uint64_t((view.cols + view.blockCols - 1) / view.blockCols);
+      DeviceBuffer scale;
+      MOEC_RETURN_IF_ERROR(importHost(view.blockScale, scales * sizeof(float), &scale));
+      program.imports.push_back(scale);
+      weight.blockScale = static_cast<const float *>(scale.data);
+    }
+    cached = weight;
+  }
+  *out = *cached;
+  return Status();
+}
+
 Status CpuBackend::resolveStep(CpuProgram &program, uint32_t index, CpuStep *out) {
   const Plan &plan = program.plan;
   const plan::Step *step = plan.root().steps()->Get(index);
@@ -325,8 +360,9 @@ Status CpuBackend::resolveStep(CpuProgram &program, uint32_t index, CpuStep *out
     const plan::Buffer *b = buffers->Get(flatbuffers::uoffset_t(buffer));
     Place p;
     p.offset = b->offset();
-    for (flatbuffers::uoffset_t d = 1; d < b->shape()->size(); ++d)
-      p.cols *= b->shape()->Get(d);
+    const std::vector<int64_t> shape = detail::readDims(b->shape());
+    for (size_t d = 1; d < shape.size(); ++d)
+      p.cols *= shape[d];
     return p;
   };
   CpuStep &s = *out;
@@ -342,24 +378,9 @@ Status CpuBackend::resolveStep(CpuProgram &program, uint32_t index, CpuStep *out
     s.states.assign(step->states()->begin(), step->states()->end());
   if (step->weights())
     for (int32_t w : *step->weights()) {
-      const WeightView &view = plan.weight(size_t(w));
-      DeviceBuffer data, scale;
-      MOEC_RETURN_IF_ERROR(importHost(view.data, view.bytes, &data));
-      program.imports.push_back(data);
-      cpu::Weight weight;
-      weight.type = weightType(view.dtype);
-      weight.data = data.data;
-      weight.rows = view.rows;
-      weight.cols = view.cols;
-      if (view.blockScale && view.blockRows > 0 && view.blockCols > 0) {
-        const uint64_t scales =
-            uint64_t((view.rows + view.blockRows - 1) / view.blockRows) *
-            uint64_t((view.cols + view.blockCols - 1) / view.blockCols);
-        MOEC_RETURN_IF_ERROR(importHost(view.blockScale, scales * sizeof(float), &scale));
-        program.imports.push_back(scale);
-        weight.blockScale = static_cast<const float *>(scale.data);
-      }
-      s.weights.push_back(weight);
+      cpu::Weight view;
+      MOEC_RETURN_IF_ERROR(weight(program, w, &view));
+      s.weights.push_back(view);
     }
   switch (s.kind) {
   case plan::StepKind::RmsNorm:

@@ -263,32 +263,19 @@ llvm::Expected<WeightRef> Emitter::weight(Value v) {
       return makeError(
           formatv("{0}: tensor '{1}': missing", source.blame(in.getName()), in.getName()));
     // Converted at compile time: the plan stores the f32 values.
+    cpu::WeightType type;
+    switch (t->dtype) {
+    case plan::DType::F32: type = cpu::WeightType::F32; break;
+    case plan::DType::F16: type = cpu::WeightType::F16; break;
+    case plan::DType::BF16: type = cpu::WeightType::BF16; break;
+    default:
+      return makeError(formatv("{0}: tensor '{1}': cannot convert {2} to f32",
+                               source.blame(in.getName()), in.getName(),
+                               dtypeName(t->dtype)));
+    }
     uint64_t n = t->bytes / dtypeSize(t->dtype);
     std::vector<uint8_t> &bytes = owned.emplace_back(n * sizeof(float));
-    auto *out = reinterpret_cast<float *>(bytes.data());
-    for (uint64_t i = 0; i < n; ++i) {
-      switch (t->dtype) {
-      case plan::DType::F32:
-        std::memcpy(&out[i], t->data + 4 * i, 4);
-        break;
-      case plan::DType::BF16: {
-        uint16_t b;
-        std::memcpy(&b, t->data + 2 * i, 2);
-        out[i] = cpu::bf16ToFloat(b);
-        break;
-      }
-      case plan::DType::F16: {
-        uint16_t b;
-        std::memcpy(&b, t->data + 2 * i, 2);
-        out[i] = cpu::f16ToFloat(b);
-        break;
-      }
-      default:
-        return makeError(formatv("{0}: tensor '{1}': cannot convert {2} to f32",
-                                 source.blame(in.getName()), in.getName(),
-                                 dtypeName(t->dtype)));
-      }
-    }
+    cpu::decodeToFloat(type, t->data, int64_t(n), reinterpret_cast<float *>(bytes.data()));
     int32_t idx = w.addWeightBorrowed(in.getName().str(), plan::DType::F32, t->shape,
                                       bytes.data(), bytes.size());
     weightBytes += bytes.size();

@@ -3,7 +3,6 @@
 
 #include "moec/cpu/kernels.h"
 
-#include <cmath>
 #include <cstring>
 
 namespace moec::checkpoint {
@@ -15,22 +14,6 @@ uint32_t floatBits(float Value) {
   return Bits;
 }
 
-float bitsToFloat(uint32_t Bits) {
-  float Value;
-  std::memcpy(&Value, &Bits, sizeof(Value));
-  return Value;
-}
-
-uint16_t loadU16(const uint8_t *Data) {
-  return static_cast<uint16_t>(Data[0] | (Data[1] << 8));
-}
-
-uint32_t loadU32(const uint8_t *Data) {
-  return static_cast<uint32_t>(Data[0]) |
-         (static_cast<uint32_t>(Data[1]) << 8) |
-         (static_cast<uint32_t>(Data[2]) << 16) |
-         (static_cast<uint32_t>(Data[3]) << 24);
-}
 } // namespace
 
 // The scalar conversions are the runtime's (runtime/cpu, MLIR-free): one
@@ -43,24 +26,14 @@ float e4m3ToFloat(uint8_t Bits) { return cpu::fp8e4m3ToFloat(Bits); }
 uint8_t floatToE4M3(float Value) { return cpu::floatToFp8e4m3(Value); }
 
 void decodeToFloat(DType Type, const uint8_t *Data, size_t Count, float *Out) {
+  cpu::WeightType T = cpu::WeightType::F32;
   switch (Type) {
-  case DType::BF16:
-    for (size_t I = 0; I < Count; ++I)
-      Out[I] = bf16ToFloat(loadU16(Data + 2 * I));
-    return;
-  case DType::F16:
-    for (size_t I = 0; I < Count; ++I)
-      Out[I] = f16ToFloat(loadU16(Data + 2 * I));
-    return;
-  case DType::F32:
-    for (size_t I = 0; I < Count; ++I)
-      Out[I] = bitsToFloat(loadU32(Data + 4 * I));
-    return;
-  case DType::F8_E4M3:
-    for (size_t I = 0; I < Count; ++I)
-      Out[I] = e4m3ToFloat(Data[I]);
-    return;
+  case DType::BF16: T = cpu::WeightType::BF16; break;
+  case DType::F16: T = cpu::WeightType::F16; break;
+  case DType::F32: T = cpu::WeightType::F32; break;
+  case DType::F8_E4M3: T = cpu::WeightType::F8E4M3; break;
   }
+  cpu::decodeToFloat(T, Data, static_cast<int64_t>(Count), Out);
 }
 
 std::vector<uint8_t> encodeFromFloat(DType Type,

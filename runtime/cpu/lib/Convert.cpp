@@ -108,4 +108,29 @@ uint16_t floatToF16(float v) {
   return static_cast<uint16_t>(sign | (exponent << 10) | ((m >> 13) & 0x3FF));
 }
 
+void decodeToFloat(WeightType type, const void *data, int64_t count, float *out) {
+  const auto *bytes = static_cast<const uint8_t *>(data);
+  // Little-endian by construction, whatever the host, and no aligned loads.
+  auto u16 = [&](int64_t i) { return uint16_t(bytes[2 * i] | (bytes[2 * i + 1] << 8)); };
+  switch (type) {
+  case WeightType::F32:
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = floatOf(uint32_t(bytes[4 * i]) | uint32_t(bytes[4 * i + 1]) << 8 |
+                       uint32_t(bytes[4 * i + 2]) << 16 | uint32_t(bytes[4 * i + 3]) << 24);
+    return;
+  case WeightType::F16:
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = f16ToFloat(u16(i));
+    return;
+  case WeightType::BF16:
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = bf16ToFloat(u16(i));
+    return;
+  case WeightType::F8E4M3:
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = fp8e4m3ToFloat(bytes[i]);
+    return;
+  }
+}
+
 } // namespace moec::cpu

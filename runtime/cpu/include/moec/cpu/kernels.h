@@ -94,6 +94,9 @@ float bf16ToFloat(uint16_t v);
 uint16_t floatToBf16(float v);
 float f16ToFloat(uint16_t v);
 uint16_t floatToF16(float v);
+/// Decodes `count` values of `type` stored little-endian at `data` (any alignment)
+/// into floats with the conversions above; F8E4M3 values come out unscaled.
+void decodeToFloat(WeightType type, const void *data, int64_t count, float *out);
 
 /// out[t, :] = table[tokens[t], :]. out is [T, table.cols].
 void embedding(const Weight &table, const int32_t *tokens, int64_t T, float *out);
