@@ -2,7 +2,7 @@
 # Builds the checkpoint-loader fuzzers (safetensors header, config.json) with clang
 # in a separate build with the compiler side on (they need LLVM Support), and runs
 # each for a fixed time. Seeds: a small valid safetensors file
-# (tests/fuzz/seeds), the golden fixtures' config.json files, and the inputs that
+# (tests/fuzz/seeds), the golden fixtures' and models/' config.json files, and the inputs that
 # once broke them (tests/fuzz/regressions-*, also checked by moec_checkpoint_tests).
 # usage: run_checkpoint_fuzz.sh SOURCE_DIR BUILD_DIR [SECONDS]
 set -eu
@@ -18,8 +18,12 @@ seeds=$build/fuzz-seeds
 rm -rf "$seeds"
 mkdir -p "$seeds/safetensors" "$seeds/config" "$build/corpus-safetensors" "$build/corpus-config"
 cp "$fuzz/seeds/small.safetensors" "$seeds/safetensors/"
-for variant in "$src"/tests/golden/data/*/; do
-  cp "$variant/config.json" "$seeds/config/$(basename "$variant").json"
+# The golden fixtures' configs and the committed models' (fixtures of a committed model
+# keep only their data files).
+for variant in "$src"/tests/golden/data/*/ "$src"/models/*/; do
+  if [ -f "$variant/config.json" ]; then
+    cp "$variant/config.json" "$seeds/config/$(basename "$variant").json"
+  fi
 done
 for kind in safetensors config; do
   if [ -d "$fuzz/regressions-$kind" ]; then

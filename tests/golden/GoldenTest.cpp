@@ -129,6 +129,14 @@ protected:
   void TearDown() override { llvm::sys::fs::remove_directories(tmp); }
 
   std::string variantDir() const { return kGolden + "/data/" + GetParam(); }
+  /// The checkpoint: the variant's own directory, or a committed model (models/).
+  std::string checkpointDir() const {
+    nlohmann::json manifest = readJson(kGolden + "/manifest.json");
+    for (const auto &v : manifest["variants"])
+      if (v["name"] == GetParam() && v.contains("checkpoint"))
+        return kGolden + "/" + v["checkpoint"].get<std::string>();
+    return variantDir();
+  }
 
   /// Compiles the variant with `weights` placement, prefill MLA form `prefill`
   /// and decode MLA form `decode`; returns the plan path.
@@ -137,7 +145,7 @@ protected:
     std::string plan =
         tmp + "/" + GetParam() + "-" + weights + "-" + prefill + "-" + decode + ".plan";
     std::string err;
-    int rc = run({kBin + "/moec", "compile", variantDir(), "-o", plan, "--weights=" + weights,
+    int rc = run({kBin + "/moec", "compile", checkpointDir(), "-o", plan, "--weights=" + weights,
                   "--prefill-mla-form=" + prefill, "--decode-mla-form=" + decode, "--quiet"},
                  "", err);
     EXPECT_EQ(rc, 0) << err;

@@ -191,6 +191,20 @@ VARIANTS = {
               "magnitudes vary (scales differ per block). Real V3 YaRN values (original 4096). "
               "embed_tokens, lm_head, norms, mlp.gate.weight are bf16, correction bias fp32. "
               "Reference = the dequantised weights W8*S in fp32 (no activation quantisation)."),
+    # The trained default model (scripts/train_default_model.py), bf16 and FP8: the
+    # checkpoint stays in models/, only the data files live here. The prompt is the
+    # first of PROMPTS whose greedy run has no near-tie.
+    "poems": dict(
+        checkpoint="../../models/poems-v3",
+        notes="The trained default model (models/poems-v3, bf16; scripts/train_default_model.py): "
+              "4 layers, hidden 256, 16 routed experts in 4 groups (K 4, topk_group 2), 1 shared, "
+              "q_lora 128, kv_lora 64, YaRN x4 over 256 positions, vocab 4096, a trained "
+              "correction bias. Prompt: BOS + the tokens of a Tang poem's first line."),
+    "poems_fp8": dict(
+        checkpoint="../../models/poems-v3-fp8",
+        notes="The same model in DeepSeek-V3's FP8 format (models/poems-v3-fp8: e4m3 codes, "
+              "128x128 block scales made with spec section 3's recipe). Reference = the "
+              "dequantised weights in fp32."),
     "v2_lite": dict(
         seed=3000,
         config=v2_config(),
@@ -505,7 +519,32 @@ def write_checkpoint(d, cfg, stored):
     os.chmod(os.path.join(d, "model.safetensors"), 0o644)
 
 
+PROMPTS = ["床前明月光，", "春眠不觉晓，", "白日依山尽，", "明月几时有？", "红豆生南国，"]
+
+
+def load_checkpoint_variant(spec):
+    """cfg, stored tensors and fp32 effective weights of a committed checkpoint."""
+    from safetensors.torch import load_file
+    d = os.path.normpath(os.path.join(HERE, spec["checkpoint"]))
+    with open(os.path.join(d, "config.json")) as f:
+        cfg = json.load(f)
+    stored = load_file(os.path.join(d, "model.safetensors"))
+    eff = {}
+    for k, v in stored.items():
+        if k.endswith("_scale_inv"):
+            continue
+        if v.dtype == torch.float8_e4m3fn:
+            s = stored[k + "_scale_inv"]
+            full = s.repeat_interleave(128, 0).repeat_interleave(128, 1)[:v.shape[0], :v.shape[1]]
+            eff[k] = v.float() * full
+        else:
+            eff[k] = v.float()
+    return d, cfg, stored, eff
+
+
 def run_variant(name, spec):
+    if "checkpoint" in spec:
+        return run_checkpoint_variant(name, spec)
     base = spec["seed"]
     for seed in range(base, base + 50):
         cfg, stored, eff, prompt = try_seed(name, spec, seed)
@@ -620,6 +659,79 @@ def run_variant(name, spec):
         "trap_sensitivity_rel": traps,
         "traps_caught": sorted(t for t, v in traps.items() if v > TRAP_DETECT),
         "traps_not_caught": sorted(t for t, v in traps.items() if v <= TRAP_DETECT),
+        "notes": spec["notes"],
+    }
+
+
+def run_checkpoint_variant(name, spec):
+    from tokenizers import Tokenizer
+    ckpt, cfg, stored, eff = load_checkpoint_variant(spec)
+    tok = Tokenizer.from_file(os.path.join(ckpt, "tokenizer.json"))
+    rcfg, w = ref_numpy.load_checkpoint(ckpt)
+    for text in PROMPTS:
+        prompt = [cfg["bos_token_id"]] + tok.encode(text).ids
+        ref_greedy = ref_numpy.greedy(rcfg, w, prompt, N_GREEDY)
+        full = prompt + ref_greedy
+        stats = {}
+        ref_full = ref_numpy.forward(rcfg, w, full, stats=stats)
+        em, gm = stats.get("expert_margin", np.inf), stats.get("group_margin", np.inf)
+        gmarg = []
+        for t in range(len(prompt) - 1, len(full) - 1):
+            top = np.sort(ref_full[t])[::-1]
+            gmarg.append((top[0] - top[1]) / np.abs(ref_full[t]).max())
+        why = []
+        if em < ROUTE_MARGIN_ABS:
+            why.append(f"expert margin {em:.2e}")
+        if gm < ROUTE_MARGIN_ABS:
+            why.append(f"group margin {gm:.2e}")
+        if min(gmarg) < GREEDY_MARGIN_REL:
+            why.append(f"greedy margin {min(gmarg):.2e}")
+        if not why:
+            break
+        print(f"[{name}] prompt {text!r} rejected: {', '.join(why)}")
+    else:
+        raise SystemExit(f"[{name}] no prompt without near-ties")
+    model = build_hf(cfg, eff)
+    hf = hf_logits(model, prompt)
+    r_hf = rel(hf, ref_full[:len(prompt)])
+    hf_g, hf_gm = hf_greedy(model, prompt, N_GREEDY)
+    hf_full = hf_logits(model, full)
+    r_hf_full = rel(hf_full, ref_full)
+    print(f"[{name}] prompt {text!r}: hf vs numpy prompt logits rel {r_hf:.2e}, full {r_hf_full:.2e}; "
+          f"greedy equal {hf_g == ref_greedy}: {tok.decode(hf_g)!r}")
+    assert r_hf <= HF_VS_REF_MAX and r_hf_full <= HF_VS_REF_MAX, (r_hf, r_hf_full)
+    assert hf_g == ref_greedy, (hf_g, ref_greedy)
+    d = os.path.join(DATA, name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "prompt.json"), "w") as f:
+        json.dump({"tokens": prompt, "text": text}, f, ensure_ascii=False)
+        f.write("\n")
+    with open(os.path.join(d, "greedy.json"), "w") as f:
+        json.dump({"tokens": hf_g, "text": tok.decode(hf_g)}, f, ensure_ascii=False)
+        f.write("\n")
+    np.save(os.path.join(d, "logits.npy"), hf.astype(np.float32))
+    np.save(os.path.join(d, "logits_full.npy"), hf_full[:-1].astype(np.float32))
+    return {
+        "name": name,
+        "dir": f"data/{name}",
+        "checkpoint": spec["checkpoint"],
+        "model_type": cfg["model_type"],
+        "prompt_text": text,
+        "prompt_len": len(prompt),
+        "greedy_len": N_GREEDY,
+        "vocab_size": cfg["vocab_size"],
+        "num_hidden_layers": cfg["num_hidden_layers"],
+        "fp8_tensors": sum(1 for v in stored.values() if v.dtype == torch.float8_e4m3fn),
+        "tolerance": {"logits_max_abs_over_max_ref": TOLERANCE, "greedy": "exact"},
+        "saved_from": "transformers (float32)",
+        "check": {
+            "transformers_vs_numpy_prompt_rel": r_hf,
+            "transformers_vs_numpy_full_rel": r_hf_full,
+            "greedy_transformers_equals_numpy": hf_g == ref_greedy,
+            "min_greedy_margin_rel": float(min(min(gmarg), min(hf_gm))),
+            "min_route_expert_margin": None if not np.isfinite(em) else em,
+            "min_route_group_margin": None if not np.isfinite(gm) else gm,
+        },
         "notes": spec["notes"],
     }
 

@@ -326,7 +326,8 @@ def verify(golden_dir):
     fails = 0
     for v in man["variants"]:
         d = os.path.join(golden_dir, v["dir"])
-        cfg, w = load_checkpoint(d)
+        # Variants of a committed model (models/) keep only their data files here.
+        cfg, w = load_checkpoint(os.path.join(golden_dir, v.get("checkpoint", v["dir"])))
         with open(os.path.join(d, "prompt.json")) as f:
             prompt = json.load(f)["tokens"]
         with open(os.path.join(d, "greedy.json")) as f:
