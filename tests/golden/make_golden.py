@@ -542,6 +542,52 @@ def load_checkpoint_variant(spec):
     return d, cfg, stored, eff
 
 
+def reference_run(rcfg, w, full, prompt_len):
+    """The numpy reference over prompt + greedy tokens, and why it is a bad fixture (near-ties):
+    returns (logits, reasons, expert margin, group margin, greedy margins)."""
+    stats = {}
+    ref_full = ref_numpy.forward(rcfg, w, full, stats=stats)
+    em = stats.get("expert_margin", np.inf)
+    gm = stats.get("group_margin", np.inf)
+    # greedy margins at each decision (positions T-1 .. T+14 of the full run)
+    gmarg = []
+    for t in range(prompt_len - 1, len(full) - 1):
+        top = np.sort(ref_full[t])[::-1]
+        gmarg.append((top[0] - top[1]) / np.abs(ref_full[t]).max())
+    why = []
+    if em < ROUTE_MARGIN_ABS:
+        why.append(f"expert margin {em:.2e}")
+    if gm < ROUTE_MARGIN_ABS:
+        why.append(f"group margin {gm:.2e}")
+    if min(gmarg) < GREEDY_MARGIN_REL:
+        why.append(f"greedy margin {min(gmarg):.2e}")
+    return ref_full, why, em, gm, gmarg
+
+
+def manifest_entry(name, cfg, stored, prompt_len, r_hf, r_hf_full, hf_g, ref_greedy, margins, em, gm):
+    """The manifest fields every variant has."""
+    return {
+        "name": name,
+        "dir": f"data/{name}",
+        "model_type": cfg["model_type"],
+        "prompt_len": prompt_len,
+        "greedy_len": N_GREEDY,
+        "vocab_size": cfg["vocab_size"],
+        "num_hidden_layers": cfg["num_hidden_layers"],
+        "fp8_tensors": sum(1 for v in stored.values() if v.dtype == torch.float8_e4m3fn),
+        "tolerance": {"logits_max_abs_over_max_ref": TOLERANCE, "greedy": "exact"},
+        "saved_from": "transformers (float32)",
+        "check": {
+            "transformers_vs_numpy_prompt_rel": r_hf,
+            "transformers_vs_numpy_full_rel": r_hf_full,
+            "greedy_transformers_equals_numpy": hf_g == ref_greedy,
+            "min_greedy_margin_rel": float(min(margins)),
+            "min_route_expert_margin": None if not np.isfinite(em) else em,
+            "min_route_group_margin": None if not np.isfinite(gm) else gm,
+        },
+    }
+
+
 def run_variant(name, spec):
     if "checkpoint" in spec:
         return run_checkpoint_variant(name, spec)
@@ -554,23 +600,7 @@ def run_variant(name, spec):
         rcfg, w = ref_numpy.load_checkpoint(d)
         ref_greedy = ref_numpy.greedy(rcfg, w, prompt, N_GREEDY)
         full = prompt + ref_greedy
-        stats = {}
-        ref_full = ref_numpy.forward(rcfg, w, full, stats=stats)
-        em = stats.get("expert_margin", np.inf)
-        gm = stats.get("group_margin", np.inf)
-        # greedy margins at each decision (positions T-1 .. T+14 of the full run)
-        gmarg = []
-        for t in range(PROMPT_LEN - 1, len(full) - 1):
-            row = ref_full[t]
-            top = np.sort(row)[::-1]
-            gmarg.append((top[0] - top[1]) / np.abs(row).max())
-        why = []
-        if em < ROUTE_MARGIN_ABS:
-            why.append(f"expert margin {em:.2e}")
-        if gm < ROUTE_MARGIN_ABS:
-            why.append(f"group margin {gm:.2e}")
-        if min(gmarg) < GREEDY_MARGIN_REL:
-            why.append(f"greedy margin {min(gmarg):.2e}")
+        ref_full, why, em, gm, gmarg = reference_run(rcfg, w, full, PROMPT_LEN)
         if len(set(ref_greedy)) < MIN_DISTINCT_GREEDY:
             why.append(f"greedy continuation has only {len(set(ref_greedy))} distinct tokens")
         if not why:
@@ -632,35 +662,18 @@ def run_variant(name, spec):
     np.save(os.path.join(d, "logits.npy"), hf.astype(np.float32))
     np.save(os.path.join(d, "logits_full.npy"), hf_full[:-1].astype(np.float32))
 
-    n_fp8 = sum(1 for v in stored.values() if v.dtype == torch.float8_e4m3fn)
-    return {
-        "name": name,
-        "dir": f"data/{name}",
-        "model_type": cfg["model_type"],
-        "seed": seed,
-        "prompt_len": PROMPT_LEN,
-        "greedy_len": N_GREEDY,
-        "vocab_size": cfg["vocab_size"],
-        "num_hidden_layers": cfg["num_hidden_layers"],
-        "fp8_tensors": n_fp8,
-        "tolerance": {"logits_max_abs_over_max_ref": TOLERANCE, "greedy": "exact"},
-        "saved_from": "transformers (float32)",
-        "check": {
-            "transformers_vs_numpy_prompt_rel": r_hf,
-            "transformers_vs_numpy_full_rel": r_hf_full,
-            "greedy_transformers_equals_numpy": hf_g == ref_greedy,
-            "min_greedy_margin_rel": float(min(min(gmarg), min(hf_gm))),
-            "min_route_expert_margin": None if not np.isfinite(em) else em,
-            "min_route_group_margin": None if not np.isfinite(gm) else gm,
-            "probes": probes,
-            "unpatched_transformers_rel": unpatched,
-            "transformers_rope_interleave_false_rel": no_interleave,
-        },
+    entry = manifest_entry(name, cfg, stored, PROMPT_LEN, r_hf, r_hf_full, hf_g, ref_greedy,
+                           gmarg + hf_gm, em, gm)
+    entry["seed"] = seed
+    entry["check"].update({"probes": probes, "unpatched_transformers_rel": unpatched,
+                           "transformers_rope_interleave_false_rel": no_interleave})
+    entry.update({
         "trap_sensitivity_rel": traps,
         "traps_caught": sorted(t for t, v in traps.items() if v > TRAP_DETECT),
         "traps_not_caught": sorted(t for t, v in traps.items() if v <= TRAP_DETECT),
         "notes": spec["notes"],
-    }
+    })
+    return entry
 
 
 def run_checkpoint_variant(name, spec):
@@ -672,20 +685,7 @@ def run_checkpoint_variant(name, spec):
         prompt = [cfg["bos_token_id"]] + tok.encode(text).ids
         ref_greedy = ref_numpy.greedy(rcfg, w, prompt, N_GREEDY)
         full = prompt + ref_greedy
-        stats = {}
-        ref_full = ref_numpy.forward(rcfg, w, full, stats=stats)
-        em, gm = stats.get("expert_margin", np.inf), stats.get("group_margin", np.inf)
-        gmarg = []
-        for t in range(len(prompt) - 1, len(full) - 1):
-            top = np.sort(ref_full[t])[::-1]
-            gmarg.append((top[0] - top[1]) / np.abs(ref_full[t]).max())
-        why = []
-        if em < ROUTE_MARGIN_ABS:
-            why.append(f"expert margin {em:.2e}")
-        if gm < ROUTE_MARGIN_ABS:
-            why.append(f"group margin {gm:.2e}")
-        if min(gmarg) < GREEDY_MARGIN_REL:
-            why.append(f"greedy margin {min(gmarg):.2e}")
+        ref_full, why, em, gm, gmarg = reference_run(rcfg, w, full, len(prompt))
         if not why:
             break
         print(f"[{name}] prompt {text!r} rejected: {', '.join(why)}")
@@ -711,29 +711,10 @@ def run_checkpoint_variant(name, spec):
         f.write("\n")
     np.save(os.path.join(d, "logits.npy"), hf.astype(np.float32))
     np.save(os.path.join(d, "logits_full.npy"), hf_full[:-1].astype(np.float32))
-    return {
-        "name": name,
-        "dir": f"data/{name}",
-        "checkpoint": spec["checkpoint"],
-        "model_type": cfg["model_type"],
-        "prompt_text": text,
-        "prompt_len": len(prompt),
-        "greedy_len": N_GREEDY,
-        "vocab_size": cfg["vocab_size"],
-        "num_hidden_layers": cfg["num_hidden_layers"],
-        "fp8_tensors": sum(1 for v in stored.values() if v.dtype == torch.float8_e4m3fn),
-        "tolerance": {"logits_max_abs_over_max_ref": TOLERANCE, "greedy": "exact"},
-        "saved_from": "transformers (float32)",
-        "check": {
-            "transformers_vs_numpy_prompt_rel": r_hf,
-            "transformers_vs_numpy_full_rel": r_hf_full,
-            "greedy_transformers_equals_numpy": hf_g == ref_greedy,
-            "min_greedy_margin_rel": float(min(min(gmarg), min(hf_gm))),
-            "min_route_expert_margin": None if not np.isfinite(em) else em,
-            "min_route_group_margin": None if not np.isfinite(gm) else gm,
-        },
-        "notes": spec["notes"],
-    }
+    entry = manifest_entry(name, cfg, stored, len(prompt), r_hf, r_hf_full, hf_g, ref_greedy,
+                           gmarg + hf_gm, em, gm)
+    entry.update({"checkpoint": spec["checkpoint"], "prompt_text": text, "notes": spec["notes"]})
+    return entry
 
 
 def self_check_reference():
