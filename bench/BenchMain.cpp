@@ -3,16 +3,20 @@
 // Google Benchmark's main plus options of its own, removed before the library
 // parses the rest:
 //   --moec_simd=scalar|avx2|avx512   force a SIMD level (default: the detected one)
-//   --moec_threads=N                 kernel threads (default: all cores)
+//   --moec_threads=N                 kernel threads (default: the CPUs of
+//                                    sched_getaffinity)
 //   --moec_baseline=PATH             also run the linear, MoE and MLA benchmarks on the
 //                                    kernels of a baseline build (a shared library
 //                                    from -DMOEC_BENCH_BASELINE=...; see KernelSet.h),
 //                                    named with the suffix "_baseline"
-// Both options above apply to the baseline kernels too.
+// Both options above apply to the baseline kernels too. Idle OpenMP workers spin
+// briefly, then sleep, as in moec-run (moec/cpu/WaitPolicy.h).
 //
 //===----------------------------------------------------------------------===//
 
 #include "KernelSet.h"
+
+#include "moec/cpu/WaitPolicy.h"
 
 #include <benchmark/benchmark.h>
 
@@ -25,6 +29,8 @@
 #include <vector>
 
 int main(int argc, char **argv) {
+  // The OpenMP wait policy moec-run runs with (may re-execute moec_bench once).
+  moec::cpu::boundOpenMpSpinning(argv);
   using moec::bench::KernelSet;
   const KernelSet *current = moecBenchKernelSet();
   const KernelSet *baseline = nullptr;

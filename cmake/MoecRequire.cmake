@@ -6,6 +6,7 @@
 #   moec_find_package(<Name> DEBIAN <package> [WHAT <text>] <find_package arguments>...)
 #   moec_find_program(<VAR> DEBIAN <package> [WHAT <text>] <find_program arguments>...)
 #   moec_find_library(<VAR> DEBIAN <package> [WHAT <text>] <find_library arguments>...)
+#   moec_find_path(<VAR> DEBIAN <package> [WHAT <text>] <find_path arguments>...)
 #   moec_require(<condition variable> DEBIAN <package> WHAT <text>)
 # The find_* forms take the same arguments as CMake's own (REQUIRED is implied);
 # WHAT defaults to <Name> or to the program or library searched for. They are
@@ -33,7 +34,7 @@ macro(moec_find_package _moec_name)
   moec_require(${_moec_name}_FOUND DEBIAN "${_moec_fp_DEBIAN}" WHAT "${_moec_fp_WHAT}")
 endmacro()
 
-# find_program / find_library with the same DEBIAN/WHAT arguments; `kind` is
+# find_program / find_library / find_path with the same DEBIAN/WHAT arguments; `kind` is
 # "program" or "library".
 macro(_moec_find_one kind _moec_var)
   cmake_parse_arguments(_moec_fp "" "DEBIAN;WHAT" "" ${ARGN})
@@ -52,6 +53,10 @@ endmacro()
 
 macro(moec_find_library _moec_var)
   _moec_find_one(library ${_moec_var} ${ARGN})
+endmacro()
+
+macro(moec_find_path _moec_var)
+  _moec_find_one(path ${_moec_var} ${ARGN})
 endmacro()
 
 # OpenMP comes with the compiler: GCC's libgomp is in libgcc-<major>-dev, clang's

@@ -11,10 +11,14 @@ PACKAGES=(
   cmake ninja-build ccache g++ python3
   # compiler side: LLVM/MLIR 22 (libMLIR.so, mlir-tblgen, FileCheck, lit)
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
-  # clang for the loader fuzz sub-builds: libFuzzer/ASan runtimes, OpenMP for clang
+  # clang for the loader fuzz sub-builds and the ASan + UBSan build of the suite
+  # (scripts/test-sanitizers.sh): libFuzzer/ASan/UBSan runtimes, OpenMP for clang
+  # (llvm-symbolizer for the reports comes with llvm-22-dev)
   clang-22 libclang-rt-22-dev libomp-22-dev
   # serialization, config and ONNX
   flatbuffers-compiler libflatbuffers-dev nlohmann-json3-dev libonnx-dev libprotobuf-dev protobuf-compiler
+  # checksums of plans and weight files
+  libxxhash-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # readelf and nm for the layering test

@@ -222,7 +222,7 @@ private:
   Status weight(CpuProgram &program, int32_t index, cpu::Weight *out);
   Status run(const CpuStep &step, const Bindings &bindings) const;
 
-  int threads_; ///< kernel threads of this backend; <= 0: every core
+  int threads_; ///< kernel threads of this backend; <= 0: the CPUs it may run on
 };
 
 Status CpuBackend::allocate(uint64_t bytes, DeviceBuffer *out, int type) {

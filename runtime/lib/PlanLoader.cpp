@@ -2,8 +2,10 @@
 #include "PlanChecks.h"
 
 #include "moec/runtime/CheckedMath.h"
+#include "moec/runtime/Integrity.h"
 #include "moec/runtime/Plan.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstring>
 #include <map>
@@ -71,30 +73,32 @@ Status verifyFlatbuffer(const uint8_t *data, size_t size, const plan::Plan **roo
 
 } // namespace
 
-Status Plan::load(const std::string &path, std::unique_ptr<Plan> *out) {
+Status Plan::load(const std::string &path, std::unique_ptr<Plan> *out,
+                  const PlanLoadOptions &options) {
   std::unique_ptr<Plan> result(new Plan());
   result->name_ = path;
   Status status = MappedFile::open(path, &result->file_);
   if (!status.ok())
     return status; // already names the path
-  MOEC_RETURN_IF_ERROR(result->verify(directoryOf(path)));
+  MOEC_RETURN_IF_ERROR(result->verify(directoryOf(path), options));
   *out = std::move(result);
   return Status();
 }
 
 Status Plan::loadFromBytes(const void *data, size_t size, const std::string &name,
-                           const std::string &baseDir, std::unique_ptr<Plan> *out) {
+                           const std::string &baseDir, std::unique_ptr<Plan> *out,
+                           const PlanLoadOptions &options) {
   std::unique_ptr<Plan> result(new Plan());
   result->name_ = name;
   result->file_ = MappedFile::copyOf(data, size);
   if (size != 0 && !result->file_.data())
     return Status::error("%s: cannot allocate %zu bytes", name.c_str(), size);
-  MOEC_RETURN_IF_ERROR(result->verify(baseDir));
+  MOEC_RETURN_IF_ERROR(result->verify(baseDir, options));
   *out = std::move(result);
   return Status();
 }
 
-Status Plan::verify(const std::string &baseDir) {
+Status Plan::verify(const std::string &baseDir, const PlanLoadOptions &options) {
   Status status = verifyFlatbuffer(file_.data(), file_.size(), &root_);
   if (status.ok()) {
     detail::PlanInfo info;
@@ -113,7 +117,9 @@ Status Plan::verify(const std::string &baseDir) {
     if (status.ok())
       status = detail::verifyEntryPoints(info, &entries_, &prefill_, &decode_);
     if (status.ok())
-      status = resolveWeights(baseDir, info);
+      status = resolveWeights(baseDir, options, info);
+    if (status.ok() && options.checkIntegrity)
+      status = checkIntegrity();
     if (status.ok()) {
       states_.resize(info.states.size());
       for (size_t i = 0; i < states_.size(); ++i) {
@@ -151,7 +157,8 @@ std::string Plan::stepLabel(uint32_t step) const {
   return detail::elementLabel("steps", step, root_->steps()->Get(step)->name());
 }
 
-Status Plan::resolveWeights(const std::string &baseDir, const detail::PlanInfo &info) {
+Status Plan::resolveWeights(const std::string &baseDir, const PlanLoadOptions &options,
+                            const detail::PlanInfo &info) {
   const auto *weights = root_->weights();
   size_t count = weights ? weights->size() : 0;
   weights_.assign(count, WeightView());
@@ -178,7 +185,7 @@ Status Plan::resolveWeights(const std::string &baseDir, const detail::PlanInfo &
                              label.c_str(), detail::printableText(file).c_str());
       if (file.find('\0') != std::string::npos)
         return Status::error("%s: external file name contains a NUL byte", label.c_str());
-      std::string path = baseDir + "/" + file;
+      std::string path = options.externalPath ? options.externalPath(file) : baseDir + "/" + file;
       auto found = externalIndex.find(path);
       if (found == externalIndex.end()) {
         MappedFile mapped;
@@ -188,6 +195,7 @@ Status Plan::resolveWeights(const std::string &baseDir, const detail::PlanInfo &
                                detail::printableText(status.message(), 400).c_str());
         found = externalIndex.emplace(path, externalFiles_.size()).first;
         externalFiles_.push_back(std::move(mapped));
+        externalNames_.push_back(file);
       }
       const MappedFile &mapped = externalFiles_[found->second];
       base = mapped.data();
@@ -220,6 +228,108 @@ Status Plan::resolveWeights(const std::string &baseDir, const detail::PlanInfo &
     weights_[i].blockScale = static_cast<const float *>(weights_[size_t(tensor.scale)].data);
     weights_[i].blockRows = tensor.blockShape[0];
     weights_[i].blockCols = tensor.blockShape[1];
+  }
+  return Status();
+}
+
+bool Plan::digestedBytes(const std::string &file, const uint8_t **data, uint64_t *size) const {
+  if (file.empty()) {
+    uint64_t blob = weightBlobOffset(flatbuffers::ReadScalar<uint32_t>(file_.data()));
+    *data = file_.data() + std::min<uint64_t>(blob, file_.size());
+    *size = file_.size() > blob ? file_.size() - blob : 0;
+    return true;
+  }
+  for (size_t i = 0; i < externalNames_.size(); ++i)
+    if (externalNames_[i] == file) {
+      *data = externalFiles_[i].data();
+      *size = externalFiles_[i].size();
+      return true;
+    }
+  return false;
+}
+
+Status Plan::checkIntegrity() const {
+  const plan::Integrity *integrity = root_->integrity();
+  size_t at = 0;
+  if (!integrity || !metadataDigestOffset(*root_, file_.data(), &at))
+    return Status::error("the plan has no integrity record (format %u requires one)",
+                         kPlanFormatVersion);
+  size_t tableBytes =
+      size_t(flatbuffers::ReadScalar<uint32_t>(file_.data())) + kPlanSizePrefixBytes;
+  if (at + 8 > tableBytes)
+    return Status::error("malformed plan: the metadata checksum lies outside the metadata");
+  uint64_t expected = flatbuffers::ReadScalar<uint64_t>(file_.data() + at);
+  if (metadataDigest(file_.data(), tableBytes, at) != expected)
+    return Status::error("metadata checksum mismatch: the file was modified or corrupted "
+                         "after moec wrote it");
+
+  // Every file that holds weights has a digest; sizes and leading bytes agree.
+  std::map<std::string, const plan::WeightFileDigest *> digests;
+  if (integrity->weight_files())
+    for (const plan::WeightFileDigest *digest : *integrity->weight_files())
+      digests[digest->file() ? digest->file()->str() : std::string()] = digest;
+  std::vector<std::string> files = externalNames_;
+  bool embedded = false;
+  if (root_->weights())
+    for (const plan::Weight *weight : *root_->weights())
+      embedded |= !weight->file() || weight->file()->size() == 0;
+  if (embedded)
+    files.insert(files.begin(), std::string());
+  for (const std::string &file : files) {
+    std::string label =
+        file.empty() ? std::string("the weight blob")
+                     : "external file \"" + detail::printableText(file) + "\"";
+    auto found = digests.find(file);
+    if (found == digests.end())
+      return Status::error("%s has no checksum in the integrity record", label.c_str());
+    const uint8_t *data;
+    uint64_t size;
+    digestedBytes(file, &data, &size);
+    const plan::WeightFileDigest &digest = *found->second;
+    if (size != digest.size())
+      return Status::error("%s is %" PRIu64 " bytes, the plan recorded %" PRIu64
+                           ": it was truncated, extended or replaced after the plan was "
+                           "compiled",
+                           label.c_str(), size, uint64_t(digest.size()));
+    if (headDigest(data, size_t(size)) != digest.head_xxh3())
+      return Status::error("%s: its first bytes differ from what the plan recorded: it was "
+                           "modified or replaced after the plan was compiled",
+                           label.c_str());
+  }
+  return Status();
+}
+
+Status Plan::verifyChecksums(const std::function<void(uint64_t, uint64_t)> &progress) const {
+  const plan::Integrity *integrity = root_->integrity();
+  if (!integrity || !integrity->weight_files())
+    return Status::error("%s: the plan has no integrity record", name_.c_str());
+  uint64_t total = 0, done = 0;
+  std::vector<std::pair<const plan::WeightFileDigest *, std::pair<const uint8_t *, uint64_t>>>
+      work;
+  for (const plan::WeightFileDigest *digest : *integrity->weight_files()) {
+    const uint8_t *data;
+    uint64_t size;
+    if (!digestedBytes(digest->file() ? digest->file()->str() : std::string(), &data, &size))
+      continue; // a file no weight uses
+    work.push_back({digest, {data, size}});
+    total += size;
+  }
+  for (const auto &[digest, bytes] : work) {
+    StreamDigest hash;
+    constexpr uint64_t kChunk = uint64_t(64) << 20;
+    for (uint64_t at = 0; at < bytes.second; at += kChunk) {
+      hash.update(bytes.first + at, size_t(std::min(kChunk, bytes.second - at)));
+      done += std::min(kChunk, bytes.second - at);
+      if (progress)
+        progress(done, total);
+    }
+    std::string file = digest->file() ? digest->file()->str() : std::string();
+    if (hash.full() != digest->xxh3())
+      return Status::error(
+          "%s: %s: checksum mismatch: the weights changed after the plan was compiled",
+          name_.c_str(),
+          file.empty() ? "the weight blob"
+                       : ("external file \"" + detail::printableText(file) + "\"").c_str());
   }
   return Status();
 }

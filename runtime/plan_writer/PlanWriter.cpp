@@ -2,6 +2,7 @@
 #include "moec/plan_writer/PlanWriter.h"
 
 #include "moec/runtime/AtomicFile.h"
+#include "moec/runtime/Integrity.h"
 #include "moec/runtime/MappedFile.h"
 
 #include <algorithm>
@@ -125,7 +126,27 @@ void PlanWriter::addEntryPoint(const std::string &name, std::vector<int32_t> inp
   plan_.entry_points.push_back(std::move(entry));
 }
 
+std::string StagedPlan::externalPath(const std::string &name) const {
+  for (const auto &[file, output] : externals_)
+    if (file == name && !output->readBackPath().empty())
+      return output->readBackPath();
+  return baseDir_ + "/" + name;
+}
+
+Status StagedPlan::commit() {
+  for (auto &[file, output] : externals_)
+    MOEC_RETURN_IF_ERROR(output->commit());
+  return plan_ ? plan_->commit() : Status();
+}
+
 Status PlanWriter::write(const std::string &path, const WriteProgress &progress) {
+  StagedPlan staged;
+  MOEC_RETURN_IF_ERROR(stage(path, &staged, progress));
+  return staged.commit();
+}
+
+Status PlanWriter::stage(const std::string &path, StagedPlan *staged,
+                         const WriteProgress &progress) {
   // Lay out the embedded blob and each external file: 64-byte-aligned offsets in
   // weight order.
   std::map<std::string, uint64_t> fileSizes; // "" = the embedded blob
@@ -141,47 +162,112 @@ Status PlanWriter::write(const std::string &path, const WriteProgress &progress)
     fileWeights[weight.file].push_back(i);
   }
 
-  uint64_t totalBytes = 0, doneBytes = 0;
-  for (const auto &[file, indices] : fileWeights)
-    for (size_t i : indices)
-      totalBytes += bytes_[i].size;
-  auto writeWeights = [&](AtomicWriter &out, const std::vector<size_t> &indices) -> Status {
-    uint64_t start = out.position();
+  // The bytes of one written weight file, in order: each weight after zero padding
+  // to its offset. `sink` sees them piece by piece.
+  using Sink = std::function<Status(const uint8_t *, size_t, bool padding)>;
+  auto emitWeights = [&](const std::vector<size_t> &indices, const Sink &sink) -> Status {
+    static const uint8_t zeros[kPlanAlignment] = {};
+    uint64_t at = 0;
     for (size_t i : indices) {
-      MOEC_RETURN_IF_ERROR(out.padTo(kPlanAlignment));
-      if (out.position() - start != plan_.weights[i]->offset)
+      uint64_t offset = plan_.weights[i]->offset;
+      if (offset < at)
         return Status::error("internal error: weight %zu lands at the wrong offset", i);
+      MOEC_RETURN_IF_ERROR(sink(zeros, size_t(offset - at), true));
       // Large tensors go out in chunks so progress moves during one tensor.
       constexpr size_t kChunk = size_t(64) << 20;
-      for (size_t at = 0; at < bytes_[i].size; at += kChunk) {
-        size_t n = std::min(kChunk, bytes_[i].size - at);
-        MOEC_RETURN_IF_ERROR(out.write(bytes_[i].data + at, n));
-        doneBytes += n;
-        if (progress)
-          progress(doneBytes, totalBytes);
-      }
+      for (size_t done = 0; done < bytes_[i].size; done += kChunk)
+        MOEC_RETURN_IF_ERROR(
+            sink(bytes_[i].data + done, std::min(kChunk, bytes_[i].size - done), false));
+      at = offset + bytes_[i].size;
     }
     return Status();
   };
 
+  // Integrity: digests of every file that holds weights. Files this plan writes
+  // are hashed from the bytes about to be written; files it refers to are read.
   std::string directory = directoryOf(path);
+  auto integrity = std::make_unique<plan::IntegrityT>();
   for (const auto &[file, indices] : fileWeights) {
-    if (file.empty())
-      continue;
-    MOEC_RETURN_IF_ERROR(writeFileAtomically(
-        directory + "/" + file, [&](AtomicWriter &out) { return writeWeights(out, indices); }));
+    StreamDigest digest;
+    MOEC_RETURN_IF_ERROR(emitWeights(indices, [&](const uint8_t *data, size_t size, bool) {
+      digest.update(data, size);
+      return Status();
+    }));
+    auto entry = std::make_unique<plan::WeightFileDigestT>();
+    entry->file = file;
+    entry->size = digest.size();
+    entry->head_xxh3 = digest.head();
+    entry->xxh3 = digest.full();
+    integrity->weight_files.push_back(std::move(entry));
   }
+  std::map<std::string, bool> referenced;
+  for (size_t i = 0; i < plan_.weights.size(); ++i)
+    if (!bytes_[i].data && !plan_.weights[i]->file.empty() &&
+        !fileWeights.count(plan_.weights[i]->file))
+      referenced[plan_.weights[i]->file] = true;
+  for (const auto &[file, unused] : referenced) {
+    (void)unused;
+    MappedFile mapped;
+    if (file[0] == '/' || !MappedFile::open(directory + "/" + file, &mapped).ok())
+      continue; // the loader reports a missing or absolute file by its weight's name
+    auto entry = std::make_unique<plan::WeightFileDigestT>();
+    entry->file = file;
+    entry->size = mapped.size();
+    digestBytes(mapped.data(), mapped.size(), &entry->head_xxh3, &entry->xxh3);
+    integrity->weight_files.push_back(std::move(entry));
+  }
+  std::sort(integrity->weight_files.begin(), integrity->weight_files.end(),
+            [](const auto &a, const auto &b) { return a->file < b->file; });
+  // A non-zero placeholder, so that the field is stored; replaced below.
+  integrity->metadata_xxh3 = ~uint64_t(0);
+  plan_.integrity = std::move(integrity);
 
   flatbuffers::FlatBufferBuilder builder(1 << 16);
   builder.FinishSizePrefixed(plan::Plan::Pack(builder, &plan_), plan::PlanIdentifier());
-  return writeFileAtomically(path, [&](AtomicWriter &out) -> Status {
-    MOEC_RETURN_IF_ERROR(out.write(builder.GetBufferPointer(), builder.GetSize()));
-    MOEC_RETURN_IF_ERROR(out.padTo(kPlanAlignment));
-    auto embedded = fileWeights.find("");
-    if (embedded == fileWeights.end())
+  uint8_t *table = builder.GetBufferPointer();
+  size_t at = 0;
+  if (!metadataDigestOffset(*flatbuffers::GetSizePrefixedRoot<plan::Plan>(table), table, &at))
+    return Status::error("internal error: the integrity record was not stored");
+  flatbuffers::WriteScalar<uint64_t>(table + at, 0);
+  flatbuffers::WriteScalar<uint64_t>(table + at,
+                                     metadataDigest(table, builder.GetSize(), at));
+
+  uint64_t totalBytes = 0, doneBytes = 0;
+  for (const auto &[file, indices] : fileWeights)
+    for (size_t i : indices)
+      totalBytes += bytes_[i].size;
+  auto writeWeights = [&](OutputFile &out, const std::vector<size_t> &indices) -> Status {
+    return emitWeights(indices, [&](const uint8_t *data, size_t size, bool padding) -> Status {
+      MOEC_RETURN_IF_ERROR(out.write(data, size));
+      if (padding)
+        return Status();
+      doneBytes += size;
+      if (progress)
+        progress(doneBytes, totalBytes);
       return Status();
-    return writeWeights(out, embedded->second);
-  });
+    });
+  };
+
+  StagedPlan result;
+  result.baseDir_ = directory;
+  for (const auto &[file, indices] : fileWeights) {
+    if (file.empty())
+      continue;
+    std::unique_ptr<OutputFile> out;
+    MOEC_RETURN_IF_ERROR(OutputFile::open(directory + "/" + file, &out));
+    MOEC_RETURN_IF_ERROR(writeWeights(*out, indices));
+    MOEC_RETURN_IF_ERROR(out->finish());
+    result.externals_.emplace_back(file, std::move(out));
+  }
+  MOEC_RETURN_IF_ERROR(OutputFile::open(path, &result.plan_));
+  MOEC_RETURN_IF_ERROR(result.plan_->write(builder.GetBufferPointer(), builder.GetSize()));
+  MOEC_RETURN_IF_ERROR(result.plan_->padTo(kPlanAlignment));
+  auto embedded = fileWeights.find("");
+  if (embedded != fileWeights.end())
+    MOEC_RETURN_IF_ERROR(writeWeights(*result.plan_, embedded->second));
+  MOEC_RETURN_IF_ERROR(result.plan_->finish());
+  *staged = std::move(result);
+  return Status();
 }
 
 } // namespace moec

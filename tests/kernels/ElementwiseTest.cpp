@@ -120,7 +120,7 @@ TEST(Dispatch, ThreadCountBelongsToTheCallingThread) {
   const ScopedNumThreads mine(3);
   int other = -1, otherScoped = -1;
   std::thread worker([&] {
-    const int fresh = numThreads(); // a new thread starts at "all cores"
+    const int fresh = numThreads(); // a new thread starts at the default
     {
       const ScopedNumThreads scoped(5);
       otherScoped = numThreads();

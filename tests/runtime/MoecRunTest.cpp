@@ -255,8 +255,13 @@ TEST_F(MoecRun, DumpsThePlanAsJson) {
   nlohmann::json plan = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
   ASSERT_FALSE(plan.is_discarded()) << "not valid JSON:\n" << run.out.substr(0, 2000);
 
-  EXPECT_EQ(plan["version"], 2);
+  EXPECT_EQ(plan["version"], 3);
   EXPECT_EQ(plan["max_tokens"], 16);
+  // The integrity record: the metadata hash and the embedded blob's digest.
+  EXPECT_TRUE(plan["integrity"]["metadata_xxh3"].is_number());
+  ASSERT_EQ(plan["integrity"]["weight_files"].size(), 1u);
+  // The blob: every weight, plus padding to 64-byte offsets.
+  EXPECT_GE(plan["integrity"]["weight_files"][0]["size"].get<uint64_t>(), expected->weightBytes());
   EXPECT_EQ(plan["arena_size"], expected->arenaSize());
   EXPECT_EQ(plan["model"]["architecture"], "DeepseekV3ForCausalLM");
   EXPECT_EQ(plan["provenance"]["compiler_version"], "tiny-model-builder");
@@ -334,6 +339,92 @@ TEST_F(MoecRun, DumpsThePlanAsJson) {
   RunResult missing = runMoecRun(loaded.dir, loaded.dir.file("none.plan") + " --dump-plan");
   EXPECT_EQ(missing.exitCode, 1);
   EXPECT_EQ(missing.out, "");
+}
+
+TEST_F(MoecRun, MalformedIdsAndOutOfVocabularyStopTokensAreRefused) {
+  // strtoll would accept leading blanks and '+': ids are digits only.
+  for (const char *tokens : {"' 3'", "+5", "1,+5", "'1, 2'", "'3 '", "''", "1,,2"}) {
+    RunResult run = runMoecRun(loaded.dir, plan + " --tokens " + tokens);
+    EXPECT_EQ(run.exitCode, 2) << tokens;
+    EXPECT_EQ(run.err.rfind("moec-run: --tokens: ", 0), 0u) << tokens << "\n" << run.err;
+    EXPECT_NE(run.err.find("is not a comma-separated list of token ids"), std::string::npos)
+        << run.err;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+    EXPECT_EQ(run.out, "") << tokens;
+  }
+  RunResult plus = runMoecRun(loaded.dir, plan + " --tokens +5");
+  EXPECT_EQ(plus.err, "moec-run: --tokens: \"+5\" is not a comma-separated list of token ids "
+                      "(bad item \"+5\")\n");
+  RunResult blank = runMoecRun(loaded.dir, plan + " --tokens ' 3'");
+  EXPECT_EQ(blank.err, "moec-run: --tokens: \" 3\" is not a comma-separated list of token ids "
+                       "(bad item \" 3\")\n");
+  // The same rule for every integer option.
+  RunResult count = runMoecRun(loaded.dir, plan + " --tokens 3 --max-new-tokens ' 4'");
+  EXPECT_EQ(count.exitCode, 2);
+  EXPECT_EQ(count.err, "moec-run: --max-new-tokens: \" 4\" is not a count >= 0\n");
+  RunResult stopPlus = runMoecRun(loaded.dir, plan + " --tokens 3 --stop-token +7");
+  EXPECT_EQ(stopPlus.exitCode, 2);
+  EXPECT_EQ(stopPlus.err, "moec-run: --stop-token: \"+7\" is not a token id\n");
+
+  // A stop token outside the vocabulary (160 tokens) could never stop anything.
+  RunResult outside =
+      runMoecRun(loaded.dir, plan + " --tokens 3 --stop-token 5 --stop-token 160");
+  EXPECT_EQ(outside.exitCode, 1);
+  EXPECT_EQ(outside.err, "moec-run: --stop-token: 160 is not a token id of this plan (the "
+                         "vocabulary has 160 tokens)\n");
+  EXPECT_EQ(outside.out, "");
+  RunResult inside =
+      runMoecRun(loaded.dir, plan + " --tokens 3 --max-new-tokens 2 --stop-token 159");
+  EXPECT_EQ(inside.exitCode, 0) << inside.err;
+}
+
+TEST_F(MoecRun, WarnsOnceWhenPositionsPassTheModelsContext) {
+  // The tiny model's YaRN: factor 4 x original_max_position_embeddings 16 = 64 positions.
+  const std::string warning =
+      "moec-run: warning: this run reaches position 64, past the model's 64 positions (YaRN "
+      "factor x original_max_position_embeddings): tokens from position 64 on are beyond the "
+      "context the model was made for\n";
+  auto warnings = [](const std::string &err) {
+    size_t n = 0;
+    for (size_t at = err.find("warning:"); at != std::string::npos;
+         at = err.find("warning:", at + 1))
+      ++n;
+    return n;
+  };
+  // 3 prompt tokens and N new ones feed positions 0 .. N: the last token is not fed back.
+  RunResult within = runMoecRun(loaded.dir, plan + " --tokens 3,14,15 --max-new-tokens 62");
+  ASSERT_EQ(within.exitCode, 0) << within.err;
+  EXPECT_EQ(warnings(within.err), 0u) << within.err;
+  RunResult past = runMoecRun(loaded.dir, plan + " --tokens 3,14,15 --max-new-tokens 63");
+  ASSERT_EQ(past.exitCode, 0) << past.err;
+  EXPECT_EQ(warnings(past.err), 1u) << past.err;
+  EXPECT_EQ(past.err.rfind(warning, 0), 0u) << past.err;
+  EXPECT_EQ(parseIds(past.out).size(), 63u);
+  RunResult farPast = runMoecRun(loaded.dir, plan + " --tokens 3,14,15 --max-new-tokens 90");
+  ASSERT_EQ(farPast.exitCode, 0) << farPast.err;
+  EXPECT_EQ(warnings(farPast.err), 1u) << farPast.err; // once, not per token
+
+  // A prompt longer than the context warns before anything is generated.
+  std::string longPrompt = "1";
+  for (int i = 1; i < 70; ++i)
+    longPrompt += "," + std::to_string(i % 150);
+  RunResult prompt = runMoecRun(loaded.dir, plan + " --tokens " + longPrompt +
+                                                " --max-new-tokens 1");
+  ASSERT_EQ(prompt.exitCode, 0) << prompt.err;
+  EXPECT_EQ(warnings(prompt.err), 1u) << prompt.err;
+  EXPECT_NE(prompt.err.find("warning: this run reaches position 69, past the model's 64 "
+                            "positions"),
+            std::string::npos)
+      << prompt.err;
+
+  // Plain RoPE records no context: nothing to warn about.
+  TinyModelOptions options;
+  options.yarn = false;
+  std::string plain = loaded.dir.file("plain.plan");
+  ASSERT_TRUE(writeTinyModel(options, plain));
+  RunResult unbounded = runMoecRun(loaded.dir, plain + " --tokens 3,14,15 --max-new-tokens 90");
+  ASSERT_EQ(unbounded.exitCode, 0) << unbounded.err;
+  EXPECT_EQ(warnings(unbounded.err), 0u) << unbounded.err;
 }
 
 TEST_F(MoecRun, HelpTeachesWithExamples) {

@@ -7,11 +7,13 @@
 #include "TinyModel.h"
 
 #include "moec/plan_writer/PlanWriter.h"
+#include "moec/runtime/Integrity.h"
 #include "moec/runtime/Plan.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <unistd.h>
@@ -229,17 +231,19 @@ TEST(PlanLoader, WrongIdentifier) {
 TEST(PlanLoader, NewerFormatVersion) {
   MiniPlan mini;
   mini.writer.plan().version = kPlanFormatVersion + 1;
-  EXPECT_EQ(mini.load(), mini.path + ": plan format version 3 was written by a newer moec (this "
-                                     "runtime reads version 2); update the runtime or recompile "
+  EXPECT_EQ(mini.load(), mini.path + ": plan format version 4 was written by a newer moec (this "
+                                     "runtime reads version 3); update the runtime or recompile "
                                      "the checkpoint");
 }
 
-TEST(PlanLoader, FormatVersionOneIsRefused) {
-  MiniPlan mini;
-  mini.writer.plan().version = 1;
-  EXPECT_EQ(mini.load(), mini.path + ": plan format version 1 is no longer supported (this "
-                                     "runtime reads version 2); recompile the checkpoint with "
-                                     "moec compile");
+TEST(PlanLoader, OlderFormatVersionsAreRefused) {
+  for (uint32_t version : {1u, 2u}) {
+    MiniPlan mini;
+    mini.writer.plan().version = version;
+    EXPECT_EQ(mini.load(), mini.path + ": plan format version " + std::to_string(version) +
+                               " is no longer supported (this runtime reads version 3); "
+                               "recompile the checkpoint with moec compile");
+  }
 }
 
 TEST(PlanLoader, MissingFormatVersion) {
@@ -732,16 +736,24 @@ TEST(PlanLoader, TokenBound) {
   }
 }
 
-TEST(PlanLoader, ExternalWeightPastEndOfItsFile) {
-  TempDir dir;
+/// Writes a TinyModel plan of `layers` layers with its weights in "tiny.weights"
+/// beside it; returns the plan's path.
+std::string writeExternalTinyPlan(const TempDir &dir, int layers, PlanWriter &writer) {
   TinyModelOptions options;
   options.external = true;
-  options.layers = 2;
-  std::string path = dir.file("ext.plan");
-  PlanWriter writer;
+  options.layers = layers;
   TinyModel model;
   buildTinyModel(options, writer, &model);
-  ASSERT_TRUE(writer.write(path).ok());
+  std::string path = dir.file("ext.plan");
+  Status written = writer.write(path);
+  EXPECT_TRUE(written.ok()) << written.message();
+  return path;
+}
+
+TEST(PlanLoader, ExternalWeightPastEndOfItsFile) {
+  TempDir dir;
+  PlanWriter writer;
+  std::string path = writeExternalTinyPlan(dir, 2, writer);
   ASSERT_EQ(loadMessage(path), "");
   // Cut the external file in the middle of the last weight.
   const plan::WeightT &last = *writer.plan().weights.back();
@@ -1022,6 +1034,117 @@ TEST(PlanLoader, LoadFromBytesMatchesLoad) {
   Status status = Plan::loadFromBytes(bytes.data(), bytes.size(), "memory", ".", &plan);
   EXPECT_EQ(status.message(), "memory: truncated: the plan table needs " +
                                   std::to_string(prefix + 4) + " bytes, the file has 40");
+}
+
+// Issue 13, item 7: the integrity record. A flipped byte in the metadata, a blob
+// that changed size or whose first bytes changed, and an external file swapped for
+// another are refused on load; a change deeper in the weights is found by
+// verifyChecksums (moec-run --verify).
+uint64_t blobStart(const std::vector<char> &bytes) {
+  uint32_t prefix;
+  std::memcpy(&prefix, bytes.data(), 4);
+  return weightBlobOffset(prefix);
+}
+
+TEST(PlanIntegrity, AFlippedMetadataByteIsRefused) {
+  MiniPlan mini;
+  ASSERT_EQ(mini.load(), "");
+  std::vector<char> bytes = readFile(mini.path);
+  std::string text(bytes.begin(), bytes.end());
+  size_t at = text.find("DeepseekV3ForCausalLM"); // metadata only: still a valid plan
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] = 'd';
+  writeBytes(mini.path, bytes);
+  EXPECT_EQ(loadMessage(mini.path), mini.path + ": metadata checksum mismatch: the file was "
+                                                "modified or corrupted after moec wrote it");
+}
+
+TEST(PlanIntegrity, ABlobOfAnotherSizeIsRefused) {
+  MiniPlan mini;
+  ASSERT_EQ(mini.load(), "");
+  std::vector<char> bytes = readFile(mini.path);
+  uint64_t blob = bytes.size() - blobStart(bytes);
+  bytes.push_back(0);
+  writeBytes(mini.path, bytes);
+  EXPECT_EQ(loadMessage(mini.path),
+            mini.path + ": the weight blob is " + std::to_string(blob + 1) +
+                " bytes, the plan recorded " + std::to_string(blob) +
+                ": it was truncated, extended or replaced after the plan was compiled");
+}
+
+TEST(PlanIntegrity, ChangedWeightsAreFoundOnLoadOrByVerify) {
+  MiniPlan mini;
+  ASSERT_EQ(mini.load(), "");
+  std::vector<char> original = readFile(mini.path);
+  uint64_t blob = blobStart(original);
+  ASSERT_GT(original.size() - blob, kHeadDigestBytes + 1000);
+  {
+    std::vector<char> bytes = original;
+    bytes[blob + 100] ^= 1; // inside the first 64 KiB: every load sees it
+    writeBytes(mini.path, bytes);
+    EXPECT_EQ(loadMessage(mini.path),
+              mini.path + ": the weight blob: its first bytes differ from what the plan "
+                          "recorded: it was modified or replaced after the plan was compiled");
+  }
+  {
+    std::vector<char> bytes = original;
+    bytes[blob + kHeadDigestBytes + 500] ^= 1; // past the head: only --verify reads it
+    writeBytes(mini.path, bytes);
+    std::unique_ptr<Plan> plan;
+    ASSERT_TRUE(Plan::load(mini.path, &plan).ok());
+    EXPECT_EQ(plan->verifyChecksums().message(),
+              mini.path + ": the weight blob: checksum mismatch: the weights changed after "
+                          "the plan was compiled");
+  }
+  writeBytes(mini.path, original);
+  std::unique_ptr<Plan> plan;
+  ASSERT_TRUE(Plan::load(mini.path, &plan).ok());
+  uint64_t done = 0, total = 0;
+  EXPECT_TRUE(plan->verifyChecksums([&](uint64_t d, uint64_t t) { done = d, total = t; }).ok());
+  EXPECT_EQ(done, total);
+  EXPECT_EQ(total, original.size() - blob);
+}
+
+TEST(PlanIntegrity, ASwappedExternalFileIsRefused) {
+  TempDir dir;
+  PlanWriter writer;
+  std::string path = writeExternalTinyPlan(dir, 2, writer);
+  ASSERT_EQ(loadMessage(path), "");
+  std::vector<char> weights = readFile(dir.file("tiny.weights"));
+  // Zeros of the same size.
+  writeBytes(dir.file("tiny.weights"), std::vector<char>(weights.size(), 0));
+  EXPECT_EQ(loadMessage(path), path + ": external file \"tiny.weights\": its first bytes "
+                                      "differ from what the plan recorded: it was modified or "
+                                      "replaced after the plan was compiled");
+  // Another model's weights (a different seed), a different size.
+  TempDir other;
+  PlanWriter otherWriter;
+  writeExternalTinyPlan(other, 1, otherWriter);
+  std::vector<char> otherWeights = readFile(other.file("tiny.weights"));
+  writeBytes(dir.file("tiny.weights"), otherWeights);
+  std::string message = loadMessage(path);
+  EXPECT_NE(message.find("tiny.weights"), std::string::npos) << message;
+  EXPECT_NE(message, "");
+  writeBytes(dir.file("tiny.weights"), weights);
+  EXPECT_EQ(loadMessage(path), "");
+}
+
+TEST(PlanIntegrity, APlanWithoutTheRecordIsRefused) {
+  MiniPlan mini;
+  ASSERT_EQ(mini.load(), "");
+  // Rewrite the plan's flatbuffer without `integrity`, the blob unchanged.
+  std::vector<char> bytes = readFile(mini.path);
+  plan::PlanT unpacked;
+  flatbuffers::GetSizePrefixedRoot<plan::Plan>(bytes.data())->UnPackTo(&unpacked);
+  unpacked.integrity.reset();
+  flatbuffers::FlatBufferBuilder builder;
+  builder.FinishSizePrefixed(plan::Plan::Pack(builder, &unpacked), plan::PlanIdentifier());
+  std::vector<char> out(builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize());
+  out.resize(size_t(weightBlobOffset(uint32_t(builder.GetSize() - 4))), 0);
+  out.insert(out.end(), bytes.begin() + long(blobStart(bytes)), bytes.end());
+  writeBytes(mini.path, out);
+  EXPECT_EQ(loadMessage(mini.path),
+            mini.path + ": the plan has no integrity record (format 3 requires one)");
 }
 
 } // namespace

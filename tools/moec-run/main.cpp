@@ -6,23 +6,29 @@
 // With --dump-plan it prints the plan itself as JSON instead.
 //
 //===----------------------------------------------------------------------===//
+#include "moec/cpu/WaitPolicy.h"
 #include "moec/runtime/PlanJson.h"
 #include "moec/runtime/Runtime.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cinttypes>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <vector>
 
 namespace {
 
 const char *const kHelp = R"(usage: moec-run PLAN --tokens IDS [options]
        moec-run PLAN --dump-plan
+       moec-run PLAN --verify
 
 Runs a plan compiled by `moec compile` on a backend (the CPU by default):
 prefills the prompt with the plan's "prefill" entry point, then generates
@@ -31,9 +37,15 @@ stdout on one line. Statistics (prefill and decode tokens/s, peak memory,
 KV-cache bytes per token) go to stderr.
 
 input:
-  --tokens IDS          prompt token ids, comma-separated (e.g. 3,14,15)
+  --tokens IDS          prompt token ids, comma-separated (e.g. 3,14,15); a
+                        warning tells when positions pass the model's
+                        context (YaRN factor x original_max_position_embeddings)
 
 inspection:
+  --verify              read every weight file in full and check it against the
+                        plan's checksums (every load already checks the plan's
+                        metadata checksum and each weight file's size and first
+                        64 KiB); alone, it verifies and exits
   --dump-plan           print the whole plan as JSON to stdout and exit: entry
                         points, steps with their attributes, buffers, KV-cache
                         states, weights (names, dtypes, shapes, block shapes,
@@ -54,7 +66,7 @@ output:
                         --dump-logits writes.
   --max-new-tokens N    generate up to N tokens (default 16 unless --dump-logits)
   --stop-token ID       stop after generating ID (repeatable; the stop token is
-                        printed)
+                        printed; ID must be below the plan's vocabulary size)
 
 sampling (default: greedy, the most likely token):
   --temperature T       sample from softmax(logits / T); T <= 0 is greedy
@@ -64,7 +76,13 @@ sampling (default: greedy, the most likely token):
   --seed S              random seed; the same seed gives the same tokens
 
 execution:
-  --threads N           worker threads (default: all cores)
+  --threads N           worker threads (default: the CPUs this process may run
+                        on, as sched_getaffinity reports them, e.g. under taskset
+                        or a cgroup cpuset; OMP_NUM_THREADS overrides it).
+                        Idle workers spin briefly (GOMP_SPINCOUNT=500), then
+                        sleep, so decode keeps its pace when other processes load
+                        the CPUs; OMP_WAIT_POLICY or GOMP_SPINCOUNT, when set,
+                        decide instead
   --backend NAME        backend to run on (default: cpu)
   --help                show this help
 
@@ -90,10 +108,17 @@ struct Options {
   int threads = 0;                   ///< --threads
   std::string backend = "cpu";       ///< --backend
   bool dumpPlan = false;             ///< --dump-plan
+  bool verify = false;               ///< --verify
 };
 
+/// True when `c` is an ASCII decimal digit (not locale-dependent, unlike isdigit).
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+/// A decimal integer in [lo, hi], written as digits with an optional leading '-':
+/// strtoll's leading whitespace and '+' (" 3", "+5") are malformed here.
 bool parseInt(const std::string &text, int64_t lo, int64_t hi, int64_t *out) {
-  if (text.empty())
+  size_t first = !text.empty() && text[0] == '-' ? 1 : 0;
+  if (first >= text.size() || !isDigit(text[first]))
     return false;
   errno = 0;
   char *end = nullptr;
@@ -104,8 +129,9 @@ bool parseInt(const std::string &text, int64_t lo, int64_t hi, int64_t *out) {
   return true;
 }
 
+/// A number as strtof reads it, but without leading whitespace.
 bool parseFloat(const std::string &text, float *out) {
-  if (text.empty())
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0])))
     return false;
   errno = 0;
   char *end = nullptr;
@@ -133,6 +159,10 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
     }
     if (arg == "--dump-plan") {
       options->dumpPlan = true;
+      continue;
+    }
+    if (arg == "--verify") {
+      options->verify = true;
       continue;
     }
     if (i + 1 >= argc)
@@ -193,7 +223,7 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
   }
   if (options->plan.empty())
     return moec::Status::error("no plan given (see --help)");
-  if (options->dumpPlan)
+  if (options->dumpPlan || (options->verify && options->tokens.empty()))
     return moec::Status();
   if (options->tokens.empty())
     return moec::Status::error("--tokens is required (see --help)");
@@ -207,9 +237,69 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
 
 double rate(int64_t tokens, double seconds) { return seconds > 0 ? double(tokens) / seconds : 0; }
 
+/// The number of positions the model was made for, or 0 when the plan does not say.
+/// Plan format 2 records no max_position_embeddings (its ModelConfig metadata lacks
+/// it), but a YaRN-scaled rope step records the context the scaling was configured for:
+/// factor x original_max_position_embeddings, which is config.json's
+/// max_position_embeddings in every DeepSeek release (4096 x 40 = 163840 for V2/V3).
+/// Plans with plain RoPE have no bound here.
+int64_t maxPositions(const moec::Plan &plan) {
+  int64_t bound = 0;
+  const auto *steps = plan.root().steps();
+  for (flatbuffers::uoffset_t i = 0; steps && i < steps->size(); ++i) {
+    const moec::plan::Step *step = steps->Get(i);
+    if (step->kind() != moec::plan::StepKind::Rope)
+      continue;
+    const moec::plan::RopeAttrs *attrs = step->attrs_as_RopeAttrs();
+    const moec::plan::YarnParams *yarn = attrs ? attrs->yarn() : nullptr;
+    if (!yarn)
+      continue;
+    double positions = double(yarn->factor()) * double(yarn->original_max_position_embeddings());
+    if (!(positions >= 1 && positions < 1e15))
+      continue;
+    int64_t stepBound = int64_t(std::llround(positions));
+    bound = bound == 0 ? stepBound : std::min(bound, stepBound);
+  }
+  return bound;
+}
+
+/// Warns once on stderr when a position at or past `bound` (when known) is run.
+class PositionWarning {
+public:
+  explicit PositionWarning(int64_t bound) : bound_(bound) {}
+  void check(int64_t position) {
+    if (warned_ || bound_ <= 0 || position < bound_)
+      return;
+    warned_ = true;
+    std::fprintf(stderr,
+                 "moec-run: warning: this run reaches position %" PRId64
+                 ", past the model's %" PRId64
+                 " positions (YaRN factor x original_max_position_embeddings): tokens from "
+                 "position %" PRId64 " on are beyond the context the model was made for\n",
+                 position, bound_, bound_);
+  }
+
+private:
+  int64_t bound_;
+  bool warned_ = false;
+};
+
 moec::Status run(const Options &options) {
   std::unique_ptr<moec::Plan> plan;
   MOEC_RETURN_IF_ERROR(moec::Plan::load(options.plan, &plan));
+  if (options.verify) {
+    bool tty = isatty(STDERR_FILENO);
+    uint64_t total = 0;
+    MOEC_RETURN_IF_ERROR(plan->verifyChecksums([&](uint64_t done, uint64_t all) {
+      total = all;
+      if (tty)
+        std::fprintf(stderr, "\rmoec-run: verifying weights: %3d%%", int(100.0 * done / all));
+    }));
+    std::fprintf(stderr, "%smoec-run: %s: metadata and %.1f MB of weights match their "
+                 "checksums\n", tty && total ? "\r" : "", options.plan.c_str(), total / 1e6);
+    if (options.tokens.empty() && !options.dumpPlan)
+      return moec::Status();
+  }
   if (options.dumpPlan) {
     std::string json;
     MOEC_RETURN_IF_ERROR(moec::planToJson(*plan, &json));
@@ -217,6 +307,12 @@ moec::Status run(const Options &options) {
     return std::fflush(stdout) == 0 ? moec::Status()
                                     : moec::Status::error("--dump-plan: cannot write stdout");
   }
+  // Stop tokens are ids of the plan's vocabulary, like the prompt's.
+  for (int32_t stop : options.stopTokens)
+    if (stop >= plan->tokenBound())
+      return moec::Status::error("--stop-token: %d is not a token id of this plan (the "
+                                 "vocabulary has %" PRId64 " tokens)",
+                                 stop, plan->tokenBound());
   moec::ExecutorOptions executorOptions;
   executorOptions.backend = options.backend;
   executorOptions.threads = options.threads;
@@ -234,11 +330,21 @@ moec::Status run(const Options &options) {
   moec::GenerationStats stats;
   bool wantPromptLogits = !options.dumpLogits.empty() || !options.dumpDecodeLogits.empty();
   std::vector<float> promptLogits, decodeLogits;
+  // Positions 0..T-1 hold the prompt; generated token i is fed back at position T + i
+  // unless it is the last one (a stop token or the N-th).
+  int64_t promptSize = int64_t(options.tokens.size()), generatedCount = 0;
+  PositionWarning positionWarning(maxPositions(*plan));
+  positionWarning.check(promptSize - 1);
   bool first = true;
   auto onToken = [&](int32_t token) {
     std::printf(first ? "%d" : " %d", token);
     std::fflush(stdout);
     first = false;
+    bool last = ++generatedCount >= options.maxNewTokens ||
+                std::find(options.stopTokens.begin(), options.stopTokens.end(), token) !=
+                    options.stopTokens.end();
+    if (!last)
+      positionWarning.check(promptSize + generatedCount - 1);
     return true;
   };
   moec::Status status =
@@ -277,6 +383,10 @@ moec::Status run(const Options &options) {
 } // namespace
 
 int main(int argc, char **argv) {
+  // Idle OpenMP workers spin briefly, then sleep (may re-execute moec-run once).
+  moec::cpu::boundOpenMpSpinning(argv);
+  // A plan truncated while mapped becomes one clear line, not a bare SIGBUS.
+  moec::installMappedFileFaultHandler();
   Options options;
   bool help = false;
   moec::Status parsed = parseArgs(argc, argv, &options, &help);

@@ -8,6 +8,7 @@
 #include "moec/checkpoint/CheckpointWeights.h"
 #include "moec/checkpoint/Import.h"
 #include "moec/checkpoint/Synthetic.h"
+#include "moec/checkpoint/SafetensorsWriter.h"
 #include "moec/checkpoint/Validate.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -97,10 +98,8 @@ Error compile(const CompileOptions &options) {
   mlir::ModuleOp module = **moduleOr;
 
   if (options.emit == EmitKind::Mlir)
-    return writeToOutput(options.output, [&](raw_ostream &os) {
-      module.print(os);
-      return Error::success();
-    });
+    return checkpoint::writeOutput(
+        options.output, [&](raw_ostream &os) { module.print(os); }, /*AllowStdout=*/true);
 
   static bool passesRegistered = (registerAllPasses(), true);
   (void)passesRegistered;

@@ -3,6 +3,7 @@
 #include "moec/Driver/Driver.h"
 
 #include "moec/Codegen/PTX.h"
+#include "moec/checkpoint/SafetensorsWriter.h"
 
 #include "llvm/Support/raw_ostream.h"
 
@@ -16,9 +17,6 @@ Error moec::driver::emitPtx(StringRef kernel, StringRef arch, StringRef output) 
   Expected<std::string> ptx = ptx::emitRmsNormPtx(arch);
   if (!ptx)
     return ptx.takeError();
-  // writeToOutput writes a temporary file and renames it into place.
-  return writeToOutput(output, [&](raw_ostream &os) {
-    os << *ptx;
-    return Error::success();
-  });
+  return checkpoint::writeOutput(output, [&](raw_ostream &os) { os << *ptx; },
+                                 /*AllowStdout=*/true);
 }

@@ -683,25 +683,25 @@ llvm::Expected<PlanSummary> emitPlan(ModuleOp module, const WeightSource &weight
   PlanWriter &w = e.writer();
   if (Status s = w.planArena(); !s.ok())
     return makeError(s.message());
-  // The plan is written beside its destination, checked with the runtime's own
-  // loader (one set of limits and rules), and only then renamed into place, so a
-  // failed compile never replaces an existing plan.
-  std::string staged = planPath.str() + ".moec-staged";
-  if (Status s = w.write(staged, options.progress); !s.ok())
+  // The plan and its weight files are staged beside their destinations (unnamed
+  // files where the filesystem allows it), read back with the runtime's own loader
+  // (one set of limits and rules), and only then put in place, so a failed or
+  // interrupted compile never replaces an existing plan and leaves nothing behind.
+  StagedPlan staged;
+  if (Status s = w.stage(planPath.str(), &staged, options.progress); !s.ok())
     return makeError(s.message());
-  std::unique_ptr<Plan> loaded;
-  Status check = Plan::load(staged, &loaded);
-  loaded.reset();
-  if (!check.ok()) {
-    std::remove(staged.c_str());
-    return makeError("internal error: the emitted plan fails verification: " +
-                     check.message());
+  if (std::string readBack = staged.planReadBack(); !readBack.empty()) {
+    std::unique_ptr<Plan> loaded;
+    PlanLoadOptions load;
+    load.externalPath = [&](const std::string &name) { return staged.externalPath(name); };
+    Status check = Plan::load(readBack, &loaded, load);
+    loaded.reset();
+    if (!check.ok())
+      return makeError("internal error: the emitted plan fails verification: " +
+                       check.message());
   }
-  if (std::rename(staged.c_str(), planPath.str().c_str()) != 0) {
-    std::string reason = std::strerror(errno);
-    std::remove(staged.c_str());
-    return makeError(planPath + ": cannot rename the finished plan into place: " + reason);
-  }
+  if (Status s = staged.commit(); !s.ok())
+    return makeError(s.message());
   PlanSummary summary;
   summary.steps = w.plan().steps.size();
   summary.buffers = w.plan().buffers.size();

@@ -2,6 +2,7 @@
 #include "JsonFile.h"
 
 #include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
@@ -33,6 +34,10 @@ std::string escapeForMessage(StringRef Text) {
 }
 
 Expected<std::string> readTextFile(StringRef Path) {
+  // Refuse a FIFO or device before open() could wait on it.
+  sys::fs::file_status Status;
+  if (!sys::fs::status(Path, Status) && !sys::fs::is_regular_file(Status))
+    return fileError(Path, "not a regular file");
   ErrorOr<std::unique_ptr<MemoryBuffer>> Buffer =
       MemoryBuffer::getFile(Path, /*IsText=*/false,
                             /*RequiresNullTerminator=*/false);

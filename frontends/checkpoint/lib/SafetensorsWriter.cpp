@@ -3,6 +3,7 @@
 
 #include "JsonFile.h"
 #include "moec/checkpoint/Checkpoint.h"
+#include "moec/runtime/AtomicFile.h"
 
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
@@ -16,15 +17,43 @@ using json = nlohmann::json;
 namespace moec::checkpoint {
 
 namespace {
-/// Runs \p Write into a temporary file beside \p Path and renames it into
-/// place; errors are prefixed with the path.
-Error writeAtomically(StringRef Path, function_ref<void(raw_ostream &)> Write) {
-  Error Err = writeToOutput(Path, [&](raw_ostream &OS) -> Error {
+/// A raw_ostream over a moec::OutputFile that keeps the first write error (a
+/// raw_fd_ostream would report it only at destruction).
+class OutputFileStream : public raw_ostream {
+public:
+  explicit OutputFileStream(moec::OutputFile &File) : File(File) { SetUnbuffered(); }
+  ~OutputFileStream() override { flush(); }
+  moec::Status status() const { return Result; }
+
+private:
+  void write_impl(const char *Ptr, size_t Size) override {
+    if (Result.ok())
+      Result = File.write(Ptr, Size);
+  }
+  uint64_t current_pos() const override { return File.position(); }
+
+  moec::OutputFile &File;
+  moec::Status Result;
+};
+
+/// Runs \p Write into \p Path atomically; errors are prefixed with the path.
+Error writeAtomically(StringRef Path, function_ref<void(raw_ostream &)> Write,
+                      bool AllowStdout = false) {
+  moec::OutputOptions Options;
+  Options.allowStdout = AllowStdout;
+  std::unique_ptr<moec::OutputFile> File;
+  moec::Status S = moec::OutputFile::open(Path.str(), &File, Options);
+  if (S.ok()) {
+    OutputFileStream OS(*File);
     Write(OS);
-    return Error::success();
-  });
-  if (Err)
-    return fileError(Path, "cannot write: " + toString(std::move(Err)));
+    OS.flush();
+    S = OS.status();
+  }
+  if (S.ok())
+    S = File->commit();
+  if (!S.ok())
+    return createStringError(inconvertibleErrorCode(), "cannot write: %s",
+                             S.message().c_str());
   return Error::success();
 }
 
@@ -53,6 +82,11 @@ Error checkTensors(StringRef Path, ArrayRef<TensorToWrite> Tensors) {
 
 Error writeFileAtomically(StringRef Path, StringRef Contents) {
   return writeAtomically(Path, [&](raw_ostream &OS) { OS << Contents; });
+}
+
+Error writeOutput(StringRef Path, function_ref<void(raw_ostream &)> Write,
+                  bool AllowStdout) {
+  return writeAtomically(Path, Write, AllowStdout);
 }
 
 Error writeSafetensors(StringRef Path, ArrayRef<TensorToWrite> Tensors,

@@ -2,15 +2,19 @@
 //
 // Picks the kernel table once from what the CPU supports (cpuid, and the OS saving
 // the wide registers, both checked by __builtin_cpu_supports) and holds each
-// calling thread's kernel thread count.
+// calling thread's kernel thread count. The default count is the CPUs the process may
+// run on (sched_getaffinity), so `taskset -c 0` runs one worker, not one per core.
 //
 //===----------------------------------------------------------------------===//
 
 #include "KernelTable.h"
 
 #include <atomic>
+#include <cerrno>
+#include <cstdlib>
 
 #include <omp.h>
+#include <sched.h>
 
 namespace moec::cpu {
 namespace {
@@ -53,7 +57,9 @@ const detail::KernelTable &tableFor(SimdLevel level) {
 
 /// The active table; null until first use.
 std::atomic<const detail::KernelTable *> gActive{nullptr};
-/// Threads requested with setNumThreads by this thread; <= 0 means all cores.
+/// The default thread count, computed on first use; 0 until then.
+std::atomic<int> gDefaultThreads{0};
+/// Threads requested with setNumThreads by this thread; <= 0 means the default.
 /// Thread-local: each backend sets its own count around the kernels it calls.
 thread_local int tThreads = 0;
 
@@ -77,10 +83,39 @@ const char *simdLevel() { return detail::activeKernels().name; }
 
 void setNumThreads(int n) { tThreads = n; }
 
+int defaultNumThreads() {
+  // OMP_NUM_THREADS, when set, is the user's choice; omp_get_max_threads applies it.
+  const char *env = std::getenv("OMP_NUM_THREADS");
+  if (env && *env)
+    return omp_get_max_threads();
+  // The CPUs this thread may run on; cpu_set_t covers 1024 CPUs, so grow the mask
+  // while the kernel says it is too small (EINVAL).
+  for (int cpus = CPU_SETSIZE; cpus <= (1 << 20); cpus *= 2) {
+    cpu_set_t *set = CPU_ALLOC(cpus);
+    if (!set)
+      break;
+    const size_t bytes = CPU_ALLOC_SIZE(cpus);
+    const int got = sched_getaffinity(0, bytes, set) == 0 ? CPU_COUNT_S(bytes, set) : -1;
+    const int error = errno;
+    CPU_FREE(set);
+    if (got > 0)
+      return got;
+    if (got == 0 || error != EINVAL)
+      break;
+  }
+  return omp_get_max_threads();
+}
+
 int numThreads() {
   const int n = tThreads;
-  // omp_get_max_threads honours OMP_NUM_THREADS and otherwise counts the cores.
-  return n > 0 ? n : omp_get_max_threads();
+  if (n > 0)
+    return n;
+  int threads = gDefaultThreads.load(std::memory_order_relaxed);
+  if (threads <= 0) {
+    threads = defaultNumThreads();
+    gDefaultThreads.store(threads, std::memory_order_relaxed);
+  }
+  return threads;
 }
 
 ScopedNumThreads::ScopedNumThreads(int n) : saved_(tThreads) { tThreads = n; }

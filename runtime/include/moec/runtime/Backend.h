@@ -93,7 +93,7 @@ public:
 
 /// Options given to a backend at creation.
 struct BackendOptions {
-  int threads = 0; ///< worker threads of this backend; <= 0 uses every core
+  int threads = 0; ///< worker threads of this backend; <= 0: the CPUs it may run on
 };
 
 /// A device that runs plan steps.

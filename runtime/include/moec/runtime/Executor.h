@@ -27,7 +27,7 @@ namespace moec {
 /// How to create an executor.
 struct ExecutorOptions {
   std::string backend = "cpu"; ///< registered backend name
-  int threads = 0;             ///< the backend's worker threads; <= 0 uses every core
+  int threads = 0;             ///< the backend's worker threads; <= 0: the CPUs it may run on
 };
 
 /// A batch of tokens, each with its position and sequence.

@@ -46,7 +46,17 @@ private:
   const uint8_t *data_ = nullptr; ///< start of the bytes
   size_t size_ = 0;               ///< number of bytes
   bool mapped_ = false;           ///< true: munmap on destruction; false: free()
+  int slot_ = -1;                 ///< entry in the SIGBUS handler's table of ranges
 };
+
+/// Exit status after a mapped file shrank under the process (see below).
+inline constexpr int kExitFileChanged = 74;
+
+/// Installs a SIGBUS handler: an access to a mapped plan or weight file whose file
+/// was truncated meanwhile prints "moec: PATH: the file changed while in use ..." and
+/// exits with kExitFileChanged, instead of a bare bus error. Other SIGBUS go to the
+/// previous disposition. Programs call it once (moec-run and moec-serve do).
+void installMappedFileFaultHandler();
 
 /// Returns the directory part of `path` ("." when it has none).
 std::string directoryOf(const std::string &path);

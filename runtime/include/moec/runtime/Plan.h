@@ -1,11 +1,13 @@
 //===- Plan.h - A loaded and verified plan ----------------------*- C++ -*-===//
 //
-// Loading a plan is two phases: the flatbuffers verifier (the bytes are a well-formed
-// `Plan` of format version 2), then semantic checks (every index in range, sizes agree
+// Loading a plan is three phases: the flatbuffers verifier (the bytes are a well-formed
+// `Plan` of format version 3), then semantic checks (every index in range, sizes agree
 // with dtype x shape, weights inside their files, block shapes and scales consistent,
 // buffers that are live together do not overlap in the arena, shapes agree with each
 // step kind and its attributes, the "prefill" and "decode" entry points have the
-// expected signature). A plan that loads can be executed without further validation
+// expected signature), then the integrity record: the metadata checksum, and the size
+// and leading bytes of every weight file (verifyChecksums() reads them all). A plan
+// that loads can be executed without further validation
 // of its structure; only run-time inputs (tokens, positions, sequence ids) are
 // checked per call.
 //
@@ -26,11 +28,23 @@
 #include "moec/runtime/Status.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace moec {
+
+/// Options of Plan::load.
+struct PlanLoadOptions {
+  /// Where external weight file `name` (relative, as in the plan) is read from;
+  /// unset: the plan's directory + "/" + name. (The compiler reads back a plan
+  /// before its files are in place.)
+  std::function<std::string(const std::string &name)> externalPath;
+  /// Check the integrity record. Only the fuzzer turns it off, to reach what follows
+  /// a load with mutated bytes.
+  bool checkIntegrity = true;
+};
 
 namespace detail {
 struct PlanInfo;
@@ -76,11 +90,13 @@ struct StateInfo {
 class Plan {
 public:
   /// Maps and verifies the plan at `path`. On error, the message starts with `path`.
-  static Status load(const std::string &path, std::unique_ptr<Plan> *out);
+  static Status load(const std::string &path, std::unique_ptr<Plan> *out,
+                     const PlanLoadOptions &options = {});
   /// Verifies a plan held in memory (the bytes are copied). `name` is used in messages;
   /// external weight files are resolved relative to `baseDir`.
   static Status loadFromBytes(const void *data, size_t size, const std::string &name,
-                              const std::string &baseDir, std::unique_ptr<Plan> *out);
+                              const std::string &baseDir, std::unique_ptr<Plan> *out,
+                              const PlanLoadOptions &options = {});
 
   /// The path (or name) the plan was loaded from.
   const std::string &name() const { return name_; }
@@ -117,17 +133,27 @@ public:
   /// State `index` (< numStates()).
   const StateInfo &state(size_t index) const { return states_[index]; }
 
+  /// Reads every weight file in full and compares it with the plan's digests
+  /// (moec-run --verify). `progress`, if set, gets (bytes hashed, bytes in all).
+  Status verifyChecksums(const std::function<void(uint64_t, uint64_t)> &progress = {}) const;
+
   /// "steps[7]" or "steps[7] (name)", for messages; `step` < number of steps.
   std::string stepLabel(uint32_t step) const;
 
 private:
   Plan() = default;
-  Status verify(const std::string &baseDir);
-  Status resolveWeights(const std::string &baseDir, const detail::PlanInfo &info);
+  Status verify(const std::string &baseDir, const PlanLoadOptions &options);
+  Status resolveWeights(const std::string &baseDir, const PlanLoadOptions &options,
+                        const detail::PlanInfo &info);
+  Status checkIntegrity() const;
+  /// The bytes a WeightFileDigest describes ("" = the weight blob); false when the
+  /// plan maps no such file.
+  bool digestedBytes(const std::string &file, const uint8_t **data, uint64_t *size) const;
 
   std::string name_;                      ///< path or name, for messages
   MappedFile file_;                       ///< the plan's bytes
   std::vector<MappedFile> externalFiles_; ///< mapped external weight files
+  std::vector<std::string> externalNames_; ///< their names as the plan gives them
   const plan::Plan *root_ = nullptr;      ///< verified root inside file_
   std::vector<WeightView> weights_;       ///< one per plan weight
   uint64_t weightBytes_ = 0;              ///< sum of weight sizes

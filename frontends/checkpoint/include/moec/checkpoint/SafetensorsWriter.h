@@ -7,6 +7,7 @@
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <cstdint>
 #include <map>
@@ -48,8 +49,15 @@ llvm::Error writeCheckpointTensors(llvm::StringRef Dir,
                                    llvm::ArrayRef<TensorToWrite> Tensors,
                                    unsigned NumShards = 1);
 
-/// Writes \p Contents to \p Path atomically (temporary file, then rename).
+/// Writes \p Contents to \p Path atomically (moec::OutputFile: an unnamed file
+/// renamed into place after every write is checked; special files in place).
 llvm::Error writeFileAtomically(llvm::StringRef Path, llvm::StringRef Contents);
+
+/// Writes what \p Write prints to \p Path through moec::OutputFile, checking every
+/// write; "-" is standard output when \p AllowStdout. Errors name the path.
+llvm::Error writeOutput(llvm::StringRef Path,
+                        llvm::function_ref<void(llvm::raw_ostream &)> Write,
+                        bool AllowStdout = false);
 
 } // namespace moec::checkpoint
 

@@ -52,11 +52,15 @@ struct Weight {
 inline constexpr int64_t kFp8BlockSize = 128;
 
 /// Sets the number of worker threads of the kernels called from the calling thread
-/// (<= 0: all cores). The count is thread-local, so two callers (two CPU backends)
-/// with different counts coexist; a new thread starts at 0.
+/// (<= 0: the default, defaultNumThreads()). The count is thread-local, so two callers
+/// (two CPU backends) with different counts coexist; a new thread starts at 0.
 void setNumThreads(int n);
 /// Returns the number of worker threads the kernels called from this thread use.
 int numThreads();
+/// The default thread count, computed afresh: OMP_NUM_THREADS when it is set, else the
+/// number of CPUs the calling thread may run on (sched_getaffinity: taskset, cgroup
+/// cpusets), not the machine's core count. numThreads() computes it once per process.
+int defaultNumThreads();
 /// Sets the calling thread's kernel thread count for its lifetime, then restores it
 /// (a backend wraps each execution in one).
 class ScopedNumThreads {

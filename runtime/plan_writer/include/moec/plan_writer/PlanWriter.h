@@ -18,15 +18,40 @@
 #ifndef MOEC_PLAN_WRITER_PLANWRITER_H
 #define MOEC_PLAN_WRITER_PLANWRITER_H
 
+#include "moec/runtime/AtomicFile.h"
 #include "moec/runtime/PlanFormat.h"
 #include "moec/runtime/Status.h"
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace moec {
+
+/// A plan and its external weight files, written completely but not yet in place
+/// (PlanWriter::stage). commit() puts the weight files in place first, then the
+/// plan; destroying it uncommitted leaves every destination untouched.
+class StagedPlan {
+public:
+  /// A path the staged plan can be read back through (empty when the destination
+  /// cannot be read back, e.g. /dev/null).
+  std::string planReadBack() const { return plan_ ? plan_->readBackPath() : std::string(); }
+  /// Where a loader finds external file `name` (relative to the plan's directory)
+  /// before commit: the staged copy when this plan writes it, else the file beside
+  /// the destination.
+  std::string externalPath(const std::string &name) const;
+  /// Puts every file in place.
+  Status commit();
+
+private:
+  friend class PlanWriter;
+  std::string baseDir_;
+  std::vector<std::pair<std::string, std::unique_ptr<OutputFile>>> externals_;
+  std::unique_ptr<OutputFile> plan_;
+};
 
 /// Builds a plan in memory and writes it to disk.
 class PlanWriter {
@@ -95,9 +120,12 @@ public:
   using WriteProgress = std::function<void(uint64_t, uint64_t)>;
 
   /// Writes the plan to `path` and any external weight files beside it, each
-  /// atomically. Sets the weights' offsets. `progress`, if set, is called as
+  /// atomically. Sets the weights' offsets and the integrity record (digests of
+  /// the metadata and of every weight file). `progress`, if set, is called as
   /// weight bytes are written.
   Status write(const std::string &path, const WriteProgress &progress = {});
+  /// As write(), but leaves the files staged: `staged->commit()` puts them in place.
+  Status stage(const std::string &path, StagedPlan *staged, const WriteProgress &progress = {});
 
 private:
   /// Bytes to be written for one weight.
