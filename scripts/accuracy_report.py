@@ -32,10 +32,6 @@ sys.path.insert(0, HERE)
 from train_default_model import load_corpus, split_heldout  # noqa: E402
 
 
-def read_npy(path):
-    return np.load(path)
-
-
 def log_softmax(x):
     m = x.max(-1, keepdims=True)
     return x - m - np.log(np.exp(x - m).sum(-1, keepdims=True))
@@ -75,7 +71,7 @@ def main():
                 subprocess.run([os.path.join(args.bin, "moec-run"), path, "--tokens",
                                 ",".join(map(str, ids[:-1])), "--dump-logits", out],
                                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                rows[name] = read_npy(out).astype(np.float64)
+                rows[name] = np.load(out).astype(np.float64)
             ref = rows[compiled[0][0]]
             target = np.array(ids[1:])
             for name, logits in rows.items():

@@ -387,12 +387,11 @@ Status OutputFile::commit() {
 }
 
 Status writeFileAtomically(const std::string &path,
-                           const std::function<Status(AtomicWriter &)> &contents,
+                           const std::function<Status(OutputFile &)> &contents,
                            const OutputOptions &options) {
   std::unique_ptr<OutputFile> file;
   MOEC_RETURN_IF_ERROR(OutputFile::open(path, &file, options));
-  AtomicWriter writer(*file);
-  MOEC_RETURN_IF_ERROR(contents(writer));
+  MOEC_RETURN_IF_ERROR(contents(*file));
   return file->commit();
 }
 

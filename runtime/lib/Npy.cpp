@@ -27,7 +27,7 @@ Status writeNpyF32(const std::string &path, const std::vector<int64_t> &shape,
   header += char(dict.size() & 0xff);
   header += char(dict.size() >> 8);
   header += dict;
-  return writeFileAtomically(path, [&](AtomicWriter &out) -> Status {
+  return writeFileAtomically(path, [&](OutputFile &out) -> Status {
     MOEC_RETURN_IF_ERROR(out.write(header.data(), header.size()));
     return out.write(data, count * sizeof(float));
   });

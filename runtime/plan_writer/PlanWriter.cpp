@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 namespace moec {
 
@@ -200,13 +201,12 @@ Status PlanWriter::stage(const std::string &path, StagedPlan *staged,
     entry->xxh3 = digest.full();
     integrity->weight_files.push_back(std::move(entry));
   }
-  std::map<std::string, bool> referenced;
+  std::set<std::string> referenced;
   for (size_t i = 0; i < plan_.weights.size(); ++i)
     if (!bytes_[i].data && !plan_.weights[i]->file.empty() &&
         !fileWeights.count(plan_.weights[i]->file))
-      referenced[plan_.weights[i]->file] = true;
-  for (const auto &[file, unused] : referenced) {
-    (void)unused;
+      referenced.insert(plan_.weights[i]->file);
+  for (const std::string &file : referenced) {
     MappedFile mapped;
     if (file[0] == '/' || !MappedFile::open(directory + "/" + file, &mapped).ok())
       continue; // the loader reports a missing or absolute file by its weight's name

@@ -48,7 +48,7 @@ std::string readAll(const std::string &path) {
 Status writeText(const std::string &path, const std::string &text,
                  const OutputOptions &options = {}) {
   return writeFileAtomically(
-      path, [&](AtomicWriter &out) { return out.write(text.data(), text.size()); }, options);
+      path, [&](OutputFile &out) { return out.write(text.data(), text.size()); }, options);
 }
 
 /// Runs `body` in a child process; returns its wait status.
@@ -76,7 +76,7 @@ TEST(OutputFile, AFailedWriterKeepsTheOldFile) {
   TempDir dir;
   std::string path = dir.file("out.bin");
   ASSERT_TRUE(writeText(path, "old").ok());
-  Status failed = writeFileAtomically(path, [](AtomicWriter &out) {
+  Status failed = writeFileAtomically(path, [](OutputFile &out) {
     MOEC_RETURN_IF_ERROR(out.write("new", 3));
     return Status::error("stopped");
   });

@@ -99,22 +99,10 @@ private:
   std::vector<uint8_t> buffer_;
 };
 
-/// Kept for the callers that write a file in one go: opens `path`, runs `contents`
-/// on it and commits. On any error the destination is left as it was.
-class AtomicWriter {
-public:
-  explicit AtomicWriter(OutputFile &file) : file_(file) {}
-  Status write(const void *data, size_t size) { return file_.write(data, size); }
-  Status padTo(uint64_t alignment) { return file_.padTo(alignment); }
-  uint64_t position() const { return file_.position(); }
-
-private:
-  OutputFile &file_;
-};
-
-/// Creates or replaces `path` with the bytes `contents` writes (see OutputFile).
+/// Creates or replaces `path` with the bytes `contents` writes into the open file, then
+/// commits it (see OutputFile). On any error the destination is left as it was.
 Status writeFileAtomically(const std::string &path,
-                           const std::function<Status(AtomicWriter &)> &contents,
+                           const std::function<Status(OutputFile &)> &contents,
                            const OutputOptions &options = {});
 
 namespace detail {
