@@ -10,6 +10,7 @@
 #define MOEC_CPU_LIB_KERNELTABLE_H
 
 #include "moec/cpu/kernels.h"
+#include "moec/cpu/quantize.h"
 
 #include <cstdint>
 
@@ -77,6 +78,13 @@ struct KernelTable {
   void (*siluMul)(const float *gate, const float *up, int64_t n, float *out);
   /// y += alpha * x over n values.
   void (*axpy)(float alpha, const float *x, int64_t n, float *y);
+  /// One block of the FP8 weight quantization (moec/cpu/quantize.h): `rows` x `cols`
+  /// values of `type` at `src` (row stride `ld` elements). Writes the block's scale to
+  /// *scale and, when `codes` is not null, its codes (row stride `ldc` bytes).
+  /// Returns false when a value is not finite.
+  bool (*quantizeFp8Block)(WeightType type, const uint8_t *src, int64_t ld, int64_t rows,
+                           int64_t cols, Fp8ScaleFormat format, uint8_t *codes,
+                           int64_t ldc, float *scale);
 };
 
 /// The table of each level. The AVX ones must only be called on a CPU that has them.

@@ -24,6 +24,7 @@
 
 #include "Attention.h"
 #include "Linear.h"
+#include "Quantize.h"
 #include "Vector.h"
 
 namespace moec::cpu::detail {
@@ -41,6 +42,7 @@ template <class Isa> KernelTable makeKernelTable(const char *name) {
   table.add = &VectorKernel<Isa>::add;
   table.siluMul = &VectorKernel<Isa>::siluMul;
   table.axpy = &VectorKernel<Isa>::axpy;
+  table.quantizeFp8Block = &QuantizeKernel<Isa>::block;
   return table;
 }
 

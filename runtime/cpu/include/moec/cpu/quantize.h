@@ -1,0 +1,62 @@
+//===- quantize.h - Block-FP8 weight quantization (spec section 3) -*- C++ -*-===//
+//
+// DeepSeek-V3's weight quantization, bit for bit, so that a quantized plan equals
+// the FP8 checkpoint any other tool makes with the same recipe: per block of
+// 128 x 128 values (partial at the edges)
+//
+//   amax  = max |w| over the block (float32; bf16 and f16 widen exactly)
+//   s     = float32((double)max(amax, 1e-12f) / 448.0)
+//           (ue8m0: s rounded up to a power of two)
+//   code  = e4m3fn(w / s), the quotient in double, rounded to nearest-even,
+//           saturating at +-448; the sign of w is kept (-0 -> 0x80)
+//
+// and `s` is stored as the block's scale (`weight_scale_inv`: dequantization
+// multiplies). The quotient in double is exact enough: no quotient of a float by a
+// float lands within a double's rounding of an e4m3 midpoint without being it, so
+// the codes are the correctly rounded ones.
+//
+// Used by the compiler while it packs a plan's weights; the runtime never
+// quantizes weights. Thread-safe; uses the calling thread's kernel thread count.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_CPU_QUANTIZE_H
+#define MOEC_CPU_QUANTIZE_H
+
+#include "moec/cpu/kernels.h"
+
+#include <cstdint>
+
+namespace moec::cpu {
+
+/// How a block's scale is stored.
+enum class Fp8ScaleFormat : uint8_t {
+  Float = 0, ///< the float32 quotient as it is (DeepSeek-V3, R1)
+  Ue8m0 = 1, ///< rounded up to a power of two (DeepSeek-V3.1 `scale_fmt: ue8m0`)
+};
+
+/// One float32 block scale of the recipe from a block's amax.
+float fp8BlockScale(float amax, Fp8ScaleFormat format);
+
+/// A band of block rows of a [rows, cols] weight to quantize.
+struct Fp8QuantizeBand {
+  WeightType type = WeightType::BF16; ///< F32, F16 or BF16 (little-endian, any alignment)
+  const void *data = nullptr;         ///< the whole weight, rows * cols elements
+  int64_t rows = 0, cols = 0;         ///< the weight's shape
+  int64_t block = 128;                ///< block side (rows and columns)
+  Fp8ScaleFormat format = Fp8ScaleFormat::Float;
+  int64_t rowBegin = 0;               ///< first row; a multiple of `block`
+  int64_t rowEnd = 0;                 ///< one past the last row (<= rows)
+};
+
+/// Quantizes rows [rowBegin, rowEnd): `codes` (may be null) receives
+/// (rowEnd - rowBegin) * cols e4m3fn bytes, row-major; `scales` (may be null) the
+/// ceil((rowEnd - rowBegin) / block) x ceil(cols / block) float32 scales, row-major.
+/// Returns false, after writing everything else, when a value is not finite
+/// (NaN or infinity); then *badRow and *badCol (if not null) name the first such
+/// block's first row and column.
+bool quantizeFp8Band(const Fp8QuantizeBand &band, uint8_t *codes, float *scales,
+                     int64_t *badRow = nullptr, int64_t *badCol = nullptr);
+
+} // namespace moec::cpu
+
+#endif // MOEC_CPU_QUANTIZE_H
