@@ -298,6 +298,27 @@ Status OutputFile::write(const void *data, size_t size) {
   return Status();
 }
 
+Status OutputFile::overwrite(uint64_t offset, const void *data, size_t size) {
+  if (fd_ < 0 || finished_ || mode_ != Mode::Replace || offset + size > position_)
+    return Status::error("%s: internal error: cannot rewrite bytes %llu..%llu",
+                         path_.c_str(), static_cast<unsigned long long>(offset),
+                         static_cast<unsigned long long>(offset + size));
+  MOEC_RETURN_IF_ERROR(flushBuffer());
+  const uint8_t *bytes = static_cast<const uint8_t *>(data);
+  while (size > 0) {
+    ssize_t n = ::pwrite(fd_, bytes, size, off_t(offset));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return Status::error("%s: write failed: %s", path_.c_str(), errnoText(errno).c_str());
+    }
+    bytes += n;
+    offset += uint64_t(n);
+    size -= size_t(n);
+  }
+  return Status();
+}
+
 Status OutputFile::padTo(uint64_t alignment) {
   static const uint8_t zeros[64] = {};
   while (position_ % alignment != 0) {

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <dirent.h>
+#include <sys/stat.h>
+#include <thread>
 #include <fstream>
 #include <iterator>
 
@@ -175,6 +177,92 @@ TEST(PlanWriter, StatesBlockShapesAndTokenBoundsRoundTrip) {
   for (const plan::Step *step : *root.steps())
     if (step->kind() == plan::StepKind::CacheStore || step->kind() == plan::StepKind::LatentAttention)
       EXPECT_EQ(step->states()->size(), 2u);
+}
+
+/// Writes a tiny plan plus one generated weight of `bytes` bytes (value i % 251 at
+/// byte i) to `path`; counts the producer's calls and the bytes it produced.
+Status writeWithGenerated(const std::string &path, uint64_t bytes, uint64_t quantum,
+                          int *calls, uint64_t *produced, int32_t *index) {
+  PlanWriter writer;
+  TinyModel model;
+  buildTinyModel(TinyModelOptions(), writer, &model);
+  *index = writer.addWeightGenerated(
+      "generated", plan::DType::F32, {int64_t(bytes / 4)}, bytes, quantum,
+      [=](uint64_t offset, uint8_t *out, size_t size) -> Status {
+        EXPECT_EQ(offset % quantum, 0u);
+        EXPECT_TRUE(size % quantum == 0 || offset + size == bytes);
+        ++*calls;
+        *produced += size;
+        for (size_t i = 0; i < size; ++i)
+          out[i] = uint8_t((offset + i) % 251);
+        return Status();
+      });
+  return writer.write(path);
+}
+
+TEST(PlanWriter, GeneratedWeightsAreComputedOnceIntoARegularFile) {
+  TempDir dir;
+  std::string path = dir.file("gen.plan");
+  int calls = 0;
+  uint64_t produced = 0;
+  int32_t index = -1;
+  const uint64_t bytes = (uint64_t(64) << 20) + 1000; // two pieces
+  Status status = writeWithGenerated(path, bytes, 3000, &calls, &produced, &index);
+  ASSERT_TRUE(status.ok()) << status.message();
+  EXPECT_EQ(produced, bytes); // asked once: the header went back in place
+  EXPECT_EQ(calls, 2);
+  std::unique_ptr<Plan> plan;
+  status = Plan::load(path, &plan);
+  ASSERT_TRUE(status.ok()) << status.message();
+  status = plan->verifyChecksums();
+  ASSERT_TRUE(status.ok()) << status.message();
+  const auto *data = static_cast<const uint8_t *>(plan->weight(size_t(index)).data);
+  for (uint64_t i = 0; i < bytes; i += 4099)
+    ASSERT_EQ(data[i], uint8_t(i % 251)) << i;
+  EXPECT_EQ(data[bytes - 1], uint8_t((bytes - 1) % 251));
+}
+
+TEST(PlanWriter, GeneratedWeightsThroughAPipeAreHashedFirst) {
+  TempDir dir;
+  std::string fifo = dir.file("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string copy = dir.file("copy.plan");
+  // A reader drains the FIFO into a regular file, as `moec compile -o /dev/stdout |
+  // cat > x.plan` would.
+  std::thread reader([&] {
+    std::ifstream in(fifo, std::ios::binary);
+    std::ofstream out(copy, std::ios::binary);
+    out << in.rdbuf();
+  });
+  int calls = 0;
+  uint64_t produced = 0;
+  int32_t index = -1;
+  Status status = writeWithGenerated(fifo, 5000, 128, &calls, &produced, &index);
+  reader.join();
+  ASSERT_TRUE(status.ok()) << status.message();
+  EXPECT_EQ(produced, 2 * 5000u); // once to hash, once to write
+  std::unique_ptr<Plan> plan;
+  status = Plan::load(copy, &plan);
+  ASSERT_TRUE(status.ok()) << status.message();
+  status = plan->verifyChecksums();
+  ASSERT_TRUE(status.ok()) << status.message();
+  EXPECT_EQ(static_cast<const uint8_t *>(plan->weight(size_t(index)).data)[4999],
+            uint8_t(4999 % 251));
+}
+
+TEST(PlanWriter, AFailingProducerLeavesNothingBehind) {
+  TempDir dir;
+  PlanWriter writer;
+  TinyModel model;
+  buildTinyModel(TinyModelOptions(), writer, &model);
+  writer.addWeightGenerated("bad", plan::DType::F8E4M3, {10}, 10, 1,
+                            [](uint64_t, uint8_t *, size_t) {
+                              return Status::error("tensor 'bad': not finite");
+                            });
+  Status status = writer.write(dir.file("x.plan"));
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(status.message(), "tensor 'bad': not finite");
+  EXPECT_TRUE(listDir(dir.path()).empty());
 }
 
 TEST(PlanWriter, FailedWriteLeavesNothingBehind) {

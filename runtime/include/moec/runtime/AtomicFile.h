@@ -63,6 +63,11 @@ public:
 
   /// Appends `size` bytes (buffered; every write to the file is checked).
   Status write(const void *data, size_t size);
+  /// Replaces `size` bytes already written at `offset` (offset + size <= position()).
+  /// Only a Replace output can go back; the others answer with an error.
+  Status overwrite(uint64_t offset, const void *data, size_t size);
+  /// Whether overwrite() works (a Replace output: a regular file of our own).
+  bool canOverwrite() const { return mode_ == Mode::Replace; }
   /// Appends zero bytes until position() is a multiple of `alignment`.
   Status padTo(uint64_t alignment);
   /// Bytes written so far.

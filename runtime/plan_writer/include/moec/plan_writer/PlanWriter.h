@@ -91,6 +91,17 @@ public:
   int32_t addWeightReference(const std::string &name, plan::DType dtype,
                              std::vector<int64_t> shape, const std::string &file,
                              uint64_t offset);
+  /// Computes bytes [offset, offset + size) of a generated weight into `out`.
+  using WeightProducer = std::function<Status(uint64_t offset, uint8_t *out, size_t size)>;
+  /// Adds a weight stored in the plan's blob whose `bytes` bytes `produce` computes
+  /// while the plan is written: a derived weight (a quantized copy) that is never
+  /// held whole in memory. The writer asks for pieces of at most about 64 MiB that
+  /// start at multiples of `quantum` and end at one or at `bytes` (a quantizer's
+  /// whole block rows); each piece is asked for once when the plan's destination
+  /// is a regular file, twice otherwise (once to hash it before the header).
+  int32_t addWeightGenerated(const std::string &name, plan::DType dtype,
+                             std::vector<int64_t> shape, uint64_t bytes, uint64_t quantum,
+                             WeightProducer produce);
   /// Makes `scale` (an F32 weight [ceil(rows/br), ceil(cols/bc)]) the block scales of
   /// the F8E4M3 weight `weight`, one per block of `blockShape` = {br, bc}.
   void setBlockScale(int32_t weight, int32_t scale, std::vector<int64_t> blockShape);
@@ -133,6 +144,8 @@ private:
     const uint8_t *data = nullptr; ///< the bytes (owned below, or borrowed)
     size_t size = 0;               ///< number of bytes
     std::vector<uint8_t> owned;    ///< storage when copied
+    WeightProducer produce;        ///< a generated weight's bytes (data is null)
+    uint64_t quantum = 1;          ///< pieces of a generated weight are multiples of it
   };
   int32_t addWeightEntry(const std::string &name, plan::DType dtype, std::vector<int64_t> shape,
                          const std::string &file, uint64_t offset, uint64_t size);
