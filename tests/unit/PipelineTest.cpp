@@ -37,7 +37,27 @@ TEST_F(PipelineTest, DefaultOptionsAbsorbBothPhases) {
   EXPECT_EQ(options.decodeMlaForm, moe::AttentionForm::absorbed);
   EXPECT_EQ(moe::compilePipelineString(options), kAbsorbedPipeline);
   EXPECT_EQ(moe::compilePipelineInvocation(options),
-            "moe-compile{decode-mla-form=absorbed prefill-mla-form=absorbed}");
+            "moe-compile{decode-mla-form=absorbed fp8-scale=float "
+            "prefill-mla-form=absorbed quantize=none quantize-lm-head=false}");
+  EXPECT_EQ(moe::compilePipelineString(options).find("moe-quantize-fp8"), std::string::npos);
+}
+
+TEST_F(PipelineTest, QuantizeFp8RunsBeforeTheSplitWithItsOptions) {
+  auto options = moe::MoeCompilePipelineOptions::createFromString(
+      "quantize=fp8 fp8-scale=ue8m0 quantize-lm-head=true");
+  ASSERT_TRUE(options);
+  std::string text = moe::compilePipelineString(*options);
+  size_t quantize = text.find("moe-quantize-fp8{block=128 quantize-lm-head=true report=false "
+                              "scale=ue8m0}");
+  ASSERT_NE(quantize, std::string::npos) << text;
+  EXPECT_LT(quantize, text.find("moe-split-phases"));
+  EXPECT_EQ(moe::compilePipelineInvocation(*options),
+            "moe-compile{decode-mla-form=absorbed fp8-scale=ue8m0 "
+            "prefill-mla-form=absorbed quantize=fp8 quantize-lm-head=true}");
+  moe::MoeCompilePipelineOptions bad;
+  std::string errors;
+  llvm::raw_string_ostream os(errors);
+  EXPECT_TRUE(failed(bad.parseFromString("quantize=int4", os)));
 }
 
 TEST_F(PipelineTest, TextualPipelineParsesBackToItself) {
@@ -86,7 +106,8 @@ TEST_F(PipelineTest, OptionsParseFromTextAndRejectUnknownForms) {
   EXPECT_EQ(options->prefillMlaForm, moe::AttentionForm::naive);
   EXPECT_EQ(options->decodeMlaForm, moe::AttentionForm::absorbed);
   EXPECT_EQ(moe::compilePipelineInvocation(*options),
-            "moe-compile{decode-mla-form=absorbed prefill-mla-form=naive}");
+            "moe-compile{decode-mla-form=absorbed fp8-scale=float "
+            "prefill-mla-form=naive quantize=none quantize-lm-head=false}");
 
   // llvm::cl reports the bad value on stderr ("Cannot find option named
   // 'fused'"); the parse fails.

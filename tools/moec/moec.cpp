@@ -37,12 +37,18 @@ cl::SubCommand compileCmd(
     "Compile a Hugging Face DeepSeek checkpoint directory into a plan\n"
     "  example: moec compile ckpt/ -o model.plan\n"
     "           moec compile ckpt/ --weights=external -o model.plan\n"
+    "           moec compile ckpt/ --quantize=fp8 -o model-fp8.plan\n"
     "           moec compile ckpt/ --emit=mlir -o model.mlir\n"
-    "  The pass pipeline (replay it with moec-opt --pass-pipeline='...'):\n"
-    "    builtin.module(moe-compile{prefill-mla-form=absorbed decode-mla-form=absorbed})\n"
-    "    = canonicalize, moe-split-phases (@prefill, @decode), moe-decompose-mla,\n"
-    "      moe-decompose-moe, moe-absorb-mla per phase, canonicalize; then the plan\n"
-    "      emitter.\n"
+    "  The pass pipeline (the plan records it; replay it with\n"
+    "  moec-opt --pass-pipeline='...'):\n"
+    "    builtin.module(moe-compile{decode-mla-form=absorbed fp8-scale=float\n"
+    "        prefill-mla-form=absorbed quantize=none quantize-lm-head=false})\n"
+    "    = canonicalize,\n"
+    "      moe-quantize-fp8 (only with --quantize=fp8: linear weights to FP8\n"
+    "        e4m3 with 128x128 block scales, DeepSeek-V3's recipe),\n"
+    "      moe-split-phases (@prefill, @decode), moe-decompose-mla,\n"
+    "      moe-decompose-moe, moe-absorb-mla per phase, canonicalize;\n"
+    "    then the plan emitter (quantized weights are computed as they are packed).\n"
     "  --print-ir-after-all shows the IR after each pass.");
 cl::opt<std::string> compileInput(cl::Positional, cl::desc("<checkpoint dir>"),
                                   cl::Required, cl::sub(compileCmd));
@@ -91,6 +97,25 @@ cl::opt<moec::driver::MlaForm> compileDecodeMlaForm(
     "decode-mla-form", cl::desc("MLA form of the decode entry point (overrides --mla-form)"),
     MOEC_MLA_FORM_VALUES, cl::sub(compileCmd), cl::cat(moecCategory));
 #undef MOEC_MLA_FORM_VALUES
+cl::opt<moec::driver::QuantizeMode> compileQuantize(
+    "quantize", cl::desc("Weight quantization (default: none)"),
+    cl::values(clEnumValN(moec::driver::QuantizeMode::none, "none",
+                          "weights as the checkpoint stores them"),
+               clEnumValN(moec::driver::QuantizeMode::fp8, "fp8",
+                          "linear weights to FP8 e4m3 with 128x128 block scales, as "
+                          "DeepSeek-V3 ships them; embeddings, norms, the router and "
+                          "lm_head stay; an FP8 checkpoint passes through unchanged")),
+    cl::init(moec::driver::QuantizeMode::none), cl::sub(compileCmd), cl::cat(moecCategory));
+cl::opt<bool> compileQuantizeLmHead(
+    "quantize-lm-head", cl::desc("With --quantize=fp8, quantize lm_head too"),
+    cl::sub(compileCmd), cl::cat(moecCategory));
+cl::opt<moec::driver::Fp8ScaleFormat> compileFp8Scale(
+    "fp8-scale", cl::desc("With --quantize=fp8, how block scales are stored"),
+    cl::values(clEnumValN(moec::driver::Fp8ScaleFormat::fp32, "float",
+                          "amax / 448 as float32 (DeepSeek-V3, R1; default)"),
+               clEnumValN(moec::driver::Fp8ScaleFormat::ue8m0, "ue8m0",
+                          "rounded up to a power of two (DeepSeek-V3.1)")),
+    cl::init(moec::driver::Fp8ScaleFormat::fp32), cl::sub(compileCmd), cl::cat(moecCategory));
 cl::opt<bool> compileQuiet("quiet", cl::desc("No notes, progress or summary"),
                            cl::sub(compileCmd), cl::cat(moecCategory));
 
@@ -152,6 +177,14 @@ int main(int argc, char **argv) {
                                                                  : compileMlaForm.getValue();
     o.decodeMlaForm = compileDecodeMlaForm.getNumOccurrences() ? compileDecodeMlaForm.getValue()
                                                                : compileMlaForm.getValue();
+    o.quantize = compileQuantize;
+    o.quantizeLmHead = compileQuantizeLmHead;
+    o.fp8Scale = compileFp8Scale;
+    if ((compileQuantizeLmHead || compileFp8Scale.getNumOccurrences()) &&
+        o.quantize != moec::driver::QuantizeMode::fp8)
+      return fail(createStringError(inconvertibleErrorCode(),
+                                    "moec compile: --quantize-lm-head and --fp8-scale "
+                                    "need --quantize=fp8"));
     if (Error err = moec::driver::compile(o))
       return fail(std::move(err));
     return 0;

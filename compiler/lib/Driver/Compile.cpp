@@ -23,16 +23,19 @@ using namespace llvm;
 
 namespace moec::driver {
 
-static void setForms(mlir::moe::MoeCompilePipelineOptions &options, MlaForm prefill,
-                     MlaForm decode) {
-  options.prefillMlaForm = prefill;
-  options.decodeMlaForm = decode;
+static void setPipelineOptions(mlir::moe::MoeCompilePipelineOptions &pipeline,
+                               const CompileOptions &options) {
+  pipeline.quantize = options.quantize;
+  pipeline.quantizeLmHead = options.quantizeLmHead;
+  pipeline.fp8Scale = options.fp8Scale;
+  pipeline.prefillMlaForm = options.prefillMlaForm;
+  pipeline.decodeMlaForm = options.decodeMlaForm;
 }
 
-std::string pipelineFor(MlaForm prefill, MlaForm decode) {
-  mlir::moe::MoeCompilePipelineOptions options;
-  setForms(options, prefill, decode);
-  return "builtin.module(" + mlir::moe::compilePipelineInvocation(options) + ")";
+std::string pipelineFor(const CompileOptions &options) {
+  mlir::moe::MoeCompilePipelineOptions pipeline;
+  setPipelineOptions(pipeline, options);
+  return "builtin.module(" + mlir::moe::compilePipelineInvocation(pipeline) + ")";
 }
 
 namespace {
@@ -107,9 +110,9 @@ Error compile(const CompileOptions &options) {
   // The registered pipeline, built from its typed options; the plan records its
   // textual form, which `moec-opt --pass-pipeline=...` replays.
   mlir::moe::MoeCompilePipelineOptions pipelineOptions;
-  setForms(pipelineOptions, options.prefillMlaForm, options.decodeMlaForm);
+  setPipelineOptions(pipelineOptions, options);
   mlir::moe::buildCompilePipeline(pm, pipelineOptions);
-  std::string pipeline = pipelineFor(options.prefillMlaForm, options.decodeMlaForm);
+  std::string pipeline = pipelineFor(options);
   if (options.printIrAfterAll) {
     ctx.disableMultithreading();
     pm.enableIRPrinting(
@@ -148,6 +151,9 @@ Error compile(const CompileOptions &options) {
     errs() << formatv("moec: note: {0} external tensor(s) sit at offsets not "
                       "aligned to their element size and were embedded\n",
                       summary->embeddedAnyway);
+  if (!options.quiet && summary->quantized)
+    errs() << formatv("moec: quantized {0} weights to FP8 e4m3 ({1:f2} MiB in)\n",
+                      summary->quantized, summary->quantizedSourceBytes / 1048576.0);
   if (!options.quiet)
     errs() << formatv(
         "moec: wrote {0}: {1} steps, {2} buffers, {3} weights ({4:f2} MiB, {5}), "

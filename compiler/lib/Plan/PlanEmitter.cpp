@@ -3,9 +3,12 @@
 // The emitter is a table from step-level op to plan step. Passes have already
 // lowered every model-level op; anything without an entry is an error naming it.
 // Weight-producing ops (`moe.weight`, and the derived `moe.slice_heads` and
-// `moe.convert_weight`) are evaluated when a step uses them: a weight resolves
-// through the WeightSource, a slice of heads becomes a strided view (no bytes), a
-// conversion is computed while the plan's weights are packed.
+// `moe.convert_weight`, `moe.quantize_weight`) are evaluated when a step uses them:
+// a weight resolves through the WeightSource, a slice of heads becomes a strided
+// view (no bytes), a conversion is computed here, and a quantized copy is
+// computed while the plan's weights are written, block row by block row from the
+// source's mapping (moec/cpu/quantize.h), never whole in memory. A derived weight
+// is packed once, however many entry points use it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +16,7 @@
 
 #include "moec/Dialect/Moe/IR/MoeDialect.h"
 #include "moec/cpu/kernels.h"
+#include "moec/cpu/quantize.h"
 #include "moec/plan_writer/PlanWriter.h"
 #include "moec/runtime/Plan.h"
 
@@ -90,6 +94,7 @@ public:
   uint64_t weightBytes = 0;
   uint64_t misalignedExternal = 0;
   uint64_t kvBytesPerToken = 0;
+  uint64_t quantized = 0, quantizedSourceBytes = 0;
 
   // Step emitters, one per step-level op (see table()).
   llvm::Error emit(moe::EmbeddingOp op);
@@ -121,6 +126,8 @@ private:
   llvm::Expected<int32_t> plainWeight(Value v, Operation *user);
   /// The plan weight of source tensor `name`, added on first use.
   llvm::Expected<int32_t> sourceWeight(llvm::StringRef name);
+  /// The FP8 codes (with their scale weight attached) of a moe.quantize_weight.
+  llvm::Expected<int32_t> quantizedWeight(moe::QuantizeWeightOp op);
   /// The plan states of a latent-cache value.
   llvm::Expected<CacheStates> cache(Value v);
 
@@ -134,7 +141,7 @@ private:
   PlanWriter w;
   llvm::DenseMap<Value, int32_t> buffers;
   llvm::StringMap<int32_t> weights;              ///< source tensor name -> plan weight
-  llvm::DenseMap<Value, int32_t> derivedWeights; ///< converted weights by value
+  llvm::StringMap<int32_t> derivedWeights;      ///< derived weights by what they are
   llvm::DenseMap<Value, CacheStates> caches;     ///< latent-cache values -> states
   std::vector<CacheStates> layerStates;          ///< per cache argument of the entries
   std::vector<std::vector<uint8_t>> owned;       ///< bytes of derived weights
@@ -170,7 +177,8 @@ const llvm::DenseMap<TypeID, EmitFn> &table() {
 
 /// Ops that produce weights; they become plan weights when a step uses them.
 bool isWeightOp(Operation *op) {
-  return isa<moe::WeightOp, moe::SliceHeadsOp, moe::ConvertWeightOp>(op);
+  return isa<moe::WeightOp, moe::SliceHeadsOp, moe::ConvertWeightOp,
+             moe::QuantizeWeightOp>(op);
 }
 
 int32_t Emitter::buffer(Value v) {
@@ -245,15 +253,27 @@ llvm::Expected<WeightRef> Emitter::weight(Value v) {
     ref.rows = static_cast<int64_t>(op.getSize());
     return ref;
   }
+  if (auto op = dyn_cast_or_null<moe::QuantizeWeightOp>(def)) {
+    llvm::Expected<int32_t> idx = quantizedWeight(op);
+    if (!idx)
+      return idx.takeError();
+    WeightRef ref;
+    ref.index = *idx;
+    return ref;
+  }
   if (auto op = dyn_cast_or_null<moe::ConvertWeightOp>(def)) {
-    auto found = derivedWeights.find(v);
-    if (found != derivedWeights.end()) {
+    auto in = op.getWeight().getDefiningOp<moe::WeightOp>();
+    auto outType = cast<RankedTensorType>(op.getResult().getType());
+    std::string key;
+    if (in) {
+      llvm::raw_string_ostream os(key);
+      os << "convert " << in.getName() << " " << outType;
+    }
+    if (auto found = derivedWeights.find(key); in && found != derivedWeights.end()) {
       WeightRef ref;
       ref.index = found->second;
       return ref;
     }
-    auto in = op.getWeight().getDefiningOp<moe::WeightOp>();
-    auto outType = cast<RankedTensorType>(op.getResult().getType());
     if (!in || !outType.getElementType().isF32())
       return makeError(formatv("{0}: moe.convert_weight is evaluated only from a "
                                "moe.weight to f32",
@@ -279,13 +299,97 @@ llvm::Expected<WeightRef> Emitter::weight(Value v) {
     int32_t idx = w.addWeightBorrowed(in.getName().str(), plan::DType::F32, t->shape,
                                       bytes.data(), bytes.size());
     weightBytes += bytes.size();
-    derivedWeights[v] = idx;
+    derivedWeights[key] = idx;
     WeightRef ref;
     ref.index = idx;
     return ref;
   }
   return makeError("a weight operand is not produced by moe.weight, moe.slice_heads "
                    "or moe.convert_weight");
+}
+
+llvm::Expected<int32_t> Emitter::quantizedWeight(moe::QuantizeWeightOp op) {
+  auto in = op.getWeight().getDefiningOp<moe::WeightOp>();
+  if (!in)
+    return makeError(formatv("{0}: moe.quantize_weight is evaluated only from a moe.weight",
+                             stepName(op)));
+  auto outType = cast<RankedTensorType>(op.getResult().getType());
+  moe::BlockFp8Attr block = moe::getBlockFp8(outType);
+  const bool ue8m0 = op.getScale() == moe::Fp8ScaleFormat::ue8m0;
+  std::string key = formatv("quantize {0} {1}x{2} {3}", in.getName(), block.getRows(),
+                            block.getCols(), ue8m0 ? "ue8m0" : "float")
+                        .str();
+  if (auto found = derivedWeights.find(key); found != derivedWeights.end())
+    return found->second;
+  if (block.getRows() != block.getCols())
+    return makeError(formatv("{0}: '{1}': the quantizer makes square blocks, got {2}x{3}",
+                             stepName(op), in.getName(), block.getRows(), block.getCols()));
+  llvm::StringRef name = in.getName();
+  const SourceTensor *t = source.lookup(name);
+  if (!t)
+    return makeError(formatv("{0}: tensor '{1}': missing", source.blame(name), name));
+  cpu::WeightType type;
+  switch (t->dtype) {
+  case plan::DType::F32: type = cpu::WeightType::F32; break;
+  case plan::DType::F16: type = cpu::WeightType::F16; break;
+  case plan::DType::BF16: type = cpu::WeightType::BF16; break;
+  default:
+    return makeError(formatv("{0}: tensor '{1}': cannot quantize {2} (only bf16, f16 and "
+                             "f32 weights are)",
+                             source.blame(name), name, dtypeName(t->dtype)));
+  }
+  if (t->shape.size() != 2 || t->shape[0] != outType.getDimSize(0) ||
+      t->shape[1] != outType.getDimSize(1))
+    return makeError(formatv("{0}: tensor '{1}': its shape does not match the IR's {2}",
+                             source.blame(name), name, outType));
+  const int64_t rows = t->shape[0], cols = t->shape[1], B = block.getRows();
+  const int64_t gridRows = (rows + B - 1) / B, gridCols = (cols + B - 1) / B;
+  cpu::Fp8QuantizeBand band;
+  band.type = type;
+  band.data = t->data;
+  band.rows = rows;
+  band.cols = cols;
+  band.block = B;
+  band.format = ue8m0 ? cpu::Fp8ScaleFormat::Ue8m0 : cpu::Fp8ScaleFormat::Float;
+  std::string blame = source.blame(name);
+  std::string tensor = name.str();
+  // Rows [r0, r1) of the weight into codes and/or scales; a clear error on a NaN or
+  // an infinity, which no scale can represent.
+  auto quantizeRows = [=](int64_t r0, int64_t r1, uint8_t *codes, float *scales) -> Status {
+    cpu::Fp8QuantizeBand b = band;
+    b.rowBegin = r0;
+    b.rowEnd = r1;
+    int64_t badRow = 0, badCol = 0;
+    if (cpu::quantizeFp8Band(b, codes, scales, &badRow, &badCol))
+      return Status();
+    return Status::error("%s: tensor '%s': a value in rows %lld..%lld, columns %lld..%lld "
+                         "is not finite (NaN or infinity); it cannot be quantized",
+                         blame.c_str(), tensor.c_str(), (long long)badRow,
+                         (long long)std::min(rows, badRow + B) - 1, (long long)badCol,
+                         (long long)std::min(cols, badCol + B) - 1);
+  };
+  const uint64_t codeBytes = uint64_t(rows) * uint64_t(cols);
+  int32_t codes = w.addWeightGenerated(
+      tensor, plan::DType::F8E4M3, {rows, cols}, codeBytes, uint64_t(B * cols),
+      [=](uint64_t offset, uint8_t *out, size_t size) {
+        const int64_t r0 = int64_t(offset) / cols;
+        return quantizeRows(r0, r0 + int64_t(size) / cols, out, nullptr);
+      });
+  const uint64_t rowBytes = uint64_t(gridCols) * sizeof(float);
+  int32_t scales = w.addWeightGenerated(
+      tensor + "_scale_inv", plan::DType::F32, {gridRows, gridCols},
+      uint64_t(gridRows) * rowBytes, rowBytes,
+      [=](uint64_t offset, uint8_t *out, size_t size) {
+        const int64_t br = int64_t(offset / rowBytes);
+        const int64_t r1 = std::min(rows, (br + int64_t(size / rowBytes)) * B);
+        return quantizeRows(br * B, r1, nullptr, reinterpret_cast<float *>(out));
+      });
+  w.setBlockScale(codes, scales, {B, B});
+  weightBytes += codeBytes + uint64_t(gridRows) * rowBytes;
+  ++quantized;
+  quantizedSourceBytes += t->bytes;
+  derivedWeights[key] = codes;
+  return codes;
 }
 
 llvm::Expected<int32_t> Emitter::plainWeight(Value v, Operation *user) {
@@ -710,6 +814,8 @@ llvm::Expected<PlanSummary> emitPlan(ModuleOp module, const WeightSource &weight
   summary.embeddedAnyway = e.misalignedExternal;
   summary.arenaBytes = w.plan().arena_size;
   summary.kvBytesPerToken = e.kvBytesPerToken;
+  summary.quantized = e.quantized;
+  summary.quantizedSourceBytes = e.quantizedSourceBytes;
   return summary;
 }
 

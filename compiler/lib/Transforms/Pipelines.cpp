@@ -15,6 +15,14 @@ using namespace mlir::moe;
 void mlir::moe::buildCompilePipeline(OpPassManager &pm,
                                      const MoeCompilePipelineOptions &options) {
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
+  // Quantization changes weight types only; before the split, so both entry
+  // points read the same quantized weights.
+  if (options.quantize == QuantizeMode::fp8) {
+    QuantizeFp8PassOptions fp8;
+    fp8.quantizeLmHead = options.quantizeLmHead;
+    fp8.scale = options.fp8Scale;
+    pm.addNestedPass<func::FuncOp>(createQuantizeFp8Pass(fp8));
+  }
   pm.addPass(createSplitPhasesPass());
   // The model-level ops become step-level ops, one function at a time.
   OpPassManager &decompose = pm.nest<func::FuncOp>();
@@ -54,7 +62,8 @@ void mlir::moe::registerCompilePipeline() {
   static bool registered = [] {
     PassPipelineRegistration<MoeCompilePipelineOptions>(
         "moe-compile",
-        "The moec compile pipeline: split @forward into @prefill and @decode, "
+        "The moec compile pipeline: optionally quantize the linear weights to "
+        "FP8, split @forward into @prefill and @decode, "
         "decompose MLA and MoE layers, choose the MLA form per phase, "
         "canonicalize",
         buildCompilePipeline);

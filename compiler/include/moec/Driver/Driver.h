@@ -28,6 +28,8 @@ enum class EmitKind {
 /// How MLA attention is evaluated in one phase (docs/pipeline.md): the
 /// pipeline's own typed option.
 using MlaForm = mlir::moe::AttentionForm;
+using QuantizeMode = mlir::moe::QuantizeMode;
+using Fp8ScaleFormat = mlir::moe::Fp8ScaleFormat;
 
 struct CompileOptions {
   std::string checkpointDir;                        ///< HF checkpoint directory
@@ -39,15 +41,17 @@ struct CompileOptions {
   MlaForm prefillMlaForm = MlaForm::absorbed;       ///< --prefill-mla-form (or --mla-form)
   MlaForm decodeMlaForm = MlaForm::absorbed;        ///< --decode-mla-form (or --mla-form)
   bool quiet = false;                               ///< no summary on stderr
+  QuantizeMode quantize = QuantizeMode::none;       ///< --quantize
+  bool quantizeLmHead = false;                      ///< --quantize-lm-head
+  Fp8ScaleFormat fp8Scale = Fp8ScaleFormat::fp32;   ///< --fp8-scale
 };
 
-/// The textual pass pipeline `moec compile` runs: the registered `moe-compile`
-/// pipeline with its options, e.g.
-/// "builtin.module(moe-compile{prefill-mla-form=absorbed decode-mla-form=absorbed})".
-/// `moec-opt --pass-pipeline=<it>` replays the compile; the plan records it.
-std::string pipelineFor(MlaForm prefill, MlaForm decode);
-/// `moec-opt --pass-pipeline=...` replays it.
-std::string pipelineFor(llvm::StringRef mlaForm);
+/// The textual pass pipeline `moec compile` runs for `options`: the registered
+/// `moe-compile` pipeline with its options, e.g. "builtin.module(moe-compile{
+/// decode-mla-form=absorbed fp8-scale=float prefill-mla-form=absorbed quantize=fp8
+/// quantize-lm-head=false})". `moec-opt --pass-pipeline=<it>` replays the compile;
+/// the plan records it.
+std::string pipelineFor(const CompileOptions &options);
 
 /// Compiles a checkpoint directory into a plan (see CompileOptions). Notes,
 /// progress and the summary go to stderr; nothing is written on failure.

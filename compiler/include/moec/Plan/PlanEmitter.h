@@ -49,6 +49,9 @@ struct PlanSummary {
   /// With external weights: tensors copied into the plan anyway because their
   /// offset in the safetensors file is not a multiple of their element size.
   uint64_t embeddedAnyway = 0;
+  /// Weights quantized while packed (moe.quantize_weight), and their source bytes.
+  uint64_t quantized = 0;
+  uint64_t quantizedSourceBytes = 0;
 };
 
 /// Writes the plan of `module` to `planPath` (atomically). Weight names resolve

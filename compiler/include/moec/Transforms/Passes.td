@@ -33,6 +33,61 @@ def SplitPhasesPass : Pass<"moe-split-phases", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def QuantizeFp8Pass : Pass<"moe-quantize-fp8", "::mlir::func::FuncOp"> {
+  let summary = "Quantize the linear weights to FP8 e4m3 with 128x128 block scales";
+  let description = [{
+    Makes the weights DeepSeek-V3 ships in FP8 block-quantized (spec section
+    3): every unquantized 2-D weight that a matrix product reads (the MLA
+    projections `q_a`/`q`, `q_b`, `kv_a`, `kv_b`, `o_proj`; the dense, shared
+    and routed experts' gate/up/down; `moe.linear`, `moe.swiglu`,
+    `moe.routed_experts`, `moe.expanded_attention`, `moe.head_linear` and
+    `moe.slice_heads` of such a weight) is replaced, at those uses, by a
+    `moe.quantize_weight` of it whose type carries `#moe.block_fp8<B, B>`.
+    Not quantized: the embedding table, norms, the router's gate and
+    correction bias, and `lm_head` unless `quantize-lm-head`. A weight that is
+    already FP8 (an FP8 checkpoint's) is left alone, so quantizing twice
+    changes nothing. Compute ops and their count stay the same; only the
+    weight types change (and a `moe.slice_heads` of a quantized weight takes
+    the quantized type). The plan emitter computes the codes and scales while
+    it packs the plan's weights.
+
+    With `report`, each function gets a remark with the number of weights
+    quantized and their bytes before and after. Errors: a weight to quantize
+    that is not 2-D; a block size below 1.
+
+    Before:
+    ```mlir
+    %w = moe.weight "model.layers.1.mlp.down_proj.weight" : tensor<256x512xbf16>
+    %y = moe.linear %x, %w : tensor<?x512xf32>, tensor<256x512xbf16> -> tensor<?x256xf32>
+    ```
+    After `-moe-quantize-fp8`:
+    ```mlir
+    %w = moe.weight "model.layers.1.mlp.down_proj.weight" : tensor<256x512xbf16>
+    %q = moe.quantize_weight %w {scale = #moe.fp8_scale<float>}
+        : tensor<256x512xbf16> -> tensor<256x512xf8E4M3FN, #moe.block_fp8<128, 128>>
+    %y = moe.linear %x, %q : tensor<?x512xf32>,
+        tensor<256x512xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<?x256xf32>
+    ```
+  }];
+  let options = [
+    Option<"quantizeLmHead", "quantize-lm-head", "bool", /*default=*/"false",
+           "Quantize lm_head too (DeepSeek keeps it in bf16)">,
+    Option<"scale", "scale", "::mlir::moe::Fp8ScaleFormat",
+           /*default=*/"::mlir::moe::Fp8ScaleFormat::fp32",
+           "How block scales are stored",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::moe::Fp8ScaleFormat::fp32, "float",
+                        "amax / 448 as a float32 (DeepSeek-V3, R1)"),
+             clEnumValN(::mlir::moe::Fp8ScaleFormat::ue8m0, "ue8m0",
+                        "rounded up to a power of two (DeepSeek-V3.1)"))}]>,
+    Option<"block", "block", "int64_t", /*default=*/"128",
+           "Side of the square scale block">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark per function with what was quantized">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
 def DecomposeMlaPass : Pass<"moe-decompose-mla", "::mlir::func::FuncOp"> {
   let summary = "Lower moe.mla_attention to step-level ops (the naive form)";
   let description = [{

@@ -20,10 +20,25 @@ class OpPassManager;
 
 namespace mlir::moe {
 
-/// Options of `moe-compile`: the MLA form of each entry point. Invalid values
-/// are rejected by the option parser.
+/// Options of `moe-compile`: weight quantization and the MLA form of each entry
+/// point. Invalid values are rejected by the option parser.
 struct MoeCompilePipelineOptions
     : public PassPipelineOptions<MoeCompilePipelineOptions> {
+  PassOptions::Option<QuantizeMode> quantize{
+      *this, "quantize", llvm::cl::desc("Weight quantization (moe-quantize-fp8)"),
+      llvm::cl::init(QuantizeMode::none),
+      llvm::cl::values(clEnumValN(QuantizeMode::none, "none", "weights as stored"),
+                       clEnumValN(QuantizeMode::fp8, "fp8",
+                                  "linear weights to FP8 e4m3, 128x128 block scales"))};
+  PassOptions::Option<bool> quantizeLmHead{
+      *this, "quantize-lm-head",
+      llvm::cl::desc("With quantize=fp8, quantize lm_head too"), llvm::cl::init(false)};
+  PassOptions::Option<Fp8ScaleFormat> fp8Scale{
+      *this, "fp8-scale", llvm::cl::desc("With quantize=fp8, how block scales are stored"),
+      llvm::cl::init(Fp8ScaleFormat::fp32),
+      llvm::cl::values(clEnumValN(Fp8ScaleFormat::fp32, "float", "amax / 448 as float32"),
+                       clEnumValN(Fp8ScaleFormat::ue8m0, "ue8m0",
+                                  "rounded up to a power of two"))};
   PassOptions::Option<AttentionForm> prefillMlaForm{
       *this, "prefill-mla-form",
       llvm::cl::desc("MLA form of the @prefill entry point"),
@@ -45,7 +60,7 @@ struct MoeCompilePipelineOptions
 };
 
 /// Adds the moe-compile passes to `pm`, which must run on builtin.module:
-/// canonicalize, moe-split-phases, moe-decompose-mla, moe-decompose-moe,
+/// canonicalize, (with quantize=fp8) moe-quantize-fp8, moe-split-phases, moe-decompose-mla, moe-decompose-moe,
 /// moe-absorb-mla{function=prefill}, moe-absorb-mla{function=decode},
 /// canonicalize (the function-level passes nested on func.func).
 void buildCompilePipeline(OpPassManager &pm,

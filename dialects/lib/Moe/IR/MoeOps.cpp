@@ -192,6 +192,20 @@ LogicalResult ConvertWeightOp::verify() {
   return success();
 }
 
+LogicalResult QuantizeWeightOp::verify() {
+  RankedTensorType in = getWeight().getType();
+  RankedTensorType out = getResult().getType();
+  if (in.getRank() != 2)
+    return emitOpError() << "expected a 2-D weight, got rank " << in.getRank();
+  if (in.getShape() != out.getShape())
+    return emitOpError() << "expected result shape " << shapeString(in.getShape())
+                         << ", got " << shapeString(out.getShape());
+  if (!isa<Float8E4M3FNType>(out.getElementType()) || !getBlockFp8(out))
+    return emitOpError() << "expected an f8E4M3FN result with a #moe.block_fp8 encoding, got "
+                         << out;
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Elementwise and normalisation
 //===----------------------------------------------------------------------===//

@@ -75,6 +75,23 @@ def Moe_RopeLayoutAttr : EnumAttr<Moe_Dialect, Moe_RopeLayout, "rope_layout"> {
   let assemblyFormat = "`<` $value `>`";
 }
 
+def Moe_Fp8ScaleFormat : I32EnumAttr<"Fp8ScaleFormat", "how a block-FP8 scale is stored", [
+    I32EnumAttrCase<"fp32", 0, "float">, I32EnumAttrCase<"ue8m0", 1>]> {
+  let cppNamespace = "::mlir::moe";
+  let genSpecializedAttr = 0;
+}
+def Moe_Fp8ScaleFormatAttr : EnumAttr<Moe_Dialect, Moe_Fp8ScaleFormat, "fp8_scale"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+/// What `moe-quantize-fp8` quantizes (its `mode` option; `none` leaves the
+/// weights as they are, so the pipeline can always run the pass).
+def Moe_QuantizeMode : I32EnumAttr<"QuantizeMode", "weight quantization", [
+    I32EnumAttrCase<"none", 0>, I32EnumAttrCase<"fp8", 1>]> {
+  let cppNamespace = "::mlir::moe";
+  let genSpecializedAttr = 0;
+}
+
 /// Not an attribute of any op: the `form` option of `moe-absorb-mla` and the
 /// `*-mla-form` options of the `moe-compile` pipeline choose it per phase.
 def Moe_AttentionForm : I32EnumAttr<"AttentionForm", "MLA evaluation form", [

@@ -116,6 +116,32 @@ def Moe_ConvertWeightOp : Moe_Op<"convert_weight", [Pure]> {
   let hasFolder = 1;
 }
 
+def Moe_QuantizeWeightOp : Moe_Op<"quantize_weight", [Pure]> {
+  let summary = "a weight quantized to FP8 e4m3 with block scales";
+  let description = [{
+    The block-FP8 copy of an unquantized 2-D weight, made by DeepSeek-V3's
+    recipe (spec section 3) for the result's `#moe.block_fp8<rows, cols>`
+    blocks: per block, `s = float32(max(amax, 1e-12) / 448)` (with
+    `scale = ue8m0`, rounded up to a power of two), codes `e4m3(w / s)`
+    rounded to nearest-even. The plan emitter computes it while it packs the
+    plan's weights and stores the codes as the weight and `s` as its scale
+    tensor, under the names an FP8 checkpoint uses (`X.weight`,
+    `X.weight_scale_inv`). `moe-quantize-fp8` inserts it.
+
+    ```mlir
+    %w = moe.weight "model.layers.1.mlp.down_proj.weight" : tensor<256x512xbf16>
+    %q = moe.quantize_weight %w {scale = #moe.fp8_scale<float>}
+        : tensor<256x512xbf16> -> tensor<256x512xf8E4M3FN, #moe.block_fp8<128, 128>>
+    ```
+  }];
+  let arguments = (ins Moe_UnquantizedWeight:$weight,
+                       DefaultValuedAttr<Moe_Fp8ScaleFormatAttr,
+                                         "::mlir::moe::Fp8ScaleFormat::fp32">:$scale);
+  let results = (outs Moe_WeightTensor:$result);
+  let assemblyFormat = "$weight attr-dict `:` type($weight) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Elementwise and normalisation
 //===----------------------------------------------------------------------===//
@@ -525,7 +551,7 @@ def Moe_LogitsOp : Moe_StepOp<"logits", "linear"> {
     %l = moe.logits %n, %lm : tensor<?x256xf32>, tensor<1024x256xbf16> -> tensor<?x1024xf32>
     ```
   }];
-  let arguments = (ins Moe_Activation:$input, Moe_UnquantizedWeight:$lm_head);
+  let arguments = (ins Moe_Activation:$input, Moe_WeightTensor:$lm_head);
   let results = (outs Moe_Activation:$result);
   let assemblyFormat = [{
     $input `,` $lm_head attr-dict `:` type($input) `,` type($lm_head) `->` type($result)

@@ -1,0 +1,114 @@
+//===- QuantizeFp8.cpp - block-FP8 quantization of the linear weights ----===//
+//
+// Inserts `moe.quantize_weight` between each unquantized weight and its uses as
+// the weight of a matrix product (Passes.td, QuantizeFp8Pass). The numbers are
+// made later, by the plan emitter, with the recipe of moec/cpu/quantize.h.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moec/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/FormatVariadic.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_QUANTIZEFP8PASS
+#include "moec/Transforms/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+bool isOneOf(Value v, ValueRange range) { return llvm::is_contained(range, v); }
+
+/// Whether `use` reads its value as the weight of a matrix product, which
+/// DeepSeek-V3 ships in FP8 (spec section 3).
+bool isProductWeight(OpOperand &use, bool quantizeLmHead) {
+  Operation *user = use.getOwner();
+  Value v = use.get();
+  if (auto op = dyn_cast<MlaAttentionOp>(user))
+    return v == op.getQA() || v == op.getQB() || v == op.getKvA() || v == op.getKvB() ||
+           v == op.getOProj();
+  if (auto op = dyn_cast<MoeLayerOp>(user))
+    return isOneOf(v, op.getGateWeights()) || isOneOf(v, op.getUpWeights()) ||
+           isOneOf(v, op.getDownWeights()) || v == op.getSharedGate() ||
+           v == op.getSharedUp() || v == op.getSharedDown();
+  if (auto op = dyn_cast<LinearOp>(user))
+    return v == op.getWeight();
+  if (auto op = dyn_cast<LogitsOp>(user))
+    return quantizeLmHead && v == op.getLmHead();
+  if (isa<SwigluOp, RoutedExpertsOp, SliceHeadsOp>(user))
+    return true; // every weight operand is a product's
+  if (auto op = dyn_cast<ExpandedAttentionOp>(user))
+    return v == op.getKvB();
+  if (auto op = dyn_cast<HeadLinearOp>(user))
+    return v == op.getWeight();
+  return false; // embeddings, norms, the router, conversions, anything new
+}
+
+struct QuantizeFp8Pass : public moe::impl::QuantizeFp8PassBase<QuantizeFp8Pass> {
+  using QuantizeFp8PassBase::QuantizeFp8PassBase;
+
+  void runOnOperation() override {
+    func::FuncOp fn = getOperation();
+    if (block < 1) {
+      fn.emitError() << "moe-quantize-fp8: block must be at least 1, got " << static_cast<int64_t>(block);
+      return signalPassFailure();
+    }
+    MLIRContext *ctx = &getContext();
+    auto encoding = BlockFp8Attr::get(ctx, block, block);
+    auto scaleAttr = Fp8ScaleFormatAttr::get(ctx, scale);
+    uint64_t count = 0, bytesBefore = 0, bytesAfter = 0;
+    bool failed = false;
+    fn.walk([&](WeightOp weight) {
+      auto type = cast<RankedTensorType>(weight.getWeight().getType());
+      if (!isUnquantizedWeightType(type))
+        return; // already FP8: never quantized twice
+      SmallVector<OpOperand *> uses;
+      for (OpOperand &use : weight.getWeight().getUses())
+        if (isProductWeight(use, quantizeLmHead))
+          uses.push_back(&use);
+      if (uses.empty())
+        return;
+      if (type.getRank() != 2) {
+        weight.emitError() << "moe-quantize-fp8: cannot quantize '" << weight.getName()
+                           << "': expected a 2-D weight, got " << type;
+        failed = true;
+        return;
+      }
+      auto quantizedType = RankedTensorType::get(
+          type.getShape(), Float8E4M3FNType::get(ctx), encoding);
+      OpBuilder b(weight->getBlock(), std::next(weight->getIterator()));
+      auto q = b.create<QuantizeWeightOp>(weight.getLoc(), quantizedType,
+                                          weight.getWeight(), scaleAttr);
+      for (OpOperand *use : uses) {
+        use->set(q.getResult());
+        // A per-head view of a quantized weight is quantized: its rows keep the
+        // parent's scale grid.
+        if (auto slice = dyn_cast<SliceHeadsOp>(use->getOwner())) {
+          auto sliceType = cast<RankedTensorType>(slice.getResult().getType());
+          slice.getResult().setType(RankedTensorType::get(
+              sliceType.getShape(), Float8E4M3FNType::get(ctx), encoding));
+        }
+      }
+      int64_t elements = type.getNumElements();
+      int64_t blocks = ((type.getDimSize(0) + block - 1) / block) *
+                       ((type.getDimSize(1) + block - 1) / block);
+      ++count;
+      bytesBefore += uint64_t(elements) * type.getElementTypeBitWidth() / 8;
+      bytesAfter += uint64_t(elements) + uint64_t(blocks) * 4;
+    });
+    if (failed)
+      return signalPassFailure();
+    if (report)
+      fn.emitRemark() << llvm::formatv(
+          "moe-quantize-fp8: {0} weights to FP8 e4m3 with {1}x{1} {2} scales: {3} -> {4} "
+          "bytes",
+          count, block.getValue(), stringifyFp8ScaleFormat(scale), bytesBefore, bytesAfter);
+  }
+};
+
+} // namespace
