@@ -43,6 +43,8 @@ import transformers
 from safetensors.torch import save_file
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
+from quantize_fp8_checkpoint import as_float32, quantize_checkpoint, read_safetensors
+
 FORTUNES = "/usr/share/games/fortunes"
 SOURCES = ("tang300", "song100", "chinese")
 SEED = 20261201
@@ -260,55 +262,33 @@ def checkpoint_to_hf_state(tensors, cfg):
 
 # ------------------------------------------------------------------ FP8 (spec section 3)
 
-_E4M3_POS = None
 
-
-def e4m3_table():
-    """The 127 finite non-negative e4m3fn values, ascending, with their codes."""
-    global _E4M3_POS
-    if _E4M3_POS is None:
-        codes = np.arange(0x7F, dtype=np.uint8)  # 0x7F is NaN
-        vals = torch.from_numpy(codes).view(torch.float8_e4m3fn).double().numpy()
-        _E4M3_POS = (vals, codes)
-    return _E4M3_POS
-
-
-def e4m3_encode(x):
-    """float64 -> e4m3fn codes, round to nearest, ties to even code, saturating at +-448."""
-    vals, codes = e4m3_table()
-    a = np.minimum(np.abs(x), 448.0)
-    hi = np.clip(np.searchsorted(vals, a, side="left"), 1, len(vals) - 1)
-    lo = hi - 1
-    dlo, dhi = a - vals[lo], vals[hi] - a
-    pick_hi = (dhi < dlo) | ((dhi == dlo) & (codes[hi] % 2 == 0))
-    idx = np.where(pick_hi, hi, lo)
-    idx = np.where(a == vals[hi], hi, idx)
-    c = codes[idx].astype(np.uint8)
-    c = np.where(np.signbit(x), c | 0x80, c).astype(np.uint8)
-    return c
-
-
-def quantize_fp8(w):
-    """w: float32 [out, in] -> (uint8 e4m3 codes, float32 scale_inv [ceil(out/128), ceil(in/128)])."""
-    o, i = w.shape
-    nbo, nbi = -(-o // 128), -(-i // 128)
-    codes = np.zeros((o, i), dtype=np.uint8)
-    scale = np.zeros((nbo, nbi), dtype=np.float32)
-    for bo in range(nbo):
-        for bi in range(nbi):
-            blk = w[bo * 128:(bo + 1) * 128, bi * 128:(bi + 1) * 128].astype(np.float32)
-            amax = np.float32(np.abs(blk).max())
-            s = np.float32(float(max(amax, np.float32(1e-12))) / 448.0)
-            scale[bo, bi] = s
-            codes[bo * 128:(bo + 1) * 128, bi * 128:(bi + 1) * 128] = \
-                e4m3_encode(blk.astype(np.float64) / float(s))
-    return codes, scale
-
-
-def fp8_quantized(name):
-    """The tensors DeepSeek-V3 ships in FP8: every layer linear except the router."""
-    return (name.startswith("model.layers.") and name.endswith("proj.weight")
-            and ".mlp.gate." not in name)
+def write_fp8_copy(out, model, cfg, held_stream, held_bf16, report, fh):
+    """models/poems-v3-fp8 from models/poems-v3 by scripts/quantize_fp8_checkpoint.py (the
+    reference `moec compile --quantize=fp8` is tested against), and its held-out perplexity
+    with the weights dequantised (fp32 activations)."""
+    quantize_checkpoint(os.path.join(out, "poems-v3"), os.path.join(out, "poems-v3-fp8"),
+                        other_files=("generation_config.json", "tokenizer.json", "tokenizer_config.json"))
+    _, tensors = read_safetensors(os.path.join(out, "poems-v3-fp8", "model.safetensors"))
+    raw = {name: (dtype, shape, data) for name, dtype, shape, data in tensors}
+    deq = {}
+    for name, (dtype, shape, data) in raw.items():
+        if name.endswith("_scale_inv"):
+            continue
+        if dtype == "F8_E4M3":
+            codes = torch.frombuffer(bytearray(data), dtype=torch.uint8).view(torch.float8_e4m3fn)
+            _, sshape, sdata = raw[name + "_scale_inv"]
+            s = torch.frombuffer(bytearray(sdata), dtype=torch.float32).reshape(sshape)
+            full = s.repeat_interleave(128, 0).repeat_interleave(128, 1)[:shape[0], :shape[1]]
+            deq[name] = codes.reshape(shape).float() * full
+        else:
+            deq[name] = torch.from_numpy(as_float32(dtype, data, shape).copy())
+    model.load_state_dict(checkpoint_to_hf_state(deq, cfg), strict=True)
+    held_fp8 = evaluate(model, held_stream)
+    log(f"FP8 weights (dequantised, fp32 activations): held-out loss {held_fp8:.4f}, perplexity "
+        f"{math.exp(held_fp8):.2f} ({100 * (math.exp(held_fp8) / math.exp(held_bf16) - 1):+.2f}% vs bf16)", fh)
+    report["heldout_loss_fp8_weights"] = held_fp8
+    report["heldout_perplexity_fp8_weights"] = math.exp(held_fp8)
 
 
 # ------------------------------------------------------------------ writing
@@ -423,9 +403,14 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"))
     ap.add_argument("--threads", type=int, default=2, help="torch threads (part of the determinism)")
     ap.add_argument("--eval-every", type=int, default=80)
+    ap.add_argument("--requantize", action="store_true",
+                    help="only remake poems-v3-fp8 (and its report figures) from the committed poems-v3")
     args = ap.parse_args()
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
+    if args.requantize:
+        torch.set_num_threads(args.threads)
+        return requantize(out)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
@@ -552,43 +537,35 @@ def main():
     }
     write_json(os.path.join(stage, "report.json"), report)
 
-    # The FP8 copy, DeepSeek's recipe (spec section 3).
-    stage8 = atomic_dir(os.path.join(out, "poems-v3-fp8"))
-    fp8 = {}
-    for k, v in stored.items():
-        if fp8_quantized(k):
-            codes, scale = quantize_fp8(v.float().numpy())
-            fp8[k] = torch.from_numpy(codes).view(torch.float8_e4m3fn)
-            fp8[k + "_scale_inv"] = torch.from_numpy(scale)
-        else:
-            fp8[k] = v
-    save_file(fp8, os.path.join(stage8, "model.safetensors"), metadata={"format": "pt"})
-    cfg8 = dict(cfg, quantization_config={"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
-                                          "weight_block_size": [128, 128]})
-    write_json(os.path.join(stage8, "config.json"), cfg8)
-    for f in ("generation_config.json", "tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(os.path.join(stage, f), os.path.join(stage8, f))
-    deq = {}
-    for k, v in fp8.items():
-        if k.endswith("_scale_inv"):
-            continue
-        if fp8_quantized(k):
-            s = fp8[k + "_scale_inv"]
-            full = s.repeat_interleave(128, 0).repeat_interleave(128, 1)[:v.shape[0], :v.shape[1]]
-            deq[k] = v.float() * full
-        else:
-            deq[k] = v.float()
-    model.load_state_dict(checkpoint_to_hf_state(deq, cfg), strict=True)
-    held_fp8 = evaluate(model, held_stream)
-    log(f"FP8 weights (dequantised, fp32 activations): held-out loss {held_fp8:.4f}, perplexity "
-        f"{math.exp(held_fp8):.2f} ({100 * (math.exp(held_fp8) / math.exp(held_bf16) - 1):+.2f}% vs bf16)", fh)
-    report["heldout_loss_fp8_weights"] = held_fp8
-    report["heldout_perplexity_fp8_weights"] = math.exp(held_fp8)
-    write_json(os.path.join(stage, "report.json"), report)
-    log(f"training took {train_s:.0f} s; wrote {out}/poems-v3 and {out}/poems-v3-fp8", fh)
+    log(f"training took {train_s:.0f} s; wrote {out}/poems-v3", fh)
     fh.close()
     publish_dir(stage, os.path.join(out, "poems-v3"))
-    publish_dir(stage8, os.path.join(out, "poems-v3-fp8"))
+    # The FP8 copy, made from the published bf16 checkpoint as a user would make it.
+    with open(os.path.join(out, "poems-v3", "train.log"), "a", encoding="utf-8") as fh:
+        write_fp8_copy(out, model, cfg, held_stream, held_bf16, report, fh)
+        log(f"wrote {out}/poems-v3-fp8", fh)
+    write_json(os.path.join(out, "poems-v3", "report.json"), report)
+
+
+def requantize(out):
+    """Remakes models/poems-v3-fp8 and its report figures from the committed bf16 model,
+    without training (the corpus split and tokenizer are the committed ones)."""
+    src = os.path.join(out, "poems-v3")
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    tok = Tokenizer.from_file(os.path.join(src, "tokenizer.json"))
+    _, held_docs = split_heldout(load_corpus())
+    held_stream = pack(held_docs, tok, np.random.default_rng(SEED + 1))
+    report = json.load(open(os.path.join(src, "report.json")))
+    model = build_model(cfg)
+    _, tensors = read_safetensors(os.path.join(src, "model.safetensors"))
+    state = {n: torch.from_numpy(as_float32(d, raw, shape).copy()) for n, d, shape, raw in tensors}
+    model.load_state_dict(checkpoint_to_hf_state(state, cfg), strict=True)
+    held_bf16 = report["heldout_loss_bf16"]
+    with open(os.path.join(src, "train.log"), "a", encoding="utf-8") as fh:
+        log(f"# --requantize: FP8 copy remade from the committed bf16 weights "
+            f"(torch {torch.__version__}, transformers {transformers.__version__})", fh)
+        write_fp8_copy(out, model, cfg, held_stream, held_bf16, report, fh)
+    write_json(os.path.join(src, "report.json"), report)
 
 
 if __name__ == "__main__":
