@@ -59,10 +59,18 @@ TEST(SyntheticTest, ListsPresets) {
     EXPECT_TRUE(bool(syntheticPresetConfig(Preset.Name))) << Preset.Name.str();
   }
   EXPECT_EQ(Names, (std::vector<std::string>{"tiny-v3", "tiny-v2",
-                                             "tiny-v2-grouped"}));
+                                             "tiny-v2-grouped", "v2-lite-4l"}));
   auto Unknown = syntheticPresetConfig("huge");
-  EXPECT_EQ(errorText(Unknown),
-            "unknown preset 'huge' (valid: tiny-v3, tiny-v2, tiny-v2-grouped)");
+  EXPECT_EQ(errorText(Unknown), "unknown preset 'huge' (valid: tiny-v3, tiny-v2, "
+                                "tiny-v2-grouped, v2-lite-4l)");
+  // The measurement preset has DeepSeek-V2-Lite's shapes (written only by hand:
+  // 4.3 GB).
+  auto Lite = syntheticPresetConfig("v2-lite-4l");
+  ASSERT_TRUE(bool(Lite));
+  EXPECT_EQ(Lite->HiddenSize, 2048);
+  EXPECT_EQ(Lite->KvLoraRank, 512);
+  EXPECT_EQ(Lite->NumRoutedExperts, 64);
+  EXPECT_EQ(Lite->MoeIntermediateSize, 1408);
 }
 
 TEST(SyntheticTest, TinyV3ReadsBackAndValidates) {
@@ -267,7 +275,8 @@ TEST(SyntheticTest, RejectsBadOptions) {
           ": synthetic weight type must be BF16, F16 or F32, got F8_E4M3");
   EXPECT_EQ(
       errorText(writeSyntheticCheckpoint("nope", Dir.path(), SynthOptions())),
-      "unknown preset 'nope' (valid: tiny-v3, tiny-v2, tiny-v2-grouped)");
+      "unknown preset 'nope' (valid: tiny-v3, tiny-v2, tiny-v2-grouped, "
+            "v2-lite-4l)");
   EXPECT_FALSE(llvm::sys::fs::exists(Dir.file("config.json")));
 }
 

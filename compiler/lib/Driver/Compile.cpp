@@ -152,8 +152,13 @@ Error compile(const CompileOptions &options) {
                       "aligned to their element size and were embedded\n",
                       summary->embeddedAnyway);
   if (!options.quiet && summary->quantized)
-    errs() << formatv("moec: quantized {0} weights to FP8 e4m3 ({1:f2} MiB in)\n",
-                      summary->quantized, summary->quantizedSourceBytes / 1048576.0);
+    errs() << formatv("moec: quantized {0} weights to FP8 e4m3: {1:f2} MiB in {2:f2} s "
+                      "({3:f2} GB/s)\n",
+                      summary->quantized, summary->quantizedSourceBytes / 1048576.0,
+                      summary->quantizeSeconds,
+                      summary->quantizeSeconds > 0
+                          ? summary->quantizedSourceBytes / summary->quantizeSeconds / 1e9
+                          : 0.0);
   if (!options.quiet)
     errs() << formatv(
         "moec: wrote {0}: {1} steps, {2} buffers, {3} weights ({4:f2} MiB, {5}), "

@@ -27,11 +27,13 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <memory>
 
 using namespace mlir;
 using llvm::formatv;
@@ -95,6 +97,7 @@ public:
   uint64_t misalignedExternal = 0;
   uint64_t kvBytesPerToken = 0;
   uint64_t quantized = 0, quantizedSourceBytes = 0;
+  double quantizeSeconds = 0; ///< wall time inside the quantizer while writing
 
   // Step emitters, one per step-level op (see table()).
   llvm::Error emit(moe::EmbeddingOp op);
@@ -353,6 +356,12 @@ llvm::Expected<int32_t> Emitter::quantizedWeight(moe::QuantizeWeightOp op) {
   band.format = ue8m0 ? cpu::Fp8ScaleFormat::Ue8m0 : cpu::Fp8ScaleFormat::Float;
   std::string blame = source.blame(name);
   std::string tensor = name.str();
+  // The scales the codes' pieces computed, for the scale weight written right
+  // after the codes (one weight's scales at a time; recomputed when absent, as
+  // when a pipe makes the writer hash first).
+  auto computed = std::make_shared<std::vector<float>>();
+  auto computedRows = std::make_shared<int64_t>(0);
+  double *seconds = &quantizeSeconds;
   // Rows [r0, r1) of the weight into codes and/or scales; a clear error on a NaN or
   // an infinity, which no scale can represent.
   auto quantizeRows = [=](int64_t r0, int64_t r1, uint8_t *codes, float *scales) -> Status {
@@ -360,7 +369,10 @@ llvm::Expected<int32_t> Emitter::quantizedWeight(moe::QuantizeWeightOp op) {
     b.rowBegin = r0;
     b.rowEnd = r1;
     int64_t badRow = 0, badCol = 0;
-    if (cpu::quantizeFp8Band(b, codes, scales, &badRow, &badCol))
+    auto start = std::chrono::steady_clock::now();
+    bool ok = cpu::quantizeFp8Band(b, codes, scales, &badRow, &badCol);
+    *seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (ok)
       return Status();
     return Status::error("%s: tensor '%s': a value in rows %lld..%lld, columns %lld..%lld "
                          "is not finite (NaN or infinity); it cannot be quantized",
@@ -372,16 +384,29 @@ llvm::Expected<int32_t> Emitter::quantizedWeight(moe::QuantizeWeightOp op) {
   int32_t codes = w.addWeightGenerated(
       tensor, plan::DType::F8E4M3, {rows, cols}, codeBytes, uint64_t(B * cols),
       [=](uint64_t offset, uint8_t *out, size_t size) {
-        const int64_t r0 = int64_t(offset) / cols;
-        return quantizeRows(r0, r0 + int64_t(size) / cols, out, nullptr);
+        const int64_t r0 = int64_t(offset) / cols, r1 = r0 + int64_t(size) / cols;
+        if (r0 == 0) {
+          computed->assign(size_t(gridRows * gridCols), 0.f);
+          *computedRows = 0;
+        }
+        MOEC_RETURN_IF_ERROR(
+            quantizeRows(r0, r1, out, computed->data() + (r0 / B) * gridCols));
+        *computedRows = r1;
+        return Status();
       });
   const uint64_t rowBytes = uint64_t(gridCols) * sizeof(float);
   int32_t scales = w.addWeightGenerated(
       tensor + "_scale_inv", plan::DType::F32, {gridRows, gridCols},
       uint64_t(gridRows) * rowBytes, rowBytes,
-      [=](uint64_t offset, uint8_t *out, size_t size) {
+      [=](uint64_t offset, uint8_t *out, size_t size) -> Status {
         const int64_t br = int64_t(offset / rowBytes);
         const int64_t r1 = std::min(rows, (br + int64_t(size / rowBytes)) * B);
+        if (*computedRows >= r1 && !computed->empty()) {
+          std::memcpy(out, computed->data() + br * gridCols, size);
+          if (r1 == rows)
+            std::vector<float>().swap(*computed);
+          return Status();
+        }
         return quantizeRows(br * B, r1, nullptr, reinterpret_cast<float *>(out));
       });
   w.setBlockScale(codes, scales, {B, B});
@@ -816,6 +841,7 @@ llvm::Expected<PlanSummary> emitPlan(ModuleOp module, const WeightSource &weight
   summary.kvBytesPerToken = e.kvBytesPerToken;
   summary.quantized = e.quantized;
   summary.quantizedSourceBytes = e.quantizedSourceBytes;
+  summary.quantizeSeconds = e.quantizeSeconds;
   return summary;
 }
 

@@ -17,6 +17,10 @@ const SynthPreset Presets[] = {
     {"tiny-v2-grouped",
      "DeepSeek-V2-shaped: like tiny-v2 with q_lora 96 and "
      "group_limited_greedy routing (4 groups, keep 2), scale 16"},
+    {"v2-lite-4l",
+     "DeepSeek-V2-Lite's real shapes, 4 layers (1 dense): D 2048, vocab 102400, "
+     "16 heads, kv_lora 512, 64 experts of 1408 top-6 + 2 shared; 4.3 GB bf16, "
+     "for measurements (compile throughput, prefill, decode), not tests"},
 };
 
 /// The fields every preset shares: tiny MLA dims that keep 128x128 FP8 blocks
@@ -91,6 +95,28 @@ ModelConfig tinyV2Grouped() {
   C.RoutedScalingFactor = 16.0;
   return C;
 }
+/// DeepSeek-V2-Lite (config.json of deepseek-ai/DeepSeek-V2-Lite) with 4 of its 27
+/// layers: every tensor has its real shape.
+ModelConfig v2Lite4Layers() {
+  ModelConfig C = tinyV2();
+  C.VocabSize = 102400;
+  C.HiddenSize = 2048;
+  C.IntermediateSize = 10944;
+  C.MoeIntermediateSize = 1408;
+  C.NumHiddenLayers = 4;
+  C.NumAttentionHeads = 16;
+  C.NumKeyValueHeads = 16;
+  C.NumRoutedExperts = 64;
+  C.NumExpertsPerTok = 6;
+  C.KvLoraRank = 512;
+  C.QkNopeHeadDim = 128;
+  C.QkRopeHeadDim = 64;
+  C.VHeadDim = 128;
+  C.MaxPositionEmbeddings = 163840;
+  C.RopeScaling->Factor = 40.0;
+  C.RopeScaling->OriginalMaxPositionEmbeddings = 4096;
+  return C;
+}
 } // namespace
 
 ArrayRef<SynthPreset> syntheticPresets() { return Presets; }
@@ -102,6 +128,8 @@ Expected<ModelConfig> syntheticPresetConfig(StringRef Name) {
     return tinyV2();
   if (Name == "tiny-v2-grouped")
     return tinyV2Grouped();
+  if (Name == "v2-lite-4l")
+    return v2Lite4Layers();
   std::string Valid;
   for (const SynthPreset &Preset : Presets)
     Valid += (Valid.empty() ? "" : ", ") + Preset.Name.str();

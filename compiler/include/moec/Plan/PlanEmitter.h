@@ -52,6 +52,7 @@ struct PlanSummary {
   /// Weights quantized while packed (moe.quantize_weight), and their source bytes.
   uint64_t quantized = 0;
   uint64_t quantizedSourceBytes = 0;
+  double quantizeSeconds = 0; ///< wall time spent quantizing (while writing)
 };
 
 /// Writes the plan of `module` to `planPath` (atomically). Weight names resolve
