@@ -494,8 +494,11 @@ Status CpuBackend::execute(Program &base, const Bindings &bindings) {
                            b.sequenceStride, plan.state(size_t(state)).rowBytes);
   }
   const cpu::ScopedNumThreads threads(threads_);
-  for (const CpuStep &step : program->steps)
+  for (const CpuStep &step : program->steps) {
     MOEC_RETURN_IF_ERROR(run(step, bindings));
+    if (bindings.afterStep)
+      MOEC_RETURN_IF_ERROR((*bindings.afterStep)(step.index));
+  }
   return Status();
 }
 

@@ -99,6 +99,11 @@ bool Executor::isDecode(const TokenBatch &batch, const KvCache &cache) const {
 }
 
 Status Executor::forward(const TokenBatch &batch, KvCache &cache, float *logits) {
+  return forward(batch, cache, logits, StepObserver());
+}
+
+Status Executor::forward(const TokenBatch &batch, KvCache &cache, float *logits,
+                         const StepObserver &observer) {
   MOEC_RETURN_IF_ERROR(validate(batch));
   // A cache made for another plan would index states or rows that are not there.
   if (!cache.fits(plan_)) {
@@ -126,6 +131,23 @@ Status Executor::forward(const TokenBatch &batch, KvCache &cache, float *logits)
   bindings.states = cache.bindings().data();
   bindings.numStates = cache.bindings().size();
   bindings.numSequences = cache.numSequences();
+  std::vector<float> host;
+  std::function<Status(uint32_t)> afterStep = [&](uint32_t index) -> Status {
+    const plan::Step &step = *plan_.root().steps()->Get(index);
+    if (!step.results() || step.results()->size() == 0)
+      return Status();
+    const plan::Buffer &buffer = *plan_.root().buffers()->Get(step.results()->Get(0));
+    if (buffer.dtype() != plan::DType::F32 || !buffer.shape() || buffer.shape()->size() != 2)
+      return Status();
+    const int64_t cols = buffer.shape()->Get(1);
+    host.resize(size_t(batch.count * cols));
+    MOEC_RETURN_IF_ERROR(backend_->synchronize());
+    MOEC_RETURN_IF_ERROR(backend_->copyToHost(host.data(), bindings.arena + buffer.offset(),
+                                              host.size() * sizeof(float)));
+    return observer(index, host.data(), batch.count, cols);
+  };
+  if (observer)
+    bindings.afterStep = &afterStep;
   MOEC_RETURN_IF_ERROR(backend_->execute(*run.program, bindings));
   MOEC_RETURN_IF_ERROR(backend_->synchronize());
   cache.commit(newLengths_);

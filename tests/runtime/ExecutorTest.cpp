@@ -1,6 +1,8 @@
 //===- ExecutorTest.cpp - Logits of the executor against the reference ----===//
 #include "LoadedModel.h"
 
+#include <algorithm>
+
 namespace moec::test {
 namespace {
 
@@ -122,6 +124,48 @@ TEST(Executor, PrefillThenDecodeEqualsOnePrefill) {
   }
   EXPECT_EQ(cache->length(0), int64_t(kPrompt.size()));
   EXPECT_LT(relativeError(stepwise, whole), 1e-5);
+}
+
+TEST(Executor, AnObserverSeesEveryStepAndCanStopTheRun) {
+  LoadedModel loaded;
+  ASSERT_TRUE(loaded.executor);
+  const int64_t vocab = loaded.executor->vocabSize();
+  std::vector<float> plain = loaded.run(kPrompt);
+  const int64_t T = int64_t(kPrompt.size());
+  std::vector<int32_t> positions(kPrompt.size()), seqIds(kPrompt.size(), 0);
+  for (size_t i = 0; i < positions.size(); ++i)
+    positions[i] = int32_t(i);
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(loaded.executor->createCache(1, 64, &cache).ok());
+  std::vector<uint32_t> seen;
+  std::vector<float> lastValues, logits(size_t(T * vocab));
+  Status status = loaded.executor->forward(
+      {kPrompt.data(), positions.data(), seqIds.data(), T}, *cache, logits.data(),
+      [&](uint32_t step, const float *values, int64_t rows, int64_t cols) {
+        EXPECT_EQ(rows, T);
+        seen.push_back(step);
+        lastValues.assign(values, values + rows * cols);
+        return Status();
+      });
+  ASSERT_TRUE(status.ok()) << status.message();
+  // Observing changes nothing; the last observed step is the logits' step.
+  EXPECT_EQ(logits, plain);
+  EXPECT_EQ(lastValues, logits);
+  ASSERT_GT(seen.size(), 5u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+
+  // An observer's error stops the run and is the forward's error.
+  std::unique_ptr<KvCache> other;
+  ASSERT_TRUE(loaded.executor->createCache(1, 64, &other).ok());
+  int calls = 0;
+  status = loaded.executor->forward(
+      {kPrompt.data(), positions.data(), seqIds.data(), T}, *other, logits.data(),
+      [&](uint32_t, const float *, int64_t, int64_t) {
+        return ++calls == 3 ? Status::error("enough") : Status();
+      });
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(status.message(), "enough");
+  EXPECT_EQ(calls, 3);
 }
 
 TEST(Executor, InterleavedSequencesEqualSeparateRuns) {

@@ -38,6 +38,7 @@ cl::SubCommand compileCmd(
     "  example: moec compile ckpt/ -o model.plan\n"
     "           moec compile ckpt/ --weights=external -o model.plan\n"
     "           moec compile ckpt/ --quantize=fp8 -o model-fp8.plan\n"
+    "           moec compile ckpt/ --quantize=fp8 --accuracy-report -o model-fp8.plan\n"
     "           moec compile ckpt/ --emit=mlir -o model.mlir\n"
     "  The pass pipeline (the plan records it; replay it with\n"
     "  moec-opt --pass-pipeline='...'):\n"
@@ -116,6 +117,17 @@ cl::opt<moec::driver::Fp8ScaleFormat> compileFp8Scale(
                clEnumValN(moec::driver::Fp8ScaleFormat::ue8m0, "ue8m0",
                           "rounded up to a power of two (DeepSeek-V3.1)")),
     cl::init(moec::driver::Fp8ScaleFormat::fp32), cl::sub(compileCmd), cl::cat(moecCategory));
+cl::opt<bool> compileAccuracyReport(
+    "accuracy-report",
+    cl::desc("With --quantize=fp8: also compile the unquantized plan, run both on "
+             "calibration tokens and print the per-layer relative error of the hidden "
+             "state, the logits' cosine similarity and the top-1 agreement"),
+    cl::sub(compileCmd), cl::cat(moecCategory));
+cl::list<int32_t> compileCalibrationTokens(
+    "calibration-tokens",
+    cl::desc("Token ids for --accuracy-report, comma-separated (default: 64 fixed ids "
+             "spread over the vocabulary)"),
+    cl::CommaSeparated, cl::sub(compileCmd), cl::cat(moecCategory));
 cl::opt<bool> compileQuiet("quiet", cl::desc("No notes, progress or summary"),
                            cl::sub(compileCmd), cl::cat(moecCategory));
 
@@ -180,6 +192,12 @@ int main(int argc, char **argv) {
     o.quantize = compileQuantize;
     o.quantizeLmHead = compileQuantizeLmHead;
     o.fp8Scale = compileFp8Scale;
+    o.accuracyReport = compileAccuracyReport;
+    o.calibrationTokens.assign(compileCalibrationTokens.begin(), compileCalibrationTokens.end());
+    if (!o.calibrationTokens.empty() && !o.accuracyReport)
+      return fail(createStringError(inconvertibleErrorCode(),
+                                    "moec compile: --calibration-tokens needs "
+                                    "--accuracy-report"));
     if ((compileQuantizeLmHead || compileFp8Scale.getNumOccurrences()) &&
         o.quantize != moec::driver::QuantizeMode::fp8)
       return fail(createStringError(inconvertibleErrorCode(),

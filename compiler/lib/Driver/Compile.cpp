@@ -2,6 +2,8 @@
 
 #include "moec/Driver/Driver.h"
 
+#include "moec/Driver/AccuracyReport.h"
+
 #include "moec/InitAll.h"
 #include "moec/Transforms/Pipelines.h"
 #include "moec/checkpoint/Checkpoint.h"
@@ -14,8 +16,11 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/ADT/ScopeExit.h"
 
 #include <chrono>
 
@@ -79,6 +84,51 @@ private:
 
 } // namespace
 
+/// --accuracy-report: compiles `reference` (the imported module, unquantized) into
+/// a temporary plan whose weights stay in the checkpoint, and compares the
+/// written quantized plan with it on the runtime.
+static Error accuracyReport(mlir::MLIRContext &ctx, mlir::ModuleOp reference,
+                            const CompileOptions &options) {
+  if (!sys::fs::is_regular_file(options.output))
+    return createStringError(inconvertibleErrorCode(),
+                             "%s: --accuracy-report reads the plan back; write it to a "
+                             "regular file",
+                             options.output.c_str());
+  CompileOptions plain = options;
+  plain.quantize = QuantizeMode::none;
+  mlir::PassManager pm(&ctx);
+  mlir::moe::MoeCompilePipelineOptions pipelineOptions;
+  setPipelineOptions(pipelineOptions, plain);
+  mlir::moe::buildCompilePipeline(pm, pipelineOptions);
+  if (mlir::failed(pm.run(reference)))
+    return createStringError(inconvertibleErrorCode(),
+                             "%s: the unquantized pipeline failed",
+                             options.checkpointDir.c_str());
+  SmallString<128> dir;
+  if (std::error_code ec = sys::fs::createUniqueDirectory("moec-accuracy", dir))
+    return createStringError(ec, "cannot make a temporary directory: %s",
+                             ec.message().c_str());
+  SmallString<128> path(dir);
+  sys::path::append(path, "reference.plan");
+  auto cleanup = make_scope_exit([&] { sys::fs::remove_directories(dir); });
+  auto ckpt = checkpoint::Checkpoint::open(options.checkpointDir);
+  if (!ckpt)
+    return ckpt.takeError();
+  checkpoint::CheckpointWeights weights(**ckpt);
+  PlanEmitOptions emitOptions;
+  emitOptions.weights = WeightPlacement::External;
+  emitOptions.maxTokens = options.maxTokens;
+  emitOptions.pipeline = pipelineFor(plain);
+  auto summary = emitPlan(reference, weights, path, emitOptions);
+  if (!summary)
+    return summary.takeError();
+  auto report = compareQuantized(path.str().str(), options.output, options.calibrationTokens);
+  if (!report)
+    return report.takeError();
+  outs() << formatAccuracyReport(*report);
+  return Error::success();
+}
+
 Error compile(const CompileOptions &options) {
   auto ckptOr = checkpoint::Checkpoint::open(options.checkpointDir);
   if (!ckptOr)
@@ -103,6 +153,15 @@ Error compile(const CompileOptions &options) {
   if (options.emit == EmitKind::Mlir)
     return checkpoint::writeOutput(
         options.output, [&](raw_ostream &os) { module.print(os); }, /*AllowStdout=*/true);
+
+  if (options.accuracyReport && options.quantize == QuantizeMode::none)
+    return createStringError(inconvertibleErrorCode(),
+                             "--accuracy-report compares a quantized plan with the "
+                             "unquantized one: it needs --quantize=fp8");
+  // The reference for --accuracy-report: the same module, compiled unquantized.
+  mlir::OwningOpRef<mlir::ModuleOp> reference;
+  if (options.accuracyReport)
+    reference = module.clone();
 
   static bool passesRegistered = (registerAllPasses(), true);
   (void)passesRegistered;
@@ -168,6 +227,8 @@ Error compile(const CompileOptions &options) {
         options.weights == WeightPlacement::Embed ? "embedded" : "external",
         summary->arenaBytes / 1048576.0, options.maxTokens,
         summary->kvBytesPerToken);
+  if (options.accuracyReport)
+    return accuracyReport(ctx, *reference, options);
   return Error::success();
 }
 

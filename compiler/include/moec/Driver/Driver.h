@@ -44,6 +44,10 @@ struct CompileOptions {
   QuantizeMode quantize = QuantizeMode::none;       ///< --quantize
   bool quantizeLmHead = false;                      ///< --quantize-lm-head
   Fp8ScaleFormat fp8Scale = Fp8ScaleFormat::fp32;   ///< --fp8-scale
+  /// --accuracy-report: also compile the unquantized plan (to a temporary
+  /// directory), run both on `calibrationTokens` and print the comparison.
+  bool accuracyReport = false;
+  std::vector<int32_t> calibrationTokens;           ///< --calibration-tokens (empty: default)
 };
 
 /// The textual pass pipeline `moec compile` runs for `options`: the registered

@@ -29,6 +29,7 @@
 #include "moec/runtime/Status.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -83,6 +84,10 @@ struct Bindings {
   const StateBinding *states = nullptr; ///< one per Plan.states entry
   size_t numStates = 0;                ///< entries of `states`
   int32_t numSequences = 0;            ///< sequences the states hold
+  /// If set, called with each step's index in Plan.steps right after the step ran
+  /// (its results are in the arena, the backend synchronized up to it): for
+  /// inspection, e.g. per-layer comparisons of two plans. A failure stops execute().
+  const std::function<Status(uint32_t step)> *afterStep = nullptr;
 };
 
 /// An entry point prepared for one backend (opaque to the executor).

@@ -38,6 +38,12 @@ struct TokenBatch {
   int64_t count = 0;                  ///< tokens, 1..maxTokens()
 };
 
+/// Sees a step's first result right after the step ran: the step's index in
+/// Plan.steps and its [rows, cols] f32 values on the host (rows = the batch's
+/// tokens). Only steps whose first result is an f32 buffer are shown.
+using StepObserver =
+    std::function<Status(uint32_t step, const float *values, int64_t rows, int64_t cols)>;
+
 /// Runs a plan's forward pass.
 class Executor {
 public:
@@ -56,6 +62,10 @@ public:
   /// Runs the forward pass on `batch`, storing its rows in `cache`, and writes the
   /// logits, [batch.count, vocabSize()], to host memory `logits`.
   Status forward(const TokenBatch &batch, KvCache &cache, float *logits);
+  /// As forward(), and shows `observer` every step's result (copied to the host):
+  /// slower, for inspection (moec compile --accuracy-report).
+  Status forward(const TokenBatch &batch, KvCache &cache, float *logits,
+                 const StepObserver &observer);
 
   /// The plan.
   const Plan &plan() const { return plan_; }
