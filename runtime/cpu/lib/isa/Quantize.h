@@ -77,17 +77,22 @@ template <class Isa> struct QuantizeKernel {
 
   /// The e4m3fn code of w / s, given w, s and inverse = 1 / s (see the file comment).
   static uint8_t encode(float w, float s, float inverse) {
+    // Selections are masks, not branches: AVX2 has no masked instructions, and the
+    // vectorizer gives up on a conditional it cannot turn into a blend.
     const uint32_t sign = (bitsOf(w) >> 24) & 0x80;
     const float magnitude = floatOf(bitsOf(w) & 0x7FFFFFFFu);
     const uint32_t a = std::min<uint32_t>(bitsOf(magnitude * inverse), 0x43E00000u); // 448
-    const bool small = a < 0x3C800000u;                                             // 2^-6
-    const uint32_t b = small ? bitsOf(floatOf(a) + 0x1p-6f) : a;
-    const uint32_t floorCode = (b >> 20) - ((127u - 7) << 3) - (small ? 8 : 0);
+    const uint32_t small = 0u - uint32_t(a < 0x3C800000u);                          // 2^-6
+    const uint32_t moved = bitsOf(floatOf(a) + 0x1p-6f);
+    const uint32_t b = (moved & small) | (a & ~small);
+    const uint32_t floorCode = (b >> 20) - ((127u - 7) << 3) - (small & 8);
     // The midpoint above the step, back in quotient units (exact: a 5-bit value,
     // less 2^-6 on the small path).
-    const float mid = floatOf((b & ~((1u << 20) - 1)) | (1u << 19)) - (small ? 0x1p-6f : 0.f);
+    const float mid = floatOf((b & ~((1u << 20) - 1)) | (1u << 19)) -
+                      floatOf(small & 0x3C800000u);
     const float d = std::fma(mid, s, -magnitude);
-    const uint32_t up = d < 0.f ? 1 : (d == 0.f ? (floorCode & 1) : 0);
+    const uint32_t below = 0u - uint32_t(d < 0.f), tie = 0u - uint32_t(d == 0.f);
+    const uint32_t up = (below & 1) | (tie & floorCode & 1);
     return static_cast<uint8_t>((floorCode + up) | sign);
   }
 
@@ -114,9 +119,10 @@ template <class Isa> struct QuantizeKernel {
     const uint32_t em = h & 0x7FFF;
     // Normal and subnormal: shift into place and rescale by 2^(127 - 15); the
     // multiplication also normalises subnormals. Infinity and NaN: exponent 255.
-    const float scaled = floatOf(em << 13) * 0x1p112f;
-    const uint32_t special = (em >= 0x7C00) ? (0x7F800000u | (em & 0x3FF) << 13) : 0;
-    return floatOf(sign | (special ? special : bitsOf(scaled)));
+    const uint32_t scaled = bitsOf(floatOf(em << 13) * 0x1p112f);
+    const uint32_t special = 0u - uint32_t(em >= 0x7C00);
+    const uint32_t nonFinite = 0x7F800000u | (em & 0x3FF) << 13;
+    return floatOf(sign | (nonFinite & special) | (scaled & ~special));
   }
 
   template <WeightType Wt>
