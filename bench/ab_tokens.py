@@ -9,6 +9,10 @@ ratio measured this way means something.
 
   bench/ab_tokens.py --a /work/before/build/bin --b build/bin \\
       --preset tiny-v3 --prompt 64 --new 64 --reps 15 [--threads 2]
+
+The same build with two compile options (a pass's effect), e.g. a fusion:
+
+  bench/ab_tokens.py --a build/bin --b build/bin --a-flags=--no-fuse-residual-norm
 """
 import argparse
 import os
@@ -44,6 +48,8 @@ def main():
     ap.add_argument("--new", type=int, default=64, help="generated tokens")
     ap.add_argument("--reps", type=int, default=15, help="runs of each build")
     ap.add_argument("--threads", type=int, default=0, help="moec-run --threads (0: all)")
+    ap.add_argument("--a-flags", default="", help="extra moec compile flags for A (space-separated)")
+    ap.add_argument("--b-flags", default="", help="extra moec compile flags for B (space-separated)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="moec-ab-") as tmp:
@@ -52,9 +58,10 @@ def main():
             ckpt = os.path.join(tmp, "ckpt")
             run([os.path.join(args.a, "moec"), "synth", "--preset", args.preset, "-o", ckpt])
         plans = {}
-        for name, bindir in (("A", args.a), ("B", args.b)):
+        for name, bindir, flags in (("A", args.a, args.a_flags), ("B", args.b, args.b_flags)):
             plans[name] = os.path.join(tmp, f"{name}.plan")
-            run([os.path.join(bindir, "moec"), "compile", ckpt, "-o", plans[name], "--quiet"])
+            run([os.path.join(bindir, "moec"), "compile", ckpt, "-o", plans[name], "--quiet"]
+                + flags.split())
         tokens = ",".join(str(3 + (7 * i) % 97) for i in range(args.prompt))
         results = {"A": ([], []), "B": ([], [])}
         for rep in range(args.reps):

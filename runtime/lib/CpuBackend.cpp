@@ -116,6 +116,9 @@ bool signatureOf(plan::StepKind kind, KindSignature *sig) {
   case plan::StepKind::Add:
     *sig = {{D::F32, D::F32}, {D::F32}, 0, 0, 0, 1, {}};
     return true;
+  case plan::StepKind::AddRmsNorm:
+    *sig = {{D::F32, D::F32}, {D::F32, D::F32}, 0, 1, 1, 1, {R::Unquantized}};
+    return true;
   case plan::StepKind::SliceColumns:
     *sig = {{D::F32}, {D::F32}, 0, 0, 0, 1, {}};
     return true;
@@ -384,6 +387,7 @@ Status CpuBackend::resolveStep(CpuProgram &program, uint32_t index, CpuStep *out
     }
   switch (s.kind) {
   case plan::StepKind::RmsNorm:
+  case plan::StepKind::AddRmsNorm:
     s.eps = step->attrs_as_RmsNormAttrs()->eps();
     break;
   case plan::StepKind::SliceColumns:
@@ -530,6 +534,10 @@ Status CpuBackend::run(const CpuStep &step, const Bindings &bindings) const {
     break;
   case plan::StepKind::Add:
     cpu::add(f32(in[0]), f32(in[1]), T * in[0].cols, f32(out[0]));
+    break;
+  case plan::StepKind::AddRmsNorm:
+    cpu::addRmsNorm(f32(in[0]), f32(in[1]), T, in[0].cols, step.weights[0], step.eps,
+                    f32(out[0]), f32(out[1]));
     break;
   case plan::StepKind::SliceColumns:
     cpu::sliceColumns(f32(in[0]), T, in[0].cols, step.sliceBegin, step.sliceWidth,

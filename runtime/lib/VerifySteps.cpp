@@ -145,6 +145,7 @@ private:
 
   Status checkEmbedding() const;
   Status checkRmsNorm() const;
+  Status checkAddRmsNorm() const;
   Status checkLinear() const;
   Status checkAdd() const;
   Status checkSlice() const;
@@ -308,6 +309,18 @@ Status StepChecker::checkRmsNorm() const {
   MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
   MOEC_RETURN_IF_ERROR(expectVector(0, cols));
   return expectResult(0, Elem::Float, {-1, cols});
+}
+
+Status StepChecker::checkAddRmsNorm() const {
+  MOEC_RETURN_IF_ERROR(signature(2, 2, 1, 1));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::RmsNormAttrs));
+  MOEC_RETURN_IF_ERROR(positiveAttr("eps", step_->attrs_as_RmsNormAttrs()->eps()));
+  int64_t cols;
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
+  MOEC_RETURN_IF_ERROR(expectOperand(1, Elem::Float, {-1, cols}));
+  MOEC_RETURN_IF_ERROR(expectVector(0, cols));
+  MOEC_RETURN_IF_ERROR(expectResult(0, Elem::Float, {-1, cols}));
+  return expectResult(1, Elem::Float, {-1, cols});
 }
 
 Status StepChecker::checkLinear() const {
@@ -606,6 +619,10 @@ Status StepChecker::run() {
   case plan::StepKind::SwigluMlp:
     status = checkSwiglu();
     break;
+  case plan::StepKind::AddRmsNorm:
+    status = checkAddRmsNorm();
+    mayWorkInPlace = true; // row by row: each row is read before it is written
+    break;
   }
   MOEC_RETURN_IF_ERROR(status);
   return noAliasing(mayWorkInPlace);
@@ -641,6 +658,8 @@ const char *kindNameOrNull(plan::StepKind kind) {
     return "moe_experts";
   case plan::StepKind::SwigluMlp:
     return "swiglu_mlp";
+  case plan::StepKind::AddRmsNorm:
+    return "add_rms_norm";
   }
   return nullptr;
 }

@@ -80,6 +80,29 @@ TEST_P(Elementwise, AddAndAliasing) {
   }
 }
 
+TEST_P(Elementwise, AddRmsNormIsAddThenRmsNormBitForBit) {
+  std::mt19937 rng(21);
+  for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F16})
+    for (int64_t T : {1, 3, 40})
+      for (int64_t D : {7, 256, 1000}) {
+        std::vector<float> a = randomVector(T * D, rng, -3.f, 3.f),
+                           b = randomVector(T * D, rng);
+        TestWeight gamma = randomWeight(type, 1, D, rng);
+        std::vector<float> sum(a.size()), normed(a.size()), wantSum(a.size()),
+            wantNormed(a.size());
+        add(a.data(), b.data(), T * D, wantSum.data());
+        rmsNorm(wantSum.data(), T, D, gamma.view(), 1e-6f, wantNormed.data());
+        addRmsNorm(a.data(), b.data(), T, D, gamma.view(), 1e-6f, sum.data(), normed.data());
+        EXPECT_EQ(sum, wantSum) << T << "x" << D;
+        EXPECT_EQ(normed, wantNormed) << T << "x" << D;
+        // In place: the sum over a, the normalised rows over b.
+        std::vector<float> a2 = a, b2 = b;
+        addRmsNorm(a2.data(), b2.data(), T, D, gamma.view(), 1e-6f, a2.data(), b2.data());
+        EXPECT_EQ(a2, wantSum);
+        EXPECT_EQ(b2, wantNormed);
+      }
+}
+
 TEST_P(Elementwise, SliceColumns) {
   const int64_t T = 3, cols = 10;
   std::vector<float> x(T * cols);

@@ -575,6 +575,41 @@ void addCases(std::vector<Case> &cases) {
     }
 }
 
+/// The fused residual add + RMSNorm: both results against plain loops (the sum
+/// exactly), with the sum in place of an operand and the norm in place of the other.
+void addRmsNormCases(std::vector<Case> &cases) {
+  for (DType dtype : kUnquantized)
+    for (int64_t T : {1, 6})
+      for (bool inPlace : {false, true}) {
+        Case c = batch("add_rms_norm_" + label(dtype) + (inPlace ? "_inplace" : ""), T);
+        c.build = [dtype, inPlace](CaseBuilder &b) {
+          const int64_t D = 45;
+          const int32_t x = b.input("a", D, 3.f), y = b.input("b", D);
+          const int32_t gamma = b.weight("gamma", dtype, 0, D);
+          const int32_t sum = inPlace ? x : b.addBuffer("sum", DType::F32, D);
+          const int32_t normed = inPlace ? y : b.addBuffer("normed", DType::F32, D);
+          plan::RmsNormAttrsT a;
+          a.eps = 1e-5f;
+          b.step(StepKind::AddRmsNorm, {x, y}, {sum, normed}, {gamma}, attrs(a));
+          auto added = [&b, x, y] {
+            std::vector<float> v(b.values(x).size());
+            for (size_t i = 0; i < v.size(); ++i)
+              v[i] = b.values(x)[i] + b.values(y)[i];
+            return v;
+          };
+          b.check(sum, [added](const Fetched &) { return copyOf(added()); });
+          b.check(normed, [&b, added, gamma, D](const Fetched &) {
+            std::vector<float> v = added();
+            Expected e;
+            e.value = cpu::ref::rmsNorm(v, b.T(), D,
+                                        b.host(gamma).view(), 1e-5);
+            return e;
+          });
+        };
+        cases.push_back(c);
+      }
+}
+
 void sliceCases(std::vector<Case> &cases) {
   for (int64_t T : {1, 4}) {
     Case c = batch("slice_columns", T);
@@ -1019,6 +1054,7 @@ const std::vector<Case> &allCases() {
     rmsNormCases(out);
     linearCases(out);
     addCases(out);
+    addRmsNormCases(out);
     sliceCases(out);
     ropeCases(out);
     cacheStoreCases(out);

@@ -231,17 +231,17 @@ TEST(PlanLoader, WrongIdentifier) {
 TEST(PlanLoader, NewerFormatVersion) {
   MiniPlan mini;
   mini.writer.plan().version = kPlanFormatVersion + 1;
-  EXPECT_EQ(mini.load(), mini.path + ": plan format version 4 was written by a newer moec (this "
-                                     "runtime reads version 3); update the runtime or recompile "
+  EXPECT_EQ(mini.load(), mini.path + ": plan format version 5 was written by a newer moec (this "
+                                     "runtime reads version 4); update the runtime or recompile "
                                      "the checkpoint");
 }
 
 TEST(PlanLoader, OlderFormatVersionsAreRefused) {
-  for (uint32_t version : {1u, 2u}) {
+  for (uint32_t version : {1u, 2u, 3u}) {
     MiniPlan mini;
     mini.writer.plan().version = version;
     EXPECT_EQ(mini.load(), mini.path + ": plan format version " + std::to_string(version) +
-                               " is no longer supported (this runtime reads version 3); "
+                               " is no longer supported (this runtime reads version 4); "
                                "recompile the checkpoint with moec compile");
   }
 }
@@ -1144,7 +1144,7 @@ TEST(PlanIntegrity, APlanWithoutTheRecordIsRefused) {
   out.insert(out.end(), bytes.begin() + long(blobStart(bytes)), bytes.end());
   writeBytes(mini.path, out);
   EXPECT_EQ(loadMessage(mini.path),
-            mini.path + ": the plan has no integrity record (format 3 requires one)");
+            mini.path + ": the plan has no integrity record (format 4 requires one)");
 }
 
 } // namespace

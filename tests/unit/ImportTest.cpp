@@ -276,7 +276,7 @@ TEST_F(ImportTest, MoeLayerIsOneModelLevelOpLoweredToTheSameNamedSteps) {
     std::vector<std::string> steps;
     prefill.walk([&](Operation *op) {
       bool moeStep = isa<moe::RouterOp, moe::RoutedExpertsOp, moe::SwigluOp,
-                         moe::AddOp>(op);
+                         moe::AddOp, moe::AddRmsNormOp>(op);
       if (moeStep &&
           llvm::StringRef(stepName(op)).starts_with("model.layers.1.mlp"))
         steps.push_back(stepName(op));

@@ -23,8 +23,8 @@ constexpr const char *kAbsorbedPipeline =
     "func.func(moe-decompose-mla,moe-decompose-moe),"
     "moe-absorb-mla{form=absorbed function=prefill report=false},"
     "moe-absorb-mla{form=absorbed function=decode report=false},"
-    "func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 "
-    "region-simplify=normal test-convergence=false top-down=true}))";
+    "func.func(moe-fuse-residual-norm{report=false},canonicalize{  max-iterations=10 "
+    "max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}))";
 
 class PipelineTest : public ::testing::Test {
 protected:
@@ -37,7 +37,7 @@ TEST_F(PipelineTest, DefaultOptionsAbsorbBothPhases) {
   EXPECT_EQ(options.decodeMlaForm, moe::AttentionForm::absorbed);
   EXPECT_EQ(moe::compilePipelineString(options), kAbsorbedPipeline);
   EXPECT_EQ(moe::compilePipelineInvocation(options),
-            "moe-compile{decode-mla-form=absorbed fp8-scale=float "
+            "moe-compile{decode-mla-form=absorbed fp8-scale=float fuse-residual-norm=true "
             "prefill-mla-form=absorbed quantize=none quantize-lm-head=false}");
   EXPECT_EQ(moe::compilePipelineString(options).find("moe-quantize-fp8"), std::string::npos);
 }
@@ -52,7 +52,7 @@ TEST_F(PipelineTest, QuantizeFp8RunsBeforeTheSplitWithItsOptions) {
   ASSERT_NE(quantize, std::string::npos) << text;
   EXPECT_LT(quantize, text.find("moe-split-phases"));
   EXPECT_EQ(moe::compilePipelineInvocation(*options),
-            "moe-compile{decode-mla-form=absorbed fp8-scale=ue8m0 "
+            "moe-compile{decode-mla-form=absorbed fp8-scale=ue8m0 fuse-residual-norm=true "
             "prefill-mla-form=absorbed quantize=fp8 quantize-lm-head=true}");
   moe::MoeCompilePipelineOptions bad;
   std::string errors;
@@ -106,7 +106,7 @@ TEST_F(PipelineTest, OptionsParseFromTextAndRejectUnknownForms) {
   EXPECT_EQ(options->prefillMlaForm, moe::AttentionForm::naive);
   EXPECT_EQ(options->decodeMlaForm, moe::AttentionForm::absorbed);
   EXPECT_EQ(moe::compilePipelineInvocation(*options),
-            "moe-compile{decode-mla-form=absorbed fp8-scale=float "
+            "moe-compile{decode-mla-form=absorbed fp8-scale=float fuse-residual-norm=true "
             "prefill-mla-form=naive quantize=none quantize-lm-head=false}");
 
   // llvm::cl reports the bad value on stderr ("Cannot find option named

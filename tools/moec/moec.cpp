@@ -43,12 +43,15 @@ cl::SubCommand compileCmd(
     "  The pass pipeline (the plan records it; replay it with\n"
     "  moec-opt --pass-pipeline='...'):\n"
     "    builtin.module(moe-compile{decode-mla-form=absorbed fp8-scale=float\n"
-    "        prefill-mla-form=absorbed quantize=none quantize-lm-head=false})\n"
+    "        fuse-residual-norm=true prefill-mla-form=absorbed quantize=none\n"
+    "        quantize-lm-head=false})\n"
     "    = canonicalize,\n"
     "      moe-quantize-fp8 (only with --quantize=fp8: linear weights to FP8\n"
     "        e4m3 with 128x128 block scales, DeepSeek-V3's recipe),\n"
     "      moe-split-phases (@prefill, @decode), moe-decompose-mla,\n"
-    "      moe-decompose-moe, moe-absorb-mla per phase, canonicalize;\n"
+    "      moe-decompose-moe, moe-absorb-mla per phase,\n"
+    "      moe-fuse-residual-norm (residual add + next RMSNorm in one step;\n"
+    "        --no-fuse-residual-norm leaves them apart), canonicalize;\n"
     "    then the plan emitter (quantized weights are computed as they are packed).\n"
     "  --print-ir-after-all shows the IR after each pass.");
 cl::opt<std::string> compileInput(cl::Positional, cl::desc("<checkpoint dir>"),
@@ -117,6 +120,10 @@ cl::opt<moec::driver::Fp8ScaleFormat> compileFp8Scale(
                clEnumValN(moec::driver::Fp8ScaleFormat::ue8m0, "ue8m0",
                           "rounded up to a power of two (DeepSeek-V3.1)")),
     cl::init(moec::driver::Fp8ScaleFormat::fp32), cl::sub(compileCmd), cl::cat(moecCategory));
+cl::opt<bool> compileNoFuseResidualNorm(
+    "no-fuse-residual-norm",
+    cl::desc("Keep residual adds and RMSNorms as separate steps (for measuring the fusion)"),
+    cl::sub(compileCmd), cl::cat(moecCategory));
 cl::opt<bool> compileAccuracyReport(
     "accuracy-report",
     cl::desc("With --quantize=fp8: also compile the unquantized plan, run both on "
@@ -192,6 +199,7 @@ int main(int argc, char **argv) {
     o.quantize = compileQuantize;
     o.quantizeLmHead = compileQuantizeLmHead;
     o.fp8Scale = compileFp8Scale;
+    o.fuseResidualNorm = !compileNoFuseResidualNorm;
     o.accuracyReport = compileAccuracyReport;
     o.calibrationTokens.assign(compileCalibrationTokens.begin(), compileCalibrationTokens.end());
     if (!o.calibrationTokens.empty() && !o.accuracyReport)

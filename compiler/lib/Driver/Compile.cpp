@@ -33,6 +33,7 @@ static void setPipelineOptions(mlir::moe::MoeCompilePipelineOptions &pipeline,
   pipeline.quantize = options.quantize;
   pipeline.quantizeLmHead = options.quantizeLmHead;
   pipeline.fp8Scale = options.fp8Scale;
+  pipeline.fuseResidualNorm = options.fuseResidualNorm;
   pipeline.prefillMlaForm = options.prefillMlaForm;
   pipeline.decodeMlaForm = options.decodeMlaForm;
 }

@@ -105,6 +105,7 @@ public:
   llvm::Error emit(moe::LinearOp op);
   llvm::Error emit(moe::LogitsOp op);
   llvm::Error emit(moe::AddOp op);
+  llvm::Error emit(moe::AddRmsNormOp op);
   llvm::Error emit(moe::SliceColumnsOp op);
   llvm::Error emit(moe::RopeOp op);
   llvm::Error emit(moe::CacheStoreOp op);
@@ -164,6 +165,7 @@ const llvm::DenseMap<TypeID, EmitFn> &table() {
     addEntry<moe::LinearOp>(m);
     addEntry<moe::LogitsOp>(m);
     addEntry<moe::AddOp>(m);
+    addEntry<moe::AddRmsNormOp>(m);
     addEntry<moe::SliceColumnsOp>(m);
     addEntry<moe::RopeOp>(m);
     addEntry<moe::CacheStoreOp>(m);
@@ -500,6 +502,16 @@ llvm::Error Emitter::emit(moe::LogitsOp op) {
 
 llvm::Error Emitter::emit(moe::AddOp op) {
   return step(op, plan::StepKind::Add, {op.getLhs(), op.getRhs()}, {op.getResult()}, {});
+}
+
+llvm::Error Emitter::emit(moe::AddRmsNormOp op) {
+  llvm::Expected<int32_t> gamma = plainWeight(op.getWeight(), op);
+  if (!gamma)
+    return gamma.takeError();
+  plan::RmsNormAttrsT a;
+  a.eps = op.getEpsilon().convertToFloat();
+  return step(op, plan::StepKind::AddRmsNorm, {op.getLhs(), op.getRhs()},
+              {op.getSum(), op.getResult()}, {*gamma}, attrsOf(std::move(a)));
 }
 
 llvm::Error Emitter::emit(moe::SliceColumnsOp op) {

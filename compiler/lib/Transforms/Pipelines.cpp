@@ -36,7 +36,11 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
   decode.form = options.decodeMlaForm;
   decode.function = "decode";
   pm.addPass(createAbsorbMlaPass(decode));
-  pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
+  // Fusions on the step-level ops of both entry points, then a last cleanup.
+  OpPassManager &late = pm.nest<func::FuncOp>();
+  if (options.fuseResidualNorm)
+    late.addPass(createFuseResidualNormPass());
+  late.addPass(createCanonicalizerPass());
 }
 
 std::string

@@ -22,6 +22,16 @@ void rmsNorm(const float *x, int64_t T, int64_t D, const Weight &gamma, float ep
     k.rmsNormRow(x + t * D, D, gamma, eps, out + t * D);
 }
 
+void addRmsNorm(const float *a, const float *b, int64_t T, int64_t D, const Weight &gamma,
+                float eps, float *sum, float *out) {
+  const detail::KernelTable &k = detail::activeKernels();
+#pragma omp parallel for num_threads(detail::threadsFor(T * D)) schedule(static)
+  for (int64_t t = 0; t < T; ++t) {
+    k.add(a + t * D, b + t * D, D, sum + t * D);
+    k.rmsNormRow(sum + t * D, D, gamma, eps, out + t * D);
+  }
+}
+
 void add(const float *a, const float *b, int64_t n, float *out) {
   const detail::KernelTable &k = detail::activeKernels();
   // Chunks of whole cache lines so that no two threads share one.

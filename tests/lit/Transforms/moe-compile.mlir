@@ -8,7 +8,7 @@
 // moe::compilePipelineString prints and plans record): the same passes
 // spelled out give the same module.
 // RUN: moec-opt %s --moe-compile='prefill-mla-form=naive' -mlir-print-debuginfo -o %t.registered.mlir
-// RUN: moec-opt %s -mlir-print-debuginfo -o %t.textual.mlir --pass-pipeline='builtin.module(func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}),moe-split-phases,func.func(moe-decompose-mla,moe-decompose-moe),moe-absorb-mla{form=naive function=prefill report=false},moe-absorb-mla{form=absorbed function=decode report=false},func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}))'
+// RUN: moec-opt %s -mlir-print-debuginfo -o %t.textual.mlir --pass-pipeline='builtin.module(func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}),moe-split-phases,func.func(moe-decompose-mla,moe-decompose-moe),moe-absorb-mla{form=naive function=prefill report=false},moe-absorb-mla{form=absorbed function=decode report=false},func.func(moe-fuse-residual-norm{report=false},canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}))'
 // RUN: diff %t.registered.mlir %t.textual.mlir
 
 // PIPELINE: builtin.module(
@@ -23,6 +23,7 @@
 // PIPELINE-NEXT: moe-absorb-mla{form=naive function=prefill report=false},
 // PIPELINE-NEXT: moe-absorb-mla{form=absorbed function=decode report=false},
 // PIPELINE-NEXT: func.func(
+// PIPELINE-NEXT: moe-fuse-residual-norm{report=false},
 // PIPELINE-NEXT: canonicalize
 // PIPELINE-NEXT: )
 // PIPELINE-NEXT: )

@@ -88,6 +88,37 @@ def QuantizeFp8Pass : Pass<"moe-quantize-fp8", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::moe::MoeDialect"];
 }
 
+def FuseResidualNormPass : Pass<"moe-fuse-residual-norm", "::mlir::func::FuncOp"> {
+  let summary = "Fuse each residual add with the RMSNorm that reads it";
+  let description = [{
+    A decoder layer adds its attention (or MLP) output to the residual stream
+    and normalises the sum for the next block. This pass rewrites
+    `moe.rms_norm` of a `moe.add` into one `moe.add_rms_norm` that writes both
+    the sum (the residual stream, for every other use of the add) and the
+    normalised rows, so the rows are read once instead of three times. The
+    numbers are the same bits. The fused step is named after the add (plan step
+    names: `model.layers.N.attn_residual`, `model.layers.N.mlp_residual`); its
+    location keeps both names. With `report`, each function gets a remark with
+    the number of fusions.
+
+    Before:
+    ```mlir
+    %h2 = moe.add %h, %attn : tensor<?x256xf32>
+    %n = moe.rms_norm %h2, %w {epsilon = 1.0e-06 : f32} : tensor<?x256xf32>, tensor<256xbf16>
+    ```
+    After `-moe-fuse-residual-norm`:
+    ```mlir
+    %h2, %n = moe.add_rms_norm %h, %attn, %w {epsilon = 1.0e-06 : f32}
+        : tensor<?x256xf32>, tensor<256xbf16>
+    ```
+  }];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark per function with the number of fusions">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
 def DecomposeMlaPass : Pass<"moe-decompose-mla", "::mlir::func::FuncOp"> {
   let summary = "Lower moe.mla_attention to step-level ops (the naive form)";
   let description = [{

@@ -39,6 +39,10 @@ struct MoeCompilePipelineOptions
       llvm::cl::values(clEnumValN(Fp8ScaleFormat::fp32, "float", "amax / 448 as float32"),
                        clEnumValN(Fp8ScaleFormat::ue8m0, "ue8m0",
                                   "rounded up to a power of two"))};
+  PassOptions::Option<bool> fuseResidualNorm{
+      *this, "fuse-residual-norm",
+      llvm::cl::desc("Fuse residual adds with the RMSNorm after them (moe-fuse-residual-norm)"),
+      llvm::cl::init(true)};
   PassOptions::Option<AttentionForm> prefillMlaForm{
       *this, "prefill-mla-form",
       llvm::cl::desc("MLA form of the @prefill entry point"),

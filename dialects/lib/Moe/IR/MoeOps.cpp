@@ -231,6 +231,15 @@ LogicalResult RmsNormOp::verify() {
   return verifyNorm(*this, "weight", getWeight(), shapeOf(getInput())[1]);
 }
 
+LogicalResult AddRmsNormOp::verify() {
+  if (failed(verifyRank2(*this, "lhs", getLhs())))
+    return failure();
+  if (!(getEpsilon().convertToFloat() > 0.0f))
+    return emitOpError() << "expected a positive epsilon, got "
+                         << getEpsilon().convertToFloat();
+  return verifyNorm(*this, "weight", getWeight(), shapeOf(getLhs())[1]);
+}
+
 LogicalResult LinearOp::verify() {
   if (failed(verifyRank2(*this, "input", getInput())) ||
       failed(verifyRank2(*this, "result", getResult())))

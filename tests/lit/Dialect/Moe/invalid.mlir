@@ -2082,3 +2082,21 @@ func.func @embedding_quantized_table(%tokens: tensor<?xi32>, %table: tensor<1024
   %h = moe.embedding %table[%tokens] : tensor<1024x256xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<?xi32> -> tensor<?x256xf32>
   return
 }
+
+// -----
+
+// moe.add_rms_norm
+
+func.func @add_rms_norm_bad_epsilon(%a: tensor<?x256xf32>, %b: tensor<?x256xf32>, %g: tensor<256xbf16>) {
+  // expected-error @+1 {{'moe.add_rms_norm' op expected a positive epsilon, got 0}}
+  %s, %n = moe.add_rms_norm %a, %b, %g {epsilon = 0.0 : f32} : tensor<?x256xf32>, tensor<256xbf16>
+  return
+}
+
+// -----
+
+func.func @add_rms_norm_weight_width(%a: tensor<?x256xf32>, %b: tensor<?x256xf32>, %g: tensor<128xbf16>) {
+  // expected-error @+1 {{'moe.add_rms_norm' op expected weight shape [256], got [128]}}
+  %s, %n = moe.add_rms_norm %a, %b, %g {epsilon = 1.0e-6 : f32} : tensor<?x256xf32>, tensor<128xbf16>
+  return
+}

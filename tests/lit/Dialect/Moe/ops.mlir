@@ -33,9 +33,11 @@ func.func @embed_norm_add(%tokens: tensor<?xi32>) -> tensor<?x256xf32> {
   %h = moe.embedding %table[%tokens] : tensor<1024x256xbf16>, tensor<?xi32> -> tensor<?x256xf32>
   // CHECK: %[[N:.*]] = moe.rms_norm %[[H]], %{{[[:alnum:]_]+}} {epsilon = 9.99999997E-7 : f32} : tensor<?x256xf32>, tensor<256xf32>
   %n = moe.rms_norm %h, %g {epsilon = 1.0e-6 : f32} : tensor<?x256xf32>, tensor<256xf32>
-  // CHECK: moe.add %[[H]], %[[N]] : tensor<?x256xf32>
+  // CHECK: %[[R:.*]] = moe.add %[[H]], %[[N]] : tensor<?x256xf32>
   %r = moe.add %h, %n : tensor<?x256xf32>
-  return %r : tensor<?x256xf32>
+  // CHECK: %{{.*}}, %{{.*}} = moe.add_rms_norm %[[R]], %[[H]], %{{[[:alnum:]_]+}} {epsilon = 9.99999997E-7 : f32} : tensor<?x256xf32>, tensor<256xf32>
+  %s, %m = moe.add_rms_norm %r, %h, %g {epsilon = 1.0e-6 : f32} : tensor<?x256xf32>, tensor<256xf32>
+  return %m : tensor<?x256xf32>
 }
 
 // CHECK-LABEL: func @linears

@@ -115,6 +115,13 @@ void rmsNorm(const float *x, int64_t T, int64_t D, const Weight &gamma, float ep
 /// (S.1111.111, never produced by a quantiser) read as +-480 here.
 void linear(const float *x, int64_t T, const Weight &W, float *y);
 
+/// The residual add fused with the next RMSNorm, row by row while the row is in
+/// cache: sum = a + b, out = rmsNorm(sum) * gamma; a, b, sum, out: [T, D]. The
+/// same arithmetic as add() then rmsNorm(), so the same bits. sum may alias a or b;
+/// out may alias a or b (not sum).
+void addRmsNorm(const float *a, const float *b, int64_t T, int64_t D, const Weight &gamma,
+                float eps, float *sum, float *out);
+
 /// out = a + b, n elements. out may alias a or b.
 void add(const float *a, const float *b, int64_t n, float *out);
 

@@ -188,6 +188,28 @@ def Moe_AddOp : Moe_StepOp<"add", "add", [Commutative, SameOperandsAndResultType
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
 }
 
+def Moe_AddRmsNormOp : Moe_StepOp<"add_rms_norm", "add_rms_norm",
+    [AllTypesMatch<["lhs", "rhs", "sum", "result"]>]> {
+  let summary = "residual add fused with the RMSNorm that reads it";
+  let description = [{
+    `sum = lhs + rhs` (the new residual stream) and
+    `result = sum * rsqrt(mean(sum^2) + epsilon) * weight`, in one pass over the
+    rows: what `moe.add` then `moe.rms_norm` of its result compute, the same
+    bits. `moe-fuse-residual-norm` makes it.
+    ```mlir
+    %h2, %n = moe.add_rms_norm %h, %attn, %w {epsilon = 1.0e-06 : f32}
+        : tensor<?x256xf32>, tensor<256xbf16>
+    ```
+  }];
+  let arguments = (ins Moe_Activation:$lhs, Moe_Activation:$rhs,
+                       Moe_UnquantizedWeight:$weight, F32Attr:$epsilon);
+  let results = (outs Moe_Activation:$sum, Moe_Activation:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs `,` $weight attr-dict `:` type($lhs) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
 def Moe_LinearOp : Moe_StepOp<"linear", "linear"> {
   let summary = "y = x W^T, W possibly block-quantized FP8";
   let description = [{
