@@ -3,6 +3,7 @@
 
 #include "moec/plan_writer/PlanWriter.h"
 #include "moec/runtime/Liveness.h"
+#include "moec/runtime/MemoryPlan.h"
 #include "moec/runtime/Plan.h"
 
 #include <gtest/gtest.h>
@@ -263,6 +264,40 @@ TEST(PlanWriter, AFailingProducerLeavesNothingBehind) {
   EXPECT_FALSE(status.ok());
   EXPECT_EQ(status.message(), "tensor 'bad': not finite");
   EXPECT_TRUE(listDir(dir.path()).empty());
+}
+
+TEST(PlanWriter, TheMemoryPlanReadsBackTheArenaPacking) {
+  TempDir dir;
+  PlanWriter writer;
+  TinyModel model;
+  TinyModelOptions options;
+  options.layers = 2;
+  buildTinyModel(options, writer, &model);
+  ASSERT_TRUE(writer.write(dir.file("m.plan")).ok());
+  std::unique_ptr<Plan> plan;
+  ASSERT_TRUE(Plan::load(dir.file("m.plan"), &plan).ok());
+  MemoryPlan memory = describeMemoryPlan(*plan);
+  EXPECT_EQ(memory.arenaBytes, plan->arenaSize());
+  EXPECT_EQ(memory.maxTokens, plan->maxTokens());
+  ASSERT_EQ(memory.entries.size(), 2u);
+  uint64_t separate = 0;
+  for (size_t i = 0; i < memory.buffers.size(); ++i) {
+    const MemoryPlan::Buffer &a = memory.buffers[i];
+    separate += a.size;
+    EXPECT_LE(a.offset + a.size, memory.arenaBytes) << a.name;
+    if (i > 0)
+      EXPECT_LE(memory.buffers[i - 1].offset, a.offset); // by offset
+    // Buffers that share bytes are never live at once in any entry point.
+    for (size_t j = i + 1; j < memory.buffers.size(); ++j) {
+      const MemoryPlan::Buffer &b = memory.buffers[j];
+      if (a.offset < b.offset + b.size && b.offset < a.offset + a.size && a.size && b.size)
+        for (size_t e = 0; e < memory.entries.size(); ++e)
+          EXPECT_FALSE(a.live[e].overlaps(b.live[e])) << a.name << " and " << b.name;
+    }
+  }
+  EXPECT_EQ(memory.separateBytes, separate);
+  EXPECT_GT(memory.separateBytes, memory.arenaBytes); // packing saved memory
+  EXPECT_NE(memoryPlanText(memory).find("saved"), std::string::npos);
 }
 
 TEST(PlanWriter, FailedWriteLeavesNothingBehind) {

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "moec/cpu/WaitPolicy.h"
+#include "moec/runtime/MemoryPlan.h"
 #include "moec/runtime/PlanJson.h"
 #include "moec/runtime/Runtime.h"
 
@@ -28,6 +29,7 @@ namespace {
 
 const char *const kHelp = R"(usage: moec-run PLAN --tokens IDS [options]
        moec-run PLAN --dump-plan
+       moec-run PLAN --memory-plan[=json]
        moec-run PLAN --verify
 
 Runs a plan compiled by `moec compile` on a backend (the CPU by default):
@@ -51,6 +53,13 @@ inspection:
                         states, weights (names, dtypes, shapes, block shapes,
                         placement; never their bytes), provenance and the model
                         metadata. Needs no --tokens.
+  --memory-plan[=json]  print the compiler's arena plan and exit: every
+                        activation buffer's arena offset, bytes (for the plan's
+                        max tokens) and live steps in each entry point ("in" =
+                        before the first step, "out" = after the last), the
+                        arena's size (the peak) and the bytes saved against
+                        giving each buffer memory of its own; as a table, or
+                        as JSON. Needs no --tokens.
 
 output:
   --dump-logits FILE    write the logits at every prompt position as a float32
@@ -108,6 +117,7 @@ struct Options {
   int threads = 0;                   ///< --threads
   std::string backend = "cpu";       ///< --backend
   bool dumpPlan = false;             ///< --dump-plan
+  std::string memoryPlan;            ///< --memory-plan ("text" or "json"), or empty
   bool verify = false;               ///< --verify
 };
 
@@ -163,6 +173,10 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
     }
     if (arg == "--verify") {
       options->verify = true;
+      continue;
+    }
+    if (arg == "--memory-plan" || arg == "--memory-plan=json") {
+      options->memoryPlan = arg == "--memory-plan" ? "text" : "json";
       continue;
     }
     if (i + 1 >= argc)
@@ -223,7 +237,8 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
   }
   if (options->plan.empty())
     return moec::Status::error("no plan given (see --help)");
-  if (options->dumpPlan || (options->verify && options->tokens.empty()))
+  if (options->dumpPlan || !options->memoryPlan.empty() ||
+      (options->verify && options->tokens.empty()))
     return moec::Status();
   if (options->tokens.empty())
     return moec::Status::error("--tokens is required (see --help)");
@@ -297,8 +312,16 @@ moec::Status run(const Options &options) {
     }));
     std::fprintf(stderr, "%smoec-run: %s: metadata and %.1f MB of weights match their "
                  "checksums\n", tty && total ? "\r" : "", options.plan.c_str(), total / 1e6);
-    if (options.tokens.empty() && !options.dumpPlan)
+    if (options.tokens.empty() && !options.dumpPlan && options.memoryPlan.empty())
       return moec::Status();
+  }
+  if (!options.memoryPlan.empty()) {
+    moec::MemoryPlan memory = moec::describeMemoryPlan(*plan);
+    std::string text = options.memoryPlan == "json" ? moec::memoryPlanJson(memory)
+                                                    : moec::memoryPlanText(memory);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return std::fflush(stdout) == 0 ? moec::Status()
+                                    : moec::Status::error("--memory-plan: cannot write stdout");
   }
   if (options.dumpPlan) {
     std::string json;

@@ -149,7 +149,6 @@ private:
   llvm::DenseMap<Value, CacheStates> caches;     ///< latent-cache values -> states
   std::vector<CacheStates> layerStates;          ///< per cache argument of the entries
   std::vector<std::vector<uint8_t>> owned;       ///< bytes of derived weights
-  unsigned nextName = 0;
 };
 
 template <typename OpT> void addEntry(llvm::DenseMap<TypeID, EmitFn> &m) {
@@ -192,7 +191,20 @@ int32_t Emitter::buffer(Value v) {
     return it->second;
   auto type = cast<RankedTensorType>(v.getType());
   plan::DType dt = type.getElementType().isInteger(32) ? plan::DType::I32 : plan::DType::F32;
-  int32_t idx = w.addBuffer(formatv("v{0}", nextName++).str(), dt, planShape(type));
+  // Named for people (memory plans, messages): an entry argument by its role, a
+  // step's result by the step ("name#1" for a second result).
+  std::string name;
+  if (auto arg = dyn_cast<BlockArgument>(v)) {
+    static const char *const roles[] = {"tokens", "positions", "seq_ids"};
+    name = arg.getArgNumber() < 3 ? roles[arg.getArgNumber()]
+                                  : formatv("arg{0}", arg.getArgNumber()).str();
+  } else {
+    auto result = cast<OpResult>(v);
+    name = stepName(result.getOwner());
+    if (result.getResultNumber() > 0)
+      name += formatv("#{0}", result.getResultNumber()).str();
+  }
+  int32_t idx = w.addBuffer(name, dt, planShape(type));
   buffers[v] = idx;
   return idx;
 }
