@@ -179,6 +179,16 @@ const llvm::DenseMap<TypeID, EmitFn> &table() {
   return t;
 }
 
+/// The kernels' type of a bf16, f16 or f32 source tensor; false for any other.
+bool floatWeightType(plan::DType dtype, cpu::WeightType *out) {
+  switch (dtype) {
+  case plan::DType::F32: *out = cpu::WeightType::F32; return true;
+  case plan::DType::F16: *out = cpu::WeightType::F16; return true;
+  case plan::DType::BF16: *out = cpu::WeightType::BF16; return true;
+  default: return false;
+  }
+}
+
 /// Ops that produce weights; they become plan weights when a step uses them.
 bool isWeightOp(Operation *op) {
   return isa<moe::WeightOp, moe::SliceHeadsOp, moe::ConvertWeightOp,
@@ -301,15 +311,10 @@ llvm::Expected<WeightRef> Emitter::weight(Value v) {
           formatv("{0}: tensor '{1}': missing", source.blame(in.getName()), in.getName()));
     // Converted at compile time: the plan stores the f32 values.
     cpu::WeightType type;
-    switch (t->dtype) {
-    case plan::DType::F32: type = cpu::WeightType::F32; break;
-    case plan::DType::F16: type = cpu::WeightType::F16; break;
-    case plan::DType::BF16: type = cpu::WeightType::BF16; break;
-    default:
+    if (!floatWeightType(t->dtype, &type))
       return makeError(formatv("{0}: tensor '{1}': cannot convert {2} to f32",
                                source.blame(in.getName()), in.getName(),
                                dtypeName(t->dtype)));
-    }
     uint64_t n = t->bytes / dtypeSize(t->dtype);
     std::vector<uint8_t> &bytes = owned.emplace_back(n * sizeof(float));
     cpu::decodeToFloat(type, t->data, int64_t(n), reinterpret_cast<float *>(bytes.data()));
@@ -346,15 +351,10 @@ llvm::Expected<int32_t> Emitter::quantizedWeight(moe::QuantizeWeightOp op) {
   if (!t)
     return makeError(formatv("{0}: tensor '{1}': missing", source.blame(name), name));
   cpu::WeightType type;
-  switch (t->dtype) {
-  case plan::DType::F32: type = cpu::WeightType::F32; break;
-  case plan::DType::F16: type = cpu::WeightType::F16; break;
-  case plan::DType::BF16: type = cpu::WeightType::BF16; break;
-  default:
+  if (!floatWeightType(t->dtype, &type))
     return makeError(formatv("{0}: tensor '{1}': cannot quantize {2} (only bf16, f16 and "
                              "f32 weights are)",
                              source.blame(name), name, dtypeName(t->dtype)));
-  }
   if (t->shape.size() != 2 || t->shape[0] != outType.getDimSize(0) ||
       t->shape[1] != outType.getDimSize(1))
     return makeError(formatv("{0}: tensor '{1}': its shape does not match the IR's {2}",

@@ -64,16 +64,6 @@ template <class Isa> struct QuantizeKernel {
     std::memcpy(&f, &b, 4);
     return f;
   }
-  static uint64_t bitsOf(double d) {
-    uint64_t b;
-    std::memcpy(&b, &d, 8);
-    return b;
-  }
-  static double doubleOf(uint64_t b) {
-    double d;
-    std::memcpy(&d, &b, 8);
-    return d;
-  }
 
   /// The e4m3fn code of w / s, given w, s and inverse = 1 / s (see the file comment).
   static uint8_t encode(float w, float s, float inverse) {
