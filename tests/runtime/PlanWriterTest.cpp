@@ -175,9 +175,11 @@ TEST(PlanWriter, StatesBlockShapesAndTokenBoundsRoundTrip) {
   EXPECT_EQ(scale->shape()->Get(0), 1);  // ceil(48 / 64)
   EXPECT_EQ(scale->shape()->Get(1), 5);  // ceil(136 / 32)
   EXPECT_EQ(root.entry_points()->Get(1)->token_bound(), 160);
-  for (const plan::Step *step : *root.steps())
-    if (step->kind() == plan::StepKind::CacheStore || step->kind() == plan::StepKind::LatentAttention)
+  for (const plan::Step *step : *root.steps()) {
+    if (step->kind() == plan::StepKind::CacheStore || step->kind() == plan::StepKind::LatentAttention) {
       EXPECT_EQ(step->states()->size(), 2u);
+    }
+  }
 }
 
 /// Writes a tiny plan plus one generated weight of `bytes` bytes (value i % 251 at
@@ -285,14 +287,17 @@ TEST(PlanWriter, TheMemoryPlanReadsBackTheArenaPacking) {
     const MemoryPlan::Buffer &a = memory.buffers[i];
     separate += a.size;
     EXPECT_LE(a.offset + a.size, memory.arenaBytes) << a.name;
-    if (i > 0)
+    if (i > 0) {
       EXPECT_LE(memory.buffers[i - 1].offset, a.offset); // by offset
+    }
     // Buffers that share bytes are never live at once in any entry point.
     for (size_t j = i + 1; j < memory.buffers.size(); ++j) {
       const MemoryPlan::Buffer &b = memory.buffers[j];
-      if (a.offset < b.offset + b.size && b.offset < a.offset + a.size && a.size && b.size)
-        for (size_t e = 0; e < memory.entries.size(); ++e)
+      if (a.offset < b.offset + b.size && b.offset < a.offset + a.size && a.size && b.size) {
+        for (size_t e = 0; e < memory.entries.size(); ++e) {
           EXPECT_FALSE(a.live[e].overlaps(b.live[e])) << a.name << " and " << b.name;
+        }
+      }
     }
   }
   EXPECT_EQ(memory.separateBytes, separate);

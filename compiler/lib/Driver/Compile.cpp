@@ -111,7 +111,7 @@ static Error accuracyReport(mlir::MLIRContext &ctx, mlir::ModuleOp reference,
                              ec.message().c_str());
   SmallString<128> path(dir);
   sys::path::append(path, "reference.plan");
-  auto cleanup = make_scope_exit([&] { sys::fs::remove_directories(dir); });
+  scope_exit cleanup([&] { sys::fs::remove_directories(dir); });
   auto ckpt = checkpoint::Checkpoint::open(options.checkpointDir);
   if (!ckpt)
     return ckpt.takeError();

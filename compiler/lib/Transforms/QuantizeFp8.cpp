@@ -82,8 +82,8 @@ struct QuantizeFp8Pass : public moe::impl::QuantizeFp8PassBase<QuantizeFp8Pass> 
       auto quantizedType = RankedTensorType::get(
           type.getShape(), Float8E4M3FNType::get(ctx), encoding);
       OpBuilder b(weight->getBlock(), std::next(weight->getIterator()));
-      auto q = b.create<QuantizeWeightOp>(weight.getLoc(), quantizedType,
-                                          weight.getWeight(), scaleAttr);
+      auto q = QuantizeWeightOp::create(b, weight.getLoc(), quantizedType,
+                                        weight.getWeight(), scaleAttr);
       for (OpOperand *use : uses) {
         use->set(q.getResult());
         // A per-head view of a quantized weight is quantized: its rows keep the
