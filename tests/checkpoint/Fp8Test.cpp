@@ -25,7 +25,7 @@ std::vector<float> knownMatrix() {
   // Block (0,1), columns 128..199 (partial): amax 0.875 -> scale 2^-9.
   At(5, 199) = -0.875f;
   At(6, 130) = 0.1f; // 51.2 -> 52 -> 0.1015625.
-  // Block (1,0), rows 128..129 (partial): all zero -> scale 1.
+  // Block (1,0), rows 128..129 (partial): all zero -> the floor scale 1e-12 / 448.
   // Block (1,1), the corner: amax 3.5 -> scale 3.5/448 = 2^-7.
   At(129, 150) = 3.5f;
   At(128, 128) = 1.0f; // 128: exact.
@@ -38,7 +38,7 @@ TEST(Fp8Test, QuantisesPerBlockWithEdgeBlocks) {
   ASSERT_EQ(Q.Scales.size(), 4u); // [ceil(130/128), ceil(200/128)] = [2, 2].
   EXPECT_EQ(Q.Scales[0], 1.0f / 16);
   EXPECT_EQ(Q.Scales[1], std::ldexp(1.0f, -9));
-  EXPECT_EQ(Q.Scales[2], 1.0f);
+  EXPECT_EQ(Q.Scales[2], float(double(1e-12f) / 448.0)); // all zero: the floor
   EXPECT_EQ(Q.Scales[3], std::ldexp(1.0f, -7));
 
   std::vector<float> D =

@@ -2,6 +2,7 @@
 #include "moec/checkpoint/Fp8.h"
 
 #include "moec/checkpoint/FloatFormats.h"
+#include "moec/cpu/quantize.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,35 +11,20 @@ using namespace llvm;
 
 namespace moec::checkpoint {
 
-namespace {
-/// Largest finite e4m3fn value.
-constexpr float E4M3Max = 448.0f;
-} // namespace
-
 Fp8BlockWeight quantizeFp8Blocks(ArrayRef<float> Weight, int64_t Rows,
-                                 int64_t Cols, int64_t BlockRows,
-                                 int64_t BlockCols) {
-  int64_t GridRows = (Rows + BlockRows - 1) / BlockRows;
-  int64_t GridCols = (Cols + BlockCols - 1) / BlockCols;
+                                 int64_t Cols, int64_t Block) {
   Fp8BlockWeight Result;
   Result.Values.resize(Rows * Cols);
-  Result.Scales.resize(GridRows * GridCols);
-  for (int64_t BR = 0; BR < GridRows; ++BR) {
-    for (int64_t BC = 0; BC < GridCols; ++BC) {
-      int64_t RowEnd = std::min(Rows, (BR + 1) * BlockRows);
-      int64_t ColEnd = std::min(Cols, (BC + 1) * BlockCols);
-      float Amax = 0.0f;
-      for (int64_t I = BR * BlockRows; I < RowEnd; ++I)
-        for (int64_t J = BC * BlockCols; J < ColEnd; ++J)
-          Amax = std::max(Amax, std::fabs(Weight[I * Cols + J]));
-      float Scale = Amax > 0.0f ? Amax / E4M3Max : 1.0f;
-      Result.Scales[BR * GridCols + BC] = Scale;
-      for (int64_t I = BR * BlockRows; I < RowEnd; ++I)
-        for (int64_t J = BC * BlockCols; J < ColEnd; ++J)
-          Result.Values[I * Cols + J] =
-              floatToE4M3(Weight[I * Cols + J] / Scale);
-    }
-  }
+  Result.Scales.resize(((Rows + Block - 1) / Block) * ((Cols + Block - 1) / Block));
+  cpu::Fp8QuantizeBand Band;
+  Band.type = cpu::WeightType::F32;
+  Band.data = Weight.data();
+  Band.rows = Rows;
+  Band.cols = Cols;
+  Band.block = Block;
+  Band.rowEnd = Rows;
+  // Synthetic weights are finite; a NaN would come out as the saturated code.
+  (void)cpu::quantizeFp8Band(Band, Result.Values.data(), Result.Scales.data());
   return Result;
 }
 

@@ -86,9 +86,12 @@ Error writeSyntheticCheckpoint(const ModelConfig &Config, StringRef Dir,
                     encodeFromFloat(DType::F32, Values));
     } else if (Options.Fp8 && Tensor.isQuantizable()) {
       const Fp8Quantization &Quant = *Written.Quantization;
+      if (Quant.BlockRows != Quant.BlockCols)
+        return createStringError(inconvertibleErrorCode(),
+                                 "synthetic FP8 weights need square blocks, got %lldx%lld",
+                                 (long long)Quant.BlockRows, (long long)Quant.BlockCols);
       Fp8BlockWeight Quantized =
-          quantizeFp8Blocks(Values, Tensor.Shape[0], Tensor.Shape[1],
-                            Quant.BlockRows, Quant.BlockCols);
+          quantizeFp8Blocks(Values, Tensor.Shape[0], Tensor.Shape[1], Quant.BlockRows);
       Generated.add(Tensor.Name, DType::F8_E4M3, Tensor.Shape,
                     std::move(Quantized.Values));
       Generated.add(scaleNameFor(Tensor.Name), DType::F32,

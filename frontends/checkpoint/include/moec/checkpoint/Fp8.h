@@ -25,12 +25,13 @@ struct Fp8BlockWeight {
   std::vector<float> Scales;
 };
 
-/// Quantises the row-major [Rows, Cols] matrix \p Weight: per block
-/// scale = amax / 448 (1 for an all-zero block), Q = e4m3(W / scale) rounded to
+/// Quantises the row-major [Rows, Cols] matrix \p Weight in square blocks of
+/// side \p Block with spec section 3's recipe, bit for bit (the runtime kernels'
+/// quantizer, moec/cpu/quantize.h, the one `moec compile --quantize=fp8` uses):
+/// scale = float32(max(amax, 1e-12) / 448), Q = e4m3(W / scale) rounded to
 /// nearest even.
 Fp8BlockWeight quantizeFp8Blocks(llvm::ArrayRef<float> Weight, int64_t Rows,
-                                 int64_t Cols, int64_t BlockRows = 128,
-                                 int64_t BlockCols = 128);
+                                 int64_t Cols, int64_t Block = 128);
 
 /// Returns W[i, j] = e4m3(Values[i, j]) * Scales[i / BlockRows, j / BlockCols]
 /// for the row-major [Rows, Cols] matrix. \p Scales has the block-grid shape.
