@@ -7,7 +7,9 @@ DeepSeek-V3's format) with `moec compile`, runs every held-out entry through eac
 reports, against the bf16 plan:
   - perplexity of each plan on the held-out tokens (next-token cross-entropy, exp),
   - top-1 agreement: the fraction of positions whose argmax equals the bf16 plan's,
-  - logit cosine: mean over positions of cos(logits_plan, logits_bf16).
+  - logit cosine: mean over positions of cos(logits_plan, logits_bf16),
+  - top-1 agreement on the positions where the bf16 plan's first choice leads its second by
+    at least CLEAR_MARGIN logits (clear decisions, not near-ties).
 
 The held-out entries are the ones scripts/train_default_model.py holds out (5% of the corpus,
 by a hash of their text), tokenized with the model's own tokenizer.json.
@@ -27,6 +29,9 @@ import numpy as np
 from tokenizers import Tokenizer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# A reference top-1 this many logits above its top-2 is a clear decision (reported
+# separately from near-ties, which any perturbation reorders).
+CLEAR_MARGIN = 0.5
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from train_default_model import load_corpus, split_heldout  # noqa: E402
@@ -63,7 +68,8 @@ def main():
             subprocess.run([os.path.join(args.bin, "moec"), "compile", ckpt, "-o", path,
                             "--max-tokens", str(args.max_tokens), "--quiet"] + flags, check=True)
             compiled.append((name, path))
-        stats = {name: {"nll": 0.0, "agree": 0, "cos": 0.0} for name, _ in compiled}
+        stats = {name: {"nll": 0.0, "agree": 0, "cos": 0.0, "clear": 0, "clear_agree": 0}
+                 for name, _ in compiled}
         for k, ids in enumerate(entries):
             rows = {}
             for name, path in compiled:
@@ -77,7 +83,14 @@ def main():
             for name, logits in rows.items():
                 s = stats[name]
                 s["nll"] -= float(log_softmax(logits)[np.arange(len(target)), target].sum())
-                s["agree"] += int((logits.argmax(-1) == ref.argmax(-1)).sum())
+                same = logits.argmax(-1) == ref.argmax(-1)
+                s["agree"] += int(same.sum())
+                # Positions where the reference's first choice leads its second by at
+                # least CLEAR_MARGIN logits: a clear decision, not a near-tie.
+                top2 = np.sort(ref, axis=-1)[:, -2:]
+                clear = (top2[:, 1] - top2[:, 0]) >= CLEAR_MARGIN
+                s["clear"] += int(clear.sum())
+                s["clear_agree"] += int((same & clear).sum())
                 cos = (logits * ref).sum(-1) / (np.linalg.norm(logits, axis=-1) * np.linalg.norm(ref, axis=-1))
                 s["cos"] += float(cos.sum())
             print(f"\r{k + 1}/{len(entries)} entries", end="", file=sys.stderr, flush=True)
@@ -87,16 +100,20 @@ def main():
     report = {"entries": len(entries), "tokens": n_tokens, "reference": base, "plans": {}}
     ppl_base = math.exp(stats[base]["nll"] / n_tokens)
     print(f"held-out: {len(entries)} entries, {n_tokens} predicted tokens; reference plan: {base}\n")
-    print("| plan | perplexity | vs reference | top-1 agreement | mean logit cosine |")
-    print("|---|---|---|---|---|")
+    print("| plan | perplexity | vs reference | top-1 agreement | mean logit cosine | "
+          f"top-1 where the reference leads by >= {CLEAR_MARGIN} |")
+    print("|---|---|---|---|---|---|")
     for name, _ in compiled:
         s = stats[name]
         ppl = math.exp(s["nll"] / n_tokens)
         row = {"perplexity": ppl, "perplexity_change": ppl / ppl_base - 1,
-               "top1_agreement": s["agree"] / n_tokens, "mean_cosine": s["cos"] / n_tokens}
+               "top1_agreement": s["agree"] / n_tokens, "mean_cosine": s["cos"] / n_tokens,
+               "clear_positions": s["clear"],
+               "top1_agreement_clear": s["clear_agree"] / max(1, s["clear"])}
         report["plans"][name] = row
         print(f"| {name} | {ppl:.3f} | {100 * row['perplexity_change']:+.2f}% | "
-              f"{100 * row['top1_agreement']:.2f}% | {row['mean_cosine']:.6f} |")
+              f"{100 * row['top1_agreement']:.2f}% | {row['mean_cosine']:.6f} | "
+              f"{100 * row['top1_agreement_clear']:.2f}% of {s['clear']} |")
     if args.output:
         with open(args.output, "w") as f:
             json.dump(report, f, indent=2)
