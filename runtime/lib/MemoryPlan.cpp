@@ -16,12 +16,16 @@ std::vector<int32_t> indices(const flatbuffers::Vector<int32_t> *v) {
 
 std::string format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 std::string format(const char *fmt, ...) {
-  char buf[512];
-  va_list args;
+  va_list args, copy;
   va_start(args, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_copy(copy, args);
+  int length = std::vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  std::string text(length > 0 ? size_t(length) : 0, '\0');
+  if (length > 0)
+    std::vsnprintf(text.data(), text.size() + 1, fmt, args);
   va_end(args);
-  return buf;
+  return text;
 }
 
 std::string mib(uint64_t bytes) { return format("%.2f MiB", double(bytes) / 1048576.0); }

@@ -28,12 +28,17 @@ struct Run {
   int64_t vocab = 0;
 };
 
-Expected<Run> runPlan(const std::string &path, const std::vector<int32_t> &tokens) {
+Expected<std::unique_ptr<Plan>> loadPlan(const std::string &path) {
   std::unique_ptr<Plan> plan;
   if (Status s = Plan::load(path, &plan); !s.ok())
     return fail(s.message());
+  return std::move(plan);
+}
+
+Expected<Run> runPlan(const Plan &plan, const std::vector<int32_t> &tokens) {
+  const std::string &path = plan.name();
   std::unique_ptr<Executor> executor;
-  if (Status s = Executor::create(*plan, ExecutorOptions(), &executor); !s.ok())
+  if (Status s = Executor::create(plan, ExecutorOptions(), &executor); !s.ok())
     return fail(path + ": " + s.message());
   const int64_t n = int64_t(tokens.size());
   if (n > executor->maxTokens())
@@ -62,7 +67,7 @@ Expected<Run> runPlan(const std::string &path, const std::vector<int32_t> &token
   Status s = executor->forward(
       batch, *cache, run.logits.data(),
       [&](uint32_t step, const float *values, int64_t rows, int64_t cols) -> Status {
-        const plan::Step &st = *plan->root().steps()->Get(step);
+        const plan::Step &st = *plan.root().steps()->Get(step);
         if (!st.name())
           return Status();
         std::string name = st.name()->str();
@@ -100,17 +105,20 @@ std::vector<int32_t> defaultCalibrationTokens(int64_t vocab, int64_t count) {
 Expected<AccuracyReport> compareQuantized(const std::string &referencePlan,
                                           const std::string &quantizedPlan,
                                           const std::vector<int32_t> &calibration) {
+  Expected<std::unique_ptr<Plan>> refPlan = loadPlan(referencePlan);
+  if (!refPlan)
+    return refPlan.takeError();
+  Expected<std::unique_ptr<Plan>> qPlan = loadPlan(quantizedPlan);
+  if (!qPlan)
+    return qPlan.takeError();
   std::vector<int32_t> tokens = calibration;
-  if (tokens.empty()) {
-    std::unique_ptr<Plan> plan;
-    if (Status s = Plan::load(referencePlan, &plan); !s.ok())
-      return fail(s.message());
-    tokens = defaultCalibrationTokens(plan->tokenBound(), std::min<int64_t>(64, plan->maxTokens()));
-  }
-  Expected<Run> ref = runPlan(referencePlan, tokens);
+  if (tokens.empty())
+    tokens = defaultCalibrationTokens((*refPlan)->tokenBound(),
+                                      std::min<int64_t>(64, (*refPlan)->maxTokens()));
+  Expected<Run> ref = runPlan(**refPlan, tokens);
   if (!ref)
     return ref.takeError();
-  Expected<Run> q = runPlan(quantizedPlan, tokens);
+  Expected<Run> q = runPlan(**qPlan, tokens);
   if (!q)
     return q.takeError();
   if (ref->vocab != q->vocab)

@@ -85,11 +85,42 @@ private:
 
 } // namespace
 
+/// Runs the moe-compile pipeline of `options` on `module` (with the IR printed after
+/// every pass when `printIr`); a failure carries the passes' error diagnostics.
+static Error runPipeline(mlir::MLIRContext &ctx, mlir::ModuleOp module,
+                         const CompileOptions &options, bool printIr) {
+  static bool passesRegistered = (registerAllPasses(), true);
+  (void)passesRegistered;
+  mlir::PassManager pm(&ctx);
+  // The registered pipeline, built from its typed options; the plan records its
+  // textual form, which `moec-opt --pass-pipeline=...` replays.
+  mlir::moe::MoeCompilePipelineOptions pipelineOptions;
+  setPipelineOptions(pipelineOptions, options);
+  mlir::moe::buildCompilePipeline(pm, pipelineOptions);
+  if (printIr) {
+    ctx.disableMultithreading();
+    pm.enableIRPrinting(
+        /*shouldPrintBeforePass=*/[](mlir::Pass *, mlir::Operation *) { return false; },
+        /*shouldPrintAfterPass=*/[](mlir::Pass *, mlir::Operation *) { return true; },
+        /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
+  }
+  std::string passErrors;
+  mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
+    if (d.getSeverity() == mlir::DiagnosticSeverity::Error)
+      passErrors += (passErrors.empty() ? "" : "; ") + d.str();
+    return mlir::success();
+  });
+  if (mlir::failed(pm.run(module)))
+    return createStringError(inconvertibleErrorCode(), "%s: the pass pipeline failed: %s",
+                             options.checkpointDir.c_str(), passErrors.c_str());
+  return Error::success();
+}
+
 /// --accuracy-report: compiles `reference` (the imported module, unquantized) into
 /// a temporary plan whose weights stay in the checkpoint, and compares the
 /// written quantized plan with it on the runtime.
 static Error accuracyReport(mlir::MLIRContext &ctx, mlir::ModuleOp reference,
-                            const CompileOptions &options) {
+                            const WeightSource &weights, const CompileOptions &options) {
   if (!sys::fs::is_regular_file(options.output))
     return createStringError(inconvertibleErrorCode(),
                              "%s: --accuracy-report reads the plan back; write it to a "
@@ -97,14 +128,8 @@ static Error accuracyReport(mlir::MLIRContext &ctx, mlir::ModuleOp reference,
                              options.output.c_str());
   CompileOptions plain = options;
   plain.quantize = QuantizeMode::none;
-  mlir::PassManager pm(&ctx);
-  mlir::moe::MoeCompilePipelineOptions pipelineOptions;
-  setPipelineOptions(pipelineOptions, plain);
-  mlir::moe::buildCompilePipeline(pm, pipelineOptions);
-  if (mlir::failed(pm.run(reference)))
-    return createStringError(inconvertibleErrorCode(),
-                             "%s: the unquantized pipeline failed",
-                             options.checkpointDir.c_str());
+  if (Error err = runPipeline(ctx, reference, plain, /*printIr=*/false))
+    return err;
   SmallString<128> dir;
   if (std::error_code ec = sys::fs::createUniqueDirectory("moec-accuracy", dir))
     return createStringError(ec, "cannot make a temporary directory: %s",
@@ -112,10 +137,6 @@ static Error accuracyReport(mlir::MLIRContext &ctx, mlir::ModuleOp reference,
   SmallString<128> path(dir);
   sys::path::append(path, "reference.plan");
   scope_exit cleanup([&] { sys::fs::remove_directories(dir); });
-  auto ckpt = checkpoint::Checkpoint::open(options.checkpointDir);
-  if (!ckpt)
-    return ckpt.takeError();
-  checkpoint::CheckpointWeights weights(**ckpt);
   PlanEmitOptions emitOptions;
   emitOptions.weights = WeightPlacement::External;
   emitOptions.maxTokens = options.maxTokens;
@@ -164,34 +185,9 @@ Error compile(const CompileOptions &options) {
   if (options.accuracyReport)
     reference = module.clone();
 
-  static bool passesRegistered = (registerAllPasses(), true);
-  (void)passesRegistered;
-  mlir::PassManager pm(&ctx);
-  // The registered pipeline, built from its typed options; the plan records its
-  // textual form, which `moec-opt --pass-pipeline=...` replays.
-  mlir::moe::MoeCompilePipelineOptions pipelineOptions;
-  setPipelineOptions(pipelineOptions, options);
-  mlir::moe::buildCompilePipeline(pm, pipelineOptions);
+  if (Error err = runPipeline(ctx, module, options, options.printIrAfterAll))
+    return err;
   std::string pipeline = pipelineFor(options);
-  if (options.printIrAfterAll) {
-    ctx.disableMultithreading();
-    pm.enableIRPrinting(
-        /*shouldPrintBeforePass=*/[](mlir::Pass *, mlir::Operation *) { return false; },
-        /*shouldPrintAfterPass=*/[](mlir::Pass *, mlir::Operation *) { return true; },
-        /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
-  }
-  std::string passErrors;
-  {
-    mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
-      if (d.getSeverity() == mlir::DiagnosticSeverity::Error)
-        passErrors += (passErrors.empty() ? "" : "; ") + d.str();
-      return mlir::success();
-    });
-    if (mlir::failed(pm.run(module)))
-      return createStringError(inconvertibleErrorCode(),
-                               "%s: the pass pipeline failed: %s",
-                               options.checkpointDir.c_str(), passErrors.c_str());
-  }
 
   PlanEmitOptions emitOptions;
   emitOptions.weights = options.weights;
@@ -229,7 +225,7 @@ Error compile(const CompileOptions &options) {
         summary->arenaBytes / 1048576.0, options.maxTokens,
         summary->kvBytesPerToken);
   if (options.accuracyReport)
-    return accuracyReport(ctx, *reference, options);
+    return accuracyReport(ctx, *reference, weights, options);
   return Error::success();
 }
 

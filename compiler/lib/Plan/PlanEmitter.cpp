@@ -291,20 +291,16 @@ llvm::Expected<WeightRef> Emitter::weight(Value v) {
   if (auto op = dyn_cast_or_null<moe::ConvertWeightOp>(def)) {
     auto in = op.getWeight().getDefiningOp<moe::WeightOp>();
     auto outType = cast<RankedTensorType>(op.getResult().getType());
-    std::string key;
-    if (in) {
-      llvm::raw_string_ostream os(key);
-      os << "convert " << in.getName() << " " << outType;
-    }
-    if (auto found = derivedWeights.find(key); in && found != derivedWeights.end()) {
-      WeightRef ref;
-      ref.index = found->second;
-      return ref;
-    }
     if (!in || !outType.getElementType().isF32())
       return makeError(formatv("{0}: moe.convert_weight is evaluated only from a "
                                "moe.weight to f32",
                                stepName(op)));
+    std::string key = ("convert " + in.getName()).str();
+    if (auto found = derivedWeights.find(key); found != derivedWeights.end()) {
+      WeightRef ref;
+      ref.index = found->second;
+      return ref;
+    }
     const SourceTensor *t = source.lookup(in.getName());
     if (!t)
       return makeError(

@@ -59,18 +59,21 @@ struct FuseResidualNormPass
   using FuseResidualNormPassBase::FuseResidualNormPassBase;
 
   void runOnOperation() override {
+    auto countFused = [&] {
+      int64_t n = 0;
+      getOperation().walk([&](AddRmsNormOp) { ++n; });
+      return n;
+    };
+    const int64_t before = report ? countFused() : 0;
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseAddIntoRmsNorm>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns)))) {
       getOperation().emitError() << "moe-fuse-residual-norm: the rewrite did not converge";
       return signalPassFailure();
     }
-    if (report) {
-      int64_t fused = 0;
-      getOperation().walk([&](AddRmsNormOp) { ++fused; });
-      getOperation().emitRemark() << "moe-fuse-residual-norm: " << fused
+    if (report)
+      getOperation().emitRemark() << "moe-fuse-residual-norm: " << countFused() - before
                                   << " residual add(s) fused with the RMSNorm after them";
-    }
   }
 };
 

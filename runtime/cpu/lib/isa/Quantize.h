@@ -1,7 +1,7 @@
 //===- Quantize.h - The block-FP8 weight quantizer, per SIMD level -*- C++ -*-===//
 //
 // Plain C++ written for the auto-vectorizer: every loop is branch-free over
-// integers and doubles, so each level's translation unit (compiled with its own
+// integers and floats, so each level's translation unit (compiled with its own
 // -m flags) gets its own vector code. The recipe is in moec/cpu/quantize.h.
 //
 // - amax is a max over the magnitude bits: for non-negative IEEE values the bit
