@@ -23,6 +23,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # readelf and nm for the layering test
   binutils
+  # headless browser that loads and screenshots the `moec explain` report
+  # (tests/explain/check_report.py)
+  chromium
 )
 
 missing=()

@@ -118,7 +118,10 @@ Status Executor::forward(const TokenBatch &batch, KvCache &cache, float *logits,
   Status status = cache.checkBatch(batch.positions, batch.seqIds, batch.count, &newLengths_);
   if (!status.ok())
     return status.withPrefix("forward");
-  Prepared &run = isDecode(batch, cache) ? decode_ : prefill_;
+  // Decode steps, and batches smaller than the size from which the compiler found
+  // prefill's MLA form cheaper, run the decode entry point.
+  const bool small = batch.count < prefill_.entry->minTokens;
+  Prepared &run = small || isDecode(batch, cache) ? decode_ : prefill_;
 
   uint64_t indexBytes = uint64_t(batch.count) * sizeof(int32_t);
   MOEC_RETURN_IF_ERROR(backend_->copyToDevice(run.tokens, batch.tokens, indexBytes));

@@ -110,6 +110,10 @@ Status EntryChecker::signature(EntryPointInfo *out) const {
   out->firstStep = entry_->first_step();
   out->numSteps = entry_->num_steps();
   out->tokenBound = bound;
+  if (entry_->min_tokens() < 0 || entry_->min_tokens() > kMaxModelDim)
+    return Status::error("%s: min_tokens is %" PRId64 ", expected 0..%" PRId64, label,
+                         entry_->min_tokens(), kMaxModelDim);
+  out->minTokens = entry_->min_tokens();
   return Status();
 }
 
@@ -295,6 +299,9 @@ Status verifyEntryPoints(const PlanInfo &info, std::vector<EntryPointInfo> *entr
                            (*entries)[i].tokenBound,
                            elementLabel("entry_points", 0, list->Get(0)->name()).c_str(),
                            (*entries)[0].tokenBound);
+    if (name != "prefill" && (*entries)[i].minTokens != 0)
+      return Status::error("%s: min_tokens is %" PRId64 "; only prefill may have one",
+                           label.c_str(), (*entries)[i].minTokens);
     if (name == "prefill")
       *prefill = i;
     else if (name == "decode")

@@ -127,7 +127,8 @@ int32_t PlanWriter::addStep(plan::StepKind kind, std::vector<int32_t> operands,
 
 void PlanWriter::addEntryPoint(const std::string &name, std::vector<int32_t> inputs,
                                std::vector<int32_t> outputs, uint32_t firstStep,
-                               uint32_t numSteps, int64_t tokenBound) {
+                               uint32_t numSteps, int64_t tokenBound,
+                               int64_t minTokens) {
   auto entry = std::make_unique<plan::EntryPointT>();
   entry->name = name;
   entry->inputs = std::move(inputs);
@@ -135,6 +136,7 @@ void PlanWriter::addEntryPoint(const std::string &name, std::vector<int32_t> inp
   entry->first_step = firstStep;
   entry->num_steps = numSteps;
   entry->token_bound = tokenBound;
+  entry->min_tokens = minTokens;
   plan_.entry_points.push_back(std::move(entry));
 }
 

@@ -337,6 +337,42 @@ TEST(Executor, DecodeRunsForTheNextTokenOfDistinctSequences) {
   EXPECT_EQ(cache->length(2), 1);
 }
 
+TEST(Executor, BatchesBelowPrefillsMinTokensRunDecode) {
+  // What the compiler's MLA cost model records (moe-absorb-mla{form=auto}): from 4
+  // tokens on the naive prefill is cheaper; smaller batches of any shape run the
+  // absorbed decode entry point, and every split follows the reference.
+  TinyModelOptions options;
+  options.prefillAbsorbed = false;
+  options.prefillMinTokens = 4;
+  LoadedModel loaded(options);
+  ASSERT_TRUE(loaded.executor);
+  ASSERT_EQ(loaded.plan->findEntryPoint("prefill")->minTokens, 4);
+  int64_t vocab = loaded.executor->vocabSize();
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(loaded.executor->createCache(1, 32, &cache).ok());
+  std::vector<float> all;
+  std::vector<std::string> entries;
+  // Chunks of 3 (decode), 5 (prefill), 1 (decode), then the rest.
+  size_t at = 0;
+  for (size_t chunk : {size_t(3), size_t(5), size_t(1), kPrompt.size() - 9}) {
+    std::vector<int32_t> positions(chunk), seqIds(chunk, 0);
+    for (size_t i = 0; i < chunk; ++i)
+      positions[i] = int32_t(at + i);
+    std::vector<float> rows(chunk * size_t(vocab));
+    Status status = loaded.executor->forward(
+        {&kPrompt[at], positions.data(), seqIds.data(), int64_t(chunk)}, *cache, rows.data());
+    ASSERT_TRUE(status.ok()) << status.message();
+    entries.push_back(loaded.executor->lastEntry()->name);
+    all.insert(all.end(), rows.begin(), rows.end());
+    at += chunk;
+  }
+  ASSERT_EQ(at, kPrompt.size());
+  EXPECT_EQ(entries, (std::vector<std::string>{"decode", "prefill", "decode",
+                                               kPrompt.size() - 9 >= 4 ? "prefill"
+                                                                       : "decode"}));
+  EXPECT_LT(relativeError(all, referenceForward(loaded.model, kPrompt).logits), 1e-4);
+}
+
 TEST(Executor, NaivePrefillThenAbsorbedDecodeFollowTheReference) {
   TinyModelOptions options;
   options.prefillAbsorbed = false;

@@ -492,7 +492,8 @@ void Builder::build() {
   uint32_t first = writer_.numSteps();
   int32_t logits = forward(options_.prefillAbsorbed);
   uint32_t count = writer_.numSteps() - first;
-  writer_.addEntryPoint("prefill", inputs, {logits}, first, count, c.vocab_size);
+  writer_.addEntryPoint("prefill", inputs, {logits}, first, count, c.vocab_size,
+                        options_.prefillMinTokens);
   if (options_.decodeAbsorbed != options_.prefillAbsorbed) {
     first = writer_.numSteps();
     logits = forward(options_.decodeAbsorbed);

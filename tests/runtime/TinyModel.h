@@ -32,6 +32,8 @@ struct TinyModelOptions {
   /// range; different forms give each entry point its own steps and buffers.
   bool prefillAbsorbed = true;
   bool decodeAbsorbed = true;
+  /// EntryPoint.min_tokens of prefill: smaller batches run decode.
+  int64_t prefillMinTokens = 0;
   bool yarn = true;         ///< YaRN rope scaling
   /// Store the rope rows of q and kv_a in HF's half-split order and rotate with
   /// RopeLayout::Half (what a compiler may do); the function is unchanged.

@@ -303,6 +303,10 @@ void expectStepLevel(ModuleOp module, const moe::MoeCompilePipelineOptions &opti
     ASSERT_TRUE(fn) << phase.str();
     moe::AttentionForm form = phase == "prefill" ? options.prefillMlaForm
                                                  : options.decodeMlaForm;
+    // form=auto: the cost model gives @prefill the naive form (tiny models have
+    // a threshold well under 16k tokens) and @decode the absorbed one.
+    if (form == moe::AttentionForm::automatic)
+      form = phase == "prefill" ? moe::AttentionForm::naive : moe::AttentionForm::absorbed;
     int64_t latent = 0, expanded = 0;
     fn.walk([&](Operation *op) {
       if (isa<func::FuncOp, func::ReturnOp, moe::WeightOp, moe::SliceHeadsOp,
@@ -327,7 +331,16 @@ TEST_F(ImportTest, CompilePipelineLeavesOnlyStepOps) {
     ASSERT_TRUE(module);
     moe::MoeCompilePipelineOptions options;
     options.prefillMlaForm = moe::AttentionForm::naive;
+    options.decodeMlaForm = moe::AttentionForm::absorbed;
     expectStepLevel(*module, options, ckpt->config().NumHiddenLayers);
+    // The default, auto, chooses the same per phase and records the threshold.
+    OwningOpRef<ModuleOp> again = import(*ckpt);
+    ASSERT_TRUE(again);
+    expectStepLevel(*again, moe::MoeCompilePipelineOptions(), ckpt->config().NumHiddenLayers);
+    auto threshold = (*again)->getAttrOfType<IntegerAttr>(moe::kPrefillMinTokensAttr);
+    ASSERT_TRUE(threshold);
+    EXPECT_GT(threshold.getInt(), 1);
+    EXPECT_LE(threshold.getInt(), 1024);
   }
 }
 

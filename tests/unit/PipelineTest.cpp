@@ -16,13 +16,15 @@ namespace {
 
 /// The pipeline with every option spelled out, as plans record it (the two
 /// spaces after "canonicalize{" are MLIR's printer's).
-constexpr const char *kAbsorbedPipeline =
+constexpr const char *kDefaultPipeline =
     "builtin.module(func.func(canonicalize{  max-iterations=10 "
     "max-num-rewrites=-1 region-simplify=normal test-convergence=false "
     "top-down=true}),moe-split-phases,"
     "func.func(moe-decompose-mla,moe-decompose-moe),"
-    "moe-absorb-mla{form=absorbed function=prefill report=false},"
-    "moe-absorb-mla{form=absorbed function=decode report=false},"
+    "moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=auto "
+    "function=prefill peak-gflops=1.000000e+02 report=false},"
+    "moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=auto "
+    "function=decode peak-gflops=1.000000e+02 report=false},"
     "func.func(moe-fuse-residual-norm{report=false},canonicalize{  max-iterations=10 "
     "max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}))";
 
@@ -31,14 +33,14 @@ protected:
   PipelineTest() { moec::registerAllPasses(); }
 };
 
-TEST_F(PipelineTest, DefaultOptionsAbsorbBothPhases) {
+TEST_F(PipelineTest, DefaultOptionsLetTheCostModelChooseEachPhasesForm) {
   moe::MoeCompilePipelineOptions options;
-  EXPECT_EQ(options.prefillMlaForm, moe::AttentionForm::absorbed);
-  EXPECT_EQ(options.decodeMlaForm, moe::AttentionForm::absorbed);
-  EXPECT_EQ(moe::compilePipelineString(options), kAbsorbedPipeline);
+  EXPECT_EQ(options.prefillMlaForm, moe::AttentionForm::automatic);
+  EXPECT_EQ(options.decodeMlaForm, moe::AttentionForm::automatic);
+  EXPECT_EQ(moe::compilePipelineString(options), kDefaultPipeline);
   EXPECT_EQ(moe::compilePipelineInvocation(options),
-            "moe-compile{decode-mla-form=absorbed fp8-scale=float fuse-residual-norm=true "
-            "prefill-mla-form=absorbed quantize=none quantize-lm-head=false}");
+            "moe-compile{decode-mla-form=auto fp8-scale=float fuse-residual-norm=true "
+            "prefill-mla-form=auto quantize=none quantize-lm-head=false report=false}");
   EXPECT_EQ(moe::compilePipelineString(options).find("moe-quantize-fp8"), std::string::npos);
 }
 
@@ -52,8 +54,8 @@ TEST_F(PipelineTest, QuantizeFp8RunsBeforeTheSplitWithItsOptions) {
   ASSERT_NE(quantize, std::string::npos) << text;
   EXPECT_LT(quantize, text.find("moe-split-phases"));
   EXPECT_EQ(moe::compilePipelineInvocation(*options),
-            "moe-compile{decode-mla-form=absorbed fp8-scale=ue8m0 fuse-residual-norm=true "
-            "prefill-mla-form=absorbed quantize=fp8 quantize-lm-head=true}");
+            "moe-compile{decode-mla-form=auto fp8-scale=ue8m0 fuse-residual-norm=true "
+            "prefill-mla-form=auto quantize=fp8 quantize-lm-head=true report=false}");
   moe::MoeCompilePipelineOptions bad;
   std::string errors;
   llvm::raw_string_ostream os(errors);
@@ -64,7 +66,7 @@ TEST_F(PipelineTest, TextualPipelineParsesBackToItself) {
   moe::MoeCompilePipelineOptions options;
   options.prefillMlaForm = moe::AttentionForm::naive;
   std::string text = moe::compilePipelineString(options);
-  EXPECT_NE(text.find("moe-absorb-mla{form=naive function=prefill"),
+  EXPECT_NE(text.find("form=naive function=prefill"),
             std::string::npos)
       << text;
 
@@ -107,7 +109,7 @@ TEST_F(PipelineTest, OptionsParseFromTextAndRejectUnknownForms) {
   EXPECT_EQ(options->decodeMlaForm, moe::AttentionForm::absorbed);
   EXPECT_EQ(moe::compilePipelineInvocation(*options),
             "moe-compile{decode-mla-form=absorbed fp8-scale=float fuse-residual-norm=true "
-            "prefill-mla-form=naive quantize=none quantize-lm-head=false}");
+            "prefill-mla-form=naive quantize=none quantize-lm-head=false report=false}");
 
   // llvm::cl reports the bad value on stderr ("Cannot find option named
   // 'fused'"); the parse fails.

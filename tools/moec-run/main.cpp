@@ -35,8 +35,11 @@ const char *const kHelp = R"(usage: moec-run PLAN --tokens IDS [options]
 Runs a plan compiled by `moec compile` on a backend (the CPU by default):
 prefills the prompt with the plan's "prefill" entry point, then generates
 tokens one at a time with its "decode" entry point, streaming their ids to
-stdout on one line. Statistics (prefill and decode tokens/s, peak memory,
-KV-cache bytes per token) go to stderr.
+stdout on one line. A prompt shorter than the prefill entry point's
+min_tokens (the batch size from which the compiler's MLA cost model found
+prefill's form cheaper; --dump-plan shows it) runs the decode entry point.
+Statistics (prefill and decode tokens/s, peak memory, KV-cache bytes per
+token) go to stderr.
 
 input:
   --tokens IDS          prompt token ids, comma-separated (e.g. 3,14,15); a

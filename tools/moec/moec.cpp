@@ -8,6 +8,7 @@
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -42,18 +43,50 @@ cl::SubCommand compileCmd(
     "           moec compile ckpt/ --emit=mlir -o model.mlir\n"
     "  The pass pipeline (the plan records it; replay it with\n"
     "  moec-opt --pass-pipeline='...'):\n"
-    "    builtin.module(moe-compile{decode-mla-form=absorbed fp8-scale=float\n"
-    "        fuse-residual-norm=true prefill-mla-form=absorbed quantize=none\n"
-    "        quantize-lm-head=false})\n"
+    "    builtin.module(moe-compile{decode-mla-form=auto fp8-scale=float\n"
+    "        fuse-residual-norm=true prefill-mla-form=auto quantize=none\n"
+    "        quantize-lm-head=false report=false})\n"
     "    = canonicalize,\n"
     "      moe-quantize-fp8 (only with --quantize=fp8: linear weights to FP8\n"
     "        e4m3 with 128x128 block scales, DeepSeek-V3's recipe),\n"
     "      moe-split-phases (@prefill, @decode), moe-decompose-mla,\n"
-    "      moe-decompose-moe, moe-absorb-mla per phase,\n"
+    "      moe-decompose-moe, moe-absorb-mla per phase (auto: a cost model\n"
+    "        gives @prefill the naive form from the batch size where it is\n"
+    "        cheaper, recorded in the plan, and @decode the absorbed one),\n"
     "      moe-fuse-residual-norm (residual add + next RMSNorm in one step;\n"
     "        --no-fuse-residual-norm leaves them apart), canonicalize;\n"
     "    then the plan emitter (quantized weights are computed as they are packed).\n"
-    "  --print-ir-after-all shows the IR after each pass.");
+    "  --print-ir-after-all shows the IR after each pass; moec explain shows\n"
+    "  what each pass did as a report.");
+// moec explain: compiles like moec compile (the options both take are declared
+// with both subcommands) and reports what the compiler did.
+cl::SubCommand explainCmd(
+    "explain",
+    "Compile a checkpoint as moec compile would and write a report of what the\n"
+    "compiler did, pass by pass: op counts, IR diffs and time per pass, weight\n"
+    "bytes per dtype (with --quantize=fp8 the accuracy table), fusions, the MLA\n"
+    "form chosen and its cost model, KV-cache bytes per token, the memory plan\n"
+    "as a chart, the plan's summary. One self-contained HTML file (inline CSS\n"
+    "and SVG, nothing fetched), or the same facts as JSON (docs/explain.md)\n"
+    "  example: moec explain ckpt/ -o report.html\n"
+    "           moec explain ckpt/ --quantize=fp8 -o report.html\n"
+    "           moec explain ckpt/ --format=json -o - | jq '.passes[].name'");
+cl::opt<std::string> explainInput(cl::Positional, cl::desc("<checkpoint dir>"),
+                                  cl::Required, cl::sub(explainCmd));
+cl::opt<std::string> explainOutput(
+    "o", cl::desc("Report file ('-' for stdout; default: <checkpoint name>.explain.html "
+                  "or .json in the current directory)"),
+    cl::value_desc("file"), cl::sub(explainCmd), cl::cat(moecCategory));
+cl::opt<moec::driver::ExplainFormat> explainFormat(
+    "format", cl::desc("Report format"),
+    cl::values(clEnumValN(moec::driver::ExplainFormat::Html, "html",
+                          "one self-contained page (default)"),
+               clEnumValN(moec::driver::ExplainFormat::Json, "json",
+                          "the same facts, for scripts")),
+    cl::init(moec::driver::ExplainFormat::Html), cl::sub(explainCmd), cl::cat(moecCategory));
+cl::opt<std::string> explainPlan(
+    "plan", cl::desc("Also keep the compiled plan at this path (default: it is removed)"),
+    cl::value_desc("file"), cl::sub(explainCmd), cl::cat(moecCategory));
 cl::opt<std::string> compileInput(cl::Positional, cl::desc("<checkpoint dir>"),
                                   cl::Required, cl::sub(compileCmd));
 cl::opt<std::string> compileOutput("o", cl::desc("Output plan (or .mlir) file"),
@@ -65,13 +98,13 @@ cl::opt<moec::WeightPlacement> compileWeights(
                           "copied into the plan: one self-contained file (default)"),
                clEnumValN(moec::WeightPlacement::External, "external",
                           "referenced in the checkpoint's safetensors files")),
-    cl::init(moec::WeightPlacement::Embed), cl::sub(compileCmd),
+    cl::init(moec::WeightPlacement::Embed), cl::sub(compileCmd), cl::sub(explainCmd),
     cl::cat(moecCategory));
 cl::opt<int64_t> compileMaxTokens(
     "max-tokens",
     cl::desc("Most tokens one forward call may carry; activation memory is "
              "planned for it (default 1024)"),
-    cl::init(1024), cl::sub(compileCmd), cl::cat(moecCategory));
+    cl::init(1024), cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 cl::opt<moec::driver::EmitKind> compileEmit(
     "emit", cl::desc("What to write"),
     cl::values(clEnumValN(moec::driver::EmitKind::Plan, "plan", "the plan (default)"),
@@ -84,22 +117,26 @@ cl::opt<bool> compilePrintIr("print-ir-after-all",
                              cl::sub(compileCmd), cl::cat(moecCategory));
 // How MLA attention is evaluated: the pipeline's typed options, per phase.
 #define MOEC_MLA_FORM_VALUES                                                           \
-  cl::values(clEnumValN(moec::driver::MlaForm::absorbed, "absorbed",                   \
+  cl::values(clEnumValN(moec::driver::MlaForm::automatic, "auto",                       \
+                        "a cost model chooses per entry point: naive for prefill "     \
+                        "batches from the size it finds cheaper, absorbed for "        \
+                        "decode; the plan records the size (default)"),                \
+             clEnumValN(moec::driver::MlaForm::absorbed, "absorbed",                   \
                         "W_UK/W_UV per head around attention over the latent cache "   \
                         "(reads C + rope values per cached token; best for decode)"),  \
              clEnumValN(moec::driver::MlaForm::naive, "naive",                         \
                         "expand kv_b over every cached token, then standard "          \
                         "attention"))
 cl::opt<moec::driver::MlaForm> compileMlaForm(
-    "mla-form", cl::desc("How MLA attention runs in both phases (default: absorbed)"),
-    MOEC_MLA_FORM_VALUES, cl::init(moec::driver::MlaForm::absorbed), cl::sub(compileCmd),
+    "mla-form", cl::desc("How MLA attention runs in both phases (default: auto)"),
+    MOEC_MLA_FORM_VALUES, cl::init(moec::driver::MlaForm::automatic), cl::sub(compileCmd), cl::sub(explainCmd),
     cl::cat(moecCategory));
 cl::opt<moec::driver::MlaForm> compilePrefillMlaForm(
     "prefill-mla-form", cl::desc("MLA form of the prefill entry point (overrides --mla-form)"),
-    MOEC_MLA_FORM_VALUES, cl::sub(compileCmd), cl::cat(moecCategory));
+    MOEC_MLA_FORM_VALUES, cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 cl::opt<moec::driver::MlaForm> compileDecodeMlaForm(
     "decode-mla-form", cl::desc("MLA form of the decode entry point (overrides --mla-form)"),
-    MOEC_MLA_FORM_VALUES, cl::sub(compileCmd), cl::cat(moecCategory));
+    MOEC_MLA_FORM_VALUES, cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 #undef MOEC_MLA_FORM_VALUES
 cl::opt<moec::driver::QuantizeMode> compileQuantize(
     "quantize", cl::desc("Weight quantization (default: none)"),
@@ -109,21 +146,21 @@ cl::opt<moec::driver::QuantizeMode> compileQuantize(
                           "linear weights to FP8 e4m3 with 128x128 block scales, as "
                           "DeepSeek-V3 ships them; embeddings, norms, the router and "
                           "lm_head stay; an FP8 checkpoint passes through unchanged")),
-    cl::init(moec::driver::QuantizeMode::none), cl::sub(compileCmd), cl::cat(moecCategory));
+    cl::init(moec::driver::QuantizeMode::none), cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 cl::opt<bool> compileQuantizeLmHead(
     "quantize-lm-head", cl::desc("With --quantize=fp8, quantize lm_head too"),
-    cl::sub(compileCmd), cl::cat(moecCategory));
+    cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 cl::opt<moec::driver::Fp8ScaleFormat> compileFp8Scale(
     "fp8-scale", cl::desc("With --quantize=fp8, how block scales are stored"),
     cl::values(clEnumValN(moec::driver::Fp8ScaleFormat::fp32, "float",
                           "amax / 448 as float32 (DeepSeek-V3, R1; default)"),
                clEnumValN(moec::driver::Fp8ScaleFormat::ue8m0, "ue8m0",
                           "rounded up to a power of two (DeepSeek-V3.1)")),
-    cl::init(moec::driver::Fp8ScaleFormat::fp32), cl::sub(compileCmd), cl::cat(moecCategory));
+    cl::init(moec::driver::Fp8ScaleFormat::fp32), cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 cl::opt<bool> compileNoFuseResidualNorm(
     "no-fuse-residual-norm",
     cl::desc("Keep residual adds and RMSNorms as separate steps (for measuring the fusion)"),
-    cl::sub(compileCmd), cl::cat(moecCategory));
+    cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 cl::opt<bool> compileAccuracyReport(
     "accuracy-report",
     cl::desc("With --quantize=fp8: also compile the unquantized plan, run both on "
@@ -134,9 +171,9 @@ cl::list<int32_t> compileCalibrationTokens(
     "calibration-tokens",
     cl::desc("Token ids for --accuracy-report, comma-separated (default: 64 fixed ids "
              "spread over the vocabulary)"),
-    cl::CommaSeparated, cl::sub(compileCmd), cl::cat(moecCategory));
+    cl::CommaSeparated, cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 cl::opt<bool> compileQuiet("quiet", cl::desc("No notes, progress or summary"),
-                           cl::sub(compileCmd), cl::cat(moecCategory));
+                           cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 
 // moec synth
 cl::SubCommand synthCmd(
@@ -176,21 +213,20 @@ int main(int argc, char **argv) {
       "moec: ahead-of-time compiler for DeepSeek-family MoE models\n\n"
       "Subcommands:\n"
       "  compile    checkpoint directory -> plan (moec compile --help)\n"
+      "  explain    compile and report what the compiler did, pass by pass, as\n"
+      "             one HTML page or JSON (moec explain --help)\n"
       "  synth      write a small synthetic checkpoint (moec synth --help)\n"
       "  emit-ptx   generate a kernel's PTX (moec emit-ptx --help)\n\n"
       "Example, end to end:\n"
       "  moec synth --preset tiny-v3 -o tiny-v3/\n"
       "  moec compile tiny-v3/ -o tiny-v3.plan\n"
-      "  moec-run tiny-v3.plan --tokens 3,14,15 --max-new-tokens 16\n");
+      "  moec-run tiny-v3.plan --tokens 3,14,15 --max-new-tokens 16\n"
+      "  moec explain tiny-v3/ -o tiny-v3.html\n");
 
-  if (compileCmd) {
-    moec::driver::CompileOptions o;
-    o.checkpointDir = compileInput;
-    o.output = compileOutput;
+  // The options compile and explain share.
+  auto sharedOptions = [&](moec::driver::CompileOptions &o) -> Error {
     o.weights = compileWeights;
     o.maxTokens = compileMaxTokens;
-    o.emit = compileEmit;
-    o.printIrAfterAll = compilePrintIr;
     o.quiet = compileQuiet;
     o.prefillMlaForm = compilePrefillMlaForm.getNumOccurrences() ? compilePrefillMlaForm.getValue()
                                                                  : compileMlaForm.getValue();
@@ -200,17 +236,57 @@ int main(int argc, char **argv) {
     o.quantizeLmHead = compileQuantizeLmHead;
     o.fp8Scale = compileFp8Scale;
     o.fuseResidualNorm = !compileNoFuseResidualNorm;
-    o.accuracyReport = compileAccuracyReport;
     o.calibrationTokens.assign(compileCalibrationTokens.begin(), compileCalibrationTokens.end());
+    if ((compileQuantizeLmHead || compileFp8Scale.getNumOccurrences()) &&
+        o.quantize != moec::driver::QuantizeMode::fp8)
+      return createStringError(inconvertibleErrorCode(),
+                               "--quantize-lm-head and --fp8-scale need --quantize=fp8");
+    return Error::success();
+  };
+
+  if (explainCmd) {
+    moec::driver::ExplainOptions e;
+    e.compile.checkpointDir = explainInput;
+    if (Error err = sharedOptions(e.compile))
+      return fail(createStringError(inconvertibleErrorCode(), "moec explain: %s",
+                                    toString(std::move(err)).c_str()));
+    if (!e.compile.calibrationTokens.empty() &&
+        e.compile.quantize != moec::driver::QuantizeMode::fp8)
+      return fail(createStringError(inconvertibleErrorCode(),
+                                    "moec explain: --calibration-tokens needs --quantize=fp8 "
+                                    "(the accuracy table compares the quantized plan)"));
+    e.format = explainFormat;
+    e.planPath = explainPlan;
+    e.output = explainOutput;
+    if (e.output.empty()) {
+      StringRef dir = StringRef(explainInput).rtrim('/');
+      StringRef name = sys::path::filename(dir);
+      e.output = (name.empty() ? std::string("moec") : name.str()) +
+                 (e.format == moec::driver::ExplainFormat::Json ? ".explain.json"
+                                                                : ".explain.html");
+    }
+    for (int i = 1; i < argc; ++i)
+      e.commandLine += (i > 1 ? " " : "") + std::string(argv[i]);
+    e.commandLine = "moec " + e.commandLine;
+    if (Error err = moec::driver::explain(e))
+      return fail(std::move(err));
+    return 0;
+  }
+
+  if (compileCmd) {
+    moec::driver::CompileOptions o;
+    o.checkpointDir = compileInput;
+    o.output = compileOutput;
+    if (Error err = sharedOptions(o))
+      return fail(createStringError(inconvertibleErrorCode(), "moec compile: %s",
+                                    toString(std::move(err)).c_str()));
+    o.emit = compileEmit;
+    o.printIrAfterAll = compilePrintIr;
+    o.accuracyReport = compileAccuracyReport;
     if (!o.calibrationTokens.empty() && !o.accuracyReport)
       return fail(createStringError(inconvertibleErrorCode(),
                                     "moec compile: --calibration-tokens needs "
                                     "--accuracy-report"));
-    if ((compileQuantizeLmHead || compileFp8Scale.getNumOccurrences()) &&
-        o.quantize != moec::driver::QuantizeMode::fp8)
-      return fail(createStringError(inconvertibleErrorCode(),
-                                    "moec compile: --quantize-lm-head and --fp8-scale "
-                                    "need --quantize=fp8"));
     if (Error err = moec::driver::compile(o))
       return fail(std::move(err));
     return 0;

@@ -4,6 +4,8 @@
 
 #include "moec/Driver/AccuracyReport.h"
 
+#include "CompileSteps.h"
+
 #include "moec/InitAll.h"
 #include "moec/Transforms/Pipelines.h"
 #include "moec/checkpoint/Checkpoint.h"
@@ -34,6 +36,7 @@ static void setPipelineOptions(mlir::moe::MoeCompilePipelineOptions &pipeline,
   pipeline.quantizeLmHead = options.quantizeLmHead;
   pipeline.fp8Scale = options.fp8Scale;
   pipeline.fuseResidualNorm = options.fuseResidualNorm;
+  pipeline.report = options.report;
   pipeline.prefillMlaForm = options.prefillMlaForm;
   pipeline.decodeMlaForm = options.decodeMlaForm;
 }
@@ -44,51 +47,10 @@ std::string pipelineFor(const CompileOptions &options) {
   return "builtin.module(" + mlir::moe::compilePipelineInvocation(pipeline) + ")";
 }
 
-namespace {
 
-/// A progress bar on stderr that shows itself only once the work has taken
-/// longer than a second, so quick compiles stay quiet.
-class ProgressBar {
-public:
-  explicit ProgressBar(StringRef label) : label(label.str()) {}
-  ~ProgressBar() { finish(); }
-  /// Ends the bar's line, if it was shown.
-  void finish() {
-    if (shown)
-      errs() << "\n";
-    shown = false;
-  }
-  void update(uint64_t done, uint64_t total) {
-    using namespace std::chrono;
-    auto now = steady_clock::now();
-    if (!shown && now - start < seconds(1))
-      return;
-    if (shown && done < total && now - last < milliseconds(100))
-      return;
-    shown = true;
-    last = now;
-    double frac = total ? double(done) / double(total) : 1.0;
-    int filled = static_cast<int>(frac * 30);
-    errs() << "\r" << label << " [" << std::string(filled, '#')
-           << std::string(30 - filled, '.') << "] "
-           << formatv("{0,5:f1}% {1:f1}/{2:f1} MiB", frac * 100,
-                      done / 1048576.0, total / 1048576.0);
-    errs().flush();
-  }
-
-private:
-  std::string label;
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point last = start;
-  bool shown = false;
-};
-
-} // namespace
-
-/// Runs the moe-compile pipeline of `options` on `module` (with the IR printed after
-/// every pass when `printIr`); a failure carries the passes' error diagnostics.
-static Error runPipeline(mlir::MLIRContext &ctx, mlir::ModuleOp module,
-                         const CompileOptions &options, bool printIr) {
+Error detail::runPipeline(mlir::MLIRContext &ctx, mlir::ModuleOp module,
+                          const CompileOptions &options, bool printIr,
+                          const std::function<void(mlir::PassManager &)> &configure) {
   static bool passesRegistered = (registerAllPasses(), true);
   (void)passesRegistered;
   mlir::PassManager pm(&ctx);
@@ -104,10 +66,15 @@ static Error runPipeline(mlir::MLIRContext &ctx, mlir::ModuleOp module,
         /*shouldPrintAfterPass=*/[](mlir::Pass *, mlir::Operation *) { return true; },
         /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
   }
+  if (configure)
+    configure(pm);
   std::string passErrors;
   mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
-    if (d.getSeverity() == mlir::DiagnosticSeverity::Error)
-      passErrors += (passErrors.empty() ? "" : "; ") + d.str();
+    // Errors become the returned error; remarks go on to an outer handler
+    // (moec explain collects them).
+    if (d.getSeverity() != mlir::DiagnosticSeverity::Error)
+      return mlir::failure();
+    passErrors += (passErrors.empty() ? "" : "; ") + d.str();
     return mlir::success();
   });
   if (mlir::failed(pm.run(module)))
@@ -116,11 +83,10 @@ static Error runPipeline(mlir::MLIRContext &ctx, mlir::ModuleOp module,
   return Error::success();
 }
 
-/// --accuracy-report: compiles `reference` (the imported module, unquantized) into
-/// a temporary plan whose weights stay in the checkpoint, and compares the
-/// written quantized plan with it on the runtime.
-static Error accuracyReport(mlir::MLIRContext &ctx, mlir::ModuleOp reference,
-                            const WeightSource &weights, const CompileOptions &options) {
+Expected<AccuracyReport> detail::measureAccuracy(mlir::MLIRContext &ctx,
+                                                 mlir::ModuleOp reference,
+                                                 const WeightSource &weights,
+                                                 const CompileOptions &options) {
   if (!sys::fs::is_regular_file(options.output))
     return createStringError(inconvertibleErrorCode(),
                              "%s: --accuracy-report reads the plan back; write it to a "
@@ -128,7 +94,7 @@ static Error accuracyReport(mlir::MLIRContext &ctx, mlir::ModuleOp reference,
                              options.output.c_str());
   CompileOptions plain = options;
   plain.quantize = QuantizeMode::none;
-  if (Error err = runPipeline(ctx, reference, plain, /*printIr=*/false))
+  if (Error err = detail::runPipeline(ctx, reference, plain, /*printIr=*/false))
     return err;
   SmallString<128> dir;
   if (std::error_code ec = sys::fs::createUniqueDirectory("moec-accuracy", dir))
@@ -144,11 +110,7 @@ static Error accuracyReport(mlir::MLIRContext &ctx, mlir::ModuleOp reference,
   auto summary = emitPlan(reference, weights, path, emitOptions);
   if (!summary)
     return summary.takeError();
-  auto report = compareQuantized(path.str().str(), options.output, options.calibrationTokens);
-  if (!report)
-    return report.takeError();
-  outs() << formatAccuracyReport(*report);
-  return Error::success();
+  return compareQuantized(path.str().str(), options.output, options.calibrationTokens);
 }
 
 Error compile(const CompileOptions &options) {
@@ -185,7 +147,7 @@ Error compile(const CompileOptions &options) {
   if (options.accuracyReport)
     reference = module.clone();
 
-  if (Error err = runPipeline(ctx, module, options, options.printIrAfterAll))
+  if (Error err = detail::runPipeline(ctx, module, options, options.printIrAfterAll))
     return err;
   std::string pipeline = pipelineFor(options);
 
@@ -193,7 +155,7 @@ Error compile(const CompileOptions &options) {
   emitOptions.weights = options.weights;
   emitOptions.maxTokens = options.maxTokens;
   emitOptions.pipeline = pipeline;
-  ProgressBar bar("moec: packing weights");
+  detail::ProgressBar bar("moec: packing weights");
   if (!options.quiet)
     emitOptions.progress = [&](uint64_t done, uint64_t total) {
       bar.update(done, total);
@@ -224,8 +186,12 @@ Error compile(const CompileOptions &options) {
         options.weights == WeightPlacement::Embed ? "embedded" : "external",
         summary->arenaBytes / 1048576.0, options.maxTokens,
         summary->kvBytesPerToken);
-  if (options.accuracyReport)
-    return accuracyReport(ctx, *reference, weights, options);
+  if (options.accuracyReport) {
+    auto report = detail::measureAccuracy(ctx, *reference, weights, options);
+    if (!report)
+      return report.takeError();
+    outs() << formatAccuracyReport(*report);
+  }
   return Error::success();
 }
 

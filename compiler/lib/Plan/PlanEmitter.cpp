@@ -809,7 +809,13 @@ llvm::Error Emitter::run(ModuleOp module) {
   int64_t bound = 0;
   if (llvm::Error err = emitFunction(prefill, &first, &count, &inputs, &outputs, &bound))
     return err;
-  w.addEntryPoint("prefill", inputs, outputs, first, count, bound);
+  int64_t minTokens = 0;
+  if (auto attr = module->getAttrOfType<IntegerAttr>(moe::kPrefillMinTokensAttr))
+    minTokens = attr.getInt();
+  if (minTokens < 0 || minTokens > kMaxModelDim)
+    return makeError(formatv("the module's {0} is {1}, expected 0..{2}",
+                             moe::kPrefillMinTokensAttr, minTokens, kMaxModelDim));
+  w.addEntryPoint("prefill", inputs, outputs, first, count, bound, minTokens);
   // Entry points that lowered identically share their steps and buffers.
   if (decode != prefill && bodyText(decode) != bodyText(prefill)) {
     if (llvm::Error err = emitFunction(decode, &first, &count, &inputs, &outputs, &bound))

@@ -10,8 +10,13 @@
 
 #include "StepNames.h"
 
+#include "moec/Transforms/MlaCostModel.h"
+
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <optional>
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_ABSORBMLAPASS
@@ -73,11 +78,98 @@ struct AbsorbExpandedAttention : public OpRewritePattern<ExpandedAttentionOp> {
   bool report;
 };
 
+/// The cost model's view of one naive MLA core.
+MlaShape shapeOf(ExpandedAttentionOp op) {
+  MlaShape shape;
+  shape.heads = op.getHeads();
+  shape.nopeDim = op.getNopeDim();
+  shape.ropeDim = op.getRopeDim();
+  shape.vDim = op.getVDim();
+  shape.latentDim = op.getLatentDim();
+  auto kvB = cast<RankedTensorType>(op.getKvB().getType());
+  shape.kvBBytes = double(kvB.getNumElements()) *
+                   double(kvB.getElementType().getIntOrFloatBitWidth()) / 8;
+  return shape;
+}
+
+/// Batches beyond this many tokens are not considered (plans hold far fewer).
+constexpr int64_t kMaxBatch = 16384;
+
 struct AbsorbMlaPass : public moe::impl::AbsorbMlaPassBase<AbsorbMlaPass> {
   using AbsorbMlaPassBase::AbsorbMlaPassBase;
 
+  /// form=auto: the form of `fn` (naive or absorbed) from the cost model; for a
+  /// function other than @decode that gets the naive form, records the batch
+  /// size from which it is cheaper on the module.
+  AttentionForm chooseForm(func::FuncOp fn) {
+    MlaMachine machine;
+    machine.peakGflops = peakGflops;
+    machine.bandwidthGBs = bandwidthGbs;
+    SmallVector<MlaShape> shapes;
+    fn.walk([&](ExpandedAttentionOp op) { shapes.push_back(shapeOf(op)); });
+    if (shapes.empty())
+      return AttentionForm::absorbed; // nothing to rewrite
+    // Layers share their shape; the cost model runs once per distinct shape.
+    int64_t threshold = 0;
+    bool everyLayer = true, decodeNaive = true;
+    std::optional<MlaShape> last;
+    for (const MlaShape &s : shapes) {
+      if (last && last->heads == s.heads && last->nopeDim == s.nopeDim &&
+          last->ropeDim == s.ropeDim && last->vDim == s.vDim &&
+          last->latentDim == s.latentDim && last->kvBBytes == s.kvBBytes)
+        continue;
+      last = s;
+      int64_t t = naivePrefillThreshold(s, machine, contextTokens, kMaxBatch);
+      everyLayer &= t > 0;
+      threshold = std::max(threshold, t);
+      decodeNaive &= mlaCost(s, true, 1, contextTokens, machine).seconds <=
+                     mlaCost(s, false, 1, contextTokens, machine).seconds;
+    }
+    if (!everyLayer)
+      threshold = 0;
+    const bool isDecode = fn.getSymName() == "decode";
+    AttentionForm chosen = isDecode ? (decodeNaive ? AttentionForm::naive
+                                                   : AttentionForm::absorbed)
+                                    : (threshold > 0 ? AttentionForm::naive
+                                                     : AttentionForm::absorbed);
+    if (!isDecode && threshold > 0)
+      getOperation()->setAttr(kPrefillMinTokensAttr,
+                              IntegerAttr::get(IntegerType::get(&getContext(), 64),
+                                               threshold));
+    else if (!isDecode)
+      getOperation()->removeAttr(kPrefillMinTokensAttr);
+    if (report) {
+      std::string why =
+          threshold > 0
+              ? llvm::formatv("from {0} new tokens on the naive form is cheaper for "
+                              "every context up to {1} cached tokens",
+                              threshold, contextTokens)
+                    .str()
+              : llvm::formatv("the naive form is not cheaper for every context up to "
+                              "{0} cached tokens at any batch up to {1} tokens",
+                              contextTokens, kMaxBatch)
+                    .str();
+      fn.emitRemark() << "moe-absorb-mla: form=auto chose "
+                      << stringifyAttentionForm(chosen) << " for @" << fn.getSymName()
+                      << " (" << why << "; roofline "
+                      << llvm::formatv("{0:f1} GFLOP/s, {1:f1} GB/s", double(peakGflops), double(bandwidthGbs))
+                      << "); per MLA layer:\n"
+                      << formatMlaCostTable(mlaCostTable(shapes.front(), machine,
+                                                         contextTokens));
+    }
+    return chosen;
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (form == AttentionForm::automatic &&
+        (contextTokens < 0 || !(peakGflops > 0) || !(bandwidthGbs > 0))) {
+      module.emitError() << "moe-absorb-mla: expected context-tokens >= 0 and positive "
+                            "peak-gflops and bandwidth-gbs, got "
+                         << llvm::formatv("{0}, {1}, {2}", int64_t(contextTokens),
+                                          double(peakGflops), double(bandwidthGbs));
+      return signalPassFailure();
+    }
     SmallVector<func::FuncOp> targets;
     if (function.empty()) {
       llvm::append_range(targets, module.getOps<func::FuncOp>());
@@ -88,13 +180,14 @@ struct AbsorbMlaPass : public moe::impl::AbsorbMlaPassBase<AbsorbMlaPass> {
                          << ", got none";
       return signalPassFailure();
     }
-    if (form == AttentionForm::naive)
-      return;
 
     RewritePatternSet patterns(&getContext());
     patterns.add<AbsorbExpandedAttention>(&getContext(), report);
     FrozenRewritePatternSet frozen(std::move(patterns));
     for (func::FuncOp fn : targets) {
+      AttentionForm chosen = form == AttentionForm::automatic ? chooseForm(fn) : form;
+      if (chosen == AttentionForm::naive)
+        continue;
       if (failed(applyPatternsGreedily(fn, frozen))) {
         fn.emitError() << "moe-absorb-mla: the rewrite did not converge";
         return signalPassFailure();

@@ -21,6 +21,7 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
     QuantizeFp8PassOptions fp8;
     fp8.quantizeLmHead = options.quantizeLmHead;
     fp8.scale = options.fp8Scale;
+    fp8.report = options.report;
     pm.addNestedPass<func::FuncOp>(createQuantizeFp8Pass(fp8));
   }
   pm.addPass(createSplitPhasesPass());
@@ -31,15 +32,20 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
   AbsorbMlaPassOptions prefill;
   prefill.form = options.prefillMlaForm;
   prefill.function = "prefill";
+  prefill.report = options.report;
   pm.addPass(createAbsorbMlaPass(prefill));
   AbsorbMlaPassOptions decode;
   decode.form = options.decodeMlaForm;
   decode.function = "decode";
+  decode.report = options.report;
   pm.addPass(createAbsorbMlaPass(decode));
   // Fusions on the step-level ops of both entry points, then a last cleanup.
   OpPassManager &late = pm.nest<func::FuncOp>();
-  if (options.fuseResidualNorm)
-    late.addPass(createFuseResidualNormPass());
+  if (options.fuseResidualNorm) {
+    FuseResidualNormPassOptions fuse;
+    fuse.report = options.report;
+    late.addPass(createFuseResidualNormPass(fuse));
+  }
   late.addPass(createCanonicalizerPass());
 }
 

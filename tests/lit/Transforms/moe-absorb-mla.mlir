@@ -6,6 +6,11 @@
 // RUN: moec-opt %s '-moe-absorb-mla=form=naive report' -o /dev/null 2>&1 | FileCheck %s --check-prefix=QUIET --allow-empty
 // RUN: not moec-opt %s -moe-absorb-mla=form=fused 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: moec-opt %s '-moe-absorb-mla=function=missing' -verify-diagnostics -o /dev/null
+// RUN: moec-opt %s '-moe-absorb-mla=form=auto' | FileCheck %s --check-prefix=AUTO
+// RUN: moec-opt %s '-moe-absorb-mla=form=auto report' -o /dev/null 2>&1 | FileCheck %s --check-prefix=AUTOREPORT
+// RUN: moec-opt %s '-moe-absorb-mla=form=auto context-tokens=0' | FileCheck %s --check-prefix=SHORT
+// RUN: moec-opt %s '-moe-absorb-mla=form=auto bandwidth-gbs=0.001' | FileCheck %s --check-prefix=SLOWMEM
+// RUN: not moec-opt %s '-moe-absorb-mla=form=auto peak-gflops=0' 2>&1 | FileCheck %s --check-prefix=BADCOST
 
 // The naive core of spec section 4, as moe-decompose-mla leaves it: heads 4,
 // nope 16, rope 8, v 16, C 32; kv_b [4 x (16 + 16), 32] is block-quantized.
@@ -56,6 +61,33 @@
 // REPORT-COUNT-2: remark: {{.*}}moe-absorb-mla: naive -> absorbed (attention reads only the latent cache: 40 values per token)
 // QUIET-NOT: remark
 // BAD: for the --form option: Cannot find option named 'fused'!
+
+// form=auto: the cost model keeps @prefill naive (from 32 new tokens on, for every
+// context up to 4096 cached tokens, the naive form is cheaper: its expansion costs
+// 2*C*(nope+v) = 2048 FLOP per head and cached row, its attention 64 FLOP per head,
+// query and row less than the absorbed one's) and records the size on the module;
+// @decode (single tokens, small batches) gets the absorbed form.
+// AUTO: module attributes {moe.prefill_min_tokens = 32 : i64}
+// AUTO-LABEL: func @prefill
+// AUTO: moe.expanded_attention
+// AUTO-NOT: moe.latent_attention
+// AUTO-LABEL: func @decode
+// AUTO-NOT: moe.expanded_attention
+// AUTO: moe.latent_attention
+// AUTOREPORT: remark: moe-absorb-mla: form=auto chose naive for @prefill (from 32 new tokens on the naive form is cheaper for every context up to 4096 cached tokens; roofline 100.0 GFLOP/s, 20.0 GB/s); per MLA layer:
+// AUTOREPORT-NEXT: new  cached |   naive FLOP  naive bytes     naive s |  absorb FLOP absorb bytes    absorb s | cheaper
+// AUTOREPORT: 16       0 | {{.*}} | naive
+// AUTOREPORT: 16    4096 | {{.*}} | absorbed
+// AUTOREPORT: 2048    4096 | {{.*}} | naive
+// AUTOREPORT: remark: moe-absorb-mla: form=auto chose absorbed for @decode
+// With no context to expand the naive form is never dearer: @prefill runs from 1 token.
+// SHORT: module attributes {moe.prefill_min_tokens = 1 : i64}
+// On a machine with almost no memory bandwidth only bytes count: the naive form's
+// expanded K and V rows (4*H*(nope+v) bytes per cached row) are paid back by the
+// absorbed form's q_lat and o_lat (8*H*C bytes per new token) only for batches
+// near the context's length.
+// SLOWMEM: module attributes {moe.prefill_min_tokens = {{[1-9][0-9][0-9][0-9]}} : i64}
+// BADCOST: error: moe-absorb-mla: expected context-tokens >= 0 and positive peak-gflops and bandwidth-gbs, got 4096, 0.00, 20.00
 
 // expected-error @+1 {{moe-absorb-mla: expected a function @missing, got none}}
 module {

@@ -1,4 +1,5 @@
-// RUN: moec-opt %s --moe-compile | FileCheck %s
+// RUN: moec-opt %s --moe-compile='prefill-mla-form=absorbed decode-mla-form=absorbed' | FileCheck %s
+// RUN: moec-opt %s --moe-compile | FileCheck %s --check-prefix=AUTO
 // RUN: moec-opt %s --moe-compile='prefill-mla-form=naive' | FileCheck %s --check-prefix=MIXED
 // RUN: moec-opt %s --moe-compile='prefill-mla-form=naive decode-mla-form=naive' | FileCheck %s --check-prefix=NAIVE
 // RUN: not moec-opt %s --moe-compile='decode-mla-form=fused' 2>&1 | FileCheck %s --check-prefix=BAD
@@ -8,7 +9,7 @@
 // moe::compilePipelineString prints and plans record): the same passes
 // spelled out give the same module.
 // RUN: moec-opt %s --moe-compile='prefill-mla-form=naive' -mlir-print-debuginfo -o %t.registered.mlir
-// RUN: moec-opt %s -mlir-print-debuginfo -o %t.textual.mlir --pass-pipeline='builtin.module(func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}),moe-split-phases,func.func(moe-decompose-mla,moe-decompose-moe),moe-absorb-mla{form=naive function=prefill report=false},moe-absorb-mla{form=absorbed function=decode report=false},func.func(moe-fuse-residual-norm{report=false},canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}))'
+// RUN: moec-opt %s -mlir-print-debuginfo -o %t.textual.mlir --pass-pipeline='builtin.module(func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}),moe-split-phases,func.func(moe-decompose-mla,moe-decompose-moe),moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=naive function=prefill peak-gflops=1.000000e+02 report=false},moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=auto function=decode peak-gflops=1.000000e+02 report=false},func.func(moe-fuse-residual-norm{report=false},canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}))'
 // RUN: diff %t.registered.mlir %t.textual.mlir
 
 // PIPELINE: builtin.module(
@@ -20,8 +21,8 @@
 // PIPELINE-NEXT: moe-decompose-mla,
 // PIPELINE-NEXT: moe-decompose-moe
 // PIPELINE-NEXT: ),
-// PIPELINE-NEXT: moe-absorb-mla{form=naive function=prefill report=false},
-// PIPELINE-NEXT: moe-absorb-mla{form=absorbed function=decode report=false},
+// PIPELINE-NEXT: moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=naive function=prefill peak-gflops=1.000000e+02 report=false},
+// PIPELINE-NEXT: moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=auto function=decode peak-gflops=1.000000e+02 report=false},
 // PIPELINE-NEXT: func.func(
 // PIPELINE-NEXT: moe-fuse-residual-norm{report=false},
 // PIPELINE-NEXT: canonicalize
@@ -33,8 +34,21 @@
 // A two-layer model as the checkpoint importer writes it (hidden 64, vocab
 // 128, heads 4, q_lora 48, C 32, nope 16, rope 8, v 16; layer 0 dense, layer
 // 1 MoE with 2 routed experts, a shared expert and a bf16 correction bias, a
-// model-level moe.moe_layer). By default both entry points run the absorbed MLA
-// core; every op left is a step-level op or a weight.
+// model-level moe.moe_layer). With both forms absorbed, both entry points run
+// the absorbed MLA core; every op left is a step-level op or a weight. By
+// default (form=auto) the cost model gives @prefill the naive core and @decode
+// the absorbed one, and records from how many tokens on @prefill runs: for this
+// shape (C 32, rope 8, nope 16, v 16) the naive form's per-row expansion,
+// 2*C*(nope+v) = 2048 FLOP per head, is paid back by its narrower attention,
+// 2*((2C+R) - (nope+R+v)) = 64 FLOP per head, query and row, from 32 queries on.
+
+// AUTO: module attributes {{{.*}}moe.prefill_min_tokens = 32 : i64
+// AUTO-LABEL: func.func @prefill
+// AUTO-NOT: moe.latent_attention
+// AUTO-COUNT-2: moe.expanded_attention
+// AUTO-LABEL: func.func @decode
+// AUTO-NOT: moe.expanded_attention
+// AUTO-COUNT-2: moe.latent_attention
 
 // CHECK: module attributes {moe.model_config = {{{.*}}architecture = "DeepseekV3ForCausalLM"{{.*}}}, moe.source = "/ckpt/tiny"}
 // CHECK-LABEL: func.func @prefill

@@ -38,13 +38,14 @@ struct CompileOptions {
   int64_t maxTokens = 1024;                         ///< --max-tokens
   EmitKind emit = EmitKind::Plan;                   ///< --emit
   bool printIrAfterAll = false;                     ///< --print-ir-after-all
-  MlaForm prefillMlaForm = MlaForm::absorbed;       ///< --prefill-mla-form (or --mla-form)
-  MlaForm decodeMlaForm = MlaForm::absorbed;        ///< --decode-mla-form (or --mla-form)
+  MlaForm prefillMlaForm = MlaForm::automatic;      ///< --prefill-mla-form (or --mla-form)
+  MlaForm decodeMlaForm = MlaForm::automatic;       ///< --decode-mla-form (or --mla-form)
   bool quiet = false;                               ///< no summary on stderr
   QuantizeMode quantize = QuantizeMode::none;       ///< --quantize
   bool quantizeLmHead = false;                      ///< --quantize-lm-head
   Fp8ScaleFormat fp8Scale = Fp8ScaleFormat::fp32;   ///< --fp8-scale
   bool fuseResidualNorm = true;                     ///< not --no-fuse-residual-norm
+  bool report = false;                              ///< passes emit their remarks
   /// --accuracy-report: also compile the unquantized plan (to a temporary
   /// directory), run both on `calibrationTokens` and print the comparison.
   bool accuracyReport = false;
@@ -54,13 +55,32 @@ struct CompileOptions {
 /// The textual pass pipeline `moec compile` runs for `options`: the registered
 /// `moe-compile` pipeline with its options, e.g. "builtin.module(moe-compile{
 /// decode-mla-form=absorbed fp8-scale=float fuse-residual-norm=true prefill-mla-form=absorbed quantize=fp8
-/// quantize-lm-head=false})". `moec-opt --pass-pipeline=<it>` replays the compile;
+/// quantize-lm-head=false report=false})". `moec-opt --pass-pipeline=<it>` replays the compile;
 /// the plan records it.
 std::string pipelineFor(const CompileOptions &options);
 
 /// Compiles a checkpoint directory into a plan (see CompileOptions). Notes,
 /// progress and the summary go to stderr; nothing is written on failure.
 llvm::Error compile(const CompileOptions &options);
+
+/// What `moec explain` writes.
+enum class ExplainFormat {
+  Html, ///< one self-contained page (default)
+  Json, ///< the same facts for scripts (docs/explain.md)
+};
+
+/// Options of `moec explain`.
+struct ExplainOptions {
+  CompileOptions compile;      ///< how to compile (its `output` is ignored)
+  std::string output;          ///< the report ("-" is stdout)
+  ExplainFormat format = ExplainFormat::Html;
+  std::string planPath;        ///< --plan: keep the plan here (empty: a temporary one)
+  std::string commandLine;     ///< the options as given, for the report
+};
+
+/// Compiles `options.compile` as `moec compile` would, watching every pass, and
+/// writes what the compiler did (docs/explain.md) to `options.output`, atomically.
+llvm::Error explain(const ExplainOptions &options);
 
 /// Writes synthetic checkpoint `preset` into `dir` (moec synth).
 llvm::Error synth(llvm::StringRef preset, llvm::StringRef dir, uint64_t seed,

@@ -219,6 +219,21 @@ def AbsorbMlaPass : Pass<"moe-absorb-mla", "::mlir::ModuleOp"> {
     emits a remark at each op it rewrote, saying what changed and why. A
     `function` that does not exist is an error.
 
+    With `form=auto`, a cost model (FLOPs and bytes of each form as functions
+    of the new tokens T and the cached tokens P, a roofline of `peak-gflops`
+    and `bandwidth-gbs`; compiler/include/moec/Transforms/MlaCostModel.h)
+    chooses per function. It finds the smallest batch from which the naive
+    form is cheaper for every context up to `context-tokens` (the expansion of
+    kv_b costs per cached row, the absorbed attention per query and row, so
+    large batches favour the naive form). `@decode`, which runs single tokens
+    and batches below that size, gets the form cheaper for one token at the
+    longest context (absorbed); every other function (`@prefill`) gets the
+    naive form when such a size exists, and the module gets the attribute
+    `moe.prefill_min_tokens = N : i64`: the plan records it and the runtime
+    runs `@prefill` for batches of at least N tokens, `@decode` for smaller
+    ones. With `report`, each function gets a remark with the choice, the
+    threshold and the cost model's table.
+
     Before:
     ```mlir
     %a = moe.expanded_attention %q, %pos, %seq, %cache, %kv_b {heads = 4 : i64,
@@ -244,9 +259,17 @@ def AbsorbMlaPass : Pass<"moe-absorb-mla", "::mlir::ModuleOp"> {
              clEnumValN(::mlir::moe::AttentionForm::absorbed, "absorbed",
                         "attention over the latent cache (decode)"),
              clEnumValN(::mlir::moe::AttentionForm::naive, "naive",
-                        "kv_b expanded per cached token (prefill)"))}]>,
+                        "kv_b expanded per cached token (prefill)"),
+             clEnumValN(::mlir::moe::AttentionForm::automatic, "auto",
+                        "chosen per function by the cost model"))}]>,
     Option<"function", "function", "std::string", /*default=*/"\"\"",
            "Only rewrite this function (empty: every function)">,
+    Option<"contextTokens", "context-tokens", "int64_t", /*default=*/"4096",
+           "form=auto: the longest context (cached tokens) the choice must hold for">,
+    Option<"peakGflops", "peak-gflops", "double", /*default=*/"100",
+           "form=auto: the roofline's FLOP/s, in 1e9">,
+    Option<"bandwidthGbs", "bandwidth-gbs", "double", /*default=*/"20",
+           "form=auto: the roofline's memory bandwidth, in GB/s">,
     Option<"report", "report", "bool", /*default=*/"false",
            "Emit a remark at every op rewritten">
   ];

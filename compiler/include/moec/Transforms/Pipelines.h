@@ -43,11 +43,18 @@ struct MoeCompilePipelineOptions
       *this, "fuse-residual-norm",
       llvm::cl::desc("Fuse residual adds with the RMSNorm after them (moe-fuse-residual-norm)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> report{
+      *this, "report",
+      llvm::cl::desc("Every pass with a report option emits its remarks (what it "
+                     "changed and why; moec explain shows them)"),
+      llvm::cl::init(false)};
   PassOptions::Option<AttentionForm> prefillMlaForm{
       *this, "prefill-mla-form",
       llvm::cl::desc("MLA form of the @prefill entry point"),
-      llvm::cl::init(AttentionForm::absorbed),
+      llvm::cl::init(AttentionForm::automatic),
       llvm::cl::values(
+          clEnumValN(AttentionForm::automatic, "auto",
+                     "chosen by moe-absorb-mla's cost model"),
           clEnumValN(AttentionForm::absorbed, "absorbed",
                      "attention over the latent cache"),
           clEnumValN(AttentionForm::naive, "naive",
@@ -55,8 +62,10 @@ struct MoeCompilePipelineOptions
   PassOptions::Option<AttentionForm> decodeMlaForm{
       *this, "decode-mla-form",
       llvm::cl::desc("MLA form of the @decode entry point"),
-      llvm::cl::init(AttentionForm::absorbed),
+      llvm::cl::init(AttentionForm::automatic),
       llvm::cl::values(
+          clEnumValN(AttentionForm::automatic, "auto",
+                     "chosen by moe-absorb-mla's cost model"),
           clEnumValN(AttentionForm::absorbed, "absorbed",
                      "attention over the latent cache"),
           clEnumValN(AttentionForm::naive, "naive",

@@ -161,5 +161,16 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
                              << "' to be a string, got " << attr.getValue();
     return success();
   }
+  if (name == kPrefillMinTokensAttr) {
+    if (!isa<ModuleOp>(op))
+      return op->emitError() << "expected '" << name
+                             << "' on a builtin.module, got it on '"
+                             << op->getName() << "'";
+    auto count = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!count || !count.getType().isInteger(64) || count.getInt() < 0)
+      return op->emitError() << "expected '" << name
+                             << "' to be a non-negative i64, got " << attr.getValue();
+    return success();
+  }
   return op->emitError() << "unknown moe dialect attribute '" << name << "'";
 }

@@ -75,6 +75,8 @@ struct EntryPointInfo {
   uint32_t firstStep = 0; ///< index of its first step in Plan.steps
   uint32_t numSteps = 0;  ///< number of steps
   int64_t tokenBound = 0; ///< token ids are < tokenBound; columns of the logits
+  /// prefill: batches below this many tokens run decode instead (0: none).
+  int64_t minTokens = 0;
 };
 
 /// One persistent state (Plan.states entry): a row per token and sequence.

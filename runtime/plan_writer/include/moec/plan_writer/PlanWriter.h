@@ -115,10 +115,10 @@ public:
   uint32_t numSteps() const { return uint32_t(plan_.steps.size()); }
   /// Adds an entry point over steps [firstStep, firstStep + numSteps) with inputs
   /// {tokens, positions, seq_ids}, outputs {logits} and token ids < `tokenBound`.
-  /// Entry points may share steps.
+  /// Entry points may share steps. `minTokens`: EntryPoint.min_tokens (prefill).
   void addEntryPoint(const std::string &name, std::vector<int32_t> inputs,
                      std::vector<int32_t> outputs, uint32_t firstStep, uint32_t numSteps,
-                     int64_t tokenBound);
+                     int64_t tokenBound, int64_t minTokens = 0);
 
   /// Sets every buffer's size for plan().max_tokens and packs the buffers into the
   /// arena: buffers live at the same time within one entry point never share bytes;

@@ -95,7 +95,10 @@ def Moe_QuantizeMode : I32EnumAttr<"QuantizeMode", "weight quantization", [
 /// Not an attribute of any op: the `form` option of `moe-absorb-mla` and the
 /// `*-mla-form` options of the `moe-compile` pipeline choose it per phase.
 def Moe_AttentionForm : I32EnumAttr<"AttentionForm", "MLA evaluation form", [
-    I32EnumAttrCase<"naive", 0>, I32EnumAttrCase<"absorbed", 1>]> {
+    I32EnumAttrCase<"naive", 0>, I32EnumAttrCase<"absorbed", 1>,
+    // Chosen per entry function by moe-absorb-mla's cost model (`auto` is a C++
+    // keyword, hence the symbol).
+    I32EnumAttrCase<"automatic", 2, "auto">]> {
   let cppNamespace = "::mlir::moe";
   let genSpecializedAttr = 0;
 }

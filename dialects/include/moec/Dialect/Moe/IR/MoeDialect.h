@@ -32,6 +32,10 @@ inline constexpr llvm::StringLiteral kModelConfigAttrName = "moe.model_config";
 /// Module attribute: the source the module was imported from (a StringAttr,
 /// e.g. the checkpoint directory).
 inline constexpr llvm::StringLiteral kSourceAttrName = "moe.source";
+/// Module attribute (i64) that moe-absorb-mla{form=auto} sets when @prefill got
+/// the naive MLA form: the batch size from which the runtime runs @prefill
+/// (EntryPoint.min_tokens); smaller batches run @decode.
+inline constexpr llvm::StringLiteral kPrefillMinTokensAttr = "moe.prefill_min_tokens";
 
 /// The block quantization of a weight type, or null when it has none.
 BlockFp8Attr getBlockFp8(Type type);
