@@ -143,6 +143,12 @@ bool signatureOf(plan::StepKind kind, KindSignature *sig) {
   case plan::StepKind::SwigluMlp:
     *sig = {{D::F32}, {D::F32}, 0, 3, 3, 1, {R::Any}};
     return true;
+  case plan::StepKind::FusedMoeExperts:
+    *sig = {{D::F32, D::I32, D::F32}, {D::F32}, 0, 2, SIZE_MAX, 2, {R::Any}};
+    return true;
+  case plan::StepKind::FusedSwigluMlp:
+    *sig = {{D::F32}, {D::F32}, 0, 2, 2, 1, {R::Any}};
+    return true;
   }
   return false;
 }
@@ -171,7 +177,7 @@ struct CpuStep {
   cpu::LatentAttentionParams latent;               ///< latent_attention
   cpu::ExpandedAttentionParams expanded;           ///< expanded_attention
   cpu::RouterParams router;                        ///< router
-  std::vector<cpu::SwigluWeights> experts;         ///< moe_experts, swiglu_mlp (one)
+  std::vector<cpu::SwigluWeights> experts;         ///< (fused_)moe_experts, (fused_)swiglu_mlp (one)
 };
 
 class CpuBackend;
@@ -464,9 +470,28 @@ Status CpuBackend::resolveStep(CpuProgram &program, uint32_t index, CpuStep *out
   }
   case plan::StepKind::MoeExperts:
   case plan::StepKind::SwigluMlp:
-    for (size_t e = 0; e + 2 < s.weights.size(); e += 3)
-      s.experts.push_back({s.weights[e], s.weights[e + 1], s.weights[e + 2]});
+    for (size_t e = 0; e + 2 < s.weights.size(); e += 3) {
+      cpu::SwigluWeights mlp;
+      mlp.gate = s.weights[e];
+      mlp.up = s.weights[e + 1];
+      mlp.down = s.weights[e + 2];
+      s.experts.push_back(mlp);
+    }
     break;
+  case plan::StepKind::FusedMoeExperts:
+  case plan::StepKind::FusedSwigluMlp: {
+    const int64_t unit = step->kind() == plan::StepKind::FusedMoeExperts
+                             ? step->attrs_as_MoeAttrs()->gate_up_rows()
+                             : step->attrs_as_GateUpAttrs()->rows();
+    for (size_t e = 0; e + 1 < s.weights.size(); e += 2) {
+      cpu::SwigluWeights mlp;
+      mlp.gateUp = s.weights[e];
+      mlp.gateUpRows = unit;
+      mlp.down = s.weights[e + 1];
+      s.experts.push_back(mlp);
+    }
+    break;
+  }
   default:
     break;
   }
@@ -574,10 +599,12 @@ Status CpuBackend::run(const CpuStep &step, const Bindings &bindings) const {
     break;
   }
   case plan::StepKind::MoeExperts:
+  case plan::StepKind::FusedMoeExperts:
     cpu::moeExperts(f32(in[0]), T, step.experts.data(), int64_t(step.experts.size()),
                     i32(in[1]), f32(in[2]), in[1].cols, f32(out[0]));
     break;
   case plan::StepKind::SwigluMlp:
+  case plan::StepKind::FusedSwigluMlp:
     cpu::swigluMlp(f32(in[0]), T, step.experts[0], f32(out[0]));
     break;
   }

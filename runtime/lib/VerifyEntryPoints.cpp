@@ -190,7 +190,8 @@ Status EntryChecker::dataFlow(const EntryPointInfo &entry) const {
       MOEC_RETURN_IF_ERROR(requireInput(2, entry.seqIds, "seq_ids"));
       MOEC_RETURN_IF_ERROR(requireStored());
       break;
-    case plan::StepKind::MoeExperts: {
+    case plan::StepKind::MoeExperts:
+    case plan::StepKind::FusedMoeExperts: {
       int64_t source = writer[size_t(operands[1])];
       const plan::Step *router =
           source >= 0 ? info_.root->steps()->Get(flatbuffers::uoffset_t(source)) : nullptr;

@@ -142,6 +142,8 @@ private:
   /// Checks that an attribute is a positive finite number.
   Status positiveAttr(const char *name, float value) const;
   Status swiglu(size_t firstWeight, int64_t hidden) const;
+  /// A fused SwiGLU's [gate_up, down] from firstWeight, interleaved by `unit` rows.
+  Status gateUpSwiglu(size_t firstWeight, int64_t hidden, int64_t unit) const;
 
   Status checkEmbedding() const;
   Status checkRmsNorm() const;
@@ -155,8 +157,9 @@ private:
   Status checkLatentAttention() const;
   Status checkExpandedAttention() const;
   Status checkRouter() const;
-  Status checkMoe() const;
+  Status checkMoe(bool fused) const;
   Status checkSwiglu() const;
+  Status checkFusedSwiglu() const;
 
   const PlanInfo &info_;
   const plan::Step *step_;
@@ -544,21 +547,57 @@ Status StepChecker::swiglu(size_t firstWeight, int64_t hidden) const {
   return expectMatrix(firstWeight + 2, hidden, inner);
 }
 
-Status StepChecker::checkMoe() const {
+Status StepChecker::gateUpSwiglu(size_t firstWeight, int64_t hidden, int64_t unit) const {
+  MOEC_RETURN_IF_ERROR(expectMatrix(firstWeight, kAnyDim, hidden));
+  const TensorInfo &gateUp = weight(firstWeight);
+  if (gateUp.shape[0] % 2 != 0)
+    return fail("weight %zu (%s) has %" PRId64 " rows, %s expects an even number (gate and "
+                "up rows)",
+                firstWeight, gateUp.label.c_str(), gateUp.shape[0], kind_);
+  const int64_t inner = gateUp.shape[0] / 2;
+  // Every scale block must hold rows of one projection: whole blocks per unit,
+  // and whole blocks in the last (partial) unit too.
+  if (!gateUp.blockShape.empty() &&
+      (unit % gateUp.blockShape[0] != 0 || inner % gateUp.blockShape[0] != 0))
+    return fail("weight %zu (%s): the gate_up unit %" PRId64 " and the %" PRId64
+                " inner rows must be whole %" PRId64 "-row scale blocks",
+                firstWeight, gateUp.label.c_str(), unit, inner, gateUp.blockShape[0]);
+  return expectMatrix(firstWeight + 1, hidden, inner);
+}
+
+Status StepChecker::checkMoe(bool fused) const {
   MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::MoeAttrs));
   const plan::MoeAttrs *moe = step_->attrs_as_MoeAttrs();
   if (moe->experts() < 1 || moe->experts() > kMaxModelDim)
     return fail("experts is %" PRId64 ", expected 1..%" PRId64, moe->experts(), kMaxModelDim);
   if (moe->top_k() < 1 || moe->top_k() > moe->experts())
     return fail("top_k is %" PRId64 ", expected 1..%" PRId64, moe->top_k(), moe->experts());
-  size_t numWeights = size_t(moe->experts()) * 3;
+  if (fused)
+    MOEC_RETURN_IF_ERROR(dimAttr("gate_up_rows", moe->gate_up_rows(), 1));
+  else if (moe->gate_up_rows() != 0)
+    return fail("gate_up_rows is %" PRId64 ", expected 0 (only fused_moe_experts has it)",
+                moe->gate_up_rows());
+  const size_t perExpert = fused ? 2 : 3;
+  size_t numWeights = size_t(moe->experts()) * perExpert;
   MOEC_RETURN_IF_ERROR(signature(3, 1, numWeights, numWeights));
   int64_t cols;
   MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
   MOEC_RETURN_IF_ERROR(expectOperand(1, Elem::I32, {-1, moe->top_k()}));
   MOEC_RETURN_IF_ERROR(expectOperand(2, Elem::F32, {-1, moe->top_k()}));
   for (size_t e = 0; e < size_t(moe->experts()); ++e)
-    MOEC_RETURN_IF_ERROR(swiglu(3 * e, cols));
+    MOEC_RETURN_IF_ERROR(fused ? gateUpSwiglu(2 * e, cols, moe->gate_up_rows())
+                               : swiglu(3 * e, cols));
+  return expectResult(0, Elem::Float, {-1, cols});
+}
+
+Status StepChecker::checkFusedSwiglu() const {
+  MOEC_RETURN_IF_ERROR(signature(1, 1, 2, 2));
+  MOEC_RETURN_IF_ERROR(attrs(plan::StepAttrs::GateUpAttrs));
+  const plan::GateUpAttrs *a = step_->attrs_as_GateUpAttrs();
+  MOEC_RETURN_IF_ERROR(dimAttr("rows", a->rows(), 1));
+  int64_t cols;
+  MOEC_RETURN_IF_ERROR(tokenMatrix("operand", 0, operand(0), &cols));
+  MOEC_RETURN_IF_ERROR(gateUpSwiglu(0, cols, a->rows()));
   return expectResult(0, Elem::Float, {-1, cols});
 }
 
@@ -614,10 +653,16 @@ Status StepChecker::run() {
     status = checkRouter();
     break;
   case plan::StepKind::MoeExperts:
-    status = checkMoe();
+    status = checkMoe(/*fused=*/false);
+    break;
+  case plan::StepKind::FusedMoeExperts:
+    status = checkMoe(/*fused=*/true);
     break;
   case plan::StepKind::SwigluMlp:
     status = checkSwiglu();
+    break;
+  case plan::StepKind::FusedSwigluMlp:
+    status = checkFusedSwiglu();
     break;
   case plan::StepKind::AddRmsNorm:
     status = checkAddRmsNorm();
@@ -660,6 +705,10 @@ const char *kindNameOrNull(plan::StepKind kind) {
     return "swiglu_mlp";
   case plan::StepKind::AddRmsNorm:
     return "add_rms_norm";
+  case plan::StepKind::FusedSwigluMlp:
+    return "fused_swiglu_mlp";
+  case plan::StepKind::FusedMoeExperts:
+    return "fused_moe_experts";
   }
   return nullptr;
 }

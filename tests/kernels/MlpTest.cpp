@@ -3,6 +3,7 @@
 #include "Reference.h"
 #include "TestSupport.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace moec::cpu::test {
@@ -166,6 +167,103 @@ TEST_P(Mlp, SwigluThreadsAndPanels) {
       for (size_t i = 0; i < out.size(); ++i)
         ASSERT_NEAR(out[i], expected.value[i], tolerance(expected.magnitude[i]))
             << "threads " << threads << " T " << T << " at " << i;
+    }
+}
+
+/// gate and up [I, D] stacked into one [2I, D] weight interleaved by units of R
+/// rows (SwigluWeights::gateUp): unit u holds gate rows [uR, uR + n) then up rows
+/// [uR, uR + n), n = min(R, I - uR). FP8 scale rows move with their blocks (R and
+/// I whole blocks).
+TestWeight interleaveGateUp(const TestWeight &gate, const TestWeight &up, int64_t R) {
+  TestWeight w;
+  w.type = gate.type;
+  w.rows = 2 * gate.rows;
+  w.cols = gate.cols;
+  const size_t rowBytes = gate.bytes.size() / static_cast<size_t>(gate.rows);
+  const int64_t B = kFp8BlockSize, gridCols = (gate.cols + B - 1) / B;
+  for (int64_t r0 = 0; r0 < gate.rows; r0 += R) {
+    const int64_t n = std::min(R, gate.rows - r0);
+    for (const TestWeight *part : {&gate, &up}) {
+      w.bytes.insert(w.bytes.end(), part->bytes.begin() + r0 * rowBytes,
+                     part->bytes.begin() + (r0 + n) * rowBytes);
+      if (w.type == WeightType::F8E4M3)
+        w.scales.insert(w.scales.end(), part->scales.begin() + (r0 / B) * gridCols,
+                        part->scales.begin() + ((r0 + n) / B) * gridCols);
+    }
+  }
+  return w;
+}
+
+/// The fused form (gate and up in one interleaved weight, silu(g) * u as the
+/// epilogue of one product) against the unfused MLP on the same weights: the
+/// same products of the same rows, so the same floats, for every weight type,
+/// decode and prefill token counts, a partial last unit, and 1 or 2 threads.
+TEST_P(Mlp, FusedGateUpIsTheUnfusedMlpBitForBit) {
+  std::mt19937 rng(56);
+  struct Shape {
+    WeightType type;
+    int64_t D, I, R;
+  };
+  for (const Shape &shape : {Shape{WeightType::F32, 130, 257, 64},
+                             Shape{WeightType::BF16, 200, 300, 128},
+                             Shape{WeightType::F16, 72, 40, 128},
+                             Shape{WeightType::F8E4M3, 136, 384, 128},
+                             Shape{WeightType::F8E4M3, 256, 256, 256}}) {
+    const TestMlp m = randomMlp(shape.type, shape.D, shape.I, rng);
+    const TestWeight gateUp = interleaveGateUp(m.gate, m.up, shape.R);
+    SwigluWeights fused;
+    fused.gateUp = gateUp.view();
+    fused.gateUpRows = shape.R;
+    fused.down = m.down.view();
+    ASSERT_TRUE(fused.fused());
+    ASSERT_EQ(fused.inner(), shape.I);
+    for (int threads : {1, 2})
+      for (int64_t T : {1, 3, 9}) {
+        const ScopedNumThreads scoped(threads);
+        const std::vector<float> x = randomVector(T * shape.D, rng, -2.f, 2.f);
+        std::vector<float> want(static_cast<size_t>(T * shape.D), NAN), got = want;
+        swigluMlp(x.data(), T, m.view(), want.data());
+        swigluMlp(x.data(), T, fused, got.data());
+        for (size_t i = 0; i < got.size(); ++i)
+          ASSERT_EQ(got[i], want[i]) << int(shape.type) << " R " << shape.R << " threads "
+                                     << threads << " T " << T << " at " << i;
+      }
+  }
+}
+
+/// Routed experts with fused gate_up weights against the same experts unfused.
+TEST_P(Mlp, FusedGateUpExpertsAreTheUnfusedExperts) {
+  std::mt19937 rng(57);
+  const int64_t E = 5, D = 136, I = 256, R = 128;
+  std::vector<TestMlp> owned;
+  std::vector<TestWeight> gateUps;
+  for (int64_t e = 0; e < E; ++e) {
+    owned.push_back(randomMlp(e % 2 ? WeightType::BF16 : WeightType::F8E4M3, D, I, rng));
+    gateUps.push_back(interleaveGateUp(owned.back().gate, owned.back().up, R));
+  }
+  std::vector<SwigluWeights> plain, fused;
+  for (int64_t e = 0; e < E; ++e) {
+    plain.push_back(owned[e].view());
+    SwigluWeights f;
+    f.gateUp = gateUps[e].view();
+    f.gateUpRows = R;
+    f.down = owned[e].down.view();
+    fused.push_back(f);
+  }
+  for (int threads : {1, 2})
+    for (int64_t T : {1, 6}) {
+      const ScopedNumThreads scoped(threads);
+      const int64_t K = 3;
+      std::vector<int32_t> idx(static_cast<size_t>(T * K));
+      for (int64_t i = 0; i < T * K; ++i)
+        idx[i] = static_cast<int32_t>((i * 2 + i / K) % E);
+      const std::vector<float> w = randomVector(T * K, rng, 0.1f, 2.f);
+      const std::vector<float> x = randomVector(T * D, rng);
+      std::vector<float> want(static_cast<size_t>(T * D), NAN), got = want;
+      moeExperts(x.data(), T, plain.data(), E, idx.data(), w.data(), K, want.data());
+      moeExperts(x.data(), T, fused.data(), E, idx.data(), w.data(), K, got.data());
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_EQ(got[i], want[i]) << "threads " << threads << " T " << T << " at " << i;
     }
 }
 

@@ -996,12 +996,79 @@ void swigluCases(std::vector<Case> &cases) {
     }
 }
 
+/// A fused SwiGLU's weights: gate_up [2I, D], gate and up rows interleaved by
+/// `unit` (unit u: gate rows [uU, uU+n), then the same up rows), and down [D, I].
+/// FP8 needs I and the unit in whole 128-row scale blocks; the others a
+/// partial last unit too (I = 40, unit 16).
+struct FusedMlpShape {
+  int64_t I, unit;
+};
+FusedMlpShape fusedMlpShape(DType dtype) {
+  return dtype == DType::F8E4M3 ? FusedMlpShape{256, 128} : FusedMlpShape{40, 16};
+}
+std::vector<int32_t> fusedMlpWeights(CaseBuilder &b, const std::string &name, DType dtype,
+                                     int64_t D, FusedMlpShape shape) {
+  const float a = float(2.0 / std::sqrt(double(D))), d = float(2.0 / std::sqrt(double(shape.I)));
+  return {b.weight(name + ".gate_up", dtype, 2 * shape.I, D, a),
+          b.weight(name + ".down", dtype, D, shape.I, d)};
+}
+/// The reference's gate and up, taken apart from the interleaved stack.
+struct UnstackedMlp {
+  HostWeight gate, up;
+  const HostWeight *down;
+  cpu::SwigluWeights view() const { return {gate.view(), up.view(), down->view()}; }
+};
+UnstackedMlp unstack(const CaseBuilder &b, const std::vector<int32_t> &w, size_t first,
+                     int64_t unit) {
+  const HostWeight &gateUp = b.host(w[first]);
+  const int64_t I = gateUp.rows / 2, D = gateUp.cols;
+  UnstackedMlp m;
+  m.down = &b.host(w[first + 1]);
+  for (HostWeight *part : {&m.gate, &m.up}) {
+    part->rows = I;
+    part->cols = D;
+  }
+  for (int64_t r0 = 0, stacked = 0; r0 < I; r0 += unit)
+    for (HostWeight *part : {&m.gate, &m.up}) {
+      const int64_t n = std::min(unit, I - r0);
+      part->dense.insert(part->dense.end(), gateUp.dense.begin() + stacked * D,
+                         gateUp.dense.begin() + (stacked + n) * D);
+      stacked += n;
+    }
+  return m;
+}
+
+void fusedSwigluCases(std::vector<Case> &cases) {
+  for (DType dtype : kAllWeights)
+    for (int64_t T : {1, 4}) {
+      Case c = batch("fused_swiglu_mlp_" + label(dtype), T);
+      c.build = [dtype](CaseBuilder &b) {
+        const int64_t D = 48;
+        const FusedMlpShape shape = fusedMlpShape(dtype);
+        const int32_t x = b.input("x", D);
+        const std::vector<int32_t> w = fusedMlpWeights(b, "mlp", dtype, D, shape);
+        const int32_t out = b.addBuffer("out", DType::F32, D);
+        plan::GateUpAttrsT a;
+        a.rows = shape.unit;
+        b.step(StepKind::FusedSwigluMlp, {x}, {out}, w, attrs(a));
+        b.check(out, [&b, x, w, shape](const Fetched &) {
+          return fromResult(
+              cpu::ref::swiglu(b.values(x), b.T(), unstack(b, w, 0, shape.unit).view()));
+        });
+      };
+      cases.push_back(c);
+    }
+}
+
 void moeCases(std::vector<Case> &cases) {
+  for (bool fused : {false, true})
   for (DType dtype : kAllWeights)
     for (int64_t T : {1, 6}) {
-      Case c = batch("moe_experts_" + label(dtype), T);
-      c.build = [dtype](CaseBuilder &b) {
+      Case c = batch((fused ? "fused_moe_experts_" : "moe_experts_") + label(dtype), T);
+      c.build = [dtype, fused](CaseBuilder &b) {
         const int64_t D = 48, I = 40, E = 4, K = 2;
+        const FusedMlpShape shape = fusedMlpShape(dtype);
+        const size_t perExpert = fused ? 2 : 3;
         const int32_t x = b.input("x", D);
         const int32_t gate = b.weight("gate", DType::F32, E, D, 0.5f);
         const int32_t idx = b.addBuffer("idx", DType::I32, K);
@@ -1010,24 +1077,32 @@ void moeCases(std::vector<Case> &cases) {
         b.step(StepKind::Router, {x}, {idx, weights}, {gate}, attrs(r.attrs));
         std::vector<int32_t> w;
         for (int64_t e = 0; e < E; ++e) {
-          const std::vector<int32_t> mlp = mlpWeights(b, "expert" + std::to_string(e), dtype, D, I);
+          const std::string name = "expert" + std::to_string(e);
+          const std::vector<int32_t> mlp = fused ? fusedMlpWeights(b, name, dtype, D, shape)
+                                                 : mlpWeights(b, name, dtype, D, I);
           w.insert(w.end(), mlp.begin(), mlp.end());
         }
         const int32_t out = b.addBuffer("out", DType::F32, D);
         plan::MoeAttrsT a;
         a.experts = E;
         a.top_k = K;
-        b.step(StepKind::MoeExperts, {x, idx, weights}, {out}, w, attrs(a));
+        a.gate_up_rows = fused ? shape.unit : 0;
+        b.step(fused ? StepKind::FusedMoeExperts : StepKind::MoeExperts, {x, idx, weights},
+               {out}, w, attrs(a));
         // The experts are checked on the choice the backend's router made.
         b.fetch(idx, true);
         b.fetch(weights, false);
-        b.check(out, [&b, x, w, idx, weights, D, E, K](const Fetched &got) {
+        b.check(out, [&b, x, w, idx, weights, D, E, K, fused, shape,
+                      perExpert](const Fetched &got) {
           Expected e;
           e.value.assign(size_t(b.T() * D), 0.0);
           e.magnitude.assign(e.value.size(), 0.0);
           for (int64_t expert = 0; expert < E; ++expert) {
+            const size_t first = perExpert * size_t(expert);
             const cpu::ref::Result y =
-                cpu::ref::swiglu(b.values(x), b.T(), mlpView(b, w, size_t(3 * expert)));
+                fused ? cpu::ref::swiglu(b.values(x), b.T(),
+                                         unstack(b, w, first, shape.unit).view())
+                      : cpu::ref::swiglu(b.values(x), b.T(), mlpView(b, w, first));
             for (int64_t t = 0; t < b.T(); ++t)
               for (int64_t k = 0; k < K; ++k) {
                 if (got.i32.at(idx)[size_t(t * K + k)] != expert)
@@ -1065,6 +1140,7 @@ const std::vector<Case> &allCases() {
     routerCases(out);
     moeCases(out);
     swigluCases(out);
+    fusedSwigluCases(out);
     return out;
   }();
   return cases;

@@ -518,6 +518,74 @@ TEST(PlanLoader, StepCountsAndKinds) {
   }
 }
 
+/// The mini plan's norm step made a fused SwiGLU MLP over a gate_up weight of
+/// `gateUpRows` rows (bf16, or f8e4m3 with 128x128 blocks) and a down weight
+/// [kHidden, gateUpRows / 2], interleaved by `unit` rows.
+void makeFusedSwiglu(MiniPlan &mini, int64_t gateUpRows, int64_t unit, bool fp8) {
+  const int64_t inner = gateUpRows / 2;
+  std::vector<uint16_t> bf16(size_t(std::max(gateUpRows, kHidden) * kHidden), 0x3f80);
+  std::vector<uint8_t> codes(bf16.size(), 0x38);
+  std::vector<float> scales(64, 1.f);
+  auto add = [&](const std::string &name, int64_t rows, int64_t cols) {
+    if (!fp8)
+      return mini.writer.addWeight(name, plan::DType::BF16, {rows, cols}, bf16.data(),
+                                   size_t(rows * cols) * 2);
+    int32_t w = mini.writer.addWeight(name, plan::DType::F8E4M3, {rows, cols}, codes.data(),
+                                      size_t(rows * cols));
+    const int64_t gr = (rows + 127) / 128, gc = (cols + 127) / 128;
+    int32_t s = mini.writer.addWeight(name + ".scale", plan::DType::F32, {gr, gc},
+                                      scales.data(), size_t(gr * gc) * 4);
+    mini.writer.setBlockScale(w, s, {128, 128});
+    return w;
+  };
+  const int32_t gateUp = add("gate_up", gateUpRows, kHidden);
+  const int32_t down = add("down", kHidden, inner);
+  plan::StepT &step = mini.step(1);
+  step.kind = plan::StepKind::FusedSwigluMlp;
+  step.weights = {gateUp, down};
+  plan::GateUpAttrsT attrs;
+  attrs.rows = unit;
+  step.attrs.Set(attrs);
+}
+
+TEST(PlanLoader, FusedSwigluMlp) {
+  {
+    MiniPlan mini;
+    makeFusedSwiglu(mini, 80, 16, false);
+    EXPECT_EQ(mini.load(), "");
+  }
+  {
+    MiniPlan mini;
+    makeFusedSwiglu(mini, 512, 128, true);
+    EXPECT_EQ(mini.load(), "");
+  }
+  {
+    MiniPlan mini;
+    makeFusedSwiglu(mini, 80, 0, false);
+    EXPECT_EQ(mini.load(), mini.path + ": steps[1] (norm): rows is 0, expected 1..16777216");
+  }
+  {
+    MiniPlan mini;
+    makeFusedSwiglu(mini, 81, 16, false);
+    EXPECT_EQ(mini.load(), mini.path + ": steps[1] (norm): weight 0 (weights[3] (gate_up)) has 81 "
+                           "rows, fused_swiglu_mlp expects an even number (gate and up rows)");
+  }
+  {
+    MiniPlan mini; // FP8 units of 64 rows would split a 128-row scale block
+    makeFusedSwiglu(mini, 512, 64, true);
+    EXPECT_EQ(mini.load(), mini.path + ": steps[1] (norm): weight 0 (weights[3] (gate_up)): the "
+                           "gate_up unit 64 and the 256 inner rows must be whole 128-row "
+                           "scale blocks");
+  }
+  {
+    MiniPlan mini; // gate_up_rows lives in GateUpAttrs
+    makeFusedSwiglu(mini, 80, 16, false);
+    mini.step(1).attrs.Set(plan::RmsNormAttrsT());
+    EXPECT_EQ(mini.load(), mini.path + ": steps[1] (norm): fused_swiglu_mlp needs GateUpAttrs "
+                           "attributes, has RmsNormAttrs");
+  }
+}
+
 TEST(PlanLoader, ShapeDisagreesWithStepKind) {
   MiniPlan mini;
   mini.weight(2).shape = {kVocab, kHidden / 2};

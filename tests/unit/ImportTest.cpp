@@ -276,7 +276,8 @@ TEST_F(ImportTest, MoeLayerIsOneModelLevelOpLoweredToTheSameNamedSteps) {
     std::vector<std::string> steps;
     prefill.walk([&](Operation *op) {
       bool moeStep = isa<moe::RouterOp, moe::RoutedExpertsOp, moe::SwigluOp,
-                         moe::AddOp, moe::AddRmsNormOp>(op);
+                         moe::FusedRoutedExpertsOp, moe::FusedSwigluOp, moe::AddOp,
+                         moe::AddRmsNormOp>(op);
       if (moeStep &&
           llvm::StringRef(stepName(op)).starts_with("model.layers.1.mlp"))
         steps.push_back(stepName(op));
@@ -310,7 +311,7 @@ void expectStepLevel(ModuleOp module, const moe::MoeCompilePipelineOptions &opti
     int64_t latent = 0, expanded = 0;
     fn.walk([&](Operation *op) {
       if (isa<func::FuncOp, func::ReturnOp, moe::WeightOp, moe::SliceHeadsOp,
-              moe::ConvertWeightOp>(op))
+              moe::ConvertWeightOp, moe::QuantizeWeightOp, moe::ConcatWeightsOp>(op))
         return;
       EXPECT_TRUE(isa<moe::StepOpInterface>(op))
           << phase.str() << ": " << op->getName().getStringRef().str();

@@ -25,7 +25,8 @@ constexpr const char *kDefaultPipeline =
     "function=prefill peak-gflops=1.000000e+02 report=false},"
     "moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=auto "
     "function=decode peak-gflops=1.000000e+02 report=false},"
-    "func.func(moe-fuse-residual-norm{report=false},canonicalize{  max-iterations=10 "
+    "func.func(moe-fuse-mla-input-proj{report=false},moe-fuse-gate-up{report=false rows=128},"
+    "moe-fuse-residual-norm{report=false},canonicalize{  max-iterations=10 "
     "max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}))";
 
 class PipelineTest : public ::testing::Test {
@@ -39,7 +40,7 @@ TEST_F(PipelineTest, DefaultOptionsLetTheCostModelChooseEachPhasesForm) {
   EXPECT_EQ(options.decodeMlaForm, moe::AttentionForm::automatic);
   EXPECT_EQ(moe::compilePipelineString(options), kDefaultPipeline);
   EXPECT_EQ(moe::compilePipelineInvocation(options),
-            "moe-compile{decode-mla-form=auto fp8-scale=float fuse-residual-norm=true "
+            "moe-compile{decode-mla-form=auto fp8-scale=float fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true "
             "prefill-mla-form=auto quantize=none quantize-lm-head=false report=false}");
   EXPECT_EQ(moe::compilePipelineString(options).find("moe-quantize-fp8"), std::string::npos);
 }
@@ -54,7 +55,7 @@ TEST_F(PipelineTest, QuantizeFp8RunsBeforeTheSplitWithItsOptions) {
   ASSERT_NE(quantize, std::string::npos) << text;
   EXPECT_LT(quantize, text.find("moe-split-phases"));
   EXPECT_EQ(moe::compilePipelineInvocation(*options),
-            "moe-compile{decode-mla-form=auto fp8-scale=ue8m0 fuse-residual-norm=true "
+            "moe-compile{decode-mla-form=auto fp8-scale=ue8m0 fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true "
             "prefill-mla-form=auto quantize=fp8 quantize-lm-head=true report=false}");
   moe::MoeCompilePipelineOptions bad;
   std::string errors;
@@ -108,7 +109,7 @@ TEST_F(PipelineTest, OptionsParseFromTextAndRejectUnknownForms) {
   EXPECT_EQ(options->prefillMlaForm, moe::AttentionForm::naive);
   EXPECT_EQ(options->decodeMlaForm, moe::AttentionForm::absorbed);
   EXPECT_EQ(moe::compilePipelineInvocation(*options),
-            "moe-compile{decode-mla-form=absorbed fp8-scale=float fuse-residual-norm=true "
+            "moe-compile{decode-mla-form=absorbed fp8-scale=float fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true "
             "prefill-mla-form=naive quantize=none quantize-lm-head=false report=false}");
 
   // llvm::cl reports the bad value on stderr ("Cannot find option named

@@ -44,8 +44,9 @@ cl::SubCommand compileCmd(
     "  The pass pipeline (the plan records it; replay it with\n"
     "  moec-opt --pass-pipeline='...'):\n"
     "    builtin.module(moe-compile{decode-mla-form=auto fp8-scale=float\n"
-    "        fuse-residual-norm=true prefill-mla-form=auto quantize=none\n"
-    "        quantize-lm-head=false report=false})\n"
+    "        fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true\n"
+    "        prefill-mla-form=auto quantize=none quantize-lm-head=false\n"
+    "        report=false})\n"
     "    = canonicalize,\n"
     "      moe-quantize-fp8 (only with --quantize=fp8: linear weights to FP8\n"
     "        e4m3 with 128x128 block scales, DeepSeek-V3's recipe),\n"
@@ -53,6 +54,11 @@ cl::SubCommand compileCmd(
     "      moe-decompose-moe, moe-absorb-mla per phase (auto: a cost model\n"
     "        gives @prefill the naive form from the batch size where it is\n"
     "        cheaper, recorded in the plan, and @decode the absorbed one),\n"
+    "      moe-fuse-mla-input-proj (q_a_proj or q_proj and kv_a_proj_with_mqa,\n"
+    "        which read the same input, as one linear; --no-fuse-mla-input-proj),\n"
+    "      moe-fuse-gate-up (each SwiGLU's gate and up as one product over\n"
+    "        weights interleaved while the plan is packed, silu(g)*u as its\n"
+    "        epilogue: dense MLPs, shared and routed experts; --no-fuse-gate-up),\n"
     "      moe-fuse-residual-norm (residual add + next RMSNorm in one step;\n"
     "        --no-fuse-residual-norm leaves them apart), canonicalize;\n"
     "    then the plan emitter (quantized weights are computed as they are packed).\n"
@@ -97,7 +103,9 @@ cl::opt<moec::WeightPlacement> compileWeights(
     cl::values(clEnumValN(moec::WeightPlacement::Embed, "embed",
                           "copied into the plan: one self-contained file (default)"),
                clEnumValN(moec::WeightPlacement::External, "external",
-                          "referenced in the checkpoint's safetensors files")),
+                          "referenced in the checkpoint's safetensors files (weights "
+                          "the compiler makes, quantized or stacked for a fusion, are "
+                          "written into the plan)")),
     cl::init(moec::WeightPlacement::Embed), cl::sub(compileCmd), cl::sub(explainCmd),
     cl::cat(moecCategory));
 cl::opt<int64_t> compileMaxTokens(
@@ -160,6 +168,16 @@ cl::opt<moec::driver::Fp8ScaleFormat> compileFp8Scale(
 cl::opt<bool> compileNoFuseResidualNorm(
     "no-fuse-residual-norm",
     cl::desc("Keep residual adds and RMSNorms as separate steps (for measuring the fusion)"),
+    cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+cl::opt<bool> compileNoFuseGateUp(
+    "no-fuse-gate-up",
+    cl::desc("Keep each SwiGLU's gate and up projections as two products (for "
+             "measuring the fusion)"),
+    cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+cl::opt<bool> compileNoFuseMlaInputProj(
+    "no-fuse-mla-input-proj",
+    cl::desc("Keep MLA's query and latent input projections as two linears (for "
+             "measuring the fusion)"),
     cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 cl::opt<bool> compileAccuracyReport(
     "accuracy-report",
@@ -236,6 +254,8 @@ int main(int argc, char **argv) {
     o.quantizeLmHead = compileQuantizeLmHead;
     o.fp8Scale = compileFp8Scale;
     o.fuseResidualNorm = !compileNoFuseResidualNorm;
+    o.fuseGateUp = !compileNoFuseGateUp;
+    o.fuseMlaInputProj = !compileNoFuseMlaInputProj;
     o.calibrationTokens.assign(compileCalibrationTokens.begin(), compileCalibrationTokens.end());
     if ((compileQuantizeLmHead || compileFp8Scale.getNumOccurrences()) &&
         o.quantize != moec::driver::QuantizeMode::fp8)

@@ -36,6 +36,8 @@ static void setPipelineOptions(mlir::moe::MoeCompilePipelineOptions &pipeline,
   pipeline.quantizeLmHead = options.quantizeLmHead;
   pipeline.fp8Scale = options.fp8Scale;
   pipeline.fuseResidualNorm = options.fuseResidualNorm;
+  pipeline.fuseGateUp = options.fuseGateUp;
+  pipeline.fuseMlaInputProj = options.fuseMlaInputProj;
   pipeline.report = options.report;
   pipeline.prefillMlaForm = options.prefillMlaForm;
   pipeline.decodeMlaForm = options.decodeMlaForm;
@@ -169,6 +171,11 @@ Error compile(const CompileOptions &options) {
     errs() << formatv("moec: note: {0} external tensor(s) sit at offsets not "
                       "aligned to their element size and were embedded\n",
                       summary->embeddedAnyway);
+  if (!options.quiet && summary->stacked && options.weights == WeightPlacement::External)
+    errs() << formatv("moec: note: {0} weight(s) stacked for fusions ({1:f2} MiB) are written "
+                      "into the plan, not referenced (--no-fuse-gate-up and "
+                      "--no-fuse-mla-input-proj keep them in the checkpoint)\n",
+                      summary->stacked, summary->stackedBytes / 1048576.0);
   if (!options.quiet && summary->quantized)
     errs() << formatv("moec: quantized {0} weights to FP8 e4m3: {1:f2} MiB in {2:f2} s "
                       "({3:f2} GB/s)\n",

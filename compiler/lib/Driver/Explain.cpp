@@ -557,21 +557,44 @@ Error explain(const ExplainOptions &options) {
         names.insert(name);
       for (const auto &[name, count] : r.opsAfter)
         names.insert(name);
-      json replaced = json::object();
+      json replaced = json::object(), added = json::object();
+      std::string primary;
+      int64_t primaryCount = 0;
       for (const std::string &name : names) {
         auto get = [&](const std::map<std::string, int64_t> &m) {
           auto it = m.find(name);
           return it == m.end() ? int64_t(0) : it->second;
         };
         int64_t delta = get(r.opsAfter) - get(r.opsBefore);
-        if (delta > 0)
-          fusions.push_back({{"pass", r.name}, {"op", name}, {"count", delta}});
-        else if (delta < 0)
+        if (delta > 0) {
+          added[name] = delta;
+          if (delta > primaryCount)
+            primary = name, primaryCount = delta;
+        } else if (delta < 0) {
           replaced[name] = -delta;
+        }
       }
-      for (json &fusion : fusions)
-        if (fusion["pass"] == r.name)
-          fusion["replaced"] = replaced;
+      // The ops each fusion makes, one per fusion (the rest it adds, such as
+      // the stacked weights, are in `added`).
+      static const std::map<std::string, std::vector<std::string>> kFusedOps = {
+          {"moe-fuse-residual-norm", {"moe.add_rms_norm"}},
+          {"moe-fuse-mla-input-proj", {"moe.concat_weights"}},
+          {"moe-fuse-gate-up", {"moe.fused_swiglu", "moe.fused_routed_experts"}}};
+      if (auto it = kFusedOps.find(r.name); it != kFusedOps.end()) {
+        primary.clear();
+        primaryCount = 0;
+        for (const std::string &op : it->second)
+          if (int64_t n = added.value(op, int64_t(0)); n > 0) {
+            primary += (primary.empty() ? "" : ", ") + op;
+            primaryCount += n;
+          }
+      }
+      if (primaryCount > 0)
+        fusions.push_back({{"pass", r.name},
+                           {"op", primary},
+                           {"count", primaryCount},
+                           {"added", added},
+                           {"replaced", replaced}});
     }
   }
   facts["passes"] = passes;

@@ -97,6 +97,7 @@ public:
   uint64_t misalignedExternal = 0;
   uint64_t kvBytesPerToken = 0;
   uint64_t quantized = 0, quantizedSourceBytes = 0;
+  uint64_t stacked = 0, stackedBytes = 0; ///< moe.concat_weights written (codes + scales)
   double quantizeSeconds = 0; ///< wall time inside the quantizer while writing
 
   // Step emitters, one per step-level op (see table()).
@@ -115,6 +116,8 @@ public:
   llvm::Error emit(moe::RouterOp op);
   llvm::Error emit(moe::RoutedExpertsOp op);
   llvm::Error emit(moe::SwigluOp op);
+  llvm::Error emit(moe::FusedRoutedExpertsOp op);
+  llvm::Error emit(moe::FusedSwigluOp op);
 
 private:
   void fillMetadata(ModuleOp module);
@@ -132,6 +135,8 @@ private:
   llvm::Expected<int32_t> sourceWeight(llvm::StringRef name);
   /// The FP8 codes (with their scale weight attached) of a moe.quantize_weight.
   llvm::Expected<int32_t> quantizedWeight(moe::QuantizeWeightOp op);
+  /// The stacked copy of a moe.concat_weights (with its stacked scales).
+  llvm::Expected<int32_t> concatWeight(moe::ConcatWeightsOp op);
   /// The plan states of a latent-cache value.
   llvm::Expected<CacheStates> cache(Value v);
 
@@ -174,6 +179,8 @@ const llvm::DenseMap<TypeID, EmitFn> &table() {
     addEntry<moe::RouterOp>(m);
     addEntry<moe::RoutedExpertsOp>(m);
     addEntry<moe::SwigluOp>(m);
+    addEntry<moe::FusedRoutedExpertsOp>(m);
+    addEntry<moe::FusedSwigluOp>(m);
     return m;
   }();
   return t;
@@ -192,7 +199,7 @@ bool floatWeightType(plan::DType dtype, cpu::WeightType *out) {
 /// Ops that produce weights; they become plan weights when a step uses them.
 bool isWeightOp(Operation *op) {
   return isa<moe::WeightOp, moe::SliceHeadsOp, moe::ConvertWeightOp,
-             moe::QuantizeWeightOp>(op);
+             moe::QuantizeWeightOp, moe::ConcatWeightsOp>(op);
 }
 
 int32_t Emitter::buffer(Value v) {
@@ -282,6 +289,14 @@ llvm::Expected<WeightRef> Emitter::weight(Value v) {
   }
   if (auto op = dyn_cast_or_null<moe::QuantizeWeightOp>(def)) {
     llvm::Expected<int32_t> idx = quantizedWeight(op);
+    if (!idx)
+      return idx.takeError();
+    WeightRef ref;
+    ref.index = *idx;
+    return ref;
+  }
+  if (auto op = dyn_cast_or_null<moe::ConcatWeightsOp>(def)) {
+    llvm::Expected<int32_t> idx = concatWeight(op);
     if (!idx)
       return idx.takeError();
     WeightRef ref;
@@ -423,6 +438,213 @@ llvm::Expected<int32_t> Emitter::quantizedWeight(moe::QuantizeWeightOp op) {
   weightBytes += codeBytes + uint64_t(gridRows) * rowBytes;
   ++quantized;
   quantizedSourceBytes += t->bytes;
+  derivedWeights[key] = codes;
+  return codes;
+}
+
+namespace {
+
+/// One part of a moe.concat_weights, as its rows are produced: rows of a source
+/// tensor (codes and, for an FP8 one, its scale rows), or rows quantized from one.
+struct ConcatPart {
+  std::string name;            ///< the source tensor
+  int64_t rows = 0;
+  const uint8_t *data = nullptr;     ///< the source tensor's bytes
+  const float *scales = nullptr;     ///< an FP8 source's scale grid
+  bool quantize = false;             ///< codes and scales from the quantizer
+  cpu::Fp8QuantizeBand band;         ///< what to quantize (quantize only)
+  std::string blame;                 ///< the source file, for messages
+};
+
+} // namespace
+
+llvm::Expected<int32_t> Emitter::concatWeight(moe::ConcatWeightsOp op) {
+  auto outType = cast<RankedTensorType>(op.getResult().getType());
+  moe::BlockFp8Attr block = moe::getBlockFp8(outType);
+  const int64_t cols = outType.getDimSize(1);
+  std::string key = "concat";
+  std::vector<ConcatPart> parts;
+  std::string fp8Scale;
+  for (Value v : op.getWeights()) {
+    ConcatPart part;
+    auto type = cast<RankedTensorType>(v.getType());
+    part.rows = type.getDimSize(0);
+    moe::WeightOp def = v.getDefiningOp<moe::WeightOp>();
+    auto quantize = v.getDefiningOp<moe::QuantizeWeightOp>();
+    if (quantize) {
+      def = quantize.getWeight().getDefiningOp<moe::WeightOp>();
+      part.quantize = true;
+    }
+    if (!def)
+      return makeError(formatv("{0}: moe.concat_weights is evaluated only from moe.weight "
+                               "or moe.quantize_weight of one",
+                               stepName(op)));
+    part.name = def.getName().str();
+    part.blame = source.blame(part.name);
+    const SourceTensor *t = source.lookup(part.name);
+    if (!t)
+      return makeError(formatv("{0}: tensor '{1}': missing", part.blame, part.name));
+    if (t->shape.size() != 2 || t->shape[0] != part.rows || t->shape[1] != cols)
+      return makeError(formatv("{0}: tensor '{1}': its shape does not match the IR's {2}",
+                               part.blame, part.name, type));
+    part.data = static_cast<const uint8_t *>(t->data);
+    if (part.quantize) {
+      cpu::WeightType wt;
+      if (!floatWeightType(t->dtype, &wt))
+        return makeError(formatv("{0}: tensor '{1}': cannot quantize {2}", part.blame,
+                                 part.name, dtypeName(t->dtype)));
+      part.band.type = wt;
+      part.band.data = t->data;
+      part.band.rows = part.rows;
+      part.band.cols = cols;
+      part.band.block = block.getRows();
+      part.band.format = quantize.getScale() == moe::Fp8ScaleFormat::ue8m0
+                             ? cpu::Fp8ScaleFormat::Ue8m0
+                             : cpu::Fp8ScaleFormat::Float;
+      key += formatv(" quantize({0} {1})", part.name,
+                     stringifyFp8ScaleFormat(quantize.getScale()))
+                 .str();
+      ++quantized;
+      quantizedSourceBytes += t->bytes;
+    } else if (block) {
+      if (!def.getScaleName())
+        return makeError(
+            formatv("{0}: block-quantized weight without a scale tensor", part.name));
+      const SourceTensor *s = source.lookup(*def.getScaleName());
+      if (!s || s->dtype != plan::DType::F32)
+        return makeError(formatv("{0}: tensor '{1}': missing or not f32",
+                                 source.blame(*def.getScaleName()),
+                                 *def.getScaleName()));
+      part.scales = reinterpret_cast<const float *>(s->data);
+      key += " " + part.name;
+    } else {
+      key += " " + part.name;
+    }
+    parts.push_back(std::move(part));
+  }
+  const int64_t interleave = op.getInterleave().value_or(0);
+  if (interleave)
+    key += formatv(" interleave {0}", interleave).str();
+  if (auto found = derivedWeights.find(key); found != derivedWeights.end())
+    return found->second;
+
+  // Where each part's rows go: one segment per part, or with `interleave` one per
+  // part per unit, in stacking order.
+  struct Segment {
+    size_t part;
+    int64_t local;   ///< first row in the part
+    int64_t rows;
+    int64_t stacked; ///< first row in the stack
+  };
+  std::vector<Segment> segments;
+  int64_t stackedRows = 0;
+  if (interleave) {
+    for (int64_t r0 = 0; r0 < parts[0].rows; r0 += interleave)
+      for (size_t p = 0; p < parts.size(); ++p) {
+        const int64_t n = std::min(interleave, parts[p].rows - r0);
+        segments.push_back({p, r0, n, stackedRows});
+        stackedRows += n;
+      }
+  } else {
+    for (size_t p = 0; p < parts.size(); ++p) {
+      segments.push_back({p, 0, parts[p].rows, stackedRows});
+      stackedRows += parts[p].rows;
+    }
+  }
+
+  // The stacked tensor's name: the parts' names joined by '+' ('|' interleaved).
+  std::string name;
+  for (const ConcatPart &part : parts)
+    name += (name.empty() ? "" : interleave ? "|" : "+") + part.name;
+  const SourceTensor *first = source.lookup(parts[0].name);
+  const plan::DType dtype = block ? plan::DType::F8E4M3 : first->dtype;
+  const uint64_t elem = block ? 1 : dtypeSize(dtype);
+  const int64_t rows = outType.getDimSize(0);
+  const uint64_t rowBytes = uint64_t(cols) * elem;
+  const int64_t B = block ? block.getRows() : 1;
+  double *seconds = &quantizeSeconds;
+  // Rows [r0, r1) of the stack into `out` (codes), segment by segment.
+  auto produceRows = [=](int64_t r0, int64_t r1, uint8_t *out) -> Status {
+    for (const Segment &segment : segments) {
+      const ConcatPart &part = parts[segment.part];
+      const int64_t base = segment.stacked - segment.local; // the part's row 0
+      int64_t a = std::max(r0, segment.stacked);
+      int64_t b = std::min(r1, segment.stacked + segment.rows);
+      if (a < b) {
+        uint8_t *dst = out + uint64_t(a - r0) * rowBytes;
+        if (part.quantize) {
+          cpu::Fp8QuantizeBand band = part.band;
+          band.rowBegin = a - base;
+          band.rowEnd = b - base;
+          int64_t badRow = 0, badCol = 0;
+          auto start = std::chrono::steady_clock::now();
+          bool ok = cpu::quantizeFp8Band(band, dst, nullptr, &badRow, &badCol);
+          *seconds +=
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          if (!ok)
+            return Status::error("%s: tensor '%s': a value near row %lld, column %lld is "
+                                 "not finite (NaN or infinity); it cannot be quantized",
+                                 part.blame.c_str(), part.name.c_str(), (long long)badRow,
+                                 (long long)badCol);
+        } else {
+          std::memcpy(dst, part.data + uint64_t(a - base) * rowBytes,
+                      uint64_t(b - a) * rowBytes);
+        }
+      }
+    }
+    return Status();
+  };
+  const uint64_t codeBytes = uint64_t(rows) * rowBytes;
+  int32_t codes = w.addWeightGenerated(
+      name, dtype, {rows, cols}, codeBytes, uint64_t(B) * rowBytes,
+      [=](uint64_t offset, uint8_t *out, size_t size) {
+        const int64_t r0 = int64_t(offset / rowBytes);
+        return produceRows(r0, r0 + int64_t(size / rowBytes), out);
+      });
+  weightBytes += codeBytes;
+  ++stacked;
+  stackedBytes += codeBytes;
+  if (block) {
+    stackedBytes += uint64_t((stackedRows + B - 1) / B) * ((cols + B - 1) / B) * sizeof(float);
+    // The segments' scale rows, stacked: every segment but the last starts and
+    // ends on a block boundary (the verifier's rule), so block rows move whole.
+    const int64_t gridCols = (cols + B - 1) / B;
+    const int64_t gridRows = (stackedRows + B - 1) / B;
+    const uint64_t scaleRowBytes = uint64_t(gridCols) * sizeof(float);
+    int32_t scales = w.addWeightGenerated(
+        name + "_scale_inv", plan::DType::F32, {gridRows, gridCols},
+        uint64_t(gridRows) * scaleRowBytes, scaleRowBytes,
+        [=](uint64_t offset, uint8_t *out, size_t size) -> Status {
+          const int64_t g0 = int64_t(offset / scaleRowBytes);
+          const int64_t g1 = g0 + int64_t(size / scaleRowBytes);
+          for (const Segment &segment : segments) {
+            const ConcatPart &part = parts[segment.part];
+            const int64_t segmentGrid0 = segment.stacked / B;
+            const int64_t segmentGrid = (segment.rows + B - 1) / B;
+            int64_t a = std::max(g0, segmentGrid0), b = std::min(g1, segmentGrid0 + segmentGrid);
+            if (a >= b)
+              continue;
+            float *dst = reinterpret_cast<float *>(out) + (a - g0) * gridCols;
+            const int64_t local = segment.local / B + (a - segmentGrid0); // the part's grid row
+            if (!part.quantize) {
+              std::memcpy(dst, part.scales + local * gridCols,
+                          uint64_t(b - a) * scaleRowBytes);
+              continue;
+            }
+            cpu::Fp8QuantizeBand band = part.band;
+            band.rowBegin = local * B;
+            band.rowEnd = std::min(part.rows, (local + (b - a)) * B);
+            int64_t badRow = 0, badCol = 0;
+            if (!cpu::quantizeFp8Band(band, nullptr, dst, &badRow, &badCol))
+              return Status::error("%s: tensor '%s': a value is not finite; it cannot be "
+                                   "quantized",
+                                   part.blame.c_str(), part.name.c_str());
+          }
+          return Status();
+        });
+    w.setBlockScale(codes, scales, {B, block.getCols()});
+    weightBytes += uint64_t(gridRows) * scaleRowBytes;
+  }
   derivedWeights[key] = codes;
   return codes;
 }
@@ -658,6 +880,56 @@ llvm::Error Emitter::emit(moe::RoutedExpertsOp op) {
               {op.getResult()}, ws, attrsOf(std::move(a)));
 }
 
+/// The gate_up weight of a fused SwiGLU must be stacked with the interleave the
+/// step records (the kernels read the rows by it).
+static llvm::Error checkGateUp(Value gateUp, int64_t rows, Operation *user) {
+  auto concat = gateUp.getDefiningOp<moe::ConcatWeightsOp>();
+  if (!concat || concat.getInterleave() != std::optional<int64_t>(rows) ||
+      concat.getWeights().size() != 2)
+    return makeError(formatv("{0}: '{1}': its gate_up weight is not a moe.concat_weights "
+                             "of two weights with interleave = {2}",
+                             stepName(user), user->getName(), rows));
+  return llvm::Error::success();
+}
+
+llvm::Error Emitter::emit(moe::FusedRoutedExpertsOp op) {
+  std::vector<int32_t> ws;
+  const size_t n = op.getGateUpWeights().size();
+  for (size_t e = 0; e < n; ++e) {
+    if (llvm::Error err = checkGateUp(op.getGateUpWeights()[e], op.getGateUpRows(), op))
+      return err;
+    for (Value v : {op.getGateUpWeights()[e], op.getDownWeights()[e]}) {
+      llvm::Expected<int32_t> idx = plainWeight(v, op);
+      if (!idx)
+        return idx.takeError();
+      ws.push_back(*idx);
+    }
+  }
+  plan::MoeAttrsT a;
+  a.experts = static_cast<int64_t>(n);
+  a.top_k = cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1);
+  a.gate_up_rows = op.getGateUpRows();
+  return step(op, plan::StepKind::FusedMoeExperts,
+              {op.getInput(), op.getIndices(), op.getWeights()}, {op.getResult()}, ws,
+              attrsOf(std::move(a)));
+}
+
+llvm::Error Emitter::emit(moe::FusedSwigluOp op) {
+  if (llvm::Error err = checkGateUp(op.getGateUp(), op.getGateUpRows(), op))
+    return err;
+  std::vector<int32_t> ws;
+  for (Value v : {op.getGateUp(), op.getDown()}) {
+    llvm::Expected<int32_t> idx = plainWeight(v, op);
+    if (!idx)
+      return idx.takeError();
+    ws.push_back(*idx);
+  }
+  plan::GateUpAttrsT a;
+  a.rows = op.getGateUpRows();
+  return step(op, plan::StepKind::FusedSwigluMlp, {op.getInput()}, {op.getResult()}, ws,
+              attrsOf(std::move(a)));
+}
+
 llvm::Error Emitter::emit(moe::SwigluOp op) {
   std::vector<int32_t> ws;
   for (Value v : {op.getGate(), op.getUp(), op.getDown()}) {
@@ -867,6 +1139,8 @@ llvm::Expected<PlanSummary> emitPlan(ModuleOp module, const WeightSource &weight
   summary.kvBytesPerToken = e.kvBytesPerToken;
   summary.quantized = e.quantized;
   summary.quantizedSourceBytes = e.quantizedSourceBytes;
+  summary.stacked = e.stacked;
+  summary.stackedBytes = e.stackedBytes;
   summary.quantizeSeconds = e.quantizeSeconds;
   return summary;
 }

@@ -41,6 +41,16 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createAbsorbMlaPass(decode));
   // Fusions on the step-level ops of both entry points, then a last cleanup.
   OpPassManager &late = pm.nest<func::FuncOp>();
+  if (options.fuseMlaInputProj) {
+    FuseMlaInputProjPassOptions fuse;
+    fuse.report = options.report;
+    late.addPass(createFuseMlaInputProjPass(fuse));
+  }
+  if (options.fuseGateUp) {
+    FuseGateUpPassOptions fuse;
+    fuse.report = options.report;
+    late.addPass(createFuseGateUpPass(fuse));
+  }
   if (options.fuseResidualNorm) {
     FuseResidualNormPassOptions fuse;
     fuse.report = options.report;

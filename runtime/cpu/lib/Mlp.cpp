@@ -13,6 +13,11 @@
 //   2. chunk of the D output rows: every expert's down rows for it, added into
 //      out in expert order, so no two threads write the same output row.
 // The swigluMlp of the shared (and dense) MLP is the same code with one MLP.
+//
+// Fused MLPs (SwigluWeights::fused(): gate and up interleaved in one weight by
+// units of R rows) take their phase-1 items in whole units: one product over a
+// unit's 2n stacked rows gives n gate and n up values per token, and silu(g) * u
+// is its epilogue, while the outputs are still in cache.
 // Temporaries live in per-thread scratch (Scratch.h): nothing is allocated per
 // call at decode.
 //
@@ -44,7 +49,8 @@ struct MlpTask {
   /// is token t and out is written rather than accumulated.
   const int64_t *slots = nullptr;
   float *gate = nullptr;   ///< [rows, I]: gate(x), then silu(gate(x)) * up(x)
-  float *up = nullptr;     ///< [rows, I]: up(x)
+  /// [rows, I]: up(x); fused, [rows, 2I]: each unit's stacked gate and up products
+  float *up = nullptr;
   int64_t gateChunk = 0;   ///< gate/up rows per phase-1 item
   int64_t firstItem = 0;   ///< index of its first phase-1 item
 };
@@ -57,16 +63,19 @@ void runMlps(MlpTask *tasks, int64_t count, int64_t D, int64_t K, const float *w
   const detail::KernelTable &k = detail::activeKernels();
   int64_t work = 0, maxRows = 0;
   for (int64_t i = 0; i < count; ++i) {
-    work += 3 * tasks[i].rows * tasks[i].mlp->gate.rows * tasks[i].mlp->gate.cols;
+    work += 3 * tasks[i].rows * tasks[i].mlp->inner() * tasks[i].mlp->width();
     maxRows = std::max(maxRows, tasks[i].rows);
   }
   const int threads = detail::threadsFor(work);
   int64_t gateItems = 0;
   for (int64_t i = 0; i < count; ++i) {
     MlpTask &task = tasks[i];
-    task.gateChunk = detail::linearRowChunk(task.mlp->gate, task.rows, threads);
+    const SwigluWeights &mlp = *task.mlp;
+    // Fused: one interleave unit per item (its gate and up rows are contiguous).
+    task.gateChunk = mlp.fused() ? mlp.gateUpRows
+                                 : detail::linearRowChunk(mlp.gate, task.rows, threads);
     task.firstItem = gateItems;
-    gateItems += (task.mlp->gate.rows + task.gateChunk - 1) / task.gateChunk;
+    gateItems += (mlp.inner() + task.gateChunk - 1) / task.gateChunk;
   }
   const int64_t downChunk = detail::linearRowChunk(tasks[0].mlp->down, maxRows, threads);
   const int64_t downItems = (D + downChunk - 1) / downChunk;
@@ -81,14 +90,22 @@ void runMlps(MlpTask *tasks, int64_t count, int64_t D, int64_t K, const float *w
       while (i + 1 < count && tasks[i + 1].firstItem <= item)
         ++i;
       const MlpTask &task = tasks[i];
-      const int64_t I = task.mlp->gate.rows, Dx = task.mlp->gate.cols;
+      const SwigluWeights &mlp = *task.mlp;
+      const int64_t I = mlp.inner(), Dx = mlp.width();
       const int64_t r0 = (item - task.firstItem) * task.gateChunk;
-      const int64_t r1 = std::min(I, r0 + task.gateChunk);
-      k.linearRows(task.x, task.rows, Dx, task.mlp->gate, r0, r1, task.gate + r0, I);
-      k.linearRows(task.x, task.rows, Dx, task.mlp->up, r0, r1, task.up + r0, I);
+      const int64_t r1 = std::min(I, r0 + task.gateChunk), n = r1 - r0;
+      if (mlp.fused()) {
+        // Stacked rows [2 r0, 2 r1): n gate rows, then their n up rows.
+        float *y = task.up + 2 * r0;
+        k.linearRows(task.x, task.rows, Dx, mlp.gateUp, 2 * r0, 2 * r1, y, 2 * I);
+        for (int64_t t = 0; t < task.rows; ++t)
+          k.siluMul(y + t * 2 * I, y + t * 2 * I + n, n, task.gate + t * I + r0);
+        continue;
+      }
+      k.linearRows(task.x, task.rows, Dx, mlp.gate, r0, r1, task.gate + r0, I);
+      k.linearRows(task.x, task.rows, Dx, mlp.up, r0, r1, task.up + r0, I);
       for (int64_t t = 0; t < task.rows; ++t)
-        k.siluMul(task.gate + t * I + r0, task.up + t * I + r0, r1 - r0,
-                  task.gate + t * I + r0);
+        k.siluMul(task.gate + t * I + r0, task.up + t * I + r0, n, task.gate + t * I + r0);
     }
     // Implicit barrier: every hidden activation is ready.
     const Scratch tile(ScratchSlot::MlpTile, accumulate ? static_cast<size_t>(
@@ -99,7 +116,7 @@ void runMlps(MlpTask *tasks, int64_t count, int64_t D, int64_t K, const float *w
       const int64_t r0 = item * downChunk, r1 = std::min(D, r0 + downChunk), n = r1 - r0;
       for (int64_t i = 0; i < count; ++i) {
         const MlpTask &task = tasks[i];
-        const int64_t I = task.mlp->gate.rows;
+        const int64_t I = task.mlp->inner();
         if (!accumulate) {
           k.linearRows(task.gate, task.rows, I, task.mlp->down, r0, r1, out + r0, D);
           continue;
@@ -120,9 +137,9 @@ void runMlps(MlpTask *tasks, int64_t count, int64_t D, int64_t K, const float *w
 void swigluMlp(const float *x, int64_t T, const SwigluWeights &mlp, float *out) {
   if (T <= 0)
     return;
-  const int64_t I = mlp.gate.rows;
+  const int64_t I = mlp.inner(), U = mlp.fused() ? 2 * I : I;
   ScratchLayout layout;
-  layout.add<float>(T * I).add<float>(T * I);
+  layout.add<float>(T * I).add<float>(T * U);
   const Scratch hidden(ScratchSlot::MlpHidden, layout.bytes());
   char *base = hidden.as<char>();
   MlpTask task;
@@ -130,8 +147,8 @@ void swigluMlp(const float *x, int64_t T, const SwigluWeights &mlp, float *out) 
   task.x = x;
   task.rows = T;
   task.gate = ScratchLayout::take<float>(base, T * I);
-  task.up = ScratchLayout::take<float>(base, T * I);
-  runMlps(&task, 1, mlp.down.rows, 1, nullptr, out);
+  task.up = ScratchLayout::take<float>(base, T * U);
+  runMlps(&task, 1, mlp.width(), 1, nullptr, out);
 }
 
 void moeExperts(const float *x, int64_t T, const SwigluWeights *experts,
@@ -139,7 +156,7 @@ void moeExperts(const float *x, int64_t T, const SwigluWeights *experts,
                 float *out) {
   if (T <= 0 || numExperts <= 0)
     return;
-  const int64_t D = experts[0].gate.cols;
+  const int64_t D = experts[0].width();
   std::memset(out, 0, static_cast<size_t>(T * D) * sizeof(float));
   // Counting sort of the (token, slot) pairs by expert.
   ScratchLayout planLayout;
@@ -183,14 +200,15 @@ void moeExperts(const float *x, int64_t T, const SwigluWeights *experts,
     // A single token's input is used in place; several are gathered into rows.
     ScratchLayout layout;
     for (int64_t i = 0; i < count; ++i) {
-      const int64_t n = tasks[i].rows, I = tasks[i].mlp->gate.rows;
-      layout.add<float>(n > 1 ? n * D : 0).add<float>(n * I).add<float>(n * I);
+      const SwigluWeights &mlp = *tasks[i].mlp;
+      const int64_t n = tasks[i].rows, I = mlp.inner(), U = mlp.fused() ? 2 * I : I;
+      layout.add<float>(n > 1 ? n * D : 0).add<float>(n * I).add<float>(n * U);
     }
     const Scratch hidden(ScratchSlot::MlpHidden, layout.bytes());
     char *next = hidden.as<char>();
     for (int64_t i = 0; i < count; ++i) {
       MlpTask &task = tasks[i];
-      const int64_t n = task.rows, I = task.mlp->gate.rows;
+      const int64_t n = task.rows, I = task.mlp->inner(), U = task.mlp->fused() ? 2 * I : I;
       float *gathered = ScratchLayout::take<float>(next, n > 1 ? n * D : 0);
       if (n == 1) {
         task.x = x + (task.slots[0] / K) * D;
@@ -201,7 +219,7 @@ void moeExperts(const float *x, int64_t T, const SwigluWeights *experts,
         task.x = gathered;
       }
       task.gate = ScratchLayout::take<float>(next, n * I);
-      task.up = ScratchLayout::take<float>(next, n * I);
+      task.up = ScratchLayout::take<float>(next, n * U);
     }
     runMlps(tasks, count, D, K, weights, out);
   }

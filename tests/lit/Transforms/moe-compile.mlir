@@ -9,7 +9,7 @@
 // moe::compilePipelineString prints and plans record): the same passes
 // spelled out give the same module.
 // RUN: moec-opt %s --moe-compile='prefill-mla-form=naive' -mlir-print-debuginfo -o %t.registered.mlir
-// RUN: moec-opt %s -mlir-print-debuginfo -o %t.textual.mlir --pass-pipeline='builtin.module(func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}),moe-split-phases,func.func(moe-decompose-mla,moe-decompose-moe),moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=naive function=prefill peak-gflops=1.000000e+02 report=false},moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=auto function=decode peak-gflops=1.000000e+02 report=false},func.func(moe-fuse-residual-norm{report=false},canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}))'
+// RUN: moec-opt %s -mlir-print-debuginfo -o %t.textual.mlir --pass-pipeline='builtin.module(func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}),moe-split-phases,func.func(moe-decompose-mla,moe-decompose-moe),moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=naive function=prefill peak-gflops=1.000000e+02 report=false},moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=auto function=decode peak-gflops=1.000000e+02 report=false},func.func(moe-fuse-mla-input-proj{report=false},moe-fuse-gate-up{report=false rows=128},moe-fuse-residual-norm{report=false},canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}))'
 // RUN: diff %t.registered.mlir %t.textual.mlir
 
 // PIPELINE: builtin.module(
@@ -24,6 +24,8 @@
 // PIPELINE-NEXT: moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=naive function=prefill peak-gflops=1.000000e+02 report=false},
 // PIPELINE-NEXT: moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=auto function=decode peak-gflops=1.000000e+02 report=false},
 // PIPELINE-NEXT: func.func(
+// PIPELINE-NEXT: moe-fuse-mla-input-proj{report=false},
+// PIPELINE-NEXT: moe-fuse-gate-up{report=false rows=128},
 // PIPELINE-NEXT: moe-fuse-residual-norm{report=false},
 // PIPELINE-NEXT: canonicalize
 // PIPELINE-NEXT: )
@@ -57,13 +59,15 @@
 // CHECK-NOT: moe.expanded_attention
 // CHECK: moe.embedding
 // CHECK: moe.rms_norm
-// CHECK: moe.linear
+// q_a_proj and kv_a_proj_with_mqa: one linear (moe-fuse-mla-input-proj).
+// CHECK: moe.concat_weights {{.*}} : tensor<48x64xbf16>, tensor<40x64xbf16> -> tensor<88x64xbf16>
+// CHECK-NEXT: moe.linear
+// CHECK-NEXT: moe.slice_columns {{.*}} {begin = 0 : i64, width = 48 : i64}
 // CHECK: moe.rms_norm
 // CHECK: moe.linear
-// CHECK: moe.linear
-// CHECK: moe.slice_columns
+// CHECK: moe.slice_columns {{.*}} {begin = 48 : i64, width = 32 : i64}
 // CHECK: moe.rms_norm
-// CHECK: moe.slice_columns
+// CHECK: moe.slice_columns {{.*}} {begin = 80 : i64, width = 8 : i64}
 // CHECK: moe.rope
 // CHECK: moe.rope
 // CHECK: moe.cache_store
@@ -74,13 +78,15 @@
 // CHECK: moe.head_linear
 // CHECK: moe.linear
 // CHECK: moe.add
-// CHECK: moe.swiglu
+// Gate and up as one product (moe-fuse-gate-up).
+// CHECK: moe.concat_weights {{.*}} {interleave = 128 : i64} : tensor<96x64xbf16>, tensor<96x64xbf16> -> tensor<192x64xbf16>
+// CHECK-NEXT: moe.fused_swiglu
 // CHECK: moe.latent_attention
 // CHECK: moe.convert_weight %{{.*}} : tensor<2xbf16> -> tensor<2xf32>
 // CHECK-NOT: moe.moe_layer
 // CHECK: moe.router
-// CHECK: moe.routed_experts
-// CHECK: moe.swiglu
+// CHECK: moe.fused_routed_experts
+// CHECK: moe.fused_swiglu
 // CHECK: moe.add
 // CHECK: moe.add
 // CHECK: moe.logits

@@ -45,6 +45,8 @@ struct CompileOptions {
   bool quantizeLmHead = false;                      ///< --quantize-lm-head
   Fp8ScaleFormat fp8Scale = Fp8ScaleFormat::fp32;   ///< --fp8-scale
   bool fuseResidualNorm = true;                     ///< not --no-fuse-residual-norm
+  bool fuseGateUp = true;                           ///< not --no-fuse-gate-up
+  bool fuseMlaInputProj = true;                     ///< not --no-fuse-mla-input-proj
   bool report = false;                              ///< passes emit their remarks
   /// --accuracy-report: also compile the unquantized plan (to a temporary
   /// directory), run both on `calibrationTokens` and print the comparison.
@@ -54,7 +56,7 @@ struct CompileOptions {
 
 /// The textual pass pipeline `moec compile` runs for `options`: the registered
 /// `moe-compile` pipeline with its options, e.g. "builtin.module(moe-compile{
-/// decode-mla-form=absorbed fp8-scale=float fuse-residual-norm=true prefill-mla-form=absorbed quantize=fp8
+/// decode-mla-form=absorbed fp8-scale=float fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true prefill-mla-form=absorbed quantize=fp8
 /// quantize-lm-head=false report=false})". `moec-opt --pass-pipeline=<it>` replays the compile;
 /// the plan records it.
 std::string pipelineFor(const CompileOptions &options);

@@ -53,6 +53,10 @@ struct PlanSummary {
   uint64_t quantized = 0;
   uint64_t quantizedSourceBytes = 0;
   double quantizeSeconds = 0; ///< wall time spent quantizing (while writing)
+  /// Weights stacked for fusions (moe.concat_weights), and their bytes: always
+  /// written into the plan, external placement or not.
+  uint64_t stacked = 0;
+  uint64_t stackedBytes = 0;
 };
 
 /// Writes the plan of `module` to `planPath` (atomically). Weight names resolve

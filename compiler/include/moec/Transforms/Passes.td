@@ -119,6 +119,89 @@ def FuseResidualNormPass : Pass<"moe-fuse-residual-norm", "::mlir::func::FuncOp"
   let dependentDialects = ["::mlir::moe::MoeDialect"];
 }
 
+def FuseMlaInputProjPass : Pass<"moe-fuse-mla-input-proj", "::mlir::func::FuncOp"> {
+  let summary = "Fuse MLA's two input projections into one linear over stacked weights";
+  let description = [{
+    MLA reads the normalised hidden state twice: `q_a_proj` (or `q_proj`
+    without q_lora) and `kv_a_proj_with_mqa`. This pass stacks their weights
+    with `moe.concat_weights` (the plan emitter writes the stacked copy while
+    it packs the plan) and replaces the two `moe.linear`s with one, named
+    `...self_attn.q_kv_a_proj`, followed by `moe.slice_columns` of its query
+    and latent parts (named like the linears they replace; the canonicalizer
+    folds the latent slice into the `c` and `k_pe` slices after it). One pass
+    over the input instead of two, one matrix product with more rows to share
+    between threads. The numbers are the same bits.
+
+    The two linears must read the same value, have weights of one element type
+    and encoding, and, block-quantized, a query part with a multiple of the
+    block's rows (otherwise the scale grids would not stack): then they are
+    left alone, with a remark under `report`. With `report`, each function
+    gets a remark with the number of fusions.
+
+    Before:
+    ```mlir
+    %q = moe.linear %x, %wq : tensor<?x256xf32>, tensor<128x256xbf16> -> tensor<?x128xf32>
+    %kv = moe.linear %x, %wkv : tensor<?x256xf32>, tensor<80x256xbf16> -> tensor<?x80xf32>
+    ```
+    After `-moe-fuse-mla-input-proj`:
+    ```mlir
+    %w = moe.concat_weights %wq, %wkv : tensor<128x256xbf16>, tensor<80x256xbf16> -> tensor<208x256xbf16>
+    %qkv = moe.linear %x, %w : tensor<?x256xf32>, tensor<208x256xbf16> -> tensor<?x208xf32>
+    %q = moe.slice_columns %qkv {begin = 0 : i64, width = 128 : i64} : tensor<?x208xf32> -> tensor<?x128xf32>
+    %kv = moe.slice_columns %qkv {begin = 128 : i64, width = 80 : i64} : tensor<?x208xf32> -> tensor<?x80xf32>
+    ```
+  }];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark per function with the number of fusions">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
+def FuseGateUpPass : Pass<"moe-fuse-gate-up", "::mlir::func::FuncOp"> {
+  let summary = "Fuse each SwiGLU's gate and up projections into one product";
+  let description = [{
+    Every SwiGLU computes `silu(x gate^T) * (x up^T)`: two products over the
+    same input. This pass stacks each SwiGLU's gate and up weights into one with
+    `moe.concat_weights {interleave = rows}` (unit u: `rows` gate rows, then the
+    same up rows; the plan emitter writes the stacked copy while it packs the
+    plan, the checkpoint is not changed) and rewrites
+
+    - `moe.swiglu` (dense MLPs, shared experts) to `moe.fused_swiglu`,
+    - `moe.routed_experts` to `moe.fused_routed_experts` (every expert),
+
+    whose kernels make one product over a unit's stacked rows and take
+    `silu(g) * u` as its epilogue: one pass over the input and one weight stream
+    per unit instead of two. The numbers are the same bits.
+
+    Block-quantized weights need `rows` and the inner width in whole scale
+    blocks (each block must hold rows of one projection); otherwise the op is
+    left alone, with a remark under `report`. With `report`, each function gets
+    a remark with the number of fusions.
+
+    Before:
+    ```mlir
+    %o = moe.swiglu %x gate(%g) up(%u) down(%d)
+        : (tensor<?x256xf32>, tensor<512x256xbf16>, tensor<512x256xbf16>, tensor<256x512xbf16>) -> tensor<?x256xf32>
+    ```
+    After `-moe-fuse-gate-up`:
+    ```mlir
+    %gu = moe.concat_weights %g, %u {interleave = 128 : i64}
+        : tensor<512x256xbf16>, tensor<512x256xbf16> -> tensor<1024x256xbf16>
+    %o = moe.fused_swiglu %x gate_up(%gu) down(%d) {gate_up_rows = 128 : i64}
+        : (tensor<?x256xf32>, tensor<1024x256xbf16>, tensor<256x512xbf16>) -> tensor<?x256xf32>
+    ```
+  }];
+  let options = [
+    Option<"rows", "rows", "int64_t", /*default=*/"128",
+           "Rows of gate, then of up, per interleave unit (a multiple of the FP8 "
+           "scale block for block-quantized weights)">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark per function with the number of fusions">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
 def DecomposeMlaPass : Pass<"moe-decompose-mla", "::mlir::func::FuncOp"> {
   let summary = "Lower moe.mla_attention to step-level ops (the naive form)";
   let description = [{

@@ -43,6 +43,16 @@ struct MoeCompilePipelineOptions
       *this, "fuse-residual-norm",
       llvm::cl::desc("Fuse residual adds with the RMSNorm after them (moe-fuse-residual-norm)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> fuseMlaInputProj{
+      *this, "fuse-mla-input-proj",
+      llvm::cl::desc("Fuse MLA's q_a/q and kv_a projections into one linear "
+                     "(moe-fuse-mla-input-proj)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> fuseGateUp{
+      *this, "fuse-gate-up",
+      llvm::cl::desc("Fuse each SwiGLU's gate and up projections into one product "
+                     "(moe-fuse-gate-up)"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> report{
       *this, "report",
       llvm::cl::desc("Every pass with a report option emits its remarks (what it "

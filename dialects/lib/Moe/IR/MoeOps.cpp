@@ -206,6 +206,49 @@ LogicalResult QuantizeWeightOp::verify() {
   return success();
 }
 
+LogicalResult ConcatWeightsOp::verify() {
+  if (getWeights().size() < 2)
+    return emitOpError() << "expected at least 2 weights, got " << getWeights().size();
+  RankedTensorType out = getResult().getType();
+  auto first = cast<RankedTensorType>(getWeights()[0].getType());
+  BlockFp8Attr block = getBlockFp8(first);
+  std::optional<int64_t> interleave = getInterleave();
+  if (interleave) {
+    if (*interleave <= 0)
+      return emitOpError() << "expected a positive interleave, got " << *interleave;
+    if (block && *interleave % block.getRows() != 0)
+      return emitOpError() << "expected an interleave of whole " << block.getRows()
+                           << "-row scale blocks, got " << *interleave;
+  }
+  int64_t rows = 0;
+  for (auto [i, v] : llvm::enumerate(getWeights())) {
+    auto t = cast<RankedTensorType>(v.getType());
+    if (t.getRank() != 2)
+      return emitOpError() << "expected 2-D weights, got rank " << t.getRank()
+                           << " for weight " << i;
+    if (t.getDimSize(1) != first.getDimSize(1) ||
+        t.getElementType() != first.getElementType() || t.getEncoding() != first.getEncoding())
+      return emitOpError() << "expected every weight to have " << first.getDimSize(1)
+                           << " columns and the type of the first, got " << t
+                           << " for weight " << i;
+    if (interleave && t.getDimSize(0) != first.getDimSize(0))
+      return emitOpError() << "expected interleaved weights of " << first.getDimSize(0)
+                           << " rows each, got " << t.getDimSize(0) << " for weight " << i;
+    if (block && (interleave || i + 1 < getWeights().size()) &&
+        t.getDimSize(0) % block.getRows() != 0)
+      return emitOpError() << "expected weight " << i << " to have a multiple of the "
+                           << block.getRows() << "-row scale block, got "
+                           << t.getDimSize(0) << " rows";
+    rows += t.getDimSize(0);
+  }
+  if (out.getRank() != 2 || out.getDimSize(0) != rows ||
+      out.getDimSize(1) != first.getDimSize(1) ||
+      out.getElementType() != first.getElementType() || out.getEncoding() != first.getEncoding())
+    return emitOpError() << "expected the result " << rows << "x" << first.getDimSize(1)
+                         << " with the weights' element type and encoding, got " << out;
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Elementwise and normalisation
 //===----------------------------------------------------------------------===//
@@ -642,6 +685,72 @@ LogicalResult SwigluOp::verify() {
   if (failed(verifyActivation(*this, "result", getResult(), in[0], in[1])))
     return failure();
   return verifySwiglu(*this, "", getGate(), getUp(), getDown(), in[1]);
+}
+
+/// Verifies a fused SwiGLU's weights for hidden size `hidden`: gate_up [2I, D]
+/// interleaved by `unit` rows (whole scale blocks when block-quantized, as is I)
+/// and down [D, I]. Returns I.
+static FailureOr<int64_t> verifyGateUp(Operation *op, StringRef prefix, Value gateUp,
+                                       Value down, int64_t hidden, int64_t unit) {
+  if (failed(expectPositive(op, "gate_up_rows", unit)))
+    return failure();
+  ArrayRef<int64_t> gu = shapeOf(gateUp);
+  if (gu.size() != 2 || gu[0] % 2 != 0)
+    return op->emitOpError() << "expected " << prefix
+                             << "gate_up of an even number of rows (gate and up), got "
+                             << gateUp.getType();
+  const int64_t inner = gu[0] / 2;
+  if (BlockFp8Attr block = getBlockFp8(cast<RankedTensorType>(gateUp.getType()));
+      block && (unit % block.getRows() != 0 || inner % block.getRows() != 0))
+    return op->emitOpError() << "expected " << prefix << "gate_up_rows (" << unit
+                             << ") and the inner width (" << inner << ") in whole "
+                             << block.getRows() << "-row scale blocks";
+  if (failed(verifyProjection(op, (prefix + "gate_up").str(), gateUp, 2 * inner, hidden)) ||
+      failed(verifyProjection(op, (prefix + "down").str(), down, hidden, inner)))
+    return failure();
+  return inner;
+}
+
+LogicalResult FusedSwigluOp::verify() {
+  if (failed(verifyRank2(*this, "input", getInput())))
+    return failure();
+  ArrayRef<int64_t> in = shapeOf(getInput());
+  if (failed(verifyActivation(*this, "result", getResult(), in[0], in[1])))
+    return failure();
+  return verifyGateUp(*this, "", getGateUp(), getDown(), in[1], getGateUpRows());
+}
+
+LogicalResult FusedRoutedExpertsOp::verify() {
+  if (failed(verifyRank2(*this, "input", getInput())))
+    return failure();
+  ArrayRef<int64_t> in = shapeOf(getInput());
+  if (failed(verifyActivation(*this, "result", getResult(), in[0], in[1])) ||
+      failed(verifyRank2(*this, "indices", getIndices())))
+    return failure();
+  ArrayRef<int64_t> idx = shapeOf(getIndices());
+  if (failed(expectShape(*this, "indices", getIndices(), {in[0], idx[1]})) ||
+      failed(expectShape(*this, "weights", getWeights(), idx)))
+    return failure();
+  const size_t experts = getGateUpWeights().size();
+  if (experts == 0)
+    return emitOpError() << "expected at least one expert, got 0";
+  if (getDownWeights().size() != experts)
+    return emitOpError() << "expected " << experts << " down weights, got "
+                         << getDownWeights().size();
+  int64_t width = 0;
+  for (size_t e = 0; e < experts; ++e) {
+    FailureOr<int64_t> inner =
+        verifyGateUp(*this, "expert " + std::to_string(e) + " ", getGateUpWeights()[e],
+                     getDownWeights()[e], in[1], getGateUpRows());
+    if (failed(inner))
+      return failure();
+    if (e == 0)
+      width = *inner;
+    if (*inner != width)
+      return emitOpError() << "expected every expert of width " << width << ", got "
+                           << *inner << " for expert " << e;
+  }
+  return success();
 }
 
 LogicalResult LogitsOp::verify() {

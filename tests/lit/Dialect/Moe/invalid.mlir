@@ -2100,3 +2100,127 @@ func.func @add_rms_norm_weight_width(%a: tensor<?x256xf32>, %b: tensor<?x256xf32
   %s, %n = moe.add_rms_norm %a, %b, %g {epsilon = 1.0e-6 : f32} : tensor<?x256xf32>, tensor<128xbf16>
   return
 }
+
+// -----
+
+// moe.concat_weights
+
+func.func @concat_weights_one(%a: tensor<128x256xbf16>) {
+  // expected-error @+1 {{'moe.concat_weights' op expected at least 2 weights, got 1}}
+  %w = moe.concat_weights %a : tensor<128x256xbf16> -> tensor<128x256xbf16>
+  return
+}
+
+// -----
+
+func.func @concat_weights_columns(%a: tensor<128x256xbf16>, %b: tensor<80x128xbf16>) {
+  // expected-error @+1 {{'moe.concat_weights' op expected every weight to have 256 columns and the type of the first, got 'tensor<80x128xbf16>' for weight 1}}
+  %w = moe.concat_weights %a, %b : tensor<128x256xbf16>, tensor<80x128xbf16> -> tensor<208x256xbf16>
+  return
+}
+
+// -----
+
+func.func @concat_weights_types(%a: tensor<128x256xbf16>, %b: tensor<80x256xf32>) {
+  // expected-error @+1 {{'moe.concat_weights' op expected every weight to have 256 columns and the type of the first, got 'tensor<80x256xf32>' for weight 1}}
+  %w = moe.concat_weights %a, %b : tensor<128x256xbf16>, tensor<80x256xf32> -> tensor<208x256xbf16>
+  return
+}
+
+// -----
+
+func.func @concat_weights_partial_block(%a: tensor<96x256xf8E4M3FN, #moe.block_fp8<128, 128>>, %b: tensor<80x256xf8E4M3FN, #moe.block_fp8<128, 128>>) {
+  // expected-error @+1 {{'moe.concat_weights' op expected weight 0 to have a multiple of the 128-row scale block, got 96 rows}}
+  %w = moe.concat_weights %a, %b : tensor<96x256xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<80x256xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<176x256xf8E4M3FN, #moe.block_fp8<128, 128>>
+  return
+}
+
+// -----
+
+func.func @concat_weights_result(%a: tensor<128x256xbf16>, %b: tensor<80x256xbf16>) {
+  // expected-error @+1 {{'moe.concat_weights' op expected the result 208x256 with the weights' element type and encoding, got 'tensor<200x256xbf16>'}}
+  %w = moe.concat_weights %a, %b : tensor<128x256xbf16>, tensor<80x256xbf16> -> tensor<200x256xbf16>
+  return
+}
+
+// -----
+
+func.func @concat_weights_interleave_zero(%a: tensor<32x64xbf16>, %b: tensor<32x64xbf16>) {
+  // expected-error @+1 {{'moe.concat_weights' op expected a positive interleave, got 0}}
+  %w = moe.concat_weights %a, %b {interleave = 0 : i64} : tensor<32x64xbf16>, tensor<32x64xbf16> -> tensor<64x64xbf16>
+  return
+}
+
+// -----
+
+func.func @concat_weights_interleave_rows(%a: tensor<32x64xbf16>, %b: tensor<16x64xbf16>) {
+  // expected-error @+1 {{'moe.concat_weights' op expected interleaved weights of 32 rows each, got 16 for weight 1}}
+  %w = moe.concat_weights %a, %b {interleave = 16 : i64} : tensor<32x64xbf16>, tensor<16x64xbf16> -> tensor<48x64xbf16>
+  return
+}
+
+// -----
+
+func.func @concat_weights_interleave_block(%a: tensor<256x64xf8E4M3FN, #moe.block_fp8<128, 128>>, %b: tensor<256x64xf8E4M3FN, #moe.block_fp8<128, 128>>) {
+  // expected-error @+1 {{'moe.concat_weights' op expected an interleave of whole 128-row scale blocks, got 64}}
+  %w = moe.concat_weights %a, %b {interleave = 64 : i64} : tensor<256x64xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<256x64xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<512x64xf8E4M3FN, #moe.block_fp8<128, 128>>
+  return
+}
+
+// -----
+
+func.func @fused_swiglu_odd(%x: tensor<?x64xf32>, %gu: tensor<63x64xbf16>, %d: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.fused_swiglu' op expected gate_up of an even number of rows (gate and up), got 'tensor<63x64xbf16>'}}
+  %y = moe.fused_swiglu %x gate_up(%gu) down(%d) {gate_up_rows = 16 : i64}
+      : (tensor<?x64xf32>, tensor<63x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @fused_swiglu_unit(%x: tensor<?x64xf32>, %gu: tensor<64x64xbf16>, %d: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.fused_swiglu' op expected a positive gate_up_rows, got 0}}
+  %y = moe.fused_swiglu %x gate_up(%gu) down(%d) {gate_up_rows = 0 : i64}
+      : (tensor<?x64xf32>, tensor<64x64xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @fused_swiglu_block(%x: tensor<?x64xf32>, %gu: tensor<192x64xf8E4M3FN, #moe.block_fp8<128, 128>>, %d: tensor<64x96xf8E4M3FN, #moe.block_fp8<128, 128>>) {
+  // expected-error @+1 {{'moe.fused_swiglu' op expected gate_up_rows (128) and the inner width (96) in whole 128-row scale blocks}}
+  %y = moe.fused_swiglu %x gate_up(%gu) down(%d) {gate_up_rows = 128 : i64}
+      : (tensor<?x64xf32>, tensor<192x64xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<64x96xf8E4M3FN, #moe.block_fp8<128, 128>>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @fused_swiglu_down(%x: tensor<?x64xf32>, %gu: tensor<64x64xbf16>, %d: tensor<64x16xbf16>) {
+  // expected-error @+1 {{'moe.fused_swiglu' op expected down}}
+  %y = moe.fused_swiglu %x gate_up(%gu) down(%d) {gate_up_rows = 16 : i64}
+      : (tensor<?x64xf32>, tensor<64x64xbf16>, tensor<64x16xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @fused_routed_experts_width(%x: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>,
+    %gu0: tensor<64x64xbf16>, %gu1: tensor<32x64xbf16>, %d0: tensor<64x32xbf16>, %d1: tensor<64x16xbf16>) {
+  // expected-error @+1 {{'moe.fused_routed_experts' op expected every expert of width 32, got 16 for expert 1}}
+  %y = moe.fused_routed_experts %x, %idx, %w gate_up [%gu0, %gu1] down [%d0, %d1] {gate_up_rows = 16 : i64}
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<64x64xbf16>, tensor<32x64xbf16>,
+         tensor<64x32xbf16>, tensor<64x16xbf16>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @fused_routed_experts_down(%x: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2xf32>,
+    %gu0: tensor<64x64xbf16>, %d0: tensor<64x32xbf16>, %d1: tensor<64x32xbf16>) {
+  // expected-error @+1 {{'moe.fused_routed_experts' op expected 1 down weights, got 2}}
+  %y = moe.fused_routed_experts %x, %idx, %w gate_up [%gu0] down [%d0, %d1] {gate_up_rows = 16 : i64}
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<64x64xbf16>,
+         tensor<64x32xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
+  return
+}

@@ -25,6 +25,33 @@ func.func @derived_weights() -> (tensor<4x16x32xbf16>, tensor<4x8x32xf8E4M3FN, #
   return %wuk, %wuv, %b32 : tensor<4x16x32xbf16>, tensor<4x8x32xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<16xf32>
 }
 
+// CHECK-LABEL: func @concat_weights
+func.func @concat_weights() -> tensor<208x256xf8E4M3FN, #moe.block_fp8<128, 128>> {
+  %a = moe.weight "q_a" scale "q_a_s" : tensor<128x256xf8E4M3FN, #moe.block_fp8<128, 128>>
+  %b = moe.weight "kv_a" scale "kv_a_s" : tensor<80x256xf8E4M3FN, #moe.block_fp8<128, 128>>
+  // CHECK: moe.concat_weights %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} : tensor<128x256xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<80x256xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<208x256xf8E4M3FN, #moe.block_fp8<128, 128>>
+  %w = moe.concat_weights %a, %b : tensor<128x256xf8E4M3FN, #moe.block_fp8<128, 128>>, tensor<80x256xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<208x256xf8E4M3FN, #moe.block_fp8<128, 128>>
+  return %w : tensor<208x256xf8E4M3FN, #moe.block_fp8<128, 128>>
+}
+
+// Gate and up interleaved by 16 rows, and the fused SwiGLU steps that read them.
+// CHECK-LABEL: func @fused_swiglu
+func.func @fused_swiglu(%x: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %p: tensor<?x2xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  %g = moe.weight "g" : tensor<40x64xbf16>
+  %u = moe.weight "u" : tensor<40x64xbf16>
+  %d = moe.weight "d" : tensor<64x40xbf16>
+  // CHECK: moe.concat_weights %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} {interleave = 16 : i64} : tensor<40x64xbf16>, tensor<40x64xbf16> -> tensor<80x64xbf16>
+  %gu = moe.concat_weights %g, %u {interleave = 16 : i64} : tensor<40x64xbf16>, tensor<40x64xbf16> -> tensor<80x64xbf16>
+  // CHECK: moe.fused_swiglu %{{[[:alnum:]_]+}} gate_up(%{{[[:alnum:]_]+}}) down(%{{[[:alnum:]_]+}}) {gate_up_rows = 16 : i64} :
+  %y = moe.fused_swiglu %x gate_up(%gu) down(%d) {gate_up_rows = 16 : i64}
+      : (tensor<?x64xf32>, tensor<80x64xbf16>, tensor<64x40xbf16>) -> tensor<?x64xf32>
+  // CHECK: moe.fused_routed_experts %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}} gate_up[%{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}] down[%{{[[:alnum:]_]+}}, %{{[[:alnum:]_]+}}] {gate_up_rows = 16 : i64} :
+  %r = moe.fused_routed_experts %x, %idx, %p gate_up [%gu, %gu] down [%d, %d] {gate_up_rows = 16 : i64}
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<80x64xbf16>, tensor<80x64xbf16>,
+         tensor<64x40xbf16>, tensor<64x40xbf16>) -> tensor<?x64xf32>
+  return %y, %r : tensor<?x64xf32>, tensor<?x64xf32>
+}
+
 // CHECK-LABEL: func @embed_norm_add
 func.func @embed_norm_add(%tokens: tensor<?xi32>) -> tensor<?x256xf32> {
   %table = moe.weight "model.embed_tokens.weight" : tensor<1024x256xbf16>

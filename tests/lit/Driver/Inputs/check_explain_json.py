@@ -21,7 +21,8 @@ def check(cond, what):
 names = [p["name"] for p in facts["passes"]]
 expected = ["canonicalize"] + (["moe-quantize-fp8"] if quantized else []) + [
     "moe-split-phases", "moe-decompose-mla", "moe-decompose-moe", "moe-absorb-mla",
-    "moe-absorb-mla", "moe-fuse-residual-norm", "canonicalize"]
+    "moe-absorb-mla", "moe-fuse-mla-input-proj", "moe-fuse-gate-up", "moe-fuse-residual-norm",
+    "canonicalize"]
 check(names == expected, "passes in pipeline order: %s" % names)
 by = {}
 for p in facts["passes"]:
@@ -44,12 +45,43 @@ check(any("form=auto chose naive for @prefill" in r for r in absorb[0]["remarks"
 check(any("form=auto chose absorbed for @decode" in r for r in absorb[1]["remarks"]),
       "moe-absorb-mla's cost-model remark for @decode")
 
-fusion = facts["fusions"]
+fusions = {f["pass"]: f for f in facts["fusions"]}
 layers = facts["model"]["num_hidden_layers"]
-check(len(fusion) == 1 and fusion[0]["op"] == "moe.add_rms_norm"
-      and fusion[0]["count"] == 2 * 2 * layers
-      and fusion[0]["replaced"] == {"moe.add": 4 * layers, "moe.rms_norm": 4 * layers},
-      "fusions: 2 per layer and entry point, each replacing an add and an rms_norm")
+norm = fusions.get("moe-fuse-residual-norm")
+check(norm and norm["op"] == "moe.add_rms_norm" and norm["count"] == 2 * 2 * layers
+      and norm["replaced"] == {"moe.add": 4 * layers, "moe.rms_norm": 4 * layers},
+      "residual-norm fusions: 2 per layer and entry point, each replacing an add and an rms_norm")
+# Gate and up as one product: the dense MLP and, per MoE layer, the shared
+# experts (one SwiGLU) and the routed experts (one step, a stacked weight per
+# expert), in both entry points.
+cfg = facts["model"]
+dense = cfg["first_k_dense_replace"]
+moe_layers = layers - dense
+swiglus = dense + moe_layers * (1 if cfg["n_shared_experts"] else 0)
+stacked_per_entry = swiglus + moe_layers * cfg["n_routed_experts"]
+gate_up = fusions.get("moe-fuse-gate-up")
+check(gate_up and gate_up["op"] == "moe.fused_swiglu, moe.fused_routed_experts"
+      and gate_up["count"] == 2 * (swiglus + moe_layers)
+      and gate_up["replaced"] == {"moe.swiglu": 2 * swiglus, "moe.routed_experts": 2 * moe_layers}
+      and gate_up["added"] == {"moe.fused_swiglu": 2 * swiglus,
+                               "moe.fused_routed_experts": 2 * moe_layers,
+                               "moe.concat_weights": 2 * stacked_per_entry},
+      "gate-up fusions: every SwiGLU of both entry points, one stacked weight per SwiGLU")
+if quantized:
+    # tiny-v3's q_lora rank, 96, is not whole 128-row scale blocks: not fused.
+    check("moe-fuse-mla-input-proj" not in fusions,
+          "FP8 with q_lora 96: the input projections stay apart")
+    check(any("not whole 128-row scale blocks" in r
+              for r in by["moe-fuse-mla-input-proj"][0]["remarks"]), "and a remark says why")
+else:
+    proj = fusions.get("moe-fuse-mla-input-proj")
+    # Two linears become one (and a slice of the query part; the latent part's
+    # slice folds into the slices after it).
+    check(proj and proj["op"] == "moe.concat_weights" and proj["count"] == 2 * layers
+          and proj["replaced"] == {"moe.linear": 2 * layers}
+          and proj["added"] == {"moe.concat_weights": 2 * layers,
+                                "moe.slice_columns": 2 * layers},
+          "input projections: one linear over stacked weights per layer and entry point")
 
 mla = facts["mla"]
 entries = {e["name"]: e for e in plan["entry_points"]}
@@ -79,5 +111,10 @@ if quantized:
     check(acc is not None and acc["positions"] == 64 and 0.9 < acc["mean_cosine"] <= 1
           and len(acc["layers"]) == layers, "fp8: the accuracy table")
 else:
-    check(facts["accuracy"] is None and before == after, "unquantized: weights unchanged")
+    # The stacked input projections replace their parts: the same bytes, fewer tensors.
+    check(facts["accuracy"] is None and before.keys() == after.keys()
+          and all(before[d]["bytes"] == after[d]["bytes"] for d in before)
+          and after["bf16"]["count"]
+              == before["bf16"]["count"] - layers - stacked_per_entry,
+          "unquantized: the same bytes per dtype, the input projections and gate/up stacked")
 print("PASS")

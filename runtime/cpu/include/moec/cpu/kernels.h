@@ -260,11 +260,23 @@ struct RouterParams {
 void router(const float *x, int64_t T, const Weight &gate, const float *bias,
             const RouterParams &params, int32_t *idx, float *weights);
 
-/// The three projections of one SwiGLU MLP: down(silu(gate(x)) * up(x)).
+/// The projections of one SwiGLU MLP: down(silu(gate(x)) * up(x)). Gate and up are
+/// either two weights or, fused (gateUpRows > 0), one weight whose rows interleave
+/// them in units of gateUpRows: unit u holds gate rows [u*R, u*R + n) then up rows
+/// [u*R, u*R + n), n = min(R, I - u*R), so one product over a unit's rows gives both
+/// halves of silu(g) * u. An FP8 gateUp needs R and I in whole scale blocks.
 struct SwigluWeights {
-  Weight gate; ///< [I, D]
-  Weight up;   ///< [I, D]
-  Weight down; ///< [D, I]
+  Weight gate;            ///< [I, D]; unused when fused
+  Weight up;              ///< [I, D]; unused when fused
+  Weight down;            ///< [D, I]
+  Weight gateUp;          ///< [2I, D], fused only
+  int64_t gateUpRows = 0; ///< the interleave unit R; 0: gate and up apart
+
+  bool fused() const { return gateUpRows > 0; }
+  /// I, the hidden width.
+  int64_t inner() const { return fused() ? gateUp.rows / 2 : gate.rows; }
+  /// D, the model width.
+  int64_t width() const { return down.rows; }
 };
 /// out[T, D] = down(silu(gate(x)) * up(x)).
 void swigluMlp(const float *x, int64_t T, const SwigluWeights &mlp, float *out);

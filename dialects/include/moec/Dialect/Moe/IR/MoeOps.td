@@ -142,6 +142,38 @@ def Moe_QuantizeWeightOp : Moe_Op<"quantize_weight", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Moe_ConcatWeightsOp : Moe_Op<"concat_weights", [Pure]> {
+  let summary = "2-D weights stacked row-wise into one";
+  let description = [{
+    The rows of each weight, one weight after the other: `[R1 + R2 + ..., K]`
+    from `[R1, K]`, `[R2, K]`, ... of one element type and encoding. A product
+    with it computes the products with each part side by side in one pass over
+    the input (fusions use it: `moe-fuse-mla-input-proj`). For block-quantized
+    weights every part but the last must have a multiple of the block's rows,
+    so the scale grids stack too. The plan emitter writes the stacked copy
+    while it packs the plan (codes and scales, each part's scales in its own
+    rows of the grid); the checkpoint is not changed.
+
+    With `interleave = U` the parts (all of the same rows R) take turns, U rows
+    at a time: unit u holds rows `[u*U, u*U + n)` of each part in order,
+    `n = min(U, R - u*U)`. A product over one unit's rows then gives matching
+    rows of every part together (`moe-fuse-gate-up`: gate and up). Block-
+    quantized parts need U and R in whole blocks.
+
+    ```mlir
+    %w = moe.concat_weights %q_a, %kv_a
+        : tensor<128x256xbf16>, tensor<80x256xbf16> -> tensor<208x256xbf16>
+    %gu = moe.concat_weights %gate, %up {interleave = 128 : i64}
+        : tensor<512x256xbf16>, tensor<512x256xbf16> -> tensor<1024x256xbf16>
+    ```
+  }];
+  let arguments = (ins Variadic<Moe_WeightTensor>:$weights,
+                       OptionalAttr<I64Attr>:$interleave);
+  let results = (outs Moe_WeightTensor:$result);
+  let assemblyFormat = "$weights attr-dict `:` type($weights) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Elementwise and normalisation
 //===----------------------------------------------------------------------===//
@@ -559,6 +591,57 @@ def Moe_SwigluOp : Moe_StepOp<"swiglu", "swiglu_mlp"> {
   let results = (outs Moe_Activation:$result);
   let assemblyFormat = [{
     $input `gate` `(` $gate `)` `up` `(` $up `)` `down` `(` $down `)`
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Moe_FusedSwigluOp : Moe_StepOp<"fused_swiglu", "fused_swiglu_mlp"> {
+  let summary = "SwiGLU MLP with gate and up in one interleaved weight";
+  let description = [{
+    `down(silu(g) * u)` where `g` and `u` come out of one product with
+    `gate_up`, the gate and up weights stacked by
+    `moe.concat_weights {interleave = gate_up_rows}` (`[2I, D]`); the
+    `silu(g) * u` is that product's epilogue. `moe-fuse-gate-up` makes it from
+    a `moe.swiglu`.
+    ```mlir
+    %gu = moe.concat_weights %g, %u {interleave = 128 : i64}
+        : tensor<512x256xbf16>, tensor<512x256xbf16> -> tensor<1024x256xbf16>
+    %o = moe.fused_swiglu %f gate_up(%gu) down(%d) {gate_up_rows = 128 : i64}
+        : (tensor<?x256xf32>, tensor<1024x256xbf16>, tensor<256x512xbf16>) -> tensor<?x256xf32>
+    ```
+  }];
+  let arguments = (ins Moe_Activation:$input, Moe_WeightTensor:$gate_up,
+                       Moe_WeightTensor:$down, I64Attr:$gate_up_rows);
+  let results = (outs Moe_Activation:$result);
+  let assemblyFormat = [{
+    $input `gate_up` `(` $gate_up `)` `down` `(` $down `)`
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Moe_FusedRoutedExpertsOp : Moe_StepOp<"fused_routed_experts", "fused_moe_experts",
+    [AttrSizedOperandSegments]> {
+  let summary = "routed experts with each expert's gate and up in one weight";
+  let description = [{
+    `moe.routed_experts` whose experts are `moe.fused_swiglu`s: expert `e`
+    uses `gate_up_weights[e]` (`[2I, D]`, interleaved by `gate_up_rows`) and
+    `down_weights[e]`.
+    ```mlir
+    %o = moe.fused_routed_experts %f, %idx, %w gate_up [%gu0, %gu1] down [%d0, %d1]
+        {gate_up_rows = 128 : i64} : (...) -> tensor<?x256xf32>
+    ```
+  }];
+  let arguments = (ins Moe_Activation:$input, Moe_IndexTensor:$indices,
+                       Moe_Activation:$weights,
+                       Variadic<Moe_WeightTensor>:$gate_up_weights,
+                       Variadic<Moe_WeightTensor>:$down_weights,
+                       I64Attr:$gate_up_rows);
+  let results = (outs Moe_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $indices `,` $weights
+    `gate_up` `[` $gate_up_weights `]` `down` `[` $down_weights `]`
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
