@@ -16,7 +16,9 @@
 // the gate, the distinct routed experts of the call and the shared experts; compare
 // it with BM_ReadBandwidth of the same run.
 //
-// BM_MoeExpertsDecode is moeExperts alone on the V3 shapes; BM_RopeDecode the two
+// BM_SwigluMlp is one SwiGLU MLP (V2-Lite's shared experts, D 2048, I 2816) with
+// gate and up apart or fused (moe-fuse-gate-up), at decode and for a 256-token
+// prefill. BM_MoeExpertsDecode is moeExperts alone on the V3 shapes; BM_RopeDecode the two
 // rope calls of an MLA layer at decode (q_pe of 128 heads, k_pe), BM_RmsNormDecode
 // one rmsNorm of 7168 values with a bf16 gamma.
 //
@@ -157,6 +159,55 @@ void BM_MoeLayerDecode(benchmark::State &state, const KernelSet *k) {
 }
 
 
+/// A SwiGLU MLP with gate and up apart, or fused (moe-fuse-gate-up: one weight of
+/// 2I rows interleaved by 128-row units, silu(g) * u as the product's epilogue).
+struct SwigluPool {
+  static constexpr int64_t kPool = 6; ///< MLPs taken in turn, so decode streams from DRAM
+  std::vector<std::unique_ptr<BenchMlp>> apart;
+  std::vector<std::unique_ptr<BenchWeight>> gateUps;
+  std::vector<cpu::SwigluWeights> views[2]; ///< [fused]
+
+  SwigluPool(int64_t D, int64_t I) {
+    for (int64_t i = 0; i < kPool; ++i) {
+      apart.push_back(std::make_unique<BenchMlp>(D, I, 200 + 3 * i));
+      views[0].push_back(apart.back()->view());
+      gateUps.push_back(
+          std::make_unique<BenchWeight>(cpu::WeightType::BF16, 2 * I, D, 300 + i));
+      cpu::SwigluWeights fused;
+      fused.gateUp = gateUps.back()->view();
+      fused.gateUpRows = 128;
+      fused.down = apart.back()->down.view();
+      views[1].push_back(fused);
+    }
+  }
+  static const SwigluPool &get() {
+    // DeepSeek-V2-Lite's shared experts (2 x 1408) at its width.
+    static const SwigluPool pool(2048, 2 * 1408);
+    return pool;
+  }
+};
+
+/// Args: {fused, T}. One MLP of the pool per call, in turn.
+void BM_SwigluMlp(benchmark::State &state, const KernelSet *k) {
+  const SwigluPool &pool = SwigluPool::get();
+  const bool fused = state.range(0) != 0;
+  const int64_t T = state.range(1), D = 2048;
+  const std::vector<float> x = randomFloats(T * D, 16);
+  std::vector<float> out(static_cast<size_t>(T * D));
+  size_t next = 0;
+  for (auto _ : state) {
+    k->swigluMlp(x.data(), T, pool.views[fused][next], out.data());
+    next = next + 1 == pool.views[fused].size() ? 0 : next + 1;
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["weight_bytes_per_second"] = benchmark::Counter(
+      static_cast<double>(pool.apart[0]->streamedBytes()) *
+          static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
+  state.SetLabel(k->simdLevel());
+}
+
 /// moeExperts alone, V3 shapes: K = 8 distinct experts per call, in turn.
 void BM_MoeExpertsDecode(benchmark::State &state, const KernelSet *k) {
   const MoeWeights &w = MoeWeights::get(true);
@@ -270,6 +321,11 @@ void registerMoeBenchmarks(const KernelSet *k, const char *suffix) {
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   benchmark::RegisterBenchmark(name("BM_MoeExpertsDecode").c_str(), BM_MoeExpertsDecode, k)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(name("BM_SwigluMlp").c_str(), BM_SwigluMlp, k)
+      ->ArgNames({"fused", "T"})
+      ->ArgsProduct({{0, 1}, {1, 256}})
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   benchmark::RegisterBenchmark(name("BM_RopeDecode").c_str(), BM_RopeDecode, k)

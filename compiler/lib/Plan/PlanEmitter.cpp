@@ -464,7 +464,7 @@ llvm::Expected<int32_t> Emitter::concatWeight(moe::ConcatWeightsOp op) {
   const int64_t cols = outType.getDimSize(1);
   std::string key = "concat";
   std::vector<ConcatPart> parts;
-  std::string fp8Scale;
+  uint64_t partsQuantized = 0, partsQuantizedBytes = 0;
   for (Value v : op.getWeights()) {
     ConcatPart part;
     auto type = cast<RankedTensorType>(v.getType());
@@ -504,8 +504,8 @@ llvm::Expected<int32_t> Emitter::concatWeight(moe::ConcatWeightsOp op) {
       key += formatv(" quantize({0} {1})", part.name,
                      stringifyFp8ScaleFormat(quantize.getScale()))
                  .str();
-      ++quantized;
-      quantizedSourceBytes += t->bytes;
+      partsQuantized += 1;
+      partsQuantizedBytes += t->bytes;
     } else if (block) {
       if (!def.getScaleName())
         return makeError(
@@ -527,6 +527,9 @@ llvm::Expected<int32_t> Emitter::concatWeight(moe::ConcatWeightsOp op) {
     key += formatv(" interleave {0}", interleave).str();
   if (auto found = derivedWeights.find(key); found != derivedWeights.end())
     return found->second;
+  // Counted once, however many entry points read the stack.
+  quantized += partsQuantized;
+  quantizedSourceBytes += partsQuantizedBytes;
 
   // Where each part's rows go: one segment per part, or with `interleave` one per
   // part per unit, in stacking order.
