@@ -626,17 +626,28 @@ static LogicalResult verifyExperts(Operation *op, ValueRange gates,
   return success();
 }
 
+/// The activations of a routed-experts op: input and result [T, D], the
+/// router's indices and weights [T, K].
+static LogicalResult verifyRoutedActivations(Operation *op, Value input, Value result,
+                                             Value indices, Value weights) {
+  if (failed(verifyRank2(op, "input", input)))
+    return failure();
+  ArrayRef<int64_t> in = shapeOf(input);
+  if (failed(verifyActivation(op, "result", result, in[0], in[1])) ||
+      failed(verifyRank2(op, "indices", indices)))
+    return failure();
+  ArrayRef<int64_t> idx = shapeOf(indices);
+  if (failed(expectShape(op, "indices", indices, {in[0], idx[1]})) ||
+      failed(expectShape(op, "weights", weights, idx)))
+    return failure();
+  return success();
+}
+
 LogicalResult RoutedExpertsOp::verify() {
-  if (failed(verifyRank2(*this, "input", getInput())))
+  if (failed(verifyRoutedActivations(*this, getInput(), getResult(), getIndices(),
+                                     getWeights())))
     return failure();
   ArrayRef<int64_t> in = shapeOf(getInput());
-  if (failed(verifyActivation(*this, "result", getResult(), in[0], in[1])) ||
-      failed(verifyRank2(*this, "indices", getIndices())))
-    return failure();
-  ArrayRef<int64_t> idx = shapeOf(getIndices());
-  if (failed(expectShape(*this, "indices", getIndices(), {in[0], idx[1]})) ||
-      failed(expectShape(*this, "weights", getWeights(), idx)))
-    return failure();
   return verifyExperts(*this, getGateWeights(), getUpWeights(),
                        getDownWeights(), in[1]);
 }
@@ -721,16 +732,10 @@ LogicalResult FusedSwigluOp::verify() {
 }
 
 LogicalResult FusedRoutedExpertsOp::verify() {
-  if (failed(verifyRank2(*this, "input", getInput())))
+  if (failed(verifyRoutedActivations(*this, getInput(), getResult(), getIndices(),
+                                     getWeights())))
     return failure();
   ArrayRef<int64_t> in = shapeOf(getInput());
-  if (failed(verifyActivation(*this, "result", getResult(), in[0], in[1])) ||
-      failed(verifyRank2(*this, "indices", getIndices())))
-    return failure();
-  ArrayRef<int64_t> idx = shapeOf(getIndices());
-  if (failed(expectShape(*this, "indices", getIndices(), {in[0], idx[1]})) ||
-      failed(expectShape(*this, "weights", getWeights(), idx)))
-    return failure();
   const size_t experts = getGateUpWeights().size();
   if (experts == 0)
     return emitOpError() << "expected at least one expert, got 0";
