@@ -98,12 +98,3 @@ func.func @not_fused(%x: tensor<?x64xf32>, %idx: tensor<?x2xi32>, %w: tensor<?x2
          tensor<32x64xf32>, tensor<64x32xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
   return %y, %r : tensor<?x64xf32>, tensor<?x64xf32>
 }
-
-// -----
-
-// A unit of no rows is an error.
-// RUN: not moec-opt %s -split-input-file -moe-fuse-gate-up='rows=0' -o /dev/null 2>&1 | FileCheck %s --check-prefix=ZERO
-// ZERO: error: moe-fuse-gate-up: rows must be at least 1, got 0
-func.func @zero() {
-  return
-}
