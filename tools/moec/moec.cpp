@@ -32,6 +32,42 @@ cl::opt<std::string> ptxArch("arch", cl::desc("GPU architecture: sm_90a or sm_80
 cl::opt<std::string> ptxOutput("o", cl::desc("Output PTX file ('-' for stdout)"),
                                cl::value_desc("file"), cl::init("-"),
                                cl::sub(emitPtxCmd), cl::cat(moecCategory));
+// moec bench
+cl::SubCommand benchCmd(
+    "bench",
+    "Measure a plan's prefill and decode speed, as llama-bench does: after a warm-up\n"
+    "(every weight page touched, then one untimed generation, so page faults on\n"
+    "first touch happen before any timing), R repetitions of a P-token prefill of\n"
+    "random ids and N greedy decode steps; median and range of tokens/s, the bytes\n"
+    "one decode token reads, the machine's read bandwidth measured before each\n"
+    "repetition with the same threads, and the fraction of it decode achieves\n"
+    "  example: moec bench model.plan -p 128 -n 64 -r 5\n"
+    "           moec bench model.plan --threads 1 -o json > bench.json");
+cl::opt<std::string> benchPlan(cl::Positional, cl::desc("<plan>"), cl::Required,
+                               cl::sub(benchCmd));
+cl::opt<int64_t> benchPrompt("p", cl::desc("Prompt tokens per prefill (default 128)"),
+                             cl::init(128), cl::sub(benchCmd), cl::cat(moecCategory));
+cl::opt<int64_t> benchGenerate("n", cl::desc("Decode steps after each prefill (default 64)"),
+                               cl::init(64), cl::sub(benchCmd), cl::cat(moecCategory));
+cl::opt<int> benchReps("r", cl::desc("Repetitions (default 5)"), cl::init(5),
+                       cl::sub(benchCmd), cl::cat(moecCategory));
+cl::opt<int> benchThreads("threads",
+                          cl::desc("Worker threads (default: the CPUs this process may run on)"),
+                          cl::init(0), cl::sub(benchCmd), cl::cat(moecCategory));
+cl::opt<unsigned> benchSeed("seed", cl::desc("Seed of the prompts' random token ids"),
+                            cl::init(1), cl::sub(benchCmd), cl::cat(moecCategory));
+cl::opt<bool> benchNoBandwidth(
+    "no-bandwidth", cl::desc("Do not measure the read bandwidth (it needs a 1 GiB buffer)"),
+    cl::sub(benchCmd), cl::cat(moecCategory));
+cl::opt<bool> benchQuiet("quiet", cl::desc("No progress lines on stderr"), cl::sub(benchCmd),
+                         cl::cat(moecCategory));
+cl::opt<moec::driver::BenchFormat> benchFormat(
+    "o", cl::desc("Report format on stdout"),
+    cl::values(clEnumValN(moec::driver::BenchFormat::Markdown, "md",
+                          "a markdown table and the bandwidth lines (default)"),
+               clEnumValN(moec::driver::BenchFormat::Json, "json",
+                          "every repetition's figures, for scripts")),
+    cl::init(moec::driver::BenchFormat::Markdown), cl::sub(benchCmd), cl::cat(moecCategory));
 // moec compile
 cl::SubCommand compileCmd(
     "compile",
@@ -308,6 +344,21 @@ int main(int argc, char **argv) {
                                     "moec compile: --calibration-tokens needs "
                                     "--accuracy-report"));
     if (Error err = moec::driver::compile(o))
+      return fail(std::move(err));
+    return 0;
+  }
+  if (benchCmd) {
+    moec::driver::BenchCommandOptions b;
+    b.plan = benchPlan;
+    b.promptTokens = benchPrompt;
+    b.generateTokens = benchGenerate;
+    b.repetitions = benchReps;
+    b.threads = benchThreads;
+    b.seed = benchSeed;
+    b.bandwidth = !benchNoBandwidth;
+    b.format = benchFormat;
+    b.quiet = benchQuiet;
+    if (Error err = moec::driver::bench(b))
       return fail(std::move(err));
     return 0;
   }

@@ -84,6 +84,29 @@ struct ExplainOptions {
 /// writes what the compiler did (docs/explain.md) to `options.output`, atomically.
 llvm::Error explain(const ExplainOptions &options);
 
+/// What `moec bench` prints.
+enum class BenchFormat {
+  Markdown, ///< a table like llama-bench's, then the bytes and bandwidth lines
+  Json,     ///< every repetition's figures, for scripts
+};
+
+/// Options of `moec bench`.
+struct BenchCommandOptions {
+  std::string plan;                  ///< the plan to measure
+  int64_t promptTokens = 128;        ///< -p
+  int64_t generateTokens = 64;       ///< -n
+  int repetitions = 5;               ///< -r
+  int threads = 0;                   ///< --threads (<= 0: the CPUs it may run on)
+  uint32_t seed = 1;                 ///< --seed: the prompts' token ids
+  bool bandwidth = true;             ///< not --no-bandwidth
+  BenchFormat format = BenchFormat::Markdown;
+  bool quiet = false;                ///< no progress on stderr
+};
+
+/// Measures a plan's prefill and decode speed (moec::runBench) and prints the
+/// report on stdout.
+llvm::Error bench(const BenchCommandOptions &options);
+
 /// Writes synthetic checkpoint `preset` into `dir` (moec synth).
 llvm::Error synth(llvm::StringRef preset, llvm::StringRef dir, uint64_t seed,
                   bool fp8, unsigned shards);
