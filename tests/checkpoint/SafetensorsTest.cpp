@@ -53,6 +53,39 @@ TEST(SafetensorsTest, WriteThenReadBack) {
   EXPECT_EQ(Value, -2.0f);
 }
 
+TEST(SafetensorsTest, ProducedTensorsAreMadeOneAtATimeAsTheyAreWritten) {
+  TempDir Dir;
+  std::vector<uint8_t> Fixed = encodeFromFloat(DType::F32, {1.0f, 2.0f});
+  std::vector<std::string> Calls;
+  auto Produce = [&Calls](std::string Name, std::vector<float> Values) {
+    return [&Calls, Name, Values](std::vector<uint8_t> &Out) {
+      Calls.push_back(Name);
+      Out = encodeFromFloat(DType::BF16, Values);
+    };
+  };
+  std::vector<TensorToWrite> Tensors(3);
+  Tensors[0] = {"p", DType::BF16, {2, 2}, {}, Produce("p", {1, 2, 3, 4}), 8};
+  Tensors[1] = {"fixed", DType::F32, {2}, Fixed};
+  Tensors[2] = {"q", DType::BF16, {3}, {}, Produce("q", {5, 6, 7}), 6};
+  std::string Path = Dir.file("x.safetensors");
+  ASSERT_EQ(errorText(writeSafetensors(Path, Tensors)), "");
+  // Each producer ran once, in file order, while the file was written.
+  EXPECT_EQ(Calls, (std::vector<std::string>{"p", "q"}));
+  auto File = SafetensorsFile::open(Path);
+  ASSERT_TRUE(bool(File)) << errorText(File);
+  EXPECT_EQ((*File)->lookup("p")->bytes(),
+            llvm::ArrayRef<uint8_t>(encodeFromFloat(DType::BF16, {1, 2, 3, 4})));
+  EXPECT_EQ((*File)->lookup("fixed")->bytes(), llvm::ArrayRef<uint8_t>(Fixed));
+  EXPECT_EQ((*File)->lookup("q")->bytes(),
+            llvm::ArrayRef<uint8_t>(encodeFromFloat(DType::BF16, {5, 6, 7})));
+  // A declared size that does not fit the shape is refused before anything runs.
+  Calls.clear();
+  Tensors[2].ProducedSize = 4;
+  EXPECT_EQ(errorText(writeSafetensors(Dir.file("y.safetensors"), Tensors)),
+            Dir.file("y.safetensors") + ": tensor 'q': 4 bytes do not match BF16 x [3]");
+  EXPECT_TRUE(Calls.empty());
+}
+
 TEST(SafetensorsTest, WriteIsAtomicAndLeavesNoTemporaries) {
   TempDir Dir;
   std::string Path = Dir.file("x.safetensors");

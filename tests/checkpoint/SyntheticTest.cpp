@@ -59,10 +59,11 @@ TEST(SyntheticTest, ListsPresets) {
     EXPECT_TRUE(bool(syntheticPresetConfig(Preset.Name))) << Preset.Name.str();
   }
   EXPECT_EQ(Names, (std::vector<std::string>{"tiny-v3", "tiny-v2",
-                                             "tiny-v2-grouped", "v2-lite-4l"}));
+                                             "tiny-v2-grouped", "v2-lite-4l",
+                                             "v2-lite-8l"}));
   auto Unknown = syntheticPresetConfig("huge");
   EXPECT_EQ(errorText(Unknown), "unknown preset 'huge' (valid: tiny-v3, tiny-v2, "
-                                "tiny-v2-grouped, v2-lite-4l)");
+                                "tiny-v2-grouped, v2-lite-4l, v2-lite-8l)");
   // The measurement preset has DeepSeek-V2-Lite's shapes (written only by hand:
   // 4.3 GB).
   auto Lite = syntheticPresetConfig("v2-lite-4l");
@@ -71,6 +72,16 @@ TEST(SyntheticTest, ListsPresets) {
   EXPECT_EQ(Lite->KvLoraRank, 512);
   EXPECT_EQ(Lite->NumRoutedExperts, 64);
   EXPECT_EQ(Lite->MoeIntermediateSize, 1408);
+  // The CPU-performance issue's v2lite-8L: the same with 8 layers, 1 dense.
+  auto Lite8 = syntheticPresetConfig("v2-lite-8l");
+  ASSERT_TRUE(bool(Lite8));
+  EXPECT_EQ(Lite8->NumHiddenLayers, 8);
+  EXPECT_EQ(Lite8->FirstKDenseReplace, 1);
+  EXPECT_EQ(Lite8->VocabSize, 102400);
+  EXPECT_EQ(Lite8->IntermediateSize, 10944);
+  EXPECT_EQ(Lite8->NumExpertsPerTok, 6);
+  EXPECT_EQ(Lite8->NumSharedExperts, 2);
+  EXPECT_FALSE(Lite8->QLoraRank.has_value());
 }
 
 TEST(SyntheticTest, TinyV3ReadsBackAndValidates) {
@@ -276,7 +287,7 @@ TEST(SyntheticTest, RejectsBadOptions) {
   EXPECT_EQ(
       errorText(writeSyntheticCheckpoint("nope", Dir.path(), SynthOptions())),
       "unknown preset 'nope' (valid: tiny-v3, tiny-v2, tiny-v2-grouped, "
-            "v2-lite-4l)");
+            "v2-lite-4l, v2-lite-8l)");
   EXPECT_FALSE(llvm::sys::fs::exists(Dir.file("config.json")));
 }
 

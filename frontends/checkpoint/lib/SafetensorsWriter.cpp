@@ -9,6 +9,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cassert>
 #include <cstdio>
 
 using namespace llvm;
@@ -69,10 +70,10 @@ Error checkTensors(StringRef Path, ArrayRef<TensorToWrite> Tensors) {
                                  "' is given twice");
     std::optional<int64_t> Count = shapeNumElements(Tensor.Shape);
     if (!Count ||
-        uint64_t(*Count) * dtypeSize(Tensor.Type) != Tensor.Bytes.size())
+        uint64_t(*Count) * dtypeSize(Tensor.Type) != Tensor.size())
       return fileError(
           Path, "tensor '" + escapeForMessage(Tensor.Name) +
-                    "': " + Twine(Tensor.Bytes.size()) +
+                    "': " + Twine(Tensor.size()) +
                     " bytes do not match " + dtypeName(Tensor.Type) + " x " +
                     formatShape(Tensor.Shape));
   }
@@ -98,7 +99,7 @@ Error writeSafetensors(StringRef Path, ArrayRef<TensorToWrite> Tensors,
     Header["__metadata__"] = Metadata;
   uint64_t Offset = 0;
   for (const TensorToWrite &Tensor : Tensors) {
-    uint64_t End = Offset + Tensor.Bytes.size();
+    uint64_t End = Offset + Tensor.size();
     Header[Tensor.Name] = {{"dtype", dtypeName(Tensor.Type).str()},
                            {"shape", Tensor.Shape},
                            {"data_offsets", {Offset, End}}};
@@ -111,9 +112,22 @@ Error writeSafetensors(StringRef Path, ArrayRef<TensorToWrite> Tensors,
     for (int I = 0; I < 8; ++I)
       OS << static_cast<char>((Length >> (8 * I)) & 0xFF);
     OS << Text;
-    for (const TensorToWrite &Tensor : Tensors)
-      OS.write(reinterpret_cast<const char *>(Tensor.Bytes.data()),
-               Tensor.Bytes.size());
+    std::vector<uint8_t> Produced;
+    for (const TensorToWrite &Tensor : Tensors) {
+      if (!Tensor.Produce) {
+        OS.write(reinterpret_cast<const char *>(Tensor.Bytes.data()),
+                 Tensor.Bytes.size());
+        continue;
+      }
+      Produced.clear();
+      Tensor.Produce(Produced);
+      // A producer that gives the wrong size is a bug of its caller; the
+      // header already promised ProducedSize bytes, so pad or cut to it.
+      assert(Produced.size() == Tensor.ProducedSize && "producer size mismatch");
+      Produced.resize(Tensor.ProducedSize);
+      OS.write(reinterpret_cast<const char *>(Produced.data()), Produced.size());
+      std::vector<uint8_t>().swap(Produced); // one tensor in memory at a time
+    }
   });
 }
 
@@ -149,7 +163,7 @@ Error writeCheckpointTensors(StringRef Dir, ArrayRef<TensorToWrite> Tensors,
 
   uint64_t Total = 0;
   for (const TensorToWrite &Tensor : Tensors)
-    Total += Tensor.Bytes.size();
+    Total += Tensor.size();
   uint64_t Target = (Total + NumShards - 1) / NumShards;
 
   // Consecutive runs: close a shard once it reaches the target, or when every
@@ -165,7 +179,7 @@ Error writeCheckpointTensors(StringRef Dir, ArrayRef<TensorToWrite> Tensors,
       ShardBytes = 0;
     }
     Shards.back().push_back(Tensors[I]);
-    ShardBytes += Tensors[I].Bytes.size();
+    ShardBytes += Tensors[I].size();
   }
 
   json WeightMap = json::object();

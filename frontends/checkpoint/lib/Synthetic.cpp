@@ -47,16 +47,21 @@ std::vector<float> generateValues(const ExpectedTensor &Tensor, uint64_t Seed) {
   return Values;
 }
 
-/// Owns the bytes of the tensors handed to the writer.
+/// The tensors handed to the writer, each made by a producer when the writer
+/// reaches it: one tensor's values in memory at a time, however large the model.
 struct GeneratedTensors {
-  std::vector<std::unique_ptr<std::vector<uint8_t>>> Storage;
   std::vector<TensorToWrite> Tensors;
 
   void add(std::string Name, DType Type, std::vector<int64_t> Shape,
-           std::vector<uint8_t> Bytes) {
-    Storage.push_back(std::make_unique<std::vector<uint8_t>>(std::move(Bytes)));
-    Tensors.push_back(
-        {std::move(Name), Type, std::move(Shape), *Storage.back()});
+           std::function<void(std::vector<uint8_t> &)> Produce) {
+    uint64_t Size = uint64_t(*shapeNumElements(Shape)) * dtypeSize(Type);
+    TensorToWrite T;
+    T.Name = std::move(Name);
+    T.Type = Type;
+    T.Shape = std::move(Shape);
+    T.Produce = std::move(Produce);
+    T.ProducedSize = Size;
+    Tensors.push_back(std::move(T));
   }
 };
 } // namespace
@@ -79,28 +84,48 @@ Error writeSyntheticCheckpoint(const ModelConfig &Config, StringRef Dir,
     return fileError(Dir, "cannot create directory: " + EC.message());
 
   GeneratedTensors Generated;
+  const uint64_t Seed = Options.Seed;
   for (const ExpectedTensor &Tensor : expectedTensors(Written)) {
-    std::vector<float> Values = generateValues(Tensor, Options.Seed);
     if (Tensor.Role == TensorRole::RouterBias) {
       Generated.add(Tensor.Name, DType::F32, Tensor.Shape,
-                    encodeFromFloat(DType::F32, Values));
+                    [Tensor, Seed](std::vector<uint8_t> &Out) {
+                      Out = encodeFromFloat(DType::F32, generateValues(Tensor, Seed));
+                    });
     } else if (Options.Fp8 && Tensor.isQuantizable()) {
       const Fp8Quantization &Quant = *Written.Quantization;
       if (Quant.BlockRows != Quant.BlockCols)
         return createStringError(inconvertibleErrorCode(),
                                  "synthetic FP8 weights need square blocks, got %lldx%lld",
                                  (long long)Quant.BlockRows, (long long)Quant.BlockCols);
-      Fp8BlockWeight Quantized =
-          quantizeFp8Blocks(Values, Tensor.Shape[0], Tensor.Shape[1], Quant.BlockRows);
+      // The codes' producer quantizes and keeps the scales for the scale
+      // tensor's producer, which the writer calls next.
+      auto Scales = std::make_shared<std::vector<float>>();
+      const int64_t Block = Quant.BlockRows;
+      auto Quantize = [Tensor, Seed, Block] {
+        return quantizeFp8Blocks(generateValues(Tensor, Seed), Tensor.Shape[0],
+                                 Tensor.Shape[1], Block);
+      };
       Generated.add(Tensor.Name, DType::F8_E4M3, Tensor.Shape,
-                    std::move(Quantized.Values));
+                    [Quantize, Scales](std::vector<uint8_t> &Out) {
+                      Fp8BlockWeight Quantized = Quantize();
+                      Out = std::move(Quantized.Values);
+                      *Scales = std::move(Quantized.Scales);
+                    });
       Generated.add(scaleNameFor(Tensor.Name), DType::F32,
                     blockScaleShape(Tensor.Shape[0], Tensor.Shape[1],
                                     Quant.BlockRows, Quant.BlockCols),
-                    encodeFromFloat(DType::F32, Quantized.Scales));
+                    [Quantize, Scales](std::vector<uint8_t> &Out) {
+                      if (Scales->empty())
+                        *Scales = Quantize().Scales;
+                      Out = encodeFromFloat(DType::F32, *Scales);
+                      std::vector<float>().swap(*Scales);
+                    });
     } else {
-      Generated.add(Tensor.Name, Options.WeightType, Tensor.Shape,
-                    encodeFromFloat(Options.WeightType, Values));
+      const DType Type = Options.WeightType;
+      Generated.add(Tensor.Name, Type, Tensor.Shape,
+                    [Tensor, Seed, Type](std::vector<uint8_t> &Out) {
+                      Out = encodeFromFloat(Type, generateValues(Tensor, Seed));
+                    });
     }
   }
 

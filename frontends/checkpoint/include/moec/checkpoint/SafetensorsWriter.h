@@ -10,13 +10,16 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 namespace moec::checkpoint {
 
-/// A tensor to write. The bytes are borrowed and must outlive the write call.
+/// A tensor to write: its bytes, borrowed (they must outlive the write call),
+/// or a producer the writer calls right before the tensor's data is written, so
+/// a large checkpoint is written with one tensor in memory at a time.
 struct TensorToWrite {
   /// Tensor name (not "__metadata__").
   std::string Name;
@@ -26,6 +29,12 @@ struct TensorToWrite {
   std::vector<int64_t> Shape;
   /// Little-endian element data; size must be elements x dtype size.
   llvm::ArrayRef<uint8_t> Bytes;
+  /// When set (Bytes empty): fills its argument with the tensor's ProducedSize
+  /// bytes.
+  std::function<void(std::vector<uint8_t> &)> Produce;
+  uint64_t ProducedSize = 0;
+
+  uint64_t size() const { return Produce ? ProducedSize : Bytes.size(); }
 };
 
 /// Writes one safetensors file at \p Path, atomically (a temporary file in the
