@@ -605,10 +605,15 @@ llvm::Expected<int32_t> Emitter::concatWeight(moe::ConcatWeightsOp op) {
         return produceRows(r0, r0 + int64_t(size / rowBytes), out);
       });
   weightBytes += codeBytes;
-  ++stacked;
-  stackedBytes += codeBytes;
+  // Copies of checkpoint tensors (quantized ones are the compiler's own anyway).
+  const bool copied = partsQuantized == 0;
+  if (copied) {
+    ++stacked;
+    stackedBytes += codeBytes;
+  }
   if (block) {
-    stackedBytes += uint64_t((stackedRows + B - 1) / B) * ((cols + B - 1) / B) * sizeof(float);
+    if (copied)
+      stackedBytes += uint64_t((stackedRows + B - 1) / B) * ((cols + B - 1) / B) * sizeof(float);
     // The segments' scale rows, stacked: every segment but the last starts and
     // ends on a block boundary (the verifier's rule), so block rows move whole.
     const int64_t gridCols = (cols + B - 1) / B;

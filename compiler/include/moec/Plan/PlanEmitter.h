@@ -53,8 +53,9 @@ struct PlanSummary {
   uint64_t quantized = 0;
   uint64_t quantizedSourceBytes = 0;
   double quantizeSeconds = 0; ///< wall time spent quantizing (while writing)
-  /// Weights stacked for fusions (moe.concat_weights), and their bytes: always
-  /// written into the plan, external placement or not.
+  /// Weights stacked for fusions (moe.concat_weights) from checkpoint tensors
+  /// as they are (not quantized while packed), and their bytes: copies written
+  /// into the plan, external placement or not.
   uint64_t stacked = 0;
   uint64_t stackedBytes = 0;
 };
