@@ -56,10 +56,12 @@ def load(ckpt, dtype):
         p = f"model.layers.{l}.mlp.experts."
         E = cfg["n_routed_experts"]
         sd[p + "gate_up_proj"] = torch.stack([
-            torch.cat([tensors[f"{p}{e}.gate_proj.weight"], tensors[f"{p}{e}.up_proj.weight"]], 0)
+            torch.cat([tensors.pop(f"{p}{e}.gate_proj.weight"),
+                       tensors.pop(f"{p}{e}.up_proj.weight")], 0)
             for e in range(E)]).to(dtype)
         sd[p + "down_proj"] = torch.stack(
-            [tensors[f"{p}{e}.down_proj.weight"] for e in range(E)]).to(dtype)
+            [tensors.pop(f"{p}{e}.down_proj.weight") for e in range(E)]).to(dtype)
+        # Each layer's experts are freed once stacked: one copy of the weights in memory.
     del tensors
     missing, unexpected = model.load_state_dict(sd, strict=False, assign=True)
     if unexpected or missing:
