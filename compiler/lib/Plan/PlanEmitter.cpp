@@ -131,6 +131,9 @@ private:
   llvm::Expected<WeightRef> weight(Value v);
   /// A weight that must not be a per-head view.
   llvm::Expected<int32_t> plainWeight(Value v, Operation *user);
+  /// plainWeight of each of `values`, appended to `ws`.
+  llvm::Error appendWeights(llvm::ArrayRef<Value> values, Operation *user,
+                            std::vector<int32_t> &ws);
   /// The plan weight of source tensor `name`, added on first use.
   llvm::Expected<int32_t> sourceWeight(llvm::StringRef name);
   /// The FP8 codes (with their scale weight attached) of a moe.quantize_weight.
@@ -871,16 +874,24 @@ llvm::Error Emitter::emit(moe::RouterOp op) {
               ws, attrsOf(std::move(a)));
 }
 
+llvm::Error Emitter::appendWeights(ArrayRef<Value> values, Operation *user,
+                                   std::vector<int32_t> &ws) {
+  for (Value v : values) {
+    llvm::Expected<int32_t> idx = plainWeight(v, user);
+    if (!idx)
+      return idx.takeError();
+    ws.push_back(*idx);
+  }
+  return llvm::Error::success();
+}
+
 llvm::Error Emitter::emit(moe::RoutedExpertsOp op) {
   std::vector<int32_t> ws;
   size_t n = op.getGateWeights().size();
   for (size_t e = 0; e < n; ++e)
-    for (Value v : {op.getGateWeights()[e], op.getUpWeights()[e], op.getDownWeights()[e]}) {
-      llvm::Expected<int32_t> idx = plainWeight(v, op);
-      if (!idx)
-        return idx.takeError();
-      ws.push_back(*idx);
-    }
+    if (llvm::Error err = appendWeights(
+            {op.getGateWeights()[e], op.getUpWeights()[e], op.getDownWeights()[e]}, op, ws))
+      return err;
   plan::MoeAttrsT a;
   a.experts = static_cast<int64_t>(n);
   a.top_k = cast<RankedTensorType>(op.getIndices().getType()).getDimSize(1);
@@ -906,12 +917,9 @@ llvm::Error Emitter::emit(moe::FusedRoutedExpertsOp op) {
   for (size_t e = 0; e < n; ++e) {
     if (llvm::Error err = checkGateUp(op.getGateUpWeights()[e], op.getGateUpRows(), op))
       return err;
-    for (Value v : {op.getGateUpWeights()[e], op.getDownWeights()[e]}) {
-      llvm::Expected<int32_t> idx = plainWeight(v, op);
-      if (!idx)
-        return idx.takeError();
-      ws.push_back(*idx);
-    }
+    if (llvm::Error err =
+            appendWeights({op.getGateUpWeights()[e], op.getDownWeights()[e]}, op, ws))
+      return err;
   }
   plan::MoeAttrsT a;
   a.experts = static_cast<int64_t>(n);
@@ -926,12 +934,8 @@ llvm::Error Emitter::emit(moe::FusedSwigluOp op) {
   if (llvm::Error err = checkGateUp(op.getGateUp(), op.getGateUpRows(), op))
     return err;
   std::vector<int32_t> ws;
-  for (Value v : {op.getGateUp(), op.getDown()}) {
-    llvm::Expected<int32_t> idx = plainWeight(v, op);
-    if (!idx)
-      return idx.takeError();
-    ws.push_back(*idx);
-  }
+  if (llvm::Error err = appendWeights({op.getGateUp(), op.getDown()}, op, ws))
+    return err;
   plan::GateUpAttrsT a;
   a.rows = op.getGateUpRows();
   return step(op, plan::StepKind::FusedSwigluMlp, {op.getInput()}, {op.getResult()}, ws,
@@ -940,12 +944,8 @@ llvm::Error Emitter::emit(moe::FusedSwigluOp op) {
 
 llvm::Error Emitter::emit(moe::SwigluOp op) {
   std::vector<int32_t> ws;
-  for (Value v : {op.getGate(), op.getUp(), op.getDown()}) {
-    llvm::Expected<int32_t> idx = plainWeight(v, op);
-    if (!idx)
-      return idx.takeError();
-    ws.push_back(*idx);
-  }
+  if (llvm::Error err = appendWeights({op.getGate(), op.getUp(), op.getDown()}, op, ws))
+    return err;
   return step(op, plan::StepKind::SwigluMlp, {op.getInput()}, {op.getResult()}, ws);
 }
 
