@@ -43,10 +43,13 @@ TEST_P(Linear, Fp8PartialEdgeBlocks) {
 }
 
 TEST_P(Linear, PrefillPanels) {
-  // More tokens than a register tile: 64-row x 512-column panels, with a partial
-  // panel in each direction and K blocks accumulated into y.
-  for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F8E4M3})
+  // More tokens than a register tile: 64-row x 2048-column panels, with a partial
+  // panel in each direction and K blocks accumulated into y (K 4500: two full
+  // column panels and one of 404).
+  for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F8E4M3}) {
     checkLinear(type, 37, 150, 1100, 7 + static_cast<uint32_t>(type));
+    checkLinear(type, 9, 70, 4500, 17 + static_cast<uint32_t>(type));
+  }
 }
 
 TEST_P(Linear, ThreadCountDoesNotChangeResults) {

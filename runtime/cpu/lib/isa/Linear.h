@@ -10,8 +10,11 @@
 // tokens. At decode (T <= Isa::kTokenBlock) each thread streams its rows start to
 // end with software prefetch, in tiles of Isa::kStreamRowBlock rows when T is
 // tiny (more independent streams and accumulators). For more tokens the work is
-// blocked into 64-row x 512-column panels that stay in L2 while every token block
-// passes over them.
+// blocked into 64-row x 2048-column panels that stay in L2 while every token block
+// passes over them. Each tile ends with a horizontal sum per accumulator, which
+// costs about as much as a quarter of a 512-column tile's multiply-adds: wide
+// panels make that rare (2048 columns: 1.12x on BM_LinearBf16 at T=64 against
+// 512, bench/RESULTS.md).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_CPU_LIB_ISA_LINEAR_H
@@ -40,7 +43,7 @@ template <class Isa, WeightType Wt> struct LinearKernel {
   static constexpr int64_t kPrefetchBytes = 1024;
   /// Panel sizes for more tokens.
   static constexpr int64_t kPanelRows = 64;
-  static constexpr int64_t kPanelCols = 512; // a multiple of the FP8 block
+  static constexpr int64_t kPanelCols = 2048; // a multiple of the FP8 block
 
   static const char *row(const Weight &W, int64_t r) {
     return static_cast<const char *>(W.data) + r * W.cols * kElemBytes<Wt>;
