@@ -10,6 +10,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
@@ -26,11 +27,12 @@ using llvm::formatv;
 /// longer than a second, so quick compiles stay quiet.
 class ProgressBar {
 public:
-  explicit ProgressBar(StringRef label) : label(label.str()) {}
+  explicit ProgressBar(StringRef label)
+      : label(label.str()), tty(llvm::sys::Process::StandardErrIsDisplayed()) {}
   ~ProgressBar() { finish(); }
   /// Ends the bar's line, if it was shown.
   void finish() {
-    if (shown)
+    if (shown && tty)
       errs() << "\n";
     shown = false;
   }
@@ -39,11 +41,22 @@ public:
     auto now = steady_clock::now();
     if (!shown && now - start < seconds(1))
       return;
+    double frac = total ? double(done) / double(total) : 1.0;
+    if (!tty) {
+      // A log, not a terminal: one line per tenth, no carriage returns.
+      int tenth = static_cast<int>(frac * 10);
+      if (shown && tenth <= lastTenth)
+        return;
+      shown = true;
+      lastTenth = tenth;
+      errs() << formatv("{0}: {1}% ({2:f1}/{3:f1} MiB)\n", label, tenth * 10,
+                        done / 1048576.0, total / 1048576.0);
+      return;
+    }
     if (shown && done < total && now - last < milliseconds(100))
       return;
     shown = true;
     last = now;
-    double frac = total ? double(done) / double(total) : 1.0;
     int filled = static_cast<int>(frac * 30);
     errs() << "\r" << label << " [" << std::string(filled, '#')
            << std::string(30 - filled, '.') << "] "
@@ -56,6 +69,8 @@ private:
   std::string label;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last = start;
+  bool tty;          ///< stderr is a terminal: redraw one line
+  int lastTenth = -1; ///< not a terminal: the last tenth printed
   bool shown = false;
 };
 
