@@ -19,7 +19,6 @@ cd "$(dirname "$0")/.."
 WORK=$1 LLAMA=$2 GGUF_BF16=$3 GGUF_Q8=$4
 shift 4
 THREADS=("${@:-2}")
-[[ ${#THREADS[@]} -eq 0 ]] && THREADS=(2)
 ROUNDS=${ROUNDS:-3}
 P=${P:-128}
 N=${N:-64}

@@ -61,11 +61,12 @@ double decodeBytes(const BenchReport &r) {
          double(r.decodeBytes.kvPerContextToken) * r.meanDecodeContext;
 }
 
-std::string range(const std::vector<double> &v, const char *format) {
+/// "lo–hi" of `v`, each divided by `unit`.
+std::string range(const std::vector<double> &v, const char *format, double unit = 1) {
   if (v.empty())
     return "-";
   auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-  return formatv(format, *lo).str() + "–" + formatv(format, *hi).str();
+  return formatv(format, *lo / unit).str() + "–" + formatv(format, *hi / unit).str();
 }
 
 } // namespace
@@ -148,14 +149,7 @@ Error bench(const BenchCommandOptions &options) {
                   "with {1} threads, {2} loads over {3} MiB; range {4} GB/s)\n",
                   bandwidth / 1e9, r.threads, r.bandwidthLoads,
                   r.bandwidthBufferBytes >> 20,
-                  range(std::vector<double>(
-                            [&] {
-                              std::vector<double> g;
-                              for (double v : r.bandwidthBytesPerSecond)
-                                g.push_back(v / 1e9);
-                              return g;
-                            }()),
-                        "{0:f1}"));
+                  range(r.bandwidthBytesPerSecond, "{0:f1}", 1e9));
     if (decode > 0)
       os << formatv("decode: {0:f1} tokens/s x {1:f2} MB = {2:f2} GB/s, {3:f2} of the "
                     "read bandwidth\n",
