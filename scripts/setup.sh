@@ -19,6 +19,9 @@ PACKAGES=(
   flatbuffers-compiler libflatbuffers-dev nlohmann-json3-dev libonnx-dev libprotobuf-dev protobuf-compiler
   # checksums of plans and weight files
   libxxhash-dev
+  # the runtime's tokenizer: PCRE2 (Unicode properties, lookahead, JIT) for the
+  # pre-tokenizer's Split regexes; xz unpacks the DeepSeek-V3 tokenizer fixture
+  libpcre2-dev xz-utils
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # readelf and nm for the layering test

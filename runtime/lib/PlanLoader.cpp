@@ -54,14 +54,15 @@ Status verifyFlatbuffer(const uint8_t *data, size_t size, const plan::Plan **roo
     uint32_t version = table->GetField<uint32_t>(plan::Plan::VT_VERSION, 0);
     if (version == 0)
       return Status::error("malformed plan: format version is missing");
-    if (version < kPlanFormatVersion)
+    if (version < kPlanFormatOldestReadable)
       return Status::error("plan format version %u is no longer supported (this runtime reads "
-                           "version %u); recompile the checkpoint with moec compile",
-                           version, kPlanFormatVersion);
+                           "versions %u to %u); recompile the checkpoint with moec compile",
+                           version, kPlanFormatOldestReadable, kPlanFormatVersion);
     if (version > kPlanFormatVersion)
       return Status::error("plan format version %u was written by a newer moec (this runtime "
-                           "reads version %u); update the runtime or recompile the checkpoint",
-                           version, kPlanFormatVersion);
+                           "reads versions %u to %u); update the runtime or recompile the "
+                           "checkpoint",
+                           version, kPlanFormatOldestReadable, kPlanFormatVersion);
   }
 
   flatbuffers::Verifier verifier(data, tableBytes);
@@ -252,8 +253,8 @@ Status Plan::checkIntegrity() const {
   const plan::Integrity *integrity = root_->integrity();
   size_t at = 0;
   if (!integrity || !metadataDigestOffset(*root_, file_.data(), &at))
-    return Status::error("the plan has no integrity record (format %u requires one)",
-                         kPlanFormatVersion);
+    return Status::error("the plan has no integrity record (plan formats 3 and later "
+                         "require one)");
   size_t tableBytes =
       size_t(flatbuffers::ReadScalar<uint32_t>(file_.data())) + kPlanSizePrefixBytes;
   if (at + 8 > tableBytes)

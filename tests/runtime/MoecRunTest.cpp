@@ -212,7 +212,7 @@ TEST_F(MoecRun, ErrorsAreOneClearLine) {
        "moec-run: forward: token 1 has id 999, the vocabulary has 160 tokens\n"},
       {plan + " --tokens 1,x", 2,
        "moec-run: --tokens: \"1,x\" is not a comma-separated list of token ids (bad item \"x\")\n"},
-      {plan, 2, "moec-run: --tokens is required (see --help)\n"},
+      {plan, 2, "moec-run: --tokens or --prompt is required (see --help)\n"},
       {plan + " --tokens 1 --top-p 2", 2, "moec-run: sampling: top-p 2 is outside (0, 1]\n"},
       {plan + " --tokens 1 --frobnicate 3", 2, "moec-run: unknown option --frobnicate (see --help)\n"},
       {plan + " --tokens 1 --dump-decode-logits x.npy", 2,
@@ -255,7 +255,7 @@ TEST_F(MoecRun, DumpsThePlanAsJson) {
   nlohmann::json plan = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
   ASSERT_FALSE(plan.is_discarded()) << "not valid JSON:\n" << run.out.substr(0, 2000);
 
-  EXPECT_EQ(plan["version"], 4);
+  EXPECT_EQ(plan["version"], 5);
   EXPECT_EQ(plan["max_tokens"], 16);
   // The integrity record: the metadata hash and the embedded blob's digest.
   EXPECT_TRUE(plan["integrity"]["metadata_xxh3"].is_number());

@@ -231,9 +231,16 @@ TEST(PlanLoader, WrongIdentifier) {
 TEST(PlanLoader, NewerFormatVersion) {
   MiniPlan mini;
   mini.writer.plan().version = kPlanFormatVersion + 1;
-  EXPECT_EQ(mini.load(), mini.path + ": plan format version 5 was written by a newer moec (this "
-                                     "runtime reads version 4); update the runtime or recompile "
-                                     "the checkpoint");
+  EXPECT_EQ(mini.load(), mini.path + ": plan format version 6 was written by a newer moec (this "
+                                     "runtime reads versions 4 to 5); update the runtime or "
+                                     "recompile the checkpoint");
+}
+
+// Version 5 added only the optional tokenizer table: a version-4 plan still loads.
+TEST(PlanLoader, Version4PlansStillLoad) {
+  MiniPlan mini;
+  mini.writer.plan().version = 4;
+  EXPECT_EQ(mini.load(), "");
 }
 
 TEST(PlanLoader, OlderFormatVersionsAreRefused) {
@@ -241,8 +248,8 @@ TEST(PlanLoader, OlderFormatVersionsAreRefused) {
     MiniPlan mini;
     mini.writer.plan().version = version;
     EXPECT_EQ(mini.load(), mini.path + ": plan format version " + std::to_string(version) +
-                               " is no longer supported (this runtime reads version 4); "
-                               "recompile the checkpoint with moec compile");
+                               " is no longer supported (this runtime reads versions 4 to "
+                               "5); recompile the checkpoint with moec compile");
   }
 }
 
@@ -1212,7 +1219,7 @@ TEST(PlanIntegrity, APlanWithoutTheRecordIsRefused) {
   out.insert(out.end(), bytes.begin() + long(blobStart(bytes)), bytes.end());
   writeBytes(mini.path, out);
   EXPECT_EQ(loadMessage(mini.path),
-            mini.path + ": the plan has no integrity record (format 4 requires one)");
+            mini.path + ": the plan has no integrity record (plan formats 3 and later require one)");
 }
 
 } // namespace

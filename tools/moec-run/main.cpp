@@ -10,6 +10,7 @@
 #include "moec/runtime/MemoryPlan.h"
 #include "moec/runtime/PlanJson.h"
 #include "moec/runtime/Runtime.h"
+#include "moec/runtime/Tokenizer.h"
 
 #include <algorithm>
 #include <cctype>
@@ -28,6 +29,9 @@
 namespace {
 
 const char *const kHelp = R"(usage: moec-run PLAN --tokens IDS [options]
+       moec-run PLAN --prompt TEXT [options]
+       moec-run PLAN --tokenize TEXT
+       moec-run PLAN --detokenize IDS
        moec-run PLAN --dump-plan
        moec-run PLAN --memory-plan[=json]
        moec-run PLAN --verify
@@ -45,6 +49,19 @@ input:
   --tokens IDS          prompt token ids, comma-separated (e.g. 3,14,15); a
                         warning tells when positions pass the model's
                         context (YaRN factor x original_max_position_embeddings)
+  --prompt TEXT         prompt text, encoded by the plan's tokenizer (compiled
+                        from the checkpoint's tokenizer.json); the generated
+                        text streams to stdout as it is decoded, UTF-8 whole
+                        across token boundaries. The tokenizer's BOS token
+                        goes first (DeepSeek models are trained with it)
+                        unless --no-bos or the text already begins with it.
+                        Generation stops at the tokenizer's EOS token.
+  --no-bos              with --prompt: do not put BOS first
+
+text (needs a plan compiled from a checkpoint with tokenizer.json):
+  --tokenize TEXT       print TEXT's token ids on one line, space-separated, and
+                        exit (no BOS added; added tokens in TEXT are recognised)
+  --detokenize IDS      print the text of comma-separated token ids and exit
 
 inspection:
   --verify              read every weight file in full and check it against the
@@ -102,6 +119,8 @@ examples:
   moec-run model.plan --dump-plan | python3 -m json.tool | less
   moec-run model.plan --tokens 3,14,15 --dump-logits logits.npy
   moec-run model.plan --tokens 3,14,15 --max-new-tokens 32
+  moec-run poems.plan --prompt "床前明月光，" --max-new-tokens 48
+  moec-run poems.plan --tokenize "床前明月光，"
   moec-run model.plan --tokens 3,14,15 --max-new-tokens 16 \
       --dump-decode-logits all-logits.npy
   moec-run model.plan --tokens 3,14,15 --max-new-tokens 64 --temperature 0.7 \
@@ -122,6 +141,13 @@ struct Options {
   bool dumpPlan = false;             ///< --dump-plan
   std::string memoryPlan;            ///< --memory-plan ("text" or "json"), or empty
   bool verify = false;               ///< --verify
+  bool hasPrompt = false;            ///< --prompt given
+  std::string prompt;                ///< --prompt
+  bool noBos = false;                ///< --no-bos
+  bool hasTokenize = false;          ///< --tokenize given
+  std::string tokenize;              ///< --tokenize
+  bool hasDetokenize = false;        ///< --detokenize given
+  std::vector<int32_t> detokenize;   ///< --detokenize
 };
 
 /// True when `c` is an ASCII decimal digit (not locale-dependent, unlike isdigit).
@@ -155,6 +181,25 @@ bool parseFloat(const std::string &text, float *out) {
   return true;
 }
 
+/// A comma-separated list of token ids.
+moec::Status parseIds(const char *flag, const std::string &value, std::vector<int32_t> *ids) {
+  ids->clear();
+  size_t start = 0;
+  for (;;) {
+    size_t comma = value.find(',', start);
+    std::string item = value.substr(start, comma == std::string::npos ? comma : comma - start);
+    int64_t number = 0;
+    if (!parseInt(item, 0, INT32_MAX, &number))
+      return moec::Status::error("%s: \"%s\" is not a comma-separated list of token ids (bad "
+                                 "item \"%s\")",
+                                 flag, value.c_str(), item.c_str());
+    ids->push_back(int32_t(number));
+    if (comma == std::string::npos)
+      return moec::Status();
+    start = comma + 1;
+  }
+}
+
 /// Parses argv; on error returns a message for "moec-run: MESSAGE".
 moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
   for (int i = 1; i < argc; ++i) {
@@ -178,6 +223,10 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
       options->verify = true;
       continue;
     }
+    if (arg == "--no-bos") {
+      options->noBos = true;
+      continue;
+    }
     if (arg == "--memory-plan" || arg == "--memory-plan=json") {
       options->memoryPlan = arg == "--memory-plan" ? "text" : "json";
       continue;
@@ -187,21 +236,16 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
     std::string value = argv[++i];
     int64_t number = 0;
     if (arg == "--tokens") {
-      options->tokens.clear();
-      size_t start = 0;
-      for (;;) {
-        size_t comma = value.find(',', start);
-        std::string item = value.substr(start, comma == std::string::npos ? comma : comma - start);
-        if (!parseInt(item, 0, INT32_MAX, &number))
-          return moec::Status::error("--tokens: \"%s\" is not a comma-separated list of token "
-                                     "ids (bad item \"%s\")",
-                                     value.c_str(), item.c_str());
-        options->tokens.push_back(int32_t(number));
-        if (comma == std::string::npos)
-          break;
-        start = comma + 1;
-      }
-    } else if (arg == "--dump-logits") {
+      MOEC_RETURN_IF_ERROR(parseIds("--tokens", value, &options->tokens));
+    } else if (arg == "--prompt") {
+      options->hasPrompt = true;
+      options->prompt = value;
+    } else if (arg == "--tokenize") {
+      options->hasTokenize = true;
+      options->tokenize = value;
+    } else if (arg == "--detokenize") {
+      options->hasDetokenize = true;
+      MOEC_RETURN_IF_ERROR(parseIds("--detokenize", value, &options->detokenize));    } else if (arg == "--dump-logits") {
       options->dumpLogits = value;
     } else if (arg == "--dump-decode-logits") {
       options->dumpDecodeLogits = value;
@@ -240,11 +284,14 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
   }
   if (options->plan.empty())
     return moec::Status::error("no plan given (see --help)");
-  if (options->dumpPlan || !options->memoryPlan.empty() ||
-      (options->verify && options->tokens.empty()))
+  if (options->hasTokenize + options->hasDetokenize + options->hasPrompt +
+          !options->tokens.empty() > 1)
+    return moec::Status::error("give one of --tokens, --prompt, --tokenize and --detokenize");
+  if (options->dumpPlan || !options->memoryPlan.empty() || options->hasTokenize ||
+      options->hasDetokenize || (options->verify && options->tokens.empty() && !options->hasPrompt))
     return moec::Status();
-  if (options->tokens.empty())
-    return moec::Status::error("--tokens is required (see --help)");
+  if (options->tokens.empty() && !options->hasPrompt)
+    return moec::Status::error("--tokens or --prompt is required (see --help)");
   if (!options->dumpDecodeLogits.empty() && options->maxNewTokens < 1)
     return moec::Status::error("--dump-decode-logits needs --max-new-tokens N with N >= 1");
   if (options->maxNewTokens < 0)
@@ -302,9 +349,60 @@ private:
   bool warned_ = false;
 };
 
-moec::Status run(const Options &options) {
+/// The plan's tokenizer, or an error saying the plan has none.
+moec::Status planTokenizer(const moec::Plan &plan, const std::string &path,
+                           std::unique_ptr<moec::Tokenizer> *out) {
+  const moec::plan::Tokenizer *table = plan.root().tokenizer();
+  if (!table)
+    return moec::Status::error("%s has no tokenizer: its checkpoint had no tokenizer.json "
+                               "(compile one that has it, or give token ids with --tokens)",
+                               path.c_str());
+  moec::Status status = moec::Tokenizer::create(*table, plan.tokenBound(), out);
+  return status.ok() ? status : status.withPrefix(path);
+}
+
+/// Writes `text` to stdout now.
+void emit(const std::string &text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+moec::Status run(Options options) {
   std::unique_ptr<moec::Plan> plan;
   MOEC_RETURN_IF_ERROR(moec::Plan::load(options.plan, &plan));
+  std::unique_ptr<moec::Tokenizer> tokenizer;
+  if (options.hasTokenize || options.hasDetokenize || options.hasPrompt)
+    MOEC_RETURN_IF_ERROR(planTokenizer(*plan, options.plan, &tokenizer));
+  if (options.hasTokenize) {
+    std::vector<int32_t> ids = tokenizer->encode(options.tokenize);
+    std::string line;
+    for (size_t i = 0; i < ids.size(); ++i)
+      line += (i ? " " : "") + std::to_string(ids[i]);
+    emit(line + "\n");
+    return moec::Status();
+  }
+  if (options.hasDetokenize) {
+    std::string text;
+    MOEC_RETURN_IF_ERROR(tokenizer->decode(options.detokenize, false, &text)
+                             .withPrefix("--detokenize"));
+    emit(text + "\n");
+    return moec::Status();
+  }
+  if (options.hasPrompt) {
+    if (!options.noBos && tokenizer->bosId() >= 0)
+      options.tokens.push_back(tokenizer->bosId());
+    tokenizer->encode(options.prompt, &options.tokens);
+    if (options.tokens.size() > 1 && options.tokens[0] == options.tokens[1] &&
+        options.tokens[0] == tokenizer->bosId())
+      options.tokens.erase(options.tokens.begin()); // the text began with BOS
+    if (options.tokens.empty())
+      return moec::Status::error("--prompt: the text encodes to no tokens");
+    if (tokenizer->eosId() >= 0 &&
+        std::find(options.stopTokens.begin(), options.stopTokens.end(), tokenizer->eosId()) ==
+            options.stopTokens.end())
+      options.stopTokens.push_back(tokenizer->eosId());
+    std::fprintf(stderr, "prompt: %zu tokens\n", options.tokens.size());
+  }
   if (options.verify) {
     bool tty = isatty(STDERR_FILENO);
     uint64_t total = 0;
@@ -315,7 +413,8 @@ moec::Status run(const Options &options) {
     }));
     std::fprintf(stderr, "%smoec-run: %s: metadata and %.1f MB of weights match their "
                  "checksums\n", tty && total ? "\r" : "", options.plan.c_str(), total / 1e6);
-    if (options.tokens.empty() && !options.dumpPlan && options.memoryPlan.empty())
+    if (options.tokens.empty() && !options.hasPrompt && !options.hasTokenize &&
+        !options.hasDetokenize && !options.dumpPlan && options.memoryPlan.empty())
       return moec::Status();
   }
   if (!options.memoryPlan.empty()) {
@@ -362,13 +461,21 @@ moec::Status run(const Options &options) {
   PositionWarning positionWarning(maxPositions(*plan));
   positionWarning.check(promptSize - 1);
   bool first = true;
+  std::unique_ptr<moec::TextStream> text;
+  if (tokenizer)
+    text = std::make_unique<moec::TextStream>(*tokenizer);
   auto onToken = [&](int32_t token) {
-    std::printf(first ? "%d" : " %d", token);
-    std::fflush(stdout);
+    bool stop = std::find(options.stopTokens.begin(), options.stopTokens.end(), token) !=
+                options.stopTokens.end();
+    if (text) {
+      if (!stop) // the stop token (EOS) ends the text, it is not part of it
+        emit(text->push(token));
+    } else {
+      std::printf(first ? "%d" : " %d", token);
+      std::fflush(stdout);
+    }
     first = false;
-    bool last = ++generatedCount >= options.maxNewTokens ||
-                std::find(options.stopTokens.begin(), options.stopTokens.end(), token) !=
-                    options.stopTokens.end();
+    bool last = ++generatedCount >= options.maxNewTokens || stop;
     if (!last)
       positionWarning.check(promptSize + generatedCount - 1);
     return true;
@@ -377,7 +484,9 @@ moec::Status run(const Options &options) {
       moec::generate(*executor, *cache, 0, options.tokens, generation, onToken, nullptr, &stats,
                      wantPromptLogits ? &promptLogits : nullptr,
                      options.dumpDecodeLogits.empty() ? nullptr : &decodeLogits);
-  if (!first) {
+  if (text)
+    emit(text->finish() + "\n");
+  else if (!first) {
     std::printf("\n");
     std::fflush(stdout);
   }

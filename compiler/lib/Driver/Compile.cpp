@@ -13,7 +13,9 @@
 #include "moec/checkpoint/Import.h"
 #include "moec/checkpoint/Synthetic.h"
 #include "moec/checkpoint/SafetensorsWriter.h"
+#include "moec/checkpoint/Tokenizer.h"
 #include "moec/checkpoint/Validate.h"
+#include "moec/runtime/Tokenizer.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
@@ -82,6 +84,36 @@ Error detail::runPipeline(mlir::MLIRContext &ctx, mlir::ModuleOp module,
   if (mlir::failed(pm.run(module)))
     return createStringError(inconvertibleErrorCode(), "%s: the pass pipeline failed: %s",
                              options.checkpointDir.c_str(), passErrors.c_str());
+  return Error::success();
+}
+
+Error detail::addTokenizer(StringRef dir, int64_t vocabSize, PlanEmitOptions &emit,
+                           std::string *summary) {
+  auto tokenizer = checkpoint::readTokenizer(dir, vocabSize);
+  if (!tokenizer)
+    return tokenizer.takeError();
+  if (!*tokenizer)
+    return Error::success();
+  // Built once by the runtime's tokenizer: what it would refuse fails here.
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.Finish(plan::Tokenizer::Pack(fbb, tokenizer->get()));
+  std::unique_ptr<Tokenizer> check;
+  if (Status status = Tokenizer::create(*flatbuffers::GetRoot<plan::Tokenizer>(
+                                            fbb.GetBufferPointer()),
+                                        vocabSize, &check);
+      !status.ok())
+    return createStringError(inconvertibleErrorCode(), "%s/tokenizer.json: %s",
+                             dir.str().c_str(), status.message().c_str());
+  if (summary)
+    *summary = formatv("tokenizer: {0} tokens, {1} merges, {2} added tokens{3}",
+                       check->size(), (*tokenizer)->merges.size() / 3,
+                       (*tokenizer)->added_tokens.size(),
+                       (*tokenizer)->chat_template.empty() ? "" : ", chat template")
+                   .str();
+  std::shared_ptr<plan::TokenizerT> shared(std::move(*tokenizer));
+  emit.finishPlan = [shared](plan::PlanT &plan) {
+    plan.tokenizer = std::make_unique<plan::TokenizerT>(*shared);
+  };
   return Error::success();
 }
 
@@ -162,6 +194,10 @@ Error compile(const CompileOptions &options) {
     emitOptions.progress = [&](uint64_t done, uint64_t total) {
       bar.update(done, total);
     };
+  std::string tokenizerSummary;
+  if (Error err = detail::addTokenizer(ckpt.directory(), ckpt.config().VocabSize, emitOptions,
+                                       &tokenizerSummary))
+    return err;
   checkpoint::CheckpointWeights weights(ckpt);
   auto summary = emitPlan(module, weights, options.output, emitOptions);
   bar.finish();
@@ -193,6 +229,13 @@ Error compile(const CompileOptions &options) {
         options.weights == WeightPlacement::Embed ? "embedded" : "external",
         summary->arenaBytes / 1048576.0, options.maxTokens,
         summary->kvBytesPerToken);
+  if (!options.quiet)
+    errs() << "moec: "
+           << (tokenizerSummary.empty()
+                   ? std::string("no tokenizer.json in the checkpoint: the plan takes and "
+                                 "gives token ids only")
+                   : tokenizerSummary)
+           << "\n";
   if (options.accuracyReport) {
     auto report = detail::measureAccuracy(ctx, *reference, weights, options);
     if (!report)

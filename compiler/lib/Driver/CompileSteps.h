@@ -4,6 +4,7 @@
 
 #include "moec/Driver/AccuracyReport.h"
 #include "moec/Driver/Driver.h"
+#include "moec/Plan/PlanEmitter.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -74,6 +75,14 @@ private:
   bool shown = false;
 };
 
+
+/// Adds the tokenizer of checkpoint directory `dir` (tokenizer.json and
+/// tokenizer_config.json, when present) to the plan `emit` writes: compiled into the
+/// plan's table, checked against the model's vocabulary (`vocabSize`) and built once
+/// by the runtime's own tokenizer, so a tokenizer the runtime would refuse fails the
+/// compile. `*summary` (when given) describes what was added, or stays empty.
+llvm::Error addTokenizer(StringRef dir, int64_t vocabSize, PlanEmitOptions &emit,
+                         std::string *summary);
 
 /// Runs the moe-compile pipeline of `options` on `module` (with the IR printed after
 /// every pass when `printIr`); `configure`, when set, sees the pass manager before it

@@ -622,6 +622,9 @@ Error explain(const ExplainOptions &options) {
   detail::ProgressBar bar("moec: packing weights");
   if (!compileOptions.quiet)
     emitOptions.progress = [&](uint64_t done, uint64_t total) { bar.update(done, total); };
+  if (Error err = detail::addTokenizer(ckpt.directory(), ckpt.config().VocabSize,
+                                       emitOptions, nullptr))
+    return err;
   checkpoint::CheckpointWeights weights(ckpt);
   auto summary = emitPlan(module, weights, planPath, emitOptions);
   bar.finish();

@@ -1116,6 +1116,8 @@ llvm::Expected<PlanSummary> emitPlan(ModuleOp module, const WeightSource &weight
   if (llvm::Error err = e.run(module))
     return std::move(err);
   PlanWriter &w = e.writer();
+  if (options.finishPlan)
+    options.finishPlan(w.plan());
   if (Status s = w.planArena(); !s.ok())
     return makeError(s.message());
   // The plan and its weight files are staged beside their destinations (unnamed

@@ -13,6 +13,7 @@
 #define MOEC_PLAN_PLANEMITTER_H
 
 #include "moec/Plan/WeightSource.h"
+#include "moec/schema/plan_generated.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
@@ -36,6 +37,9 @@ struct PlanEmitOptions {
   std::string pipeline;       ///< recorded in the plan's provenance
   /// Called while weights are written: (bytes done, bytes total).
   std::function<void(uint64_t, uint64_t)> progress;
+  /// Called with the plan before it is written, to add what does not come from the
+  /// module (the driver adds the checkpoint's tokenizer).
+  std::function<void(plan::PlanT &)> finishPlan;
 };
 
 /// What the emitted plan holds, for the driver's summary line.

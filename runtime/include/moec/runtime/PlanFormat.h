@@ -15,9 +15,12 @@
 
 namespace moec {
 
-/// The plan format version this runtime writes and reads (defined in plan.fbs).
+/// The plan format version this runtime writes (defined in plan.fbs); it reads
+/// versions kPlanFormatOldestReadable through kPlanFormatVersion.
 inline constexpr uint32_t kPlanFormatVersion =
     static_cast<uint32_t>(plan::FormatVersion::Current);
+inline constexpr uint32_t kPlanFormatOldestReadable =
+    static_cast<uint32_t>(plan::FormatVersion::OldestReadable);
 
 /// Embedded weights, the weight blob and arena buffers are aligned to this many bytes.
 inline constexpr uint64_t kPlanAlignment = 64;
