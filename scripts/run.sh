@@ -12,9 +12,10 @@ cmake --build "$BUILD" -j "${MOEC_JOBS:-$(nproc)}" --target moec moec-run
 OUT="$BUILD/default-model"
 mkdir -p "$OUT"
 "$BUILD/bin/moec" compile models/poems-v3 -o "$OUT/poems-v3.plan"
-# The prompt is <｜begin▁of▁sentence｜>床前明月光， in the model's tokenizer
-# (models/poems-v3/tokenizer.json). moec-run takes and prints token ids until the
-# runtime carries the tokenizer; token 1 is <｜end▁of▁sentence｜>.
-echo "prompt: 床前明月光， (token ids 0,2016,598,1221,713,265)" >&2
-"$BUILD/bin/moec-run" "$OUT/poems-v3.plan" --tokens 0,2016,598,1221,713,265 \
-  --max-new-tokens 48 --stop-token 1
+# The plan carries the model's tokenizer (models/poems-v3/tokenizer.json): moec-run
+# encodes the prompt (BOS first), streams the generated text to stdout and stops at
+# the end-of-sentence token. `--tokens IDS` takes ids instead, `--tokenize` shows them.
+PROMPT="床前明月光，"
+echo "prompt: $PROMPT (token ids: $("$BUILD/bin/moec-run" "$OUT/poems-v3.plan" --tokenize "$PROMPT"))" >&2
+printf '%s' "$PROMPT"
+"$BUILD/bin/moec-run" "$OUT/poems-v3.plan" --prompt "$PROMPT" --max-new-tokens 64

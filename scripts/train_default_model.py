@@ -41,8 +41,9 @@ import numpy as np
 import torch
 import transformers
 from safetensors.torch import save_file
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer
 
+from deepseek_tokenizer_format import SPECIALS, tokenizer_config, train_tokenizer
 from quantize_fp8_checkpoint import as_float32, quantize_checkpoint, read_safetensors
 
 FORTUNES = "/usr/share/games/fortunes"
@@ -51,30 +52,12 @@ SEED = 20261201
 SEQ_LEN = 256
 BATCH = 16
 VOCAB = 4096
-BOS, EOS, PAD = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"
-SPECIALS = [BOS, EOS, PAD, "<｜User｜>", "<｜Assistant｜>", "<think>", "</think>"]
 # Held-out prompts for the samples: first lines of Tang poems and a Song ci.
 SAMPLE_PROMPTS = ["床前明月光，", "春眠不觉晓，", "白日依山尽，", "《春望》\n作者：杜甫\n", "明月几时有？"]
 BIAS_GAMMA = 1e-3  # DeepSeek-V3's bias update speed for most of its training
 
 # DeepSeek-V3's pre-tokenizer (tokenizer.json of deepseek-ai/DeepSeek-V3): digits in groups of
-# 1-3, runs of CJK / kana, then a GPT-style word regex; then byte-level without its own regex.
-PRE_TOKENIZER_SPLITS = [
-    r"\p{N}{1,3}",
-    "[一-龥\u3040-ゟ゠-ヿ]+",
-    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
-    " ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
-]
-
-
-def log(msg, fh=None):
-    print(msg, flush=True)
-    if fh:
-        fh.write(msg + "\n")
-        fh.flush()
-
-
-# ------------------------------------------------------------------ corpus
+# 1-3, runs of CJK / kana, then a GPT-style word regex; then------------------------ corpus
 
 
 def is_cjk_text(ch):
@@ -125,46 +108,6 @@ def split_heldout(docs):
 
 
 # ------------------------------------------------------------------ tokenizer
-
-
-def train_tokenizer(texts):
-    tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split(Regex(p), behavior="isolated", invert=False) for p in PRE_TOKENIZER_SPLITS]
-        + [pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)])
-    tok.normalizer = None
-    tok.post_processor = processors.ByteLevel(add_prefix_space=True, trim_offsets=False, use_regex=True)
-    tok.decoder = decoders.ByteLevel(add_prefix_space=True, trim_offsets=True, use_regex=True)
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB, min_frequency=2, special_tokens=SPECIALS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer)
-    return tok
-
-
-def chat_template():
-    """A chat template in DeepSeek-V3's format (written for this model): BOS, the system prompt,
-    then <｜User｜>question<｜Assistant｜>answer<｜end▁of▁sentence｜> turns."""
-    return ("{{ bos_token }}{% for m in messages %}"
-            "{% if m['role'] == 'system' %}{{ m['content'] }}"
-            "{% elif m['role'] == 'user' %}{{ '<｜User｜>' + m['content'] }}"
-            "{% elif m['role'] == 'assistant' %}{{ '<｜Assistant｜>' + m['content'] + eos_token }}"
-            "{% endif %}{% endfor %}"
-            "{% if add_generation_prompt %}{{ '<｜Assistant｜>' }}{% endif %}")
-
-
-def tokenizer_config():
-    added = {}
-    for i, s in enumerate(SPECIALS):
-        added[str(i)] = {"content": s, "lstrip": False, "normalized": False, "rstrip": False,
-                         "single_word": False, "special": i < 3}
-    return {
-        "add_bos_token": False, "add_eos_token": False,
-        "bos_token": BOS, "eos_token": EOS, "pad_token": EOS, "unk_token": None,
-        "clean_up_tokenization_spaces": False, "legacy": True, "model_max_length": 1024,
-        "tokenizer_class": "LlamaTokenizerFast", "added_tokens_decoder": added,
-        "chat_template": chat_template(),
-    }
 
 
 # ------------------------------------------------------------------ model
@@ -427,7 +370,7 @@ def main():
     log(f"corpus: {len(docs)} entries ({sum(len(e) for _, e in docs)} characters) from "
         f"{', '.join(SOURCES)}; {len(train_docs)} for training, {len(held_docs)} held out", fh)
 
-    tok = train_tokenizer([e for _, e in train_docs])
+    tok = train_tokenizer([e for _, e in train_docs], VOCAB)
     V = tok.get_vocab_size()
     log(f"tokenizer: byte-level BPE, {V} tokens ({len(SPECIALS)} special)", fh)
     train_stream = pack(train_docs, tok, rng)
@@ -521,7 +464,7 @@ def main():
     write_json(os.path.join(stage, "generation_config.json"),
                {"bos_token_id": 0, "eos_token_id": 1, "do_sample": True, "temperature": 0.8})
     tok.save(os.path.join(stage, "tokenizer.json"))
-    write_json(os.path.join(stage, "tokenizer_config.json"), tokenizer_config())
+    write_json(os.path.join(stage, "tokenizer_config.json"), tokenizer_config(1024))
     svg_loss_curve(os.path.join(stage, "loss.svg"), train_pts, held_pts)
     report = {
         "seed": SEED, "threads": args.threads, "steps": args.steps, "batch": BATCH, "seq_len": SEQ_LEN,

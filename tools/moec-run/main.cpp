@@ -401,7 +401,6 @@ moec::Status run(Options options) {
         std::find(options.stopTokens.begin(), options.stopTokens.end(), tokenizer->eosId()) ==
             options.stopTokens.end())
       options.stopTokens.push_back(tokenizer->eosId());
-    std::fprintf(stderr, "prompt: %zu tokens\n", options.tokens.size());
   }
   if (options.verify) {
     bool tty = isatty(STDERR_FILENO);

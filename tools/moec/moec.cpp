@@ -249,6 +249,12 @@ cl::opt<bool> synthFp8("fp8",
 cl::opt<unsigned> synthShards("shards",
                               cl::desc("Number of safetensors shards (default 1)"),
                               cl::init(1), cl::sub(synthCmd), cl::cat(moecCategory));
+cl::opt<bool> synthNoTokenizer(
+    "no-tokenizer",
+    cl::desc("Write no tokenizer.json / tokenizer_config.json (by default the checkpoint "
+             "gets moec's small byte-level BPE in DeepSeek-V3's format, 652 tokens, so "
+             "its plans take and give text)"),
+    cl::sub(synthCmd), cl::cat(moecCategory));
 cl::opt<bool> synthList("list", cl::desc("List the presets and exit"),
                         cl::sub(synthCmd), cl::cat(moecCategory));
 } // namespace
@@ -371,7 +377,7 @@ int main(int argc, char **argv) {
       return fail(createStringError(inconvertibleErrorCode(),
                                     "moec synth: -o DIR is required"));
     if (Error err = moec::driver::synth(synthPreset, synthOutput, synthSeed,
-                                        synthFp8, synthShards))
+                                        synthFp8, synthShards, !synthNoTokenizer))
       return fail(std::move(err));
     errs() << "moec: wrote checkpoint '" << synthPreset << "' to " << synthOutput
            << "\n";

@@ -246,8 +246,9 @@ Error compile(const CompileOptions &options) {
 }
 
 Error synth(StringRef preset, StringRef dir, uint64_t seed, bool fp8,
-            unsigned shards) {
+            unsigned shards, bool tokenizer) {
   checkpoint::SynthOptions o;
+  o.Tokenizer = tokenizer;
   o.Seed = seed;
   o.Fp8 = fp8;
   o.NumShards = shards;

@@ -8,6 +8,8 @@
 #include "moec/checkpoint/Random.h"
 #include "moec/checkpoint/SafetensorsWriter.h"
 #include "moec/checkpoint/TensorManifest.h"
+#include "moec/checkpoint/kSynthTokenizerConfigJson.h"
+#include "moec/checkpoint/kSynthTokenizerJson.h"
 
 #include "llvm/Support/FileSystem.h"
 
@@ -132,6 +134,13 @@ Error writeSyntheticCheckpoint(const ModelConfig &Config, StringRef Dir,
   if (Error Err =
           writeCheckpointTensors(Dir, Generated.Tensors, Options.NumShards))
     return Err;
+  if (Options.Tokenizer) {
+    if (Error Err = writeFileAtomically(joinPath(Dir, "tokenizer.json"), kSynthTokenizerJson))
+      return Err;
+    if (Error Err = writeFileAtomically(joinPath(Dir, "tokenizer_config.json"),
+                                        kSynthTokenizerConfigJson))
+      return Err;
+  }
   return writeFileAtomically(ConfigPath, modelConfigToJson(Written));
 }
 

@@ -108,8 +108,9 @@ struct BenchCommandOptions {
 llvm::Error bench(const BenchCommandOptions &options);
 
 /// Writes synthetic checkpoint `preset` into `dir` (moec synth).
+/// With `tokenizer`, the checkpoint gets moec's small synthetic tokenizer.
 llvm::Error synth(llvm::StringRef preset, llvm::StringRef dir, uint64_t seed,
-                  bool fp8, unsigned shards);
+                  bool fp8, unsigned shards, bool tokenizer = true);
 
 /// One line per synthetic preset: "name  description".
 std::string listPresets();

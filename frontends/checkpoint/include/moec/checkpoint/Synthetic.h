@@ -32,6 +32,10 @@ struct SynthOptions {
   DType WeightType = DType::BF16;
   /// 1 writes model.safetensors; more writes that many shards and an index.
   unsigned NumShards = 1;
+  /// Also write tokenizer.json and tokenizer_config.json: a byte-level BPE in
+  /// DeepSeek-V3's format of 652 tokens (frontends/checkpoint/data, made by
+  /// make_synth_tokenizer.py), which fits every preset's vocabulary.
+  bool Tokenizer = true;
 };
 
 /// A named synthetic configuration.
