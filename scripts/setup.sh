@@ -26,6 +26,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # readelf and nm for the layering test
   binutils
+  # a terminal for the interactive tests (moec-run --chat, tests/lit/Driver/chat-terminal.test)
+  tmux
   # headless browser that loads and screenshots the `moec explain` report
   # (tests/explain/check_report.py)
   chromium

@@ -20,5 +20,7 @@ config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 import sys
 config.substitutions.append(("%python", sys.executable))
 
+if shutil.which("tmux"):
+    config.available_features.add("tmux")
 if shutil.which("ptxas") or os.path.exists("/usr/local/cuda/bin/ptxas"):
     config.available_features.add("ptxas")

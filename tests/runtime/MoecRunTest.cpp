@@ -212,7 +212,7 @@ TEST_F(MoecRun, ErrorsAreOneClearLine) {
        "moec-run: forward: token 1 has id 999, the vocabulary has 160 tokens\n"},
       {plan + " --tokens 1,x", 2,
        "moec-run: --tokens: \"1,x\" is not a comma-separated list of token ids (bad item \"x\")\n"},
-      {plan, 2, "moec-run: --tokens or --prompt is required (see --help)\n"},
+      {plan, 2, "moec-run: --tokens, --prompt or --chat is required (see --help)\n"},
       {plan + " --tokens 1 --top-p 2", 2, "moec-run: sampling: top-p 2 is outside (0, 1]\n"},
       {plan + " --tokens 1 --frobnicate 3", 2, "moec-run: unknown option --frobnicate (see --help)\n"},
       {plan + " --tokens 1 --dump-decode-logits x.npy", 2,

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "moec/checkpoint/Tokenizer.h"
+#include "moec/runtime/Chat.h"
 #include "moec/runtime/Tokenizer.h"
 
 #include <gtest/gtest.h>
@@ -139,6 +140,47 @@ TEST(Tokenizer, DeepSeekV3SpecialTokensAndConfig) {
   EXPECT_EQ(text, "<｜User｜><think>"); // neither is special in DeepSeek-V3's file
   Status bad = tok.decode({5, 128815}, false, &text);
   EXPECT_EQ(bad.message(), "token id 128815 is outside the tokenizer's vocabulary of 128815");
+}
+
+TEST(Reasoning, SplitsAtTheThinkTokens) {
+  auto compiled = compile(MOEC_DSV3_TOKENIZER_DIR, 129280);
+  ASSERT_EQ(compiled->error, "");
+  const Tokenizer &tok = *compiled->tokenizer;
+  int32_t open = tok.addedTokenId("<think>"), close = tok.addedTokenId("</think>");
+  ASSERT_EQ(open, 128798);
+  ASSERT_EQ(close, 128799);
+  auto split = [&](const std::vector<int32_t> &ids, bool thinking, int64_t *thought) {
+    std::vector<std::string> parts;
+    ReasoningSplitter splitter(tok, thinking);
+    auto sink = [&](ReplyPart part, const std::string &text) {
+      std::string tag = part == ReplyPart::Thinking ? "T:" : "A:";
+      if (!parts.empty() && parts.back().compare(0, 2, tag) == 0)
+        parts.back() += text;
+      else
+        parts.push_back(tag + text);
+    };
+    for (int32_t id : ids)
+      splitter.push(id, sink);
+    splitter.finish(sink);
+    *thought = splitter.thinkingTokens();
+    return parts;
+  };
+  std::vector<int32_t> thinking = tok.encode("想一想：1+1"), answer = tok.encode("等于2。");
+  std::vector<int32_t> ids = {open};
+  ids.insert(ids.end(), thinking.begin(), thinking.end());
+  ids.push_back(close);
+  ids.insert(ids.end(), answer.begin(), answer.end());
+  int64_t thought = 0;
+  EXPECT_EQ(split(ids, false, &thought), (std::vector<std::string>{"T:想一想：1+1", "A:等于2。"}));
+  EXPECT_EQ(thought, int64_t(thinking.size()));
+  // DeepSeek-R1's generation prompt opened the thinking: the reply starts inside it.
+  std::vector<int32_t> r1(ids.begin() + 1, ids.end());
+  EXPECT_EQ(split(r1, true, &thought), (std::vector<std::string>{"T:想一想：1+1", "A:等于2。"}));
+  // No thinking: all answer.
+  EXPECT_EQ(split(answer, false, &thought), (std::vector<std::string>{"A:等于2。"}));
+  EXPECT_EQ(thought, 0);
+  EXPECT_TRUE(endsInThinking("<｜Assistant｜><think>\n"));
+  EXPECT_FALSE(endsInThinking("<｜Assistant｜>"));
 }
 
 TEST(Tokenizer, StreamHoldsBackSplitCharacters) {

@@ -10,6 +10,8 @@
 #include "moec/runtime/MemoryPlan.h"
 #include "moec/runtime/PlanJson.h"
 #include "moec/runtime/Runtime.h"
+#include "moec/runtime/AtomicFile.h"
+#include "moec/runtime/Chat.h"
 #include "moec/runtime/Tokenizer.h"
 
 #include <algorithm>
@@ -30,6 +32,7 @@ namespace {
 
 const char *const kHelp = R"(usage: moec-run PLAN --tokens IDS [options]
        moec-run PLAN --prompt TEXT [options]
+       moec-run PLAN --chat [--prompt TEXT] [options]
        moec-run PLAN --tokenize TEXT
        moec-run PLAN --detokenize IDS
        moec-run PLAN --dump-plan
@@ -57,6 +60,28 @@ input:
                         unless --no-bos or the text already begins with it.
                         Generation stops at the tokenizer's EOS token.
   --no-bos              with --prompt: do not put BOS first
+
+chat (the plan's chat template from tokenizer_config.json, rendered as
+transformers' apply_chat_template renders it):
+  --chat                talk to the model: each line of stdin is your turn ("> "
+                        on a terminal; /reset starts over, /exit or end of input
+                        quits); the reply streams as it is generated. The KV
+                        cache is kept between turns: only the part of the
+                        re-rendered conversation the cache does not hold runs.
+                        With --prompt TEXT: that one turn, then exit.
+  --system TEXT         a system message first
+  --reasoning MODE      the thinking of reasoning models (<think> ... </think>):
+                        show (default): on a terminal dimmed under a "thinking"
+                        header, the answer after it; elsewhere between <think>
+                        and </think> lines. hide: left out (stderr says how many
+                        tokens it took). separate: the answer on stdout, the
+                        thinking on stderr or in --reasoning-file FILE
+  --reasoning-file FILE with --reasoning separate: write the thinking there
+  --chat-template FILE  render with this Jinja template instead of the plan's
+  --chat-log FILE       at the end, write the conversation as JSON:
+                        {"messages": [{"role": ..., "content": ...}, ...]}
+                        (replies as generated, thinking included)
+  --ctx-size N          KV-cache tokens for the conversation (default 4096)
 
 text (needs a plan compiled from a checkpoint with tokenizer.json):
   --tokenize TEXT       print TEXT's token ids on one line, space-separated, and
@@ -121,6 +146,8 @@ examples:
   moec-run model.plan --tokens 3,14,15 --max-new-tokens 32
   moec-run poems.plan --prompt "床前明月光，" --max-new-tokens 48
   moec-run poems.plan --tokenize "床前明月光，"
+  moec-run poems.plan --chat --system "你是诗人。" --temperature 0.8 --seed 1
+  moec-run r1.plan --chat --prompt "1+1?" --reasoning separate --reasoning-file t.txt
   moec-run model.plan --tokens 3,14,15 --max-new-tokens 16 \
       --dump-decode-logits all-logits.npy
   moec-run model.plan --tokens 3,14,15 --max-new-tokens 64 --temperature 0.7 \
@@ -148,6 +175,13 @@ struct Options {
   std::string tokenize;              ///< --tokenize
   bool hasDetokenize = false;        ///< --detokenize given
   std::vector<int32_t> detokenize;   ///< --detokenize
+  bool chat = false;                 ///< --chat
+  std::string system;                ///< --system
+  std::string reasoning = "show";    ///< --reasoning
+  std::string reasoningFile;         ///< --reasoning-file
+  std::string chatTemplate;          ///< --chat-template (a path)
+  std::string chatLog;               ///< --chat-log
+  int64_t ctxSize = 4096;            ///< --ctx-size
 };
 
 /// True when `c` is an ASCII decimal digit (not locale-dependent, unlike isdigit).
@@ -227,6 +261,10 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
       options->noBos = true;
       continue;
     }
+    if (arg == "--chat") {
+      options->chat = true;
+      continue;
+    }
     if (arg == "--memory-plan" || arg == "--memory-plan=json") {
       options->memoryPlan = arg == "--memory-plan" ? "text" : "json";
       continue;
@@ -240,6 +278,24 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
     } else if (arg == "--prompt") {
       options->hasPrompt = true;
       options->prompt = value;
+    } else if (arg == "--system") {
+      options->system = value;
+    } else if (arg == "--reasoning") {
+      if (value != "show" && value != "hide" && value != "separate")
+        return moec::Status::error("--reasoning: \"%s\" is not show, hide or separate",
+                                   value.c_str());
+      options->reasoning = value;
+    } else if (arg == "--reasoning-file") {
+      options->reasoningFile = value;
+    } else if (arg == "--chat-log") {
+      options->chatLog = value;
+    } else if (arg == "--chat-template") {
+      options->chatTemplate = value;
+    } else if (arg == "--ctx-size") {
+      if (!parseInt(value, 1, int64_t(1) << 24, &number))
+        return moec::Status::error("--ctx-size: \"%s\" is not a token count (1..16777216)",
+                                   value.c_str());
+      options->ctxSize = number;
     } else if (arg == "--tokenize") {
       options->hasTokenize = true;
       options->tokenize = value;
@@ -290,8 +346,24 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
   if (options->dumpPlan || !options->memoryPlan.empty() || options->hasTokenize ||
       options->hasDetokenize || (options->verify && options->tokens.empty() && !options->hasPrompt))
     return moec::Status();
+  if (options->chat) {
+    if (!options->tokens.empty() || options->hasTokenize || options->hasDetokenize ||
+        !options->dumpLogits.empty() || !options->dumpDecodeLogits.empty())
+      return moec::Status::error("--chat takes text: --tokens, --tokenize, --detokenize and "
+                                 "the logit dumps do not go with it");
+    if (!options->reasoningFile.empty() && options->reasoning != "separate")
+      return moec::Status::error("--reasoning-file needs --reasoning separate");
+    if (options->maxNewTokens < 0)
+      options->maxNewTokens = 512;
+    moec::Status sampling = moec::Sampler::validate(options->sampling);
+    return sampling.ok() ? sampling : sampling.withPrefix("sampling");
+  }
+  if (!options->system.empty() || !options->reasoningFile.empty() ||
+      !options->chatTemplate.empty() || !options->chatLog.empty())
+    return moec::Status::error("--system, --reasoning-file, --chat-template and --chat-log go "
+                               "with --chat");
   if (options->tokens.empty() && !options->hasPrompt)
-    return moec::Status::error("--tokens or --prompt is required (see --help)");
+    return moec::Status::error("--tokens, --prompt or --chat is required (see --help)");
   if (!options->dumpDecodeLogits.empty() && options->maxNewTokens < 1)
     return moec::Status::error("--dump-decode-logits needs --max-new-tokens N with N >= 1");
   if (options->maxNewTokens < 0)
@@ -367,12 +439,219 @@ void emit(const std::string &text) {
   std::fflush(stdout);
 }
 
+/// Prints a reply's parts as --reasoning asks.
+class ReplyPrinter {
+public:
+  ReplyPrinter(const Options &options) : mode_(options.reasoning), tty_(isatty(STDOUT_FILENO)) {}
+
+  void operator()(moec::ReplyPart part, const std::string &text) {
+    if (part == moec::ReplyPart::Thinking) {
+      thinkingSeen_ = true;
+      if (mode_ == "hide")
+        return;
+      if (mode_ == "separate") {
+        if (toFile_)
+          thinking_ += text;
+        else
+          std::fwrite(text.data(), 1, text.size(), stderr);
+        return;
+      }
+      if (!inThinking_) {
+        emit(tty_ ? "\x1b[2m\x1b[1mthinking\x1b[22m\x1b[2m\n" : "<think>\n");
+        inThinking_ = true;
+      }
+      emit(text);
+      return;
+    }
+    closeThinking();
+    emit(text);
+  }
+
+  /// Ends a turn's output.
+  void endTurn() {
+    closeThinking();
+    emit("\n");
+    if (mode_ == "separate" && !toFile_ && thinkingSeen_)
+      std::fputc('\n', stderr);
+  }
+
+  void writeThinkingTo(bool file) { toFile_ = file; }
+  const std::string &thinking() const { return thinking_; }
+  bool thinkingSeen() const { return thinkingSeen_; }
+
+private:
+  void closeThinking() {
+    if (!inThinking_)
+      return;
+    inThinking_ = false;
+    emit(tty_ ? "\x1b[0m\n\n" : "\n</think>\n");
+  }
+
+  std::string mode_;
+  bool tty_;
+  bool toFile_ = false;
+  bool inThinking_ = false;
+  bool thinkingSeen_ = false;
+  std::string thinking_;
+};
+
+/// `text` as a JSON string (UTF-8 kept; quotes, backslashes and control bytes escaped).
+std::string jsonString(const std::string &text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += char(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof(buffer), "\\u%04x", c);
+      out += buffer;
+    } else {
+      out += char(c);
+    }
+  }
+  return out + "\"";
+}
+
+/// moec-run --chat: a conversation on the plan's chat template.
+moec::Status runChat(const Options &options, const moec::Plan &plan,
+                     const moec::Tokenizer &tokenizer) {
+  std::string source = tokenizer.chatTemplate(), templateName = options.plan;
+  if (!options.chatTemplate.empty()) {
+    FILE *f = std::fopen(options.chatTemplate.c_str(), "rb");
+    if (!f)
+      return moec::Status::error("--chat-template: cannot read %s: %s",
+                                 options.chatTemplate.c_str(), std::strerror(errno));
+    source.clear();
+    char buffer[4096];
+    for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), f)) > 0;)
+      source.append(buffer, n);
+    std::fclose(f);
+    templateName = options.chatTemplate;
+  } else if (source.empty()) {
+    return moec::Status::error("%s has no chat template (its tokenizer_config.json had none); "
+                               "give one with --chat-template FILE",
+                               options.plan.c_str());
+  }
+  std::unique_ptr<moec::ChatTemplate> chatTemplate;
+  MOEC_RETURN_IF_ERROR(moec::ChatTemplate::parse(source, &chatTemplate).withPrefix(templateName));
+
+  moec::ExecutorOptions executorOptions;
+  executorOptions.backend = options.backend;
+  executorOptions.threads = options.threads;
+  std::unique_ptr<moec::Executor> executor;
+  MOEC_RETURN_IF_ERROR(moec::Executor::create(plan, executorOptions, &executor));
+  std::unique_ptr<moec::KvCache> cache;
+  MOEC_RETURN_IF_ERROR(executor->createCache(1, options.ctxSize, &cache));
+
+  moec::ChatRenderOptions render;
+  render.bosToken = std::string(tokenizer.tokenBytes(tokenizer.bosId()));
+  render.eosToken = std::string(tokenizer.tokenBytes(tokenizer.eosId()));
+  auto newSession = [&] {
+    auto session = std::make_unique<moec::ChatSession>(*executor, *cache, 0, tokenizer,
+                                                       *chatTemplate, render);
+    if (!options.system.empty())
+      session->add({"system", options.system});
+    return session;
+  };
+  std::unique_ptr<moec::ChatSession> session = newSession();
+  moec::GenerationOptions generation;
+  generation.maxNewTokens = options.maxNewTokens;
+  generation.stopTokens = options.stopTokens;
+  generation.sampling = options.sampling;
+  ReplyPrinter printer(options);
+  printer.writeThinkingTo(!options.reasoningFile.empty());
+  bool interactive = isatty(STDIN_FILENO) && !options.hasPrompt;
+  int64_t prefilled = 0, decoded = 0, thinkingTokens = 0, turns = 0;
+  double prefillSeconds = 0, decodeSeconds = 0;
+  auto turn = [&](const std::string &text) -> moec::Status {
+    moec::ChatSession::TurnStats stats;
+    moec::Status status = session->turn(
+        text, generation,
+        [&](moec::ReplyPart part, const std::string &piece) { printer(part, piece); }, &stats);
+    printer.endTurn();
+    MOEC_RETURN_IF_ERROR(status);
+    ++turns;
+    thinkingTokens += stats.thinkingTokens;
+    prefilled += stats.generation.promptTokens;
+    decoded += stats.generation.decodedTokens;
+    prefillSeconds += stats.generation.prefillSeconds;
+    decodeSeconds += stats.generation.decodeSeconds;
+    if (stats.finishReason == "length")
+      std::fprintf(stderr, "moec-run: the reply reached --max-new-tokens %" PRId64 "\n",
+                   generation.maxNewTokens);
+    return moec::Status();
+  };
+  if (options.hasPrompt) {
+    MOEC_RETURN_IF_ERROR(turn(options.prompt));
+  } else {
+    std::string line;
+    for (;;) {
+      if (interactive) {
+        emit("> ");
+      }
+      line.clear();
+      int c;
+      while ((c = std::fgetc(stdin)) != EOF && c != '\n')
+        line += char(c);
+      if (c == EOF && line.empty())
+        break;
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+        line.pop_back();
+      if (line.empty())
+        continue;
+      if (line == "/exit" || line == "/quit")
+        break;
+      if (line == "/reset") {
+        session = newSession();
+        emit(interactive ? "(new conversation)\n" : "");
+        continue;
+      }
+      moec::Status status = turn(line);
+      if (!status.ok()) // one bad turn (a full context) does not end the conversation
+        std::fprintf(stderr, "moec-run: %s\n", status.message().c_str());
+      if (c == EOF)
+        break;
+    }
+    if (interactive)
+      emit("\n");
+  }
+  if (!options.chatLog.empty()) {
+    std::string log = "{\"messages\": [";
+    const auto &messages = session->messages();
+    for (size_t i = 0; i < messages.size(); ++i)
+      log += std::string(i ? ",\n  " : "\n  ") + "{\"role\": " + jsonString(messages[i].role) +
+             ", \"content\": " + jsonString(messages[i].content) + "}";
+    log += "\n]}\n";
+    MOEC_RETURN_IF_ERROR(moec::writeFileAtomically(options.chatLog, [&](moec::OutputFile &file) {
+      return file.write(log.data(), log.size());
+    }));
+  }
+  if (!options.reasoningFile.empty())
+    MOEC_RETURN_IF_ERROR(moec::writeFileAtomically(
+        options.reasoningFile, [&](moec::OutputFile &file) {
+          return file.write(printer.thinking().data(), printer.thinking().size());
+        }));
+  if (options.reasoning == "hide" && printer.thinkingSeen())
+    std::fprintf(stderr, "moec-run: the thinking (%" PRId64 " tokens) was hidden; "
+                 "--reasoning show shows it\n", thinkingTokens);
+  std::fprintf(stderr, "chat: %" PRId64 " turn(s); prefill %" PRId64 " tokens in %.3f s "
+               "(%.1f tokens/s), decode %" PRId64 " tokens in %.3f s (%.1f tokens/s)\n",
+               turns, prefilled, prefillSeconds, rate(prefilled, prefillSeconds), decoded,
+               decodeSeconds, rate(decoded, decodeSeconds));
+  return moec::Status();
+}
+
 moec::Status run(Options options) {
   std::unique_ptr<moec::Plan> plan;
   MOEC_RETURN_IF_ERROR(moec::Plan::load(options.plan, &plan));
   std::unique_ptr<moec::Tokenizer> tokenizer;
-  if (options.hasTokenize || options.hasDetokenize || options.hasPrompt)
+  if (options.hasTokenize || options.hasDetokenize || options.hasPrompt || options.chat)
     MOEC_RETURN_IF_ERROR(planTokenizer(*plan, options.plan, &tokenizer));
+  if (options.chat)
+    return runChat(options, *plan, *tokenizer);
   if (options.hasTokenize) {
     std::vector<int32_t> ids = tokenizer->encode(options.tokenize);
     std::string line;

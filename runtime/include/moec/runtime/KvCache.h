@@ -44,6 +44,13 @@ public:
   int64_t length(int32_t seq) const { return lengths_[size_t(seq)]; }
   /// Forgets sequence `seq` (its rows are overwritten by the next tokens).
   void clear(int32_t seq) { lengths_[size_t(seq)] = 0; }
+  /// Keeps only the first `length` tokens of `seq` (no effect when it holds fewer):
+  /// the next tokens overwrite the rest, e.g. where a re-rendered conversation
+  /// departs from what the cache holds.
+  void truncate(int32_t seq, int64_t length) {
+    if (length >= 0 && length < lengths_[size_t(seq)])
+      lengths_[size_t(seq)] = length;
+  }
   /// Where each state lives on the device, one per Plan.states entry.
   const std::vector<StateBinding> &bindings() const { return bindings_; }
   /// True when the cache was made for a plan with exactly `plan`'s states (same
