@@ -22,6 +22,8 @@ PACKAGES=(
   # the runtime's tokenizer: PCRE2 (Unicode properties, lookahead, JIT) for the
   # pre-tokenizer's Split regexes; xz unpacks the DeepSeek-V3 tokenizer fixture
   libpcre2-dev xz-utils
+  # moec-serve: the HTTP server library (pkg-config finds it)
+  libcpp-httplib-dev pkg-config
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # readelf and nm for the layering test
@@ -31,6 +33,8 @@ PACKAGES=(
   # headless browser that loads and screenshots the `moec explain` report
   # (tests/explain/check_report.py)
   chromium
+  # a CJK font, so the headless screenshots of Chinese text show glyphs (moec-serve's page)
+  fonts-wqy-microhei
 )
 
 missing=()
