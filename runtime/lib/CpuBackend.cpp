@@ -544,6 +544,8 @@ Status CpuBackend::run(const CpuStep &step, const Bindings &bindings) const {
     view.sequenceStride = int64_t(b.sequenceStride / sizeof(float));
     view.rowStride = int64_t(b.rowBytes / sizeof(float));
     view.capacity = b.capacity;
+    view.prefixSeq = b.prefixSeq;
+    view.prefixRows = b.prefixRows;
     return view;
   };
   const std::vector<Place> &in = step.operands, &out = step.results;

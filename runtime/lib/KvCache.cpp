@@ -21,6 +21,10 @@ Status KvCache::create(const Plan &plan, Backend &backend, int32_t numSequences,
   cache->numSequences_ = numSequences;
   cache->capacity_ = capacity;
   cache->lengths_.assign(size_t(numSequences), 0);
+  cache->prefixRows_.assign(size_t(numSequences), 0);
+  cache->prefixSeq_.resize(size_t(numSequences));
+  for (int32_t s = 0; s < numSequences; ++s)
+    cache->prefixSeq_[size_t(s)] = s;
   for (size_t i = 0; i < plan.numStates(); ++i) {
     const StateInfo &state = plan.state(i);
     uint64_t perSequence, bytes;
@@ -40,6 +44,8 @@ Status KvCache::create(const Plan &plan, Backend &backend, int32_t numSequences,
     binding.sequenceStride = perSequence;
     binding.rowBytes = state.rowBytes;
     binding.capacity = capacity;
+    binding.prefixSeq = cache->prefixSeq_.data();
+    binding.prefixRows = cache->prefixRows_.data();
     cache->bindings_.push_back(binding);
     cache->layout_.push_back({state.dtype, state.shape});
   }
@@ -77,6 +83,10 @@ Status KvCache::checkBatch(const int32_t *positions, const int32_t *seqIds, int6
       return Status::error("token %" PRId64 " of sequence %d at position %d exceeds the KV "
                            "cache capacity of %" PRId64 " tokens",
                            t, seq, position, capacity_);
+    if (position < prefixRows_[size_t(seq)])
+      return Status::error("token %" PRId64 " of sequence %d at position %d falls in the %" PRId64
+                           " rows it shares with sequence %d",
+                           t, seq, position, prefixRows_[size_t(seq)], prefixSeq_[size_t(seq)]);
     int64_t &length = (*newLengths)[size_t(seq)];
     length = std::max(length, int64_t(position) + 1);
   }
@@ -96,6 +106,25 @@ Status KvCache::checkBatch(const int32_t *positions, const int32_t *seqIds, int6
                            " tokens and the batch reaches position %" PRId64,
                            seq, from + int64_t(gap - written.begin()), from, to - 1);
   }
+  return Status();
+}
+
+Status KvCache::share(int32_t seq, int32_t parent, int64_t rows) {
+  if (seq < 0 || seq >= numSequences_ || parent < 0 || parent >= numSequences_)
+    return Status::error("kv cache: share(%d, %d): no such sequence (the cache has %d)", seq,
+                         parent, numSequences_);
+  if (seq == parent)
+    return Status::error("kv cache: sequence %d cannot share its own rows", seq);
+  if (prefixRows_[size_t(parent)] > 0)
+    return Status::error("kv cache: sequence %d shares rows itself; share from its source, "
+                         "sequence %d",
+                         parent, prefixSeq_[size_t(parent)]);
+  if (rows < 1 || rows > lengths_[size_t(parent)])
+    return Status::error("kv cache: sequence %d holds %" PRId64 " tokens, cannot share %" PRId64,
+                         parent, lengths_[size_t(parent)], rows);
+  lengths_[size_t(seq)] = rows;
+  prefixSeq_[size_t(seq)] = parent;
+  prefixRows_[size_t(seq)] = rows;
   return Status();
 }
 

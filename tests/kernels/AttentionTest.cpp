@@ -262,6 +262,45 @@ TEST_P(Attention, BatchedDecodeOfThreeSequences) {
   }
 }
 
+TEST_P(Attention, SharedPrefixReadsTheOtherSequencesRows) {
+  // Sequences 1 and 2 continue sequence 0's first 70 rows (GRPO's group: one prompt,
+  // several samples). With the rows copied into them, and with them shared (their own
+  // first 70 rows NaN, read from sequence 0 instead, KvCache::share), both forms give
+  // the same outputs. 70 rows: the shared part ends inside a 64-row chunk.
+  const Dims d{3, 16, 8, 12, 40};
+  for (int64_t shared : {int64_t(70), int64_t(64), int64_t(5)}) {
+    Case copied = makeCase(d, WeightType::BF16, {shared + 10, shared + 2, shared + 4},
+                           {1, 2, 1, 2, 0}, {shared + 2, shared + 4, shared + 3, shared + 5,
+                                            shared + 10},
+                           39);
+    for (int64_t seq : {1, 2})
+      for (int64_t r = 0; r < shared; ++r) {
+        std::copy(copied.latent.view.row(0, r), copied.latent.view.row(0, r) + d.C,
+                  copied.latent.view.row(seq, r));
+        std::copy(copied.rope.view.row(0, r), copied.rope.view.row(0, r) + d.rope,
+                  copied.rope.view.row(seq, r));
+      }
+    Case sharing = copied;
+    std::vector<int32_t> source = {0, 0, 0};
+    std::vector<int64_t> rows = {0, shared, shared};
+    for (TestState *state : {&sharing.latent, &sharing.rope}) {
+      for (int64_t seq : {1, 2})
+        for (int64_t r = 0; r < shared; ++r)
+          std::fill(state->view.row(seq, r), state->view.row(seq, r) + state->width, NAN);
+      state->view.prefixSeq = source.data();
+      state->view.prefixRows = rows.data();
+    }
+    const std::vector<float> naiveCopied = runNaive(copied), naiveShared = runNaive(sharing);
+    const std::vector<float> absCopied = runAbsorbed(copied), absShared = runAbsorbed(sharing);
+    for (size_t i = 0; i < naiveCopied.size(); ++i) {
+      ASSERT_NEAR(naiveShared[i], naiveCopied[i], 1e-5 * (1 + std::fabs(naiveCopied[i])))
+          << "naive, " << shared << " shared rows, at " << i;
+      ASSERT_NEAR(absShared[i], absCopied[i], 1e-5 * (1 + std::fabs(absCopied[i])))
+          << "absorbed, " << shared << " shared rows, at " << i;
+    }
+  }
+}
+
 TEST_P(Attention, CacheStoreWritesOnlyItsRows) {
   Case c = makeCase({1, 2, 3, 2, 5}, WeightType::F32, {2, 1}, {1, 0, 1}, {1, 2, 2}, 39);
   const std::vector<float> before = c.latent.memory, ropeBefore = c.rope.memory;

@@ -219,6 +219,57 @@ TEST(Executor, InterleavedSequencesEqualSeparateRuns) {
   EXPECT_LT(relativeError(std::vector<float>(both.begin() + vocab, both.end()), aLast), 1e-5);
 }
 
+// KvCache::share (GRPO groups): sequences 1 and 2 continue sequence 0's prompt
+// without copying its rows; their decode steps equal runs with the prompt their own.
+TEST(Executor, SequencesSharingAPrefixEqualSeparateRuns) {
+  LoadedModel loaded;
+  ASSERT_TRUE(loaded.executor);
+  int64_t vocab = loaded.executor->vocabSize();
+  std::vector<int32_t> prompt = {5, 9, 2, 6, 5};
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(loaded.executor->createCache(3, 16, &cache).ok());
+  std::vector<int32_t> positions = {0, 1, 2, 3, 4}, seqs(5, 0);
+  std::vector<float> logits(5 * size_t(vocab));
+  ASSERT_TRUE(loaded.executor->forward({prompt.data(), positions.data(), seqs.data(), 5}, *cache,
+                                       logits.data())
+                  .ok());
+  ASSERT_TRUE(cache->share(1, 0, 5).ok());
+  ASSERT_TRUE(cache->share(2, 0, 5).ok());
+  EXPECT_EQ(cache->length(1), 5);
+  EXPECT_EQ(cache->sharedWith(2), 0);
+  // Two samples, two steps each, decoded together.
+  std::vector<int32_t> first = {7, 3}, second = {1, 8};
+  std::vector<float> step1(2 * size_t(vocab)), step2(2 * size_t(vocab));
+  std::vector<int32_t> p1 = {5, 5}, p2 = {6, 6}, s12 = {1, 2};
+  ASSERT_TRUE(loaded.executor->forward({first.data(), p1.data(), s12.data(), 2}, *cache,
+                                       step1.data())
+                  .ok());
+  ASSERT_TRUE(loaded.executor->forward({second.data(), p2.data(), s12.data(), 2}, *cache,
+                                       step2.data())
+                  .ok());
+  for (int k = 0; k < 2; ++k) {
+    std::vector<int32_t> alone = prompt;
+    alone.push_back(first[size_t(k)]);
+    alone.push_back(second[size_t(k)]);
+    std::vector<float> ref = loaded.run(alone);
+    std::vector<float> want(ref.end() - vocab, ref.end());
+    std::vector<float> got(step2.begin() + k * vocab, step2.begin() + (k + 1) * vocab);
+    EXPECT_LT(relativeError(got, want), 1e-5) << "sample " << k;
+  }
+  // The shared rows are read-only for the sharers; sharing is checked.
+  std::vector<int32_t> again = {4}, at = {2}, one = {1};
+  std::vector<float> row(static_cast<size_t>(vocab));
+  EXPECT_EQ(loaded.executor->forward({again.data(), at.data(), one.data(), 1}, *cache, row.data())
+                .message(),
+            "forward: token 0 of sequence 1 at position 2 falls in the 5 rows it shares with "
+            "sequence 0");
+  EXPECT_EQ(cache->share(2, 1, 3).message(),
+            "kv cache: sequence 1 shares rows itself; share from its source, sequence 0");
+  EXPECT_EQ(cache->share(1, 0, 9).message(), "kv cache: sequence 0 holds 5 tokens, cannot share 9");
+  cache->clear(1);
+  EXPECT_EQ(cache->sharedRows(1), 0);
+}
+
 TEST(Executor, RefusesBadInputsBeforeRunning) {
   LoadedModel loaded;
   ASSERT_TRUE(loaded.executor);

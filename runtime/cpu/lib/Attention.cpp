@@ -77,6 +77,11 @@ void latentAttention(const float *qLat, const float *q, int64_t ldq, int64_t T,
     a.kr = rope.row(seqIds[t], 0);
     a.ldkr = rope.rowStride;
     a.v = a.k;
+    if (int64_t shared = latent.sharedRows(seqIds[t])) {
+      a.prefixRows = shared;
+      a.k0 = a.v0 = latent.row(latent.sharedWith(seqIds[t]), 0);
+      a.kr0 = rope.row(rope.sharedWith(seqIds[t]), 0);
+    }
     a.ldv = latent.rowStride;
     a.dv = C;
     a.len = len;
@@ -142,11 +147,23 @@ void expandedAttention(const float *q, int64_t T, const int32_t *positions,
       const int64_t h = item % H;
       const int32_t seq = seqIds[order[runStart[s]]];
       const int64_t L = runRows[s];
-      // k_nope = W_UK[h] c and v = W_UV[h] c for every visible cached row.
-      k.linearRows(latent.row(seq, 0), L, latent.rowStride, kvB, h * headRows,
-                   h * headRows + p.nopeDim, keys, p.nopeDim);
-      k.linearRows(latent.row(seq, 0), L, latent.rowStride, kvB, h * headRows + p.nopeDim,
-                   (h + 1) * headRows, values, p.vDim);
+      // k_nope = W_UK[h] c and v = W_UV[h] c for every visible cached row (a shared
+      // prefix's rows from the sequence that holds them).
+      const int64_t shared = std::min(latent.sharedRows(seq), L);
+      const int64_t source = latent.sharedWith(seq);
+      if (shared > 0) {
+        k.linearRows(latent.row(source, 0), shared, latent.rowStride, kvB, h * headRows,
+                     h * headRows + p.nopeDim, keys, p.nopeDim);
+        k.linearRows(latent.row(source, 0), shared, latent.rowStride, kvB,
+                     h * headRows + p.nopeDim, (h + 1) * headRows, values, p.vDim);
+      }
+      if (L > shared) {
+        k.linearRows(latent.row(seq, shared), L - shared, latent.rowStride, kvB, h * headRows,
+                     h * headRows + p.nopeDim, keys + shared * p.nopeDim, p.nopeDim);
+        k.linearRows(latent.row(seq, shared), L - shared, latent.rowStride, kvB,
+                     h * headRows + p.nopeDim, (h + 1) * headRows, values + shared * p.vDim,
+                     p.vDim);
+      }
       for (int64_t b0 = runStart[s]; b0 < runStart[s + 1]; b0 += kMaxAttendQueries) {
         const int64_t nb = std::min<int64_t>(kMaxAttendQueries, runStart[s + 1] - b0);
         for (int64_t i = 0; i < nb; ++i) {
@@ -168,6 +185,12 @@ void expandedAttention(const float *q, int64_t T, const int32_t *positions,
         a.kr = rope.row(seq, 0);
         a.ldkr = rope.rowStride;
         a.v = values;
+        if (shared > 0) { // keys and values are whole in scratch; rope rows are not
+          a.prefixRows = shared;
+          a.k0 = keys;
+          a.v0 = values;
+          a.kr0 = rope.row(rope.sharedWith(seq), 0);
+        }
         a.ldv = p.vDim;
         a.dv = p.vDim;
         a.len = len;

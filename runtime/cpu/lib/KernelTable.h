@@ -44,6 +44,10 @@ struct AttendArgs {
   float scale = 1.f;              ///< multiplies every score before the softmax
   float *out = nullptr;           ///< [queries, ldo]: dv outputs per query
   int64_t ldo = 0;                ///< row stride of out
+  /// Rows [0, prefixRows) come from k0, kr0 and v0 instead (same strides, same row
+  /// numbering): a prefix shared with another sequence of the KV cache.
+  int64_t prefixRows = 0;
+  const float *k0 = nullptr, *kr0 = nullptr, *v0 = nullptr;
 };
 
 /// The primitives of one SIMD level. All are single-threaded.

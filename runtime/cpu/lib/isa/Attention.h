@@ -196,33 +196,45 @@ template <class Isa> struct AttentionKernel {
         a.out[i * a.ldo + c] = 0.f;
       maxLen = a.len[i] > maxLen ? a.len[i] : maxLen;
     }
-    for (int64_t row0 = 0; row0 < maxLen; row0 += kChunk) {
-      const int64_t rows = maxLen - row0 < kChunk ? maxLen - row0 : kChunk;
-      int64_t i = 0;
-      for (; i + 4 <= nq; i += 4)
-        scoreRows<4>(a, i, row0, rows, s);
-      for (; i < nq; ++i)
-        scoreRows<1>(a, i, row0, rows, s);
-      for (i = 0; i < nq; ++i) {
-        int64_t valid = a.len[i] - row0;
-        valid = valid < 0 ? 0 : valid > rows ? rows : valid;
-        if (valid == 0) { // nothing of this chunk is visible to query i
-          for (int64_t c = 0; c < rows; ++c)
-            s[i][c] = 0.f;
-          continue;
+    // Rows below a.prefixRows live in another sequence (k0, kr0, v0): the chunks
+    // run over that part first, then over the sequence's own rows, one softmax.
+    AttendArgs shared = a;
+    shared.k = a.k0;
+    shared.kr = a.kr0;
+    shared.v = a.v0;
+    const int64_t split = a.prefixRows < maxLen ? a.prefixRows : maxLen;
+    for (int part = a.prefixRows > 0 ? 0 : 1; part < 2; ++part) {
+      const AttendArgs &src = part == 0 ? shared : a;
+      const int64_t begin = part == 0 ? 0 : split;
+      const int64_t end = part == 0 ? split : maxLen;
+      for (int64_t row0 = begin; row0 < end; row0 += kChunk) {
+        const int64_t rows = end - row0 < kChunk ? end - row0 : kChunk;
+        int64_t i = 0;
+        for (; i + 4 <= nq; i += 4)
+          scoreRows<4>(src, i, row0, rows, s);
+        for (; i < nq; ++i)
+          scoreRows<1>(src, i, row0, rows, s);
+        for (i = 0; i < nq; ++i) {
+          int64_t valid = a.len[i] - row0;
+          valid = valid < 0 ? 0 : valid > rows ? rows : valid;
+          if (valid == 0) { // nothing of this chunk is visible to query i
+            for (int64_t c = 0; c < rows; ++c)
+              s[i][c] = 0.f;
+            continue;
+          }
+          float rescale;
+          const float sum =
+              probabilities(s[i], valid, rows, a.scale, &runningMax[i], &rescale);
+          if (rescale != 1.f)
+            scaleRow(a.out + i * a.ldo, a.dv, rescale);
+          denominator[i] = denominator[i] * rescale + sum;
         }
-        float rescale;
-        const float sum =
-            probabilities(s[i], valid, rows, a.scale, &runningMax[i], &rescale);
-        if (rescale != 1.f)
-          scaleRow(a.out + i * a.ldo, a.dv, rescale);
-        denominator[i] = denominator[i] * rescale + sum;
+        i = 0;
+        for (; i + 4 <= nq; i += 4)
+          valueRows<4>(src, i, row0, rows, s);
+        for (; i < nq; ++i)
+          valueRows<1>(src, i, row0, rows, s);
       }
-      i = 0;
-      for (; i + 4 <= nq; i += 4)
-        valueRows<4>(a, i, row0, rows, s);
-      for (; i < nq; ++i)
-        valueRows<1>(a, i, row0, rows, s);
     }
     for (int64_t i = 0; i < nq; ++i)
       scaleRow(a.out + i * a.ldo, a.dv, 1.f / denominator[i]);

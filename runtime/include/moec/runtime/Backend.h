@@ -75,6 +75,10 @@ struct StateBinding {
   uint64_t sequenceStride = 0; ///< bytes between sequences
   uint64_t rowBytes = 0;       ///< bytes of one row (dtype x State.shape)
   int64_t capacity = 0;        ///< rows per sequence
+  /// Prefix sharing (KvCache::share), one entry per sequence, or null: sequence s
+  /// reads its rows [0, prefixRows[s]) from sequence prefixSeq[s] (no copies).
+  const int32_t *prefixSeq = nullptr;
+  const int64_t *prefixRows = nullptr;
 };
 
 /// What one execution of a program needs besides the plan.

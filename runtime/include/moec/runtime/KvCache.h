@@ -43,13 +43,29 @@ public:
   /// Tokens stored for `seq` (rows 0..length-1 are filled).
   int64_t length(int32_t seq) const { return lengths_[size_t(seq)]; }
   /// Forgets sequence `seq` (its rows are overwritten by the next tokens).
-  void clear(int32_t seq) { lengths_[size_t(seq)] = 0; }
+  void clear(int32_t seq) {
+    lengths_[size_t(seq)] = 0;
+    prefixSeq_[size_t(seq)] = seq;
+    prefixRows_[size_t(seq)] = 0;
+  }
+  /// Starts `seq` as a continuation of `parent`'s first `rows` tokens without copying
+  /// them: attention over `seq` reads rows [0, rows) from `parent`, and `seq` holds
+  /// its own tokens from position `rows` on. `parent` must hold at least `rows`
+  /// tokens, share nothing itself, and keep those rows while `seq` uses them (it may
+  /// not be cleared or cut back below `rows`; the caller's duty). Used for GRPO's
+  /// groups: one prompt prefilled once, G samples decoding on top of it.
+  Status share(int32_t seq, int32_t parent, int64_t rows);
+  /// The sequence whose rows `seq` reads below sharedRows(seq) (itself when none).
+  int32_t sharedWith(int32_t seq) const { return prefixSeq_[size_t(seq)]; }
+  int64_t sharedRows(int32_t seq) const { return prefixRows_[size_t(seq)]; }
   /// Keeps only the first `length` tokens of `seq` (no effect when it holds fewer):
   /// the next tokens overwrite the rest, e.g. where a re-rendered conversation
   /// departs from what the cache holds.
   void truncate(int32_t seq, int64_t length) {
     if (length >= 0 && length < lengths_[size_t(seq)])
       lengths_[size_t(seq)] = length;
+    if (length < prefixRows_[size_t(seq)]) // cut into the shared prefix: stop sharing
+      clear(seq);
   }
   /// Where each state lives on the device, one per Plan.states entry.
   const std::vector<StateBinding> &bindings() const { return bindings_; }
@@ -84,6 +100,8 @@ private:
   uint64_t bytesPerToken_ = 0;            ///< sum of the states' row bytes
   uint64_t totalBytes_ = 0;               ///< bytes of all states
   std::vector<int64_t> lengths_;          ///< tokens stored per sequence
+  std::vector<int32_t> prefixSeq_;        ///< per sequence: whose rows it reads first
+  std::vector<int64_t> prefixRows_;       ///< per sequence: how many of them (0: none)
 };
 
 } // namespace moec

@@ -165,10 +165,18 @@ struct StateView {
   int64_t sequenceStride = 0;  ///< floats between sequences
   int64_t rowStride = 0;       ///< floats between rows (>= the row width)
   int64_t capacity = 0;        ///< rows per sequence; every position is below it
-  /// Row `position` of sequence `seq`.
+  /// Prefix sharing, per sequence (null: none): sequence s reads rows
+  /// [0, prefixRows[s]) from sequence prefixSeq[s]; attention handles the two parts.
+  const int32_t *prefixSeq = nullptr;
+  const int64_t *prefixRows = nullptr;
+  /// Row `position` of sequence `seq`'s own storage.
   float *row(int64_t seq, int64_t position) const {
     return data + seq * sequenceStride + position * rowStride;
   }
+  /// Rows of `seq` read from another sequence (0 when none).
+  int64_t sharedRows(int64_t seq) const { return prefixRows ? prefixRows[seq] : 0; }
+  /// The sequence those rows belong to.
+  int64_t sharedWith(int64_t seq) const { return prefixSeq ? prefixSeq[seq] : seq; }
 };
 
 /// cache_store: for each token t, copies c[t, 0:C] to row positions[t] of sequence
