@@ -57,16 +57,64 @@ int32_t Sampler::sample(const float *logits, int64_t vocab) {
         best = {logits[i], int32_t(i)};
     return best.second;
   }
+  if (params_.topK <= 0 && params_.topP >= 1.f) {
+    // No filter: the softmax in id order, no sort (a sort costs milliseconds at
+    // DeepSeek's 129,280-token vocabulary). NaN logits have probability 0.
+    float top = -INFINITY;
+    for (int64_t i = 0; i < vocab; ++i)
+      if (logits[i] > top)
+        top = logits[i];
+    if (!(top > -INFINITY)) // every logit NaN or -inf: the first token, as greedy does
+      return 0;
+    double total = 0;
+    for (int64_t i = 0; i < vocab; ++i)
+      if (!std::isnan(logits[i]))
+        total += std::exp((double(logits[i]) - top) / params_.temperature);
+    double target = random_.uniform() * total;
+    int32_t last = 0;
+    for (int64_t i = 0; i < vocab; ++i) {
+      if (std::isnan(logits[i]))
+        continue;
+      target -= std::exp((double(logits[i]) - top) / params_.temperature);
+      last = int32_t(i);
+      if (target < 0)
+        return last;
+    }
+    return last; // rounding left a sliver past the last one
+  }
   candidates_.resize(size_t(vocab));
   for (int64_t i = 0; i < vocab; ++i)
     candidates_[size_t(i)] = {logits[i], int32_t(i)};
   size_t keep = size_t(vocab);
+  double wholeTotal = -1; // top-p alone: the softmax's total over the whole vocabulary
   if (params_.topK > 0 && params_.topK < vocab) {
     keep = size_t(params_.topK);
     std::partial_sort(candidates_.begin(), candidates_.begin() + std::ptrdiff_t(keep),
                       candidates_.end(), before);
   } else {
-    std::sort(candidates_.begin(), candidates_.end(), before);
+    // Top-p alone: sort only as far as the nucleus reaches. The first n of a partial
+    // sort are the first n of a full one (the order is total), so the result is the
+    // same; the nucleus is usually a few dozen tokens of a vocabulary of 100,000.
+    double top = -INFINITY, total = 0;
+    for (int64_t i = 0; i < vocab; ++i)
+      top = std::max(top, double(logits[i]));
+    for (int64_t i = 0; i < vocab; ++i)
+      if (!std::isnan(logits[i]))
+        total += std::exp((double(logits[i]) - top) / params_.temperature);
+    double reach = double(params_.topP) * total;
+    size_t sorted = std::min<size_t>(64, size_t(vocab));
+    for (;;) {
+      std::partial_sort(candidates_.begin(), candidates_.begin() + std::ptrdiff_t(sorted),
+                        candidates_.end(), before);
+      double cumulative = 0;
+      for (size_t i = 0; i < sorted && !std::isnan(candidates_[i].first); ++i)
+        cumulative += std::exp((double(candidates_[i].first) - top) / params_.temperature);
+      if (cumulative >= reach || sorted == size_t(vocab))
+        break;
+      sorted = std::min(sorted * 4, size_t(vocab));
+    }
+    keep = sorted;
+    wholeTotal = total;
   }
   while (keep > 1 && std::isnan(candidates_[keep - 1].first))
     --keep;
@@ -76,7 +124,8 @@ int32_t Sampler::sample(const float *logits, int64_t vocab) {
   for (size_t i = 0; i < keep; ++i)
     total += probs[i] = std::exp((double(candidates_[i].first) - top) / params_.temperature);
   if (params_.topP < 1.f) {
-    double reach = double(params_.topP) * total, cumulative = 0;
+    double reach = double(params_.topP) * (wholeTotal >= 0 ? wholeTotal : total);
+    double cumulative = 0;
     size_t cut = 0;
     while (cut < keep) {
       cumulative += probs[cut++];

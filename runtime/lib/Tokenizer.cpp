@@ -365,6 +365,7 @@ Status Tokenizer::create(const plan::Tokenizer &table, int64_t vocabSize,
     return Status::error("tokenizer: %" PRId64 " token ids, but the model's vocabulary has %" PRId64,
                          size, vocabSize);
   t->offsets_.assign(offsets->begin(), offsets->end());
+  t->modelVocab_ = vocabSize;
   if (t->offsets_[0] != 0 || t->offsets_.back() != bytes->size())
     return Status::error("tokenizer: token offsets do not span the token bytes");
   for (size_t i = 1; i < t->offsets_.size(); ++i)
@@ -476,9 +477,9 @@ Status Tokenizer::decode(const std::vector<int32_t> &ids, bool skipSpecial,
                          std::string *text) const {
   std::string raw;
   for (int32_t id : ids) {
-    if (id < 0 || id >= size())
-      return Status::error("token id %d is outside the tokenizer's vocabulary of %" PRId64,
-                           id, size());
+    if (id < 0 || id >= std::max(size(), modelVocab_))
+      return Status::error("token id %d is outside the vocabulary of %" PRId64 " tokens", id,
+                           std::max(size(), modelVocab_));
     if (skipSpecial && isSpecial(id))
       continue;
     raw += tokenBytes(id);

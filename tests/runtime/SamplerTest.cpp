@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <limits>
 
@@ -72,6 +74,29 @@ TEST(Sampler, TopKAndTopPRestrictTheCandidates) {
   Sampler narrow(topP);
   for (int i = 0; i < 200; ++i)
     EXPECT_EQ(narrow.sample(logits.data(), 5), 1);
+}
+
+// Top-p over a large vocabulary sorts only as far as the nucleus reaches (64
+// candidates, then 4x more...): a nucleus of 200 equal tokens must be found whole.
+TEST(Sampler, TopPNucleusLargerThanOnePartialSort) {
+  std::vector<float> logits(5000, -5.f);
+  for (int i = 1000; i < 1200; ++i)
+    logits[size_t(i)] = 5.f;
+  SamplingParams params;
+  params.temperature = 1.f;
+  params.topP = 0.9f;
+  params.seed = 3;
+  Sampler sampler(params);
+  std::vector<bool> seen(5000, false);
+  for (int i = 0; i < 5000; ++i) {
+    int32_t token = sampler.sample(logits.data(), 5000);
+    ASSERT_TRUE(token >= 1000 && token < 1200) << token;
+    seen[size_t(token)] = true;
+  }
+  // 0.9 of the mass (the 200 tokens hold 0.99) is about 182 of them, lowest ids first.
+  int distinct = int(std::count(seen.begin(), seen.end(), true));
+  EXPECT_GT(distinct, 150);
+  EXPECT_LT(distinct, 200);
 }
 
 TEST(Sampler, SeedsReproduce) {

@@ -53,7 +53,9 @@ public:
   }
 
   /// The text of `ids`, invalid UTF-8 replaced by U+FFFD; special added tokens are
-  /// left out when `skipSpecial`. An id outside the vocabulary is an error.
+  /// left out when `skipSpecial`. Ids of the model's vocabulary that the tokenizer has
+  /// no token for decode to nothing (as Hugging Face's decode skips them); an id
+  /// outside the model's vocabulary is an error.
   Status decode(const std::vector<int32_t> &ids, bool skipSpecial, std::string *text) const;
 
   /// The raw bytes of token `id` (empty when the id has no token).
@@ -76,6 +78,7 @@ private:
   std::unique_ptr<Impl> impl_;
   std::vector<uint32_t> offsets_;
   const uint8_t *bytes_ = nullptr;
+  int64_t modelVocab_ = 0; ///< ids below it are valid token ids of the model
   int32_t bos_ = -1, eos_ = -1;
   bool addBos_ = false;
   std::string chatTemplate_;
