@@ -35,6 +35,8 @@ PACKAGES=(
   chromium
   # a CJK font, so the headless screenshots of Chinese text show glyphs (moec-serve's page)
   fonts-wqy-microhei
+  # a Python venv for the official openai client (below)
+  python3-venv
 )
 
 missing=()
@@ -52,4 +54,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 else
   echo "setup: all packages present" >&2
+fi
+
+# The official openai Python client, which tests/serve drives moec-serve with (ctest
+# serve.openai), is not packaged by Debian: it goes into a venv beside the checkout
+# (.venv-test, ignored by git) from PyPI. Without PyPI that one test is skipped with a line.
+VENV="$(cd "$(dirname "$0")/.." && pwd)/.venv-test"
+if ! "$VENV/bin/python" -c "import openai" 2>/dev/null; then
+  echo "setup: installing the openai Python client into $VENV (PyPI)" >&2
+  if ! { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --disable-pip-version-check \
+           "openai>=1.0"; }; then
+    echo "setup: could not install the openai client from PyPI; the serve.openai test will be skipped" >&2
+  fi
 fi
