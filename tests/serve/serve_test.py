@@ -285,35 +285,125 @@ def test_api(bin_dir, plan, work):
     print("ok: moec-serve API")
 
 
+class Chromium:
+    """Headless chromium driven over the DevTools protocol (--remote-debugging-pipe:
+    JSON messages ending in a NUL byte on fds 3 and 4), so the test waits for the page's
+    own "reply done" mark instead of guessing how long the stream takes."""
+
+    def __init__(self, profile):
+        import shutil
+        if shutil.which("chromium") is None:
+            print("SKIP: chromium not installed (scripts/setup.sh installs it)")
+            sys.exit(77)
+        to_chrome_r, self.to_chrome = os.pipe()
+        self.from_chrome, from_chrome_w = os.pipe()
+
+        def fds():
+            # Via numbers out of the way, so neither end overwrites the other; pipes are
+            # close-on-exec, and dup2 onto the same number would keep that flag.
+            high_r, high_w = os.dup(to_chrome_r), os.dup(from_chrome_w)
+            os.dup2(high_r, 3)
+            os.dup2(high_w, 4)
+            os.set_inheritable(3, True)
+            os.set_inheritable(4, True)
+        self.proc = subprocess.Popen(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--no-first-run", "--remote-debugging-pipe", f"--user-data-dir={profile}",
+             "--window-size=900,700", "about:blank"],
+            preexec_fn=fds, close_fds=False, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self.buffer = b""
+        self.next_id = 0
+        self.session = None
+
+    def call(self, method, params=None, timeout=60):
+        self.next_id += 1
+        message = {"id": self.next_id, "method": method, "params": params or {}}
+        if self.session:
+            message["sessionId"] = self.session
+        os.write(self.to_chrome, json.dumps(message).encode() + b"\0")
+        end = time.time() + timeout
+        while True:
+            while b"\0" in self.buffer:
+                raw, self.buffer = self.buffer.split(b"\0", 1)
+                reply = json.loads(raw)
+                if reply.get("id") == self.next_id:
+                    if "error" in reply:
+                        raise Failed(f"chromium {method}: {reply['error']}")
+                    return reply["result"]
+            check(time.time() < end, f"chromium did not answer {method}")
+            chunk = os.read(self.from_chrome, 1 << 20)
+            check(chunk, "chromium closed the pipe")
+            self.buffer += chunk
+
+    def open(self, url):
+        self.session = None
+        target = self.call("Target.createTarget", {"url": url})["targetId"]
+        self.session = self.call("Target.attachToTarget",
+                                 {"targetId": target, "flatten": True})["sessionId"]
+
+    def evaluate(self, expression):
+        return self.call("Runtime.evaluate", {"expression": expression,
+                                              "returnByValue": True})["result"].get("value")
+
+    def wait_for(self, expression, what, seconds=60):
+        end = time.time() + seconds
+        while time.time() < end:
+            if self.evaluate(expression):
+                return
+            time.sleep(0.1)
+        raise Failed(f"timed out waiting for {what}")
+
+    def screenshot(self, path):
+        import base64
+        data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
+
+    def close(self):
+        try:
+            self.session = None
+            self.call("Browser.close", timeout=10)
+        except Failed:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        os.close(self.to_chrome)
+        os.close(self.from_chrome)
+
+
 def test_browser(bin_dir, plan, work):
+    import html
     import shutil
-    if shutil.which("chromium") is None:
-        print("SKIP: chromium not installed (scripts/setup.sh installs it)")
-        sys.exit(77)
+    profile = os.path.join(work, "chromium-profile")
+    shutil.rmtree(profile, ignore_errors=True)
+    browser = Chromium(profile)
     srv = Server(bin_dir, plan, work)
     try:
         want = srv.json("/v1/chat/completions", {"messages": [{"role": "user", "content": "春晓"}],
                                                  "max_tokens": 24, "temperature": 0})
         want = want["choices"][0]["message"]["content"]
-        url = f"http://127.0.0.1:{srv.port}/?q=%E6%98%A5%E6%99%93&temperature=0&max_tokens=24"
-        profile = os.path.join(work, "chromium-profile")
-        base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                "--no-first-run", f"--user-data-dir={profile}", "--virtual-time-budget=20000"]
-        dom = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True,
-                             timeout=120).stdout
+        browser.open(f"http://127.0.0.1:{srv.port}/?q=%E6%98%A5%E6%99%93&temperature=0"
+                     "&max_tokens=24")
+        browser.wait_for("document.querySelector('.assistant[data-done]') !== null",
+                         "the page's reply")
+        dom = browser.evaluate("document.documentElement.outerHTML")
         check('class="msg user">春晓</div>' in dom, f"the page lacks the user's turn:\n{dom[-1500:]}")
-        check('data-done="true"' in dom, f"the reply did not finish:\n{dom[-1500:]}")
-        answer = dom.split('<div class="answer">', 1)[1].split("</div>", 1)[0]
-        import html
-        check(html.unescape(answer) == want, f"the page shows {answer!r}, the API {want!r}")
+        answer = browser.evaluate("document.querySelector('.assistant .answer').textContent")
+        check(answer == want, f"the page shows {answer!r}, the API {want!r}")
+        check(browser.evaluate("document.querySelector('.assistant').dataset.finish") == "stop",
+              "the page saw no finish_reason")
         png = os.path.join(work, "chat.png")
-        subprocess.run(base + [f"--screenshot={png}", "--window-size=900,700", url],
-                       capture_output=True, timeout=120)
-        check(os.path.exists(png) and os.path.getsize(png) > 5000, "no screenshot")
+        browser.screenshot(png)
+        check(os.path.getsize(png) > 5000, "no screenshot")
     finally:
         srv.stop()
     # With a thinking template the thinking sits in a collapsible block above the
-    # answer (folded once the reply ends).
+    # answer, folded once the reply ends.
     with open(os.path.join(ROOT, "tests", "tokenizer", "expected-chat.json"), encoding="utf-8") as f:
         r1 = json.load(f)["templates"]["deepseek-r1"]
     template = os.path.join(work, "r1.jinja")
@@ -321,20 +411,23 @@ def test_browser(bin_dir, plan, work):
         f.write(r1)
     srv = Server(bin_dir, plan, work, "--chat-template", template)
     try:
-        url = f"http://127.0.0.1:{srv.port}/?q=%E6%98%A5%E6%99%93&temperature=0&max_tokens=12"
-        dom = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True,
-                             timeout=120).stdout
-        block = dom.split('<details class="thinking"', 1)
-        check(len(block) == 2, f"no thinking block:\n{dom[-1500:]}")
-        check(block[1].split(">", 1)[0].find("hidden") < 0, "the thinking block is hidden")
-        thought = block[1].split('<div class="thinking-text">', 1)[1].split("</div>", 1)[0]
-        check(thought.strip(), "the thinking block is empty")
-        check(block[1].index("thinking-text") < block[1].index('class="answer"'),
-              "the thinking is not above the answer")
-        subprocess.run(base + [f"--screenshot={os.path.join(work, 'chat-thinking.png')}",
-                               "--window-size=900,700", url], capture_output=True, timeout=120)
+        browser.open(f"http://127.0.0.1:{srv.port}/?q=%E6%98%A5%E6%99%93&temperature=0"
+                     "&max_tokens=12")
+        browser.wait_for("document.querySelector('.assistant[data-done]') !== null",
+                         "the page's reply")
+        state = browser.evaluate(
+            "(() => { const d = document.querySelector('details.thinking');"
+            " const t = d.querySelector('.thinking-text');"
+            " return {hidden: d.hidden, open: d.open, text: t.textContent,"
+            " above: !!(t.compareDocumentPosition(document.querySelector('.answer'))"
+            " & Node.DOCUMENT_POSITION_FOLLOWING)}; })()")
+        check(not state["hidden"] and state["text"].strip(), f"no thinking shown: {state}")
+        check(state["above"], "the thinking is not above the answer")
+        check(not state["open"], "the thinking block was not folded when the reply ended")
+        browser.screenshot(os.path.join(work, "chat-thinking.png"))
     finally:
         srv.stop()
+        browser.close()
     print(f"ok: the chat page streamed the reply ({len(want)} characters) and a thinking block; "
           f"screenshots {png}, chat-thinking.png")
 
