@@ -103,6 +103,17 @@ class Server:
         check(code == 0, f"moec-serve exited {code} on SIGTERM")
 
 
+def thinking_server(bin_dir, plan, work):
+    """A server that renders with DeepSeek-R1's template: its generation prompt opens
+    <think>, so everything the default model writes is thinking."""
+    with open(os.path.join(ROOT, "tests", "tokenizer", "expected-chat.json"), encoding="utf-8") as f:
+        r1 = json.load(f)["templates"]["deepseek-r1"]
+    template = os.path.join(work, "r1.jinja")
+    with open(template, "w", encoding="utf-8") as f:
+        f.write(r1)
+    return Server(bin_dir, plan, work, "--chat-template", template)
+
+
 def moec_run(bin_dir, *args):
     return subprocess.run([os.path.join(bin_dir, "moec-run"), *args], capture_output=True,
                           text=True, check=True).stdout
@@ -265,12 +276,7 @@ def test_api(bin_dir, plan, work):
         srv.stop()
 
     # A thinking template: the reply's thinking is reasoning_content.
-    with open(os.path.join(ROOT, "tests", "tokenizer", "expected-chat.json"), encoding="utf-8") as f:
-        r1 = json.load(f)["templates"]["deepseek-r1"]
-    template = os.path.join(work, "r1.jinja")
-    with open(template, "w", encoding="utf-8") as f:
-        f.write(r1)
-    srv = Server(bin_dir, plan, work, "--chat-template", template)
+    srv = thinking_server(bin_dir, plan, work)
     try:
         body = {"messages": [{"role": "user", "content": "春晓"}], "max_tokens": 12,
                 "temperature": 0}
@@ -404,12 +410,7 @@ def test_browser(bin_dir, plan, work):
         srv.stop()
     # With a thinking template the thinking sits in a collapsible block above the
     # answer, folded once the reply ends.
-    with open(os.path.join(ROOT, "tests", "tokenizer", "expected-chat.json"), encoding="utf-8") as f:
-        r1 = json.load(f)["templates"]["deepseek-r1"]
-    template = os.path.join(work, "r1.jinja")
-    with open(template, "w", encoding="utf-8") as f:
-        f.write(r1)
-    srv = Server(bin_dir, plan, work, "--chat-template", template)
+    srv = thinking_server(bin_dir, plan, work)
     try:
         browser.open(f"http://127.0.0.1:{srv.port}/?q=%E6%98%A5%E6%99%93&temperature=0"
                      "&max_tokens=12")

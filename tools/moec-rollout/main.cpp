@@ -4,6 +4,7 @@
 // (runtime/serve/RolloutJob): prompts in, one JSON line per sample out.
 //
 //===----------------------------------------------------------------------===//
+#include "../common/ToolArgs.h"
 #include "moec/cpu/WaitPolicy.h"
 #include "moec/runtime/ChatTemplate.h"
 #include "moec/runtime/Runtime.h"
@@ -17,6 +18,9 @@
 #include <string>
 
 namespace {
+
+using moec::tools::parseFloat;
+using moec::tools::parseInt;
 
 const char *const kHelp = R"(usage: moec-rollout PLAN --prompts FILE -o FILE [options]
 
@@ -63,26 +67,6 @@ example:
       --temperature 0.8 --max-new-tokens 64 -o rollouts.jsonl
 )";
 
-bool parseInt(const std::string &text, long long lo, long long hi, long long *out) {
-  char *end = nullptr;
-  errno = 0;
-  long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || errno || *end || v < lo || v > hi)
-    return false;
-  *out = v;
-  return true;
-}
-
-bool parseFloat(const std::string &text, float *out) {
-  char *end = nullptr;
-  errno = 0;
-  float v = std::strtof(text.c_str(), &end);
-  if (text.empty() || errno || *end)
-    return false;
-  *out = v;
-  return true;
-}
-
 } // namespace
 
 int main(int argc, char **argv) {
@@ -121,7 +105,7 @@ int main(int argc, char **argv) {
       return 2;
     }
     std::string value = argv[++i];
-    long long n = 0;
+    int64_t n = 0;
     auto bad = [&](const char *what) {
       std::fprintf(stderr, "moec-rollout: %s: \"%s\" is not %s\n", arg.c_str(), value.c_str(),
                    what);

@@ -6,6 +6,7 @@
 // With --dump-plan it prints the plan itself as JSON instead.
 //
 //===----------------------------------------------------------------------===//
+#include "../common/ToolArgs.h"
 #include "moec/cpu/WaitPolicy.h"
 #include "moec/runtime/MemoryPlan.h"
 #include "moec/runtime/PlanJson.h"
@@ -184,36 +185,8 @@ struct Options {
   int64_t ctxSize = 4096;            ///< --ctx-size
 };
 
-/// True when `c` is an ASCII decimal digit (not locale-dependent, unlike isdigit).
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
-
-/// A decimal integer in [lo, hi], written as digits with an optional leading '-':
-/// strtoll's leading whitespace and '+' (" 3", "+5") are malformed here.
-bool parseInt(const std::string &text, int64_t lo, int64_t hi, int64_t *out) {
-  size_t first = !text.empty() && text[0] == '-' ? 1 : 0;
-  if (first >= text.size() || !isDigit(text[first]))
-    return false;
-  errno = 0;
-  char *end = nullptr;
-  long long value = std::strtoll(text.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0' || value < lo || value > hi)
-    return false;
-  *out = value;
-  return true;
-}
-
-/// A number as strtof reads it, but without leading whitespace.
-bool parseFloat(const std::string &text, float *out) {
-  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0])))
-    return false;
-  errno = 0;
-  char *end = nullptr;
-  float value = std::strtof(text.c_str(), &end);
-  if (errno != 0 || *end != '\0')
-    return false;
-  *out = value;
-  return true;
-}
+using moec::tools::parseFloat;
+using moec::tools::parseInt;
 
 /// A comma-separated list of token ids.
 moec::Status parseIds(const char *flag, const std::string &value, std::vector<int32_t> *ids) {

@@ -4,6 +4,7 @@
 // server library (runtime/serve). SIGINT and SIGTERM stop it cleanly.
 //
 //===----------------------------------------------------------------------===//
+#include "../common/ToolArgs.h"
 #include "moec/cpu/WaitPolicy.h"
 #include "moec/runtime/ChatTemplate.h"
 #include "moec/runtime/Runtime.h"
@@ -22,6 +23,8 @@
 #include <thread>
 
 namespace {
+
+using moec::tools::parseInt;
 
 const char *const kHelp = R"(usage: moec-serve PLAN [options]
 
@@ -55,18 +58,6 @@ example:
   curl -s localhost:8080/v1/chat/completions -H 'Content-Type: application/json' \
       -d '{"messages": [{"role": "user", "content": "春晓"}], "max_tokens": 64}'
 )";
-
-bool parseInt(const std::string &text, long long lo, long long hi, long long *out) {
-  if (text.empty())
-    return false;
-  char *end = nullptr;
-  errno = 0;
-  long long v = std::strtoll(text.c_str(), &end, 10);
-  if (errno || *end || v < lo || v > hi || !(text[0] == '-' || (text[0] >= '0' && text[0] <= '9')))
-    return false;
-  *out = v;
-  return true;
-}
 
 moec::Status readFile(const std::string &path, std::string *out) {
   std::ifstream in(path, std::ios::binary);
@@ -111,7 +102,7 @@ int main(int argc, char **argv) {
       return 2;
     }
     std::string value = argv[++i];
-    long long n = 0;
+    int64_t n = 0;
     auto bad = [&](const char *what) {
       std::fprintf(stderr, "moec-serve: %s: \"%s\" is not %s\n", arg.c_str(), value.c_str(),
                    what);
