@@ -233,10 +233,23 @@ void Scheduler::step(std::vector<std::shared_ptr<Sequence>> &working) {
     double sum = 0;
     for (int64_t v = 0; v < vocab; ++v)
       sum += std::exp(double(l[v]) / t - maxLogit);
-    float logprob = float(double(l[token]) / t - maxLogit - std::log(sum));
+    const double logSum = std::log(sum);
+    float logprob = float(double(l[token]) / t - maxLogit - logSum);
+    std::vector<std::pair<int32_t, float>> top;
+    if (s.request.topLogprobs > 0) {
+      int64_t k = std::min<int64_t>(s.request.topLogprobs, vocab);
+      std::vector<int32_t> ids(static_cast<size_t>(vocab));
+      for (int64_t v = 0; v < vocab; ++v)
+        ids[size_t(v)] = int32_t(v);
+      auto better = [&](int32_t a, int32_t b) { return l[a] != l[b] ? l[a] > l[b] : a < b; };
+      std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), better);
+      for (int64_t i = 0; i < k; ++i)
+        top.emplace_back(ids[size_t(i)],
+                         float(double(l[ids[size_t(i)]]) / t - maxLogit - logSum));
+    }
     ++s.generated;
     ++generated;
-    bool keep = !s.request.onToken || s.request.onToken(token, logprob);
+    bool keep = !s.request.onToken || s.request.onToken(token, logprob, top);
     bool stop = std::find(s.request.stopTokens.begin(), s.request.stopTokens.end(), token) !=
                 s.request.stopTokens.end();
     if (!keep)

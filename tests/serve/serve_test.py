@@ -189,6 +189,24 @@ def test_api(bin_dir, plan, work):
         worst = max(abs(a - b) for a, b in zip(got, want))
         check(worst < 1e-3, f"logprobs differ by {worst}: {got} vs {want}")
 
+        # Top logprobs: the alternatives, most likely first; greedy picks the first.
+        top = srv.json("/v1/chat/completions", {"messages": [{"role": "user", "content": "春晓"}],
+                                                "max_tokens": 8, "temperature": 0,
+                                                "logprobs": True, "top_logprobs": 3})
+        for item in top["choices"][0]["logprobs"]["content"]:
+            alts = item["top_logprobs"]
+            check(len(alts) == 3 and alts[0]["token"] == item["token"] and
+                  abs(alts[0]["logprob"] - item["logprob"]) < 1e-6 and
+                  alts[0]["logprob"] >= alts[1]["logprob"] >= alts[2]["logprob"],
+                  f"top_logprobs: {item}")
+        comp_top = srv.json("/v1/completions", {"prompt": PROMPTS[1], "max_tokens": 4,
+                                                "temperature": 0, "logprobs": 2})
+        lp = comp_top["choices"][0]["logprobs"]
+        check(len(lp["top_logprobs"]) == len(lp["tokens"]) and
+              all(abs(max(d.values()) - v) < 1e-6 for d, v in zip(lp["top_logprobs"],
+                                                                    lp["token_logprobs"])),
+              f"completion top_logprobs: {lp}")
+
         # 16 concurrent clients = the same prompts one at a time.
         def ask(p):
             return srv.json("/v1/completions", {"prompt": p, "max_tokens": 24,

@@ -134,6 +134,7 @@ struct Choice {
   size_t sentTokens = 0;                     ///< tokens whose logprobs were streamed
   std::vector<int32_t> tokens;
   std::vector<float> logprobs;
+  std::vector<std::vector<std::pair<int32_t, float>>> topLogprobs; ///< per token
   bool done = false;
   std::string finishReason;
   std::string error;
@@ -165,6 +166,7 @@ struct Params {
   bool stream = false;
   std::vector<std::string> stop;
   bool logprobs = false;
+  int topLogprobs = 0; ///< alternatives per token (0-20)
 };
 
 double number(const json &body, const char *key, double fallback, double lo, double hi) {
@@ -232,7 +234,18 @@ Params readParams(const json &body, bool chat) {
     if (chat ? !l.is_boolean() : !l.is_number_integer())
       refuse(chat ? "'logprobs' must be a boolean" : "'logprobs' must be an integer",
              "logprobs");
-    p.logprobs = chat ? l.get<bool>() : l.get<int64_t>() > 0;
+    if (chat) {
+      p.logprobs = l.get<bool>();
+    } else {
+      int64_t k = integer(body, "logprobs", 0, 0, 20);
+      p.logprobs = true; // 0 still returns the sampled tokens' logprobs
+      p.topLogprobs = int(k);
+    }
+  }
+  if (chat && body.contains("top_logprobs") && !body["top_logprobs"].is_null()) {
+    p.topLogprobs = int(integer(body, "top_logprobs", 0, 0, 20));
+    if (!p.logprobs)
+      refuse("'top_logprobs' needs 'logprobs': true", "top_logprobs");
   }
   return p;
 }
@@ -300,15 +313,18 @@ struct Server::Impl {
         r.stopTokens.push_back(tokenizer->eosId());
       r.sampling = p.sampling;
       r.sampling.seed = seed + uint64_t(i);
+      r.topLogprobs = p.topLogprobs;
       std::weak_ptr<Choice> weak = c;
       int32_t eos = tokenizer->eosId();
-      r.onToken = [weak, eos](int32_t token, float logprob) {
+      r.onToken = [weak, eos](int32_t token, float logprob,
+                              const std::vector<std::pair<int32_t, float>> &top) {
         auto c = weak.lock();
         if (!c)
           return false;
         std::lock_guard<std::mutex> lock(c->m);
         c->tokens.push_back(token);
         c->logprobs.push_back(logprob);
+        c->topLogprobs.push_back(top);
         if (token != eos)
           c->text(token, [&](ReplyPart part, const std::string &text) {
             if (part == ReplyPart::Thinking)
@@ -366,24 +382,38 @@ struct Server::Impl {
     to = std::min(to, c.tokens.size());
     if (chat) {
       json content = json::array();
-      for (size_t k = from; k < to; ++k) {
-        std::string_view bytes = tokenizer->tokenBytes(c.tokens[k]);
+      auto entry = [&](int32_t id, float logprob) {
+        std::string_view bytes = tokenizer->tokenBytes(id);
         json raw = json::array();
         for (unsigned char b : bytes)
           raw.push_back(int(b));
-        content.push_back({{"token", sanitizeUtf8(bytes)},
-                           {"logprob", c.logprobs[k]},
-                           {"bytes", raw},
-                           {"top_logprobs", json::array()}});
+        return json{{"token", sanitizeUtf8(bytes)}, {"logprob", logprob}, {"bytes", raw}};
+      };
+      for (size_t k = from; k < to; ++k) {
+        json item = entry(c.tokens[k], c.logprobs[k]);
+        json alternatives = json::array();
+        for (const auto &[id, lp] : c.topLogprobs[k])
+          alternatives.push_back(entry(id, lp));
+        item["top_logprobs"] = alternatives;
+        content.push_back(item);
       }
       return {{"content", content}};
     }
-    json tokens = json::array(), lps = json::array();
+    json tokens = json::array(), lps = json::array(), tops = json::array();
+    bool anyTop = false;
     for (size_t k = from; k < to; ++k) {
       tokens.push_back(sanitizeUtf8(tokenizer->tokenBytes(c.tokens[k])));
       lps.push_back(c.logprobs[k]);
+      json alternatives = json::object();
+      for (const auto &[id, lp] : c.topLogprobs[k]) {
+        alternatives[sanitizeUtf8(tokenizer->tokenBytes(id))] = lp;
+        anyTop = true;
+      }
+      tops.push_back(alternatives);
     }
-    return {{"tokens", tokens}, {"token_logprobs", lps}, {"top_logprobs", nullptr}};
+    return {{"tokens", tokens},
+            {"token_logprobs", lps},
+            {"top_logprobs", anyTop ? tops : json(nullptr)}};
   }
 
   /// Answers a completion request (chat or not), as JSON or as an SSE stream.

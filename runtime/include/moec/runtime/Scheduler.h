@@ -38,10 +38,15 @@ struct ScheduledRequest {
   int64_t maxNewTokens = 16;       ///< >= 1
   std::vector<int32_t> stopTokens; ///< generation ends after emitting one
   SamplingParams sampling;
+  /// Also report the log-probabilities of this many most likely tokens per step.
+  int32_t topLogprobs = 0;
   /// Called with each generated token and its log-probability under the sampling
-  /// temperature (log_softmax(logits / T); T = 1 when greedy). Returning false ends
-  /// the sequence ("cancelled").
-  std::function<bool(int32_t token, float logprob)> onToken;
+  /// temperature (log_softmax(logits / T); T = 1 when greedy), and the `topLogprobs`
+  /// most likely tokens with theirs (most likely first, ties by lower id). Returning
+  /// false ends the sequence ("cancelled").
+  std::function<bool(int32_t token, float logprob,
+                     const std::vector<std::pair<int32_t, float>> &top)>
+      onToken;
   /// Called once at the end: "stop" (a stop token), "length" (maxNewTokens),
   /// "cancelled", or "error" with the status.
   std::function<void(const std::string &finishReason, const Status &status)> onDone;
