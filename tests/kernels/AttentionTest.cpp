@@ -268,7 +268,7 @@ TEST_P(Attention, SharedPrefixReadsTheOtherSequencesRows) {
   // first 70 rows NaN, read from sequence 0 instead, KvCache::share), both forms give
   // the same outputs. 70 rows: the shared part ends inside a 64-row chunk.
   const Dims d{3, 16, 8, 12, 40};
-  for (int64_t shared : {int64_t(70), int64_t(64), int64_t(5)}) {
+  for (int32_t shared : {70, 64, 5}) {
     Case copied = makeCase(d, WeightType::BF16, {shared + 10, shared + 2, shared + 4},
                            {1, 2, 1, 2, 0}, {shared + 2, shared + 4, shared + 3, shared + 5,
                                             shared + 10},
