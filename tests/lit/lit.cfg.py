@@ -20,6 +20,15 @@ config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 import sys
 config.substitutions.append(("%python", sys.executable))
 
+# A private mount namespace with a small tmpfs (root, and not every chroot or
+# container allows it): tests/lit/Driver/full-disk.test needs one.
+import subprocess
+_tmpfs_probe = ('d=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs "$d" && umount "$d"; '
+                'rc=$?; rmdir "$d"; exit $rc')
+if shutil.which("unshare") and subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", _tmpfs_probe],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+    config.available_features.add("private-tmpfs")
 if shutil.which("tmux"):
     config.available_features.add("tmux")
 if shutil.which("ptxas") or os.path.exists("/usr/local/cuda/bin/ptxas"):
