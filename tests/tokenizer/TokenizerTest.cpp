@@ -260,6 +260,47 @@ TEST(Tokenizer, TokenizerLargerThanTheModelIsRefused) {
                 "tokens (config.json vocab_size): this tokenizer does not fit the model");
 }
 
+// A plan's tokenizer table comes from a file: every inconsistency is refused with one
+// line when the runtime builds the tokenizer, never read past.
+TEST(Tokenizer, MalformedTablesAreRefused) {
+  auto table = checkpoint::readTokenizer(std::string(MOEC_MODELS_DIR) + "/poems-v3", 4096);
+  ASSERT_TRUE(bool(table) && *table);
+  auto build = [&](const std::function<void(plan::TokenizerT &)> &corrupt, int64_t vocab = 4096) {
+    plan::TokenizerT copy(**table);
+    corrupt(copy);
+    flatbuffers::FlatBufferBuilder fbb;
+    fbb.Finish(plan::Tokenizer::Pack(fbb, &copy));
+    std::unique_ptr<Tokenizer> t;
+    return Tokenizer::create(*flatbuffers::GetRoot<plan::Tokenizer>(fbb.GetBufferPointer()),
+                             vocab, &t)
+        .message();
+  };
+  EXPECT_EQ(build([](plan::TokenizerT &) {}), "");
+  EXPECT_EQ(build([](plan::TokenizerT &t) { t.kind = "wordpiece"; }),
+            "tokenizer: unsupported kind \"wordpiece\" (this runtime reads \"byte_level_bpe\")");
+  EXPECT_EQ(build([](plan::TokenizerT &) {}, 100),
+            "tokenizer: 4096 token ids, but the model's vocabulary has 100");
+  EXPECT_EQ(build([](plan::TokenizerT &t) { t.token_offsets.back() += 1; }),
+            "tokenizer: token offsets do not span the token bytes");
+  EXPECT_EQ(build([](plan::TokenizerT &t) { std::swap(t.token_offsets[5], t.token_offsets[6]); }),
+            "tokenizer: token offsets decrease at id 5");
+  EXPECT_EQ(build([](plan::TokenizerT &t) { t.byte_ids.pop_back(); }),
+            "tokenizer: byte_ids must hold 256 entries");
+  EXPECT_EQ(build([](plan::TokenizerT &t) { t.byte_ids[7] = 4096; }),
+            "tokenizer: byte_ids[7] = 4096 is outside the vocabulary");
+  EXPECT_EQ(build([](plan::TokenizerT &t) { t.merges.push_back(1); }),
+            "tokenizer: merges hold 11500 values, not triples");
+  EXPECT_EQ(build([](plan::TokenizerT &t) { t.merges[4] = -1; }),
+            "tokenizer: merge 1 refers to an id outside the vocabulary");
+  EXPECT_EQ(build([](plan::TokenizerT &t) { t.added_tokens[0]->id = 5000; }),
+            "tokenizer: added token 0: id 5000 outside the vocabulary or no content");
+  EXPECT_EQ(build([](plan::TokenizerT &t) { t.eos_id = 4096; }),
+            "tokenizer: eos id 4096 is outside the vocabulary");
+  EXPECT_NE(build([](plan::TokenizerT &t) { t.split_regexes[0] = "[unclosed"; })
+                .find("tokenizer: split regex 0: missing terminating ] for character class"),
+            std::string::npos);
+}
+
 TEST(Tokenizer, NoTokenizerJsonIsNotAnError) {
   fs::path dir = fs::temp_directory_path() / "moec-tokenizer-test-none";
   fs::create_directories(dir);
