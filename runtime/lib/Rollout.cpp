@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cinttypes>
 #include <cmath>
+#include <cinttypes>
 #include <memory>
 
 namespace moec {
@@ -13,17 +13,6 @@ namespace {
 
 double since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-/// log_softmax(logits / t)[token].
-float logprobOf(const float *logits, int64_t vocab, int32_t token, float temperature) {
-  double t = temperature > 0 ? temperature : 1.0, maxLogit = -INFINITY;
-  for (int64_t v = 0; v < vocab; ++v)
-    maxLogit = std::max(maxLogit, double(logits[v]) / t);
-  double sum = 0;
-  for (int64_t v = 0; v < vocab; ++v)
-    sum += std::exp(double(logits[v]) / t - maxLogit);
-  return float(double(logits[token]) / t - maxLogit - std::log(sum));
 }
 
 } // namespace
@@ -96,7 +85,7 @@ Status rolloutGroup(Executor &executor, KvCache &cache, const std::vector<int32_
     RolloutSample &r = (*samples)[size_t(i)];
     int32_t token = samplers[size_t(i)]->sample(row, vocab);
     r.tokens.push_back(token);
-    r.logprobs.push_back(logprobOf(row, vocab, token, options.sampling.temperature));
+    r.logprobs.push_back(TemperedLogSoftmax(row, vocab, options.sampling.temperature).at(token));
     bool stop = std::find(options.stopTokens.begin(), options.stopTokens.end(), token) !=
                 options.stopTokens.end();
     if (stop || int64_t(r.tokens.size()) >= options.maxNewTokens) {

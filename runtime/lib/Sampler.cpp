@@ -39,6 +39,17 @@ Status Sampler::validate(const SamplingParams &params) {
   return Status();
 }
 
+TemperedLogSoftmax::TemperedLogSoftmax(const float *logits, int64_t vocab, float temperature)
+    : logits_(logits), t_(temperature > 0 ? temperature : 1.0) {
+  double maxLogit = -INFINITY;
+  for (int64_t v = 0; v < vocab; ++v)
+    maxLogit = std::max(maxLogit, double(logits[v]) / t_);
+  double sum = 0;
+  for (int64_t v = 0; v < vocab; ++v)
+    sum += std::exp(double(logits[v]) / t_ - maxLogit);
+  norm_ = maxLogit + std::log(sum);
+}
+
 int32_t Sampler::sample(const float *logits, int64_t vocab) {
   // Ordering by (logit descending, id ascending) is a strict total order, so every
   // sort below has one result whatever the library's algorithm. NaN ranks last.

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
-#include <cmath>
 
 namespace moec {
 
@@ -225,16 +224,8 @@ void Scheduler::step(std::vector<std::shared_ptr<Sequence>> &working) {
     const float *l = logits.data() + row * vocab;
     int32_t token = s.sampler.sample(l, vocab);
     // log_softmax under the sampling temperature (1 when greedy).
-    float t = s.request.sampling.temperature > 0 ? s.request.sampling.temperature : 1.f;
-    double maxLogit = -INFINITY;
-    for (int64_t v = 0; v < vocab; ++v)
-      if (l[v] / t > maxLogit)
-        maxLogit = l[v] / t;
-    double sum = 0;
-    for (int64_t v = 0; v < vocab; ++v)
-      sum += std::exp(double(l[v]) / t - maxLogit);
-    const double logSum = std::log(sum);
-    float logprob = float(double(l[token]) / t - maxLogit - logSum);
+    const TemperedLogSoftmax logSoftmax(l, vocab, s.request.sampling.temperature);
+    float logprob = logSoftmax.at(token);
     std::vector<std::pair<int32_t, float>> top;
     if (s.request.topLogprobs > 0) {
       int64_t k = std::min<int64_t>(s.request.topLogprobs, vocab);
@@ -244,8 +235,7 @@ void Scheduler::step(std::vector<std::shared_ptr<Sequence>> &working) {
       auto better = [&](int32_t a, int32_t b) { return l[a] != l[b] ? l[a] > l[b] : a < b; };
       std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), better);
       for (int64_t i = 0; i < k; ++i)
-        top.emplace_back(ids[size_t(i)],
-                         float(double(l[ids[size_t(i)]]) / t - maxLogit - logSum));
+        top.emplace_back(ids[size_t(i)], logSoftmax.at(ids[size_t(i)]));
     }
     ++s.generated;
     ++generated;

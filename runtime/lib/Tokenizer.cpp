@@ -457,6 +457,16 @@ void Tokenizer::encode(std::string_view text, std::vector<int32_t> *ids) const {
   impl_->encodeText(reinterpret_cast<const uint8_t *>(clean.data()), clean.size(), work, ids);
 }
 
+std::vector<int32_t> Tokenizer::encodePrompt(std::string_view text, bool bos) const {
+  std::vector<int32_t> ids;
+  if (bos && bos_ >= 0)
+    ids.push_back(bos_);
+  encode(text, &ids);
+  if (ids.size() > 1 && ids[0] == bos_ && ids[1] == bos_)
+    ids.erase(ids.begin()); // the text began with BOS
+  return ids;
+}
+
 std::string_view Tokenizer::tokenBytes(int32_t id) const {
   if (id < 0 || id >= size())
     return {};
@@ -515,8 +525,6 @@ std::string sanitizeUtf8(std::string_view bytes) {
 }
 
 std::string TextStream::push(int32_t id) {
-  if (skipSpecial_ && tokenizer_.isSpecial(id))
-    return {};
   pending_ += tokenizer_.tokenBytes(id);
   size_t hold = incompleteTail(reinterpret_cast<const uint8_t *>(pending_.data()),
                                pending_.size());

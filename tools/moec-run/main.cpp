@@ -641,12 +641,7 @@ moec::Status run(Options options) {
     return moec::Status();
   }
   if (options.hasPrompt) {
-    if (!options.noBos && tokenizer->bosId() >= 0)
-      options.tokens.push_back(tokenizer->bosId());
-    tokenizer->encode(options.prompt, &options.tokens);
-    if (options.tokens.size() > 1 && options.tokens[0] == options.tokens[1] &&
-        options.tokens[0] == tokenizer->bosId())
-      options.tokens.erase(options.tokens.begin()); // the text began with BOS
+    options.tokens = tokenizer->encodePrompt(options.prompt, !options.noBos);
     if (options.tokens.empty())
       return moec::Status::error("--prompt: the text encodes to no tokens");
     if (tokenizer->eosId() >= 0 &&

@@ -186,9 +186,7 @@ Status runRolloutJob(Executor &executor, const Tokenizer &tokenizer,
     }
     if (j.contains("prompt") && j["prompt"].is_string()) {
       e.promptText = j["prompt"].get<std::string>();
-      if (options.bos && tokenizer.bosId() >= 0)
-        e.ids.push_back(tokenizer.bosId());
-      tokenizer.encode(e.promptText, &e.ids);
+      e.ids = tokenizer.encodePrompt(e.promptText, options.bos);
     } else if (j.contains("messages") && j["messages"].is_array()) {
       if (!chatTemplate)
         return where("\"messages\" need a chat template, and the plan has none");

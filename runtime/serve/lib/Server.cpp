@@ -275,7 +275,6 @@ std::string messageText(const json &content, size_t index) {
 } // namespace
 
 struct Server::Impl {
-  Executor *executor = nullptr;
   const Tokenizer *tokenizer = nullptr;
   const ChatTemplate *chatTemplate = nullptr;
   ServerOptions options;
@@ -284,7 +283,6 @@ struct Server::Impl {
   int boundPort = -1;
   std::mutex metricsMutex;
   std::map<std::string, uint64_t> requests; ///< by endpoint and status
-  uint64_t activeStreams = 0;
 
   void count(const std::string &endpoint, int status) {
     std::lock_guard<std::mutex> lock(metricsMutex);
@@ -459,10 +457,6 @@ struct Server::Impl {
       return;
     }
     count(endpoint, 200);
-    {
-      std::lock_guard<std::mutex> lock(metricsMutex);
-      ++activeStreams;
-    }
     auto state = std::make_shared<std::vector<std::shared_ptr<Choice>>>(std::move(choices));
     auto sentRole = std::make_shared<std::vector<bool>>(state->size(), false);
     auto finished = std::make_shared<std::vector<bool>>(state->size(), false);
@@ -565,8 +559,6 @@ struct Server::Impl {
           // The stream ended: finished, or the client went away. Either way the
           // sequences are freed (cancel is a no-op for finished ones).
           cancel(*state);
-          std::lock_guard<std::mutex> lock(metricsMutex);
-          --activeStreams;
         });
   }
 
@@ -583,12 +575,7 @@ struct Server::Impl {
     else
       refuse("'prompt' must be a string (one prompt per request)", "prompt");
     Params p = readParams(body, false);
-    std::vector<int32_t> ids;
-    if (tokenizer->bosId() >= 0)
-      ids.push_back(tokenizer->bosId());
-    tokenizer->encode(prompt, &ids);
-    if (ids.size() > 1 && ids[0] == ids[1] && ids[0] == tokenizer->bosId())
-      ids.erase(ids.begin());
+    std::vector<int32_t> ids = tokenizer->encodePrompt(prompt, /*bos=*/true);
     auto choices = start(ids, p, /*chat=*/false, false);
     answer(res, "/v1/completions", std::move(choices), p, int64_t(ids.size()), false);
   }
@@ -736,7 +723,6 @@ Status Server::create(Executor &executor, const Tokenizer &tokenizer,
                       std::unique_ptr<Server> *out) {
   std::unique_ptr<Server> s(new Server());
   Impl &impl = *s->impl_;
-  impl.executor = &executor;
   impl.tokenizer = &tokenizer;
   impl.chatTemplate = chatTemplate;
   impl.options = options;

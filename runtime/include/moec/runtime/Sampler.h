@@ -39,6 +39,20 @@ private:
 };
 
 /// Chooses tokens from logits; keeps its random state between calls.
+/// Log-probabilities under a sampling temperature, as GRPO's ratio and the server's
+/// logprobs need: log_softmax(logits / T)[i] = logits[i] / T - norm, where norm is
+/// what this returns (log of the sum of exp(logits / T), in double, max subtracted).
+/// T <= 0 (greedy) counts as T = 1.
+struct TemperedLogSoftmax {
+  TemperedLogSoftmax(const float *logits, int64_t vocab, float temperature);
+  /// log_softmax(logits / T)[token].
+  float at(int32_t token) const { return float(double(logits_[token]) / t_ - norm_); }
+
+private:
+  const float *logits_;
+  double t_, norm_;
+};
+
 class Sampler {
 public:
   explicit Sampler(const SamplingParams &params) : params_(params), random_(params.seed) {}

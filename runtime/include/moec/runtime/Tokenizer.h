@@ -52,6 +52,10 @@ public:
     return ids;
   }
 
+  /// The ids of a prompt: BOS first when `bos` and the tokenizer has one (DeepSeek
+  /// models are trained with it), unless the text already begins with BOS.
+  std::vector<int32_t> encodePrompt(std::string_view text, bool bos) const;
+
   /// The text of `ids`, invalid UTF-8 replaced by U+FFFD; special added tokens are
   /// left out when `skipSpecial`. Ids of the model's vocabulary that the tokenizer has
   /// no token for decode to nothing (as Hugging Face's decode skips them); an id
@@ -94,14 +98,12 @@ std::string sanitizeUtf8(std::string_view bytes);
 /// complete; finish() returns what is left (an incomplete tail as U+FFFD).
 class TextStream {
 public:
-  explicit TextStream(const Tokenizer &tokenizer, bool skipSpecial = false)
-      : tokenizer_(tokenizer), skipSpecial_(skipSpecial) {}
+  explicit TextStream(const Tokenizer &tokenizer) : tokenizer_(tokenizer) {}
   std::string push(int32_t id);
   std::string finish();
 
 private:
   const Tokenizer &tokenizer_;
-  bool skipSpecial_;
   std::string pending_;
 };
 
