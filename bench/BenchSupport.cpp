@@ -22,7 +22,7 @@ struct Rng {
 };
 
 int64_t elementBytes(cpu::WeightType t) {
-  return t == cpu::WeightType::F32 ? 4 : t == cpu::WeightType::F8E4M3 ? 1 : 2;
+  return t == cpu::WeightType::F32 ? 4 : cpu::isBlockScaled(t) ? 1 : 2;
 }
 
 } // namespace
@@ -51,7 +51,7 @@ BenchWeight::BenchWeight(cpu::WeightType type, int64_t rows, int64_t cols, uint6
       std::memcpy(data_.get() + 2 * i, &h, 2);
     }
     break;
-  case cpu::WeightType::F8E4M3:
+  case cpu::WeightType::F8E4M3: {
     for (int64_t i = 0; i < n; ++i) {
       uint8_t b = static_cast<uint8_t>(rng.next() >> 56);
       if ((b & 0x7F) == 0x7F)
@@ -63,6 +63,18 @@ BenchWeight::BenchWeight(cpu::WeightType type, int64_t rows, int64_t cols, uint6
     for (float &s : scales_)
       s = 1e-3f * (1.5f + rng.uniform());
     break;
+  }
+  case cpu::WeightType::I8: {
+    for (int64_t i = 0; i < n; ++i) {
+      const int8_t c = static_cast<int8_t>(static_cast<int>(rng.next() >> 56) % 255 - 127);
+      data_[i] = static_cast<uint8_t>(c);
+    }
+    const int64_t B = cpu::kFp8BlockSize;
+    scales_.resize(static_cast<size_t>(((rows + B - 1) / B) * ((cols + B - 1) / B)));
+    for (float &s : scales_)
+      s = 1e-3f * (1.5f + rng.uniform());
+    break;
+  }
   }
 }
 

@@ -68,6 +68,9 @@ void BM_LinearBf16(benchmark::State &state, const KernelSet *k) {
 void BM_LinearFp8(benchmark::State &state, const KernelSet *k) {
   runLinear(state, k, cpu::WeightType::F8E4M3);
 }
+void BM_LinearI8(benchmark::State &state, const KernelSet *k) {
+  runLinear(state, k, cpu::WeightType::I8);
+}
 
 /// Decode shapes {rows (out), cols (in), T}.
 void decodeShapes(benchmark::internal::Benchmark *b) {
@@ -84,14 +87,19 @@ void decodeShapes(benchmark::internal::Benchmark *b) {
 void registerLinearBenchmarks(const KernelSet *k, const char *suffix) {
   const std::string bf16 = std::string("BM_LinearBf16") + suffix;
   const std::string fp8 = std::string("BM_LinearFp8") + suffix;
+  const std::string i8 = std::string("BM_LinearI8") + suffix;
   benchmark::RegisterBenchmark(bf16.c_str(), BM_LinearBf16, k)->Apply(decodeShapes);
   benchmark::RegisterBenchmark(fp8.c_str(), BM_LinearFp8, k)->Apply(decodeShapes);
-  // A prefill shape for reference (compute-bound: see the flops counter).
-  benchmark::RegisterBenchmark(bf16.c_str(), BM_LinearBf16, k)
-      ->ArgNames({"out", "in", "T"})
-      ->Args({4096, 4096, 64})
-      ->Unit(benchmark::kMillisecond)
-      ->UseRealTime();
+  benchmark::RegisterBenchmark(i8.c_str(), BM_LinearI8, k)->Apply(decodeShapes);
+  // A prefill shape for reference (compute-bound: see the flops counter), in each
+  // weight type (int8: W8A8, the activations quantized in the call).
+  for (auto [name, fn] : {std::pair{bf16, BM_LinearBf16}, std::pair{fp8, BM_LinearFp8},
+                          std::pair{i8, BM_LinearI8}})
+    benchmark::RegisterBenchmark(name.c_str(), fn, k)
+        ->ArgNames({"out", "in", "T"})
+        ->Args({4096, 4096, 64})
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
 }
 
 } // namespace moec::bench

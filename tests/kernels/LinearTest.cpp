@@ -29,7 +29,7 @@ void checkLinear(WeightType type, int64_t T, int64_t rows, int64_t cols, uint32_
 TEST_P(Linear, AllTypesOddShapes) {
   uint32_t seed = 1;
   for (WeightType type : {WeightType::F32, WeightType::F16, WeightType::BF16,
-                          WeightType::F8E4M3})
+                          WeightType::F8E4M3, WeightType::I8})
     for (int64_t cols : {1, 3, 17, 130, 257})
       for (int64_t rows : {1, 3, 17, 130})
         for (int64_t T : {1, 2, 3, 5})
@@ -46,7 +46,8 @@ TEST_P(Linear, PrefillPanels) {
   // More tokens than a register tile: 64-row x 2048-column panels, with a partial
   // panel in each direction and K blocks accumulated into y (K 4500: two full
   // column panels and one of 404).
-  for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F8E4M3}) {
+  for (WeightType type :
+       {WeightType::F32, WeightType::BF16, WeightType::F8E4M3, WeightType::I8}) {
     checkLinear(type, 37, 150, 1100, 7 + static_cast<uint32_t>(type));
     checkLinear(type, 9, 70, 4500, 17 + static_cast<uint32_t>(type));
   }
@@ -81,6 +82,56 @@ TEST_P(Linear, Fp8NaNBytesDecodeAsLargestPlusOneStep) {
   float y = 0;
   linear(x.data(), 1, w.view(), &y);
   EXPECT_FLOAT_EQ(y, (480.f - 4800.f + 44800.f) * 0.5f);
+}
+
+TEST_P(Linear, Int8PartialEdgeBlocksAndThreads) {
+  // 200 x 300: partial row and column blocks; rows not a multiple of the tiles.
+  for (int64_t T : {1, 2, 3, 4, 7, 40})
+    checkLinear(WeightType::I8, T, 200, 300, 200 + static_cast<uint32_t>(T));
+  for (int threads : {1, 2, 3}) {
+    const ScopedNumThreads scoped(threads);
+    checkLinear(WeightType::I8, 1, 1000, 2048, 300 + static_cast<uint32_t>(threads));
+    checkLinear(WeightType::I8, 64, 300, 2048, 310 + static_cast<uint32_t>(threads));
+  }
+}
+
+/// The activation quantization of W8A8, against its definition (codes and scales
+/// bit for bit): random rows, a zero block, a tiny block, and exact ties.
+TEST_P(Linear, Int8ActivationQuantization) {
+  std::mt19937 rng(21);
+  std::vector<std::vector<float>> rows;
+  for (int64_t K : {1, 7, 128, 300, 2048})
+    rows.push_back(randomVector(K, rng, -3.f, 3.f));
+  std::vector<float> special(384, 0.f); // block 0 zero, block 1 tiny, block 2 ties
+  for (int k = 128; k < 256; ++k)
+    special[k] = (k % 2 ? 1e-32f : -3e-31f);
+  // amax 127 makes the inverse 1: x * 1 lands on .5 exactly for these.
+  const float ties[] = {127.f, 2.5f, 3.5f, -2.5f, -3.5f, 0.5f, -0.5f, 126.5f, -127.f};
+  for (int k = 0; k < 9; ++k)
+    special[256 + k] = ties[k];
+  rows.push_back(special);
+  for (const std::vector<float> &x : rows) {
+    const int64_t K = static_cast<int64_t>(x.size());
+    std::vector<int16_t> q(static_cast<size_t>(K), 999);
+    std::vector<float> s(static_cast<size_t>((K + 127) / 128), NAN);
+    quantizeActivationsI8(x.data(), K, q.data(), s.data());
+    std::vector<int> q0;
+    std::vector<float> s0;
+    ref::quantizeActs(x.data(), K, q0, s0);
+    for (size_t b = 0; b < s.size(); ++b)
+      ASSERT_EQ(s[b], s0[b]) << "K " << K << " block " << b;
+    for (int64_t k = 0; k < K; ++k)
+      ASSERT_EQ(q[k], q0[k]) << "K " << K << " at " << k << " x " << x[k];
+  }
+  const int16_t expectTies[] = {127, 2, 4, -2, -4, 0, 0, 126, -127};
+  std::vector<int16_t> q(384);
+  std::vector<float> s(3);
+  quantizeActivationsI8(special.data(), 384, q.data(), s.data());
+  EXPECT_EQ(s[0], 0.f);
+  EXPECT_EQ(s[1], 0.f); // 3e-31 is below 2^-100
+  EXPECT_EQ(s[2], 1.f);
+  for (int k = 0; k < 9; ++k)
+    EXPECT_EQ(q[256 + k], expectTies[k]) << ties[k];
 }
 
 MOEC_INSTANTIATE_PER_LEVEL(Linear);

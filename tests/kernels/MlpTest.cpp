@@ -26,7 +26,8 @@ class Mlp : public PerLevel {};
 
 TEST_P(Mlp, SwigluMatchesReference) {
   std::mt19937 rng(51);
-  for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F8E4M3})
+  for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F8E4M3,
+                          WeightType::I8})
     for (int64_t T : {1, 3, 6}) {
       const int64_t D = 130, I = 257;
       const TestMlp m = randomMlp(type, D, I, rng);
@@ -125,6 +126,24 @@ TEST_P(Mlp, RoutedExpertsGroupedDecode) {
                  rng, "T4 K8 repeated");
     // T = 2, K = 2, both tokens on the same experts.
     checkExperts(owned, 2, 2, {6, 9, 9, 6}, rng, "T2 K2 same");
+  }
+}
+
+/// Int8 experts (W8A8: inputs and hidden activations quantized once per call)
+/// beside bf16 ones in the same parallel region, at decode and prefill sizes.
+TEST_P(Mlp, RoutedExpertsInt8) {
+  std::mt19937 rng(57);
+  const int64_t E = 6, D = 264, I = 200;
+  std::vector<TestMlp> owned;
+  for (int64_t e = 0; e < E; ++e)
+    owned.push_back(randomMlp(e % 3 ? WeightType::I8 : WeightType::BF16, D, I, rng));
+  for (int threads : {1, 2}) {
+    const ScopedNumThreads scoped(threads);
+    checkExperts(owned, 1, 4, {1, 0, 4, 2}, rng, "int8 T1 K4");
+    std::vector<int32_t> idx(static_cast<size_t>(20 * 3));
+    for (size_t i = 0; i < idx.size(); ++i)
+      idx[i] = static_cast<int32_t>((i * 7 + i / 3) % E);
+    checkExperts(owned, 20, 3, idx, rng, "int8 T20 K3");
   }
 }
 

@@ -59,14 +59,79 @@ double weightAt(const Weight &W, int64_t r, int64_t c) {
     const int64_t blocksPerRow = (W.cols + B - 1) / B;
     return fp8(bytes[i]) * W.blockScale[(r / B) * blocksPerRow + c / B];
   }
+  case WeightType::I8: {
+    const int64_t B = kFp8BlockSize;
+    const int64_t blocksPerRow = (W.cols + B - 1) / B;
+    return static_cast<int8_t>(bytes[i]) * double(W.blockScale[(r / B) * blocksPerRow + c / B]);
+  }
   }
   return 0;
 }
+
+void quantizeActs(const float *x, int64_t K, std::vector<int> &q, std::vector<float> &scales) {
+  const int64_t B = 128;
+  q.assign(static_cast<size_t>(K), 0);
+  scales.assign(static_cast<size_t>((K + B - 1) / B), 0.f);
+  for (int64_t b0 = 0; b0 < K; b0 += B) {
+    const int64_t b1 = std::min(K, b0 + B);
+    float amax = 0.f;
+    for (int64_t k = b0; k < b1; ++k)
+      amax = std::max(amax, std::fabs(x[k]));
+    if (!(amax >= 0x1p-100f))
+      continue;
+    scales[b0 / B] = amax / 127.f;
+    const float inverse = 127.f / amax;
+    for (int64_t k = b0; k < b1; ++k) {
+      const float v = x[k] * inverse; // one float32 product, then half-even rounding
+      double r = std::floor(double(v));
+      const double frac = double(v) - r;
+      if (frac > 0.5 || (frac == 0.5 && std::fmod(r, 2.0) != 0.0))
+        r += 1.0;
+      q[k] = static_cast<int>(r);
+    }
+  }
+}
+
+namespace {
+
+/// One token row times int8 weight rows, W8A8 (kernels.h): exact integer block
+/// dot products, each times the block's two scales, summed in double.
+void linearRowI8(const float *x, const Weight &W, double *value, double *magnitude) {
+  const int64_t B = kFp8BlockSize, K = W.cols;
+  const int64_t blocksPerRow = (K + B - 1) / B;
+  std::vector<int> q;
+  std::vector<float> xs;
+  quantizeActs(x, K, q, xs);
+  const auto *codes = static_cast<const int8_t *>(W.data);
+  for (int64_t r = 0; r < W.rows; ++r) {
+    double s = 0, m = 0;
+    for (int64_t b = 0; b < blocksPerRow; ++b) {
+      int64_t dot = 0, abs = 0;
+      for (int64_t k = b * B; k < std::min(K, (b + 1) * B); ++k) {
+        dot += int64_t(codes[r * K + k]) * q[k];
+        abs += std::llabs(int64_t(codes[r * K + k]) * q[k]);
+      }
+      const double scale = double(xs[b]) * double(W.blockScale[(r / B) * blocksPerRow + b]);
+      s += scale * double(dot);
+      m += scale * double(abs);
+    }
+    value[r] = s;
+    magnitude[r] = m;
+  }
+}
+
+} // namespace
 
 Result linear(const std::vector<float> &x, int64_t T, const Weight &W) {
   Result out;
   out.value.assign(static_cast<size_t>(T * W.rows), 0.0);
   out.magnitude.assign(out.value.size(), 0.0);
+  if (W.type == WeightType::I8) {
+    for (int64_t t = 0; t < T; ++t)
+      linearRowI8(x.data() + t * W.cols, W, out.value.data() + t * W.rows,
+                  out.magnitude.data() + t * W.rows);
+    return out;
+  }
   for (int64_t t = 0; t < T; ++t)
     for (int64_t r = 0; r < W.rows; ++r) {
       double s = 0, m = 0;
@@ -329,6 +394,23 @@ Result swiglu(const std::vector<float> &x, int64_t T, const SwigluWeights &m) {
   out.value.assign(static_cast<size_t>(T * D), 0.0);
   out.magnitude.assign(out.value.size(), 0.0);
   std::vector<double> h(static_cast<size_t>(I));
+  if (m.gate.type == WeightType::I8) { // W8A8 (both products; the hidden row as floats)
+    std::vector<double> g(static_cast<size_t>(I)), u(g.size()), mag(g.size());
+    std::vector<double> y(static_cast<size_t>(D)), ymag(y.size());
+    std::vector<float> hf(static_cast<size_t>(I));
+    for (int64_t t = 0; t < T; ++t) {
+      linearRowI8(x.data() + t * D, m.gate, g.data(), mag.data());
+      linearRowI8(x.data() + t * D, m.up, u.data(), mag.data());
+      for (int64_t i = 0; i < I; ++i)
+        hf[i] = static_cast<float>(g[i] / (1 + std::exp(-g[i])) * u[i]);
+      linearRowI8(hf.data(), m.down, y.data(), ymag.data());
+      for (int64_t r = 0; r < D; ++r) {
+        out.value[t * D + r] = y[r];
+        out.magnitude[t * D + r] = ymag[r];
+      }
+    }
+    return out;
+  }
   for (int64_t t = 0; t < T; ++t) {
     for (int64_t i = 0; i < I; ++i) {
       double g = 0, u = 0;

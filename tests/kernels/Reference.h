@@ -24,13 +24,17 @@ double f16(uint16_t h);
 /// W[r, c] dequantised (FP8: times the scale of its kFp8BlockSize-square block).
 double weightAt(const Weight &W, int64_t r, int64_t c);
 
+/// The W8A8 activation quantization of one row of K values (kernels.h), written
+/// from its definition: codes and per-128-column scales.
+void quantizeActs(const float *x, int64_t K, std::vector<int> &q, std::vector<float> &scales);
+
 /// A result vector with the magnitude of each element's sum.
 struct Result {
   std::vector<double> value;     ///< the reference values
   std::vector<double> magnitude; ///< per element: sum of |terms| (for tolerances)
 };
 
-/// y[T, rows] = x W^T.
+/// y[T, rows] = x W^T (for an int8 weight, the W8A8 product of kernels.h).
 Result linear(const std::vector<float> &x, int64_t T, const Weight &W);
 /// Spec section 6 rmsnorm over rows of D values.
 std::vector<double> rmsNorm(const std::vector<float> &x, int64_t T, int64_t D,

@@ -62,6 +62,21 @@ TestWeight randomWeight(WeightType type, int64_t rows, int64_t cols, std::mt1993
       s = scale(rng) * amplitude;
     break;
   }
+  case WeightType::I8: {
+    // Codes uniform in [-127, 127], block scales such that values reach about
+    // +-amplitude.
+    w.bytes.resize(static_cast<size_t>(n));
+    std::uniform_int_distribution<int> code(-127, 127);
+    for (int64_t i = 0; i < n; ++i)
+      w.bytes[i] = static_cast<uint8_t>(static_cast<int8_t>(code(rng)));
+    const int64_t br = (rows + kFp8BlockSize - 1) / kFp8BlockSize;
+    const int64_t bc = (cols + kFp8BlockSize - 1) / kFp8BlockSize;
+    std::uniform_real_distribution<float> scale(0.5f / 127, 1.f / 127);
+    w.scales.resize(static_cast<size_t>(br * bc));
+    for (float &s : w.scales)
+      s = scale(rng) * amplitude;
+    break;
+  }
   }
   return w;
 }

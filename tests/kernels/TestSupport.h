@@ -32,7 +32,8 @@ struct TestWeight {
 
 /// A random weight: F32/F16/BF16 hold values uniform in [-amplitude, amplitude],
 /// rounded to the type; F8E4M3 holds uniformly random non-NaN bytes (every
-/// exponent, subnormals included) with block scales uniform in [1e-3, 4e-3].
+/// exponent, subnormals included) with block scales uniform in [1e-3, 4e-3]; I8
+/// holds codes uniform in [-127, 127] with block scales in [0.5, 1] * amplitude / 127.
 TestWeight randomWeight(WeightType type, int64_t rows, int64_t cols, std::mt19937 &rng,
                         float amplitude = 1.f);
 /// An F32 weight holding `values` (row-major).

@@ -130,6 +130,10 @@ void decodeToFloat(WeightType type, const void *data, int64_t count, float *out)
     for (int64_t i = 0; i < count; ++i)
       out[i] = fp8e4m3ToFloat(bytes[i]);
     return;
+  case WeightType::I8:
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = static_cast<float>(static_cast<int8_t>(bytes[i]));
+    return;
   }
 }
 

@@ -12,6 +12,7 @@
 #include "moec/cpu/kernels.h"
 #include "moec/cpu/quantize.h"
 
+#include <cstddef>
 #include <cstdint>
 
 namespace moec::cpu::detail {
@@ -51,6 +52,37 @@ struct AttendArgs {
 };
 
 /// The primitives of one SIMD level. All are single-threaded.
+/// Activations quantized for int8 weights (kernels.h, quantizeActivationsI8):
+/// token t's codes at q + t * ld, zero from K up to ld, and its block scales at
+/// scale + t * blocks.
+struct QuantizedActs {
+  int16_t *q = nullptr;
+  float *scale = nullptr;
+  int64_t ld = 0;     ///< K rounded up to whole blocks
+  int64_t blocks = 0; ///< ceil(K / kInt8ActBlock)
+};
+
+/// The memory of a QuantizedActs for T tokens of K values, in one buffer.
+class QuantizedActsLayout {
+public:
+  QuantizedActsLayout(int64_t T, int64_t K)
+      : T_(T), blocks_((K + kInt8ActBlock - 1) / kInt8ActBlock), ld_(blocks_ * kInt8ActBlock) {}
+  size_t bytes() const { return codesBytes() + round64(static_cast<size_t>(T_ * blocks_) * 4); }
+  QuantizedActs place(char *base) const {
+    QuantizedActs a;
+    a.q = reinterpret_cast<int16_t *>(base);
+    a.scale = reinterpret_cast<float *>(base + codesBytes());
+    a.ld = ld_;
+    a.blocks = blocks_;
+    return a;
+  }
+
+private:
+  static size_t round64(size_t b) { return (b + 63) / 64 * 64; }
+  size_t codesBytes() const { return round64(static_cast<size_t>(T_ * ld_) * 2); }
+  int64_t T_, blocks_, ld_;
+};
+
 struct KernelTable {
   /// The level's name as simdLevel() reports it.
   const char *name;
@@ -58,6 +90,12 @@ struct KernelTable {
   /// rowBegin <= r < rowEnd. Weights are decoded on the fly.
   void (*linearRows)(const float *x, int64_t T, int64_t ldx, const Weight &W,
                      int64_t rowBegin, int64_t rowEnd, float *y, int64_t ldy);
+  /// linearRows of an int8 weight with activations already quantized (W8A8).
+  void (*linearRowsI8)(const QuantizedActs &a, int64_t T, const Weight &W,
+                       int64_t rowBegin, int64_t rowEnd, float *y, int64_t ldy);
+  /// x [T, K] (rows ldx apart) quantized into `a` (laid out by QuantizedActsLayout).
+  void (*quantizeActsI8)(const float *x, int64_t T, int64_t ldx, int64_t K,
+                         const QuantizedActs &a);
   /// y[t * ldy + c] = sum_i x[t * ldx + i] * W[rowBegin + i, c] for i < n, c < W.cols:
   /// the product with a row slice of W, not its transpose (absorbed attention's W_UK).
   void (*linearTransposed)(const float *x, int64_t T, int64_t ldx, const Weight &W,
@@ -89,6 +127,9 @@ struct KernelTable {
   bool (*quantizeFp8Block)(WeightType type, const uint8_t *src, int64_t ld, int64_t rows,
                            int64_t cols, Fp8ScaleFormat format, uint8_t *codes,
                            int64_t ldc, float *scale);
+  /// The same for the int8 recipe (moec/cpu/quantize.h): int8 codes.
+  bool (*quantizeInt8Block)(WeightType type, const uint8_t *src, int64_t ld, int64_t rows,
+                            int64_t cols, uint8_t *codes, int64_t ldc, float *scale);
 };
 
 /// The table of each level. The AVX ones must only be called on a CPU that has them.

@@ -10,14 +10,16 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelTable.h"
+#include "Scratch.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace moec::cpu {
 namespace {
 
 int64_t storedBytes(WeightType type) {
-  return type == WeightType::F32 ? 4 : type == WeightType::F8E4M3 ? 1 : 2;
+  return type == WeightType::F32 ? 4 : isBlockScaled(type) ? 1 : 2;
 }
 
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
@@ -44,11 +46,42 @@ int64_t linearRowChunk(const Weight &W, int64_t T, int threads) {
 
 } // namespace detail
 
+void quantizeActivationsI8(const float *x, int64_t K, int16_t *q, float *scales) {
+  if (K <= 0)
+    return;
+  const detail::QuantizedActsLayout layout(1, K);
+  const detail::Scratch scratch(detail::ScratchSlot::Int8Input, layout.bytes());
+  const detail::QuantizedActs a = layout.place(scratch.as<char>());
+  detail::activeKernels().quantizeActsI8(x, 1, K, K, a);
+  std::memcpy(q, a.q, static_cast<size_t>(K) * sizeof(int16_t));
+  std::memcpy(scales, a.scale, static_cast<size_t>(a.blocks) * sizeof(float));
+}
+
 void linear(const float *x, int64_t T, const Weight &W, float *y) {
   if (T <= 0 || W.rows <= 0)
     return;
   const detail::KernelTable &k = detail::activeKernels();
   const int threads = detail::threadsFor(T * W.rows * W.cols);
+  if (W.type == WeightType::I8 && W.cols > 0) {
+    // W8A8: the activations quantized once, here, for every chunk.
+    const detail::QuantizedActsLayout layout(T, W.cols);
+    const detail::Scratch scratch(detail::ScratchSlot::Int8Shared, layout.bytes());
+    const detail::QuantizedActs a = layout.place(scratch.as<char>());
+    k.quantizeActsI8(x, T, W.cols, W.cols, a);
+    if (threads == 1) {
+      k.linearRowsI8(a, T, W, 0, W.rows, y, W.rows);
+      return;
+    }
+    const int64_t chunk = detail::linearRowChunk(W, T, threads);
+    const int64_t chunks = (W.rows + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t r0 = c * chunk;
+      const int64_t r1 = std::min(W.rows, r0 + chunk);
+      k.linearRowsI8(a, T, W, r0, r1, y + r0, W.rows);
+    }
+    return;
+  }
   if (threads == 1) {
     k.linearRows(x, T, W.cols, W, 0, W.rows, y, W.rows);
     return;

@@ -53,7 +53,25 @@ struct MlpTask {
   float *up = nullptr;
   int64_t gateChunk = 0;   ///< gate/up rows per phase-1 item
   int64_t firstItem = 0;   ///< index of its first phase-1 item
+  /// Int8 weights (W8A8): x and the hidden activations quantized once for all
+  /// items (q null: that phase's weights are not int8).
+  detail::QuantizedActs xq, hq;
 };
+
+/// Whether a phase's product takes int8 weights.
+bool int8Input(const SwigluWeights &mlp) {
+  return (mlp.fused() ? mlp.gateUp.type : mlp.gate.type) == WeightType::I8;
+}
+
+/// y = x W[r0:r1]^T as linearRows does, from pre-quantized x when there is one.
+void rowsOf(const detail::KernelTable &k, const float *x, const detail::QuantizedActs &xq,
+            int64_t T, int64_t ldx, const Weight &W, int64_t r0, int64_t r1, float *y,
+            int64_t ldy) {
+  if (xq.q && W.type == WeightType::I8)
+    k.linearRowsI8(xq, T, W, r0, r1, y, ldy);
+  else
+    k.linearRows(x, T, ldx, W, r0, r1, y, ldy);
+}
 
 /// Runs `count` MLPs (all with D outputs) in one parallel region (see the file
 /// comment). With slots, out[t] += weights[slot] * MLP(x) for each row; without,
@@ -81,6 +99,39 @@ void runMlps(MlpTask *tasks, int64_t count, int64_t D, int64_t K, const float *w
   const int64_t downItems = (D + downChunk - 1) / downChunk;
   const bool accumulate = tasks[0].slots != nullptr;
 
+  // Int8 weights: room for each task's quantized input and hidden activations
+  // (the calling thread's scratch, shared by the workers); x is quantized here.
+  size_t int8Bytes = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const SwigluWeights &mlp = *tasks[i].mlp;
+    if (int8Input(mlp))
+      int8Bytes += detail::QuantizedActsLayout(tasks[i].rows, mlp.width()).bytes();
+    if (mlp.down.type == WeightType::I8)
+      int8Bytes += detail::QuantizedActsLayout(tasks[i].rows, mlp.inner()).bytes();
+  }
+  const Scratch int8Scratch(ScratchSlot::Int8Shared, int8Bytes);
+  bool int8Hidden = false;
+  {
+    char *next = int8Scratch.as<char>();
+    for (int64_t i = 0; i < count; ++i) {
+      MlpTask &task = tasks[i];
+      const SwigluWeights &mlp = *task.mlp;
+      task.xq = task.hq = detail::QuantizedActs();
+      if (int8Input(mlp)) {
+        const detail::QuantizedActsLayout layout(task.rows, mlp.width());
+        task.xq = layout.place(next);
+        next += layout.bytes();
+        k.quantizeActsI8(task.x, task.rows, mlp.width(), mlp.width(), task.xq);
+      }
+      if (mlp.down.type == WeightType::I8) {
+        const detail::QuantizedActsLayout layout(task.rows, mlp.inner());
+        task.hq = layout.place(next);
+        next += layout.bytes();
+        int8Hidden = true;
+      }
+    }
+  }
+
 #pragma omp parallel num_threads(threads)
   {
 #pragma omp for schedule(dynamic, 1)
@@ -97,17 +148,25 @@ void runMlps(MlpTask *tasks, int64_t count, int64_t D, int64_t K, const float *w
       if (mlp.fused()) {
         // Stacked rows [2 r0, 2 r1): n gate rows, then their n up rows.
         float *y = task.up + 2 * r0;
-        k.linearRows(task.x, task.rows, Dx, mlp.gateUp, 2 * r0, 2 * r1, y, 2 * I);
+        rowsOf(k, task.x, task.xq, task.rows, Dx, mlp.gateUp, 2 * r0, 2 * r1, y, 2 * I);
         for (int64_t t = 0; t < task.rows; ++t)
           k.siluMul(y + t * 2 * I, y + t * 2 * I + n, n, task.gate + t * I + r0);
         continue;
       }
-      k.linearRows(task.x, task.rows, Dx, mlp.gate, r0, r1, task.gate + r0, I);
-      k.linearRows(task.x, task.rows, Dx, mlp.up, r0, r1, task.up + r0, I);
+      rowsOf(k, task.x, task.xq, task.rows, Dx, mlp.gate, r0, r1, task.gate + r0, I);
+      rowsOf(k, task.x, task.xq, task.rows, Dx, mlp.up, r0, r1, task.up + r0, I);
       for (int64_t t = 0; t < task.rows; ++t)
         k.siluMul(task.gate + t * I + r0, task.up + t * I + r0, n, task.gate + t * I + r0);
     }
     // Implicit barrier: every hidden activation is ready.
+    if (int8Hidden) {
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t i = 0; i < count; ++i)
+        if (tasks[i].hq.q)
+          k.quantizeActsI8(tasks[i].gate, tasks[i].rows, tasks[i].mlp->inner(),
+                           tasks[i].mlp->inner(), tasks[i].hq);
+      // Implicit barrier: the quantized hidden activations are ready.
+    }
     const Scratch tile(ScratchSlot::MlpTile, accumulate ? static_cast<size_t>(
                                                               maxRows * downChunk) * sizeof(float)
                                                         : 0);
@@ -118,11 +177,11 @@ void runMlps(MlpTask *tasks, int64_t count, int64_t D, int64_t K, const float *w
         const MlpTask &task = tasks[i];
         const int64_t I = task.mlp->inner();
         if (!accumulate) {
-          k.linearRows(task.gate, task.rows, I, task.mlp->down, r0, r1, out + r0, D);
+          rowsOf(k, task.gate, task.hq, task.rows, I, task.mlp->down, r0, r1, out + r0, D);
           continue;
         }
         float *y = tile.as<float>();
-        k.linearRows(task.gate, task.rows, I, task.mlp->down, r0, r1, y, n);
+        rowsOf(k, task.gate, task.hq, task.rows, I, task.mlp->down, r0, r1, y, n);
         for (int64_t j = 0; j < task.rows; ++j) {
           const int64_t slot = task.slots[j];
           k.axpy(weights[slot], y + j * n, n, out + (slot / K) * D + r0);

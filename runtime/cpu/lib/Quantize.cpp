@@ -30,6 +30,10 @@ float fp8BlockScale(float amax, Fp8ScaleFormat format) {
   return s;
 }
 
+float int8BlockScale(float amax) {
+  return static_cast<float>(static_cast<double>(std::max(amax, 1e-12f)) / 127.0);
+}
+
 bool quantizeFp8Band(const Fp8QuantizeBand &band, uint8_t *codes, float *scales,
                      int64_t *badRow, int64_t *badCol) {
   const int64_t B = band.block;
@@ -49,10 +53,12 @@ bool quantizeFp8Band(const Fp8QuantizeBand &band, uint8_t *codes, float *scales,
     const int64_t r0 = band.rowBegin + br * B, c0 = bc * B;
     const int64_t h = std::min(B, band.rowEnd - r0), w = std::min(B, band.cols - c0);
     float scale = 0.f;
-    bool ok = k.quantizeFp8Block(band.type, base + (r0 * band.cols + c0) * elemBytes,
-                                 band.cols, h, w, band.format,
-                                 codes ? codes + (br * B) * band.cols + c0 : nullptr,
-                                 band.cols, &scale);
+    const uint8_t *src = base + (r0 * band.cols + c0) * elemBytes;
+    uint8_t *out = codes ? codes + (br * B) * band.cols + c0 : nullptr;
+    bool ok = band.code == WeightType::I8
+                  ? k.quantizeInt8Block(band.type, src, band.cols, h, w, out, band.cols, &scale)
+                  : k.quantizeFp8Block(band.type, src, band.cols, h, w, band.format, out,
+                                       band.cols, &scale);
     if (scales)
       scales[i] = scale;
     if (!ok) {

@@ -30,6 +30,9 @@ enum class ScratchSlot : uint8_t {
   MlpTile,      ///< moeExperts: one worker's down-projection tile
   AttentionPlan, ///< expandedAttention: the tokens grouped by sequence (calling thread)
   AttentionWork, ///< expandedAttention: one worker's expanded keys, values, queries
+  Int8Input,    ///< linearRows of an int8 weight: the quantized activations (any thread)
+  Int8Shared,   ///< linear/MLPs with int8 weights: activations quantized once for all
+                ///< workers (calling thread)
   Count
 };
 

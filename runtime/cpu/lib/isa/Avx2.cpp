@@ -26,6 +26,35 @@ struct Avx2 {
   static constexpr int kStreamTokens = 1;
   using V = __m256;
 
+  // Int8 weights (LinearI8.h): int32 accumulators, 16 weights per step.
+  static constexpr int kIntStep = 16;
+  static constexpr int kI8RowBlock = 2; // 2x4 int and 2x4 float accumulators
+  static constexpr int kI8TokenBlock = 4;
+  static constexpr int kI8StreamRowBlock = 4;
+  static constexpr int kI8StreamTokens = 1;
+  using VI = __m256i;
+  using WI = __m256i;
+  static VI izero() { return _mm256_setzero_si256(); }
+  static WI loadI8(const int8_t *p) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
+  }
+  static WI loadI8Partial(const int8_t *p, int n) {
+    alignas(16) int8_t buf[16] = {};
+    std::memcpy(buf, p, static_cast<size_t>(n));
+    return loadI8(buf);
+  }
+  static VI madd(VI acc, WI w, const int16_t *x) {
+    return _mm256_add_epi32(
+        acc, _mm256_madd_epi16(w, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x))));
+  }
+  static V toFloat(VI v) { return _mm256_cvtepi32_ps(v); }
+  /// 8 values rounded to nearest-even (the default rounding mode) as int16.
+  static void storeRoundedI16(int16_t *out, V v) {
+    const __m256i i = _mm256_cvtps_epi32(v);
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(out),
+                     _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1)));
+  }
+
   static __m256i mask(int n) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(kMaskLanes + 8 - n));
   }
@@ -88,6 +117,9 @@ struct Avx2 {
       return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
     } else if constexpr (Wt == WeightType::F16) {
       return _mm256_cvtph_ps(_mm_loadu_si128(static_cast<const __m128i *>(p)));
+    } else if constexpr (Wt == WeightType::I8) {
+      return _mm256_cvtepi32_ps(
+          _mm256_cvtepi8_epi32(_mm_loadl_epi64(static_cast<const __m128i *>(p))));
     } else {
       // The e4m3 -> f16 bit trick of Avx512.cpp, 8 bytes at a time.
       const __m128i b = _mm_loadl_epi64(static_cast<const __m128i *>(p));

@@ -21,6 +21,32 @@ struct Avx512 {
   static constexpr int kStreamTokens = 2;
   using V = __m512;
 
+  // Int8 weights (LinearI8.h): int32 accumulators, 32 weights per step.
+  static constexpr int kIntStep = 32;
+  static constexpr int kI8RowBlock = 4; // 4x3 int and 4x3 float accumulators
+  static constexpr int kI8TokenBlock = 3;
+  static constexpr int kI8StreamRowBlock = 8;
+  static constexpr int kI8StreamTokens = 1;
+  using VI = __m512i;
+  using WI = __m512i;
+  static VI izero() { return _mm512_setzero_si512(); }
+  static WI loadI8(const int8_t *p) {
+    return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)));
+  }
+  static WI loadI8Partial(const int8_t *p, int n) {
+    return _mm512_cvtepi8_epi16(
+        _mm256_maskz_loadu_epi8(static_cast<__mmask32>((uint64_t(1) << n) - 1), p));
+  }
+  static VI madd(VI acc, WI w, const int16_t *x) {
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(w, _mm512_loadu_si512(x)));
+  }
+  static V toFloat(VI v) { return _mm512_cvtepi32_ps(v); }
+  /// 16 values rounded to nearest-even (the default rounding mode) as int16.
+  static void storeRoundedI16(int16_t *out, V v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(out),
+                        _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(v)));
+  }
+
   static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1); }
 
   static V zero() { return _mm512_setzero_ps(); }
@@ -78,6 +104,10 @@ struct Avx512 {
       const __m256i h = partial ? _mm256_maskz_loadu_epi16(m, p)
                                 : _mm256_loadu_si256(static_cast<const __m256i *>(p));
       return _mm512_cvtph_ps(h);
+    } else if constexpr (Wt == WeightType::I8) {
+      const __m128i b = partial ? _mm_maskz_loadu_epi8(m, p)
+                                : _mm_loadu_si128(static_cast<const __m128i *>(p));
+      return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
     } else {
       // e4m3 S.EEEE.MMM -> f16 S.0EEEE.MMM0000000 is exactly the value / 256, for
       // normals and subnormals alike (exponent bias 15 = 7 + 8). Sign-extending to

@@ -21,22 +21,24 @@
 #define MOEC_CPU_LIB_ISA_LINEAR_H
 
 #include "../KernelTable.h"
+#include "LinearI8.h"
 
 namespace moec::cpu::detail {
 namespace {
 
 /// Bytes of one stored element (a per-level copy; see KernelTable.h).
-template <WeightType Wt> constexpr int64_t kElemBytes = Wt == WeightType::F32 ? 4
-                                                        : Wt == WeightType::F8E4M3 ? 1
-                                                                                   : 2;
+template <WeightType Wt> constexpr int64_t kElemBytes =
+    Wt == WeightType::F32 ? 4 : Wt == WeightType::F8E4M3 || Wt == WeightType::I8 ? 1 : 2;
 
 template <class Isa, WeightType Wt> struct LinearKernel {
   static constexpr WeightType kType = Wt;
   using V = typename Isa::V;
   static constexpr int kW = Isa::kWidth;
-  static constexpr bool kFp8 = Wt == WeightType::F8E4M3;
-  /// FP8 vectors decode to value / 256 (see the Isa traits); the scale absorbs it.
-  static constexpr float kFp8Unit = 256.f;
+  /// Block-scaled weights (FP8, int8): each 128 x 128 block has its own factor.
+  static constexpr bool kBlockScaled = Wt == WeightType::F8E4M3 || Wt == WeightType::I8;
+  /// FP8 vectors decode to value / 256 (see the Isa traits), int8 ones to the
+  /// code itself; the scale absorbs the unit.
+  static constexpr float kCodeUnit = Wt == WeightType::F8E4M3 ? 256.f : 1.f;
   /// Tokens up to which a call is a decode: stream rows, no K blocking.
   static constexpr int64_t kDecodeTokens = Isa::kTokenBlock;
   /// How far ahead of its loads a streaming tile prefetches each row.
@@ -81,7 +83,7 @@ template <class Isa, WeightType Wt> struct LinearKernel {
       for (int t = 0; t < TB; ++t) {
         x0[t] = Isa::load(x + t * ldx + k);
         x1[t] = Isa::load(x + t * ldx + k + kW);
-        if constexpr (kFp8) {
+        if constexpr (kBlockScaled) {
           x0[t] = Isa::mul(x0[t], scale);
           x1[t] = Isa::mul(x1[t], scale);
         }
@@ -102,7 +104,7 @@ template <class Isa, WeightType Wt> struct LinearKernel {
       V xv[TB];
       for (int t = 0; t < TB; ++t) {
         xv[t] = n == kW ? Isa::load(x + t * ldx + k) : Isa::loadPartial(x + t * ldx + k, n);
-        if constexpr (kFp8)
+        if constexpr (kBlockScaled)
           xv[t] = Isa::mul(xv[t], scale);
       }
       for (int r = 0; r < RB; ++r) {
@@ -127,12 +129,12 @@ template <class Isa, WeightType Wt> struct LinearKernel {
         acc[r][t] = Isa::zero();
     const char *w = row(W, r0);
     const int64_t rowBytes = W.cols * kElemBytes<Wt>;
-    if constexpr (kFp8) {
+    if constexpr (kBlockScaled) {
       const int64_t blocksPerRow = (W.cols + kFp8BlockSize - 1) / kFp8BlockSize;
       const float *scales = W.blockScale + (r0 / kFp8BlockSize) * blocksPerRow;
       for (int64_t b0 = k0; b0 < k1; b0 += kFp8BlockSize) {
         const int64_t b1 = b0 + kFp8BlockSize < k1 ? b0 + kFp8BlockSize : k1;
-        const V scale = Isa::set1(scales[b0 / kFp8BlockSize] * kFp8Unit);
+        const V scale = Isa::set1(scales[b0 / kFp8BlockSize] * kCodeUnit);
         accumulate<RB, TB, Stream>(acc, x, ldx, w, rowBytes, b0, b1, scale);
       }
     } else {
@@ -241,10 +243,10 @@ template <class Isa, WeightType Wt> struct LinearKernel {
         for (int64_t i = 0; i < n; ++i) {
           const int64_t r = rowBegin + i;
           V xi = Isa::set1(xt[i]);
-          if constexpr (kFp8) // a strip never crosses a block: kStrip*kW divides kFp8BlockSize
+          if constexpr (kBlockScaled) // a strip never crosses a block: kStrip*kW divides kFp8BlockSize
             xi = Isa::mul(xi, Isa::set1(W.blockScale[(r / kFp8BlockSize) * blocksPerRow +
                                                      c0 / kFp8BlockSize] *
-                                        kFp8Unit));
+                                        kCodeUnit));
           const char *w = row(W, r);
 #pragma GCC unroll 4
           for (int s = 0; s < kStrip; ++s) {
@@ -273,10 +275,10 @@ template <class Isa, WeightType Wt> struct LinearKernel {
       const int64_t left = C - c;
       V v = left >= kW ? Isa::template loadWeight<Wt>(w, c)
                        : Isa::template loadWeightPartial<Wt>(w, c, static_cast<int>(left));
-      if constexpr (kFp8) // a vector never crosses a block: kW divides kFp8BlockSize
+      if constexpr (kBlockScaled) // a vector never crosses a block: kW divides kFp8BlockSize
         v = Isa::mul(v, Isa::set1(W.blockScale[(r / kFp8BlockSize) * blocksPerRow +
                                                c / kFp8BlockSize] *
-                                  kFp8Unit));
+                                  kCodeUnit));
       if (left >= kW)
         Isa::store(out + c, v);
       else
@@ -296,12 +298,16 @@ template <class Isa, class Fn> void withWeightType(WeightType type, Fn &&fn) {
     return fn(LinearKernel<Isa, WeightType::BF16>());
   case WeightType::F8E4M3:
     return fn(LinearKernel<Isa, WeightType::F8E4M3>());
+  case WeightType::I8:
+    return fn(LinearKernel<Isa, WeightType::I8>());
   }
 }
 
 template <class Isa>
 void linearRowsImpl(const float *x, int64_t T, int64_t ldx, const Weight &W,
                     int64_t rowBegin, int64_t rowEnd, float *y, int64_t ldy) {
+  if (W.type == WeightType::I8) // W8A8 (LinearI8.h)
+    return Int8Kernel<Isa>::rowsFromFloat(x, T, ldx, W, rowBegin, rowEnd, y, ldy);
   withWeightType<Isa>(W.type, [&](auto kernel) {
     decltype(kernel)::rows(x, T, ldx, W, rowBegin, rowEnd, y, ldy);
   });

@@ -115,6 +115,67 @@ template <class Isa> struct QuantizeKernel {
     return floatOf(sign | (nonFinite & special) | (scaled & ~special));
   }
 
+  /// The block's amax as a float, and whether every value is finite.
+  template <WeightType Wt>
+  static float amaxOf(const uint8_t *src, int64_t ld, int64_t rows, int64_t cols,
+                      bool *finite) {
+    uint32_t amaxBits = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t *row = src + r * ld * kBytes<Wt>;
+      uint32_t m = 0;
+      for (int64_t j = 0; j < cols; ++j)
+        m = std::max(m, magnitude<Wt>(row, j));
+      amaxBits = std::max(amaxBits, m);
+    }
+    *finite = amaxBits < kInfinity<Wt>;
+    float amax;
+    if constexpr (Wt == WeightType::F32) {
+      std::memcpy(&amax, &amaxBits, 4);
+    } else if constexpr (Wt == WeightType::BF16) {
+      uint32_t b = amaxBits << 16;
+      std::memcpy(&amax, &b, 4);
+    } else {
+      amax = halfToFloat(static_cast<uint16_t>(amaxBits));
+    }
+    return *finite ? amax : 0.f;
+  }
+
+  /// The int8 recipe (moec/cpu/quantize.h) for one block.
+  template <WeightType Wt>
+  static bool blockInt8Of(const uint8_t *src, int64_t ld, int64_t rows, int64_t cols,
+                          uint8_t *codes, int64_t ldc, float *scale) {
+    bool finite = true;
+    const float s = int8BlockScale(amaxOf<Wt>(src, ld, rows, cols, &finite));
+    *scale = s;
+    if (!codes)
+      return finite;
+    const double sd = s;
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t *row = src + r * ld * kBytes<Wt>;
+      int8_t *__restrict out = reinterpret_cast<int8_t *>(codes + r * ldc);
+      for (int64_t j = 0; j < cols; ++j) {
+        const double q = std::nearbyint(static_cast<double>(valueFloat<Wt>(row, j)) / sd);
+        out[j] = static_cast<int8_t>(std::min(127.0, std::max(-127.0, q)));
+      }
+    }
+    return finite;
+  }
+
+  static bool blockInt8(WeightType type, const uint8_t *src, int64_t ld, int64_t rows,
+                        int64_t cols, uint8_t *codes, int64_t ldc, float *scale) {
+    switch (type) {
+    case WeightType::F32:
+      return blockInt8Of<WeightType::F32>(src, ld, rows, cols, codes, ldc, scale);
+    case WeightType::F16:
+      return blockInt8Of<WeightType::F16>(src, ld, rows, cols, codes, ldc, scale);
+    case WeightType::BF16:
+      return blockInt8Of<WeightType::BF16>(src, ld, rows, cols, codes, ldc, scale);
+    default:
+      break;
+    }
+    return false;
+  }
+
   template <WeightType Wt>
   static bool blockOf(const uint8_t *src, int64_t ld, int64_t rows, int64_t cols,
                       Fp8ScaleFormat format, uint8_t *codes, int64_t ldc, float *scale) {
@@ -160,7 +221,7 @@ template <class Isa> struct QuantizeKernel {
       return blockOf<WeightType::F16>(src, ld, rows, cols, format, codes, ldc, scale);
     case WeightType::BF16:
       return blockOf<WeightType::BF16>(src, ld, rows, cols, format, codes, ldc, scale);
-    case WeightType::F8E4M3:
+    default:
       break;
     }
     return false;

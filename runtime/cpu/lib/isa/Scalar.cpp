@@ -34,6 +34,25 @@ struct Scalar {
   static constexpr int kStreamTokens = 1;
   using V = float;
 
+  // Int8 weights (LinearI8.h): one int32 accumulator, two weights per step.
+  static constexpr int kIntStep = 2;
+  static constexpr int kI8RowBlock = 4;
+  static constexpr int kI8TokenBlock = 4;
+  static constexpr int kI8StreamRowBlock = 4;
+  static constexpr int kI8StreamTokens = 1;
+  using VI = int32_t;
+  struct WI {
+    int32_t lo, hi;
+  };
+  static VI izero() { return 0; }
+  static WI loadI8(const int8_t *p) { return {p[0], p[1]}; }
+  static WI loadI8Partial(const int8_t *p, int n) { return {p[0], n > 1 ? p[1] : 0}; }
+  static VI madd(VI acc, WI w, const int16_t *x) { return acc + w.lo * x[0] + w.hi * x[1]; }
+  static V toFloat(VI v) { return static_cast<float>(v); }
+  static void storeRoundedI16(int16_t *out, V v) {
+    *out = static_cast<int16_t>(std::nearbyint(v));
+  }
+
   static V zero() { return 0.f; }
   static V set1(float v) { return v; }
   static V load(const float *p) { return *p; }
@@ -66,6 +85,8 @@ struct Scalar {
       uint16_t h;
       std::memcpy(&h, p, sizeof h);
       return f16ToFloat(h);
+    } else if constexpr (Wt == WeightType::I8) {
+      return static_cast<float>(static_cast<int8_t>(*p));
     } else {
       static const Fp8Table table;
       return table.value[static_cast<uint8_t>(*p)];

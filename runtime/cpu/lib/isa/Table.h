@@ -34,6 +34,8 @@ template <class Isa> KernelTable makeKernelTable(const char *name) {
   KernelTable table;
   table.name = name;
   table.linearRows = &linearRowsImpl<Isa>;
+  table.linearRowsI8 = &Int8Kernel<Isa>::rows;
+  table.quantizeActsI8 = &Int8Kernel<Isa>::quantizeInto;
   table.linearTransposed = &linearTransposedImpl<Isa>;
   table.decodeRow = &decodeRowImpl<Isa>;
   table.attend = &AttentionKernel<Isa>::attend;
@@ -43,6 +45,7 @@ template <class Isa> KernelTable makeKernelTable(const char *name) {
   table.siluMul = &VectorKernel<Isa>::siluMul;
   table.axpy = &VectorKernel<Isa>::axpy;
   table.quantizeFp8Block = &QuantizeKernel<Isa>::block;
+  table.quantizeInt8Block = &QuantizeKernel<Isa>::blockInt8;
   return table;
 }
 

@@ -38,9 +38,9 @@ template <class Isa> struct VectorKernel {
     const char *row = static_cast<const char *>(gamma.data);
     V g = w == kW ? Isa::template loadWeight<Wt>(row, o)
                   : Isa::template loadWeightPartial<Wt>(row, o, w);
-    if constexpr (Wt == WeightType::F8E4M3) // a vector never crosses a scale block
+    if constexpr (LinearKernel<Isa, Wt>::kBlockScaled) // a vector never crosses a scale block
       g = Isa::mul(g, Isa::set1(gamma.blockScale[o / kFp8BlockSize] *
-                                LinearKernel<Isa, Wt>::kFp8Unit));
+                                LinearKernel<Isa, Wt>::kCodeUnit));
     return g;
   }
 

@@ -29,7 +29,12 @@
 namespace moec::cpu {
 
 /// Element type of a stored weight.
-enum class WeightType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, F8E4M3 = 3 };
+enum class WeightType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, F8E4M3 = 3, I8 = 4 };
+
+/// Whether a weight of this type carries block scales (FP8 e4m3 and int8).
+inline bool isBlockScaled(WeightType type) {
+  return type == WeightType::F8E4M3 || type == WeightType::I8;
+}
 
 /// A read-only view of one weight tensor, row-major [rows, cols].
 /// For a 1-D tensor (norm weights, biases) rows == 1 and cols is its length.
@@ -38,10 +43,11 @@ struct Weight {
   const void *data = nullptr;        ///< rows * cols elements of `type`
   int64_t rows = 0;                  ///< output features (first dim)
   int64_t cols = 0;                  ///< input features (second dim)
-  /// FP8 only: multiplicative block scales, fp32 [ceil(rows/B), ceil(cols/B)] with
-  /// B = kFp8BlockSize (the checkpoint's `weight_scale_inv`):
-  /// W[i,j] = fp8(W8[i,j]) * scale[i/B, j/B]. The kernels implement only this block
-  /// shape; a backend refuses a plan weight with another one before any kernel runs.
+  /// FP8 and int8 only: multiplicative block scales, fp32 [ceil(rows/B), ceil(cols/B)]
+  /// with B = kFp8BlockSize (the checkpoint's `weight_scale_inv`):
+  /// W[i,j] = code(W8[i,j]) * scale[i/B, j/B], code an e4m3fn value or a signed
+  /// int8. The kernels implement only this block shape; a backend refuses a plan
+  /// weight with another one before any kernel runs.
   const float *blockScale = nullptr;
 };
 
@@ -102,6 +108,19 @@ uint16_t floatToF16(float v);
 /// into floats with the conversions above; F8E4M3 values come out unscaled.
 void decodeToFloat(WeightType type, const void *data, int64_t count, float *out);
 
+/// Columns per activation block of the W8A8 path (the weights' block side).
+inline constexpr int64_t kInt8ActBlock = 128;
+
+/// The W8A8 activation quantization of one token row of K values, per block of
+/// kInt8ActBlock columns (the last one partial):
+///   amax = max |x| over the block; below 2^-100 (or zero) the block is zero:
+///          scale 0, codes 0;
+///   scale = amax / 127 (float32 division), inverse = 127 / amax (float32),
+///   q = round-to-nearest-even(x * inverse) (a float32 product), in [-127, 127].
+/// Writes K codes (int16, so that a SIMD level multiplies them without widening)
+/// and ceil(K / kInt8ActBlock) scales. Exposed for tests and emulations.
+void quantizeActivationsI8(const float *x, int64_t K, int16_t *q, float *scales);
+
 /// out[t, :] = table[tokens[t], :]. out is [T, table.cols].
 void embedding(const Weight &table, const int32_t *tokens, int64_t T, float *out);
 
@@ -113,6 +132,13 @@ void rmsNorm(const float *x, int64_t T, int64_t D, const Weight &gamma, float ep
 /// y[T, W.rows] = x[T, W.cols] * W^T, fp32 accumulation, any weight type.
 /// FP8 bytes are decoded through an f16 reinterpretation, so the two NaN bytes
 /// (S.1111.111, never produced by a quantiser) read as +-480 here.
+/// Int8 weights (W8A8): x is quantized first, per token and per kInt8ActBlock
+/// columns (quantizeActivationsI8), and each block's dot product is exact in int32:
+///   y[t, r] = sum over blocks b of (xs[t, b] * ws[r / B, b]) * sum_{k in b} w[r, k] q[t, k]
+/// in fp32 (the blocks' order of summation unspecified). Every product of this
+/// library with an int8 weight's rows (linear, the MLPs, head_linear, the expanded
+/// attention's kv_b) takes this path; the transposed product (absorbed attention's
+/// W_UK) and decodeRow dequantize the weight and keep x in fp32.
 void linear(const float *x, int64_t T, const Weight &W, float *y);
 
 /// The residual add fused with the next RMSNorm, row by row while the row is in

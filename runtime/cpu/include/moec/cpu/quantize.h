@@ -15,6 +15,12 @@
 // float lands within a double's rounding of an e4m3 midpoint without being it, so
 // the codes are the correctly rounded ones.
 //
+// The int8 recipe (moe-quantize-int8; moec's own, for the CPU's integer dot
+// products), per block of 128 x 128 values likewise:
+//
+//   s     = float32((double)max(amax, 1e-12f) / 127.0)
+//   code  = w / s in double, rounded to nearest-even, clamped to [-127, 127]
+//
 // Used by the compiler while it packs a plan's weights; the runtime never
 // quantizes weights. Thread-safe; uses the calling thread's kernel thread count.
 //
@@ -36,6 +42,8 @@ enum class Fp8ScaleFormat : uint8_t {
 
 /// One float32 block scale of the recipe from a block's amax.
 float fp8BlockScale(float amax, Fp8ScaleFormat format);
+/// One float32 block scale of the int8 recipe from a block's amax.
+float int8BlockScale(float amax);
 
 /// A band of block rows of a [rows, cols] weight to quantize.
 struct Fp8QuantizeBand {
@@ -43,13 +51,14 @@ struct Fp8QuantizeBand {
   const void *data = nullptr;         ///< the whole weight, rows * cols elements
   int64_t rows = 0, cols = 0;         ///< the weight's shape
   int64_t block = 128;                ///< block side (rows and columns)
-  Fp8ScaleFormat format = Fp8ScaleFormat::Float;
+  Fp8ScaleFormat format = Fp8ScaleFormat::Float; ///< FP8 codes only
+  WeightType code = WeightType::F8E4M3; ///< the codes: F8E4M3 (e4m3fn) or I8 (int8 recipe)
   int64_t rowBegin = 0;               ///< first row; a multiple of `block`
   int64_t rowEnd = 0;                 ///< one past the last row (<= rows)
 };
 
 /// Quantizes rows [rowBegin, rowEnd): `codes` (may be null) receives
-/// (rowEnd - rowBegin) * cols e4m3fn bytes, row-major; `scales` (may be null) the
+/// (rowEnd - rowBegin) * cols code bytes (e4m3fn or int8), row-major; `scales` (may be null) the
 /// ceil((rowEnd - rowBegin) / block) x ceil(cols / block) float32 scales, row-major.
 /// Returns false, after writing everything else, when a value is not finite
 /// (NaN or infinity); then *badRow and *badCol (if not null) name the first such

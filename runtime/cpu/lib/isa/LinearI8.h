@@ -1,0 +1,258 @@
+//===- LinearI8.h - W8A8 products of int8 weights, per SIMD level -*- C++ -*-===//
+//
+// Included only by the per-level translation units (see Linear.h). The numerics
+// are in moec/cpu/kernels.h (linear, quantizeActivationsI8): the activations are
+// quantized per token and per 128-column block to int8 codes (held as int16), and
+// each block's dot product with a weight row is exact in int32 lanes:
+//
+//   Isa::loadI8      kIntStep int8 weights, sign-extended to int16
+//   Isa::madd        acc (kWidth int32 lanes) += pairwise products with kIntStep
+//                    int16 activation codes (vpmaddwd: two products per lane)
+//   Isa::toFloat     the lanes as floats (exact: a lane holds at most
+//                    2 * 64 * 127^2 < 2^24 for one 128-column block)
+//
+// At each block's end the lanes are folded into fp32 accumulators with the
+// block's two scales (the weight's 128 x 128 block, the token's 128 columns).
+// The tiles, panels and streaming follow LinearKernel: a tile of RB rows (one
+// scale block of rows) by TB tokens; rows streamed with prefetch at decode,
+// 64-row x 2048-column panels kept in L2 at prefill.
+//
+// vpmaddwd on int16 does as many multiply-adds per instruction as vpmaddubsw
+// on bytes followed by the vpmaddwd that widens its pairs (the AVX2 way to
+// multiply bytes), without the latter's saturation or sign tricks.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_CPU_LIB_ISA_LINEARI8_H
+#define MOEC_CPU_LIB_ISA_LINEARI8_H
+
+#include "../KernelTable.h"
+#include "../Scratch.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace moec::cpu::detail {
+namespace {
+
+template <class Isa> struct Int8Kernel {
+  using V = typename Isa::V;
+  using VI = typename Isa::VI;
+  using WI = typename Isa::WI;
+  static constexpr int kW = Isa::kWidth;
+  static constexpr int kStep = Isa::kIntStep;
+  static constexpr int64_t kBlock = kInt8ActBlock;
+  static_assert(kBlock == kFp8BlockSize, "activation blocks match the weights' blocks");
+  static_assert(kBlock % kStep == 0 && kBlock % kW == 0, "whole steps per block");
+  static constexpr int64_t kPanelRows = 64;
+  static constexpr int64_t kPanelCols = 2048; // a multiple of the block
+  static constexpr int64_t kPrefetchBytes = 1024;
+
+  /// One token row; see quantizeActivationsI8 in kernels.h.
+  static void quantizeRow(const float *x, int64_t K, int16_t *q, float *scales) {
+    for (int64_t b0 = 0, b = 0; b0 < K; b0 += kBlock, ++b) {
+      const int64_t n = K - b0 < kBlock ? K - b0 : kBlock;
+      const float *xb = x + b0;
+      int16_t *qb = q + b0;
+      V m = Isa::zero();
+      int64_t k = 0;
+      for (; k + kW <= n; k += kW) {
+        const V v = Isa::load(xb + k);
+        m = Isa::max(m, Isa::max(v, Isa::sub(Isa::zero(), v)));
+      }
+      float amax = Isa::reduceMax(m);
+      for (; k < n; ++k)
+        amax = std::fabs(xb[k]) > amax ? std::fabs(xb[k]) : amax;
+      if (!(amax >= 0x1p-100f)) { // zero, tiny (127 / amax would overflow) or NaN
+        scales[b] = 0.f;
+        std::memset(qb, 0, static_cast<size_t>(n) * sizeof(int16_t));
+        continue;
+      }
+      scales[b] = amax / 127.f;
+      const float inverse = 127.f / amax;
+      const V iv = Isa::set1(inverse);
+      k = 0;
+      for (; k + kW <= n; k += kW)
+        Isa::storeRoundedI16(qb + k, Isa::mul(Isa::load(xb + k), iv));
+      for (; k < n; ++k) // the default rounding mode: to nearest, ties to even
+        qb[k] = static_cast<int16_t>(std::nearbyint(xb[k] * inverse));
+    }
+  }
+
+  /// x [T, K] (rows ldx apart) into codes [T, ldq] (zero from K to ldq) and scales
+  /// [T, ceil(K / kBlock)].
+  static void quantize(const float *x, int64_t T, int64_t ldx, int64_t K, int16_t *q,
+                       int64_t ldq, float *scales) {
+    const int64_t blocks = (K + kBlock - 1) / kBlock;
+    for (int64_t t = 0; t < T; ++t) {
+      quantizeRow(x + t * ldx, K, q + t * ldq, scales + t * blocks);
+      std::memset(q + t * ldq + K, 0, static_cast<size_t>(ldq - K) * sizeof(int16_t));
+    }
+  }
+
+  /// y[t, r] (+)= the W8A8 product of rows r0..r0+RB-1 (one scale block of rows)
+  /// with tokens 0..TB-1 of `a`, over columns [k0, k1) (whole blocks, or up to K).
+  template <int RB, int TB, bool Stream>
+  static void tile(const QuantizedActs &a, const Weight &W, int64_t r0, int64_t k0,
+                   int64_t k1, float *y, int64_t ldy, bool accumulateY) {
+    const int64_t K = W.cols;
+    const int8_t *w = static_cast<const int8_t *>(W.data) + r0 * K;
+    const int64_t blocksPerRow = (K + kBlock - 1) / kBlock;
+    const float *ws = W.blockScale + (r0 / kBlock) * blocksPerRow;
+    V facc[RB][TB];
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 8
+      for (int t = 0; t < TB; ++t)
+        facc[r][t] = Isa::zero();
+    for (int64_t b0 = k0; b0 < k1; b0 += kBlock) {
+      const int64_t b = b0 / kBlock;
+      const int64_t b1 = b0 + kBlock < k1 ? b0 + kBlock : k1;
+      VI acc[RB][TB];
+      // Streaming: the block's two cache lines kPrefetchBytes on; past the row's
+      // end the stream continues in the same row of the next tile (RB rows on),
+      // whose rows this tile's other streams are not reading.
+      int64_t ahead = b0 + kPrefetchBytes;
+      if (ahead >= K)
+        ahead += (RB - 1) * K;
+#pragma GCC unroll 8
+      for (int r = 0; r < RB; ++r) {
+        if constexpr (Stream) {
+          __builtin_prefetch(w + r * K + ahead);
+          __builtin_prefetch(w + r * K + ahead + 64);
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < TB; ++t)
+          acc[r][t] = Isa::izero();
+      }
+      int64_t k = b0;
+      for (; k + kStep <= b1; k += kStep) {
+#pragma GCC unroll 8
+        for (int r = 0; r < RB; ++r) {
+          const WI wv = Isa::loadI8(w + r * K + k);
+#pragma GCC unroll 8
+          for (int t = 0; t < TB; ++t)
+            acc[r][t] = Isa::madd(acc[r][t], wv, a.q + t * a.ld + k);
+        }
+      }
+      if (k < b1) { // the row's end (b1 == K): the codes are zero-padded, the weights not
+        const int n = static_cast<int>(b1 - k);
+        for (int r = 0; r < RB; ++r) {
+          const WI wv = Isa::loadI8Partial(w + r * K + k, n);
+          for (int t = 0; t < TB; ++t)
+            acc[r][t] = Isa::madd(acc[r][t], wv, a.q + t * a.ld + k);
+        }
+      }
+#pragma GCC unroll 8
+      for (int t = 0; t < TB; ++t) {
+        const V s = Isa::set1(ws[b] * a.scale[t * a.blocks + b]);
+#pragma GCC unroll 8
+        for (int r = 0; r < RB; ++r)
+          facc[r][t] = Isa::fma(Isa::toFloat(acc[r][t]), s, facc[r][t]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < TB; ++t)
+#pragma GCC unroll 8
+      for (int r = 0; r < RB; ++r) {
+        const float s = Isa::reduceAdd(facc[r][t]);
+        float &out = y[t * ldy + r];
+        out = accumulateY ? out + s : s;
+      }
+  }
+
+  /// Rows [r0, r1) for TB tokens: single rows up to the first RB-aligned one and
+  /// after the last full group, so no group straddles a scale block.
+  template <int RB, int TB, bool Stream>
+  static void rowSweep(const QuantizedActs &a, const Weight &W, int64_t r0, int64_t r1,
+                       int64_t k0, int64_t k1, float *y, int64_t ldy, int64_t yRow0,
+                       bool acc) {
+    static_assert(kBlock % RB == 0, "a row group must not straddle scale blocks");
+    int64_t r = r0;
+    for (; r < r1 && r % RB != 0; ++r)
+      tile<1, TB, Stream>(a, W, r, k0, k1, y + (r - yRow0), ldy, acc);
+    for (; r + RB <= r1; r += RB)
+      tile<RB, TB, Stream>(a, W, r, k0, k1, y + (r - yRow0), ldy, acc);
+    for (; r < r1; ++r)
+      tile<1, TB, Stream>(a, W, r, k0, k1, y + (r - yRow0), ldy, acc);
+  }
+
+  /// rowSweep with the token count tb (1..MaxTB) made a compile-time constant.
+  template <int RB, int MaxTB, bool Stream>
+  static void sweep(int tb, const QuantizedActs &a, const Weight &W, int64_t r0,
+                    int64_t r1, int64_t k0, int64_t k1, float *y, int64_t ldy,
+                    int64_t yRow0, bool acc) {
+    static_assert(MaxTB >= 1 && MaxTB <= 4, "token block");
+    switch (tb) {
+    case 1:
+      return rowSweep<RB, 1, Stream>(a, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
+    case 2:
+      if constexpr (MaxTB >= 2)
+        return rowSweep<RB, 2, Stream>(a, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
+      break;
+    case 3:
+      if constexpr (MaxTB >= 3)
+        return rowSweep<RB, 3, Stream>(a, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
+      break;
+    case 4:
+      if constexpr (MaxTB >= 4)
+        return rowSweep<RB, 4, Stream>(a, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
+      break;
+    default:
+      break;
+    }
+  }
+
+  static void rows(const QuantizedActs &a, int64_t T, const Weight &W, int64_t rowBegin,
+                   int64_t rowEnd, float *y, int64_t ldy) {
+    const int64_t K = W.cols;
+    if (K == 0) {
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t r = rowBegin; r < rowEnd; ++r)
+          y[t * ldy + (r - rowBegin)] = 0.f;
+      return;
+    }
+    if (T <= Isa::kI8StreamTokens)
+      return sweep<Isa::kI8StreamRowBlock, Isa::kI8StreamTokens, true>(
+          static_cast<int>(T), a, W, rowBegin, rowEnd, 0, K, y, ldy, rowBegin, false);
+    if (T <= Isa::kI8TokenBlock)
+      return sweep<Isa::kI8RowBlock, Isa::kI8TokenBlock, true>(
+          static_cast<int>(T), a, W, rowBegin, rowEnd, 0, K, y, ldy, rowBegin, false);
+    for (int64_t p0 = rowBegin; p0 < rowEnd; p0 += kPanelRows) {
+      const int64_t p1 = p0 + kPanelRows < rowEnd ? p0 + kPanelRows : rowEnd;
+      for (int64_t k0 = 0; k0 < K; k0 += kPanelCols) {
+        const int64_t k1 = k0 + kPanelCols < K ? k0 + kPanelCols : K;
+        for (int64_t t0 = 0; t0 < T; t0 += Isa::kI8TokenBlock) {
+          const int64_t left = T - t0;
+          const int tb = static_cast<int>(left < Isa::kI8TokenBlock ? left : Isa::kI8TokenBlock);
+          QuantizedActs part = a;
+          part.q += t0 * a.ld;
+          part.scale += t0 * a.blocks;
+          sweep<Isa::kI8RowBlock, Isa::kI8TokenBlock, false>(
+              tb, part, W, p0, p1, k0, k1, y + t0 * ldy, ldy, rowBegin, /*acc=*/k0 > 0);
+        }
+      }
+    }
+  }
+
+  static void quantizeInto(const float *x, int64_t T, int64_t ldx, int64_t K,
+                           const QuantizedActs &a) {
+    quantize(x, T, ldx, K, a.q, a.ld, a.scale);
+  }
+
+  /// linearRows for an int8 weight and fp32 x: x quantized into the calling
+  /// thread's scratch first (callers that reuse x for many calls quantize it once
+  /// and call linearRowsI8 instead).
+  static void rowsFromFloat(const float *x, int64_t T, int64_t ldx, const Weight &W,
+                            int64_t rowBegin, int64_t rowEnd, float *y, int64_t ldy) {
+    QuantizedActsLayout layout(T, W.cols);
+    const Scratch scratch(ScratchSlot::Int8Input, layout.bytes());
+    const QuantizedActs a = layout.place(scratch.as<char>());
+    quantize(x, T, ldx, W.cols, a.q, a.ld, a.scale);
+    rows(a, T, W, rowBegin, rowEnd, y, ldy);
+  }
+};
+
+} // namespace
+} // namespace moec::cpu::detail
+
+#endif // MOEC_CPU_LIB_ISA_LINEARI8_H
