@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CLEAR_MARGIN = 0.5
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from train_default_model import load_corpus, split_heldout  # noqa: E402
+from poems_corpus import load_corpus, split_heldout  # noqa: E402
 
 
 def log_softmax(x):
