@@ -34,7 +34,12 @@ namespace {
 /// Whether the CPU kernels read weights of this dtype.
 bool isWeightType(plan::DType dtype) {
   return dtype == plan::DType::F32 || dtype == plan::DType::F16 || dtype == plan::DType::BF16 ||
-         dtype == plan::DType::F8E4M3;
+         dtype == plan::DType::F8E4M3 || dtype == plan::DType::I8;
+}
+
+/// Whether weights of this dtype carry block scales.
+bool isBlockQuantized(plan::DType dtype) {
+  return dtype == plan::DType::F8E4M3 || dtype == plan::DType::I8;
 }
 
 cpu::WeightType weightType(plan::DType dtype) {
@@ -45,6 +50,8 @@ cpu::WeightType weightType(plan::DType dtype) {
     return cpu::WeightType::BF16;
   case plan::DType::F8E4M3:
     return cpu::WeightType::F8E4M3;
+  case plan::DType::I8:
+    return cpu::WeightType::I8;
   default:
     return cpu::WeightType::F32; // supportsStep admits no other weight dtype
   }
@@ -82,7 +89,7 @@ bool refuse(std::string *why, const char *format, ...) {
 
 /// What the CPU kernels accept for one weight of a step.
 enum class WeightRule {
-  Any,         ///< f32, f16, bf16, or f8e4m3 in [kFp8BlockSize, kFp8BlockSize] blocks
+  Any,         ///< f32, f16, bf16, or f8e4m3 / i8 in [kFp8BlockSize, kFp8BlockSize] blocks
   Unquantized, ///< f32, f16 or bf16
   F32,         ///< f32 only (the router's correction bias)
 };
@@ -292,18 +299,19 @@ bool CpuBackend::supportsStep(const StepTypes &types, std::string *why) const {
     if (rule == WeightRule::F32 && dtype != plan::DType::F32)
       return refuse(why, "weight %zu is %s, the cpu kernel takes f32", i,
                     dtypeText(dtype).c_str());
-    if (rule == WeightRule::Unquantized && dtype == plan::DType::F8E4M3)
-      return refuse(why, "weight %zu is f8e4m3, the cpu kernel takes f32, f16 or bf16", i);
-    if (dtype == plan::DType::F8E4M3) {
+    if (rule == WeightRule::Unquantized && isBlockQuantized(dtype))
+      return refuse(why, "weight %zu is %s, the cpu kernel takes f32, f16 or bf16", i,
+                    dtypeText(dtype).c_str());
+    if (isBlockQuantized(dtype)) {
       if (block != std::vector<int64_t>{cpu::kFp8BlockSize, cpu::kFp8BlockSize})
         return refuse(why,
-                      "weight %zu is f8e4m3 with block shape %s, the cpu kernels "
+                      "weight %zu is %s with block shape %s, the cpu kernels "
                       "implement [%" PRId64 ", %" PRId64 "] only",
-                      i, shapeText(block).c_str(), cpu::kFp8BlockSize,
-                      cpu::kFp8BlockSize);
+                      i, dtypeText(dtype).c_str(), shapeText(block).c_str(),
+                      cpu::kFp8BlockSize, cpu::kFp8BlockSize);
     } else if (!block.empty()) {
       return refuse(why, "weight %zu is %s with block shape %s, the cpu kernels block-"
-                    "quantize f8e4m3 only",
+                    "quantize f8e4m3 and i8 only",
                     i, dtypeText(dtype).c_str(), shapeText(block).c_str());
     }
   }

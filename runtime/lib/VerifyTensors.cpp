@@ -196,7 +196,7 @@ Status verifyWeights(PlanInfo &info) {
     const char *label = tensor.label.c_str();
     tensor.dtype = weight->dtype();
     if (tensor.dtype == plan::DType::I32 || dtypeSize(tensor.dtype) == 0)
-      return Status::error("%s: dtype %s is not a weight type (f32, f16, bf16 or f8e4m3)",
+      return Status::error("%s: dtype %s is not a weight type (f32, f16, bf16, f8e4m3 or i8)",
                            label, dtypeLabel(tensor.dtype).c_str());
     MOEC_RETURN_IF_ERROR(readShape(weight->shape(), tensor.label, &tensor.shape));
     if (tensor.shape.size() > 2)
@@ -221,18 +221,20 @@ Status verifyWeights(PlanInfo &info) {
   for (size_t i = 0; i < count; ++i) {
     const TensorInfo &tensor = info.weights[i];
     const char *label = tensor.label.c_str();
-    bool fp8 = tensor.dtype == plan::DType::F8E4M3;
-    if (!fp8) {
+    bool quantized = tensor.dtype == plan::DType::F8E4M3 || tensor.dtype == plan::DType::I8;
+    if (!quantized) {
       if (tensor.scale != -1 || !tensor.blockShape.empty())
-        return Status::error("%s: only f8e4m3 weights have a block_scale and block_shape, this "
-                             "one is %s",
+        return Status::error("%s: only f8e4m3 and i8 weights have a block_scale and "
+                             "block_shape, this one is %s",
                              label, dtypeLabel(tensor.dtype).c_str());
       continue;
     }
     if (tensor.scale == -1)
-      return Status::error("%s: f8e4m3 weight has no block_scale", label);
+      return Status::error("%s: %s weight has no block_scale", label,
+                           dtypeLabel(tensor.dtype).c_str());
     if (tensor.blockShape.empty())
-      return Status::error("%s: f8e4m3 weight has no block_shape", label);
+      return Status::error("%s: %s weight has no block_shape", label,
+                           dtypeLabel(tensor.dtype).c_str());
     if (!validBlockShape(tensor.blockShape))
       return Status::error("%s: block_shape %s must be [rows, cols] with values in 1..%" PRId64,
                            label, formatShape(tensor.blockShape).c_str(), kMaxModelDim);

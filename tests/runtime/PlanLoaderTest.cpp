@@ -231,16 +231,19 @@ TEST(PlanLoader, WrongIdentifier) {
 TEST(PlanLoader, NewerFormatVersion) {
   MiniPlan mini;
   mini.writer.plan().version = kPlanFormatVersion + 1;
-  EXPECT_EQ(mini.load(), mini.path + ": plan format version 6 was written by a newer moec (this "
-                                     "runtime reads versions 4 to 5); update the runtime or "
+  EXPECT_EQ(mini.load(), mini.path + ": plan format version 7 was written by a newer moec (this "
+                                     "runtime reads versions 4 to 6); update the runtime or "
                                      "recompile the checkpoint");
 }
 
-// Version 5 added only the optional tokenizer table: a version-4 plan still loads.
-TEST(PlanLoader, Version4PlansStillLoad) {
-  MiniPlan mini;
-  mini.writer.plan().version = 4;
-  EXPECT_EQ(mini.load(), "");
+// Version 5 added only the optional tokenizer table and version 6 the I8 weight
+// dtype: version-4 and -5 plans still load.
+TEST(PlanLoader, Version4And5PlansStillLoad) {
+  for (uint32_t version : {4u, 5u}) {
+    MiniPlan mini;
+    mini.writer.plan().version = version;
+    EXPECT_EQ(mini.load(), "") << version;
+  }
 }
 
 TEST(PlanLoader, OlderFormatVersionsAreRefused) {
@@ -249,7 +252,7 @@ TEST(PlanLoader, OlderFormatVersionsAreRefused) {
     mini.writer.plan().version = version;
     EXPECT_EQ(mini.load(), mini.path + ": plan format version " + std::to_string(version) +
                                " is no longer supported (this runtime reads versions 4 to "
-                               "5); recompile the checkpoint with moec compile");
+                               "6); recompile the checkpoint with moec compile");
   }
 }
 
@@ -344,12 +347,19 @@ TEST(PlanLoader, EntryStepsOutOfRange) {
 TEST(PlanLoader, BlockScaleOnlyForFp8Weights) {
   MiniPlan mini;
   mini.weight(2).block_scale = 12;
-  EXPECT_EQ(mini.load(), mini.path + ": weights[2] (lm_head): only f8e4m3 weights have a "
+  EXPECT_EQ(mini.load(), mini.path + ": weights[2] (lm_head): only f8e4m3 and i8 weights have a "
                                      "block_scale and block_shape, this one is bf16");
   MiniPlan shape;
   shape.weight(2).block_shape = {128, 128};
-  EXPECT_EQ(shape.load(), shape.path + ": weights[2] (lm_head): only f8e4m3 weights have a "
+  EXPECT_EQ(shape.load(), shape.path + ": weights[2] (lm_head): only f8e4m3 and i8 weights have a "
                                        "block_scale and block_shape, this one is bf16");
+}
+
+TEST(PlanLoader, Int8WithoutBlockScale) {
+  MiniPlan mini;
+  mini.weight(2).dtype = plan::DType::I8;
+  mini.weight(2).size = uint64_t(kVocab * kHidden);
+  EXPECT_EQ(mini.load(), mini.path + ": weights[2] (lm_head): i8 weight has no block_scale");
 }
 
 TEST(PlanLoader, Fp8WithoutBlockScale) {

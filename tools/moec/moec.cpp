@@ -189,10 +189,15 @@ cl::opt<moec::driver::QuantizeMode> compileQuantize(
                clEnumValN(moec::driver::QuantizeMode::fp8, "fp8",
                           "linear weights to FP8 e4m3 with 128x128 block scales, as "
                           "DeepSeek-V3 ships them; embeddings, norms, the router and "
-                          "lm_head stay; an FP8 checkpoint passes through unchanged")),
+                          "lm_head stay; an FP8 checkpoint passes through unchanged"),
+               clEnumValN(moec::driver::QuantizeMode::int8, "int8",
+                          "the same weights to int8 with 128x128 block scales; products "
+                          "with them quantize their activations to int8 per token and "
+                          "128 columns (W8A8, integer dot products on the CPU); an FP8 "
+                          "checkpoint's weights stay FP8")),
     cl::init(moec::driver::QuantizeMode::none), cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 cl::opt<bool> compileQuantizeLmHead(
-    "quantize-lm-head", cl::desc("With --quantize=fp8, quantize lm_head too"),
+    "quantize-lm-head", cl::desc("With --quantize=fp8 or int8, quantize lm_head too"),
     cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 cl::opt<moec::driver::Fp8ScaleFormat> compileFp8Scale(
     "fp8-scale", cl::desc("With --quantize=fp8, how block scales are stored"),
@@ -299,10 +304,11 @@ int main(int argc, char **argv) {
     o.fuseGateUp = !compileNoFuseGateUp;
     o.fuseMlaInputProj = !compileNoFuseMlaInputProj;
     o.calibrationTokens.assign(compileCalibrationTokens.begin(), compileCalibrationTokens.end());
-    if ((compileQuantizeLmHead || compileFp8Scale.getNumOccurrences()) &&
-        o.quantize != moec::driver::QuantizeMode::fp8)
+    if (compileQuantizeLmHead && o.quantize == moec::driver::QuantizeMode::none)
       return createStringError(inconvertibleErrorCode(),
-                               "--quantize-lm-head and --fp8-scale need --quantize=fp8");
+                               "--quantize-lm-head needs --quantize=fp8 or int8");
+    if (compileFp8Scale.getNumOccurrences() && o.quantize != moec::driver::QuantizeMode::fp8)
+      return createStringError(inconvertibleErrorCode(), "--fp8-scale needs --quantize=fp8");
     return Error::success();
   };
 
@@ -313,10 +319,10 @@ int main(int argc, char **argv) {
       return fail(createStringError(inconvertibleErrorCode(), "moec explain: %s",
                                     toString(std::move(err)).c_str()));
     if (!e.compile.calibrationTokens.empty() &&
-        e.compile.quantize != moec::driver::QuantizeMode::fp8)
+        e.compile.quantize == moec::driver::QuantizeMode::none)
       return fail(createStringError(inconvertibleErrorCode(),
                                     "moec explain: --calibration-tokens needs --quantize=fp8 "
-                                    "(the accuracy table compares the quantized plan)"));
+                                    "or int8 (the accuracy table compares the quantized plan)"));
     e.format = explainFormat;
     e.planPath = explainPlan;
     e.output = explainOutput;

@@ -175,7 +175,7 @@ Error compile(const CompileOptions &options) {
   if (options.accuracyReport && options.quantize == QuantizeMode::none)
     return createStringError(inconvertibleErrorCode(),
                              "--accuracy-report compares a quantized plan with the "
-                             "unquantized one: it needs --quantize=fp8");
+                             "unquantized one: it needs --quantize=fp8 or int8");
   // The reference for --accuracy-report: the same module, compiled unquantized.
   mlir::OwningOpRef<mlir::ModuleOp> reference;
   if (options.accuracyReport)
@@ -213,13 +213,14 @@ Error compile(const CompileOptions &options) {
                       "--no-fuse-mla-input-proj keep them in the checkpoint)\n",
                       summary->stacked, summary->stackedBytes / 1048576.0);
   if (!options.quiet && summary->quantized)
-    errs() << formatv("moec: quantized {0} weights to FP8 e4m3: {1:f2} MiB in {2:f2} s "
+    errs() << formatv("moec: quantized {0} weights to {4}: {1:f2} MiB in {2:f2} s "
                       "({3:f2} GB/s)\n",
                       summary->quantized, summary->quantizedSourceBytes / 1048576.0,
                       summary->quantizeSeconds,
                       summary->quantizeSeconds > 0
                           ? summary->quantizedSourceBytes / summary->quantizeSeconds / 1e9
-                          : 0.0);
+                          : 0.0,
+                      options.quantize == QuantizeMode::int8 ? "int8" : "FP8 e4m3");
   if (!options.quiet)
     errs() << formatv(
         "moec: wrote {0}: {1} steps, {2} buffers, {3} weights ({4:f2} MiB, {5}), "

@@ -323,6 +323,8 @@ const char *planDtypeName(plan::DType dtype) {
     return "f8E4M3FN";
   case plan::DType::I32:
     return "i32";
+  case plan::DType::I8:
+    return "i8";
   }
   return "?";
 }

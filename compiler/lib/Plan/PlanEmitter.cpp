@@ -262,7 +262,7 @@ llvm::Expected<WeightRef> Emitter::weight(Value v) {
     if (!idx)
       return idx.takeError();
     auto type = cast<RankedTensorType>(op.getWeight().getType());
-    if (auto block = dyn_cast_or_null<moe::BlockFp8Attr>(type.getEncoding())) {
+    if (moe::ScaleBlock block = moe::getScaleBlock(type)) {
       if (!op.getScaleName())
         return makeError(formatv("{0}: block-quantized weight without a scale tensor",
                                  op.getName()));
@@ -350,10 +350,11 @@ llvm::Expected<int32_t> Emitter::quantizedWeight(moe::QuantizeWeightOp op) {
     return makeError(formatv("{0}: moe.quantize_weight is evaluated only from a moe.weight",
                              stepName(op)));
   auto outType = cast<RankedTensorType>(op.getResult().getType());
-  moe::BlockFp8Attr block = moe::getBlockFp8(outType);
+  moe::ScaleBlock block = moe::getScaleBlock(outType);
   const bool ue8m0 = op.getScale() == moe::Fp8ScaleFormat::ue8m0;
-  std::string key = formatv("quantize {0} {1}x{2} {3}", in.getName(), block.getRows(),
-                            block.getCols(), ue8m0 ? "ue8m0" : "float")
+  std::string key = formatv("quantize {0} {1}x{2} {3}{4}", in.getName(), block.getRows(),
+                            block.getCols(), ue8m0 ? "ue8m0" : "float",
+                            block.int8 ? " int8" : "")
                         .str();
   if (auto found = derivedWeights.find(key); found != derivedWeights.end())
     return found->second;
@@ -382,6 +383,8 @@ llvm::Expected<int32_t> Emitter::quantizedWeight(moe::QuantizeWeightOp op) {
   band.cols = cols;
   band.block = B;
   band.format = ue8m0 ? cpu::Fp8ScaleFormat::Ue8m0 : cpu::Fp8ScaleFormat::Float;
+  band.code = block.int8 ? cpu::WeightType::I8 : cpu::WeightType::F8E4M3;
+  const plan::DType codeType = block.int8 ? plan::DType::I8 : plan::DType::F8E4M3;
   std::string blame = source.blame(name);
   std::string tensor = name.str();
   // The scales the codes' pieces computed, for the scale weight written right
@@ -410,7 +413,7 @@ llvm::Expected<int32_t> Emitter::quantizedWeight(moe::QuantizeWeightOp op) {
   };
   const uint64_t codeBytes = uint64_t(rows) * uint64_t(cols);
   int32_t codes = w.addWeightGenerated(
-      tensor, plan::DType::F8E4M3, {rows, cols}, codeBytes, uint64_t(B * cols),
+      tensor, codeType, {rows, cols}, codeBytes, uint64_t(B * cols),
       [=](uint64_t offset, uint8_t *out, size_t size) {
         const int64_t r0 = int64_t(offset) / cols, r1 = r0 + int64_t(size) / cols;
         if (r0 == 0) {
@@ -463,7 +466,7 @@ struct ConcatPart {
 
 llvm::Expected<int32_t> Emitter::concatWeight(moe::ConcatWeightsOp op) {
   auto outType = cast<RankedTensorType>(op.getResult().getType());
-  moe::BlockFp8Attr block = moe::getBlockFp8(outType);
+  moe::ScaleBlock block = moe::getScaleBlock(outType);
   const int64_t cols = outType.getDimSize(1);
   std::string key = "concat";
   std::vector<ConcatPart> parts;
@@ -504,8 +507,9 @@ llvm::Expected<int32_t> Emitter::concatWeight(moe::ConcatWeightsOp op) {
       part.band.format = quantize.getScale() == moe::Fp8ScaleFormat::ue8m0
                              ? cpu::Fp8ScaleFormat::Ue8m0
                              : cpu::Fp8ScaleFormat::Float;
-      key += formatv(" quantize({0} {1})", part.name,
-                     stringifyFp8ScaleFormat(quantize.getScale()))
+      part.band.code = block.int8 ? cpu::WeightType::I8 : cpu::WeightType::F8E4M3;
+      key += formatv(" quantize({0} {1}{2})", part.name,
+                     stringifyFp8ScaleFormat(quantize.getScale()), block.int8 ? " int8" : "")
                  .str();
       partsQuantized += 1;
       partsQuantizedBytes += t->bytes;
@@ -563,7 +567,8 @@ llvm::Expected<int32_t> Emitter::concatWeight(moe::ConcatWeightsOp op) {
   for (const ConcatPart &part : parts)
     name += (name.empty() ? "" : interleave ? "|" : "+") + part.name;
   const SourceTensor *first = source.lookup(parts[0].name);
-  const plan::DType dtype = block ? plan::DType::F8E4M3 : first->dtype;
+  const plan::DType dtype =
+      !block ? first->dtype : block.int8 ? plan::DType::I8 : plan::DType::F8E4M3;
   const uint64_t elem = block ? 1 : dtypeSize(dtype);
   const int64_t rows = outType.getDimSize(0);
   const uint64_t rowBytes = uint64_t(cols) * elem;

@@ -32,7 +32,7 @@ std::string whyNotStackable(Value gate, Value up, int64_t rows) {
     os << "the gate and up weights' types " << g << " and " << u << " differ";
     return why;
   }
-  if (BlockFp8Attr block = getBlockFp8(g);
+  if (ScaleBlock block = getScaleBlock(g);
       block && (rows % block.getRows() != 0 || g.getDimSize(0) % block.getRows() != 0))
     os << "the " << g.getDimSize(0) << " gate rows and the " << rows
        << "-row unit are not whole " << block.getRows() << "-row scale blocks";

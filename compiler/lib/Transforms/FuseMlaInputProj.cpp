@@ -60,7 +60,7 @@ std::string whyNotStackable(LinearOp query, LinearOp latent) {
   llvm::raw_string_ostream os(why);
   if (wq.getElementType() != wkv.getElementType() || wq.getEncoding() != wkv.getEncoding())
     os << "the weights' types " << wq << " and " << wkv << " differ";
-  else if (BlockFp8Attr block = getBlockFp8(wq); block && wq.getDimSize(0) % block.getRows())
+  else if (ScaleBlock block = getScaleBlock(wq); block && wq.getDimSize(0) % block.getRows())
     os << "the query projection's " << wq.getDimSize(0) << " rows are not whole "
        << block.getRows() << "-row scale blocks";
   return why;

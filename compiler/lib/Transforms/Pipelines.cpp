@@ -23,6 +23,11 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
     fp8.scale = options.fp8Scale;
     fp8.report = options.report;
     pm.addNestedPass<func::FuncOp>(createQuantizeFp8Pass(fp8));
+  } else if (options.quantize == QuantizeMode::int8) {
+    QuantizeInt8PassOptions int8;
+    int8.quantizeLmHead = options.quantizeLmHead;
+    int8.report = options.report;
+    pm.addNestedPass<func::FuncOp>(createQuantizeInt8Pass(int8));
   }
   pm.addPass(createSplitPhasesPass());
   // The model-level ops become step-level ops, one function at a time.

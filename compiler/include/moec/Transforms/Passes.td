@@ -88,6 +88,44 @@ def QuantizeFp8Pass : Pass<"moe-quantize-fp8", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::moe::MoeDialect"];
 }
 
+def QuantizeInt8Pass : Pass<"moe-quantize-int8", "::mlir::func::FuncOp"> {
+  let summary = "Quantize the linear weights to int8 with 128x128 block scales (W8A8)";
+  let description = [{
+    The int8 counterpart of `moe-quantize-fp8`, for CPUs: the same weights
+    (every unquantized 2-D weight a matrix product reads; not the embedding,
+    norms, router, or `lm_head` unless `quantize-lm-head`) are replaced at
+    those uses by a `moe.quantize_weight` whose type is
+    `tensor<..xi8, #moe.block_int8<B, B>>`: signed codes in [-127, 127] with a
+    float32 scale per B x B block, `scale = amax / 127`, `code =
+    round-half-even(w / scale)` (moec/cpu/quantize.h). A product with such a
+    weight quantizes its activations to int8 as well, per token and 128
+    columns, and multiplies in integers (W8A8: moec/cpu/kernels.h). A weight
+    that is already FP8 (an FP8 checkpoint's) is left alone.
+
+    With `report`, each function gets a remark with the number of weights
+    quantized and their bytes before and after. Errors: a weight to quantize
+    that is not 2-D; a block size below 1.
+
+    After `-moe-quantize-int8`:
+    ```mlir
+    %w = moe.weight "model.layers.1.mlp.down_proj.weight" : tensor<256x512xbf16>
+    %q = moe.quantize_weight %w {scale = #moe.fp8_scale<float>}
+        : tensor<256x512xbf16> -> tensor<256x512xi8, #moe.block_int8<128, 128>>
+    %y = moe.linear %x, %q : tensor<?x512xf32>,
+        tensor<256x512xi8, #moe.block_int8<128, 128>> -> tensor<?x256xf32>
+    ```
+  }];
+  let options = [
+    Option<"quantizeLmHead", "quantize-lm-head", "bool", /*default=*/"false",
+           "Quantize lm_head too">,
+    Option<"block", "block", "int64_t", /*default=*/"128",
+           "Side of the square scale block">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark per function with what was quantized">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
 def FuseResidualNormPass : Pass<"moe-fuse-residual-norm", "::mlir::func::FuncOp"> {
   let summary = "Fuse each residual add with the RMSNorm that reads it";
   let description = [{

@@ -25,14 +25,17 @@ namespace mlir::moe {
 struct MoeCompilePipelineOptions
     : public PassPipelineOptions<MoeCompilePipelineOptions> {
   PassOptions::Option<QuantizeMode> quantize{
-      *this, "quantize", llvm::cl::desc("Weight quantization (moe-quantize-fp8)"),
+      *this, "quantize",
+      llvm::cl::desc("Weight quantization (moe-quantize-fp8, moe-quantize-int8)"),
       llvm::cl::init(QuantizeMode::none),
       llvm::cl::values(clEnumValN(QuantizeMode::none, "none", "weights as stored"),
                        clEnumValN(QuantizeMode::fp8, "fp8",
-                                  "linear weights to FP8 e4m3, 128x128 block scales"))};
+                                  "linear weights to FP8 e4m3, 128x128 block scales"),
+                       clEnumValN(QuantizeMode::int8, "int8",
+                                  "linear weights to int8, 128x128 block scales (W8A8)"))};
   PassOptions::Option<bool> quantizeLmHead{
       *this, "quantize-lm-head",
-      llvm::cl::desc("With quantize=fp8, quantize lm_head too"), llvm::cl::init(false)};
+      llvm::cl::desc("With quantize=fp8 or int8, quantize lm_head too"), llvm::cl::init(false)};
   PassOptions::Option<Fp8ScaleFormat> fp8Scale{
       *this, "fp8-scale", llvm::cl::desc("With quantize=fp8, how block scales are stored"),
       llvm::cl::init(Fp8ScaleFormat::fp32),

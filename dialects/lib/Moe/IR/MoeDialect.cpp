@@ -53,6 +53,22 @@ BlockFp8Attr mlir::moe::getBlockFp8(Type type) {
                 : BlockFp8Attr();
 }
 
+ScaleBlock mlir::moe::getScaleBlock(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  ScaleBlock block;
+  if (!tensor)
+    return block;
+  if (auto fp8 = dyn_cast_or_null<BlockFp8Attr>(tensor.getEncoding())) {
+    block.rows = fp8.getRows();
+    block.cols = fp8.getCols();
+  } else if (auto i8 = dyn_cast_or_null<BlockInt8Attr>(tensor.getEncoding())) {
+    block.rows = i8.getRows();
+    block.cols = i8.getCols();
+    block.int8 = true;
+  }
+  return block;
+}
+
 bool mlir::moe::isUnquantizedWeightType(Type type) {
   auto tensor = dyn_cast<RankedTensorType>(type);
   return tensor && tensor.hasStaticShape() && !tensor.getEncoding() &&
@@ -64,8 +80,12 @@ bool mlir::moe::isWeightType(Type type) {
   if (isUnquantizedWeightType(type))
     return true;
   auto tensor = dyn_cast<RankedTensorType>(type);
-  return tensor && tensor.hasStaticShape() &&
-         isa<Float8E4M3FNType>(tensor.getElementType()) && getBlockFp8(tensor);
+  if (!tensor || !tensor.hasStaticShape())
+    return false;
+  if (isa<Float8E4M3FNType>(tensor.getElementType()))
+    return static_cast<bool>(getBlockFp8(tensor));
+  return tensor.getElementType().isSignlessInteger(8) &&
+         isa_and_nonnull<BlockInt8Attr>(tensor.getEncoding());
 }
 
 LogicalResult BlockFp8Attr::verify(function_ref<InFlightDiagnostic()> emitError,
@@ -85,6 +105,27 @@ BlockFp8Attr::verifyEncoding(ArrayRef<int64_t> shape, Type elementType,
   if (shape.size() != 2 && shape.size() != 3)
     return emitError() << "expected a rank-2 weight (or a rank-3 per-head "
                           "view) for #moe.block_fp8, got rank "
+                       << shape.size();
+  return success();
+}
+
+LogicalResult BlockInt8Attr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                    int64_t rows, int64_t cols) {
+  if (rows <= 0 || cols <= 0)
+    return emitError() << "expected positive block sizes, got " << rows << "x"
+                       << cols;
+  return success();
+}
+
+LogicalResult
+BlockInt8Attr::verifyEncoding(ArrayRef<int64_t> shape, Type elementType,
+                              function_ref<InFlightDiagnostic()> emitError) const {
+  if (!elementType.isSignlessInteger(8))
+    return emitError() << "expected i8 elements for #moe.block_int8, got "
+                       << elementType;
+  if (shape.size() != 2 && shape.size() != 3)
+    return emitError() << "expected a rank-2 weight (or a rank-3 per-head "
+                          "view) for #moe.block_int8, got rank "
                        << shape.size();
   return success();
 }

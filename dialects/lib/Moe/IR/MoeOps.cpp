@@ -133,7 +133,7 @@ static LogicalResult verifyRank2(Operation *op, StringRef what, Value v) {
 LogicalResult WeightOp::verify() {
   if (getName().empty())
     return emitOpError() << "expected a non-empty tensor name, got \"\"";
-  BlockFp8Attr block = getBlockFp8(getWeight().getType());
+  ScaleBlock block = getScaleBlock(getWeight().getType());
   std::optional<StringRef> scale = getScaleName();
   if (block && !scale)
     return emitOpError() << "expected a scale name for block-quantized weight '"
@@ -200,9 +200,15 @@ LogicalResult QuantizeWeightOp::verify() {
   if (in.getShape() != out.getShape())
     return emitOpError() << "expected result shape " << shapeString(in.getShape())
                          << ", got " << shapeString(out.getShape());
-  if (!isa<Float8E4M3FNType>(out.getElementType()) || !getBlockFp8(out))
-    return emitOpError() << "expected an f8E4M3FN result with a #moe.block_fp8 encoding, got "
+  const bool fp8 = isa<Float8E4M3FNType>(out.getElementType()) && getBlockFp8(out);
+  const bool int8 = out.getElementType().isSignlessInteger(8) && getScaleBlock(out).int8;
+  if (!fp8 && !int8)
+    return emitOpError() << "expected an f8E4M3FN result with a #moe.block_fp8 encoding or an "
+                            "i8 result with a #moe.block_int8 encoding, got "
                          << out;
+  if (int8 && getScale() != Fp8ScaleFormat::fp32)
+    return emitOpError() << "expected float scales for an i8 result, got "
+                         << stringifyFp8ScaleFormat(getScale());
   return success();
 }
 
@@ -211,7 +217,7 @@ LogicalResult ConcatWeightsOp::verify() {
     return emitOpError() << "expected at least 2 weights, got " << getWeights().size();
   RankedTensorType out = getResult().getType();
   auto first = cast<RankedTensorType>(getWeights()[0].getType());
-  BlockFp8Attr block = getBlockFp8(first);
+  ScaleBlock block = getScaleBlock(first);
   std::optional<int64_t> interleave = getInterleave();
   if (interleave) {
     if (*interleave <= 0)
@@ -711,7 +717,7 @@ static FailureOr<int64_t> verifyGateUp(Operation *op, StringRef prefix, Value ga
                              << "gate_up of an even number of rows (gate and up), got "
                              << gateUp.getType();
   const int64_t inner = gu[0] / 2;
-  if (BlockFp8Attr block = getBlockFp8(cast<RankedTensorType>(gateUp.getType()));
+  if (ScaleBlock block = getScaleBlock(cast<RankedTensorType>(gateUp.getType()));
       block && (unit % block.getRows() != 0 || inner % block.getRows() != 0))
     return op->emitOpError() << "expected " << prefix << "gate_up_rows (" << unit
                              << ") and the inner width (" << inner << ") in whole "

@@ -48,6 +48,7 @@ inline uint64_t dtypeSize(plan::DType type) {
   case plan::DType::BF16:
     return 2;
   case plan::DType::F8E4M3:
+  case plan::DType::I8:
     return 1;
   }
   return 0;
@@ -67,6 +68,8 @@ inline const char *dtypeName(plan::DType type) {
     return "f8e4m3";
   case plan::DType::I32:
     return "i32";
+  case plan::DType::I8:
+    return "i8";
   }
   return nullptr;
 }

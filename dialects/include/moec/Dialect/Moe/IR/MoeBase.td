@@ -87,7 +87,7 @@ def Moe_Fp8ScaleFormatAttr : EnumAttr<Moe_Dialect, Moe_Fp8ScaleFormat, "fp8_scal
 /// What `moe-quantize-fp8` quantizes (its `mode` option; `none` leaves the
 /// weights as they are, so the pipeline can always run the pass).
 def Moe_QuantizeMode : I32EnumAttr<"QuantizeMode", "weight quantization", [
-    I32EnumAttrCase<"none", 0>, I32EnumAttrCase<"fp8", 1>]> {
+    I32EnumAttrCase<"none", 0>, I32EnumAttrCase<"fp8", 1>, I32EnumAttrCase<"int8", 2>]> {
   let cppNamespace = "::mlir::moe";
   let genSpecializedAttr = 0;
 }
@@ -138,6 +138,29 @@ def Moe_BlockFp8Attr : Moe_Attr<"BlockFp8", "block_fp8",
     encoding is a per-head view made by `moe.slice_heads`: its rows are rows
     of the parent weight and keep the parent's scale grid. Only f8E4M3FN
     tensors of rank 2 or 3 may carry it, and every f8E4M3FN weight must.
+  }];
+  let parameters = (ins "int64_t":$rows, "int64_t":$cols);
+  let assemblyFormat = "`<` $rows `,` $cols `>`";
+  let genVerifyDecl = 1;
+}
+
+def Moe_BlockInt8Attr : Moe_Attr<"BlockInt8", "block_int8",
+    [DeclareAttrInterfaceMethods<VerifiableTensorEncoding>]> {
+  let summary = "tensor encoding of a signed int8 weight with block scales";
+  let description = [{
+    The int8 counterpart of `#moe.block_fp8`: an i8 tensor `W8 [out, in]` of
+    signed codes in [-127, 127] whose values are multiplied by an fp32 scale
+    tensor `S [ceil(out/rows), ceil(in/cols)]`, `W[i,j] = W8[i,j] * S[i/rows, j/cols]`.
+    Made by `moe-quantize-int8`; a matrix product with such a weight quantizes
+    its activations to int8 too, per token and 128 columns (W8A8; see
+    moec/cpu/kernels.h).
+
+    ```mlir
+    tensor<256x512xi8, #moe.block_int8<128, 128>>
+    ```
+
+    Rank 3 is a per-head view made by `moe.slice_heads`, as for
+    `#moe.block_fp8`. Only i8 tensors of rank 2 or 3 may carry it.
   }];
   let parameters = (ins "int64_t":$rows, "int64_t":$cols);
   let assemblyFormat = "`<` $rows `,` $cols `>`";

@@ -37,10 +37,20 @@ inline constexpr llvm::StringLiteral kSourceAttrName = "moe.source";
 /// (EntryPoint.min_tokens); smaller batches run @decode.
 inline constexpr llvm::StringLiteral kPrefillMinTokensAttr = "moe.prefill_min_tokens";
 
-/// The block quantization of a weight type, or null when it has none.
+/// The FP8 block quantization of a weight type, or null when it has none.
 BlockFp8Attr getBlockFp8(Type type);
+/// The scale block of a block-quantized weight type, FP8 (#moe.block_fp8) or
+/// int8 (#moe.block_int8); false (0 x 0) when the type has none.
+struct ScaleBlock {
+  int64_t rows = 0, cols = 0;
+  bool int8 = false; ///< #moe.block_int8 (i8 codes), else #moe.block_fp8
+  explicit operator bool() const { return rows > 0; }
+  int64_t getRows() const { return rows; }
+  int64_t getCols() const { return cols; }
+};
+ScaleBlock getScaleBlock(Type type);
 /// True for a statically shaped tensor that is either bf16/f16/f32 without an
-/// encoding, or f8E4M3FN with a #moe.block_fp8 encoding.
+/// encoding, f8E4M3FN with a #moe.block_fp8 encoding, or i8 with #moe.block_int8.
 bool isWeightType(Type type);
 /// True for a statically shaped bf16/f16/f32 tensor without an encoding.
 bool isUnquantizedWeightType(Type type);
