@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""A numpy emulation of `moec compile --quantize=int8` (W8A8 on the CPU) with naive MLA.
+
+The numerics (moec/cpu/quantize.h, moec/cpu/kernels.h), written here from their
+definitions, on top of the plain reference ref_numpy.py:
+
+  * weights: every 2-D weight a matrix product reads (the MLA projections, the dense,
+    shared and routed experts' gate/up/down; not the embedding, norms, router or
+    lm_head) becomes int8 codes with one float32 scale per 128 x 128 block:
+    s = float32(max(amax, 1e-12) / 127) (the division in double), code = w / s in
+    double rounded to nearest-even, clamped to [-127, 127];
+  * activations, at every product with such a weight: each token row, per 128
+    columns, amax = max |x| (float32); a block with amax below 2^-100 is zero;
+    else scale = amax / 127 and inverse = 127 / amax (float32 divisions) and
+    q = round-half-even(x * inverse) with the product in float32;
+  * y[t, r] = sum over blocks b of xs[t, b] * ws[r / 128, b] * (the exact integer dot
+    product of the block), here in float64;
+  * everything else as ref_numpy.py (float64). With --mla-form=naive moec applies
+    kv_b_proj to the latent rows (quantized per 128 of kv_lora_rank) and o_proj to the
+    heads' outputs side by side (quantized per 128 of heads x v_head_dim).
+
+moec computes in float32 between the products, so a value that lands within float32
+rounding of a code's rounding boundary can round the other way; the golden test
+allows 1e-4 of the largest logit, as for the exact modes.
+
+Usage: python3 tests/golden/emulate_int8.py        writes data/<variant>/logits_int8_naive.npy
+for every variant stored in bf16 (logits over the prompt and the reference's greedy
+continuation, the rows of logits_full.npy). Needs numpy only.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import ref_numpy as ref  # noqa: E402
+
+B = 128
+
+
+def quantize_weight(w):
+    """float64 [out, in] -> (codes float64 [out, in], scales float32 [ceil(out/B), ceil(in/B)])."""
+    o, i = w.shape
+    gr, gc = -(-o // B), -(-i // B)
+    codes = np.empty_like(w)
+    scales = np.empty((gr, gc), dtype=np.float32)
+    for br in range(gr):
+        for bc in range(gc):
+            blk = w[br * B:(br + 1) * B, bc * B:(bc + 1) * B]
+            amax = np.float32(np.max(np.abs(blk)))
+            s = np.float32(max(float(amax), float(np.float32(1e-12))) / 127.0)
+            scales[br, bc] = s
+            codes[br * B:(br + 1) * B, bc * B:(bc + 1) * B] = np.clip(np.rint(blk / float(s)), -127, 127)
+    return codes, scales
+
+
+def quantize_acts(x):
+    """float64 [T, K] -> (codes float64 [T, K], scales float32 [T, ceil(K/B)])."""
+    x32 = np.asarray(x, dtype=np.float32)
+    T, K = x32.shape
+    nb = -(-K // B)
+    q = np.zeros((T, K))
+    s = np.zeros((T, nb), dtype=np.float32)
+    for b in range(nb):
+        blk = x32[:, b * B:(b + 1) * B]
+        amax = np.max(np.abs(blk), axis=1)
+        ok = amax >= np.float32(2.0 ** -100)
+        safe = np.where(ok, amax, np.float32(1))
+        s[:, b] = np.where(ok, safe / np.float32(127), np.float32(0))
+        inv = (np.float32(127) / safe).astype(np.float32)
+        prod = (blk * inv[:, None]).astype(np.float32)
+        q[:, b * B:(b + 1) * B] = np.where(ok[:, None], np.rint(prod), 0)
+    return q, s
+
+
+def w8a8(x, wq):
+    """x [T, K] times an int8 weight (codes, scales) transposed: [T, out]."""
+    codes, ws = wq
+    q, xs = quantize_acts(x)
+    o, K = codes.shape
+    y = np.zeros((x.shape[0], o))
+    rows = np.arange(o) // B
+    for b in range(-(-K // B)):
+        dot = q[:, b * B:(b + 1) * B] @ codes[:, b * B:(b + 1) * B].T     # exact integers
+        scale = xs[:, b].astype(np.float64)[:, None] * ws[rows, b].astype(np.float64)[None, :]
+        y += scale * dot
+    return y
+
+
+def is_product_weight(name):
+    return name.endswith((
+        "q_a_proj.weight", "q_b_proj.weight", "q_proj.weight", "kv_a_proj_with_mqa.weight",
+        "kv_b_proj.weight", "o_proj.weight", "gate_proj.weight", "up_proj.weight",
+        "down_proj.weight"))
+
+
+class Int8Model:
+    def __init__(self, cfg, w):
+        self.cfg, self.w = cfg, w
+        self.q = {n: quantize_weight(a) for n, a in w.items() if a.ndim == 2 and is_product_weight(n)}
+
+    def mm(self, x, name):
+        return w8a8(x, self.q[name]) if name in self.q else x @ self.w[name].T
+
+    def swiglu(self, x, prefix):
+        g = self.mm(x, prefix + "gate_proj.weight")
+        u = self.mm(x, prefix + "up_proj.weight")
+        return self.mm(ref.silu(g) * u, prefix + "down_proj.weight")
+
+    def mla(self, x, pos, p):
+        cfg, w = self.cfg, self.w
+        T = x.shape[0]
+        H = cfg["num_attention_heads"]
+        nope, rope, vd = cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"], cfg["v_head_dim"]
+        C = cfg["kv_lora_rank"]
+        eps = cfg["rms_norm_eps"]
+        if cfg.get("q_lora_rank"):
+            qa = self.mm(x, p + "q_a_proj.weight")
+            q = self.mm(ref.rmsnorm(qa, w[p + "q_a_layernorm.weight"], eps), p + "q_b_proj.weight")
+        else:
+            q = self.mm(x, p + "q_proj.weight")
+        q = q.reshape(T, H, nope + rope).transpose(1, 0, 2)
+        q_nope, q_pe = q[..., :nope], q[..., nope:]
+        kv = self.mm(x, p + "kv_a_proj_with_mqa.weight")
+        c = ref.rmsnorm(kv[:, :C], w[p + "kv_a_layernorm.weight"], eps)
+        k_pe = kv[:, C:]
+        f = ref.rope_freqs(cfg)
+        q_pe = ref.apply_rope(q_pe, pos, f)
+        k_pe = ref.apply_rope(k_pe, pos, f)
+        kvb = self.mm(c, p + "kv_b_proj.weight").reshape(T, H, nope + vd).transpose(1, 0, 2)
+        k_nope, v = kvb[..., :nope], kvb[..., nope:]
+        score = (q_nope @ k_nope.transpose(0, 2, 1) + q_pe @ k_pe.T[None]) * ref.softmax_scale(cfg)
+        mask = pos[None, :] > pos[:, None]
+        score = np.where(mask[None], -np.inf, score)
+        score = score - score.max(axis=-1, keepdims=True)
+        prob = np.exp(score)
+        prob /= prob.sum(axis=-1, keepdims=True)
+        o = (prob @ v).transpose(1, 0, 2).reshape(T, H * vd)
+        return self.mm(o, p + "o_proj.weight")
+
+    def moe(self, x, p):
+        idx, wts = ref.route(x, self.w, p, self.cfg)
+        out = np.zeros_like(x)
+        for e in range(self.cfg["n_routed_experts"]):
+            rows, slots = np.nonzero(idx == e)
+            if rows.size:
+                out[rows] += wts[rows, slots][:, None] * self.swiglu(x[rows], f"{p}experts.{e}.")
+        if self.cfg.get("n_shared_experts"):
+            out += self.swiglu(x, p + "shared_experts.")
+        return out
+
+    def forward(self, tokens):
+        cfg, w = self.cfg, self.w
+        tokens = np.asarray(tokens, dtype=np.int64)
+        pos = np.arange(len(tokens))
+        eps = cfg["rms_norm_eps"]
+        h = w["model.embed_tokens.weight"][tokens].copy()
+        for l in range(cfg["num_hidden_layers"]):
+            p = f"model.layers.{l}."
+            h = h + self.mla(ref.rmsnorm(h, w[p + "input_layernorm.weight"], eps), pos, p + "self_attn.")
+            f = ref.rmsnorm(h, w[p + "post_attention_layernorm.weight"], eps)
+            if l < cfg.get("first_k_dense_replace", 0):
+                h = h + self.swiglu(f, p + "mlp.")
+            else:
+                h = h + self.moe(f, p + "mlp.")
+        return ref.rmsnorm(h, w["model.norm.weight"], eps) @ w["lm_head.weight"].T
+
+
+def main():
+    manifest = json.load(open(os.path.join(HERE, "manifest.json"), encoding="utf-8"))
+    for v in manifest["variants"]:
+        if v.get("fp8_tensors"):
+            continue  # an FP8 checkpoint's weights stay FP8 under --quantize=int8
+        vdir = os.path.join(HERE, v["dir"])
+        ckpt = os.path.join(HERE, v.get("checkpoint") or v["dir"])
+        cfg, w = ref.load_checkpoint(ckpt)
+        prompt = json.load(open(os.path.join(vdir, "prompt.json")))["tokens"]
+        greedy = json.load(open(os.path.join(vdir, "greedy.json")))["tokens"]
+        logits = Int8Model(cfg, w).forward(list(prompt) + list(greedy[:-1])).astype(np.float32)
+        out = os.path.join(vdir, "logits_int8_naive.npy")
+        np.save(out + ".tmp.npy", logits)
+        os.replace(out + ".tmp.npy", out)
+        print(f"wrote {os.path.relpath(out, HERE)} {logits.shape}")
+
+
+if __name__ == "__main__":
+    main()
