@@ -8,7 +8,7 @@
 # checkpoint converted by llama.cpp's convert_hf_to_gguf.py (bf16) and
 # llama-quantize'd to Q8_0 (bench/RESULTS.md says how, for the version measured).
 # Each round runs, for each thread count, moec bf16, llama.cpp bf16, moec FP8,
-# llama.cpp Q8_0, one repetition each of prefill P=128 and decode N=64 after
+# llama.cpp Q8_0, moec int8 (when WORKDIR has int8.plan), one repetition each of prefill P=128 and decode N=64 after
 # their own warm-up, so both programs see the same minutes of the VM's drifting
 # bandwidth. Neither takes a page fault while timed: moec bench touches every
 # weight page first, llama-bench runs with -mmp 0 (the model read into memory
@@ -33,6 +33,10 @@ for round in $(seq 1 "$ROUNDS"); do
     build/bin/moec bench "$WORK/fp8.plan" -p "$P" -n "$N" -r 1 --threads "$t" -o json --quiet \
       > "$OUT/moec-fp8-t$t-r$round.json"
     "$LLAMA" -m "$GGUF_Q8" -mmp 0 -t "$t" -p "$P" -n "$N" -r 1 -o json > "$OUT/llama-q8_0-t$t-r$round.json"
+    if [[ -f "$WORK/int8.plan" ]]; then
+      build/bin/moec bench "$WORK/int8.plan" -p "$P" -n "$N" -r 1 --threads "$t" -o json --quiet \
+        > "$OUT/moec-int8-t$t-r$round.json"
+    fi
   done
 done
 python3 - "$OUT" <<'PY'
@@ -52,7 +56,8 @@ print("|---|---|---|---|")
 med = {}
 for t in threads:
     for name, pattern, read in (("moec bf16", "moec-bf16", moec), ("llama.cpp bf16", "llama-bf16", llama),
-                                ("moec FP8", "moec-fp8", moec), ("llama.cpp Q8_0", "llama-q8_0", llama)):
+                                ("moec FP8", "moec-fp8", moec), ("llama.cpp Q8_0", "llama-q8_0", llama),
+                                ("moec int8", "moec-int8", moec)):
         rs = [read(f) for f in sorted(glob.glob(f"{out}/{pattern}-t{t}-r*.json"))]
         if not rs:
             continue
@@ -62,7 +67,8 @@ for t in threads:
               f"{statistics.median(dec):.1f} ({min(dec):.1f}–{max(dec):.1f}) |")
 print("\n| threads | ratio | prefill | decode |\n|---|---|---|---|")
 for t in threads:
-    for a, b in (("moec bf16", "llama.cpp bf16"), ("moec FP8", "llama.cpp Q8_0")):
+    for a, b in (("moec bf16", "llama.cpp bf16"), ("moec FP8", "llama.cpp Q8_0"),
+                 ("moec int8", "llama.cpp Q8_0")):
         if (t, a) in med and (t, b) in med:
             print(f"| {t} | {a} / {b} | {med[(t, a)][0] / med[(t, b)][0]:.2f}x | "
                   f"{med[(t, a)][1] / med[(t, b)][1]:.2f}x |")

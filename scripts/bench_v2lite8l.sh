@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # The CPU-performance issue's model, "v2lite-8L" (DeepSeek-V2-Lite's shapes cut to
 # 8 layers: 4.59 B parameters, 0.87 B active per token, random weights), measured
-# with `moec bench` as a bf16 plan and as an FP8 plan (e4m3, 128x128 scales).
+# with `moec bench` as a bf16 plan, an FP8 plan (e4m3, 128x128 scales) and an int8
+# plan (--quantize=int8: W8A8, integer dot products).
 #
 #   scripts/bench_v2lite8l.sh [WORKDIR] [-- extra moec bench options]
 #
 # WORKDIR (default /tmp/v2lite8l) receives the checkpoint (moec synth --preset
-# v2-lite-8l: 9.2 GB, written one tensor at a time), the two plans and one JSON
-# report per run. The plans run alternately, round by round (bf16, FP8, bf16, ...),
+# v2-lite-8l: 9.2 GB, written one tensor at a time), the three plans and one JSON
+# report per run. The plans run alternately, round by round (bf16, FP8, int8, ...),
 # with 2 threads and with 1, so both see the same minutes of this VM's drifting
 # bandwidth; every run warms up first (moec bench touches every weight page
 # before timing). Prints one markdown table of medians at the end.
-# Needs: a built tree (build/bin/moec); about 20 GB of disk.
+# Needs: a built tree (build/bin/moec); about 25 GB of disk. PLANS="bf16 int8"
+# measures a subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-/tmp/v2lite8l}
@@ -37,9 +39,15 @@ if [[ ! -f "$WORK/fp8.plan" ]]; then
   "$MOEC" compile "$WORK/ckpt" --weights=external --quantize=fp8 -o "$WORK/fp8.plan"
 fi
 
+if [[ ! -f "$WORK/int8.plan" ]]; then
+  echo "== compiling the int8 plan (--quantize=int8, W8A8)"
+  "$MOEC" compile "$WORK/ckpt" --weights=external --quantize=int8 -o "$WORK/int8.plan"
+fi
+read -r -a PLAN_LIST <<< "${PLANS:-bf16 fp8 int8}"
+
 for round in $(seq 1 "$ROUNDS"); do
   for threads in 2 1; do
-    for plan in bf16 fp8; do
+    for plan in "${PLAN_LIST[@]}"; do
       out="$WORK/runs/$plan-t$threads-r$round.json"
       echo "== round $round: $plan plan, $threads thread(s)"
       "$MOEC" bench "$WORK/$plan.plan" -p "$P" -n "$N" -r 1 --threads "$threads" -o json \
@@ -54,7 +62,7 @@ runs, rounds = sys.argv[1], int(sys.argv[2])
 print("\n| plan | threads | prefill tok/s (median, range) | decode tok/s (median, range) "
       "| decode MB/token | bandwidth GB/s | decode fraction |")
 print("|---|---|---|---|---|---|---|")
-for plan in ("bf16", "fp8"):
+for plan in ("bf16", "fp8", "int8"):
     for threads in (2, 1):
         rs = [json.load(open(f)) for f in sorted(glob.glob(f"{runs}/{plan}-t{threads}-r*.json"))]
         if not rs:
