@@ -93,8 +93,10 @@ void registerLinearBenchmarks(const KernelSet *k, const char *suffix) {
   benchmark::RegisterBenchmark(i8.c_str(), BM_LinearI8, k)->Apply(decodeShapes);
   // A prefill shape for reference (compute-bound: see the flops counter), in each
   // weight type (int8: W8A8, the activations quantized in the call).
-  for (auto [name, fn] : {std::pair{bf16, BM_LinearBf16}, std::pair{fp8, BM_LinearFp8},
-                          std::pair{i8, BM_LinearI8}})
+  using Fn = void (*)(benchmark::State &, const KernelSet *);
+  for (auto [name, fn] : {std::pair<std::string, Fn>{bf16, &BM_LinearBf16},
+                          std::pair<std::string, Fn>{fp8, &BM_LinearFp8},
+                          std::pair<std::string, Fn>{i8, &BM_LinearI8}})
     benchmark::RegisterBenchmark(name.c_str(), fn, k)
         ->ArgNames({"out", "in", "T"})
         ->Args({4096, 4096, 64})

@@ -45,7 +45,7 @@ struct Avx2 {
   }
   static VI madd(VI acc, WI w, const int16_t *x) {
     return _mm256_add_epi32(
-        acc, _mm256_madd_epi16(w, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x))));
+        _mm256_madd_epi16(w, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x))), acc);
   }
   static V toFloat(VI v) { return _mm256_cvtepi32_ps(v); }
   /// 8 values rounded to nearest-even (the default rounding mode) as int16.
