@@ -129,23 +129,6 @@ template <class Isa> struct Int8Kernel {
           acc[r][t] = Isa::izero();
       }
       int64_t k = b0;
-      if (b1 - b0 == kBlock) {
-        // A whole block: a fixed trip count, unrolled, so the accumulators flow
-        // from step to step without the register copies GCC puts at a loop's
-        // back edge (up to 8 per step of this loop, measured).
-#pragma GCC unroll 16
-        for (int step = 0; step < kBlock / kStep; ++step) {
-          const int64_t kk = b0 + step * kStep;
-#pragma GCC unroll 8
-          for (int r = 0; r < RB; ++r) {
-            const WI wv = Isa::loadI8(w + r * K + kk);
-#pragma GCC unroll 8
-            for (int t = 0; t < TB; ++t)
-              acc[r][t] = Isa::madd(acc[r][t], wv, a.q + t * a.ld + kk);
-          }
-        }
-        k = b1;
-      }
       for (; k + kStep <= b1; k += kStep) {
 #pragma GCC unroll 8
         for (int r = 0; r < RB; ++r) {
