@@ -33,10 +33,12 @@ for round in $(seq 1 "$ROUNDS"); do
     build/bin/moec bench "$WORK/fp8.plan" -p "$P" -n "$N" -r 1 --threads "$t" -o json --quiet \
       > "$OUT/moec-fp8-t$t-r$round.json"
     "$LLAMA" -m "$GGUF_Q8" -mmp 0 -t "$t" -p "$P" -n "$N" -r 1 -o json > "$OUT/llama-q8_0-t$t-r$round.json"
-    if [[ -f "$WORK/int8.plan" ]]; then
-      build/bin/moec bench "$WORK/int8.plan" -p "$P" -n "$N" -r 1 --threads "$t" -o json --quiet \
-        > "$OUT/moec-int8-t$t-r$round.json"
-    fi
+    for extra in int8 ${EXTRA_PLANS:-}; do # e.g. EXTRA_PLANS=int8-lmhead: WORKDIR/int8-lmhead.plan
+      if [[ -f "$WORK/$extra.plan" ]]; then
+        build/bin/moec bench "$WORK/$extra.plan" -p "$P" -n "$N" -r 1 --threads "$t" -o json \
+          --quiet > "$OUT/moec-$extra-t$t-r$round.json"
+      fi
+    done
   done
 done
 python3 - "$OUT" <<'PY'
@@ -57,7 +59,8 @@ med = {}
 for t in threads:
     for name, pattern, read in (("moec bf16", "moec-bf16", moec), ("llama.cpp bf16", "llama-bf16", llama),
                                 ("moec FP8", "moec-fp8", moec), ("llama.cpp Q8_0", "llama-q8_0", llama),
-                                ("moec int8", "moec-int8", moec)):
+                                ("moec int8", "moec-int8", moec),
+                                ("moec int8, int8 lm_head", "moec-int8-lmhead", moec)):
         rs = [read(f) for f in sorted(glob.glob(f"{out}/{pattern}-t{t}-r*.json"))]
         if not rs:
             continue
@@ -68,7 +71,7 @@ for t in threads:
 print("\n| threads | ratio | prefill | decode |\n|---|---|---|---|")
 for t in threads:
     for a, b in (("moec bf16", "llama.cpp bf16"), ("moec FP8", "llama.cpp Q8_0"),
-                 ("moec int8", "llama.cpp Q8_0")):
+                 ("moec int8", "llama.cpp Q8_0"), ("moec int8, int8 lm_head", "llama.cpp Q8_0")):
         if (t, a) in med and (t, b) in med:
             print(f"| {t} | {a} / {b} | {med[(t, a)][0] / med[(t, b)][0]:.2f}x | "
                   f"{med[(t, a)][1] / med[(t, b)][1]:.2f}x |")

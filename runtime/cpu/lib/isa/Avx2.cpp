@@ -43,10 +43,11 @@ struct Avx2 {
     std::memcpy(buf, p, static_cast<size_t>(n));
     return loadI8(buf);
   }
-  static VI madd(VI acc, WI w, const int16_t *x) {
-    return _mm256_add_epi32(
-        _mm256_madd_epi16(w, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x))), acc);
+  using XI = __m256i;
+  static XI loadX(const int16_t *x) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x));
   }
+  static VI madd(VI acc, WI w, XI x) { return _mm256_add_epi32(acc, _mm256_madd_epi16(w, x)); }
   static V toFloat(VI v) { return _mm256_cvtepi32_ps(v); }
   /// 8 values rounded to nearest-even (the default rounding mode) as int16.
   static void storeRoundedI16(int16_t *out, V v) {

@@ -37,9 +37,9 @@ struct Avx512 {
     return _mm512_cvtepi8_epi16(
         _mm256_maskz_loadu_epi8(static_cast<__mmask32>((uint64_t(1) << n) - 1), p));
   }
-  static VI madd(VI acc, WI w, const int16_t *x) {
-    return _mm512_add_epi32(acc, _mm512_madd_epi16(w, _mm512_loadu_si512(x)));
-  }
+  using XI = __m512i;
+  static XI loadX(const int16_t *x) { return _mm512_loadu_si512(x); }
+  static VI madd(VI acc, WI w, XI x) { return _mm512_add_epi32(acc, _mm512_madd_epi16(w, x)); }
   static V toFloat(VI v) { return _mm512_cvtepi32_ps(v); }
   /// 16 values rounded to nearest-even (the default rounding mode) as int16.
   static void storeRoundedI16(int16_t *out, V v) {

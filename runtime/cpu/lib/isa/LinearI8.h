@@ -38,6 +38,7 @@ template <class Isa> struct Int8Kernel {
   using V = typename Isa::V;
   using VI = typename Isa::VI;
   using WI = typename Isa::WI;
+  using XI = typename Isa::XI;
   static constexpr int kW = Isa::kWidth;
   static constexpr int kStep = Isa::kIntStep;
   static constexpr int64_t kBlock = kInt8ActBlock;
@@ -45,7 +46,7 @@ template <class Isa> struct Int8Kernel {
   static_assert(kBlock % kStep == 0 && kBlock % kW == 0, "whole steps per block");
   static constexpr int64_t kPanelRows = 64;
   static constexpr int64_t kPanelCols = 2048; // a multiple of the block
-  static constexpr int64_t kPrefetchBytes = 1024;
+  static constexpr int64_t kPrefetchBytes = 4096;
 
   /// One token row; see quantizeActivationsI8 in kernels.h.
   static void quantizeRow(const float *x, int64_t K, int16_t *q, float *scales) {
@@ -130,12 +131,17 @@ template <class Isa> struct Int8Kernel {
       }
       int64_t k = b0;
       for (; k + kStep <= b1; k += kStep) {
+        // Each token's codes loaded once per step, for all RB rows.
+        XI xv[TB];
+#pragma GCC unroll 8
+        for (int t = 0; t < TB; ++t)
+          xv[t] = Isa::loadX(a.q + t * a.ld + k);
 #pragma GCC unroll 8
         for (int r = 0; r < RB; ++r) {
           const WI wv = Isa::loadI8(w + r * K + k);
 #pragma GCC unroll 8
           for (int t = 0; t < TB; ++t)
-            acc[r][t] = Isa::madd(acc[r][t], wv, a.q + t * a.ld + k);
+            acc[r][t] = Isa::madd(acc[r][t], wv, xv[t]);
         }
       }
       if (k < b1) { // the row's end (b1 == K): the codes are zero-padded, the weights not
@@ -143,7 +149,7 @@ template <class Isa> struct Int8Kernel {
         for (int r = 0; r < RB; ++r) {
           const WI wv = Isa::loadI8Partial(w + r * K + k, n);
           for (int t = 0; t < TB; ++t)
-            acc[r][t] = Isa::madd(acc[r][t], wv, a.q + t * a.ld + k);
+            acc[r][t] = Isa::madd(acc[r][t], wv, Isa::loadX(a.q + t * a.ld + k));
         }
       }
 #pragma GCC unroll 8

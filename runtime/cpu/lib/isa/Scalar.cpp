@@ -47,7 +47,11 @@ struct Scalar {
   static VI izero() { return 0; }
   static WI loadI8(const int8_t *p) { return {p[0], p[1]}; }
   static WI loadI8Partial(const int8_t *p, int n) { return {p[0], n > 1 ? p[1] : 0}; }
-  static VI madd(VI acc, WI w, const int16_t *x) { return acc + w.lo * x[0] + w.hi * x[1]; }
+  struct XI {
+    int32_t lo, hi;
+  };
+  static XI loadX(const int16_t *x) { return {x[0], x[1]}; }
+  static VI madd(VI acc, WI w, XI x) { return acc + w.lo * x.lo + w.hi * x.hi; }
   static V toFloat(VI v) { return static_cast<float>(v); }
   static void storeRoundedI16(int16_t *out, V v) {
     *out = static_cast<int16_t>(std::nearbyint(v));
