@@ -47,7 +47,14 @@ struct Avx2 {
   static XI loadX(const int16_t *x) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x));
   }
-  static VI madd(VI acc, WI w, XI x) { return _mm256_add_epi32(acc, _mm256_madd_epi16(w, x)); }
+  /// The add is written in place (its destination tied to acc): with a plain
+  /// _mm256_add_epi32 GCC computes each sum into a new register and copies it back
+  /// at the loop's back edge, up to 8 copies per step of the int8 tile.
+  static VI madd(VI acc, WI w, XI x) {
+    const __m256i p = _mm256_madd_epi16(w, x);
+    asm("vpaddd %1, %0, %0" : "+x"(acc) : "x"(p));
+    return acc;
+  }
   static V toFloat(VI v) { return _mm256_cvtepi32_ps(v); }
   /// 8 values rounded to nearest-even (the default rounding mode) as int16.
   static void storeRoundedI16(int16_t *out, V v) {
