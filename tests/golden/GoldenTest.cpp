@@ -177,6 +177,16 @@ protected:
     return s;
   }
 
+  /// The prompt and the reference's greedy tokens but the last: the rows of
+  /// logits_full.npy, as a --tokens list.
+  std::string continuationTokens() const {
+    std::string tokens = tokenList();
+    std::vector<int> greedy = readJson(variantDir() + "/greedy.json")["tokens"];
+    for (size_t i = 0; i + 1 < greedy.size(); ++i)
+      tokens += "," + std::to_string(greedy[i]);
+    return tokens;
+  }
+
   std::string tmp;
 };
 
@@ -305,10 +315,7 @@ TEST_P(Golden, QuantizedPlanEqualsTheNumpyQuantizedCheckpoint) {
   EXPECT_GT(fp8, 0u);
 
   // The same logits, bit for bit, over the prompt and the reference continuation.
-  std::string tokens = tokenList();
-  std::vector<int> greedy = readJson(variantDir() + "/greedy.json")["tokens"];
-  for (size_t i = 0; i + 1 < greedy.size(); ++i)
-    tokens += "," + std::to_string(greedy[i]);
+  const std::string tokens = continuationTokens();
   const std::string npyA = tmp + "/a.npy", npyB = tmp + "/b.npy";
   ASSERT_EQ(run({kBin + "/moec-run", quantized, "--tokens", tokens, "--dump-logits", npyA}, "",
                 err),
@@ -397,10 +404,7 @@ TEST_P(Golden, Int8PlanAccuracy) {
   if (v.value("fp8_tensors", 0) == 0)
     EXPECT_GT(int8, 0u);
 
-  std::string tokens = tokenList();
-  std::vector<int> greedy = readJson(variantDir() + "/greedy.json")["tokens"];
-  for (size_t i = 0; i + 1 < greedy.size(); ++i)
-    tokens += "," + std::to_string(greedy[i]);
+  const std::string tokens = continuationTokens();
   const std::string npyA = tmp + "/a.npy", npyB = tmp + "/b.npy";
   ASSERT_EQ(run({kBin + "/moec-run", plan, "--tokens", tokens, "--dump-logits", npyA}, "", err),
             0)
@@ -447,10 +451,7 @@ TEST_P(Golden, Int8PlanMatchesTheNumpyEmulation) {
                 "", err),
             0)
       << err;
-  std::string tokens = tokenList();
-  std::vector<int> greedy = readJson(variantDir() + "/greedy.json")["tokens"];
-  for (size_t i = 0; i + 1 < greedy.size(); ++i)
-    tokens += "," + std::to_string(greedy[i]);
+  const std::string tokens = continuationTokens();
   ASSERT_EQ(run({kBin + "/moec-run", plan, "--tokens", tokens, "--dump-logits", npy}, "", err), 0)
       << err;
   Npy ours = readNpy(npy), ref = readNpy(expected);

@@ -15,9 +15,10 @@ definitions, on top of the plain reference ref_numpy.py:
     q = round-half-even(x * inverse) with the product in float32;
   * y[t, r] = sum over blocks b of xs[t, b] * ws[r / 128, b] * (the exact integer dot
     product of the block), here in float64;
-  * everything else as ref_numpy.py (float64). With --mla-form=naive moec applies
-    kv_b_proj to the latent rows (quantized per 128 of kv_lora_rank) and o_proj to the
-    heads' outputs side by side (quantized per 128 of heads x v_head_dim).
+  * everything else is ref_numpy.py's forward pass (float64), which takes these
+    products as its `mm`. Its MLA is the naive form, as moec's with --mla-form=naive:
+    kv_b_proj applied to the latent rows (quantized per 128 of kv_lora_rank), o_proj to
+    the heads' outputs side by side (quantized per 128 of heads x v_head_dim).
 
 moec computes in float32 between the products, so a value that lands within float32
 rounding of a code's rounding boundary can round the other way; the golden test
@@ -96,76 +97,16 @@ def is_product_weight(name):
         "down_proj.weight"))
 
 
-class Int8Model:
-    def __init__(self, cfg, w):
-        self.cfg, self.w = cfg, w
+class Int8Products:
+    """The `mm(x, name)` of ref_numpy.forward for a plan compiled with --quantize=int8:
+    W8A8 for the quantized weights, float64 for the rest (router, lm_head)."""
+
+    def __init__(self, w):
+        self.w = w
         self.q = {n: quantize_weight(a) for n, a in w.items() if a.ndim == 2 and is_product_weight(n)}
 
-    def mm(self, x, name):
+    def __call__(self, x, name):
         return w8a8(x, self.q[name]) if name in self.q else x @ self.w[name].T
-
-    def swiglu(self, x, prefix):
-        g = self.mm(x, prefix + "gate_proj.weight")
-        u = self.mm(x, prefix + "up_proj.weight")
-        return self.mm(ref.silu(g) * u, prefix + "down_proj.weight")
-
-    def mla(self, x, pos, p):
-        cfg, w = self.cfg, self.w
-        T = x.shape[0]
-        H = cfg["num_attention_heads"]
-        nope, rope, vd = cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"], cfg["v_head_dim"]
-        C = cfg["kv_lora_rank"]
-        eps = cfg["rms_norm_eps"]
-        if cfg.get("q_lora_rank"):
-            qa = self.mm(x, p + "q_a_proj.weight")
-            q = self.mm(ref.rmsnorm(qa, w[p + "q_a_layernorm.weight"], eps), p + "q_b_proj.weight")
-        else:
-            q = self.mm(x, p + "q_proj.weight")
-        q = q.reshape(T, H, nope + rope).transpose(1, 0, 2)
-        q_nope, q_pe = q[..., :nope], q[..., nope:]
-        kv = self.mm(x, p + "kv_a_proj_with_mqa.weight")
-        c = ref.rmsnorm(kv[:, :C], w[p + "kv_a_layernorm.weight"], eps)
-        k_pe = kv[:, C:]
-        f = ref.rope_freqs(cfg)
-        q_pe = ref.apply_rope(q_pe, pos, f)
-        k_pe = ref.apply_rope(k_pe, pos, f)
-        kvb = self.mm(c, p + "kv_b_proj.weight").reshape(T, H, nope + vd).transpose(1, 0, 2)
-        k_nope, v = kvb[..., :nope], kvb[..., nope:]
-        score = (q_nope @ k_nope.transpose(0, 2, 1) + q_pe @ k_pe.T[None]) * ref.softmax_scale(cfg)
-        mask = pos[None, :] > pos[:, None]
-        score = np.where(mask[None], -np.inf, score)
-        score = score - score.max(axis=-1, keepdims=True)
-        prob = np.exp(score)
-        prob /= prob.sum(axis=-1, keepdims=True)
-        o = (prob @ v).transpose(1, 0, 2).reshape(T, H * vd)
-        return self.mm(o, p + "o_proj.weight")
-
-    def moe(self, x, p):
-        idx, wts = ref.route(x, self.w, p, self.cfg)
-        out = np.zeros_like(x)
-        for e in range(self.cfg["n_routed_experts"]):
-            rows, slots = np.nonzero(idx == e)
-            if rows.size:
-                out[rows] += wts[rows, slots][:, None] * self.swiglu(x[rows], f"{p}experts.{e}.")
-        if self.cfg.get("n_shared_experts"):
-            out += self.swiglu(x, p + "shared_experts.")
-        return out
-
-    def forward(self, tokens):
-        cfg, w = self.cfg, self.w
-        tokens = np.asarray(tokens, dtype=np.int64)
-        pos = np.arange(len(tokens))
-        eps = cfg["rms_norm_eps"]
-        h = w["model.embed_tokens.weight"][tokens].copy()
-        for l in range(cfg["num_hidden_layers"]):
-            p = f"model.layers.{l}."
-            h = h + self.mla(ref.rmsnorm(h, w[p + "input_layernorm.weight"], eps), pos, p + "self_attn.")
-            f = ref.rmsnorm(h, w[p + "post_attention_layernorm.weight"], eps)
-            if l < cfg.get("first_k_dense_replace", 0):
-                h = h + self.swiglu(f, p + "mlp.")
-            else:
-                h = h + self.moe(f, p + "mlp.")
-        return ref.rmsnorm(h, w["model.norm.weight"], eps) @ w["lm_head.weight"].T
 
 
 def main():
@@ -178,7 +119,8 @@ def main():
         cfg, w = ref.load_checkpoint(ckpt)
         prompt = json.load(open(os.path.join(vdir, "prompt.json")))["tokens"]
         greedy = json.load(open(os.path.join(vdir, "greedy.json")))["tokens"]
-        logits = Int8Model(cfg, w).forward(list(prompt) + list(greedy[:-1])).astype(np.float32)
+        logits = ref.forward(cfg, w, list(prompt) + list(greedy[:-1]), mm=Int8Products(w))
+        logits = logits.astype(np.float32)
         out = os.path.join(vdir, "logits_int8_naive.npy")
         np.save(out + ".tmp.npy", logits)
         os.replace(out + ".tmp.npy", out)

@@ -134,10 +134,17 @@ def silu(x):
     return x / (1.0 + np.exp(-x))
 
 
-def swiglu(x, w, prefix):
-    g = x @ w[prefix + "gate_proj.weight"].T
-    u = x @ w[prefix + "up_proj.weight"].T
-    return (silu(g) * u) @ w[prefix + "down_proj.weight"].T
+def matmul(w):
+    """The products of the exact model: x @ W^T in float64. (emulate_int8.py passes
+    forward() another `mm(x, weight_name)`, the W8A8 one.)"""
+    return lambda x, name: x @ w[name].T
+
+
+def swiglu(x, w, prefix, mm=None):
+    mm = mm or matmul(w)
+    g = mm(x, prefix + "gate_proj.weight")
+    u = mm(x, prefix + "up_proj.weight")
+    return mm(silu(g) * u, prefix + "down_proj.weight")
 
 
 def yarn_mscale(factor, mscale):
@@ -196,26 +203,27 @@ def apply_rope(x, pos, f, traps=frozenset()):
     return out
 
 
-def mla(x, pos, w, p, cfg, traps=frozenset()):
+def mla(x, pos, w, p, cfg, traps=frozenset(), mm=None):
+    mm = mm or matmul(w)
     T = x.shape[0]
     H = cfg["num_attention_heads"]
     nope, rope, vd = cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"], cfg["v_head_dim"]
     C = cfg["kv_lora_rank"]
     eps = cfg["rms_norm_eps"]
     if cfg.get("q_lora_rank"):
-        qa = x @ w[p + "q_a_proj.weight"].T
-        q = rmsnorm(qa, w[p + "q_a_layernorm.weight"], eps) @ w[p + "q_b_proj.weight"].T
+        qa = mm(x, p + "q_a_proj.weight")
+        q = mm(rmsnorm(qa, w[p + "q_a_layernorm.weight"], eps), p + "q_b_proj.weight")
     else:
-        q = x @ w[p + "q_proj.weight"].T
+        q = mm(x, p + "q_proj.weight")
     q = q.reshape(T, H, nope + rope).transpose(1, 0, 2)           # [H, T, nope+rope]
     q_nope, q_pe = q[..., :nope], q[..., nope:]
-    kv = x @ w[p + "kv_a_proj_with_mqa.weight"].T                  # [T, C+rope]
+    kv = mm(x, p + "kv_a_proj_with_mqa.weight")                    # [T, C+rope]
     c = rmsnorm(kv[:, :C], w[p + "kv_a_layernorm.weight"], eps)
     k_pe = kv[:, C:]
     f = rope_freqs(cfg, traps)
     q_pe = apply_rope(q_pe, pos, f, traps)
     k_pe = apply_rope(k_pe, pos, f, traps)                         # [T, rope], shared by heads
-    kvb = (c @ w[p + "kv_b_proj.weight"].T).reshape(T, H, nope + vd).transpose(1, 0, 2)
+    kvb = mm(c, p + "kv_b_proj.weight").reshape(T, H, nope + vd).transpose(1, 0, 2)
     k_nope, v = kvb[..., :nope], kvb[..., nope:]
     score = (q_nope @ k_nope.transpose(0, 2, 1) + q_pe @ k_pe.T[None]) * softmax_scale(cfg, traps)
     mask = pos[None, :] > pos[:, None]                              # key after query
@@ -225,7 +233,7 @@ def mla(x, pos, w, p, cfg, traps=frozenset()):
     prob /= prob.sum(axis=-1, keepdims=True)
     o = prob @ v                                                   # [H, T, v]
     o = o.transpose(1, 0, 2).reshape(T, H * vd)
-    return o @ w[p + "o_proj.weight"].T
+    return mm(o, p + "o_proj.weight")
 
 
 def route(x, w, p, cfg, traps=frozenset(), stats=None):
@@ -280,21 +288,21 @@ def route(x, w, p, cfg, traps=frozenset(), stats=None):
     return idx, wts
 
 
-def moe(x, w, p, cfg, traps=frozenset(), stats=None):
+def moe(x, w, p, cfg, traps=frozenset(), stats=None, mm=None):
     idx, wts = route(x, w, p, cfg, traps, stats)
     out = np.zeros_like(x)
     for e in range(cfg["n_routed_experts"]):
         rows, slots = np.nonzero(idx == e)
         if rows.size == 0:
             continue
-        y = swiglu(x[rows], w, f"{p}experts.{e}.")
+        y = swiglu(x[rows], w, f"{p}experts.{e}.", mm)
         out[rows] += wts[rows, slots][:, None] * y
     if cfg.get("n_shared_experts"):
-        out += swiglu(x, w, p + "shared_experts.")
+        out += swiglu(x, w, p + "shared_experts.", mm)
     return out
 
 
-def forward(cfg, w, tokens, traps=frozenset(), stats=None, positions=None):
+def forward(cfg, w, tokens, traps=frozenset(), stats=None, positions=None, mm=None):
     """Return float64 logits [T, vocab]."""
     tokens = np.asarray(tokens, dtype=np.int64)
     pos = np.arange(len(tokens)) if positions is None else np.asarray(positions)
@@ -302,12 +310,13 @@ def forward(cfg, w, tokens, traps=frozenset(), stats=None, positions=None):
     h = w["model.embed_tokens.weight"][tokens].copy()
     for l in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{l}."
-        h = h + mla(rmsnorm(h, w[p + "input_layernorm.weight"], eps), pos, w, p + "self_attn.", cfg, traps)
+        h = h + mla(rmsnorm(h, w[p + "input_layernorm.weight"], eps), pos, w, p + "self_attn.", cfg, traps,
+                    mm)
         f = rmsnorm(h, w[p + "post_attention_layernorm.weight"], eps)
         if l < cfg.get("first_k_dense_replace", 0):
-            h = h + swiglu(f, w, p + "mlp.")
+            h = h + swiglu(f, w, p + "mlp.", mm)
         else:
-            h = h + moe(f, w, p + "mlp.", cfg, traps, stats)
+            h = h + moe(f, w, p + "mlp.", cfg, traps, stats, mm)
     return rmsnorm(h, w["model.norm.weight"], eps) @ w["lm_head.weight"].T
 
 

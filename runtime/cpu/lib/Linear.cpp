@@ -62,38 +62,26 @@ void linear(const float *x, int64_t T, const Weight &W, float *y) {
     return;
   const detail::KernelTable &k = detail::activeKernels();
   const int threads = detail::threadsFor(T * W.rows * W.cols);
-  if (W.type == WeightType::I8 && W.cols > 0) {
-    // W8A8: the activations quantized once, here, for every chunk.
-    const detail::QuantizedActsLayout layout(T, W.cols);
-    const detail::Scratch scratch(detail::ScratchSlot::Int8Shared, layout.bytes());
-    const detail::QuantizedActs a = layout.place(scratch.as<char>());
+  // W8A8: the activations quantized once, here, for every chunk.
+  const bool int8 = W.type == WeightType::I8 && W.cols > 0;
+  const detail::QuantizedActsLayout layout(int8 ? T : 0, W.cols);
+  const detail::Scratch scratch(detail::ScratchSlot::Int8Shared, layout.bytes());
+  const detail::QuantizedActs a = layout.place(scratch.as<char>());
+  if (int8)
     k.quantizeActsI8(x, T, W.cols, W.cols, a);
-    if (threads == 1) {
-      k.linearRowsI8(a, T, W, 0, W.rows, y, W.rows);
-      return;
-    }
-    const int64_t chunk = detail::linearRowChunk(W, T, threads);
-    const int64_t chunks = (W.rows + chunk - 1) / chunk;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t r0 = c * chunk;
-      const int64_t r1 = std::min(W.rows, r0 + chunk);
+  auto rows = [&](int64_t r0, int64_t r1) {
+    if (int8)
       k.linearRowsI8(a, T, W, r0, r1, y + r0, W.rows);
-    }
-    return;
-  }
-  if (threads == 1) {
-    k.linearRows(x, T, W.cols, W, 0, W.rows, y, W.rows);
-    return;
-  }
+    else
+      k.linearRows(x, T, W.cols, W, r0, r1, y + r0, W.rows);
+  };
+  if (threads == 1)
+    return rows(0, W.rows);
   const int64_t chunk = detail::linearRowChunk(W, T, threads);
   const int64_t chunks = (W.rows + chunk - 1) / chunk;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t r0 = c * chunk;
-    const int64_t r1 = std::min(W.rows, r0 + chunk);
-    k.linearRows(x, T, W.cols, W, r0, r1, y + r0, W.rows);
-  }
+  for (int64_t c = 0; c < chunks; ++c)
+    rows(c * chunk, std::min(W.rows, (c + 1) * chunk));
 }
 
 } // namespace moec::cpu

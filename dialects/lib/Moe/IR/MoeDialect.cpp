@@ -88,46 +88,53 @@ bool mlir::moe::isWeightType(Type type) {
          isa_and_nonnull<BlockInt8Attr>(tensor.getEncoding());
 }
 
-LogicalResult BlockFp8Attr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                   int64_t rows, int64_t cols) {
+
+/// The checks both block encodings share: positive block sizes; the element type
+/// the encoding names; rank 2 (a weight) or 3 (a per-head view of one).
+static LogicalResult verifyBlockSizes(function_ref<InFlightDiagnostic()> emitError,
+                                      int64_t rows, int64_t cols) {
   if (rows <= 0 || cols <= 0)
     return emitError() << "expected positive block sizes, got " << rows << "x"
                        << cols;
   return success();
+}
+
+static LogicalResult verifyBlockEncoding(ArrayRef<int64_t> shape, Type elementType,
+                                         bool elementOk, StringRef elementName,
+                                         StringRef encoding,
+                                         function_ref<InFlightDiagnostic()> emitError) {
+  if (!elementOk)
+    return emitError() << "expected " << elementName << " elements for " << encoding
+                       << ", got " << elementType;
+  if (shape.size() != 2 && shape.size() != 3)
+    return emitError() << "expected a rank-2 weight (or a rank-3 per-head "
+                          "view) for "
+                       << encoding << ", got rank " << shape.size();
+  return success();
+}
+
+LogicalResult BlockFp8Attr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                   int64_t rows, int64_t cols) {
+  return verifyBlockSizes(emitError, rows, cols);
 }
 
 LogicalResult
 BlockFp8Attr::verifyEncoding(ArrayRef<int64_t> shape, Type elementType,
                              function_ref<InFlightDiagnostic()> emitError) const {
-  if (!isa<Float8E4M3FNType>(elementType))
-    return emitError() << "expected f8E4M3FN elements for #moe.block_fp8, got "
-                       << elementType;
-  if (shape.size() != 2 && shape.size() != 3)
-    return emitError() << "expected a rank-2 weight (or a rank-3 per-head "
-                          "view) for #moe.block_fp8, got rank "
-                       << shape.size();
-  return success();
+  return verifyBlockEncoding(shape, elementType, isa<Float8E4M3FNType>(elementType),
+                             "f8E4M3FN", "#moe.block_fp8", emitError);
 }
 
 LogicalResult BlockInt8Attr::verify(function_ref<InFlightDiagnostic()> emitError,
                                     int64_t rows, int64_t cols) {
-  if (rows <= 0 || cols <= 0)
-    return emitError() << "expected positive block sizes, got " << rows << "x"
-                       << cols;
-  return success();
+  return verifyBlockSizes(emitError, rows, cols);
 }
 
 LogicalResult
 BlockInt8Attr::verifyEncoding(ArrayRef<int64_t> shape, Type elementType,
                               function_ref<InFlightDiagnostic()> emitError) const {
-  if (!elementType.isSignlessInteger(8))
-    return emitError() << "expected i8 elements for #moe.block_int8, got "
-                       << elementType;
-  if (shape.size() != 2 && shape.size() != 3)
-    return emitError() << "expected a rank-2 weight (or a rank-3 per-head "
-                          "view) for #moe.block_int8, got rank "
-                       << shape.size();
-  return success();
+  return verifyBlockEncoding(shape, elementType, elementType.isSignlessInteger(8), "i8",
+                             "#moe.block_int8", emitError);
 }
 
 LogicalResult YarnAttr::verify(function_ref<InFlightDiagnostic()> emitError,

@@ -179,25 +179,8 @@ template <class Isa> struct QuantizeKernel {
   template <WeightType Wt>
   static bool blockOf(const uint8_t *src, int64_t ld, int64_t rows, int64_t cols,
                       Fp8ScaleFormat format, uint8_t *codes, int64_t ldc, float *scale) {
-    uint32_t amaxBits = 0;
-    for (int64_t r = 0; r < rows; ++r) {
-      const uint8_t *row = src + r * ld * kBytes<Wt>;
-      uint32_t m = 0;
-      for (int64_t j = 0; j < cols; ++j)
-        m = std::max(m, magnitude<Wt>(row, j));
-      amaxBits = std::max(amaxBits, m);
-    }
-    const bool finite = amaxBits < kInfinity<Wt>;
-    float amax;
-    if constexpr (Wt == WeightType::F32) {
-      std::memcpy(&amax, &amaxBits, 4);
-    } else if constexpr (Wt == WeightType::BF16) {
-      uint32_t b = amaxBits << 16;
-      std::memcpy(&amax, &b, 4);
-    } else {
-      amax = halfToFloat(static_cast<uint16_t>(amaxBits));
-    }
-    const float s = fp8BlockScale(finite ? amax : 0.f, format);
+    bool finite = true;
+    const float s = fp8BlockScale(amaxOf<Wt>(src, ld, rows, cols, &finite), format);
     *scale = s;
     if (!codes)
       return finite;
