@@ -185,6 +185,7 @@ struct CpuStep {
   cpu::ExpandedAttentionParams expanded;           ///< expanded_attention
   cpu::RouterParams router;                        ///< router
   std::vector<cpu::SwigluWeights> experts;         ///< (fused_)moe_experts, (fused_)swiglu_mlp (one)
+  bool writesLogits = false; ///< its first result is the entry point's logits
 };
 
 class CpuBackend;
@@ -334,6 +335,9 @@ Status CpuBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Pro
                            plan.stepLabel(index).c_str(),
                            stepKindName(plan.root().steps()->Get(index)->kind()), why.c_str());
     MOEC_RETURN_IF_ERROR(resolveStep(*program, index, &program->steps[i]));
+    const auto *results = plan.root().steps()->Get(index)->results();
+    program->steps[i].writesLogits =
+        results && results->size() > 0 && int32_t(results->Get(0)) == info.logits;
     for (int32_t state : program->steps[i].states)
       if (std::find(program->usedStates.begin(), program->usedStates.end(), state) ==
           program->usedStates.end())
@@ -565,6 +569,26 @@ Status CpuBackend::run(const CpuStep &step, const Bindings &bindings) const {
     cpu::rmsNorm(f32(in[0]), T, in[0].cols, step.weights[0], step.eps, f32(out[0]));
     break;
   case plan::StepKind::Linear:
+    if (step.writesLogits && bindings.numLogitsRows >= 0) {
+      // Only the rows the caller reads, run by run of consecutive rows (a prompt:
+      // its last row; several sequences: one row each, gathered).
+      const float *x = f32(in[0]);
+      float *y = f32(out[0]);
+      const int64_t n = bindings.numLogitsRows, K = in[0].cols, V = out[0].cols;
+      const int32_t *rows = bindings.logitsRows;
+      if (n == 0 || rows[n - 1] - rows[0] + 1 == n) { // one run of consecutive rows
+        if (n > 0)
+          cpu::linear(x + rows[0] * K, n, step.weights[0], y + rows[0] * V);
+        break;
+      }
+      std::vector<float> xs(size_t(n * K)), ys(size_t(n * V));
+      for (int64_t i = 0; i < n; ++i)
+        std::memcpy(xs.data() + i * K, x + rows[i] * K, size_t(K) * sizeof(float));
+      cpu::linear(xs.data(), n, step.weights[0], ys.data());
+      for (int64_t i = 0; i < n; ++i)
+        std::memcpy(y + rows[i] * V, ys.data() + i * V, size_t(V) * sizeof(float));
+      break;
+    }
     cpu::linear(f32(in[0]), T, step.weights[0], f32(out[0]));
     break;
   case plan::StepKind::Add:

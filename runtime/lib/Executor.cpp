@@ -151,6 +151,16 @@ Status Executor::forward(const TokenBatch &batch, KvCache &cache, float *logits,
   };
   if (observer)
     bindings.afterStep = &afterStep;
+  if (batch.wantLogits) {
+    logitsRows_.clear();
+    for (int64_t i = 0; i < batch.count; ++i)
+      if (batch.wantLogits[i])
+        logitsRows_.push_back(int32_t(i));
+    if (int64_t(logitsRows_.size()) < batch.count) {
+      bindings.logitsRows = logitsRows_.data();
+      bindings.numLogitsRows = int64_t(logitsRows_.size());
+    }
+  }
   MOEC_RETURN_IF_ERROR(backend_->execute(*run.program, bindings));
   MOEC_RETURN_IF_ERROR(backend_->synchronize());
   cache.commit(newLengths_);

@@ -51,21 +51,34 @@ Status generate(Executor &executor, KvCache &cache, int32_t seq,
   if (decodeLogits)
     decodeLogits->clear();
 
-  auto run = [&](const int32_t *tokens, int64_t count, int64_t firstPosition) -> Status {
+  std::vector<uint8_t> want;
+  // `wanted`: the rows of the logits to compute (null: all of them).
+  auto run = [&](const int32_t *tokens, int64_t count, int64_t firstPosition,
+                 const uint8_t *wanted = nullptr) -> Status {
     positions.resize(size_t(count));
     seqIds.assign(size_t(count), seq);
     for (int64_t i = 0; i < count; ++i)
       positions[size_t(i)] = int32_t(firstPosition + i);
     logits.resize(size_t(count * vocab));
     TokenBatch batch{tokens, positions.data(), seqIds.data(), count};
+    batch.wantLogits = wanted;
     return executor.forward(batch, cache, logits.data());
   };
 
-  // Prefill in chunks the plan accepts.
+  // Prefill in chunks the plan accepts. Unless the caller keeps the prompt's
+  // logits, only the last token's row is computed: the first token is sampled from
+  // it, and every other row would cost an lm_head product for nothing.
   auto prefillStart = std::chrono::steady_clock::now();
   for (int64_t offset = 0; offset < promptSize; offset += chunkMax) {
     int64_t count = std::min(chunkMax, promptSize - offset);
-    MOEC_RETURN_IF_ERROR(run(prompt.data() + offset, count, start + offset));
+    const uint8_t *wanted = nullptr;
+    if (!promptLogits) {
+      want.assign(size_t(count), 0);
+      if (offset + count == promptSize)
+        want.back() = 1;
+      wanted = want.data();
+    }
+    MOEC_RETURN_IF_ERROR(run(prompt.data() + offset, count, start + offset, wanted));
     if (promptLogits)
       promptLogits->insert(promptLogits->end(), logits.begin(), logits.end());
   }

@@ -98,6 +98,48 @@ TEST(Executor, RunsAPlanWithoutItsModelConfig) {
   EXPECT_EQ(logits, withConfig.run(kPrompt));
 }
 
+TEST(Executor, OnlyTheWantedLogitsRowsAreComputedAndTheyAreExact) {
+  // TokenBatch::wantLogits: the last row alone (one run), rows 0 and 2 (gathered),
+  // and none; each wanted row is bit for bit the row of a full run, and a row not
+  // wanted is left as it was (the lm_head product skipped).
+  LoadedModel loaded;
+  ASSERT_TRUE(loaded.executor);
+  const int64_t vocab = loaded.executor->vocabSize(), T = int64_t(kPrompt.size());
+  const std::vector<float> whole = loaded.run(kPrompt);
+  std::vector<int32_t> positions(kPrompt.size()), seqIds(kPrompt.size(), 0);
+  std::iota(positions.begin(), positions.end(), 0);
+  for (std::vector<int> rows : {std::vector<int>{int(T) - 1}, std::vector<int>{0, 2},
+                                std::vector<int>{}}) {
+    std::vector<uint8_t> want(size_t(T), 0);
+    for (int r : rows)
+      want[size_t(r)] = 1;
+    std::unique_ptr<KvCache> cache;
+    ASSERT_TRUE(loaded.executor->createCache(1, 64, &cache).ok());
+    // The arena keeps the last run's logits: poison them through a full run of
+    // other tokens first, so a skipped row cannot pass by accident.
+    std::vector<int32_t> other(kPrompt.size(), 1);
+    std::vector<float> scratch(size_t(T * vocab));
+    std::unique_ptr<KvCache> otherCache;
+    ASSERT_TRUE(loaded.executor->createCache(1, 64, &otherCache).ok());
+    ASSERT_TRUE(loaded.executor
+                    ->forward({other.data(), positions.data(), seqIds.data(), T}, *otherCache,
+                              scratch.data())
+                    .ok());
+    std::vector<float> logits(size_t(T * vocab), -1.f);
+    TokenBatch batch{kPrompt.data(), positions.data(), seqIds.data(), T};
+    batch.wantLogits = want.data();
+    ASSERT_TRUE(loaded.executor->forward(batch, *cache, logits.data()).ok());
+    for (int64_t r = 0; r < T; ++r) {
+      const bool same = std::equal(logits.begin() + r * vocab, logits.begin() + (r + 1) * vocab,
+                                   whole.begin() + r * vocab);
+      if (want[size_t(r)])
+        EXPECT_TRUE(same) << "wanted row " << r;
+      else
+        EXPECT_FALSE(same) << "row " << r << " was computed, not skipped";
+    }
+  }
+}
+
 TEST(Executor, PrefillThenDecodeEqualsOnePrefill) {
   LoadedModel loaded;
   ASSERT_TRUE(loaded.executor);

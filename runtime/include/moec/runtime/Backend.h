@@ -92,6 +92,10 @@ struct Bindings {
   /// (its results are in the arena, the backend synchronized up to it): for
   /// inspection, e.g. per-layer comparisons of two plans. A failure stops execute().
   const std::function<Status(uint32_t step)> *afterStep = nullptr;
+  /// The rows of the entry point's logits the caller reads, ascending (count -1:
+  /// all). A backend may leave the others unwritten.
+  const int32_t *logitsRows = nullptr;
+  int64_t numLogitsRows = -1;
 };
 
 /// An entry point prepared for one backend (opaque to the executor).

@@ -36,6 +36,10 @@ struct TokenBatch {
   const int32_t *positions = nullptr; ///< position of each token in its sequence
   const int32_t *seqIds = nullptr;    ///< KV-cache sequence of each token
   int64_t count = 0;                  ///< tokens, 1..maxTokens()
+  /// Per token: whether the caller reads its row of the logits (null: every row).
+  /// Rows not wanted hold unspecified values; a backend may skip their lm_head
+  /// product (a prompt's logits are needed at its last token only).
+  const uint8_t *wantLogits = nullptr;
 };
 
 /// Sees a step's first result right after the step ran: the step's index in
@@ -104,6 +108,7 @@ private:
   Prepared prefill_, decode_;            ///< the two entry points
   const EntryPointInfo *lastEntry_ = nullptr; ///< the entry the last forward() ran
   std::vector<int64_t> newLengths_;      ///< per call: sequence lengths after the batch
+  std::vector<int32_t> logitsRows_;      ///< per call: the wanted rows (TokenBatch::wantLogits)
 };
 
 } // namespace moec
