@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace moec::cpu {
 namespace {
@@ -62,13 +63,17 @@ void linear(const float *x, int64_t T, const Weight &W, float *y) {
     return;
   const detail::KernelTable &k = detail::activeKernels();
   const int threads = detail::threadsFor(T * W.rows * W.cols);
-  // W8A8: the activations quantized once, here, for every chunk.
+  // W8A8: the activations quantized once, here, for every chunk (no scratch is
+  // taken for other weight types).
   const bool int8 = W.type == WeightType::I8 && W.cols > 0;
-  const detail::QuantizedActsLayout layout(int8 ? T : 0, W.cols);
-  const detail::Scratch scratch(detail::ScratchSlot::Int8Shared, layout.bytes());
-  const detail::QuantizedActs a = layout.place(scratch.as<char>());
-  if (int8)
+  std::optional<detail::Scratch> scratch;
+  detail::QuantizedActs a;
+  if (int8) {
+    const detail::QuantizedActsLayout layout(T, W.cols);
+    scratch.emplace(detail::ScratchSlot::Int8Shared, layout.bytes());
+    a = layout.place(scratch->as<char>());
     k.quantizeActsI8(x, T, W.cols, W.cols, a);
+  }
   auto rows = [&](int64_t r0, int64_t r1) {
     if (int8)
       k.linearRowsI8(a, T, W, r0, r1, y + r0, W.rows);

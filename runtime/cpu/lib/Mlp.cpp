@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace moec::cpu {
 namespace {
@@ -109,10 +110,12 @@ void runMlps(MlpTask *tasks, int64_t count, int64_t D, int64_t K, const float *w
     if (mlp.down.type == WeightType::I8)
       int8Bytes += detail::QuantizedActsLayout(tasks[i].rows, mlp.inner()).bytes();
   }
-  const Scratch int8Scratch(ScratchSlot::Int8Shared, int8Bytes);
+  std::optional<Scratch> int8Scratch;
+  if (int8Bytes > 0)
+    int8Scratch.emplace(ScratchSlot::Int8Shared, int8Bytes);
   bool int8Hidden = false;
-  {
-    char *next = int8Scratch.as<char>();
+  if (int8Scratch) {
+    char *next = int8Scratch->as<char>();
     for (int64_t i = 0; i < count; ++i) {
       MlpTask &task = tasks[i];
       const SwigluWeights &mlp = *task.mlp;

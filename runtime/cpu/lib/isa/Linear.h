@@ -22,6 +22,7 @@
 
 #include "../KernelTable.h"
 #include "LinearI8.h"
+#include "TokenBlock.h"
 
 namespace moec::cpu::detail {
 namespace {
@@ -171,25 +172,9 @@ template <class Isa, WeightType Wt> struct LinearKernel {
   static void sweep(int tb, const float *x, int64_t ldx, const Weight &W, int64_t r0,
                     int64_t r1, int64_t k0, int64_t k1, float *y, int64_t ldy,
                     int64_t yRow0, bool acc) {
-    static_assert(MaxTB >= 1 && MaxTB <= 4, "token block");
-    switch (tb) {
-    case 1:
-      return rowSweep<RB, 1, Stream>(x, ldx, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
-    case 2:
-      if constexpr (MaxTB >= 2)
-        return rowSweep<RB, 2, Stream>(x, ldx, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
-      break;
-    case 3:
-      if constexpr (MaxTB >= 3)
-        return rowSweep<RB, 3, Stream>(x, ldx, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
-      break;
-    case 4:
-      if constexpr (MaxTB >= 4)
-        return rowSweep<RB, 4, Stream>(x, ldx, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
-      break;
-    default:
-      break;
-    }
+    withTokenBlock<MaxTB>(tb, [&](auto TB) {
+      rowSweep<RB, decltype(TB)::value, Stream>(x, ldx, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
+    });
   }
 
   static void rows(const float *x, int64_t T, int64_t ldx, const Weight &W,

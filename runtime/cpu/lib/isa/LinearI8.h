@@ -27,6 +27,7 @@
 
 #include "../KernelTable.h"
 #include "../Scratch.h"
+#include "TokenBlock.h"
 
 #include <cmath>
 #include <cstring>
@@ -79,14 +80,12 @@ template <class Isa> struct Int8Kernel {
     }
   }
 
-  /// x [T, K] (rows ldx apart) into codes [T, ldq] (zero from K to ldq) and scales
-  /// [T, ceil(K / kBlock)].
-  static void quantize(const float *x, int64_t T, int64_t ldx, int64_t K, int16_t *q,
-                       int64_t ldq, float *scales) {
-    const int64_t blocks = (K + kBlock - 1) / kBlock;
+  /// x [T, K] (rows ldx apart) into `a`'s codes (zero from K to a.ld) and scales.
+  static void quantize(const float *x, int64_t T, int64_t ldx, int64_t K,
+                       const QuantizedActs &a) {
     for (int64_t t = 0; t < T; ++t) {
-      quantizeRow(x + t * ldx, K, q + t * ldq, scales + t * blocks);
-      std::memset(q + t * ldq + K, 0, static_cast<size_t>(ldq - K) * sizeof(int16_t));
+      quantizeRow(x + t * ldx, K, a.q + t * a.ld, a.scale + t * a.blocks);
+      std::memset(a.q + t * a.ld + K, 0, static_cast<size_t>(a.ld - K) * sizeof(int16_t));
     }
   }
 
@@ -193,25 +192,9 @@ template <class Isa> struct Int8Kernel {
   static void sweep(int tb, const QuantizedActs &a, const Weight &W, int64_t r0,
                     int64_t r1, int64_t k0, int64_t k1, float *y, int64_t ldy,
                     int64_t yRow0, bool acc) {
-    static_assert(MaxTB >= 1 && MaxTB <= 4, "token block");
-    switch (tb) {
-    case 1:
-      return rowSweep<RB, 1, Stream>(a, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
-    case 2:
-      if constexpr (MaxTB >= 2)
-        return rowSweep<RB, 2, Stream>(a, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
-      break;
-    case 3:
-      if constexpr (MaxTB >= 3)
-        return rowSweep<RB, 3, Stream>(a, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
-      break;
-    case 4:
-      if constexpr (MaxTB >= 4)
-        return rowSweep<RB, 4, Stream>(a, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
-      break;
-    default:
-      break;
-    }
+    withTokenBlock<MaxTB>(tb, [&](auto TB) {
+      rowSweep<RB, decltype(TB)::value, Stream>(a, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
+    });
   }
 
   static void rows(const QuantizedActs &a, int64_t T, const Weight &W, int64_t rowBegin,
@@ -246,11 +229,6 @@ template <class Isa> struct Int8Kernel {
     }
   }
 
-  static void quantizeInto(const float *x, int64_t T, int64_t ldx, int64_t K,
-                           const QuantizedActs &a) {
-    quantize(x, T, ldx, K, a.q, a.ld, a.scale);
-  }
-
   /// linearRows for an int8 weight and fp32 x: x quantized into the calling
   /// thread's scratch first (callers that reuse x for many calls quantize it once
   /// and call linearRowsI8 instead).
@@ -259,7 +237,7 @@ template <class Isa> struct Int8Kernel {
     QuantizedActsLayout layout(T, W.cols);
     const Scratch scratch(ScratchSlot::Int8Input, layout.bytes());
     const QuantizedActs a = layout.place(scratch.as<char>());
-    quantize(x, T, ldx, W.cols, a.q, a.ld, a.scale);
+    quantize(x, T, ldx, W.cols, a);
     rows(a, T, W, rowBegin, rowEnd, y, ldy);
   }
 };

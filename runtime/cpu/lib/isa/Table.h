@@ -35,7 +35,7 @@ template <class Isa> KernelTable makeKernelTable(const char *name) {
   table.name = name;
   table.linearRows = &linearRowsImpl<Isa>;
   table.linearRowsI8 = &Int8Kernel<Isa>::rows;
-  table.quantizeActsI8 = &Int8Kernel<Isa>::quantizeInto;
+  table.quantizeActsI8 = &Int8Kernel<Isa>::quantize;
   table.linearTransposed = &linearTransposedImpl<Isa>;
   table.decodeRow = &decodeRowImpl<Isa>;
   table.attend = &AttentionKernel<Isa>::attend;
