@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -401,8 +402,9 @@ TEST_P(Golden, Int8PlanAccuracy) {
   for (const auto &[name, w] : planWeights(plan, tmp))
     int8 += w.dtype == "I8";
   // An FP8 checkpoint's weights stay FP8: only bf16 fixtures gain int8 weights.
-  if (v.value("fp8_tensors", 0) == 0)
+  if (v.value("fp8_tensors", 0) == 0) {
     EXPECT_GT(int8, 0u);
+  }
 
   const std::string tokens = continuationTokens();
   const std::string npyA = tmp + "/a.npy", npyB = tmp + "/b.npy";
@@ -435,42 +437,76 @@ TEST_P(Golden, Int8PlanAccuracy) {
 }
 
 /// `moec compile --quantize=int8 --mla-form=naive` against emulate_int8.py, the numpy
-/// emulation of the W8A8 numerics (data/<variant>/logits_int8_naive.npy): every row
-/// within 1e-4 of the largest logit, except that one row may reach 1e-3. moec works in
-/// float32 between the products and the emulation in float64, so an activation within
-/// float32 rounding of a code boundary can take the other code (once, at position 5 of
-/// the poems fixture: 1.9e-4; every other row agrees to 3e-7).
+/// emulation of the W8A8 numerics (data/<variant>/logits_int8_naive.npy).
+///
+/// moec works in float32 between the products and the emulation in float64, so an
+/// activation within float32 rounding of a code boundary can take the other code, and
+/// which ones do depends on the order of each level's float sums. A code taken the
+/// other way in a latent row that later rows attend to moves all of them (poems: at
+/// position 5 on the AVX-512 levels, up to 3e-3 of the largest logit; on AVX2 and
+/// scalar, that position alone, 1.9e-4). So the tight bound is checked on the AVX2
+/// level (MOEC_SIMD=avx2; scalar on a CPU without it): every row within 1e-4 of the
+/// largest logit, one row up to 1e-3 (every other row agrees to 3e-7). The level this
+/// CPU detects is then checked loosely: every row within 5e-3, and the same argmax in
+/// every row. Each level's kernels are checked exactly by the kernel tests.
 TEST_P(Golden, Int8PlanMatchesTheNumpyEmulation) {
   const std::string expected = variantDir() + "/logits_int8_naive.npy";
   if (!llvm::sys::fs::exists(expected))
     GTEST_SKIP() << GetParam() << " is FP8 already (--quantize=int8 keeps its weights)";
   std::string err;
-  const std::string plan = tmp + "/int8-naive.plan", npy = tmp + "/int8.npy";
+  const std::string plan = tmp + "/int8-naive.plan";
   ASSERT_EQ(run({kBin + "/moec", "compile", checkpointDir(), "--quantize=int8",
                  "--mla-form=naive", "-o", plan, "--quiet"},
                 "", err),
             0)
       << err;
   const std::string tokens = continuationTokens();
-  ASSERT_EQ(run({kBin + "/moec-run", plan, "--tokens", tokens, "--dump-logits", npy}, "", err), 0)
-      << err;
-  Npy ours = readNpy(npy), ref = readNpy(expected);
-  ASSERT_EQ(ours.shape, ref.shape);
-  const int64_t rows = ref.shape[0], vocab = ref.shape[1];
+  Npy ref = readNpy(expected);
   double maxRef = 0;
   for (float v : ref.data)
     maxRef = std::max(maxRef, double(std::fabs(v)));
+  const int64_t rows = ref.shape[0], vocab = ref.shape[1];
+  // Each row's largest difference over maxRef; whether each row's argmax agrees.
+  auto compare = [&](const char *level, std::vector<double> &rel, std::vector<bool> &sameTop) {
+    const std::string npy = tmp + "/int8-" + (level ? level : "detected") + ".npy";
+    std::string runErr;
+    if (level)
+      ::setenv("MOEC_SIMD", level, 1);
+    const int rc = run({kBin + "/moec-run", plan, "--tokens", tokens, "--dump-logits", npy}, "",
+                       runErr);
+    ::unsetenv("MOEC_SIMD");
+    ASSERT_EQ(rc, 0) << runErr;
+    Npy ours = readNpy(npy);
+    ASSERT_EQ(ours.shape, ref.shape);
+    for (int64_t r = 0; r < rows; ++r) {
+      double worst = 0;
+      int64_t best = 0, bestRef = 0;
+      for (int64_t j = 0; j < vocab; ++j) {
+        const double a = ours.data[r * vocab + j], b = ref.data[r * vocab + j];
+        worst = std::max(worst, std::fabs(a - b));
+        best = a > ours.data[r * vocab + best] ? j : best;
+        bestRef = b > ref.data[r * vocab + bestRef] ? j : bestRef;
+      }
+      rel.push_back(worst / maxRef);
+      sameTop.push_back(best == bestRef);
+    }
+  };
+  std::vector<double> rel;
+  std::vector<bool> sameTop;
+  ASSERT_NO_FATAL_FAILURE(compare("avx2", rel, sameTop));
   int over = 0;
   for (int64_t r = 0; r < rows; ++r) {
-    double worst = 0;
-    for (int64_t j = 0; j < vocab; ++j)
-      worst = std::max(worst, std::fabs(double(ours.data[r * vocab + j]) -
-                                        double(ref.data[r * vocab + j])));
-    const double rel = worst / maxRef;
-    EXPECT_LE(rel, 1e-3) << GetParam() << " row " << r;
-    over += rel > 1e-4;
+    EXPECT_LE(rel[r], 1e-3) << GetParam() << " (avx2) row " << r;
+    over += rel[r] > 1e-4;
   }
-  EXPECT_LE(over, 1) << GetParam() << ": rows beyond 1e-4";
+  EXPECT_LE(over, 1) << GetParam() << " (avx2): rows beyond 1e-4";
+  rel.clear();
+  sameTop.clear();
+  ASSERT_NO_FATAL_FAILURE(compare(nullptr, rel, sameTop));
+  for (int64_t r = 0; r < rows; ++r) {
+    EXPECT_LE(rel[r], 5e-3) << GetParam() << " (detected level) row " << r;
+    EXPECT_TRUE(sameTop[r]) << GetParam() << " (detected level) row " << r;
+  }
 }
 
 std::vector<std::string> variants() {

@@ -125,10 +125,16 @@ TEST(Dispatch, LevelsAndThreads) {
   if (setSimdLevelForTesting(SimdLevel::Avx512)) {
     EXPECT_STREQ(simdLevel(), "avx512");
   }
+  if (setSimdLevelForTesting(SimdLevel::Avx512Vnni)) {
+    EXPECT_STREQ(simdLevel(), "avx512-vnni");
+    EXPECT_TRUE(setSimdLevelForTesting(SimdLevel::Avx512)); // VNNI implies the rest
+  }
   setSimdLevelForTesting(detectedSimdLevel());
-  EXPECT_EQ(simdLevel(), levelName(detectedSimdLevel()) == "Avx512" ? std::string("avx512")
-                         : levelName(detectedSimdLevel()) == "Avx2" ? std::string("avx2")
-                                                                    : std::string("scalar"));
+  const std::string detected = levelName(detectedSimdLevel());
+  EXPECT_EQ(simdLevel(), detected == "Avx512Vnni" ? std::string("avx512-vnni")
+                         : detected == "Avx512"   ? std::string("avx512")
+                         : detected == "Avx2"     ? std::string("avx2")
+                                                  : std::string("scalar"));
   const int saved = numThreads();
   EXPECT_GE(saved, 1);
   setNumThreads(3);

@@ -95,6 +95,43 @@ TEST_P(Linear, Int8PartialEdgeBlocksAndThreads) {
   }
 }
 
+/// Extreme codes, where every product is an integer: weights of scale 1 holding
+/// +-127 (whole rows of each sign, and mixed), activations of +-127 whose blocks'
+/// scale is 1, so the codes are the values. Each block's sum and the row's total
+/// (at most 1000 * 127^2 < 2^24) are exact in fp32, so y is the integer dot
+/// product bit for bit: the VNNI level's bytes (q + 128) and the offsets it
+/// starts from must cancel exactly, at the ends of rows and panels too.
+TEST_P(Linear, Int8ExtremeCodesAreExact) {
+  const int64_t T = 9, rows = 70, K = 1000; // T > every token tile: the panel path
+  std::mt19937 rng(77);
+  TestWeight w;
+  w.type = WeightType::I8;
+  w.rows = rows;
+  w.cols = K;
+  w.bytes.resize(static_cast<size_t>(rows * K));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < K; ++k) {
+      const bool negative = r % 3 == 0 ? true : r % 3 == 1 ? false : (rng() & 1) != 0;
+      w.bytes[r * K + k] = static_cast<uint8_t>(static_cast<int8_t>(negative ? -127 : 127));
+    }
+  w.scales.assign(static_cast<size_t>(((rows + 127) / 128) * ((K + 127) / 128)), 1.f);
+  std::vector<float> x(static_cast<size_t>(T * K));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t k = 0; k < K; ++k) {
+      const bool negative = t % 3 == 0 ? true : t % 3 == 1 ? false : (rng() & 1) != 0;
+      x[t * K + k] = negative ? -127.f : 127.f;
+    }
+  std::vector<float> y(static_cast<size_t>(T * rows), NAN);
+  linear(x.data(), T, w.view(), y.data());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t dot = 0;
+      for (int64_t k = 0; k < K; ++k)
+        dot += int64_t(static_cast<int8_t>(w.bytes[r * K + k])) * int64_t(x[t * K + k]);
+      ASSERT_EQ(y[t * rows + r], static_cast<float>(dot)) << "token " << t << " row " << r;
+    }
+}
+
 /// The activation quantization of W8A8, against its definition (codes and scales
 /// bit for bit): random rows, a zero block, a tiny block, and exact ties.
 TEST_P(Linear, Int8ActivationQuantization) {

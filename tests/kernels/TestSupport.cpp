@@ -109,6 +109,8 @@ std::string levelName(SimdLevel level) {
     return "Avx2";
   case SimdLevel::Avx512:
     return "Avx512";
+  case SimdLevel::Avx512Vnni:
+    return "Avx512Vnni";
   }
   return "Unknown";
 }

@@ -46,7 +46,7 @@ std::vector<float> randomVector(int64_t n, std::mt19937 &rng, float lo = -1.f, f
 /// have absolute values summing to `magnitude`: relative 1e-5 of it, plus a floor.
 double tolerance(double magnitude);
 
-/// Name of a level for test names ("Scalar", "Avx2", "Avx512").
+/// Name of a level for test names ("Scalar", "Avx2", "Avx512", "Avx512Vnni").
 std::string levelName(SimdLevel level);
 
 /// A fixture parameterised by SIMD level: forces the level in SetUp (skipping the
@@ -57,12 +57,13 @@ protected:
   void TearDown() override;
 };
 
-/// Instantiates a PerLevel-derived suite for all three levels.
+/// Instantiates a PerLevel-derived suite for every level.
 #define MOEC_INSTANTIATE_PER_LEVEL(Suite)                                              \
   INSTANTIATE_TEST_SUITE_P(                                                            \
       Levels, Suite,                                                                   \
       ::testing::Values(::moec::cpu::SimdLevel::Scalar, ::moec::cpu::SimdLevel::Avx2,  \
-                        ::moec::cpu::SimdLevel::Avx512),                               \
+                        ::moec::cpu::SimdLevel::Avx512,                                \
+                        ::moec::cpu::SimdLevel::Avx512Vnni),                           \
       [](const ::testing::TestParamInfo<::moec::cpu::SimdLevel> &info) {               \
         return ::moec::cpu::test::levelName(info.param);                               \
       })

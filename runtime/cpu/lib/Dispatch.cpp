@@ -11,7 +11,10 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <utility>
 
 #include <omp.h>
 #include <sched.h>
@@ -39,12 +42,20 @@ bool cpuHas(SimdLevel level) {
 #else
     return false;
 #endif
+  case SimdLevel::Avx512Vnni:
+#if defined(__x86_64__) || defined(__i386__)
+    return cpuHas(SimdLevel::Avx512) && __builtin_cpu_supports("avx512vnni");
+#else
+    return false;
+#endif
   }
   return false;
 }
 
 const detail::KernelTable &tableFor(SimdLevel level) {
   switch (level) {
+  case SimdLevel::Avx512Vnni:
+    return detail::avx512VnniKernelTable();
   case SimdLevel::Avx512:
     return detail::avx512KernelTable();
   case SimdLevel::Avx2:
@@ -63,12 +74,39 @@ std::atomic<int> gDefaultThreads{0};
 /// Thread-local: each backend sets its own count around the kernels it calls.
 thread_local int tThreads = 0;
 
+/// MOEC_SIMD=scalar|avx2|avx512|avx512-vnni caps the level (to compare the paths
+/// with the same program); a level this CPU lacks, or another word, is ignored with a
+/// line on stderr.
+SimdLevel cappedByEnvironment(SimdLevel best) {
+  const char *env = std::getenv("MOEC_SIMD");
+  if (!env || !*env)
+    return best;
+  const std::pair<const char *, SimdLevel> names[] = {{"scalar", SimdLevel::Scalar},
+                                                      {"avx2", SimdLevel::Avx2},
+                                                      {"avx512", SimdLevel::Avx512},
+                                                      {"avx512-vnni", SimdLevel::Avx512Vnni}};
+  for (const auto &[name, level] : names)
+    if (std::strcmp(env, name) == 0) {
+      if (cpuHas(level))
+        return level;
+      std::fprintf(stderr, "moec: MOEC_SIMD=%s: this CPU lacks it; using the detected level\n",
+                   env);
+      return best;
+    }
+  std::fprintf(stderr,
+               "moec: MOEC_SIMD=%s: not a level (scalar, avx2, avx512, avx512-vnni); ignored\n",
+               env);
+  return best;
+}
+
 } // namespace
 
 SimdLevel detectedSimdLevel() {
-  static const SimdLevel level = cpuHas(SimdLevel::Avx512) ? SimdLevel::Avx512
-                                 : cpuHas(SimdLevel::Avx2) ? SimdLevel::Avx2
-                                                           : SimdLevel::Scalar;
+  static const SimdLevel level =
+      cappedByEnvironment(cpuHas(SimdLevel::Avx512Vnni) ? SimdLevel::Avx512Vnni
+                          : cpuHas(SimdLevel::Avx512)   ? SimdLevel::Avx512
+                          : cpuHas(SimdLevel::Avx2)     ? SimdLevel::Avx2
+                                                        : SimdLevel::Scalar);
   return level;
 }
 

@@ -60,6 +60,9 @@ struct QuantizedActs {
   float *scale = nullptr;
   int64_t ld = 0;     ///< K rounded up to whole blocks
   int64_t blocks = 0; ///< ceil(K / kInt8ActBlock)
+  /// The same codes plus 128, as bytes (rows ld apart), for the levels that multiply
+  /// unsigned bytes by the signed weight bytes (vpdpbusd); others leave it unwritten.
+  uint8_t *u8 = nullptr;
 };
 
 /// The memory of a QuantizedActs for T tokens of K values, in one buffer.
@@ -67,11 +70,12 @@ class QuantizedActsLayout {
 public:
   QuantizedActsLayout(int64_t T, int64_t K)
       : T_(T), blocks_((K + kInt8ActBlock - 1) / kInt8ActBlock), ld_(blocks_ * kInt8ActBlock) {}
-  size_t bytes() const { return codesBytes() + round64(static_cast<size_t>(T_ * blocks_) * 4); }
+  size_t bytes() const { return codesBytes() + scalesBytes() + round64(static_cast<size_t>(T_ * ld_)); }
   QuantizedActs place(char *base) const {
     QuantizedActs a;
     a.q = reinterpret_cast<int16_t *>(base);
     a.scale = reinterpret_cast<float *>(base + codesBytes());
+    a.u8 = reinterpret_cast<uint8_t *>(base + codesBytes() + scalesBytes());
     a.ld = ld_;
     a.blocks = blocks_;
     return a;
@@ -80,6 +84,7 @@ public:
 private:
   static size_t round64(size_t b) { return (b + 63) / 64 * 64; }
   size_t codesBytes() const { return round64(static_cast<size_t>(T_ * ld_) * 2); }
+  size_t scalesBytes() const { return round64(static_cast<size_t>(T_ * blocks_) * 4); }
   int64_t T_, blocks_, ld_;
 };
 
@@ -136,6 +141,7 @@ struct KernelTable {
 const KernelTable &scalarKernelTable();
 const KernelTable &avx2KernelTable();
 const KernelTable &avx512KernelTable();
+const KernelTable &avx512VnniKernelTable();
 
 /// The table every public kernel uses (chosen once; setSimdLevelForTesting changes it).
 const KernelTable &activeKernels();

@@ -27,6 +27,9 @@ struct Avx2 {
   using V = __m256;
 
   // Int8 weights (LinearI8.h): int32 accumulators, 16 weights per step.
+  static constexpr bool kByteDot = false; // no VNNI byte products (LinearI8.h)
+  /// The int8 tile keeps its fp32 sums in memory: the integer tile needs all 16 registers
+  static constexpr bool kFoldInMemory = true;
   static constexpr int kIntStep = 16;
   static constexpr int kI8RowBlock = 2; // 2x4 int and 2x4 float accumulators
   static constexpr int kI8TokenBlock = 4;

@@ -21,6 +21,21 @@
 // on bytes followed by the vpmaddwd that widens its pairs (the AVX2 way to
 // multiply bytes), without the latter's saturation or sign tricks.
 //
+// Levels with VNNI (Isa::kByteDot) multiply bytes directly at prefill: vpdpbusd
+// adds four products of an unsigned and a signed byte to each int32 lane, twice
+// vpmaddwd's work per instruction and no widening of the weights. The activation
+// codes go in as u = q + 128 (QuantizedActs::u8), so a block's sum is
+//   sum u w = sum q w + 128 * sum w,
+// and each tile starts its lanes at -128 * sum w (the weight row's block sums,
+// computed once per panel of the weights). Every step stays exact in int32:
+//   Isa::kByteStep         bytes per step
+//   Isa::loadBytes(p), loadBytesPartial(p, n), loadU8(p), dot(acc, u, w)
+//   Isa::lane0(v)          v in lane 0, zero elsewhere
+//   Isa::byteSum(p, n)     the sum of n <= kBlock weight bytes
+//   Isa::storeU8Codes(out, q, n)   n codes + 128 as bytes (n a multiple of kBlock)
+// Decode (the streaming tiles) keeps the int16 path, where VNNI's vpdpwssd fuses
+// vpmaddwd with its add.
+//
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_CPU_LIB_ISA_LINEARI8_H
 #define MOEC_CPU_LIB_ISA_LINEARI8_H
@@ -86,14 +101,39 @@ template <class Isa> struct Int8Kernel {
     for (int64_t t = 0; t < T; ++t) {
       quantizeRow(x + t * ldx, K, a.q + t * a.ld, a.scale + t * a.blocks);
       std::memset(a.q + t * a.ld + K, 0, static_cast<size_t>(a.ld - K) * sizeof(int16_t));
+      if constexpr (Isa::kByteDot)
+        Isa::storeU8Codes(a.u8 + t * a.ld, a.q + t * a.ld, a.ld);
     }
+  }
+
+  /// 128 * the sum of each weight row's bytes per block, for the rows and blocks
+  /// of one panel: the offsets the byte products start from (see above).
+  struct ByteSums {
+    const int32_t *sums = nullptr; ///< [rows of the panel][ld]
+    int64_t ld = 0;
+    int64_t row0 = 0;   ///< the panel's first row
+    int64_t block0 = 0; ///< the panel's first block
+    int32_t at(int64_t row, int64_t block) const { return sums[(row - row0) * ld + (block - block0)]; }
+  };
+  static constexpr int64_t kPanelBlocks = kPanelCols / kBlock;
+
+  static void byteSums(const Weight &W, int64_t p0, int64_t p1, int64_t k0, int64_t k1,
+                       int32_t *out) {
+    const int8_t *w = static_cast<const int8_t *>(W.data);
+    for (int64_t r = p0; r < p1; ++r)
+      for (int64_t b0 = k0, i = 0; b0 < k1; b0 += kBlock, ++i) {
+        const int n = static_cast<int>(k1 - b0 < kBlock ? k1 - b0 : kBlock);
+        out[(r - p0) * kPanelBlocks + i] = 128 * Isa::byteSum(w + r * W.cols + b0, n);
+      }
   }
 
   /// y[t, r] (+)= the W8A8 product of rows r0..r0+RB-1 (one scale block of rows)
   /// with tokens 0..TB-1 of `a`, over columns [k0, k1) (whole blocks, or up to K).
-  template <int RB, int TB, bool Stream>
+  /// Bytes: the VNNI byte products (Isa::kByteDot), offsets from `sums`.
+  template <int RB, int TB, bool Stream, bool Bytes>
   static void tile(const QuantizedActs &a, const Weight &W, int64_t r0, int64_t k0,
-                   int64_t k1, float *y, int64_t ldy, bool accumulateY) {
+                   int64_t k1, float *y, int64_t ldy, bool accumulateY,
+                   const ByteSums &sums) {
     const int64_t K = W.cols;
     const int8_t *w = static_cast<const int8_t *>(W.data) + r0 * K;
     const int64_t blocksPerRow = (K + kBlock - 1) / kBlock;
@@ -102,9 +142,11 @@ template <class Isa> struct Int8Kernel {
     // weights and the activations of the inner loop need them all (AVX2 has 16).
     // The empty asm hides where `fs` points, so the compiler cannot promote the
     // array back into registers and spill the inner loop's instead.
+    // With 32 registers (AVX-512) they fit beside the rest and stay there.
     alignas(64) float fsum[RB * TB * kW];
     float *fs = fsum;
-    asm volatile("" : "+r"(fs));
+    if constexpr (Isa::kFoldInMemory)
+      asm volatile("" : "+r"(fs));
 #pragma GCC unroll 8
     for (int i = 0; i < RB * TB; ++i)
       Isa::store(fs + i * kW, Isa::zero());
@@ -124,11 +166,43 @@ template <class Isa> struct Int8Kernel {
           __builtin_prefetch(w + r * K + ahead);
           __builtin_prefetch(w + r * K + ahead + 64);
         }
+        if constexpr (Bytes) {
+          const VI start = Isa::lane0(-sums.at(r0 + r, b));
 #pragma GCC unroll 8
-        for (int t = 0; t < TB; ++t)
-          acc[r][t] = Isa::izero();
+          for (int t = 0; t < TB; ++t)
+            acc[r][t] = start;
+        } else {
+#pragma GCC unroll 8
+          for (int t = 0; t < TB; ++t)
+            acc[r][t] = Isa::izero();
+        }
       }
       int64_t k = b0;
+      if constexpr (Bytes) {
+        constexpr int kBytes = Isa::kByteStep;
+        for (; k + kBytes <= b1; k += kBytes) {
+          VI uv[TB];
+#pragma GCC unroll 8
+          for (int t = 0; t < TB; ++t)
+            uv[t] = Isa::loadU8(a.u8 + t * a.ld + k);
+#pragma GCC unroll 8
+          for (int r = 0; r < RB; ++r) {
+            const VI wv = Isa::loadBytes(w + r * K + k);
+#pragma GCC unroll 8
+            for (int t = 0; t < TB; ++t)
+              acc[r][t] = Isa::dot(acc[r][t], uv[t], wv);
+          }
+        }
+        if (k < b1) { // the row's end: padding codes are 128, the weights past K zero
+          const int n = static_cast<int>(b1 - k);
+          for (int r = 0; r < RB; ++r) {
+            const VI wv = Isa::loadBytesPartial(w + r * K + k, n);
+            for (int t = 0; t < TB; ++t)
+              acc[r][t] = Isa::dot(acc[r][t], Isa::loadU8(a.u8 + t * a.ld + k), wv);
+          }
+        }
+        k = b1;
+      }
       for (; k + kStep <= b1; k += kStep) {
         // Each token's codes loaded once per step, for all RB rows.
         XI xv[TB];
@@ -173,27 +247,28 @@ template <class Isa> struct Int8Kernel {
 
   /// Rows [r0, r1) for TB tokens: single rows up to the first RB-aligned one and
   /// after the last full group, so no group straddles a scale block.
-  template <int RB, int TB, bool Stream>
+  template <int RB, int TB, bool Stream, bool Bytes>
   static void rowSweep(const QuantizedActs &a, const Weight &W, int64_t r0, int64_t r1,
                        int64_t k0, int64_t k1, float *y, int64_t ldy, int64_t yRow0,
-                       bool acc) {
+                       bool acc, const ByteSums &sums) {
     static_assert(kBlock % RB == 0, "a row group must not straddle scale blocks");
     int64_t r = r0;
     for (; r < r1 && r % RB != 0; ++r)
-      tile<1, TB, Stream>(a, W, r, k0, k1, y + (r - yRow0), ldy, acc);
+      tile<1, TB, Stream, Bytes>(a, W, r, k0, k1, y + (r - yRow0), ldy, acc, sums);
     for (; r + RB <= r1; r += RB)
-      tile<RB, TB, Stream>(a, W, r, k0, k1, y + (r - yRow0), ldy, acc);
+      tile<RB, TB, Stream, Bytes>(a, W, r, k0, k1, y + (r - yRow0), ldy, acc, sums);
     for (; r < r1; ++r)
-      tile<1, TB, Stream>(a, W, r, k0, k1, y + (r - yRow0), ldy, acc);
+      tile<1, TB, Stream, Bytes>(a, W, r, k0, k1, y + (r - yRow0), ldy, acc, sums);
   }
 
   /// rowSweep with the token count tb (1..MaxTB) made a compile-time constant.
-  template <int RB, int MaxTB, bool Stream>
+  template <int RB, int MaxTB, bool Stream, bool Bytes = false>
   static void sweep(int tb, const QuantizedActs &a, const Weight &W, int64_t r0,
                     int64_t r1, int64_t k0, int64_t k1, float *y, int64_t ldy,
-                    int64_t yRow0, bool acc) {
+                    int64_t yRow0, bool acc, const ByteSums &sums = ByteSums()) {
     withTokenBlock<MaxTB>(tb, [&](auto TB) {
-      rowSweep<RB, decltype(TB)::value, Stream>(a, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
+      rowSweep<RB, decltype(TB)::value, Stream, Bytes>(a, W, r0, r1, k0, k1, y, ldy, yRow0,
+                                                        acc, sums);
     });
   }
 
@@ -212,18 +287,25 @@ template <class Isa> struct Int8Kernel {
     if (T <= Isa::kI8TokenBlock)
       return sweep<Isa::kI8RowBlock, Isa::kI8TokenBlock, true>(
           static_cast<int>(T), a, W, rowBegin, rowEnd, 0, K, y, ldy, rowBegin, false);
+    alignas(64) int32_t sumsData[Isa::kByteDot ? kPanelRows * kPanelBlocks : 1];
     for (int64_t p0 = rowBegin; p0 < rowEnd; p0 += kPanelRows) {
       const int64_t p1 = p0 + kPanelRows < rowEnd ? p0 + kPanelRows : rowEnd;
       for (int64_t k0 = 0; k0 < K; k0 += kPanelCols) {
         const int64_t k1 = k0 + kPanelCols < K ? k0 + kPanelCols : K;
+        ByteSums sums;
+        if constexpr (Isa::kByteDot) {
+          byteSums(W, p0, p1, k0, k1, sumsData);
+          sums = ByteSums{sumsData, kPanelBlocks, p0, k0 / kBlock};
+        }
         for (int64_t t0 = 0; t0 < T; t0 += Isa::kI8TokenBlock) {
           const int64_t left = T - t0;
           const int tb = static_cast<int>(left < Isa::kI8TokenBlock ? left : Isa::kI8TokenBlock);
           QuantizedActs part = a;
           part.q += t0 * a.ld;
+          part.u8 += t0 * a.ld;
           part.scale += t0 * a.blocks;
-          sweep<Isa::kI8RowBlock, Isa::kI8TokenBlock, false>(
-              tb, part, W, p0, p1, k0, k1, y + t0 * ldy, ldy, rowBegin, /*acc=*/k0 > 0);
+          sweep<Isa::kI8RowBlock, Isa::kI8TokenBlock, false, Isa::kByteDot>(
+              tb, part, W, p0, p1, k0, k1, y + t0 * ldy, ldy, rowBegin, /*acc=*/k0 > 0, sums);
         }
       }
     }

@@ -35,6 +35,9 @@ struct Scalar {
   using V = float;
 
   // Int8 weights (LinearI8.h): one int32 accumulator, two weights per step.
+  static constexpr bool kByteDot = false; // no VNNI byte products (LinearI8.h)
+  /// The int8 tile keeps its fp32 sums in memory: no (they fit in registers)
+  static constexpr bool kFoldInMemory = false;
   static constexpr int kIntStep = 2;
   static constexpr int kI8RowBlock = 4;
   static constexpr int kI8TokenBlock = 4;

@@ -12,28 +12,22 @@
 namespace moec::cpu::detail {
 namespace {
 
+/// Calls fn(std::integral_constant<int, tb>()) for tb in From..MaxTB.
+template <int From, int MaxTB, class Fn> inline void withTokenBlockFrom(int tb, Fn &&fn) {
+  if (tb == From)
+    return fn(std::integral_constant<int, From>());
+  if constexpr (From < MaxTB)
+    withTokenBlockFrom<From + 1, MaxTB>(tb, fn);
+}
+
 /// Calls fn(std::integral_constant<int, tb>()) for tb in 1..MaxTB (nothing for
 /// another value): the register tiles are sized by the token count.
 template <int MaxTB, class Fn> inline void withTokenBlock(int tb, Fn &&fn) {
-  static_assert(MaxTB >= 1 && MaxTB <= 4, "token block");
-  switch (tb) {
-  case 1:
+  static_assert(MaxTB >= 1 && MaxTB <= 8, "token block");
+  if (tb == 1)
     return fn(std::integral_constant<int, 1>());
-  case 2:
-    if constexpr (MaxTB >= 2)
-      return fn(std::integral_constant<int, 2>());
-    break;
-  case 3:
-    if constexpr (MaxTB >= 3)
-      return fn(std::integral_constant<int, 3>());
-    break;
-  case 4:
-    if constexpr (MaxTB >= 4)
-      return fn(std::integral_constant<int, 4>());
-    break;
-  default:
-    break;
-  }
+  if constexpr (MaxTB > 1)
+    withTokenBlockFrom<2, MaxTB>(tb, fn);
 }
 
 } // namespace

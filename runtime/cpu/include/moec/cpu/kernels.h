@@ -80,7 +80,7 @@ private:
   int saved_; ///< the thread's count before
 };
 
-/// Names the SIMD level chosen at run time: "avx512", "avx2" or "scalar".
+/// Names the SIMD level chosen at run time: "avx512-vnni", "avx512", "avx2" or "scalar".
 const char *simdLevel();
 
 /// Instruction-set levels the kernels are compiled for.
@@ -88,6 +88,7 @@ enum class SimdLevel : uint8_t {
   Scalar = 0, ///< portable C++, no intrinsics
   Avx2 = 1,   ///< AVX2 + FMA + F16C
   Avx512 = 2, ///< AVX-512 F/BW/VL (plus the AVX2 set)
+  Avx512Vnni = 3, ///< AVX-512 with VNNI: int8 products with vpdpbusd / vpdpwssd
 };
 /// Returns the best level this CPU (and OS) supports; the kernels use it by default.
 SimdLevel detectedSimdLevel();
