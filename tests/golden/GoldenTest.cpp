@@ -398,13 +398,14 @@ TEST_P(Golden, Int8PlanAccuracy) {
                 "", err),
             0)
       << err;
-  size_t int8 = 0;
-  for (const auto &[name, w] : planWeights(plan, tmp))
+  size_t int8 = 0, fp8 = 0;
+  for (const auto &[name, w] : planWeights(plan, tmp)) {
     int8 += w.dtype == "I8";
-  // An FP8 checkpoint's weights stay FP8: only bf16 fixtures gain int8 weights.
-  if (v.value("fp8_tensors", 0) == 0) {
-    EXPECT_GT(int8, 0u);
+    fp8 += w.dtype == "F8E4M3";
   }
+  // An FP8 checkpoint's weights are requantized to int8 too: none stays FP8.
+  EXPECT_GT(int8, 0u);
+  EXPECT_EQ(fp8, 0u);
 
   const std::string tokens = continuationTokens();
   const std::string npyA = tmp + "/a.npy", npyB = tmp + "/b.npy";
@@ -429,8 +430,11 @@ TEST_P(Golden, Int8PlanAccuracy) {
   // bounds on its own. The bounds are the FP8 test's (README): int8 is closer to
   // the reference than FP8 on every fixture.
   const auto [top1Naive, cosineNaive] = agreement(other, ref);
+  // An FP8 checkpoint requantized to int8 is quantized twice (poems_fp8: top-1 0.905,
+  // cosine 0.9992), so its absorbed form has the naive form's bound.
   const bool trained = v.contains("checkpoint");
-  EXPECT_GE(top1, trained ? 0.95 : 0.8);
+  const bool twice = v.value("fp8_tensors", 0) > 0;
+  EXPECT_GE(top1, trained ? (twice ? 0.9 : 0.95) : 0.8);
   EXPECT_GE(meanCosine, trained ? 0.99 : 0.95);
   EXPECT_GE(top1Naive, trained ? 0.9 : 0.8); // 21 positions: at most two flips
   EXPECT_GE(cosineNaive, trained ? 0.99 : 0.95);
@@ -447,12 +451,12 @@ TEST_P(Golden, Int8PlanAccuracy) {
 /// scalar, that position alone, 1.9e-4). So the tight bound is checked on the AVX2
 /// level (MOEC_SIMD=avx2; scalar on a CPU without it): every row within 1e-4 of the
 /// largest logit, one row up to 1e-3 (every other row agrees to 3e-7). The level this
-/// CPU detects is then checked loosely: every row within 5e-3, and the same argmax in
-/// every row. Each level's kernels are checked exactly by the kernel tests.
+/// CPU detects is then checked loosely: every row within 1e-2 (seen: 7e-3, poems_fp8
+/// on avx512-vnni), and the same argmax in every row. Each level's kernels are checked
+/// exactly by the kernel tests. FP8 fixtures are requantized (their emulation
+/// dequantizes them to float32 first, as moec does).
 TEST_P(Golden, Int8PlanMatchesTheNumpyEmulation) {
   const std::string expected = variantDir() + "/logits_int8_naive.npy";
-  if (!llvm::sys::fs::exists(expected))
-    GTEST_SKIP() << GetParam() << " is FP8 already (--quantize=int8 keeps its weights)";
   std::string err;
   const std::string plan = tmp + "/int8-naive.plan";
   ASSERT_EQ(run({kBin + "/moec", "compile", checkpointDir(), "--quantize=int8",
@@ -504,7 +508,7 @@ TEST_P(Golden, Int8PlanMatchesTheNumpyEmulation) {
   sameTop.clear();
   ASSERT_NO_FATAL_FAILURE(compare(nullptr, rel, sameTop));
   for (int64_t r = 0; r < rows; ++r) {
-    EXPECT_LE(rel[r], 5e-3) << GetParam() << " (detected level) row " << r;
+    EXPECT_LE(rel[r], 1e-2) << GetParam() << " (detected level) row " << r;
     EXPECT_TRUE(sameTop[r]) << GetParam() << " (detected level) row " << r;
   }
 }

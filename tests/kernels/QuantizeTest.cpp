@@ -253,6 +253,94 @@ TEST_P(Quantize, BandsAndThreadCountsAgreeWithTheWhole) {
   }
 }
 
+/// The int8 recipe over float values, one 128 x 128 block at a time.
+Quantized referenceQuantizeInt8(const std::vector<float> &w, int64_t rows, int64_t cols) {
+  const int64_t B = 128, gr = (rows + B - 1) / B, gc = (cols + B - 1) / B;
+  Quantized q;
+  q.codes.resize(size_t(rows * cols));
+  q.scales.resize(size_t(gr * gc));
+  for (int64_t br = 0; br < gr; ++br)
+    for (int64_t bc = 0; bc < gc; ++bc) {
+      float amax = 0.f;
+      for (int64_t i = br * B; i < std::min(rows, (br + 1) * B); ++i)
+        for (int64_t j = bc * B; j < std::min(cols, (bc + 1) * B); ++j)
+          amax = std::max(amax, std::fabs(w[size_t(i * cols + j)]));
+      const float s = float(double(std::max(amax, 1e-12f)) / 127.0);
+      q.scales[size_t(br * gc + bc)] = s;
+      for (int64_t i = br * B; i < std::min(rows, (br + 1) * B); ++i)
+        for (int64_t j = bc * B; j < std::min(cols, (bc + 1) * B); ++j) {
+          const double c = std::nearbyint(double(w[size_t(i * cols + j)]) / double(s));
+          q.codes[size_t(i * cols + j)] =
+              static_cast<uint8_t>(static_cast<int8_t>(std::clamp(c, -127.0, 127.0)));
+        }
+    }
+  return q;
+}
+
+/// The int8 recipe from bf16 values, and from an FP8 weight (a requantization: each
+/// value dequantized with its own block's scale first, float32(e4m3 * scale), here
+/// with 64 x 96 source blocks, so the two grids do not line up), in bands of rows.
+TEST_P(Quantize, Int8FromFloatAndFromFp8MatchesTheRecipe) {
+  std::mt19937 rng(13);
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{300, 260}, {1, 5}, {128, 128}}) {
+    const TestWeight bf = randomWeight(WeightType::BF16, rows, cols, rng, 0.7f);
+    const TestWeight fp8 = randomWeight(WeightType::F8E4M3, rows, cols, rng);
+    const int64_t sbr = 64, sbc = 96, sgc = (cols + sbc - 1) / sbc;
+    std::vector<float> sourceScales(size_t(((rows + sbr - 1) / sbr) * sgc));
+    for (float &v : sourceScales)
+      v = std::uniform_real_distribution<float>(1e-3f, 4e-3f)(rng);
+    std::vector<float> dequantized(size_t(rows * cols));
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j)
+        dequantized[size_t(i * cols + j)] =
+            fp8e4m3ToFloat(fp8.bytes[size_t(i * cols + j)]) *
+            sourceScales[size_t((i / sbr) * sgc + j / sbc)];
+    for (bool fromFp8 : {false, true}) {
+      const Quantized want = referenceQuantizeInt8(fromFp8 ? dequantized : valuesOf(bf), rows, cols);
+      Fp8QuantizeBand band;
+      band.type = fromFp8 ? WeightType::F8E4M3 : WeightType::BF16;
+      band.data = fromFp8 ? fp8.bytes.data() : bf.bytes.data();
+      band.rows = rows;
+      band.cols = cols;
+      band.code = WeightType::I8;
+      band.sourceScales = fromFp8 ? sourceScales.data() : nullptr;
+      band.sourceBlockRows = sbr;
+      band.sourceBlockCols = sbc;
+      const int64_t gc = (cols + 127) / 128;
+      for (int64_t r0 = 0; r0 < rows; r0 += 128) { // one block row per band
+        band.rowBegin = r0;
+        band.rowEnd = std::min(rows, r0 + 128);
+        std::vector<uint8_t> codes(size_t((band.rowEnd - r0) * cols));
+        std::vector<float> scales(static_cast<size_t>(gc));
+        ASSERT_TRUE(quantizeFp8Band(band, codes.data(), scales.data()));
+        for (int64_t b = 0; b < gc; ++b)
+          ASSERT_EQ(scales[size_t(b)], want.scales[size_t((r0 / 128) * gc + b)])
+              << rows << "x" << cols << (fromFp8 ? " from FP8" : " from bf16");
+        for (size_t i = 0; i < codes.size(); ++i)
+          ASSERT_EQ(int(int8_t(codes[i])), int(int8_t(want.codes[size_t(r0 * cols) + i])))
+              << "element " << i << " of band " << r0 << (fromFp8 ? " from FP8" : " from bf16");
+      }
+    }
+  }
+  // An FP8 source needs its scales, and only int8 codes can be made from it.
+  const TestWeight fp8 = randomWeight(WeightType::F8E4M3, 4, 4, rng);
+  Fp8QuantizeBand band;
+  band.type = WeightType::F8E4M3;
+  band.data = fp8.bytes.data();
+  band.rows = band.cols = band.rowEnd = 4;
+  band.code = WeightType::I8;
+  float scale = 0;
+  int64_t row = 0, col = 0;
+  EXPECT_FALSE(quantizeFp8Band(band, nullptr, &scale, &row, &col));
+  EXPECT_EQ(row, -1);
+  const float one = 1.f;
+  band.sourceScales = &one;
+  band.code = WeightType::F8E4M3;
+  EXPECT_FALSE(quantizeFp8Band(band, nullptr, &scale, &row, &col));
+  band.code = WeightType::I8;
+  EXPECT_TRUE(quantizeFp8Band(band, nullptr, &scale, &row, &col));
+}
+
 MOEC_INSTANTIATE_PER_LEVEL(Quantize);
 
 } // namespace

@@ -194,7 +194,8 @@ cl::opt<moec::driver::QuantizeMode> compileQuantize(
                           "the same weights to int8 with 128x128 block scales; products "
                           "with them quantize their activations to int8 per token and "
                           "128 columns (W8A8, integer dot products on the CPU); an FP8 "
-                          "checkpoint's weights stay FP8")),
+                          "checkpoint's weights are requantized (dequantized with their "
+                          "block scales, then quantized to int8)")),
     cl::init(moec::driver::QuantizeMode::none), cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 cl::opt<bool> compileQuantizeLmHead(
     "quantize-lm-head", cl::desc("With --quantize=fp8 or int8, quantize lm_head too"),

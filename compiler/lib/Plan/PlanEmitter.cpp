@@ -138,6 +138,10 @@ private:
   llvm::Expected<int32_t> sourceWeight(llvm::StringRef name);
   /// The FP8 codes (with their scale weight attached) of a moe.quantize_weight.
   llvm::Expected<int32_t> quantizedWeight(moe::QuantizeWeightOp op);
+  /// The source of a quantization band: `in`'s values (bf16, f16, f32), or, for int8
+  /// codes, an FP8 weight with its block scales (a requantization).
+  llvm::Error bandSource(moe::WeightOp in, const SourceTensor &t, bool int8,
+                         cpu::Fp8QuantizeBand &band);
   /// The stacked copy of a moe.concat_weights (with its stacked scales).
   llvm::Expected<int32_t> concatWeight(moe::ConcatWeightsOp op);
   /// The plan states of a latent-cache value.
@@ -344,6 +348,40 @@ llvm::Expected<WeightRef> Emitter::weight(Value v) {
                    "or moe.convert_weight");
 }
 
+llvm::Error Emitter::bandSource(moe::WeightOp in, const SourceTensor &t, bool int8,
+                                cpu::Fp8QuantizeBand &band) {
+  llvm::StringRef name = in.getName();
+  band.data = t.data;
+  if (floatWeightType(t.dtype, &band.type))
+    return llvm::Error::success();
+  if (t.dtype != plan::DType::F8E4M3 || !int8)
+    return makeError(formatv("{0}: tensor '{1}': cannot quantize {2} (bf16, f16 and f32 "
+                             "weights are, and FP8 ones to int8)",
+                             source.blame(name), name, dtypeName(t.dtype)));
+  // An FP8 weight requantized to int8: dequantized with its own block scales first.
+  auto inType = cast<RankedTensorType>(in.getWeight().getType());
+  moe::ScaleBlock sourceBlock = moe::getScaleBlock(inType);
+  if (!sourceBlock || !in.getScaleName())
+    return makeError(formatv("{0}: tensor '{1}': an FP8 weight without block scales",
+                             source.blame(name), name));
+  llvm::StringRef scaleName = *in.getScaleName();
+  const SourceTensor *s = source.lookup(scaleName);
+  const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 0,
+                cols = t.shape.size() == 2 ? t.shape[1] : 0;
+  const int64_t gridRows = (rows + sourceBlock.getRows() - 1) / sourceBlock.getRows(),
+                gridCols = (cols + sourceBlock.getCols() - 1) / sourceBlock.getCols();
+  if (!s || s->dtype != plan::DType::F32 ||
+      s->bytes != uint64_t(gridRows * gridCols) * sizeof(float))
+    return makeError(formatv("{0}: tensor '{1}': missing, not f32, or not the {2}x{3} scales "
+                             "of '{4}'",
+                             source.blame(scaleName), scaleName, gridRows, gridCols, name));
+  band.type = cpu::WeightType::F8E4M3;
+  band.sourceScales = reinterpret_cast<const float *>(s->data);
+  band.sourceBlockRows = sourceBlock.getRows();
+  band.sourceBlockCols = sourceBlock.getCols();
+  return llvm::Error::success();
+}
+
 llvm::Expected<int32_t> Emitter::quantizedWeight(moe::QuantizeWeightOp op) {
   auto in = op.getWeight().getDefiningOp<moe::WeightOp>();
   if (!in)
@@ -365,11 +403,6 @@ llvm::Expected<int32_t> Emitter::quantizedWeight(moe::QuantizeWeightOp op) {
   const SourceTensor *t = source.lookup(name);
   if (!t)
     return makeError(formatv("{0}: tensor '{1}': missing", source.blame(name), name));
-  cpu::WeightType type;
-  if (!floatWeightType(t->dtype, &type))
-    return makeError(formatv("{0}: tensor '{1}': cannot quantize {2} (only bf16, f16 and "
-                             "f32 weights are)",
-                             source.blame(name), name, dtypeName(t->dtype)));
   if (t->shape.size() != 2 || t->shape[0] != outType.getDimSize(0) ||
       t->shape[1] != outType.getDimSize(1))
     return makeError(formatv("{0}: tensor '{1}': its shape does not match the IR's {2}",
@@ -377,8 +410,8 @@ llvm::Expected<int32_t> Emitter::quantizedWeight(moe::QuantizeWeightOp op) {
   const int64_t rows = t->shape[0], cols = t->shape[1], B = block.getRows();
   const int64_t gridRows = (rows + B - 1) / B, gridCols = (cols + B - 1) / B;
   cpu::Fp8QuantizeBand band;
-  band.type = type;
-  band.data = t->data;
+  if (llvm::Error e = bandSource(in, *t, block.int8, band))
+    return std::move(e);
   band.rows = rows;
   band.cols = cols;
   band.block = B;
@@ -495,12 +528,8 @@ llvm::Expected<int32_t> Emitter::concatWeight(moe::ConcatWeightsOp op) {
                                part.blame, part.name, type));
     part.data = static_cast<const uint8_t *>(t->data);
     if (part.quantize) {
-      cpu::WeightType wt;
-      if (!floatWeightType(t->dtype, &wt))
-        return makeError(formatv("{0}: tensor '{1}': cannot quantize {2}", part.blame,
-                                 part.name, dtypeName(t->dtype)));
-      part.band.type = wt;
-      part.band.data = t->data;
+      if (llvm::Error e = bandSource(def, *t, block.int8, part.band))
+        return std::move(e);
       part.band.rows = part.rows;
       part.band.cols = cols;
       part.band.block = block.getRows();

@@ -62,15 +62,18 @@ struct QuantizeTarget {
 
 /// Inserts moe.quantize_weight at every product use of each unquantized weight
 /// (the passes' shared body). Returns failure after an error.
+/// `requantizeFp8`: FP8 weights are quantized too (from their dequantized values).
 LogicalResult quantizeWeights(func::FuncOp fn, const QuantizeTarget &target, int64_t block,
-                              moe::Fp8ScaleFormat scale, bool quantizeLmHead, bool report) {
+                              moe::Fp8ScaleFormat scale, bool quantizeLmHead, bool report,
+                              bool requantizeFp8 = false) {
   MLIRContext *ctx = fn.getContext();
   auto scaleAttr = Fp8ScaleFormatAttr::get(ctx, scale);
-  uint64_t count = 0, bytesBefore = 0, bytesAfter = 0;
+  uint64_t count = 0, requantized = 0, bytesBefore = 0, bytesAfter = 0;
   bool failed = false;
   fn.walk([&](WeightOp weight) {
     auto type = cast<RankedTensorType>(weight.getWeight().getType());
-    if (!isUnquantizedWeightType(type))
+    const bool fp8 = isa<Float8E4M3FNType>(type.getElementType()) && getBlockFp8(type);
+    if (!isUnquantizedWeightType(type) && !(requantizeFp8 && fp8))
       return; // already quantized (an FP8 checkpoint's): never quantized twice
     SmallVector<OpOperand *> uses;
     for (OpOperand &use : weight.getWeight().getUses())
@@ -102,16 +105,21 @@ LogicalResult quantizeWeights(func::FuncOp fn, const QuantizeTarget &target, int
     int64_t blocks = ((type.getDimSize(0) + block - 1) / block) *
                      ((type.getDimSize(1) + block - 1) / block);
     ++count;
+    requantized += fp8;
     bytesBefore += uint64_t(elements) * type.getElementTypeBitWidth() / 8;
     bytesAfter += uint64_t(elements) * uint64_t(target.codeBits) / 8 + uint64_t(blocks) * 4;
   });
   if (failed)
     return failure();
   if (report)
-    fn.emitRemark() << llvm::formatv("{0}: {1} weights to {2} with {3}x{3} {4} scales: {5} -> "
-                                     "{6} bytes",
+    fn.emitRemark() << llvm::formatv("{0}: {1} weights to {2} with {3}x{3} {4} scales{7}: {5} "
+                                     "-> {6} bytes",
                                      target.pass, count, target.description, block,
-                                     stringifyFp8ScaleFormat(scale), bytesBefore, bytesAfter);
+                                     stringifyFp8ScaleFormat(scale), bytesBefore, bytesAfter,
+                                     requantized ? llvm::formatv(" ({0} of them from FP8)",
+                                                                 requantized)
+                                                       .str()
+                                                 : std::string());
   return success();
 }
 
@@ -147,7 +155,7 @@ struct QuantizeInt8Pass : public moe::impl::QuantizeInt8PassBase<QuantizeInt8Pas
     QuantizeTarget target{"moe-quantize-int8", "int8", IntegerType::get(ctx, 8),
                           BlockInt8Attr::get(ctx, block, block), 8};
     if (failed(quantizeWeights(fn, target, block, Fp8ScaleFormat::fp32, quantizeLmHead,
-                               report)))
+                               report, requantizeFp8)))
       signalPassFailure();
   }
 };

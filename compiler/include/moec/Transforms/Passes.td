@@ -100,7 +100,9 @@ def QuantizeInt8Pass : Pass<"moe-quantize-int8", "::mlir::func::FuncOp"> {
     round-half-even(w / scale)` (moec/cpu/quantize.h). A product with such a
     weight quantizes its activations to int8 as well, per token and 128
     columns, and multiplies in integers (W8A8: moec/cpu/kernels.h). A weight
-    that is already FP8 (an FP8 checkpoint's) is left alone.
+    that is already FP8 (an FP8 checkpoint's) is requantized: dequantized with
+    its block scales to float32, then quantized by the same recipe (with
+    `requantize-fp8=false` it is left FP8).
 
     With `report`, each function gets a remark with the number of weights
     quantized and their bytes before and after. Errors: a weight to quantize
@@ -120,6 +122,8 @@ def QuantizeInt8Pass : Pass<"moe-quantize-int8", "::mlir::func::FuncOp"> {
            "Quantize lm_head too">,
     Option<"block", "block", "int64_t", /*default=*/"128",
            "Side of the square scale block">,
+    Option<"requantizeFp8", "requantize-fp8", "bool", /*default=*/"true",
+           "Requantize FP8 weights (an FP8 checkpoint's) to int8 too">,
     Option<"report", "report", "bool", /*default=*/"false",
            "Emit a remark per function with what was quantized">
   ];

@@ -209,6 +209,12 @@ LogicalResult QuantizeWeightOp::verify() {
   if (int8 && getScale() != Fp8ScaleFormat::fp32)
     return emitOpError() << "expected float scales for an i8 result, got "
                          << stringifyFp8ScaleFormat(getScale());
+  // A quantized operand is requantized: an FP8 weight to int8, nothing else.
+  if (!isUnquantizedWeightType(in) &&
+      !(int8 && isa<Float8E4M3FNType>(in.getElementType()) && getBlockFp8(in)))
+    return emitOpError() << "expected an unquantized weight, or an FP8 one requantized to "
+                            "int8, got "
+                         << in << " -> " << out;
   return success();
 }
 

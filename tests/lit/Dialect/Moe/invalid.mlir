@@ -2224,3 +2224,13 @@ func.func @fused_routed_experts_down(%x: tensor<?x64xf32>, %idx: tensor<?x2xi32>
          tensor<64x32xbf16>, tensor<64x32xbf16>) -> tensor<?x64xf32>
   return
 }
+
+// -----
+
+// A quantized weight is requantized only from FP8 to int8.
+func.func @quantize_fp8_again() {
+  %w = moe.weight "w" scale "w.s" : tensor<256x128xf8E4M3FN, #moe.block_fp8<128, 128>>
+  // expected-error @+1 {{'moe.quantize_weight' op expected an unquantized weight, or an FP8 one requantized to int8, got 'tensor<256x128xf8E4M3FN, #moe.block_fp8<128, 128>>' -> 'tensor<256x128xf8E4M3FN, #moe.block_fp8<64, 64>>'}}
+  %q = moe.quantize_weight %w : tensor<256x128xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<256x128xf8E4M3FN, #moe.block_fp8<64, 64>>
+  return
+}

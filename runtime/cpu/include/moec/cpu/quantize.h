@@ -21,6 +21,11 @@
 //   s     = float32((double)max(amax, 1e-12f) / 127.0)
 //   code  = w / s in double, rounded to nearest-even, clamped to [-127, 127]
 //
+// An FP8 weight requantized to int8 (moe-quantize-int8 on an FP8 checkpoint) is
+// dequantized first, value by value, w = float32(e4m3(code) * scale_inv) with its
+// own block's scale (the product of a 4-bit and a 24-bit significand, rounded once),
+// and then quantized by the int8 recipe above.
+//
 // Used by the compiler while it packs a plan's weights; the runtime never
 // quantizes weights. Thread-safe; uses the calling thread's kernel thread count.
 //
@@ -47,7 +52,9 @@ float int8BlockScale(float amax);
 
 /// A band of block rows of a [rows, cols] weight to quantize.
 struct Fp8QuantizeBand {
-  WeightType type = WeightType::BF16; ///< F32, F16 or BF16 (little-endian, any alignment)
+  /// F32, F16 or BF16 (little-endian, any alignment); or F8E4M3 with sourceScales,
+  /// for int8 codes only (a requantization).
+  WeightType type = WeightType::BF16;
   const void *data = nullptr;         ///< the whole weight, rows * cols elements
   int64_t rows = 0, cols = 0;         ///< the weight's shape
   int64_t block = 128;                ///< block side (rows and columns)
@@ -55,11 +62,17 @@ struct Fp8QuantizeBand {
   WeightType code = WeightType::F8E4M3; ///< the codes: F8E4M3 (e4m3fn) or I8 (int8 recipe)
   int64_t rowBegin = 0;               ///< first row; a multiple of `block`
   int64_t rowEnd = 0;                 ///< one past the last row (<= rows)
+  /// An F8E4M3 source's scales (`weight_scale_inv`): row-major, one per
+  /// sourceBlockRows x sourceBlockCols block of the whole weight.
+  const float *sourceScales = nullptr;
+  int64_t sourceBlockRows = 128, sourceBlockCols = 128;
 };
 
 /// Quantizes rows [rowBegin, rowEnd): `codes` (may be null) receives
 /// (rowEnd - rowBegin) * cols code bytes (e4m3fn or int8), row-major; `scales` (may be null) the
 /// ceil((rowEnd - rowBegin) / block) x ceil(cols / block) float32 scales, row-major.
+/// An F8E4M3 source without sourceScales, or with FP8 codes asked for, writes nothing
+/// and returns false with *badRow = *badCol = -1.
 /// Returns false, after writing everything else, when a value is not finite
 /// (NaN or infinity); then *badRow and *badCol (if not null) name the first such
 /// block's first row and column.

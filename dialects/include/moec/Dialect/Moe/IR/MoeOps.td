@@ -128,13 +128,19 @@ def Moe_QuantizeWeightOp : Moe_Op<"quantize_weight", [Pure]> {
     tensor, under the names an FP8 checkpoint uses (`X.weight`,
     `X.weight_scale_inv`). `moe-quantize-fp8` inserts it.
 
+    With an `i8` result and a `#moe.block_int8<rows, cols>` encoding it is the
+    int8 recipe instead (`moe-quantize-int8`): `s = float32(max(amax, 1e-12) /
+    127)`, codes `round-half-even(w / s)` in [-127, 127]. Its operand may then
+    also be an FP8 weight (an FP8 checkpoint's, `#moe.block_fp8`): each value is
+    dequantized with its block's scale first, `float32(e4m3 * scale_inv)`.
+
     ```mlir
     %w = moe.weight "model.layers.1.mlp.down_proj.weight" : tensor<256x512xbf16>
     %q = moe.quantize_weight %w {scale = #moe.fp8_scale<float>}
         : tensor<256x512xbf16> -> tensor<256x512xf8E4M3FN, #moe.block_fp8<128, 128>>
     ```
   }];
-  let arguments = (ins Moe_UnquantizedWeight:$weight,
+  let arguments = (ins Moe_WeightTensor:$weight,
                        DefaultValuedAttr<Moe_Fp8ScaleFormatAttr,
                                          "::mlir::moe::Fp8ScaleFormat::fp32">:$scale);
   let results = (outs Moe_WeightTensor:$result);
