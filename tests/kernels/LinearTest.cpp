@@ -53,6 +53,26 @@ TEST_P(Linear, PrefillPanels) {
   }
 }
 
+/// A prefill decodes each FP8 panel once to bf16 and scales the activations once per
+/// panel (isa/Linear.h); the products are the ones a decode's tiles make, summed in
+/// the same order, so with K within one panel (<= 2048) every token's row is the
+/// one-token call's bit for bit, at row counts that straddle 128-row scale blocks.
+TEST_P(Linear, Fp8PanelsAreTheStreamingProductsBitForBit) {
+  std::mt19937 rng(91);
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{200, 300}, {150, 2048}, {70, 130}}) {
+    const TestWeight w = randomWeight(WeightType::F8E4M3, rows, cols, rng);
+    const int64_t T = 9;
+    const std::vector<float> x = randomVector(T * cols, rng);
+    std::vector<float> all(static_cast<size_t>(T * rows)), one(static_cast<size_t>(rows));
+    linear(x.data(), T, w.view(), all.data());
+    for (int64_t t = 0; t < T; ++t) {
+      linear(x.data() + t * cols, 1, w.view(), one.data());
+      ASSERT_EQ(0, std::memcmp(one.data(), all.data() + t * rows, one.size() * sizeof(float)))
+          << rows << "x" << cols << " token " << t;
+    }
+  }
+}
+
 TEST_P(Linear, ThreadCountDoesNotChangeResults) {
   std::mt19937 rng(5);
   const TestWeight w = randomWeight(WeightType::BF16, 1000, 700, rng);

@@ -33,6 +33,7 @@ enum class ScratchSlot : uint8_t {
   Int8Input,    ///< linearRows of an int8 weight: the quantized activations (any thread)
   Int8Shared,   ///< linear/MLPs with int8 weights: activations quantized once for all
                 ///< workers (calling thread)
+  Fp8Panel,     ///< linearRows of an FP8 weight at prefill: one decoded panel (any thread)
   Count
 };
 

@@ -66,6 +66,13 @@ struct Avx2 {
                      _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1)));
   }
 
+  /// The top 16 bits of each float: its bf16 when the low bits are zero (Linear.h).
+  static void storeBf16Bits(uint16_t *out, V v) {
+    const __m256i i = _mm256_srli_epi32(_mm256_castps_si256(v), 16);
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(out),
+                     _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1)));
+  }
+
   static __m256i mask(int n) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(kMaskLanes + 8 - n));
   }

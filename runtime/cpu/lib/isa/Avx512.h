@@ -59,6 +59,12 @@ struct Avx512 {
                         _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(v)));
   }
 
+  /// The top 16 bits of each float: its bf16 when the low bits are zero (Linear.h).
+  static void storeBf16Bits(uint16_t *out, V v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(out),
+                        _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16)));
+  }
+
   static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1); }
 
   static V zero() { return _mm512_setzero_ps(); }

@@ -16,13 +16,24 @@
 // panels make that rare (2048 columns: 1.12x on BM_LinearBf16 at T=64 against
 // 512, bench/RESULTS.md).
 //
+// An FP8 panel is decoded once into the calling thread's scratch, as bf16 (each
+// e4m3 value / 256, the f16 trick's float, is exact in bf16), and each token
+// block's activations are multiplied by the block scales once per panel (per
+// 128-row scale block it covers) instead of in every tile. The bf16 kernel then
+// multiplies the two: the same products, rounded the same, summed in the same
+// order as an FP8 tile's, so the same bits.
+//
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_CPU_LIB_ISA_LINEAR_H
 #define MOEC_CPU_LIB_ISA_LINEAR_H
 
 #include "../KernelTable.h"
+#include "../Scratch.h"
 #include "LinearI8.h"
 #include "TokenBlock.h"
+
+#include <algorithm>
+#include <optional>
 
 namespace moec::cpu::detail {
 namespace {
@@ -31,7 +42,18 @@ namespace {
 template <WeightType Wt> constexpr int64_t kElemBytes =
     Wt == WeightType::F32 ? 4 : Wt == WeightType::F8E4M3 || Wt == WeightType::I8 ? 1 : 2;
 
-template <class Isa, WeightType Wt> struct LinearKernel {
+/// Where a tile reads weight rows: row r at base + (r - row0) * rowBytes (a weight,
+/// or a decoded panel of its rows; columns at their own index either way).
+struct RowSource {
+  const char *base = nullptr;
+  int64_t row0 = 0;
+  int64_t rowBytes = 0;
+  const char *row(int64_t r) const { return base + (r - row0) * rowBytes; }
+};
+
+/// Wt: the weight's type, which sets the scaling (FP8 block scales); Stored: the
+/// type of the bytes the tiles read (Wt, or BF16 for a decoded FP8 panel).
+template <class Isa, WeightType Wt, WeightType Stored = Wt> struct LinearKernel {
   static constexpr WeightType kType = Wt;
   using V = typename Isa::V;
   static constexpr int kW = Isa::kWidth;
@@ -49,7 +71,10 @@ template <class Isa, WeightType Wt> struct LinearKernel {
   static constexpr int64_t kPanelCols = 2048; // a multiple of the FP8 block
 
   static const char *row(const Weight &W, int64_t r) {
-    return static_cast<const char *>(W.data) + r * W.cols * kElemBytes<Wt>;
+    return static_cast<const char *>(W.data) + r * W.cols * kElemBytes<Stored>;
+  }
+  static RowSource rowsOf(const Weight &W) {
+    return RowSource{static_cast<const char *>(W.data), 0, W.cols * kElemBytes<Stored>};
   }
 
   /// Prefetches what a streaming tile of RB rows will read kPrefetchBytes after
@@ -58,8 +83,8 @@ template <class Isa, WeightType Wt> struct LinearKernel {
   /// not in the next row, which its own stream has already read by then.
   template <int RB>
   static inline void prefetchAhead(const char *rowPtr, int64_t rowBytes, int64_t k) {
-    constexpr int64_t kStepBytes = 2 * kW * kElemBytes<Wt>;
-    int64_t ahead = k * kElemBytes<Wt> + kPrefetchBytes;
+    constexpr int64_t kStepBytes = 2 * kW * kElemBytes<Stored>;
+    int64_t ahead = k * kElemBytes<Stored> + kPrefetchBytes;
     if (ahead >= rowBytes)
       ahead += (RB - 1) * rowBytes;
     // One prefetch per cache line the step consumes (at least one per step).
@@ -94,7 +119,7 @@ template <class Isa, WeightType Wt> struct LinearKernel {
         V w0, w1;
         if constexpr (Stream)
           prefetchAhead<RB>(w + r * rowBytes, rowBytes, k);
-        Isa::template loadWeightPair<Wt>(w + r * rowBytes, k, w0, w1);
+        Isa::template loadWeightPair<Stored>(w + r * rowBytes, k, w0, w1);
 #pragma GCC unroll 8
         for (int t = 0; t < TB; ++t)
           acc[r][t] = Isa::fma(w1, x1[t], Isa::fma(w0, x0[t], acc[r][t]));
@@ -109,8 +134,8 @@ template <class Isa, WeightType Wt> struct LinearKernel {
           xv[t] = Isa::mul(xv[t], scale);
       }
       for (int r = 0; r < RB; ++r) {
-        const V wv = n == kW ? Isa::template loadWeight<Wt>(w + r * rowBytes, k)
-                             : Isa::template loadWeightPartial<Wt>(w + r * rowBytes, k, n);
+        const V wv = n == kW ? Isa::template loadWeight<Stored>(w + r * rowBytes, k)
+                             : Isa::template loadWeightPartial<Stored>(w + r * rowBytes, k, n);
         for (int t = 0; t < TB; ++t)
           acc[r][t] = Isa::fma(wv, xv[t], acc[r][t]);
       }
@@ -120,16 +145,17 @@ template <class Isa, WeightType Wt> struct LinearKernel {
   /// y[t, r] (+)= x[t, k0:k1] . W[r0 + r, k0:k1] for r < RB, t < TB. For FP8 the RB
   /// rows share one scale block (r0 is a multiple of RB, RB divides kFp8BlockSize).
   template <int RB, int TB, bool Stream>
-  static void tile(const float *x, int64_t ldx, const Weight &W, int64_t r0, int64_t k0,
-                   int64_t k1, float *y, int64_t ldy, bool accumulateY) {
+  static void tile(const float *x, int64_t ldx, const Weight &W, const RowSource &src,
+                   int64_t r0, int64_t k0, int64_t k1, float *y, int64_t ldy,
+                   bool accumulateY) {
     V acc[RB][TB];
 #pragma GCC unroll 8
     for (int r = 0; r < RB; ++r)
 #pragma GCC unroll 8
       for (int t = 0; t < TB; ++t)
         acc[r][t] = Isa::zero();
-    const char *w = row(W, r0);
-    const int64_t rowBytes = W.cols * kElemBytes<Wt>;
+    const char *w = src.row(r0);
+    const int64_t rowBytes = src.rowBytes;
     if constexpr (kBlockScaled) {
       const int64_t blocksPerRow = (W.cols + kFp8BlockSize - 1) / kFp8BlockSize;
       const float *scales = W.blockScale + (r0 / kFp8BlockSize) * blocksPerRow;
@@ -154,27 +180,71 @@ template <class Isa, WeightType Wt> struct LinearKernel {
   /// Rows [r0, r1) for TB tokens; single rows before the first RB-aligned row
   /// and after the last full group.
   template <int RB, int TB, bool Stream>
-  static void rowSweep(const float *x, int64_t ldx, const Weight &W, int64_t r0,
-                       int64_t r1, int64_t k0, int64_t k1, float *y, int64_t ldy,
-                       int64_t yRow0, bool acc) {
+  static void rowSweep(const float *x, int64_t ldx, const Weight &W, const RowSource &src,
+                       int64_t r0, int64_t r1, int64_t k0, int64_t k1, float *y,
+                       int64_t ldy, int64_t yRow0, bool acc) {
     static_assert(kFp8BlockSize % RB == 0, "an FP8 row group must not straddle blocks");
     int64_t r = r0;
     for (; r < r1 && r % RB != 0; ++r)
-      tile<1, TB, Stream>(x, ldx, W, r, k0, k1, y + (r - yRow0), ldy, acc);
+      tile<1, TB, Stream>(x, ldx, W, src, r, k0, k1, y + (r - yRow0), ldy, acc);
     for (; r + RB <= r1; r += RB)
-      tile<RB, TB, Stream>(x, ldx, W, r, k0, k1, y + (r - yRow0), ldy, acc);
+      tile<RB, TB, Stream>(x, ldx, W, src, r, k0, k1, y + (r - yRow0), ldy, acc);
     for (; r < r1; ++r)
-      tile<1, TB, Stream>(x, ldx, W, r, k0, k1, y + (r - yRow0), ldy, acc);
+      tile<1, TB, Stream>(x, ldx, W, src, r, k0, k1, y + (r - yRow0), ldy, acc);
   }
 
   /// rowSweep with the token count tb (1..MaxTB) made a compile-time constant.
   template <int RB, int MaxTB, bool Stream>
-  static void sweep(int tb, const float *x, int64_t ldx, const Weight &W, int64_t r0,
-                    int64_t r1, int64_t k0, int64_t k1, float *y, int64_t ldy,
-                    int64_t yRow0, bool acc) {
+  static void sweep(int tb, const float *x, int64_t ldx, const Weight &W,
+                    const RowSource &src, int64_t r0, int64_t r1, int64_t k0, int64_t k1,
+                    float *y, int64_t ldy, int64_t yRow0, bool acc) {
     withTokenBlock<MaxTB>(tb, [&](auto TB) {
-      rowSweep<RB, decltype(TB)::value, Stream>(x, ldx, W, r0, r1, k0, k1, y, ldy, yRow0, acc);
+      rowSweep<RB, decltype(TB)::value, Stream>(x, ldx, W, src, r0, r1, k0, k1, y, ldy,
+                                                yRow0, acc);
     });
+  }
+
+  /// xs[t * K + k] = x[t * ldx + k] * (the block scale of row block `rowBlock` and
+  /// column k) * kCodeUnit for t < tb, k0 <= k < k1: what an FP8 tile multiplies its
+  /// weights by (a multiple of kW columns per scale, so whole vectors).
+  static void scaleActivations(const float *x, int64_t ldx, int tb, const Weight &W,
+                               int64_t rowBlock, int64_t k0, int64_t k1, float *xs) {
+    const int64_t K = W.cols;
+    const int64_t blocksPerRow = (K + kFp8BlockSize - 1) / kFp8BlockSize;
+    const float *scales = W.blockScale + rowBlock * blocksPerRow;
+    for (int t = 0; t < tb; ++t)
+      for (int64_t b0 = k0; b0 < k1; b0 += kFp8BlockSize) {
+        const int64_t b1 = std::min(k1, b0 + kFp8BlockSize);
+        const V scale = Isa::set1(scales[b0 / kFp8BlockSize] * kCodeUnit);
+        int64_t k = b0;
+        for (; k + kW <= b1; k += kW)
+          Isa::store(xs + t * K + k, Isa::mul(Isa::load(x + t * ldx + k), scale));
+        if (k < b1) {
+          const int n = static_cast<int>(b1 - k);
+          Isa::storePartial(xs + t * K + k, Isa::mul(Isa::loadPartial(x + t * ldx + k, n), scale),
+                            n);
+        }
+      }
+  }
+
+  /// Rows [p0, p1), columns [k0, k1) of an FP8 weight as bf16 (value / 256, exact)
+  /// into out, rows W.cols elements apart (column k at out[row * W.cols + k]).
+  static void decodePanel(const Weight &W, int64_t p0, int64_t p1, int64_t k0, int64_t k1,
+                          uint16_t *out) {
+    for (int64_t r = p0; r < p1; ++r) {
+      const char *w = row(W, r);
+      uint16_t *o = out + (r - p0) * W.cols;
+      int64_t k = k0;
+      for (; k + kW <= k1; k += kW)
+        Isa::storeBf16Bits(o + k, Isa::template loadWeight<Wt>(w, k));
+      if (k < k1) {
+        alignas(64) uint16_t tail[kW];
+        Isa::storeBf16Bits(tail,
+                           Isa::template loadWeightPartial<Wt>(w, k, static_cast<int>(k1 - k)));
+        for (int64_t i = 0; i < k1 - k; ++i)
+          o[k + i] = tail[i];
+      }
+    }
   }
 
   static void rows(const float *x, int64_t T, int64_t ldx, const Weight &W,
@@ -186,22 +256,51 @@ template <class Isa, WeightType Wt> struct LinearKernel {
           y[t * ldy + (r - rowBegin)] = 0.f;
       return;
     }
+    const RowSource src = rowsOf(W);
     if (T <= Isa::kStreamTokens)
       return sweep<Isa::kStreamRowBlock, Isa::kStreamTokens, true>(
-          static_cast<int>(T), x, ldx, W, rowBegin, rowEnd, 0, K, y, ldy, rowBegin, false);
+          static_cast<int>(T), x, ldx, W, src, rowBegin, rowEnd, 0, K, y, ldy, rowBegin,
+          false);
     if (T <= kDecodeTokens)
       return sweep<Isa::kRowBlock, Isa::kTokenBlock, true>(
-          static_cast<int>(T), x, ldx, W, rowBegin, rowEnd, 0, K, y, ldy, rowBegin, false);
+          static_cast<int>(T), x, ldx, W, src, rowBegin, rowEnd, 0, K, y, ldy, rowBegin,
+          false);
+    // FP8 panels are decoded once to bf16, the activations scaled once per panel
+    // (see the file comment): scratch for the panel (rows K elements apart) and one
+    // token block's scaled activations (K apart).
+    constexpr bool kDecodePanels = Wt == WeightType::F8E4M3 && Stored == WeightType::F8E4M3;
+    const size_t panelBytes = (static_cast<size_t>(kPanelRows * K) * 2 + 63) / 64 * 64;
+    std::optional<Scratch> panel;
+    if constexpr (kDecodePanels)
+      panel.emplace(ScratchSlot::Fp8Panel,
+                    panelBytes + static_cast<size_t>(Isa::kTokenBlock * K) * sizeof(float));
     for (int64_t p0 = rowBegin; p0 < rowEnd; p0 += kPanelRows) {
       const int64_t p1 = p0 + kPanelRows < rowEnd ? p0 + kPanelRows : rowEnd;
       for (int64_t k0 = 0; k0 < K; k0 += kPanelCols) {
         const int64_t k1 = k0 + kPanelCols < K ? k0 + kPanelCols : K;
+        if constexpr (kDecodePanels)
+          decodePanel(W, p0, p1, k0, k1, panel->as<uint16_t>());
         for (int64_t t0 = 0; t0 < T; t0 += Isa::kTokenBlock) {
           const int64_t left = T - t0;
           const int tb = static_cast<int>(left < Isa::kTokenBlock ? left : Isa::kTokenBlock);
-          sweep<Isa::kRowBlock, Isa::kTokenBlock, false>(tb, x + t0 * ldx, ldx, W, p0, p1,
-                                                         k0, k1, y + t0 * ldy, ldy,
-                                                         rowBegin, /*acc=*/k0 > 0);
+          if constexpr (kDecodePanels) {
+            using Panel = LinearKernel<Isa, WeightType::BF16>; // unscaled: x is scaled here
+            const RowSource decoded{panel->as<char>(), p0, K * int64_t(sizeof(uint16_t))};
+            float *xs = reinterpret_cast<float *>(panel->as<char>() + panelBytes);
+            // One sweep per 128-row scale block the panel's rows cover.
+            for (int64_t q0 = p0; q0 < p1;) {
+              const int64_t q1 = std::min(p1, (q0 / kFp8BlockSize + 1) * kFp8BlockSize);
+              scaleActivations(x + t0 * ldx, ldx, tb, W, q0 / kFp8BlockSize, k0, k1, xs);
+              Panel::template sweep<Isa::kRowBlock, Isa::kTokenBlock, false>(
+                  tb, xs, K, W, decoded, q0, q1, k0, k1, y + t0 * ldy, ldy, rowBegin,
+                  /*acc=*/k0 > 0);
+              q0 = q1;
+            }
+          } else {
+            sweep<Isa::kRowBlock, Isa::kTokenBlock, false>(tb, x + t0 * ldx, ldx, W, src, p0,
+                                                           p1, k0, k1, y + t0 * ldy, ldy,
+                                                           rowBegin, /*acc=*/k0 > 0);
+          }
         }
       }
     }

@@ -59,6 +59,12 @@ struct Scalar {
   static void storeRoundedI16(int16_t *out, V v) {
     *out = static_cast<int16_t>(std::nearbyint(v));
   }
+  /// The top 16 bits of each float: its bf16 when the low bits are zero (Linear.h).
+  static void storeBf16Bits(uint16_t *out, V v) {
+    uint32_t b;
+    std::memcpy(&b, &v, sizeof b);
+    *out = static_cast<uint16_t>(b >> 16);
+  }
 
   static V zero() { return 0.f; }
   static V set1(float v) { return v; }
