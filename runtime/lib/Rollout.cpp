@@ -47,10 +47,13 @@ Status rolloutGroup(Executor &executor, KvCache &cache, const std::vector<int32_
 
   std::vector<float> logits;
   std::vector<int32_t> positions, seqIds;
+  std::vector<uint8_t> want;
+  // `wanted`: the logits rows read (null: all of them).
   auto forward = [&](const int32_t *tokens, int64_t count, const int32_t *pos,
-                     const int32_t *seqs) {
+                     const int32_t *seqs, const uint8_t *wanted = nullptr) {
     logits.resize(size_t(count * vocab));
     TokenBatch batch{tokens, pos, seqs, count};
+    batch.wantLogits = wanted;
     return executor.forward(batch, cache, logits.data());
   };
   /// Prefills `prompt` on `seq`; the last position's logits go to `last`.
@@ -63,8 +66,12 @@ Status rolloutGroup(Executor &executor, KvCache &cache, const std::vector<int32_
       seqIds.assign(size_t(count), seq);
       for (int64_t k = 0; k < count; ++k)
         positions[size_t(k)] = int32_t(offset + k);
+      // The prompt's last row alone is read (the first sample's distribution).
+      want.assign(size_t(count), 0);
+      if (offset + count == P)
+        want.back() = 1;
       MOEC_RETURN_IF_ERROR(forward(prompt.data() + offset, count, positions.data(),
-                                   seqIds.data()));
+                                   seqIds.data(), want.data()));
     }
     last.assign(logits.end() - vocab, logits.end());
     s.prefillTokens += P;

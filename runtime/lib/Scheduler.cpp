@@ -201,7 +201,12 @@ void Scheduler::step(std::vector<std::shared_ptr<Sequence>> &working) {
   if (tokens.empty())
     return;
   std::vector<float> logits(size_t(int64_t(tokens.size()) * vocab));
+  // Only the rows sampled from: each decoding sequence's, and a prompt's last.
+  std::vector<uint8_t> want(tokens.size(), 0);
+  for (const auto &[sp, row] : rows)
+    want[size_t(row)] = 1;
   TokenBatch batch{tokens.data(), positions.data(), seqIds.data(), int64_t(tokens.size())};
+  batch.wantLogits = want.data();
   auto start = std::chrono::steady_clock::now();
   Status status = executor_.forward(batch, *cache_, logits.data());
   double seconds =
