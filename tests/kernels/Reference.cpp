@@ -404,6 +404,23 @@ Result swiglu(const std::vector<float> &x, int64_t T, const SwigluWeights &m) {
       for (int64_t i = 0; i < I; ++i)
         hf[i] = static_cast<float>(g[i] / (1 + std::exp(-g[i])) * u[i]);
       linearRowI8(hf.data(), m.down, y.data(), ymag.data());
+      // A hidden value within 1e-3 of a code's rounding boundary may take the other
+      // code in the kernels (its float32 value differs from this one in the last
+      // bits): one code step, times its column of the down weight.
+      std::vector<int> q;
+      std::vector<float> hs;
+      quantizeActs(hf.data(), I, q, hs);
+      out.slack.resize(out.value.size(), 0.0);
+      for (int64_t i = 0; i < I; ++i) {
+        const float scale = hs[size_t(i / 128)];
+        if (scale == 0.f)
+          continue;
+        const double v = double(hf[i]) / double(scale);
+        if (std::fabs(std::fabs(v - std::floor(v)) - 0.5) > 1e-3)
+          continue;
+        for (int64_t r = 0; r < D; ++r)
+          out.slack[size_t(t * D + r)] += double(scale) * std::fabs(weightAt(m.down, r, i));
+      }
       for (int64_t r = 0; r < D; ++r) {
         out.value[t * D + r] = y[r];
         out.magnitude[t * D + r] = ymag[r];

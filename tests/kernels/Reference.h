@@ -32,6 +32,11 @@ void quantizeActs(const float *x, int64_t K, std::vector<int> &q, std::vector<fl
 struct Result {
   std::vector<double> value;     ///< the reference values
   std::vector<double> magnitude; ///< per element: sum of |terms| (for tolerances)
+  /// Per element (or empty: none): what the result may differ by beyond rounding,
+  /// where an int8 activation code is within float rounding of a rounding boundary
+  /// (the kernels compute it in float32, the reference in double) and either code
+  /// is right (swiglu's hidden row).
+  std::vector<double> slack;
 };
 
 /// y[T, rows] = x W^T (for an int8 weight, the W8A8 product of kernels.h).

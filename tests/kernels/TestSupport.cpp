@@ -101,6 +101,10 @@ std::vector<float> randomVector(int64_t n, std::mt19937 &rng, float lo, float hi
 
 double tolerance(double magnitude) { return 1e-5 * magnitude + 1e-7; }
 
+double bound(const ref::Result &r, size_t i) {
+  return tolerance(r.magnitude[i]) + (r.slack.empty() ? 0.0 : r.slack[i]);
+}
+
 std::string levelName(SimdLevel level) {
   switch (level) {
   case SimdLevel::Scalar:

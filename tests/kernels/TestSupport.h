@@ -8,6 +8,7 @@
 #ifndef MOEC_TESTS_KERNELS_TESTSUPPORT_H
 #define MOEC_TESTS_KERNELS_TESTSUPPORT_H
 
+#include "Reference.h"
 #include "moec/cpu/kernels.h"
 
 #include <gtest/gtest.h>
@@ -45,6 +46,10 @@ std::vector<float> randomVector(int64_t n, std::mt19937 &rng, float lo = -1.f, f
 /// Tolerance for a float result against a double reference of a sum whose terms
 /// have absolute values summing to `magnitude`: relative 1e-5 of it, plus a floor.
 double tolerance(double magnitude);
+
+/// tolerance(r.magnitude[i]) plus r.slack[i] (if any): the bound for element i of a
+/// reference result.
+double bound(const ref::Result &r, size_t i);
 
 /// Name of a level for test names ("Scalar", "Avx2", "Avx512", "Avx512Vnni").
 std::string levelName(SimdLevel level);
