@@ -40,9 +40,12 @@ cl::SubCommand benchCmd(
     "first touch happen before any timing), R repetitions of a P-token prefill of\n"
     "random ids and N greedy decode steps; median and range of tokens/s, the bytes\n"
     "one decode token reads, the machine's read bandwidth measured before each\n"
-    "repetition with the same threads, and the fraction of it decode achieves\n"
+    "repetition with the same threads, and the fraction of it decode achieves.\n"
+    "The CPU kernels' level (avx512-vnni, avx512, avx2, scalar) is reported; the\n"
+    "environment variable MOEC_SIMD=LEVEL caps it, to compare levels on one machine\n"
     "  example: moec bench model.plan -p 128 -n 64 -r 5\n"
-    "           moec bench model.plan --threads 1 -o json > bench.json");
+    "           moec bench model.plan --threads 1 -o json > bench.json\n"
+    "           MOEC_SIMD=avx2 moec bench model.plan");
 cl::opt<std::string> benchPlan(cl::Positional, cl::desc("<plan>"), cl::Required,
                                cl::sub(benchCmd));
 cl::opt<int64_t> benchPrompt("p", cl::desc("Prompt tokens per prefill (default 128)"),
@@ -282,12 +285,14 @@ int main(int argc, char **argv) {
       "  explain    compile and report what the compiler did, pass by pass, as\n"
       "             one HTML page or JSON (moec explain --help)\n"
       "  synth      write a small synthetic checkpoint (moec synth --help)\n"
+      "  bench      measure a plan's prefill and decode speed (moec bench --help)\n"
       "  emit-ptx   generate a kernel's PTX (moec emit-ptx --help)\n\n"
       "Example, end to end:\n"
       "  moec synth --preset tiny-v3 -o tiny-v3/\n"
       "  moec compile tiny-v3/ -o tiny-v3.plan\n"
       "  moec-run tiny-v3.plan --tokens 3,14,15 --max-new-tokens 16\n"
-      "  moec explain tiny-v3/ -o tiny-v3.html\n");
+      "  moec explain tiny-v3/ -o tiny-v3.html\n"
+      "  moec bench tiny-v3.plan -p 64 -n 32\n");
 
   // The options compile and explain share.
   auto sharedOptions = [&](moec::driver::CompileOptions &o) -> Error {
