@@ -31,6 +31,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace {
@@ -457,6 +458,8 @@ TEST_P(Golden, Int8PlanAccuracy) {
 /// dequantizes them to float32 first, as moec does).
 TEST_P(Golden, Int8PlanMatchesTheNumpyEmulation) {
   const std::string expected = variantDir() + "/logits_int8_naive.npy";
+  ASSERT_TRUE(llvm::sys::fs::exists(expected))
+      << expected << " is missing: run tests/golden/emulate_int8.py";
   std::string err;
   const std::string plan = tmp + "/int8-naive.plan";
   ASSERT_EQ(run({kBin + "/moec", "compile", checkpointDir(), "--quantize=int8",
@@ -474,11 +477,18 @@ TEST_P(Golden, Int8PlanMatchesTheNumpyEmulation) {
   auto compare = [&](const char *level, std::vector<double> &rel, std::vector<bool> &sameTop) {
     const std::string npy = tmp + "/int8-" + (level ? level : "detected") + ".npy";
     std::string runErr;
+    // The child inherits MOEC_SIMD; the caller's own value is put back after.
+    const char *callers = std::getenv("MOEC_SIMD");
+    const std::optional<std::string> saved =
+        callers ? std::optional<std::string>(callers) : std::nullopt;
     if (level)
       ::setenv("MOEC_SIMD", level, 1);
     const int rc = run({kBin + "/moec-run", plan, "--tokens", tokens, "--dump-logits", npy}, "",
                        runErr);
-    ::unsetenv("MOEC_SIMD");
+    if (saved)
+      ::setenv("MOEC_SIMD", saved->c_str(), 1);
+    else
+      ::unsetenv("MOEC_SIMD");
     ASSERT_EQ(rc, 0) << runErr;
     Npy ours = readNpy(npy);
     ASSERT_EQ(ours.shape, ref.shape);

@@ -371,7 +371,7 @@ llvm::Error Emitter::bandSource(moe::WeightOp in, const SourceTensor &t, bool in
   const int64_t gridRows = (rows + sourceBlock.getRows() - 1) / sourceBlock.getRows(),
                 gridCols = (cols + sourceBlock.getCols() - 1) / sourceBlock.getCols();
   if (!s || s->dtype != plan::DType::F32 ||
-      s->bytes != uint64_t(gridRows * gridCols) * sizeof(float))
+      s->shape != std::vector<int64_t>{gridRows, gridCols})
     return makeError(formatv("{0}: tensor '{1}': missing, not f32, or not the {2}x{3} scales "
                              "of '{4}'",
                              source.blame(scaleName), scaleName, gridRows, gridCols, name));

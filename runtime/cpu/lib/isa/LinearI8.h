@@ -26,12 +26,15 @@
 // vpmaddwd's work per instruction and no widening of the weights. The activation
 // codes go in as u = q + 128 (QuantizedActs::u8), so a block's sum is
 //   sum u w = sum q w + 128 * sum w,
-// and each tile starts its lanes at -128 * sum w (the weight row's block sums,
-// computed once per panel of the weights). Every step stays exact in int32:
+// and each tile starts its lanes at -128 * sum w over the weights each lane will
+// multiply (a vector per weight row and block, computed once per panel of the
+// weights, with no horizontal sums), so every lane holds its own part of the
+// integer dot product: the lanes stay small, and their fold into fp32 rounds no
+// more than the int16 path's. Every step stays exact in int32:
 //   Isa::kByteStep         bytes per step
 //   Isa::loadBytes(p), loadBytesPartial(p, n), loadU8(p), dot(acc, u, w)
-//   Isa::lane0(v)          v in lane 0, zero elsewhere
-//   Isa::byteSum(p, n)     the sum of n <= kBlock weight bytes
+//   Isa::byteOffsets(p, n) the lanes' -128 * sum of their weight bytes, for the n <=
+//                          kBlock bytes of one block
 //   Isa::storeU8Codes(out, q, n)   n codes + 128 as bytes (n a multiple of kBlock)
 // Decode (the streaming tiles) keeps the int16 path, where VNNI's vpdpwssd fuses
 // vpmaddwd with its add.
@@ -106,24 +109,24 @@ template <class Isa> struct Int8Kernel {
     }
   }
 
-  /// 128 * the sum of each weight row's bytes per block, for the rows and blocks
-  /// of one panel: the offsets the byte products start from (see above).
+  /// The vectors the byte products of each weight row and block of one panel start
+  /// from: -128 * the sum of the weight bytes each lane multiplies (see above).
   struct ByteSums {
-    const int32_t *sums = nullptr; ///< [rows of the panel][ld]
+    const VI *lanes = nullptr; ///< [rows of the panel][ld]
     int64_t ld = 0;
     int64_t row0 = 0;   ///< the panel's first row
     int64_t block0 = 0; ///< the panel's first block
-    int32_t at(int64_t row, int64_t block) const { return sums[(row - row0) * ld + (block - block0)]; }
+    VI at(int64_t row, int64_t block) const { return lanes[(row - row0) * ld + (block - block0)]; }
   };
   static constexpr int64_t kPanelBlocks = kPanelCols / kBlock;
 
   static void byteSums(const Weight &W, int64_t p0, int64_t p1, int64_t k0, int64_t k1,
-                       int32_t *out) {
+                       VI *out) {
     const int8_t *w = static_cast<const int8_t *>(W.data);
     for (int64_t r = p0; r < p1; ++r)
       for (int64_t b0 = k0, i = 0; b0 < k1; b0 += kBlock, ++i) {
         const int n = static_cast<int>(k1 - b0 < kBlock ? k1 - b0 : kBlock);
-        out[(r - p0) * kPanelBlocks + i] = 128 * Isa::byteSum(w + r * W.cols + b0, n);
+        out[(r - p0) * kPanelBlocks + i] = Isa::byteOffsets(w + r * W.cols + b0, n);
       }
   }
 
@@ -167,7 +170,7 @@ template <class Isa> struct Int8Kernel {
           __builtin_prefetch(w + r * K + ahead + 64);
         }
         if constexpr (Bytes) {
-          const VI start = Isa::lane0(-sums.at(r0 + r, b));
+          const VI start = sums.at(r0 + r, b);
 #pragma GCC unroll 8
           for (int t = 0; t < TB; ++t)
             acc[r][t] = start;
@@ -287,7 +290,7 @@ template <class Isa> struct Int8Kernel {
     if (T <= Isa::kI8TokenBlock)
       return sweep<Isa::kI8RowBlock, Isa::kI8TokenBlock, true>(
           static_cast<int>(T), a, W, rowBegin, rowEnd, 0, K, y, ldy, rowBegin, false);
-    alignas(64) int32_t sumsData[Isa::kByteDot ? kPanelRows * kPanelBlocks : 1];
+    alignas(64) VI sumsData[Isa::kByteDot ? kPanelRows * kPanelBlocks : 1]; // 64 KiB
     for (int64_t p0 = rowBegin; p0 < rowEnd; p0 += kPanelRows) {
       const int64_t p1 = p0 + kPanelRows < rowEnd ? p0 + kPanelRows : rowEnd;
       for (int64_t k0 = 0; k0 < K; k0 += kPanelCols) {

@@ -90,7 +90,9 @@ enum class SimdLevel : uint8_t {
   Avx512 = 2, ///< AVX-512 F/BW/VL (plus the AVX2 set)
   Avx512Vnni = 3, ///< AVX-512 with VNNI: int8 products with vpdpbusd / vpdpwssd
 };
-/// Returns the best level this CPU (and OS) supports; the kernels use it by default.
+/// Returns the best level this CPU (and OS) supports, capped by the environment
+/// variable MOEC_SIMD (scalar, avx2, avx512, avx512-vnni) when it names a level the
+/// CPU has; the kernels use it by default.
 SimdLevel detectedSimdLevel();
 /// Forces the level every kernel uses from now on (tests and benchmarks compare the
 /// paths). Returns false, changing nothing, when this CPU cannot run `level`.
