@@ -47,9 +47,11 @@ struct Quantized {
   std::vector<float> scales;
 };
 
-/// The recipe over a float [rows, cols] weight, one block at a time.
-Quantized referenceQuantize(const std::vector<float> &w, int64_t rows, int64_t cols,
-                            Fp8ScaleFormat format, int64_t B = 128) {
+/// A block recipe over a float [rows, cols] weight, one B x B block at a time: each
+/// block's scale from its amax (scaleOf), each code from its value and the scale.
+template <class ScaleFn, class CodeFn>
+Quantized referenceBlocks(const std::vector<float> &w, int64_t rows, int64_t cols, int64_t B,
+                          ScaleFn scaleOf, CodeFn codeOf) {
   const int64_t gr = (rows + B - 1) / B, gc = (cols + B - 1) / B;
   Quantized q;
   q.codes.resize(size_t(rows * cols));
@@ -60,15 +62,27 @@ Quantized referenceQuantize(const std::vector<float> &w, int64_t rows, int64_t c
       for (int64_t i = br * B; i < std::min(rows, (br + 1) * B); ++i)
         for (int64_t j = bc * B; j < std::min(cols, (bc + 1) * B); ++j)
           amax = std::max(amax, std::fabs(w[size_t(i * cols + j)]));
-      double s = float(double(std::max(amax, 1e-12f)) / 448.0);
-      if (format == Fp8ScaleFormat::Ue8m0)
-        s = std::exp2(std::ceil(std::log2(s)));
-      q.scales[size_t(br * gc + bc)] = float(s);
+      const float s = scaleOf(amax);
+      q.scales[size_t(br * gc + bc)] = s;
       for (int64_t i = br * B; i < std::min(rows, (br + 1) * B); ++i)
         for (int64_t j = bc * B; j < std::min(cols, (bc + 1) * B); ++j)
-          q.codes[size_t(i * cols + j)] = referenceCode(double(w[size_t(i * cols + j)]) / s);
+          q.codes[size_t(i * cols + j)] = codeOf(w[size_t(i * cols + j)], s);
     }
   return q;
+}
+
+/// The FP8 recipe over a float [rows, cols] weight.
+Quantized referenceQuantize(const std::vector<float> &w, int64_t rows, int64_t cols,
+                            Fp8ScaleFormat format, int64_t B = 128) {
+  return referenceBlocks(
+      w, rows, cols, B,
+      [&](float amax) {
+        double s = float(double(std::max(amax, 1e-12f)) / 448.0);
+        if (format == Fp8ScaleFormat::Ue8m0)
+          s = std::exp2(std::ceil(std::log2(s)));
+        return float(s);
+      },
+      [](float v, float s) { return referenceCode(double(v) / double(s)); });
 }
 
 /// The stored values of a test weight as floats.
@@ -255,26 +269,13 @@ TEST_P(Quantize, BandsAndThreadCountsAgreeWithTheWhole) {
 
 /// The int8 recipe over float values, one 128 x 128 block at a time.
 Quantized referenceQuantizeInt8(const std::vector<float> &w, int64_t rows, int64_t cols) {
-  const int64_t B = 128, gr = (rows + B - 1) / B, gc = (cols + B - 1) / B;
-  Quantized q;
-  q.codes.resize(size_t(rows * cols));
-  q.scales.resize(size_t(gr * gc));
-  for (int64_t br = 0; br < gr; ++br)
-    for (int64_t bc = 0; bc < gc; ++bc) {
-      float amax = 0.f;
-      for (int64_t i = br * B; i < std::min(rows, (br + 1) * B); ++i)
-        for (int64_t j = bc * B; j < std::min(cols, (bc + 1) * B); ++j)
-          amax = std::max(amax, std::fabs(w[size_t(i * cols + j)]));
-      const float s = float(double(std::max(amax, 1e-12f)) / 127.0);
-      q.scales[size_t(br * gc + bc)] = s;
-      for (int64_t i = br * B; i < std::min(rows, (br + 1) * B); ++i)
-        for (int64_t j = bc * B; j < std::min(cols, (bc + 1) * B); ++j) {
-          const double c = std::nearbyint(double(w[size_t(i * cols + j)]) / double(s));
-          q.codes[size_t(i * cols + j)] =
-              static_cast<uint8_t>(static_cast<int8_t>(std::clamp(c, -127.0, 127.0)));
-        }
-    }
-  return q;
+  return referenceBlocks(
+      w, rows, cols, 128,
+      [](float amax) { return float(double(std::max(amax, 1e-12f)) / 127.0); },
+      [](float v, float s) {
+        const double c = std::nearbyint(double(v) / double(s));
+        return static_cast<uint8_t>(static_cast<int8_t>(std::clamp(c, -127.0, 127.0)));
+      });
 }
 
 /// The int8 recipe from bf16 values, and from an FP8 weight (a requantization: each
