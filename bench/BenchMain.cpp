@@ -2,7 +2,7 @@
 //
 // Google Benchmark's main plus options of its own, removed before the library
 // parses the rest:
-//   --moec_simd=scalar|avx2|avx512|avx512-vnni  force a SIMD level (default: the detected one)
+//   --moec_simd=scalar|avx2|avx2-vnni|avx512|avx512-vnni  force a SIMD level (default: the detected one)
 //   --moec_threads=N                 kernel threads (default: the CPUs of
 //                                    sched_getaffinity)
 //   --moec_baseline=PATH             also run the linear, MoE and MLA benchmarks on the
@@ -52,6 +52,8 @@ int main(int argc, char **argv) {
         level = moec::cpu::SimdLevel::Avx512;
       else if (std::strcmp(levelName, "avx512-vnni") == 0)
         level = moec::cpu::SimdLevel::Avx512Vnni;
+      else if (std::strcmp(levelName, "avx2-vnni") == 0)
+        level = moec::cpu::SimdLevel::Avx2Vnni;
       else {
         std::fprintf(stderr, "moec_bench: --moec_simd: unknown level '%s'\n", levelName);
         return 2;

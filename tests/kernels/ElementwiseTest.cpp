@@ -125,6 +125,10 @@ TEST(Dispatch, LevelsAndThreads) {
   if (setSimdLevelForTesting(SimdLevel::Avx512)) {
     EXPECT_STREQ(simdLevel(), "avx512");
   }
+  if (setSimdLevelForTesting(SimdLevel::Avx2Vnni)) {
+    EXPECT_STREQ(simdLevel(), "avx2-vnni");
+    EXPECT_TRUE(setSimdLevelForTesting(SimdLevel::Avx2)); // AVX-VNNI implies AVX2
+  }
   if (setSimdLevelForTesting(SimdLevel::Avx512Vnni)) {
     EXPECT_STREQ(simdLevel(), "avx512-vnni");
     EXPECT_TRUE(setSimdLevelForTesting(SimdLevel::Avx512)); // VNNI implies the rest
@@ -133,6 +137,7 @@ TEST(Dispatch, LevelsAndThreads) {
   const std::string detected = levelName(detectedSimdLevel());
   EXPECT_EQ(simdLevel(), detected == "Avx512Vnni" ? std::string("avx512-vnni")
                          : detected == "Avx512"   ? std::string("avx512")
+                         : detected == "Avx2Vnni" ? std::string("avx2-vnni")
                          : detected == "Avx2"     ? std::string("avx2")
                                                   : std::string("scalar"));
   const int saved = numThreads();

@@ -115,6 +115,8 @@ std::string levelName(SimdLevel level) {
     return "Avx512";
   case SimdLevel::Avx512Vnni:
     return "Avx512Vnni";
+  case SimdLevel::Avx2Vnni:
+    return "Avx2Vnni";
   }
   return "Unknown";
 }

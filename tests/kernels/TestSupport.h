@@ -51,7 +51,7 @@ double tolerance(double magnitude);
 /// reference result.
 double bound(const ref::Result &r, size_t i);
 
-/// Name of a level for test names ("Scalar", "Avx2", "Avx512", "Avx512Vnni").
+/// Name of a level for test names ("Scalar", "Avx2", "Avx2Vnni", "Avx512", "Avx512Vnni").
 std::string levelName(SimdLevel level);
 
 /// A fixture parameterised by SIMD level: forces the level in SetUp (skipping the
@@ -67,6 +67,7 @@ protected:
   INSTANTIATE_TEST_SUITE_P(                                                            \
       Levels, Suite,                                                                   \
       ::testing::Values(::moec::cpu::SimdLevel::Scalar, ::moec::cpu::SimdLevel::Avx2,  \
+                        ::moec::cpu::SimdLevel::Avx2Vnni,                              \
                         ::moec::cpu::SimdLevel::Avx512,                                \
                         ::moec::cpu::SimdLevel::Avx512Vnni),                           \
       [](const ::testing::TestParamInfo<::moec::cpu::SimdLevel> &info) {               \

@@ -140,7 +140,7 @@ execution:
                         decide instead
   --backend NAME        backend to run on (default: cpu). The CPU kernels use the
                         best instruction set this CPU has (avx512-vnni, avx512,
-                        avx2, scalar); MOEC_SIMD=LEVEL caps it
+                        avx2-vnni, avx2, scalar); MOEC_SIMD=LEVEL caps it
   --help                show this help
 
 examples:

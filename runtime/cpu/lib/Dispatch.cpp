@@ -48,6 +48,12 @@ bool cpuHas(SimdLevel level) {
 #else
     return false;
 #endif
+  case SimdLevel::Avx2Vnni:
+#if defined(__x86_64__) || defined(__i386__)
+    return cpuHas(SimdLevel::Avx2) && __builtin_cpu_supports("avxvnni");
+#else
+    return false;
+#endif
   }
   return false;
 }
@@ -58,6 +64,8 @@ const detail::KernelTable &tableFor(SimdLevel level) {
     return detail::avx512VnniKernelTable();
   case SimdLevel::Avx512:
     return detail::avx512KernelTable();
+  case SimdLevel::Avx2Vnni:
+    return detail::avx2VnniKernelTable();
   case SimdLevel::Avx2:
     return detail::avx2KernelTable();
   case SimdLevel::Scalar:
@@ -74,7 +82,7 @@ std::atomic<int> gDefaultThreads{0};
 /// Thread-local: each backend sets its own count around the kernels it calls.
 thread_local int tThreads = 0;
 
-/// MOEC_SIMD=scalar|avx2|avx512|avx512-vnni caps the level (to compare the paths
+/// MOEC_SIMD=scalar|avx2|avx2-vnni|avx512|avx512-vnni caps the level (to compare the paths
 /// with the same program); a level this CPU lacks, or another word, is ignored with a
 /// line on stderr.
 SimdLevel cappedByEnvironment(SimdLevel best) {
@@ -83,6 +91,7 @@ SimdLevel cappedByEnvironment(SimdLevel best) {
     return best;
   const std::pair<const char *, SimdLevel> names[] = {{"scalar", SimdLevel::Scalar},
                                                       {"avx2", SimdLevel::Avx2},
+                                                      {"avx2-vnni", SimdLevel::Avx2Vnni},
                                                       {"avx512", SimdLevel::Avx512},
                                                       {"avx512-vnni", SimdLevel::Avx512Vnni}};
   for (const auto &[name, level] : names)
@@ -94,7 +103,8 @@ SimdLevel cappedByEnvironment(SimdLevel best) {
       return best;
     }
   std::fprintf(stderr,
-               "moec: MOEC_SIMD=%s: not a level (scalar, avx2, avx512, avx512-vnni); ignored\n",
+               "moec: MOEC_SIMD=%s: not a level (scalar, avx2, avx2-vnni, avx512, avx512-vnni); "
+               "ignored\n",
                env);
   return best;
 }
@@ -105,6 +115,7 @@ SimdLevel detectedSimdLevel() {
   static const SimdLevel level =
       cappedByEnvironment(cpuHas(SimdLevel::Avx512Vnni) ? SimdLevel::Avx512Vnni
                           : cpuHas(SimdLevel::Avx512)   ? SimdLevel::Avx512
+                          : cpuHas(SimdLevel::Avx2Vnni) ? SimdLevel::Avx2Vnni
                           : cpuHas(SimdLevel::Avx2)     ? SimdLevel::Avx2
                                                         : SimdLevel::Scalar);
   return level;

@@ -140,6 +140,7 @@ struct KernelTable {
 /// The table of each level. The AVX ones must only be called on a CPU that has them.
 const KernelTable &scalarKernelTable();
 const KernelTable &avx2KernelTable();
+const KernelTable &avx2VnniKernelTable();
 const KernelTable &avx512KernelTable();
 const KernelTable &avx512VnniKernelTable();
 

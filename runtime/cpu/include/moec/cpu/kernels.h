@@ -80,7 +80,8 @@ private:
   int saved_; ///< the thread's count before
 };
 
-/// Names the SIMD level chosen at run time: "avx512-vnni", "avx512", "avx2" or "scalar".
+/// Names the SIMD level chosen at run time: "avx512-vnni", "avx512", "avx2-vnni", "avx2"
+/// or "scalar".
 const char *simdLevel();
 
 /// Instruction-set levels the kernels are compiled for.
@@ -89,9 +90,10 @@ enum class SimdLevel : uint8_t {
   Avx2 = 1,   ///< AVX2 + FMA + F16C
   Avx512 = 2, ///< AVX-512 F/BW/VL (plus the AVX2 set)
   Avx512Vnni = 3, ///< AVX-512 with VNNI: int8 products with vpdpbusd / vpdpwssd
+  Avx2Vnni = 4,   ///< AVX2 with AVX-VNNI (no AVX-512): the same, 256 bits wide
 };
 /// Returns the best level this CPU (and OS) supports, capped by the environment
-/// variable MOEC_SIMD (scalar, avx2, avx512, avx512-vnni) when it names a level the
+/// variable MOEC_SIMD (scalar, avx2, avx2-vnni, avx512, avx512-vnni) when it names a level the
 /// CPU has; the kernels use it by default.
 SimdLevel detectedSimdLevel();
 /// Forces the level every kernel uses from now on (tests and benchmarks compare the
