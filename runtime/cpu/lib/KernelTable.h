@@ -61,21 +61,25 @@ struct QuantizedActs {
   int64_t ld = 0;     ///< K rounded up to whole blocks
   int64_t blocks = 0; ///< ceil(K / kInt8ActBlock)
   /// The same codes plus 128, as bytes (rows ld apart), for the levels that multiply
-  /// unsigned bytes by the signed weight bytes (vpdpbusd); others leave it unwritten.
+  /// unsigned bytes by the signed weight bytes (vpdpbusd, KernelTable::int8ByteCodes);
+  /// null for the others.
   uint8_t *u8 = nullptr;
 };
 
-/// The memory of a QuantizedActs for T tokens of K values, in one buffer.
+/// The memory of a QuantizedActs for T tokens of K values, in one buffer; the byte
+/// codes only when `byteCodes` (the level's KernelTable::int8ByteCodes).
 class QuantizedActsLayout {
 public:
-  QuantizedActsLayout(int64_t T, int64_t K)
-      : T_(T), blocks_((K + kInt8ActBlock - 1) / kInt8ActBlock), ld_(blocks_ * kInt8ActBlock) {}
-  size_t bytes() const { return codesBytes() + scalesBytes() + round64(static_cast<size_t>(T_ * ld_)); }
+  QuantizedActsLayout(int64_t T, int64_t K, bool byteCodes)
+      : T_(T), blocks_((K + kInt8ActBlock - 1) / kInt8ActBlock), ld_(blocks_ * kInt8ActBlock),
+        byteCodes_(byteCodes) {}
+  size_t bytes() const { return codesBytes() + scalesBytes() + byteCodesBytes(); }
   QuantizedActs place(char *base) const {
     QuantizedActs a;
     a.q = reinterpret_cast<int16_t *>(base);
     a.scale = reinterpret_cast<float *>(base + codesBytes());
-    a.u8 = reinterpret_cast<uint8_t *>(base + codesBytes() + scalesBytes());
+    if (byteCodes_)
+      a.u8 = reinterpret_cast<uint8_t *>(base + codesBytes() + scalesBytes());
     a.ld = ld_;
     a.blocks = blocks_;
     return a;
@@ -85,12 +89,16 @@ private:
   static size_t round64(size_t b) { return (b + 63) / 64 * 64; }
   size_t codesBytes() const { return round64(static_cast<size_t>(T_ * ld_) * 2); }
   size_t scalesBytes() const { return round64(static_cast<size_t>(T_ * blocks_) * 4); }
+  size_t byteCodesBytes() const { return byteCodes_ ? round64(static_cast<size_t>(T_ * ld_)) : 0; }
   int64_t T_, blocks_, ld_;
+  bool byteCodes_;
 };
 
 struct KernelTable {
   /// The level's name as simdLevel() reports it.
   const char *name;
+  /// Whether its int8 products read QuantizedActs::u8 (VNNI byte products).
+  bool int8ByteCodes;
   /// y[t * ldy + (r - rowBegin)] = x[t * ldx + :] . W[r, :] for t < T and
   /// rowBegin <= r < rowEnd. Weights are decoded on the fly.
   void (*linearRows)(const float *x, int64_t T, int64_t ldx, const Weight &W,

@@ -50,7 +50,7 @@ int64_t linearRowChunk(const Weight &W, int64_t T, int threads) {
 void quantizeActivationsI8(const float *x, int64_t K, int16_t *q, float *scales) {
   if (K <= 0)
     return;
-  const detail::QuantizedActsLayout layout(1, K);
+  const detail::QuantizedActsLayout layout(1, K, detail::activeKernels().int8ByteCodes);
   const detail::Scratch scratch(detail::ScratchSlot::Int8Input, layout.bytes());
   const detail::QuantizedActs a = layout.place(scratch.as<char>());
   detail::activeKernels().quantizeActsI8(x, 1, K, K, a);
@@ -69,7 +69,7 @@ void linear(const float *x, int64_t T, const Weight &W, float *y) {
   std::optional<detail::Scratch> scratch;
   detail::QuantizedActs a;
   if (int8) {
-    const detail::QuantizedActsLayout layout(T, W.cols);
+    const detail::QuantizedActsLayout layout(T, W.cols, k.int8ByteCodes);
     scratch.emplace(detail::ScratchSlot::Int8Shared, layout.bytes());
     a = layout.place(scratch->as<char>());
     k.quantizeActsI8(x, T, W.cols, W.cols, a);

@@ -106,9 +106,9 @@ void runMlps(MlpTask *tasks, int64_t count, int64_t D, int64_t K, const float *w
   for (int64_t i = 0; i < count; ++i) {
     const SwigluWeights &mlp = *tasks[i].mlp;
     if (int8Input(mlp))
-      int8Bytes += detail::QuantizedActsLayout(tasks[i].rows, mlp.width()).bytes();
+      int8Bytes += detail::QuantizedActsLayout(tasks[i].rows, mlp.width(), k.int8ByteCodes).bytes();
     if (mlp.down.type == WeightType::I8)
-      int8Bytes += detail::QuantizedActsLayout(tasks[i].rows, mlp.inner()).bytes();
+      int8Bytes += detail::QuantizedActsLayout(tasks[i].rows, mlp.inner(), k.int8ByteCodes).bytes();
   }
   std::optional<Scratch> int8Scratch;
   if (int8Bytes > 0)
@@ -121,13 +121,13 @@ void runMlps(MlpTask *tasks, int64_t count, int64_t D, int64_t K, const float *w
       const SwigluWeights &mlp = *task.mlp;
       task.xq = task.hq = detail::QuantizedActs();
       if (int8Input(mlp)) {
-        const detail::QuantizedActsLayout layout(task.rows, mlp.width());
+        const detail::QuantizedActsLayout layout(task.rows, mlp.width(), k.int8ByteCodes);
         task.xq = layout.place(next);
         next += layout.bytes();
         k.quantizeActsI8(task.x, task.rows, mlp.width(), mlp.width(), task.xq);
       }
       if (mlp.down.type == WeightType::I8) {
-        const detail::QuantizedActsLayout layout(task.rows, mlp.inner());
+        const detail::QuantizedActsLayout layout(task.rows, mlp.inner(), k.int8ByteCodes);
         task.hq = layout.place(next);
         next += layout.bytes();
         int8Hidden = true;

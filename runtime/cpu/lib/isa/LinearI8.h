@@ -305,7 +305,8 @@ template <class Isa> struct Int8Kernel {
           const int tb = static_cast<int>(left < Isa::kI8TokenBlock ? left : Isa::kI8TokenBlock);
           QuantizedActs part = a;
           part.q += t0 * a.ld;
-          part.u8 += t0 * a.ld;
+          if (part.u8)
+            part.u8 += t0 * a.ld;
           part.scale += t0 * a.blocks;
           sweep<Isa::kI8RowBlock, Isa::kI8TokenBlock, false, Isa::kByteDot>(
               tb, part, W, p0, p1, k0, k1, y + t0 * ldy, ldy, rowBegin, /*acc=*/k0 > 0, sums);
@@ -319,7 +320,7 @@ template <class Isa> struct Int8Kernel {
   /// and call linearRowsI8 instead).
   static void rowsFromFloat(const float *x, int64_t T, int64_t ldx, const Weight &W,
                             int64_t rowBegin, int64_t rowEnd, float *y, int64_t ldy) {
-    QuantizedActsLayout layout(T, W.cols);
+    QuantizedActsLayout layout(T, W.cols, Isa::kByteDot);
     const Scratch scratch(ScratchSlot::Int8Input, layout.bytes());
     const QuantizedActs a = layout.place(scratch.as<char>());
     quantize(x, T, ldx, W.cols, a);

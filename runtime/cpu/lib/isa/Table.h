@@ -33,6 +33,7 @@ namespace {
 template <class Isa> KernelTable makeKernelTable(const char *name) {
   KernelTable table;
   table.name = name;
+  table.int8ByteCodes = Isa::kByteDot;
   table.linearRows = &linearRowsImpl<Isa>;
   table.linearRowsI8 = &Int8Kernel<Isa>::rows;
   table.quantizeActsI8 = &Int8Kernel<Isa>::quantize;
