@@ -44,17 +44,7 @@ int main(int argc, char **argv) {
     if (std::strncmp(arg, "--moec_simd=", 12) == 0) {
       levelName = arg + 12;
       forceLevel = true;
-      if (std::strcmp(levelName, "scalar") == 0)
-        level = moec::cpu::SimdLevel::Scalar;
-      else if (std::strcmp(levelName, "avx2") == 0)
-        level = moec::cpu::SimdLevel::Avx2;
-      else if (std::strcmp(levelName, "avx512") == 0)
-        level = moec::cpu::SimdLevel::Avx512;
-      else if (std::strcmp(levelName, "avx512-vnni") == 0)
-        level = moec::cpu::SimdLevel::Avx512Vnni;
-      else if (std::strcmp(levelName, "avx2-vnni") == 0)
-        level = moec::cpu::SimdLevel::Avx2Vnni;
-      else {
+      if (!moec::cpu::simdLevelFromName(levelName, &level)) {
         std::fprintf(stderr, "moec_bench: --moec_simd: unknown level '%s'\n", levelName);
         return 2;
       }

@@ -23,39 +23,26 @@ namespace moec::cpu {
 namespace {
 
 bool cpuHas(SimdLevel level) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
   switch (level) {
   case SimdLevel::Scalar:
     return true;
   case SimdLevel::Avx2:
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
            __builtin_cpu_supports("f16c");
-#else
-    return false;
-#endif
+  case SimdLevel::Avx2Vnni:
+    return cpuHas(SimdLevel::Avx2) && __builtin_cpu_supports("avxvnni");
   case SimdLevel::Avx512:
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
     return cpuHas(SimdLevel::Avx2) && __builtin_cpu_supports("avx512f") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-#else
-    return false;
-#endif
   case SimdLevel::Avx512Vnni:
-#if defined(__x86_64__) || defined(__i386__)
     return cpuHas(SimdLevel::Avx512) && __builtin_cpu_supports("avx512vnni");
-#else
-    return false;
-#endif
-  case SimdLevel::Avx2Vnni:
-#if defined(__x86_64__) || defined(__i386__)
-    return cpuHas(SimdLevel::Avx2) && __builtin_cpu_supports("avxvnni");
-#else
-    return false;
-#endif
   }
   return false;
+#else
+  return level == SimdLevel::Scalar;
+#endif
 }
 
 const detail::KernelTable &tableFor(SimdLevel level) {
@@ -89,19 +76,14 @@ SimdLevel cappedByEnvironment(SimdLevel best) {
   const char *env = std::getenv("MOEC_SIMD");
   if (!env || !*env)
     return best;
-  const std::pair<const char *, SimdLevel> names[] = {{"scalar", SimdLevel::Scalar},
-                                                      {"avx2", SimdLevel::Avx2},
-                                                      {"avx2-vnni", SimdLevel::Avx2Vnni},
-                                                      {"avx512", SimdLevel::Avx512},
-                                                      {"avx512-vnni", SimdLevel::Avx512Vnni}};
-  for (const auto &[name, level] : names)
-    if (std::strcmp(env, name) == 0) {
-      if (cpuHas(level))
-        return level;
-      std::fprintf(stderr, "moec: MOEC_SIMD=%s: this CPU lacks it; using the detected level\n",
-                   env);
-      return best;
-    }
+  SimdLevel level;
+  if (simdLevelFromName(env, &level)) {
+    if (cpuHas(level))
+      return level;
+    std::fprintf(stderr, "moec: MOEC_SIMD=%s: this CPU lacks it; using the detected level\n",
+                 env);
+    return best;
+  }
   std::fprintf(stderr,
                "moec: MOEC_SIMD=%s: not a level (scalar, avx2, avx2-vnni, avx512, avx512-vnni); "
                "ignored\n",
@@ -110,6 +92,19 @@ SimdLevel cappedByEnvironment(SimdLevel best) {
 }
 
 } // namespace
+
+bool simdLevelFromName(const char *name, SimdLevel *out) {
+  static const std::pair<const char *, SimdLevel> kNames[] = {
+      {"scalar", SimdLevel::Scalar},   {"avx2", SimdLevel::Avx2},
+      {"avx2-vnni", SimdLevel::Avx2Vnni}, {"avx512", SimdLevel::Avx512},
+      {"avx512-vnni", SimdLevel::Avx512Vnni}};
+  for (const auto &[n, level] : kNames)
+    if (std::strcmp(name, n) == 0) {
+      *out = level;
+      return true;
+    }
+  return false;
+}
 
 SimdLevel detectedSimdLevel() {
   static const SimdLevel level =

@@ -43,15 +43,9 @@ struct Avx2Vnni : Avx2 {
     asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "xm"(w));
     return acc;
   }
-  /// -128 * (per lane) the sum of the weight bytes the lane multiplies in the
-  /// n <= 128 bytes at p (four at each 32-byte step): what the codes' + 128 adds.
-  static VI byteOffsets(const int8_t *p, int n) {
-    const __m256i k128 = _mm256_set1_epi8(static_cast<char>(0x80)); // 128 as unsigned bytes
-    __m256i acc = _mm256_setzero_si256();
-    for (int k = 0; k < n; k += kByteStep)
-      acc = dot(acc, k128, loadBytesPartial(p + k, n - k));
-    return _mm256_sub_epi32(_mm256_setzero_si256(), acc);
-  }
+  /// 128 as unsigned bytes (LinearI8.h's offsets).
+  static VI bytes128() { return _mm256_set1_epi8(static_cast<char>(0x80)); }
+  static VI isub(VI a, VI b) { return _mm256_sub_epi32(a, b); }
   static void storeU8Codes(uint8_t *out, const int16_t *q, int64_t n) {
     const __m256i bias = _mm256_set1_epi16(128);
     for (int64_t k = 0; k < n; k += 16) {

@@ -41,15 +41,9 @@ struct Avx512Vnni : Avx512 {
     asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "vm"(w));
     return acc;
   }
-  /// -128 * (per lane) the sum of the weight bytes the lane multiplies in the
-  /// n <= 128 bytes at p (four at each 64-byte step): what the codes' + 128 adds.
-  static VI byteOffsets(const int8_t *p, int n) {
-    const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80)); // 128 as unsigned bytes
-    __m512i acc = _mm512_setzero_si512();
-    for (int k = 0; k < n; k += kByteStep)
-      acc = dot(acc, k128, loadBytesPartial(p + k, n - k));
-    return _mm512_sub_epi32(_mm512_setzero_si512(), acc);
-  }
+  /// 128 as unsigned bytes (LinearI8.h's offsets).
+  static VI bytes128() { return _mm512_set1_epi8(static_cast<char>(0x80)); }
+  static VI isub(VI a, VI b) { return _mm512_sub_epi32(a, b); }
   static void storeU8Codes(uint8_t *out, const int16_t *q, int64_t n) {
     const __m512i bias = _mm512_set1_epi16(128);
     for (int64_t k = 0; k < n; k += 32) {

@@ -33,8 +33,7 @@
 // more than the int16 path's. Every step stays exact in int32:
 //   Isa::kByteStep         bytes per step
 //   Isa::loadBytes(p), loadBytesPartial(p, n), loadU8(p), dot(acc, u, w)
-//   Isa::byteOffsets(p, n) the lanes' -128 * sum of their weight bytes, for the n <=
-//                          kBlock bytes of one block
+//   Isa::bytes128()        128 in every byte; Isa::isub(a, b) lane by lane
 //   Isa::storeU8Codes(out, q, n)   n codes + 128 as bytes (n a multiple of kBlock)
 // Decode (the streaming tiles) keeps the int16 path, where VNNI's vpdpwssd fuses
 // vpmaddwd with its add.
@@ -126,8 +125,17 @@ template <class Isa> struct Int8Kernel {
     for (int64_t r = p0; r < p1; ++r)
       for (int64_t b0 = k0, i = 0; b0 < k1; b0 += kBlock, ++i) {
         const int n = static_cast<int>(k1 - b0 < kBlock ? k1 - b0 : kBlock);
-        out[(r - p0) * kPanelBlocks + i] = Isa::byteOffsets(w + r * W.cols + b0, n);
+        out[(r - p0) * kPanelBlocks + i] = byteOffsets(w + r * W.cols + b0, n);
       }
+  }
+
+  /// -128 * (per lane) the sum of the weight bytes the lane multiplies in the
+  /// n <= kBlock bytes at p (four at each step): what the codes' + 128 adds.
+  static VI byteOffsets(const int8_t *p, int n) {
+    VI acc = Isa::izero();
+    for (int k = 0; k < n; k += Isa::kByteStep)
+      acc = Isa::dot(acc, Isa::bytes128(), Isa::loadBytesPartial(p + k, n - k));
+    return Isa::isub(Isa::izero(), acc);
   }
 
   /// y[t, r] (+)= the W8A8 product of rows r0..r0+RB-1 (one scale block of rows)

@@ -96,6 +96,9 @@ enum class SimdLevel : uint8_t {
 /// variable MOEC_SIMD (scalar, avx2, avx2-vnni, avx512, avx512-vnni) when it names a level the
 /// CPU has; the kernels use it by default.
 SimdLevel detectedSimdLevel();
+/// The level a name denotes ("scalar", "avx2", "avx2-vnni", "avx512", "avx512-vnni",
+/// as simdLevel() reports them); false for any other name.
+bool simdLevelFromName(const char *name, SimdLevel *out);
 /// Forces the level every kernel uses from now on (tests and benchmarks compare the
 /// paths). Returns false, changing nothing, when this CPU cannot run `level`.
 bool setSimdLevelForTesting(SimdLevel level);
