@@ -8,6 +8,8 @@
 //   mlaAttention kernel) runs the same call as BM_MlaDecodeAbsorbed_baseline.
 // - BM_MlaDecodeNaive: cache_store, then expanded_attention (shown for contrast).
 // - BM_MlaDecodeStage: each step of the absorbed chain alone (this build only).
+// - BM_LatentAttentionCache: latent_attention alone over an f32 and a bf16 latent
+//   cache (moec compile --kv-cache), the cache bytes read per second.
 // The counter reports the cache + W_UK/W_UV bytes read per second.
 //
 //===----------------------------------------------------------------------===//
@@ -151,6 +153,48 @@ void BM_MlaDecodeStage(benchmark::State &state) {
   state.SetLabel(std::string(cpu::simdLevel()) + " " + names[stage < 3 ? stage : 2]);
 }
 
+/// latent_attention over an f32 or a bf16 cache. Args: {bf16 (0 or 1), H, L}.
+void BM_LatentAttentionCache(benchmark::State &state) {
+  const bool bf16 = state.range(0) != 0;
+  MlaInputs &in = MlaInputs::get(state.range(1), state.range(2));
+  const int64_t H = in.heads, qk = kNope + kRope;
+  std::vector<uint16_t> latentHalves, ropeHalves;
+  cpu::StateView latent, rope;
+  latent.data = in.latent.data();
+  rope.data = in.rope.data();
+  if (bf16) {
+    for (float v : in.latent)
+      latentHalves.push_back(cpu::floatToBf16(v));
+    for (float v : in.rope)
+      ropeHalves.push_back(cpu::floatToBf16(v));
+    latent.data = latentHalves.data();
+    rope.data = ropeHalves.data();
+    latent.element = rope.element = cpu::StateElement::BF16;
+  }
+  latent.rowStride = kLatent;
+  latent.sequenceStride = in.rows * kLatent;
+  latent.capacity = in.rows;
+  rope.rowStride = kRope;
+  rope.sequenceStride = in.rows * kRope;
+  rope.capacity = in.rows;
+  cpu::LatentAttentionParams la;
+  la.heads = H;
+  la.latentDim = kLatent;
+  la.ropeDim = kRope;
+  la.qStride = qk;
+  la.qRopeOffset = kNope;
+  la.softmaxScale = 1.f / std::sqrt(static_cast<float>(qk));
+  for (auto _ : state) {
+    cpu::latentAttention(in.qLat.data(), in.q.data(), H * qk, 1, &in.position, &in.seq, latent,
+                         rope, la, in.oLat.data());
+    benchmark::ClobberMemory();
+  }
+  const double cacheBytes = double(in.rows) * double(kLatent + kRope) * (bf16 ? 2 : 4);
+  state.counters["cache_GB/s"] = benchmark::Counter(
+      cacheBytes * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(cpu::simdLevel()) + (bf16 ? " bf16 cache" : " f32 cache"));
+}
+
 } // namespace
 
 void registerAttentionBenchmarks(const KernelSet *k, const char *suffix) {
@@ -168,6 +212,12 @@ void registerAttentionBenchmarks(const KernelSet *k, const char *suffix) {
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
 }
+
+BENCHMARK(BM_LatentAttentionCache)
+    ->ArgNames({"bf16", "H", "L"})
+    ->ArgsProduct({{0, 1}, {16, 128}, {4096, 32768}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 BENCHMARK(BM_MlaDecodeStage)
     ->ArgNames({"stage", "H", "L"})

@@ -98,7 +98,7 @@ enum class WeightRule {
 struct KindSignature {
   std::vector<plan::DType> operands; ///< per operand
   std::vector<plan::DType> results;  ///< per result
-  size_t numStates = 0;              ///< F32 states
+  size_t numStates = 0;              ///< states, all F32 or all BF16
   size_t minWeights = 0, maxWeights = 0;
   size_t weightGroup = 1;            ///< the weight count is a multiple of this
   /// Rule of weight i (the last rule repeats).
@@ -173,6 +173,7 @@ struct CpuStep {
   std::vector<Place> operands;                     ///< per operand buffer
   std::vector<Place> results;                      ///< per result buffer
   std::vector<int32_t> states;                     ///< Plan.states indices
+  bool bf16States = false;                         ///< its states hold bf16 rows
   std::vector<cpu::Weight> weights;                ///< kernel views, per weight
   float eps = 0;                                   ///< rms_norm
   int64_t sliceBegin = 0, sliceWidth = 0;          ///< slice_columns
@@ -280,9 +281,14 @@ bool CpuBackend::supportsStep(const StepTypes &types, std::string *why) const {
                       dtypeText(have[i]).c_str(), dtypeText(want[i]).c_str());
     return true;
   };
+  // The KV cache's rows are f32 or bf16 (moe-kv-cache-type), the same for all of a
+  // step's states.
+  const plan::DType stateType = !types.states.empty() && types.states[0] == plan::DType::BF16
+                                    ? plan::DType::BF16
+                                    : plan::DType::F32;
   if (!dtypes("operand", types.operands, sig.operands) ||
       !dtypes("result", types.results, sig.results) ||
-      !dtypes("state", types.states, std::vector<plan::DType>(sig.numStates, plan::DType::F32)))
+      !dtypes("state", types.states, std::vector<plan::DType>(sig.numStates, stateType)))
     return false;
   const size_t numWeights = types.weights.size();
   if (numWeights < sig.minWeights || numWeights > sig.maxWeights ||
@@ -397,6 +403,8 @@ Status CpuBackend::resolveStep(CpuProgram &program, uint32_t index, CpuStep *out
       s.results.push_back(place(buffer));
   if (step->states())
     s.states.assign(step->states()->begin(), step->states()->end());
+  // signatureOf's check made every state of a step the same dtype.
+  s.bf16States = !s.states.empty() && plan.state(size_t(s.states[0])).dtype == plan::DType::BF16;
   if (step->weights())
     for (int32_t w : *step->weights()) {
       cpu::Weight view;
@@ -552,9 +560,10 @@ Status CpuBackend::run(const CpuStep &step, const Bindings &bindings) const {
   auto state = [&](size_t i) {
     const StateBinding &b = bindings.states[step.states[i]];
     cpu::StateView view;
-    view.data = reinterpret_cast<float *>(b.data);
-    view.sequenceStride = int64_t(b.sequenceStride / sizeof(float));
-    view.rowStride = int64_t(b.rowBytes / sizeof(float));
+    view.data = b.data;
+    view.element = step.bf16States ? cpu::StateElement::BF16 : cpu::StateElement::F32;
+    view.sequenceStride = int64_t(b.sequenceStride) / view.elementBytes();
+    view.rowStride = int64_t(b.rowBytes) / view.elementBytes();
     view.capacity = b.capacity;
     view.prefixSeq = b.prefixSeq;
     view.prefixRows = b.prefixRows;

@@ -149,14 +149,16 @@ protected:
   }
 
   /// Compiles the variant with `weights` placement, prefill MLA form `prefill`
-  /// and decode MLA form `decode`; returns the plan path.
+  /// and decode MLA form `decode`, with --precision=exact (the f32 KV cache) unless
+  /// `precision` says otherwise; returns the plan path.
   std::string compile(const std::string &weights, const std::string &prefill,
-                      const std::string &decode) {
-    std::string plan =
-        tmp + "/" + GetParam() + "-" + weights + "-" + prefill + "-" + decode + ".plan";
+                      const std::string &decode, const std::string &precision = "exact") {
+    std::string plan = tmp + "/" + GetParam() + "-" + weights + "-" + prefill + "-" + decode +
+                       "-" + precision + ".plan";
     std::string err;
     int rc = run({kBin + "/moec", "compile", checkpointDir(), "-o", plan, "--weights=" + weights,
-                  "--prefill-mla-form=" + prefill, "--decode-mla-form=" + decode, "--quiet"},
+                  "--prefill-mla-form=" + prefill, "--decode-mla-form=" + decode,
+                  "--precision=" + precision, "--quiet"},
                  "", err);
     EXPECT_EQ(rc, 0) << err;
     return plan;
@@ -463,7 +465,7 @@ TEST_P(Golden, Int8PlanMatchesTheNumpyEmulation) {
   std::string err;
   const std::string plan = tmp + "/int8-naive.plan";
   ASSERT_EQ(run({kBin + "/moec", "compile", checkpointDir(), "--quantize=int8",
-                 "--mla-form=naive", "-o", plan, "--quiet"},
+                 "--mla-form=naive", "--kv-cache=f32", "-o", plan, "--quiet"},
                 "", err),
             0)
       << err;
@@ -520,6 +522,103 @@ TEST_P(Golden, Int8PlanMatchesTheNumpyEmulation) {
   for (int64_t r = 0; r < rows; ++r) {
     EXPECT_LE(rel[r], 1e-2) << GetParam() << " (detected level) row " << r;
     EXPECT_TRUE(sameTop[r]) << GetParam() << " (detected level) row " << r;
+  }
+}
+
+/// Mean cosine and top-1 agreement of `ours` with `ref` over their first `rows` rows.
+struct Agreement {
+  double cosine = 0, lowestCosine = 1;
+  int64_t sameTop = 0, rows = 0;
+};
+Agreement agreement(const Npy &ours, const Npy &ref, int64_t rows) {
+  Agreement a;
+  const int64_t vocab = ref.shape[1];
+  for (int64_t r = 0; r < rows; ++r) {
+    double dot = 0, na = 0, nb = 0;
+    int64_t best = 0, bestRef = 0;
+    for (int64_t j = 0; j < vocab; ++j) {
+      const double x = ours.data[r * vocab + j], y = ref.data[r * vocab + j];
+      dot += x * y;
+      na += x * x;
+      nb += y * y;
+      best = x > ours.data[r * vocab + best] ? j : best;
+      bestRef = y > ref.data[r * vocab + bestRef] ? j : bestRef;
+    }
+    const double c = dot / std::sqrt(na * nb);
+    a.cosine += c / double(rows);
+    a.lowestCosine = std::min(a.lowestCosine, c);
+    a.sameTop += best == bestRef;
+  }
+  a.rows = rows;
+  return a;
+}
+
+/// The default plan keeps its KV cache in bf16 (--kv-cache=bf16, each cached c and
+/// k_pe rounded to nearest even). Against emulate_kv_bf16.py, the numpy emulation of
+/// those numerics (data/<variant>/logits_kv_bf16.npy): the logits over the prompt and
+/// the reference's greedy continuation, with both MLA forms, within 1e-4 of the
+/// largest logit, and the decode steps' logits the same way over the rows where the
+/// plan generated the reference's tokens. Its distance from the exact model
+/// (transformers' float32 logits) is printed for the README's accuracy table.
+TEST_P(Golden, Bf16KvCachePlanMatchesTheNumpyEmulation) {
+  const std::string expected = variantDir() + "/logits_kv_bf16.npy";
+  ASSERT_TRUE(llvm::sys::fs::exists(expected))
+      << expected << " is missing: run tests/golden/emulate_kv_bf16.py";
+  const Npy emulated = readNpy(expected);
+  const Npy exact = readNpy(variantDir() + "/logits_full.npy");
+  const std::vector<int> greedy = readJson(variantDir() + "/greedy.json")["tokens"];
+  const int64_t rows = emulated.shape[0], vocab = emulated.shape[1];
+  for (const char *form : {"absorbed", "naive"}) {
+    SCOPED_TRACE(form);
+    const std::string plan = compile("embed", form, form, "fast");
+    std::string err;
+    const std::string json = tmp + "/kv-bf16-" + form + ".json";
+    ASSERT_EQ(run({kBin + "/moec-run", plan, "--dump-plan"}, json, err), 0) << err;
+    for (const auto &state : readJson(json)["states"])
+      EXPECT_EQ(state["dtype"], "BF16") << state["name"];
+    const std::string npy = tmp + "/kv-bf16-" + form + ".npy";
+    ASSERT_EQ(run({kBin + "/moec-run", plan, "--tokens", continuationTokens(), "--dump-logits",
+                   npy},
+                  "", err),
+              0)
+        << err;
+    const Npy ours = readNpy(npy);
+    ASSERT_EQ(ours.shape, emulated.shape);
+    const double prefillError = relativeError(ours, emulated, emulated.data.size());
+    EXPECT_LE(prefillError, 1e-4);
+    const Agreement vsExact = agreement(ours, exact, rows);
+    std::cout << GetParam() << " --kv-cache=bf16 (" << form
+              << "): vs the emulation max|ours - emu| / max|emu| = " << prefillError
+              << "; vs the exact model: top-1 " << vsExact.sameTop << "/" << rows
+              << ", logit cosine mean " << vsExact.cosine << " (lowest "
+              << vsExact.lowestCosine << "), max rel. error "
+              << relativeError(ours, exact, size_t(rows * vocab)) << "\n";
+
+    // Decode: the prompt, then greedy steps reading the bf16 rows they stored.
+    const std::string decodeNpy = tmp + "/kv-bf16-" + form + "-decode.npy";
+    const std::string outPath = tmp + "/kv-bf16-" + form + ".tokens";
+    ASSERT_EQ(run({kBin + "/moec-run", plan, "--tokens", tokenList(), "--max-new-tokens",
+                   std::to_string(greedy.size()), "--dump-decode-logits", decodeNpy},
+                  outPath, err),
+              0)
+        << err;
+    std::stringstream ids(readFile(outPath));
+    std::vector<int> got;
+    for (int id; ids >> id;)
+      got.push_back(id);
+    // Rows up to and including the one that chose the first token that differs
+    // from the reference's (afterwards the inputs differ).
+    const int64_t promptRows = rows - int64_t(greedy.size()) + 1;
+    int64_t same = 0;
+    const int64_t generated = int64_t(std::min(got.size(), greedy.size()));
+    while (same < generated && got[size_t(same)] == greedy[size_t(same)])
+      ++same;
+    const int64_t compared = std::min<int64_t>(rows, promptRows + same);
+    const Npy decode = readNpy(decodeNpy);
+    ASSERT_GE(decode.shape[0], compared);
+    EXPECT_LE(relativeError(decode, emulated, size_t(compared * vocab)), 1e-4);
+    std::cout << GetParam() << " --kv-cache=bf16 (" << form << "): " << same << "/"
+              << greedy.size() << " greedy tokens as the exact model's\n";
   }
 }
 

@@ -203,7 +203,9 @@ def apply_rope(x, pos, f, traps=frozenset()):
     return out
 
 
-def mla(x, pos, w, p, cfg, traps=frozenset(), mm=None):
+def mla(x, pos, w, p, cfg, traps=frozenset(), mm=None, cache=None):
+    """cache, if given, maps each cached row (c after kv_a_layernorm, k_pe after rope)
+    to the values attention reads back: moec's KV cache storage (emulate_kv_bf16.py)."""
     mm = mm or matmul(w)
     T = x.shape[0]
     H = cfg["num_attention_heads"]
@@ -223,6 +225,8 @@ def mla(x, pos, w, p, cfg, traps=frozenset(), mm=None):
     f = rope_freqs(cfg, traps)
     q_pe = apply_rope(q_pe, pos, f, traps)
     k_pe = apply_rope(k_pe, pos, f, traps)                         # [T, rope], shared by heads
+    if cache is not None:
+        c, k_pe = cache(c), cache(k_pe)
     kvb = mm(c, p + "kv_b_proj.weight").reshape(T, H, nope + vd).transpose(1, 0, 2)
     k_nope, v = kvb[..., :nope], kvb[..., nope:]
     score = (q_nope @ k_nope.transpose(0, 2, 1) + q_pe @ k_pe.T[None]) * softmax_scale(cfg, traps)
@@ -302,7 +306,7 @@ def moe(x, w, p, cfg, traps=frozenset(), stats=None, mm=None):
     return out
 
 
-def forward(cfg, w, tokens, traps=frozenset(), stats=None, positions=None, mm=None):
+def forward(cfg, w, tokens, traps=frozenset(), stats=None, positions=None, mm=None, cache=None):
     """Return float64 logits [T, vocab]."""
     tokens = np.asarray(tokens, dtype=np.int64)
     pos = np.arange(len(tokens)) if positions is None else np.asarray(positions)
@@ -311,7 +315,7 @@ def forward(cfg, w, tokens, traps=frozenset(), stats=None, positions=None, mm=No
     for l in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{l}."
         h = h + mla(rmsnorm(h, w[p + "input_layernorm.weight"], eps), pos, w, p + "self_attn.", cfg, traps,
-                    mm)
+                    mm, cache)
         f = rmsnorm(h, w[p + "post_attention_layernorm.weight"], eps)
         if l < cfg.get("first_k_dense_replace", 0):
             h = h + swiglu(f, w, p + "mlp.", mm)

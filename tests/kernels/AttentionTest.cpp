@@ -34,21 +34,44 @@ struct Dims {
 
 /// One state of every sequence in one block, with padded rows and sequences so
 /// that strides are exercised. Rows nobody writes hold NaN, so reading past the
-/// causal limit poisons the result.
+/// causal limit poisons the result. F32 states live in `memory`, BF16 ones in
+/// `halves`.
 struct TestState {
   int64_t width = 0;
   StateView view;
   std::vector<float> memory;
-  TestState(int64_t sequences, int64_t capacity, int64_t w) : width(w) {
+  std::vector<uint16_t> halves;
+  TestState(int64_t sequences, int64_t capacity, int64_t w,
+            StateElement element = StateElement::F32)
+      : width(w) {
+    view.element = element;
     view.rowStride = w + 3;
     view.sequenceStride = capacity * view.rowStride + 5;
     view.capacity = capacity;
-    memory.assign(static_cast<size_t>(sequences * view.sequenceStride), NAN);
-    view.data = memory.data();
+    if (element == StateElement::F32)
+      memory.assign(static_cast<size_t>(sequences * view.sequenceStride), NAN);
+    else
+      halves.assign(static_cast<size_t>(sequences * view.sequenceStride), 0x7FC0); // NaN
+    point();
   }
-  TestState(const TestState &other) : width(other.width), view(other.view), memory(other.memory) {
-    view.data = memory.data();
+  TestState(const TestState &other)
+      : width(other.width), view(other.view), memory(other.memory), halves(other.halves) {
+    point();
   }
+  TestState &operator=(const TestState &other) {
+    width = other.width;
+    view = other.view;
+    memory = other.memory;
+    halves = other.halves;
+    point();
+    return *this;
+  }
+  void point() {
+    view.data = view.element == StateElement::F32 ? static_cast<void *>(memory.data())
+                                                  : static_cast<void *>(halves.data());
+  }
+  /// Row r of sequence s of an F32 state.
+  float *row(int64_t s, int64_t r) const { return static_cast<float *>(view.row(s, r)); }
   /// Rows 0..rows-1 of sequence s, packed.
   std::vector<float> packed(int64_t s, int64_t rows) const {
     std::vector<float> out;
@@ -108,8 +131,8 @@ Case makeCase(const Dims &d, WeightType type, const std::vector<int64_t> &prefix
   for (size_t s = 0; s < prefixes.size(); ++s)
     for (int64_t r = 0; r < prefixes[s]; ++r) {
       const std::vector<float> lat = randomVector(d.C, rng), pe = randomVector(d.rope, rng);
-      std::copy(lat.begin(), lat.end(), c.latent.view.row(int64_t(s), r));
-      std::copy(pe.begin(), pe.end(), c.rope.view.row(int64_t(s), r));
+      std::copy(lat.begin(), lat.end(), c.latent.row(int64_t(s), r));
+      std::copy(pe.begin(), pe.end(), c.rope.row(int64_t(s), r));
     }
   c.q = randomVector(c.T * d.heads * (d.nope + d.rope), rng);
   c.cNew = randomVector(c.T * d.C, rng);
@@ -275,10 +298,10 @@ TEST_P(Attention, SharedPrefixReadsTheOtherSequencesRows) {
                            39);
     for (int64_t seq : {1, 2})
       for (int64_t r = 0; r < shared; ++r) {
-        std::copy(copied.latent.view.row(0, r), copied.latent.view.row(0, r) + d.C,
-                  copied.latent.view.row(seq, r));
-        std::copy(copied.rope.view.row(0, r), copied.rope.view.row(0, r) + d.rope,
-                  copied.rope.view.row(seq, r));
+        std::copy(copied.latent.row(0, r), copied.latent.row(0, r) + d.C,
+                  copied.latent.row(seq, r));
+        std::copy(copied.rope.row(0, r), copied.rope.row(0, r) + d.rope,
+                  copied.rope.row(seq, r));
       }
     Case sharing = copied;
     std::vector<int32_t> source = {0, 0, 0};
@@ -286,7 +309,7 @@ TEST_P(Attention, SharedPrefixReadsTheOtherSequencesRows) {
     for (TestState *state : {&sharing.latent, &sharing.rope}) {
       for (int64_t seq : {1, 2})
         for (int64_t r = 0; r < shared; ++r)
-          std::fill(state->view.row(seq, r), state->view.row(seq, r) + state->width, NAN);
+          std::fill(state->row(seq, r), state->row(seq, r) + state->width, NAN);
       state->view.prefixSeq = source.data();
       state->view.prefixRows = rows.data();
     }
@@ -308,8 +331,8 @@ TEST_P(Attention, CacheStoreWritesOnlyItsRows) {
              c.seqIds.data(), c.latent.view, c.rope.view);
   std::vector<bool> written(before.size(), false), ropeWritten(ropeBefore.size(), false);
   for (int64_t t = 0; t < c.T; ++t) {
-    const float *row = c.latent.view.row(c.seqIds[t], c.positions[t]);
-    const float *ropeRow = c.rope.view.row(c.seqIds[t], c.positions[t]);
+    const float *row = c.latent.row(c.seqIds[t], c.positions[t]);
+    const float *ropeRow = c.rope.row(c.seqIds[t], c.positions[t]);
     for (int64_t i = 0; i < c.d.C; ++i) {
       EXPECT_EQ(row[i], c.cNew[t * c.d.C + i]);
       written[size_t(row + i - c.latent.memory.data())] = true;
@@ -330,6 +353,102 @@ TEST_P(Attention, CacheStoreWritesOnlyItsRows) {
       ASSERT_EQ(0, std::memcmp(&ropeBefore[i], &c.rope.memory[i], sizeof(float))) << i;
     }
   }
+}
+
+/// A bf16 KV cache (moec compile --kv-cache=bf16): `c` with its cached rows stored
+/// as bf16, and the same case in f32 with every cached and new row already rounded
+/// to bf16. The two must give the same bits: cache_store rounds to nearest even,
+/// and attention widens exactly and otherwise computes as on f32 rows.
+struct Bf16Twins {
+  Case bf16, rounded;
+  explicit Bf16Twins(const Case &c) : bf16(c), rounded(c) {
+    for (TestState *state : {&bf16.latent, &bf16.rope}) {
+      TestState f32 = *state;
+      *state = TestState(int64_t(f32.memory.size()) / f32.view.sequenceStride,
+                         f32.view.capacity, f32.width, StateElement::BF16);
+      state->view.prefixSeq = f32.view.prefixSeq;
+      state->view.prefixRows = f32.view.prefixRows;
+      for (size_t i = 0; i < f32.memory.size(); ++i)
+        state->halves[i] = floatToBf16(f32.memory[i]);
+    }
+    for (TestState *state : {&rounded.latent, &rounded.rope})
+      for (float &v : state->memory)
+        v = bf16ToFloat(floatToBf16(v));
+    for (std::vector<float> *rows : {&rounded.cNew, &rounded.pe})
+      for (float &v : *rows)
+        v = bf16ToFloat(floatToBf16(v));
+  }
+};
+
+void expectSameBits(const std::vector<float> &a, const std::vector<float> &b,
+                    const char *what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    ASSERT_EQ(0, std::memcmp(&a[i], &b[i], sizeof(float)))
+        << what << " at " << i << ": " << a[i] << " vs " << b[i];
+}
+
+TEST_P(Attention, Bf16CacheIsTheF32CacheOfRoundedRows) {
+  // Prefill and decode shapes, a long context over several chunks, odd widths
+  // (partial vectors), and more tokens than one query block.
+  std::vector<int32_t> seq(20, 0), pos(20);
+  for (int32_t i = 0; i < 20; ++i)
+    pos[i] = i;
+  const Case cases[] = {
+      makeCase({3, 5, 4, 7, 19}, WeightType::F32, {5, 9}, {0, 1, 0, 1, 0}, {5, 9, 6, 10, 7}, 41),
+      makeCase({4, 16, 8, 16, 40}, WeightType::BF16, {150, 3}, {0, 1, 0}, {150, 3, 151}, 42),
+      makeCase({2, 128, 64, 128, 512}, WeightType::BF16, {20}, {0}, {20}, 43),
+      makeCase({3, 8, 4, 8, 24}, WeightType::F8E4M3, {0}, seq, pos, 44),
+  };
+  for (const Case &c : cases) {
+    const Bf16Twins twins(c);
+    expectSameBits(runNaive(twins.bf16), runNaive(twins.rounded), "naive");
+    expectSameBits(runAbsorbed(twins.bf16), runAbsorbed(twins.rounded), "absorbed");
+  }
+}
+
+TEST_P(Attention, Bf16CacheWithASharedPrefix) {
+  // Sequence 1 reads sequence 0's first 70 rows (its own are NaN there).
+  const Dims d{3, 16, 8, 12, 40};
+  Case c = makeCase(d, WeightType::BF16, {80, 72}, {1, 0, 1}, {72, 80, 73}, 45);
+  std::vector<int32_t> source = {0, 0};
+  std::vector<int64_t> rows = {0, 70};
+  for (TestState *state : {&c.latent, &c.rope}) {
+    for (int64_t r = 0; r < 70; ++r)
+      std::fill(state->row(1, r), state->row(1, r) + state->width, NAN);
+    state->view.prefixSeq = source.data();
+    state->view.prefixRows = rows.data();
+  }
+  for (int threads : {1, 2}) {
+    const ScopedNumThreads scoped(threads);
+    const Bf16Twins twins(c);
+    expectSameBits(runNaive(twins.bf16), runNaive(twins.rounded), "naive");
+    expectSameBits(runAbsorbed(twins.bf16), runAbsorbed(twins.rounded), "absorbed");
+  }
+}
+
+TEST_P(Attention, CacheStoreRoundsBf16RowsToNearestEven) {
+  Case c = makeCase({1, 2, 3, 2, 37}, WeightType::F32, {2, 1}, {1, 0, 1}, {1, 2, 2}, 46);
+  // Values whose rounding is decided by the tie rule, and a NaN that must stay one.
+  c.cNew[0] = bf16ToFloat(0x3F80) + std::ldexp(1.f, -8); // 1 + half an ulp: ties to 1
+  c.cNew[1] = bf16ToFloat(0x3F81) + std::ldexp(1.f, -8); // ties up to 0x3F82
+  c.cNew[2] = NAN;
+  const Bf16Twins twins(c);
+  Case b = twins.bf16;
+  cacheStore(b.cNew.data(), b.pe.data(), b.T, b.d.C, b.d.rope, b.positions.data(),
+             b.seqIds.data(), b.latent.view, b.rope.view);
+  for (int64_t t = 0; t < b.T; ++t) {
+    const auto *row = static_cast<const uint16_t *>(b.latent.view.row(b.seqIds[t], b.positions[t]));
+    const auto *ropeRow = static_cast<const uint16_t *>(b.rope.view.row(b.seqIds[t], b.positions[t]));
+    for (int64_t i = 0; i < b.d.C; ++i)
+      EXPECT_EQ(row[i], floatToBf16(b.cNew[t * b.d.C + i])) << t << ", " << i;
+    for (int64_t i = 0; i < b.d.rope; ++i)
+      EXPECT_EQ(ropeRow[i], floatToBf16(b.pe[t * b.d.rope + i])) << t << ", " << i;
+  }
+  const auto *first = static_cast<const uint16_t *>(b.latent.view.row(b.seqIds[0], b.positions[0]));
+  EXPECT_EQ(first[0], 0x3F80);
+  EXPECT_EQ(first[1], 0x3F82);
+  EXPECT_TRUE(std::isnan(bf16ToFloat(first[2])));
 }
 
 MOEC_INSTANTIATE_PER_LEVEL(Attention);

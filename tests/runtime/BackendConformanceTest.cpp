@@ -1290,9 +1290,15 @@ TEST(CpuBackend, RefusesWhatTheKernelsDoNotImplement) {
   StepTypes bf16State;
   bf16State.kind = StepKind::CacheStore;
   bf16State.operands = {DType::F32, DType::F32, DType::I32, DType::I32};
+  // The KV cache's two states are both f32 or both bf16 (moec compile --kv-cache).
+  bf16State.states = {DType::BF16, DType::BF16};
+  EXPECT_TRUE(cpu->supportsStep(bf16State, &why)) << why;
   bf16State.states = {DType::BF16, DType::F32};
   EXPECT_FALSE(cpu->supportsStep(bf16State, &why));
-  EXPECT_NE(why.find("state 0 is bf16"), std::string::npos) << why;
+  EXPECT_NE(why.find("state 1 is f32, the cpu kernel takes bf16"), std::string::npos) << why;
+  bf16State.states = {DType::F8E4M3, DType::F8E4M3};
+  EXPECT_FALSE(cpu->supportsStep(bf16State, &why));
+  EXPECT_NE(why.find("state 0 is f8e4m3"), std::string::npos) << why;
 }
 
 } // namespace

@@ -231,15 +231,15 @@ TEST(PlanLoader, WrongIdentifier) {
 TEST(PlanLoader, NewerFormatVersion) {
   MiniPlan mini;
   mini.writer.plan().version = kPlanFormatVersion + 1;
-  EXPECT_EQ(mini.load(), mini.path + ": plan format version 7 was written by a newer moec (this "
-                                     "runtime reads versions 4 to 6); update the runtime or "
+  EXPECT_EQ(mini.load(), mini.path + ": plan format version 8 was written by a newer moec (this "
+                                     "runtime reads versions 4 to 7); update the runtime or "
                                      "recompile the checkpoint");
 }
 
-// Version 5 added only the optional tokenizer table and version 6 the I8 weight
-// dtype: version-4 and -5 plans still load.
-TEST(PlanLoader, Version4And5PlansStillLoad) {
-  for (uint32_t version : {4u, 5u}) {
+// Version 5 added only the optional tokenizer table, version 6 the I8 weight
+// dtype and version 7 BF16 states: version-4 to -6 plans still load.
+TEST(PlanLoader, Version4To6PlansStillLoad) {
+  for (uint32_t version : {4u, 5u, 6u}) {
     MiniPlan mini;
     mini.writer.plan().version = version;
     EXPECT_EQ(mini.load(), "") << version;
@@ -252,7 +252,7 @@ TEST(PlanLoader, OlderFormatVersionsAreRefused) {
     mini.writer.plan().version = version;
     EXPECT_EQ(mini.load(), mini.path + ": plan format version " + std::to_string(version) +
                                " is no longer supported (this runtime reads versions 4 to "
-                               "6); recompile the checkpoint with moec compile");
+                               "7); recompile the checkpoint with moec compile");
   }
 }
 
@@ -488,8 +488,13 @@ TEST(PlanLoader, States) {
   {
     MiniPlan mini;
     mini.writer.addState("cache", plan::DType::BF16, {8});
-    EXPECT_EQ(mini.load(), mini.path + ": states[0] (cache): dtype bf16 is not supported for "
-                                       "states yet (only f32)");
+    EXPECT_EQ(mini.load(), ""); // a bf16 KV cache (version 7)
+  }
+  {
+    MiniPlan mini;
+    mini.writer.addState("cache", plan::DType::F8E4M3, {8});
+    EXPECT_EQ(mini.load(), mini.path + ": states[0] (cache): dtype f8e4m3 is not supported "
+                                       "for states (f32 or bf16)");
   }
   {
     MiniPlan mini;

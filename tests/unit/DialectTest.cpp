@@ -48,6 +48,12 @@ TEST_F(MoeDialectTest, LatentCacheTypeCarriesItsDims) {
   llvm::raw_string_ostream os(printed);
   os << Type(t);
   EXPECT_EQ(printed, "!moe.latent_cache<512, 64>");
+  EXPECT_TRUE(t.getElementType().isF32()); // the default, not printed
+  auto b = moe::LatentCacheType::get(&ctx, 512, 64, BFloat16Type::get(&ctx));
+  EXPECT_NE(Type(b), Type(t));
+  printed.clear();
+  os << Type(b);
+  EXPECT_EQ(printed, "!moe.latent_cache<512, 64, bf16>");
 }
 
 TEST_F(MoeDialectTest, BuiltLinearVerifiesAndRejectsWrongShape) {

@@ -19,7 +19,7 @@ namespace {
 constexpr const char *kDefaultPipeline =
     "builtin.module(func.func(canonicalize{  max-iterations=10 "
     "max-num-rewrites=-1 region-simplify=normal test-convergence=false "
-    "top-down=true}),moe-split-phases,"
+    "top-down=true}),moe-kv-cache-type{element=bf16},moe-split-phases,"
     "func.func(moe-decompose-mla,moe-decompose-moe),"
     "moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=auto "
     "function=prefill peak-gflops=1.000000e+02 report=false},"
@@ -41,7 +41,7 @@ TEST_F(PipelineTest, DefaultOptionsLetTheCostModelChooseEachPhasesForm) {
   EXPECT_EQ(moe::compilePipelineString(options), kDefaultPipeline);
   EXPECT_EQ(moe::compilePipelineInvocation(options),
             "moe-compile{decode-mla-form=auto fp8-scale=float fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true "
-            "prefill-mla-form=auto quantize=none quantize-lm-head=false report=false}");
+            "kv-cache=bf16 prefill-mla-form=auto quantize=none quantize-lm-head=false report=false}");
   EXPECT_EQ(moe::compilePipelineString(options).find("moe-quantize-fp8"), std::string::npos);
 }
 
@@ -56,7 +56,7 @@ TEST_F(PipelineTest, QuantizeFp8RunsBeforeTheSplitWithItsOptions) {
   EXPECT_LT(quantize, text.find("moe-split-phases"));
   EXPECT_EQ(moe::compilePipelineInvocation(*options),
             "moe-compile{decode-mla-form=auto fp8-scale=ue8m0 fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true "
-            "prefill-mla-form=auto quantize=fp8 quantize-lm-head=true report=false}");
+            "kv-cache=bf16 prefill-mla-form=auto quantize=fp8 quantize-lm-head=true report=false}");
   moe::MoeCompilePipelineOptions bad;
   std::string errors;
   llvm::raw_string_ostream os(errors);
@@ -110,7 +110,7 @@ TEST_F(PipelineTest, OptionsParseFromTextAndRejectUnknownForms) {
   EXPECT_EQ(options->decodeMlaForm, moe::AttentionForm::absorbed);
   EXPECT_EQ(moe::compilePipelineInvocation(*options),
             "moe-compile{decode-mla-form=absorbed fp8-scale=float fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true "
-            "prefill-mla-form=naive quantize=none quantize-lm-head=false report=false}");
+            "kv-cache=bf16 prefill-mla-form=naive quantize=none quantize-lm-head=false report=false}");
 
   // llvm::cl reports the bad value on stderr ("Cannot find option named
   // 'fused'"); the parse fails.

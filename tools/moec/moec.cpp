@@ -79,14 +79,17 @@ cl::SubCommand compileCmd(
     "           moec compile ckpt/ --weights=external -o model.plan\n"
     "           moec compile ckpt/ --quantize=fp8 -o model-fp8.plan\n"
     "           moec compile ckpt/ --quantize=fp8 --accuracy-report -o model-fp8.plan\n"
+    "           moec compile ckpt/ --precision=exact -o model-exact.plan\n"
     "           moec compile ckpt/ --emit=mlir -o model.mlir\n"
     "  The pass pipeline (the plan records it; replay it with\n"
     "  moec-opt --pass-pipeline='...'):\n"
     "    builtin.module(moe-compile{decode-mla-form=auto fp8-scale=float\n"
     "        fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true\n"
-    "        prefill-mla-form=auto quantize=none quantize-lm-head=false\n"
-    "        report=false})\n"
+    "        kv-cache=bf16 prefill-mla-form=auto quantize=none\n"
+    "        quantize-lm-head=false report=false})\n"
     "    = canonicalize,\n"
+    "      moe-kv-cache-type (the latent KV cache's element type: bf16 by\n"
+    "        default, f32 with --kv-cache=f32 or --precision=exact),\n"
     "      moe-quantize-fp8 (only with --quantize=fp8: linear weights to FP8\n"
     "        e4m3 with 128x128 block scales, DeepSeek-V3's recipe),\n"
     "      moe-split-phases (@prefill, @decode), moe-decompose-mla,\n"
@@ -210,6 +213,24 @@ cl::opt<moec::driver::Fp8ScaleFormat> compileFp8Scale(
                clEnumValN(moec::driver::Fp8ScaleFormat::ue8m0, "ue8m0",
                           "rounded up to a power of two (DeepSeek-V3.1)")),
     cl::init(moec::driver::Fp8ScaleFormat::fp32), cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+cl::opt<moec::driver::KvCacheElement> compileKvCache(
+    "kv-cache", cl::desc("How the latent KV cache stores its values (moe-kv-cache-type)"),
+    cl::values(clEnumValN(moec::driver::KvCacheElement::bf16, "bf16",
+                          "bfloat16, rounded to nearest even when stored: half the bytes "
+                          "per token of f32 (default)"),
+               clEnumValN(moec::driver::KvCacheElement::f32, "f32",
+                          "float32, the exact path")),
+    cl::init(moec::driver::KvCacheElement::bf16), cl::sub(compileCmd), cl::sub(explainCmd),
+    cl::cat(moecCategory));
+enum class Precision { Fast, Exact };
+cl::opt<Precision> compilePrecision(
+    "precision", cl::desc("Numerics of the values the plan keeps between products"),
+    cl::values(clEnumValN(Precision::Fast, "fast",
+                          "the KV cache in bf16 unless --kv-cache says otherwise (default)"),
+               clEnumValN(Precision::Exact, "exact",
+                          "float32 everywhere the weights and --quantize allow: the KV "
+                          "cache in f32; the golden tests check it to 1e-4")),
+    cl::init(Precision::Fast), cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
 cl::opt<bool> compileNoFuseResidualNorm(
     "no-fuse-residual-norm",
     cl::desc("Keep residual adds and RMSNorms as separate steps (for measuring the fusion)"),
@@ -306,6 +327,12 @@ int main(int argc, char **argv) {
     o.quantize = compileQuantize;
     o.quantizeLmHead = compileQuantizeLmHead;
     o.fp8Scale = compileFp8Scale;
+    o.kvCache = compilePrecision == Precision::Exact ? moec::driver::KvCacheElement::f32
+                                                     : compileKvCache.getValue();
+    if (compilePrecision == Precision::Exact && compileKvCache.getNumOccurrences() &&
+        compileKvCache != moec::driver::KvCacheElement::f32)
+      return createStringError(inconvertibleErrorCode(),
+                               "--precision=exact keeps the KV cache in f32; drop --kv-cache=bf16");
     o.fuseResidualNorm = !compileNoFuseResidualNorm;
     o.fuseGateUp = !compileNoFuseGateUp;
     o.fuseMlaInputProj = !compileNoFuseMlaInputProj;

@@ -37,6 +37,7 @@ static void setPipelineOptions(mlir::moe::MoeCompilePipelineOptions &pipeline,
   pipeline.quantize = options.quantize;
   pipeline.quantizeLmHead = options.quantizeLmHead;
   pipeline.fp8Scale = options.fp8Scale;
+  pipeline.kvCache = options.kvCache;
   pipeline.fuseResidualNorm = options.fuseResidualNorm;
   pipeline.fuseGateUp = options.fuseGateUp;
   pipeline.fuseMlaInputProj = options.fuseMlaInputProj;

@@ -389,6 +389,10 @@ json mlaFacts(mlir::ModuleOp imported, mlir::ModuleOp compiled, const CompileOpt
   auto kvB = cast<mlir::RankedTensorType>(first.getKvB().getType());
   shape.kvBBytes = double(kvB.getNumElements()) *
                    double(kvB.getElementType().getIntOrFloatBitWidth()) / 8;
+  // Bytes per cached value as the plan stores them (moe-kv-cache-type).
+  const uint64_t valueBytes =
+      plan.numStates() > 0 && plan.state(0).dtype == moec::plan::DType::BF16 ? 2 : 4;
+  shape.cacheBytes = double(valueBytes);
   // The pass's defaults (Passes.td, moe-absorb-mla), which moec compile uses.
   mlir::moe::MlaMachine machine;
   const int64_t context = 4096;
@@ -413,9 +417,9 @@ json mlaFacts(mlir::ModuleOp imported, mlir::ModuleOp compiled, const CompileOpt
   for (size_t i = 0; i < plan.numStates(); ++i)
     latent += plan.state(i).rowBytes;
   // Standard multi-head attention caches K (nope+rope) and V per head, in the
-  // same f32 rows.
+  // same element type.
   uint64_t mha = uint64_t(layers) * uint64_t(shape.heads) *
-                 uint64_t(shape.nopeDim + shape.ropeDim + shape.vDim) * 4;
+                 uint64_t(shape.nopeDim + shape.ropeDim + shape.vDim) * valueBytes;
   facts["kv_cache"] = {{"latent_bytes_per_token", latent}, {"mha_bytes_per_token", mha}};
   return facts;
 }

@@ -1065,10 +1065,14 @@ llvm::Error Emitter::emitFunction(func::FuncOp fn, uint32_t *firstStep, uint32_t
       std::string prefix = formatv("model.layers.{0}.self_attn.", layer).str();
       int64_t C = type.getKvLoraRank();
       int64_t R = type.getRopeDim();
+      // moe-kv-cache-type chose how the rows are stored (the verifier allows
+      // f32 and bf16 only).
+      const bool bf16 = type.getElementType().isBF16();
+      const plan::DType dtype = bf16 ? plan::DType::BF16 : plan::DType::F32;
       CacheStates s;
-      s.latent = w.addState(prefix + "latent_cache", plan::DType::F32, {C});
-      s.rope = w.addState(prefix + "rope_cache", plan::DType::F32, {R});
-      kvBytesPerToken += uint64_t(C + R) * sizeof(float);
+      s.latent = w.addState(prefix + "latent_cache", dtype, {C});
+      s.rope = w.addState(prefix + "rope_cache", dtype, {R});
+      kvBytesPerToken += uint64_t(C + R) * (bf16 ? 2 : sizeof(float));
       layerStates.push_back(s);
     }
     caches[body.getArgument(i)] = layerStates[layer];

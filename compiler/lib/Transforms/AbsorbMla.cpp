@@ -89,6 +89,8 @@ MlaShape shapeOf(ExpandedAttentionOp op) {
   auto kvB = cast<RankedTensorType>(op.getKvB().getType());
   shape.kvBBytes = double(kvB.getNumElements()) *
                    double(kvB.getElementType().getIntOrFloatBitWidth()) / 8;
+  shape.cacheBytes =
+      cast<LatentCacheType>(op.getCache().getType()).getElementType().isBF16() ? 2 : 4;
   return shape;
 }
 
@@ -116,7 +118,8 @@ struct AbsorbMlaPass : public moe::impl::AbsorbMlaPassBase<AbsorbMlaPass> {
     for (const MlaShape &s : shapes) {
       if (last && last->heads == s.heads && last->nopeDim == s.nopeDim &&
           last->ropeDim == s.ropeDim && last->vDim == s.vDim &&
-          last->latentDim == s.latentDim && last->kvBBytes == s.kvBBytes)
+          last->latentDim == s.latentDim && last->kvBBytes == s.kvBBytes &&
+          last->cacheBytes == s.cacheBytes)
         continue;
       last = s;
       int64_t t = naivePrefillThreshold(s, machine, contextTokens, kMaxBatch);

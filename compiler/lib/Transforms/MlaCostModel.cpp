@@ -22,11 +22,11 @@ MlaCost mlir::moe::mlaCost(const MlaShape &s, bool naive, int64_t newTokens,
   MlaCost cost;
   if (naive) {
     cost.flops = 2 * rows * h * c * (nope + v) + 2 * pairs * h * (nope + r + v);
-    cost.bytes = s.kvBBytes + 4 * rows * (c + r) + 4 * rows * h * (nope + v) +
+    cost.bytes = s.kvBBytes + s.cacheBytes * rows * (c + r) + 4 * rows * h * (nope + v) +
                  4 * t * h * (nope + r + v);
   } else {
     cost.flops = 2 * t * h * c * (nope + v) + 2 * pairs * h * (2 * c + r);
-    cost.bytes = s.kvBBytes + 4 * rows * (c + r) + 4 * t * h * (nope + r + v) +
+    cost.bytes = s.kvBBytes + s.cacheBytes * rows * (c + r) + 4 * t * h * (nope + r + v) +
                  4 * 2 * t * h * c;
   }
   cost.seconds = std::max(cost.flops / (machine.peakGflops * 1e9),

@@ -15,6 +15,9 @@ using namespace mlir::moe;
 void mlir::moe::buildCompilePipeline(OpPassManager &pm,
                                      const MoeCompilePipelineOptions &options) {
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
+  KvCacheTypePassOptions cache;
+  cache.element = options.kvCache;
+  pm.addPass(createKvCacheTypePass(cache));
   // Quantization changes weight types only; before the split, so both entry
   // points read the same quantized weights.
   if (options.quantize == QuantizeMode::fp8) {

@@ -31,14 +31,39 @@ using detail::ScratchSlot;
 
 } // namespace
 
+namespace {
+
+/// Row `row` of a state gets n values from x: copied, or rounded to bf16.
+void storeRow(const StateView &state, int64_t seq, int64_t row, const float *x, int64_t n) {
+  void *to = state.row(seq, row);
+  if (state.element == StateElement::F32) {
+    std::memcpy(to, x, static_cast<size_t>(n) * sizeof(float));
+    return;
+  }
+  uint16_t *out = static_cast<uint16_t *>(to);
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = floatToBf16(x[i]);
+}
+
+/// rows x n values of a bf16 state from row `row0` of `seq`, widened to floats
+/// packed n apart.
+void widenRows(const StateView &state, int64_t seq, int64_t row0, int64_t rows, int64_t n,
+               float *out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t *in = static_cast<const uint16_t *>(state.row(seq, row0 + r));
+    for (int64_t i = 0; i < n; ++i)
+      out[r * n + i] = bf16ToFloat(in[i]);
+  }
+}
+
+} // namespace
+
 void cacheStore(const float *c, const float *pe, int64_t T, int64_t C, int64_t R,
                 const int32_t *positions, const int32_t *seqIds, const StateView &latent,
                 const StateView &rope) {
   for (int64_t t = 0; t < T; ++t) {
-    std::memcpy(latent.row(seqIds[t], positions[t]), c + t * C,
-                static_cast<size_t>(C) * sizeof(float));
-    std::memcpy(rope.row(seqIds[t], positions[t]), pe + t * R,
-                static_cast<size_t>(R) * sizeof(float));
+    storeRow(latent, seqIds[t], positions[t], c + t * C, C);
+    storeRow(rope, seqIds[t], positions[t], pe + t * R, R);
   }
 }
 
@@ -65,6 +90,7 @@ void latentAttention(const float *qLat, const float *q, int64_t ldq, int64_t T,
     for (int64_t i = 0; i < nh; ++i)
       len[i] = positions[t] + 1;
     AttendArgs a;
+    a.bf16Rows = latent.element == StateElement::BF16;
     a.queries = nh;
     a.q = qLat + t * H * C + h0 * C;
     a.ldq = C;
@@ -126,11 +152,16 @@ void expandedAttention(const float *q, int64_t T, const int32_t *positions,
     maxRows = std::max(maxRows, runRows[S - 1]);
   }
   runStart[S] = T;
+  // A bf16 cache's rows are widened to floats, once per sequence and thread.
+  const bool bf16 = latent.element == StateElement::BF16;
+  const int64_t C = p.latentDim, R = p.ropeDim;
   ScratchLayout work;
   work.add<float>(maxRows * p.nopeDim)
       .add<float>(maxRows * p.vDim)
       .add<float>(kMaxAttendQueries * qkDim)
-      .add<float>(kMaxAttendQueries * p.vDim);
+      .add<float>(kMaxAttendQueries * p.vDim)
+      .add<float>(bf16 ? maxRows * C : 0)
+      .add<float>(bf16 ? maxRows * R : 0);
 #pragma omp parallel num_threads(std::min<int64_t>(numThreads(), S * H))
   {
     // One request per thread and call, sized for the longest sequence.
@@ -140,6 +171,9 @@ void expandedAttention(const float *q, int64_t T, const int32_t *positions,
     float *values = ScratchLayout::take<float>(next, maxRows * p.vDim);
     float *qBlock = ScratchLayout::take<float>(next, kMaxAttendQueries * qkDim);
     float *oBlock = ScratchLayout::take<float>(next, kMaxAttendQueries * p.vDim);
+    float *latentRows = ScratchLayout::take<float>(next, bf16 ? maxRows * C : 0);
+    float *ropeRows = ScratchLayout::take<float>(next, bf16 ? maxRows * R : 0);
+    int64_t widened = -1; // the run whose rows latentRows and ropeRows hold
     int64_t len[kMaxAttendQueries];
 #pragma omp for schedule(dynamic)
     for (int64_t item = 0; item < S * H; ++item) {
@@ -151,18 +185,41 @@ void expandedAttention(const float *q, int64_t T, const int32_t *positions,
       // prefix's rows from the sequence that holds them).
       const int64_t shared = std::min(latent.sharedRows(seq), L);
       const int64_t source = latent.sharedWith(seq);
+      // The rows as floats: rows [0, shared) at latent0 / rope0, the sequence's own
+      // rows from row `shared` of latent1 / rope1 (same row numbering).
+      const float *latent0, *latent1, *rope0, *rope1;
+      int64_t ldl, ldr;
+      if (!bf16) {
+        latent0 = static_cast<const float *>(latent.row(source, 0));
+        latent1 = static_cast<const float *>(latent.row(seq, 0));
+        rope0 = static_cast<const float *>(rope.row(rope.sharedWith(seq), 0));
+        rope1 = static_cast<const float *>(rope.row(seq, 0));
+        ldl = latent.rowStride;
+        ldr = rope.rowStride;
+      } else {
+        if (widened != s) {
+          widenRows(latent, source, 0, shared, C, latentRows);
+          widenRows(latent, seq, shared, L - shared, C, latentRows + shared * C);
+          widenRows(rope, rope.sharedWith(seq), 0, shared, R, ropeRows);
+          widenRows(rope, seq, shared, L - shared, R, ropeRows + shared * R);
+          widened = s;
+        }
+        latent0 = latent1 = latentRows;
+        rope0 = rope1 = ropeRows;
+        ldl = C;
+        ldr = R;
+      }
       if (shared > 0) {
-        k.linearRows(latent.row(source, 0), shared, latent.rowStride, kvB, h * headRows,
-                     h * headRows + p.nopeDim, keys, p.nopeDim);
-        k.linearRows(latent.row(source, 0), shared, latent.rowStride, kvB,
-                     h * headRows + p.nopeDim, (h + 1) * headRows, values, p.vDim);
+        k.linearRows(latent0, shared, ldl, kvB, h * headRows, h * headRows + p.nopeDim, keys,
+                     p.nopeDim);
+        k.linearRows(latent0, shared, ldl, kvB, h * headRows + p.nopeDim, (h + 1) * headRows,
+                     values, p.vDim);
       }
       if (L > shared) {
-        k.linearRows(latent.row(seq, shared), L - shared, latent.rowStride, kvB, h * headRows,
+        k.linearRows(latent1 + shared * ldl, L - shared, ldl, kvB, h * headRows,
                      h * headRows + p.nopeDim, keys + shared * p.nopeDim, p.nopeDim);
-        k.linearRows(latent.row(seq, shared), L - shared, latent.rowStride, kvB,
-                     h * headRows + p.nopeDim, (h + 1) * headRows, values + shared * p.vDim,
-                     p.vDim);
+        k.linearRows(latent1 + shared * ldl, L - shared, ldl, kvB, h * headRows + p.nopeDim,
+                     (h + 1) * headRows, values + shared * p.vDim, p.vDim);
       }
       for (int64_t b0 = runStart[s]; b0 < runStart[s + 1]; b0 += kMaxAttendQueries) {
         const int64_t nb = std::min<int64_t>(kMaxAttendQueries, runStart[s + 1] - b0);
@@ -182,14 +239,14 @@ void expandedAttention(const float *q, int64_t T, const int32_t *positions,
         a.dr = p.ropeDim;
         a.k = keys;
         a.ldk = p.nopeDim;
-        a.kr = rope.row(seq, 0);
-        a.ldkr = rope.rowStride;
+        a.kr = rope1;
+        a.ldkr = ldr;
         a.v = values;
         if (shared > 0) { // keys and values are whole in scratch; rope rows are not
           a.prefixRows = shared;
           a.k0 = keys;
           a.v0 = values;
-          a.kr0 = rope.row(rope.sharedWith(seq), 0);
+          a.kr0 = rope0;
         }
         a.ldv = p.vDim;
         a.dv = p.vDim;

@@ -34,11 +34,14 @@ struct AttendArgs {
   const float *qr = nullptr;      ///< [queries, ldqr]: second query part (or unused)
   int64_t ldqr = 0;               ///< row stride of qr
   int64_t dr = 0;                 ///< length of the second part (0: none)
-  const float *k = nullptr;       ///< [rows, ldk]: main key part
+  /// What k, kr and v (and k0, kr0, v0) point at: floats, or bf16 values
+  /// (uint16_t, widened exactly as they are read). Strides count elements.
+  bool bf16Rows = false;
+  const void *k = nullptr;        ///< [rows, ldk]: main key part
   int64_t ldk = 0;                ///< row stride of k
-  const float *kr = nullptr;      ///< [rows, ldkr]: second key part
+  const void *kr = nullptr;       ///< [rows, ldkr]: second key part
   int64_t ldkr = 0;               ///< row stride of kr
-  const float *v = nullptr;       ///< [rows, ldv]: values, dv used
+  const void *v = nullptr;        ///< [rows, ldv]: values, dv used
   int64_t ldv = 0;                ///< row stride of v
   int64_t dv = 0;                 ///< value width
   const int64_t *len = nullptr;   ///< [queries]: rows each query attends
@@ -48,7 +51,7 @@ struct AttendArgs {
   /// Rows [0, prefixRows) come from k0, kr0 and v0 instead (same strides, same row
   /// numbering): a prefix shared with another sequence of the KV cache.
   int64_t prefixRows = 0;
-  const float *k0 = nullptr, *kr0 = nullptr, *v0 = nullptr;
+  const void *k0 = nullptr, *kr0 = nullptr, *v0 = nullptr;
 };
 
 /// The primitives of one SIMD level. All are single-threaded.

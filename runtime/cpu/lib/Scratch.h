@@ -34,6 +34,7 @@ enum class ScratchSlot : uint8_t {
   Int8Shared,   ///< linear/MLPs with int8 weights: activations quantized once for all
                 ///< workers (calling thread)
   Fp8Panel,     ///< linearRows of an FP8 weight at prefill: one decoded panel (any thread)
+  AttentionRows, ///< attend over a bf16 KV cache: one chunk of rows widened (any thread)
   Count
 };
 

@@ -2,6 +2,7 @@
 // RUN: moec-opt %s --moe-compile | FileCheck %s --check-prefix=AUTO
 // RUN: moec-opt %s --moe-compile='prefill-mla-form=naive' | FileCheck %s --check-prefix=MIXED
 // RUN: moec-opt %s --moe-compile='prefill-mla-form=naive decode-mla-form=naive' | FileCheck %s --check-prefix=NAIVE
+// RUN: moec-opt %s --moe-compile='kv-cache=f32' | FileCheck %s --check-prefix=F32CACHE
 // RUN: not moec-opt %s --moe-compile='decode-mla-form=fused' 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: moec-opt %s --moe-compile='prefill-mla-form=naive' --dump-pass-pipeline -o /dev/null 2>&1 | FileCheck %s --check-prefix=PIPELINE
 
@@ -9,13 +10,19 @@
 // moe::compilePipelineString prints and plans record): the same passes
 // spelled out give the same module.
 // RUN: moec-opt %s --moe-compile='prefill-mla-form=naive' -mlir-print-debuginfo -o %t.registered.mlir
-// RUN: moec-opt %s -mlir-print-debuginfo -o %t.textual.mlir --pass-pipeline='builtin.module(func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}),moe-split-phases,func.func(moe-decompose-mla,moe-decompose-moe),moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=naive function=prefill peak-gflops=1.000000e+02 report=false},moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=auto function=decode peak-gflops=1.000000e+02 report=false},func.func(moe-fuse-mla-input-proj{report=false},moe-fuse-gate-up{report=false rows=128},moe-fuse-residual-norm{report=false},canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}))'
+// RUN: moec-opt %s -mlir-print-debuginfo -o %t.textual.mlir --pass-pipeline='builtin.module(func.func(canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}),moe-kv-cache-type{element=bf16},moe-split-phases,func.func(moe-decompose-mla,moe-decompose-moe),moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=naive function=prefill peak-gflops=1.000000e+02 report=false},moe-absorb-mla{bandwidth-gbs=2.000000e+01 context-tokens=4096 form=auto function=decode peak-gflops=1.000000e+02 report=false},func.func(moe-fuse-mla-input-proj{report=false},moe-fuse-gate-up{report=false rows=128},moe-fuse-residual-norm{report=false},canonicalize{  max-iterations=10 max-num-rewrites=-1 region-simplify=normal test-convergence=false top-down=true}))'
 // RUN: diff %t.registered.mlir %t.textual.mlir
+
+// kv-cache=f32 keeps the cache exact: the types stay as imported.
+// F32CACHE-LABEL: func.func @prefill
+// F32CACHE-SAME: !moe.latent_cache<32, 8>) -> (tensor<?x128xf32>, !moe.latent_cache<32, 8>, !moe.latent_cache<32, 8>)
+// F32CACHE-NOT: 8, bf16>
 
 // PIPELINE: builtin.module(
 // PIPELINE-NEXT: func.func(
 // PIPELINE-NEXT: canonicalize
 // PIPELINE-NEXT: ),
+// PIPELINE-NEXT: moe-kv-cache-type{element=bf16},
 // PIPELINE-NEXT: moe-split-phases,
 // PIPELINE-NEXT: func.func(
 // PIPELINE-NEXT: moe-decompose-mla,
@@ -54,7 +61,7 @@
 
 // CHECK: module attributes {moe.model_config = {{{.*}}architecture = "DeepseekV3ForCausalLM"{{.*}}}, moe.source = "/ckpt/tiny"}
 // CHECK-LABEL: func.func @prefill
-// CHECK-SAME: (%{{.*}}: tensor<?xi32>, %{{.*}}: tensor<?xi32>, %{{.*}}: tensor<?xi32>, %{{.*}}: !moe.latent_cache<32, 8>, %{{.*}}: !moe.latent_cache<32, 8>) -> (tensor<?x128xf32>, !moe.latent_cache<32, 8>, !moe.latent_cache<32, 8>)
+// CHECK-SAME: (%{{.*}}: tensor<?xi32>, %{{.*}}: tensor<?xi32>, %{{.*}}: tensor<?xi32>, %{{.*}}: !moe.latent_cache<32, 8, bf16>, %{{.*}}: !moe.latent_cache<32, 8, bf16>) -> (tensor<?x128xf32>, !moe.latent_cache<32, 8, bf16>, !moe.latent_cache<32, 8, bf16>)
 // CHECK-NOT: moe.mla_attention
 // CHECK-NOT: moe.expanded_attention
 // CHECK: moe.embedding

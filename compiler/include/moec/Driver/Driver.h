@@ -30,6 +30,7 @@ enum class EmitKind {
 using MlaForm = mlir::moe::AttentionForm;
 using QuantizeMode = mlir::moe::QuantizeMode;
 using Fp8ScaleFormat = mlir::moe::Fp8ScaleFormat;
+using KvCacheElement = mlir::moe::KvCacheElement;
 
 struct CompileOptions {
   std::string checkpointDir;                        ///< HF checkpoint directory
@@ -44,6 +45,7 @@ struct CompileOptions {
   QuantizeMode quantize = QuantizeMode::none;       ///< --quantize
   bool quantizeLmHead = false;                      ///< --quantize-lm-head
   Fp8ScaleFormat fp8Scale = Fp8ScaleFormat::fp32;   ///< --fp8-scale
+  KvCacheElement kvCache = KvCacheElement::bf16;    ///< --kv-cache (--precision=exact: f32)
   bool fuseResidualNorm = true;                     ///< not --no-fuse-residual-norm
   bool fuseGateUp = true;                           ///< not --no-fuse-gate-up
   bool fuseMlaInputProj = true;                     ///< not --no-fuse-mla-input-proj

@@ -33,6 +33,41 @@ def SplitPhasesPass : Pass<"moe-split-phases", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def KvCacheTypePass : Pass<"moe-kv-cache-type", "::mlir::ModuleOp"> {
+  let summary = "Choose the element type the latent KV cache is stored in";
+  let description = [{
+    Rewrites every `!moe.latent_cache` of the module (function arguments and
+    results, and the cache values the attention ops thread through) to the
+    chosen element type. The cache is the one piece of state that grows with
+    the context: per token and layer it holds kv_lora_rank + rope values (576
+    for DeepSeek-V3), so `bf16` halves what decode reads from it and what a
+    server must keep per sequence. Each value is rounded to nearest even when
+    it is stored; attention widens it back exactly, so its numerics are those
+    of the fp32 model with c and k_pe rounded to bf16 (tests/golden/
+    emulate_kv_bf16.py). `f32` keeps the exact path.
+
+    Before:
+    ```mlir
+    func.func @forward(..., %cache: !moe.latent_cache<512, 64>) -> (..., !moe.latent_cache<512, 64>)
+    ```
+    After `-moe-kv-cache-type='element=bf16'`:
+    ```mlir
+    func.func @forward(..., %cache: !moe.latent_cache<512, 64, bf16>) -> (..., !moe.latent_cache<512, 64, bf16>)
+    ```
+  }];
+  let options = [
+    Option<"element", "element", "::mlir::moe::KvCacheElement",
+           /*default=*/"::mlir::moe::KvCacheElement::bf16",
+           "How the cache's values are stored",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::moe::KvCacheElement::f32, "f32",
+                        "float32: the exact path"),
+             clEnumValN(::mlir::moe::KvCacheElement::bf16, "bf16",
+                        "bfloat16, rounded to nearest even: half the bytes"))}]>
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
 def QuantizeFp8Pass : Pass<"moe-quantize-fp8", "::mlir::func::FuncOp"> {
   let summary = "Quantize the linear weights to FP8 e4m3 with 128x128 block scales";
   let description = [{

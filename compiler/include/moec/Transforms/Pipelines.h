@@ -42,6 +42,13 @@ struct MoeCompilePipelineOptions
       llvm::cl::values(clEnumValN(Fp8ScaleFormat::fp32, "float", "amax / 448 as float32"),
                        clEnumValN(Fp8ScaleFormat::ue8m0, "ue8m0",
                                   "rounded up to a power of two"))};
+  PassOptions::Option<KvCacheElement> kvCache{
+      *this, "kv-cache",
+      llvm::cl::desc("Element type of the latent KV cache (moe-kv-cache-type)"),
+      llvm::cl::init(KvCacheElement::bf16),
+      llvm::cl::values(clEnumValN(KvCacheElement::f32, "f32", "float32: the exact path"),
+                       clEnumValN(KvCacheElement::bf16, "bf16",
+                                  "bfloat16, rounded to nearest even: half the bytes"))};
   PassOptions::Option<bool> fuseResidualNorm{
       *this, "fuse-residual-norm",
       llvm::cl::desc("Fuse residual adds with the RMSNorm after them (moe-fuse-residual-norm)"),
@@ -86,7 +93,7 @@ struct MoeCompilePipelineOptions
 };
 
 /// Adds the moe-compile passes to `pm`, which must run on builtin.module:
-/// canonicalize, (with quantize=fp8) moe-quantize-fp8, moe-split-phases, moe-decompose-mla, moe-decompose-moe,
+/// canonicalize, moe-kv-cache-type, (with quantize=fp8) moe-quantize-fp8, moe-split-phases, moe-decompose-mla, moe-decompose-moe,
 /// moe-absorb-mla{function=prefill}, moe-absorb-mla{function=decode},
 /// canonicalize (the function-level passes nested on func.func).
 void buildCompilePipeline(OpPassManager &pm,

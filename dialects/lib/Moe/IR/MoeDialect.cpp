@@ -174,11 +174,13 @@ double YarnAttr::getSoftmaxFactor() const {
 
 LogicalResult
 LatentCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
-                        int64_t kvLoraRank, int64_t ropeDim) {
+                        int64_t kvLoraRank, int64_t ropeDim, Type elementType) {
   if (kvLoraRank <= 0 || ropeDim <= 0 || ropeDim % 2 != 0)
     return emitError() << "expected a positive kv_lora_rank and a positive "
                           "even rope dim, got "
                        << kvLoraRank << " and " << ropeDim;
+  if (!elementType || !(elementType.isF32() || elementType.isBF16()))
+    return emitError() << "expected a latent cache of f32 or bf16, got " << elementType;
   return success();
 }
 

@@ -5,13 +5,21 @@
 // chunk's scores are computed in 4x4 register tiles (4 queries x 4 keys), turned
 // into probabilities against a running maximum, and accumulated into the outputs,
 // which are rescaled whenever the maximum grows. One pass over the rows, no
-// scratch proportional to their number.
+// scratch proportional to their number. Keys and values are stored as floats or
+// as bf16 (a bf16 KV cache): each chunk of bf16 rows is widened once, exactly, into
+// the thread's scratch (64 rows x 576 values: 147 KB for DeepSeek's MLA) and then
+// scored and summed as float rows, so the widening is paid once per chunk, not once
+// per 4-query tile.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_CPU_LIB_ISA_ATTENTION_H
 #define MOEC_CPU_LIB_ISA_ATTENTION_H
 
 #include "../KernelTable.h"
+#include "../Scratch.h"
+
+#include <optional>
+#include <type_traits>
 
 namespace moec::cpu::detail {
 namespace {
@@ -62,9 +70,11 @@ template <class Isa> struct AttentionKernel {
       for (int j = 0; j < NJ; ++j)
         acc[i][j] = Isa::zero();
     const int64_t r = row0 + j0;
-    dotTile<NI, NJ>(acc, a.q + i0 * a.ldq, a.ldq, a.k + r * a.ldk, a.ldk, a.dk);
+    dotTile<NI, NJ>(acc, a.q + i0 * a.ldq, a.ldq, static_cast<const float *>(a.k) + r * a.ldk,
+                    a.ldk, a.dk);
     if (a.dr > 0)
-      dotTile<NI, NJ>(acc, a.qr + i0 * a.ldqr, a.ldqr, a.kr + r * a.ldkr, a.ldkr, a.dr);
+      dotTile<NI, NJ>(acc, a.qr + i0 * a.ldqr, a.ldqr,
+                      static_cast<const float *>(a.kr) + r * a.ldkr, a.ldkr, a.dr);
     for (int i = 0; i < NI; ++i)
       for (int j = 0; j < NJ; ++j)
         s[i0 + i][j0 + j] = Isa::reduceAdd(acc[i][j]);
@@ -95,7 +105,7 @@ template <class Isa> struct AttentionKernel {
                                                          : Isa::zero();
     }
     for (int64_t j = 0; j < rows; ++j) {
-      const float *vr = a.v + (row0 + j) * a.ldv + c0;
+      const float *vr = static_cast<const float *>(a.v) + (row0 + j) * a.ldv + c0;
       const V v0 = n0 == kW ? Isa::load(vr) : Isa::loadPartial(vr, n0);
       const V v1 = n1 == kW ? Isa::load(vr + kW) : n1 > 0 ? Isa::loadPartial(vr + kW, n1)
                                                            : Isa::zero();
@@ -184,6 +194,52 @@ template <class Isa> struct AttentionKernel {
   }
 
   static void attend(const AttendArgs &a) {
+    if (a.bf16Rows)
+      attendRows<uint16_t>(a);
+    else
+      attendRows<float>(a);
+  }
+
+  /// n bf16 values at in as floats at out.
+  static void widen(const uint16_t *in, int64_t n, float *out) {
+    int64_t c = 0;
+    const char *bytes = reinterpret_cast<const char *>(in);
+    for (; c + kW <= n; c += kW)
+      Isa::store(out + c, Isa::template loadWeight<WeightType::BF16>(bytes, c));
+    if (c < n)
+      Isa::storePartial(out + c,
+                        Isa::template loadWeightPartial<WeightType::BF16>(
+                            bytes, c, static_cast<int>(n - c)),
+                        static_cast<int>(n - c));
+  }
+
+  /// Rows [row0, row0 + rows) of src's bf16 keys (and values, unless they are the
+  /// keys) widened into `buffer`; returns float arguments whose row 0 is row0.
+  static AttendArgs widenChunk(const AttendArgs &src, int64_t row0, int64_t rows,
+                               float *buffer) {
+    AttendArgs w = src;
+    w.bf16Rows = false;
+    const bool valuesAreKeys = src.v == src.k && src.ldv == src.ldk && src.dv <= src.dk;
+    float *k = buffer, *kr = k + rows * src.dk, *v = kr + rows * src.dr;
+    for (int64_t j = 0; j < rows; ++j) {
+      widen(static_cast<const uint16_t *>(src.k) + (row0 + j) * src.ldk, src.dk, k + j * src.dk);
+      if (src.dr > 0)
+        widen(static_cast<const uint16_t *>(src.kr) + (row0 + j) * src.ldkr, src.dr,
+              kr + j * src.dr);
+      if (!valuesAreKeys)
+        widen(static_cast<const uint16_t *>(src.v) + (row0 + j) * src.ldv, src.dv,
+              v + j * src.dv);
+    }
+    w.k = k;
+    w.ldk = src.dk;
+    w.kr = kr;
+    w.ldkr = src.dr;
+    w.v = valuesAreKeys ? k : v;
+    w.ldv = valuesAreKeys ? src.dk : src.dv;
+    return w;
+  }
+
+  template <class E> static void attendRows(const AttendArgs &a) {
     const int64_t nq = a.queries;
     float s[kMaxAttendQueries][kChunk];
     float runningMax[kMaxAttendQueries];
@@ -203,17 +259,28 @@ template <class Isa> struct AttentionKernel {
     shared.kr = a.kr0;
     shared.v = a.v0;
     const int64_t split = a.prefixRows < maxLen ? a.prefixRows : maxLen;
+    constexpr bool kWiden = !std::is_same_v<E, float>;
+    std::optional<Scratch> rowsBuffer;
+    if constexpr (kWiden)
+      rowsBuffer.emplace(ScratchSlot::AttentionRows,
+                         size_t(kChunk * (a.dk + a.dr + a.dv)) * sizeof(float));
     for (int part = a.prefixRows > 0 ? 0 : 1; part < 2; ++part) {
       const AttendArgs &src = part == 0 ? shared : a;
       const int64_t begin = part == 0 ? 0 : split;
       const int64_t end = part == 0 ? split : maxLen;
       for (int64_t row0 = begin; row0 < end; row0 += kChunk) {
         const int64_t rows = end - row0 < kChunk ? end - row0 : kChunk;
+        // bf16 rows: this chunk widened once, then read as floats from its row 0.
+        AttendArgs wide;
+        if constexpr (kWiden)
+          wide = widenChunk(src, row0, rows, rowsBuffer->template as<float>());
+        const AttendArgs &rowsArgs = kWiden ? wide : src;
+        const int64_t rowsBase = kWiden ? 0 : row0;
         int64_t i = 0;
         for (; i + 4 <= nq; i += 4)
-          scoreRows<4>(src, i, row0, rows, s);
+          scoreRows<4>(rowsArgs, i, rowsBase, rows, s);
         for (; i < nq; ++i)
-          scoreRows<1>(src, i, row0, rows, s);
+          scoreRows<1>(rowsArgs, i, rowsBase, rows, s);
         for (i = 0; i < nq; ++i) {
           int64_t valid = a.len[i] - row0;
           valid = valid < 0 ? 0 : valid > rows ? rows : valid;
@@ -231,9 +298,9 @@ template <class Isa> struct AttentionKernel {
         }
         i = 0;
         for (; i + 4 <= nq; i += 4)
-          valueRows<4>(src, i, row0, rows, s);
+          valueRows<4>(rowsArgs, i, rowsBase, rows, s);
         for (; i < nq; ++i)
-          valueRows<1>(src, i, row0, rows, s);
+          valueRows<1>(rowsArgs, i, rowsBase, rows, s);
       }
     }
     for (int64_t i = 0; i < nq; ++i)

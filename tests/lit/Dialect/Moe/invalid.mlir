@@ -97,6 +97,26 @@ func.func @latent_cache_zero_rank(%c: !moe.latent_cache<0, 16>) {
 
 // -----
 
+// expected-error @+1 {{expected a latent cache of f32 or bf16, got 'f16'}}
+func.func @latent_cache_f16(%c: !moe.latent_cache<64, 16, f16>) {
+  return
+}
+
+// -----
+
+// A cache-updating op returns the cache type it was given, element type included.
+func.func @cache_store_changes_element(%c: !moe.latent_cache<16, 8>, %x: tensor<?x16xf32>,
+                                       %pe: tensor<?x8xf32>, %pos: tensor<?xi32>,
+                                       %seq: tensor<?xi32>) {
+  // expected-error @+1 {{all of {cache, result} have same type}}
+  %n = "moe.cache_store"(%c, %x, %pe, %pos, %seq)
+      : (!moe.latent_cache<16, 8>, tensor<?x16xf32>, tensor<?x8xf32>, tensor<?xi32>, tensor<?xi32>)
+      -> !moe.latent_cache<16, 8, bf16>
+  return
+}
+
+// -----
+
 // expected-error @+1 {{expected 'moe.model_config' to be a dictionary, got "DeepseekV3ForCausalLM"}}
 module attributes {moe.model_config = "DeepseekV3ForCausalLM"} {
 }

@@ -43,7 +43,7 @@ for step in steps:
             if w not in seen:
                 seen.add(w)
                 expected += size(w)
-kv = sum(4 * s["shape"][0] for s in plan["states"])  # f32 rows
+kv = sum((2 if s["dtype"] == "BF16" else 4) * s["shape"][0] for s in plan["states"])
 
 b = bench["decode_bytes_per_token"]
 check(b["weights"] == expected, "decode weight bytes %d, expected %d" % (b["weights"], expected))

@@ -19,7 +19,7 @@ def check(cond, what):
 
 
 names = [p["name"] for p in facts["passes"]]
-expected = ["canonicalize"] + (["moe-quantize-fp8"] if quantized else []) + [
+expected = ["canonicalize", "moe-kv-cache-type"] + (["moe-quantize-fp8"] if quantized else []) + [
     "moe-split-phases", "moe-decompose-mla", "moe-decompose-moe", "moe-absorb-mla",
     "moe-absorb-mla", "moe-fuse-mla-input-proj", "moe-fuse-gate-up", "moe-fuse-residual-norm",
     "canonicalize"]
@@ -89,7 +89,7 @@ check(mla["chosen"] == {"prefill": "naive", "decode": "absorbed"}, "MLA forms ch
 check(mla["prefill_min_tokens"] == entries["prefill"]["min_tokens"] > 1,
       "the threshold is the plan's prefill min_tokens (%d)" % mla["prefill_min_tokens"])
 check(len(mla["cost_model"]["points"]) >= 6, "cost model points")
-kv = sum(s["shape"][0] * 4 for s in plan["states"])
+kv = sum(s["shape"][0] * (2 if s["dtype"] == "BF16" else 4) for s in plan["states"])
 check(mla["kv_cache"]["latent_bytes_per_token"] == kv == facts["plan"]["kv_bytes_per_token"],
       "latent KV bytes per token match the plan's states (%d)" % kv)
 check(mla["kv_cache"]["mha_bytes_per_token"] > kv, "standard MHA would cache more")

@@ -190,22 +190,29 @@ void rope(float *x, int64_t T, int64_t heads, int64_t rowStride, int64_t headStr
           int64_t offset, const RopeParams &params, const float *freqs,
           const int32_t *positions, RopeLayout layout);
 
+/// How a state stores its values: float32, or bfloat16 rounded to nearest even
+/// when stored (the KV cache of `moec compile --kv-cache=bf16`).
+enum class StateElement : uint8_t { F32, BF16 };
+
 /// Rows of one persistent per-sequence state (a layer's latent or rope cache; a plan
-/// `State` as bound by the executor). Row p of sequence s starts at
-/// data + s * sequenceStride + p * rowStride. Strides count floats, not bytes (the
-/// backend converts its byte-based StateBinding).
+/// `State` as bound by the executor). Row p of sequence s starts at element
+/// s * sequenceStride + p * rowStride of data. Strides count elements, not bytes
+/// (the backend converts its byte-based StateBinding).
 struct StateView {
-  float *data = nullptr;       ///< sequence 0, row 0
-  int64_t sequenceStride = 0;  ///< floats between sequences
-  int64_t rowStride = 0;       ///< floats between rows (>= the row width)
-  int64_t capacity = 0;        ///< rows per sequence; every position is below it
+  void *data = nullptr;                      ///< sequence 0, row 0
+  StateElement element = StateElement::F32;  ///< what each value is stored as
+  int64_t sequenceStride = 0;                ///< elements between sequences
+  int64_t rowStride = 0;                     ///< elements between rows (>= the row width)
+  int64_t capacity = 0;                      ///< rows per sequence; every position is below it
   /// Prefix sharing, per sequence (null: none): sequence s reads rows
   /// [0, prefixRows[s]) from sequence prefixSeq[s]; attention handles the two parts.
   const int32_t *prefixSeq = nullptr;
   const int64_t *prefixRows = nullptr;
+  /// Bytes of one value.
+  int64_t elementBytes() const { return element == StateElement::BF16 ? 2 : 4; }
   /// Row `position` of sequence `seq`'s own storage.
-  float *row(int64_t seq, int64_t position) const {
-    return data + seq * sequenceStride + position * rowStride;
+  void *row(int64_t seq, int64_t position) const {
+    return static_cast<char *>(data) + (seq * sequenceStride + position * rowStride) * elementBytes();
   }
   /// Rows of `seq` read from another sequence (0 when none).
   int64_t sharedRows(int64_t seq) const { return prefixRows ? prefixRows[seq] : 0; }
@@ -213,9 +220,9 @@ struct StateView {
   int64_t sharedWith(int64_t seq) const { return prefixSeq ? prefixSeq[seq] : seq; }
 };
 
-/// cache_store: for each token t, copies c[t, 0:C] to row positions[t] of sequence
-/// seqIds[t] of `latent`, and pe[t, 0:R] to the same row of `rope`. c: [T, C],
-/// pe: [T, R].
+/// cache_store: for each token t, stores c[t, 0:C] in row positions[t] of sequence
+/// seqIds[t] of `latent`, and pe[t, 0:R] in the same row of `rope` (bf16 states:
+/// each value rounded to nearest even). c: [T, C], pe: [T, R].
 void cacheStore(const float *c, const float *pe, int64_t T, int64_t C, int64_t R,
                 const int32_t *positions, const int32_t *seqIds, const StateView &latent,
                 const StateView &rope);

@@ -92,6 +92,14 @@ def Moe_QuantizeMode : I32EnumAttr<"QuantizeMode", "weight quantization", [
   let genSpecializedAttr = 0;
 }
 
+/// The element type of the latent KV cache (`moe-kv-cache-type`'s option and the
+/// `kv-cache` option of the `moe-compile` pipeline).
+def Moe_KvCacheElement : I32EnumAttr<"KvCacheElement", "KV cache element type", [
+    I32EnumAttrCase<"f32", 0>, I32EnumAttrCase<"bf16", 1>]> {
+  let cppNamespace = "::mlir::moe";
+  let genSpecializedAttr = 0;
+}
+
 /// Not an attribute of any op: the `form` option of `moe-absorb-mla` and the
 /// `*-mla-form` options of the `moe-compile` pipeline choose it per phase.
 def Moe_AttentionForm : I32EnumAttr<"AttentionForm", "MLA evaluation form", [
@@ -208,10 +216,22 @@ def Moe_LatentCacheType : TypeDef<Moe_Dialect, "LatentCache"> {
     normalised latent `c` (`kv_lora_rank` values) and the roped shared key
     `k_pe` (`rope` values). Attention consumes a cache value and produces the
     updated one, so cache state flows through the IR as SSA values.
-    Example: `!moe.latent_cache<512, 64>` (576 values per token per layer).
+    The optional element type says how the rows are stored: `f32` (the
+    default, omitted when printed) or `bf16` (each value rounded to nearest
+    even when it is stored; attention widens it back exactly). The values
+    attention computes with are the stored ones.
+    Example: `!moe.latent_cache<512, 64>` (576 f32 values per token per
+    layer), `!moe.latent_cache<512, 64, bf16>` (the same in 1152 bytes).
   }];
-  let parameters = (ins "int64_t":$kvLoraRank, "int64_t":$ropeDim);
-  let assemblyFormat = "`<` $kvLoraRank `,` $ropeDim `>`";
+  let parameters = (ins "int64_t":$kvLoraRank, "int64_t":$ropeDim,
+      DefaultValuedParameter<"::mlir::Type", "::mlir::Float32Type::get($_ctxt)">:$elementType);
+  let builders = [
+    TypeBuilder<(ins "int64_t":$kvLoraRank, "int64_t":$ropeDim), [{
+      return $_get($_ctxt, kvLoraRank, ropeDim, ::mlir::Float32Type::get($_ctxt));
+    }]>
+  ];
+  let skipDefaultBuilders = 0;
+  let assemblyFormat = "`<` $kvLoraRank `,` $ropeDim (`,` $elementType^)? `>`";
   let genVerifyDecl = 1;
 }
 
