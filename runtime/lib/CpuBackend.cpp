@@ -98,7 +98,7 @@ enum class WeightRule {
 struct KindSignature {
   std::vector<plan::DType> operands; ///< per operand
   std::vector<plan::DType> results;  ///< per result
-  size_t numStates = 0;              ///< states, all F32 or all BF16
+  size_t numStates = 0;              ///< states, all F32, all BF16 or all F8E4M3
   size_t minWeights = 0, maxWeights = 0;
   size_t weightGroup = 1;            ///< the weight count is a multiple of this
   /// Rule of weight i (the last rule repeats).
@@ -173,7 +173,7 @@ struct CpuStep {
   std::vector<Place> operands;                     ///< per operand buffer
   std::vector<Place> results;                      ///< per result buffer
   std::vector<int32_t> states;                     ///< Plan.states indices
-  bool bf16States = false;                         ///< its states hold bf16 rows
+  cpu::StateElement stateElement = cpu::StateElement::F32; ///< how its states store rows
   std::vector<cpu::Weight> weights;                ///< kernel views, per weight
   float eps = 0;                                   ///< rms_norm
   int64_t sliceBegin = 0, sliceWidth = 0;          ///< slice_columns
@@ -281,11 +281,13 @@ bool CpuBackend::supportsStep(const StepTypes &types, std::string *why) const {
                       dtypeText(have[i]).c_str(), dtypeText(want[i]).c_str());
     return true;
   };
-  // The KV cache's rows are f32 or bf16 (moe-kv-cache-type), the same for all of a
-  // step's states.
-  const plan::DType stateType = !types.states.empty() && types.states[0] == plan::DType::BF16
-                                    ? plan::DType::BF16
-                                    : plan::DType::F32;
+  // The KV cache's rows are f32, bf16 or f8e4m3 (moe-kv-cache-type), the same for
+  // all of a step's states.
+  const plan::DType stateType =
+      !types.states.empty() &&
+              (types.states[0] == plan::DType::BF16 || types.states[0] == plan::DType::F8E4M3)
+          ? types.states[0]
+          : plan::DType::F32;
   if (!dtypes("operand", types.operands, sig.operands) ||
       !dtypes("result", types.results, sig.results) ||
       !dtypes("state", types.states, std::vector<plan::DType>(sig.numStates, stateType)))
@@ -404,7 +406,12 @@ Status CpuBackend::resolveStep(CpuProgram &program, uint32_t index, CpuStep *out
   if (step->states())
     s.states.assign(step->states()->begin(), step->states()->end());
   // signatureOf's check made every state of a step the same dtype.
-  s.bf16States = !s.states.empty() && plan.state(size_t(s.states[0])).dtype == plan::DType::BF16;
+  if (!s.states.empty()) {
+    const plan::DType dtype = plan.state(size_t(s.states[0])).dtype;
+    s.stateElement = dtype == plan::DType::BF16     ? cpu::StateElement::BF16
+                     : dtype == plan::DType::F8E4M3 ? cpu::StateElement::F8E4M3
+                                                    : cpu::StateElement::F32;
+  }
   if (step->weights())
     for (int32_t w : *step->weights()) {
       cpu::Weight view;
@@ -561,7 +568,7 @@ Status CpuBackend::run(const CpuStep &step, const Bindings &bindings) const {
     const StateBinding &b = bindings.states[step.states[i]];
     cpu::StateView view;
     view.data = b.data;
-    view.element = step.bf16States ? cpu::StateElement::BF16 : cpu::StateElement::F32;
+    view.element = step.stateElement;
     view.sequenceStride = int64_t(b.sequenceStride) / view.elementBytes();
     view.rowStride = int64_t(b.rowBytes) / view.elementBytes();
     view.capacity = b.capacity;

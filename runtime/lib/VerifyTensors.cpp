@@ -265,8 +265,10 @@ Status verifyStates(PlanInfo &info) {
     tensor.label = elementLabel("states", i, state->name());
     const char *label = tensor.label.c_str();
     tensor.dtype = state->dtype();
-    if (tensor.dtype != plan::DType::F32 && tensor.dtype != plan::DType::BF16)
-      return Status::error("%s: dtype %s is not supported for states (f32 or bf16)", label,
+    if (tensor.dtype != plan::DType::F32 && tensor.dtype != plan::DType::BF16 &&
+        tensor.dtype != plan::DType::F8E4M3)
+      return Status::error("%s: dtype %s is not supported for states (f32, bf16 or f8e4m3)",
+                           label,
                            dtypeLabel(tensor.dtype).c_str());
     MOEC_RETURN_IF_ERROR(readShape(state->shape(), tensor.label, &tensor.shape));
     if (tensor.shape.size() > 4)

@@ -152,14 +152,18 @@ protected:
   /// and decode MLA form `decode`, with --precision=exact (the f32 KV cache) unless
   /// `precision` says otherwise; returns the plan path.
   std::string compile(const std::string &weights, const std::string &prefill,
-                      const std::string &decode, const std::string &precision = "exact") {
+                      const std::string &decode, const std::string &precision = "exact",
+                      const std::string &extra = "") {
     std::string plan = tmp + "/" + GetParam() + "-" + weights + "-" + prefill + "-" + decode +
-                       "-" + precision + ".plan";
+                       "-" + precision + extra + ".plan";
     std::string err;
-    int rc = run({kBin + "/moec", "compile", checkpointDir(), "-o", plan, "--weights=" + weights,
-                  "--prefill-mla-form=" + prefill, "--decode-mla-form=" + decode,
-                  "--precision=" + precision, "--quiet"},
-                 "", err);
+    std::vector<std::string> args = {kBin + "/moec", "compile", checkpointDir(), "-o", plan,
+                                     "--weights=" + weights, "--prefill-mla-form=" + prefill,
+                                     "--decode-mla-form=" + decode, "--precision=" + precision,
+                                     "--quiet"};
+    if (!extra.empty())
+      args.push_back(extra);
+    int rc = run(args, "", err);
     EXPECT_EQ(rc, 0) << err;
     return plan;
   }
@@ -190,6 +194,8 @@ protected:
       tokens += "," + std::to_string(greedy[i]);
     return tokens;
   }
+
+  void checkNarrowKvCache(const std::string &type);
 
   std::string tmp;
 };
@@ -554,29 +560,30 @@ Agreement agreement(const Npy &ours, const Npy &ref, int64_t rows) {
 }
 
 /// The default plan keeps its KV cache in bf16 (--kv-cache=bf16, each cached c and
-/// k_pe rounded to nearest even). Against emulate_kv_bf16.py, the numpy emulation of
-/// those numerics (data/<variant>/logits_kv_bf16.npy): the logits over the prompt and
-/// the reference's greedy continuation, with both MLA forms, within 1e-4 of the
-/// largest logit, and the decode steps' logits the same way over the rows where the
-/// plan generated the reference's tokens. Its distance from the exact model
-/// (transformers' float32 logits) is printed for the README's accuracy table.
-TEST_P(Golden, Bf16KvCachePlanMatchesTheNumpyEmulation) {
-  const std::string expected = variantDir() + "/logits_kv_bf16.npy";
+/// k_pe rounded to nearest even), --kv-cache=fp8 in e4m3. Against
+/// emulate_kv_cache.py, the numpy emulation of those numerics
+/// (data/<variant>/logits_kv_<type>.npy): the logits over the prompt and the
+/// reference's greedy continuation, with both MLA forms, within 1e-4 of the largest
+/// logit, and the decode steps' logits the same way over the rows where the plan
+/// generated the reference's tokens. Its distance from the exact model (transformers'
+/// float32 logits) is printed for the README's accuracy table.
+void Golden::checkNarrowKvCache(const std::string &type) {
+  const std::string expected = variantDir() + "/logits_kv_" + type + ".npy";
   ASSERT_TRUE(llvm::sys::fs::exists(expected))
-      << expected << " is missing: run tests/golden/emulate_kv_bf16.py";
+      << expected << " is missing: run tests/golden/emulate_kv_cache.py";
   const Npy emulated = readNpy(expected);
   const Npy exact = readNpy(variantDir() + "/logits_full.npy");
   const std::vector<int> greedy = readJson(variantDir() + "/greedy.json")["tokens"];
   const int64_t rows = emulated.shape[0], vocab = emulated.shape[1];
   for (const char *form : {"absorbed", "naive"}) {
     SCOPED_TRACE(form);
-    const std::string plan = compile("embed", form, form, "fast");
+    const std::string plan = compile("embed", form, form, "fast", "--kv-cache=" + type);
     std::string err;
-    const std::string json = tmp + "/kv-bf16-" + form + ".json";
+    const std::string json = tmp + "/kv-" + type + "-" + form + ".json";
     ASSERT_EQ(run({kBin + "/moec-run", plan, "--dump-plan"}, json, err), 0) << err;
     for (const auto &state : readJson(json)["states"])
-      EXPECT_EQ(state["dtype"], "BF16") << state["name"];
-    const std::string npy = tmp + "/kv-bf16-" + form + ".npy";
+      EXPECT_EQ(state["dtype"], type == "bf16" ? "BF16" : "F8E4M3") << state["name"];
+    const std::string npy = tmp + "/kv-" + type + "-" + form + ".npy";
     ASSERT_EQ(run({kBin + "/moec-run", plan, "--tokens", continuationTokens(), "--dump-logits",
                    npy},
                   "", err),
@@ -587,7 +594,7 @@ TEST_P(Golden, Bf16KvCachePlanMatchesTheNumpyEmulation) {
     const double prefillError = relativeError(ours, emulated, emulated.data.size());
     EXPECT_LE(prefillError, 1e-4);
     const Agreement vsExact = agreement(ours, exact, rows);
-    std::cout << GetParam() << " --kv-cache=bf16 (" << form
+    std::cout << GetParam() << " --kv-cache=" << type << " (" << form
               << "): vs the emulation max|ours - emu| / max|emu| = " << prefillError
               << "; vs the exact model: top-1 " << vsExact.sameTop << "/" << rows
               << ", logit cosine mean " << vsExact.cosine << " (lowest "
@@ -595,8 +602,8 @@ TEST_P(Golden, Bf16KvCachePlanMatchesTheNumpyEmulation) {
               << relativeError(ours, exact, size_t(rows * vocab)) << "\n";
 
     // Decode: the prompt, then greedy steps reading the bf16 rows they stored.
-    const std::string decodeNpy = tmp + "/kv-bf16-" + form + "-decode.npy";
-    const std::string outPath = tmp + "/kv-bf16-" + form + ".tokens";
+    const std::string decodeNpy = tmp + "/kv-" + type + "-" + form + "-decode.npy";
+    const std::string outPath = tmp + "/kv-" + type + "-" + form + ".tokens";
     ASSERT_EQ(run({kBin + "/moec-run", plan, "--tokens", tokenList(), "--max-new-tokens",
                    std::to_string(greedy.size()), "--dump-decode-logits", decodeNpy},
                   outPath, err),
@@ -617,10 +624,14 @@ TEST_P(Golden, Bf16KvCachePlanMatchesTheNumpyEmulation) {
     const Npy decode = readNpy(decodeNpy);
     ASSERT_GE(decode.shape[0], compared);
     EXPECT_LE(relativeError(decode, emulated, size_t(compared * vocab)), 1e-4);
-    std::cout << GetParam() << " --kv-cache=bf16 (" << form << "): " << same << "/"
+    std::cout << GetParam() << " --kv-cache=" << type << " (" << form << "): " << same << "/"
               << greedy.size() << " greedy tokens as the exact model's\n";
   }
 }
+
+TEST_P(Golden, Bf16KvCachePlanMatchesTheNumpyEmulation) { checkNarrowKvCache("bf16"); }
+
+TEST_P(Golden, Fp8KvCachePlanMatchesTheNumpyEmulation) { checkNarrowKvCache("fp8"); }
 
 std::vector<std::string> variants() {
   std::vector<std::string> names;

@@ -205,7 +205,7 @@ def apply_rope(x, pos, f, traps=frozenset()):
 
 def mla(x, pos, w, p, cfg, traps=frozenset(), mm=None, cache=None):
     """cache, if given, maps each cached row (c after kv_a_layernorm, k_pe after rope)
-    to the values attention reads back: moec's KV cache storage (emulate_kv_bf16.py)."""
+    to the values attention reads back: moec's KV cache storage (emulate_kv_cache.py)."""
     mm = mm or matmul(w)
     T = x.shape[0]
     H = cfg["num_attention_heads"]

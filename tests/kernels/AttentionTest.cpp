@@ -35,12 +35,13 @@ struct Dims {
 /// One state of every sequence in one block, with padded rows and sequences so
 /// that strides are exercised. Rows nobody writes hold NaN, so reading past the
 /// causal limit poisons the result. F32 states live in `memory`, BF16 ones in
-/// `halves`.
+/// `halves`, F8E4M3 ones in `bytes`.
 struct TestState {
   int64_t width = 0;
   StateView view;
   std::vector<float> memory;
   std::vector<uint16_t> halves;
+  std::vector<uint8_t> bytes;
   TestState(int64_t sequences, int64_t capacity, int64_t w,
             StateElement element = StateElement::F32)
       : width(w) {
@@ -50,12 +51,15 @@ struct TestState {
     view.capacity = capacity;
     if (element == StateElement::F32)
       memory.assign(static_cast<size_t>(sequences * view.sequenceStride), NAN);
-    else
+    else if (element == StateElement::BF16)
       halves.assign(static_cast<size_t>(sequences * view.sequenceStride), 0x7FC0); // NaN
+    else
+      bytes.assign(static_cast<size_t>(sequences * view.sequenceStride), 0x7F); // NaN
     point();
   }
   TestState(const TestState &other)
-      : width(other.width), view(other.view), memory(other.memory), halves(other.halves) {
+      : width(other.width), view(other.view), memory(other.memory), halves(other.halves),
+        bytes(other.bytes) {
     point();
   }
   TestState &operator=(const TestState &other) {
@@ -63,12 +67,14 @@ struct TestState {
     view = other.view;
     memory = other.memory;
     halves = other.halves;
+    bytes = other.bytes;
     point();
     return *this;
   }
   void point() {
-    view.data = view.element == StateElement::F32 ? static_cast<void *>(memory.data())
-                                                  : static_cast<void *>(halves.data());
+    view.data = view.element == StateElement::F32    ? static_cast<void *>(memory.data())
+                : view.element == StateElement::BF16 ? static_cast<void *>(halves.data())
+                                                     : static_cast<void *>(bytes.data());
   }
   /// Row r of sequence s of an F32 state.
   float *row(int64_t s, int64_t r) const { return static_cast<float *>(view.row(s, r)); }
@@ -355,28 +361,36 @@ TEST_P(Attention, CacheStoreWritesOnlyItsRows) {
   }
 }
 
-/// A bf16 KV cache (moec compile --kv-cache=bf16): `c` with its cached rows stored
-/// as bf16, and the same case in f32 with every cached and new row already rounded
-/// to bf16. The two must give the same bits: cache_store rounds to nearest even,
-/// and attention widens exactly and otherwise computes as on f32 rows.
-struct Bf16Twins {
-  Case bf16, rounded;
-  explicit Bf16Twins(const Case &c) : bf16(c), rounded(c) {
-    for (TestState *state : {&bf16.latent, &bf16.rope}) {
+/// A narrow KV cache (moec compile --kv-cache=bf16|fp8): `c` with its cached rows
+/// stored as `element`, and the same case in f32 with every cached and new row
+/// already rounded to it. The two must give the same bits: cache_store rounds to
+/// nearest even, and attention widens exactly and otherwise computes as on f32 rows.
+struct NarrowTwins {
+  Case narrow, rounded;
+  static float round(StateElement element, float v) {
+    return element == StateElement::BF16 ? bf16ToFloat(floatToBf16(v))
+                                         : fp8e4m3ToFloat(floatToFp8e4m3(v));
+  }
+  NarrowTwins(const Case &c, StateElement element) : narrow(c), rounded(c) {
+    for (TestState *state : {&narrow.latent, &narrow.rope}) {
       TestState f32 = *state;
       *state = TestState(int64_t(f32.memory.size()) / f32.view.sequenceStride,
-                         f32.view.capacity, f32.width, StateElement::BF16);
+                         f32.view.capacity, f32.width, element);
       state->view.prefixSeq = f32.view.prefixSeq;
       state->view.prefixRows = f32.view.prefixRows;
-      for (size_t i = 0; i < f32.memory.size(); ++i)
-        state->halves[i] = floatToBf16(f32.memory[i]);
+      for (size_t i = 0; i < f32.memory.size(); ++i) {
+        if (element == StateElement::BF16)
+          state->halves[i] = floatToBf16(f32.memory[i]);
+        else
+          state->bytes[i] = floatToFp8e4m3(f32.memory[i]);
+      }
     }
     for (TestState *state : {&rounded.latent, &rounded.rope})
       for (float &v : state->memory)
-        v = bf16ToFloat(floatToBf16(v));
+        v = round(element, v);
     for (std::vector<float> *rows : {&rounded.cNew, &rounded.pe})
       for (float &v : *rows)
-        v = bf16ToFloat(floatToBf16(v));
+        v = round(element, v);
   }
 };
 
@@ -388,7 +402,7 @@ void expectSameBits(const std::vector<float> &a, const std::vector<float> &b,
         << what << " at " << i << ": " << a[i] << " vs " << b[i];
 }
 
-TEST_P(Attention, Bf16CacheIsTheF32CacheOfRoundedRows) {
+TEST_P(Attention, NarrowCacheIsTheF32CacheOfRoundedRows) {
   // Prefill and decode shapes, a long context over several chunks, odd widths
   // (partial vectors), and more tokens than one query block.
   std::vector<int32_t> seq(20, 0), pos(20);
@@ -400,14 +414,15 @@ TEST_P(Attention, Bf16CacheIsTheF32CacheOfRoundedRows) {
       makeCase({2, 128, 64, 128, 512}, WeightType::BF16, {20}, {0}, {20}, 43),
       makeCase({3, 8, 4, 8, 24}, WeightType::F8E4M3, {0}, seq, pos, 44),
   };
-  for (const Case &c : cases) {
-    const Bf16Twins twins(c);
-    expectSameBits(runNaive(twins.bf16), runNaive(twins.rounded), "naive");
-    expectSameBits(runAbsorbed(twins.bf16), runAbsorbed(twins.rounded), "absorbed");
-  }
+  for (StateElement element : {StateElement::BF16, StateElement::F8E4M3})
+    for (const Case &c : cases) {
+      const NarrowTwins twins(c, element);
+      expectSameBits(runNaive(twins.narrow), runNaive(twins.rounded), "naive");
+      expectSameBits(runAbsorbed(twins.narrow), runAbsorbed(twins.rounded), "absorbed");
+    }
 }
 
-TEST_P(Attention, Bf16CacheWithASharedPrefix) {
+TEST_P(Attention, NarrowCacheWithASharedPrefix) {
   // Sequence 1 reads sequence 0's first 70 rows (its own are NaN there).
   const Dims d{3, 16, 8, 12, 40};
   Case c = makeCase(d, WeightType::BF16, {80, 72}, {1, 0, 1}, {72, 80, 73}, 45);
@@ -419,12 +434,13 @@ TEST_P(Attention, Bf16CacheWithASharedPrefix) {
     state->view.prefixSeq = source.data();
     state->view.prefixRows = rows.data();
   }
-  for (int threads : {1, 2}) {
-    const ScopedNumThreads scoped(threads);
-    const Bf16Twins twins(c);
-    expectSameBits(runNaive(twins.bf16), runNaive(twins.rounded), "naive");
-    expectSameBits(runAbsorbed(twins.bf16), runAbsorbed(twins.rounded), "absorbed");
-  }
+  for (int threads : {1, 2})
+    for (StateElement element : {StateElement::BF16, StateElement::F8E4M3}) {
+      const ScopedNumThreads scoped(threads);
+      const NarrowTwins twins(c, element);
+      expectSameBits(runNaive(twins.narrow), runNaive(twins.rounded), "naive");
+      expectSameBits(runAbsorbed(twins.narrow), runAbsorbed(twins.rounded), "absorbed");
+    }
 }
 
 TEST_P(Attention, CacheStoreRoundsBf16RowsToNearestEven) {
@@ -433,8 +449,8 @@ TEST_P(Attention, CacheStoreRoundsBf16RowsToNearestEven) {
   c.cNew[0] = bf16ToFloat(0x3F80) + std::ldexp(1.f, -8); // 1 + half an ulp: ties to 1
   c.cNew[1] = bf16ToFloat(0x3F81) + std::ldexp(1.f, -8); // ties up to 0x3F82
   c.cNew[2] = NAN;
-  const Bf16Twins twins(c);
-  Case b = twins.bf16;
+  const NarrowTwins twins(c, StateElement::BF16);
+  Case b = twins.narrow;
   cacheStore(b.cNew.data(), b.pe.data(), b.T, b.d.C, b.d.rope, b.positions.data(),
              b.seqIds.data(), b.latent.view, b.rope.view);
   for (int64_t t = 0; t < b.T; ++t) {
@@ -449,6 +465,26 @@ TEST_P(Attention, CacheStoreRoundsBf16RowsToNearestEven) {
   EXPECT_EQ(first[0], 0x3F80);
   EXPECT_EQ(first[1], 0x3F82);
   EXPECT_TRUE(std::isnan(bf16ToFloat(first[2])));
+}
+
+TEST_P(Attention, CacheStoreRoundsE4m3RowsAndSaturates) {
+  Case c = makeCase({1, 2, 3, 2, 37}, WeightType::F32, {2, 1}, {1, 0, 1}, {1, 2, 2}, 47);
+  c.cNew[0] = 1000.f;   // beyond e4m3's range: saturates to 448 (0x7E)
+  c.cNew[1] = -1.0625f; // halfway between 1 and 1.125: ties to even, -1 (0xB8)
+  c.cNew[2] = 0.f;
+  const NarrowTwins twins(c, StateElement::F8E4M3);
+  Case b = twins.narrow;
+  cacheStore(b.cNew.data(), b.pe.data(), b.T, b.d.C, b.d.rope, b.positions.data(),
+             b.seqIds.data(), b.latent.view, b.rope.view);
+  for (int64_t t = 0; t < b.T; ++t) {
+    const auto *row = static_cast<const uint8_t *>(b.latent.view.row(b.seqIds[t], b.positions[t]));
+    for (int64_t i = 0; i < b.d.C; ++i)
+      EXPECT_EQ(row[i], floatToFp8e4m3(b.cNew[t * b.d.C + i])) << t << ", " << i;
+  }
+  const auto *first = static_cast<const uint8_t *>(b.latent.view.row(b.seqIds[0], b.positions[0]));
+  EXPECT_EQ(first[0], 0x7E);
+  EXPECT_EQ(first[1], 0xB8);
+  EXPECT_EQ(first[2], 0x00);
 }
 
 MOEC_INSTANTIATE_PER_LEVEL(Attention);

@@ -1297,8 +1297,10 @@ TEST(CpuBackend, RefusesWhatTheKernelsDoNotImplement) {
   EXPECT_FALSE(cpu->supportsStep(bf16State, &why));
   EXPECT_NE(why.find("state 1 is f32, the cpu kernel takes bf16"), std::string::npos) << why;
   bf16State.states = {DType::F8E4M3, DType::F8E4M3};
+  EXPECT_TRUE(cpu->supportsStep(bf16State, &why)) << why;
+  bf16State.states = {DType::I8, DType::I8};
   EXPECT_FALSE(cpu->supportsStep(bf16State, &why));
-  EXPECT_NE(why.find("state 0 is f8e4m3"), std::string::npos) << why;
+  EXPECT_NE(why.find("state 0 is i8"), std::string::npos) << why;
 }
 
 } // namespace

@@ -493,8 +493,13 @@ TEST(PlanLoader, States) {
   {
     MiniPlan mini;
     mini.writer.addState("cache", plan::DType::F8E4M3, {8});
-    EXPECT_EQ(mini.load(), mini.path + ": states[0] (cache): dtype f8e4m3 is not supported "
-                                       "for states (f32 or bf16)");
+    EXPECT_EQ(mini.load(), ""); // --kv-cache=fp8
+  }
+  {
+    MiniPlan mini;
+    mini.writer.addState("cache", plan::DType::I8, {8});
+    EXPECT_EQ(mini.load(), mini.path + ": states[0] (cache): dtype i8 is not supported "
+                                       "for states (f32, bf16 or f8e4m3)");
   }
   {
     MiniPlan mini;

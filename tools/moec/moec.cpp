@@ -89,7 +89,8 @@ cl::SubCommand compileCmd(
     "        quantize-lm-head=false report=false})\n"
     "    = canonicalize,\n"
     "      moe-kv-cache-type (the latent KV cache's element type: bf16 by\n"
-    "        default, f32 with --kv-cache=f32 or --precision=exact),\n"
+    "        default, fp8 e4m3 with --kv-cache=fp8, f32 with --kv-cache=f32\n"
+    "        or --precision=exact),\n"
     "      moe-quantize-fp8 (only with --quantize=fp8: linear weights to FP8\n"
     "        e4m3 with 128x128 block scales, DeepSeek-V3's recipe),\n"
     "      moe-split-phases (@prefill, @decode), moe-decompose-mla,\n"
@@ -218,6 +219,9 @@ cl::opt<moec::driver::KvCacheElement> compileKvCache(
     cl::values(clEnumValN(moec::driver::KvCacheElement::bf16, "bf16",
                           "bfloat16, rounded to nearest even when stored: half the bytes "
                           "per token of f32 (default)"),
+               clEnumValN(moec::driver::KvCacheElement::fp8, "fp8",
+                          "float8 e4m3, rounded to nearest even, saturating at +-448, no "
+                          "scale: a quarter of f32's bytes"),
                clEnumValN(moec::driver::KvCacheElement::f32, "f32",
                           "float32, the exact path")),
     cl::init(moec::driver::KvCacheElement::bf16), cl::sub(compileCmd), cl::sub(explainCmd),
@@ -332,7 +336,9 @@ int main(int argc, char **argv) {
     if (compilePrecision == Precision::Exact && compileKvCache.getNumOccurrences() &&
         compileKvCache != moec::driver::KvCacheElement::f32)
       return createStringError(inconvertibleErrorCode(),
-                               "--precision=exact keeps the KV cache in f32; drop --kv-cache=bf16");
+                               "--precision=exact keeps the KV cache in f32; drop --kv-cache=%s",
+                               compileKvCache == moec::driver::KvCacheElement::fp8 ? "fp8"
+                                                                                    : "bf16");
     o.fuseResidualNorm = !compileNoFuseResidualNorm;
     o.fuseGateUp = !compileNoFuseGateUp;
     o.fuseMlaInputProj = !compileNoFuseMlaInputProj;

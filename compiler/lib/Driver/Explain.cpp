@@ -391,7 +391,9 @@ json mlaFacts(mlir::ModuleOp imported, mlir::ModuleOp compiled, const CompileOpt
                    double(kvB.getElementType().getIntOrFloatBitWidth()) / 8;
   // Bytes per cached value as the plan stores them (moe-kv-cache-type).
   const uint64_t valueBytes =
-      plan.numStates() > 0 && plan.state(0).dtype == moec::plan::DType::BF16 ? 2 : 4;
+      plan.numStates() > 0 && plan.state(0).rowElements > 0
+          ? plan.state(0).rowBytes / uint64_t(plan.state(0).rowElements)
+          : 4;
   shape.cacheBytes = double(valueBytes);
   // The pass's defaults (Passes.td, moe-absorb-mla), which moec compile uses.
   mlir::moe::MlaMachine machine;

@@ -1066,13 +1066,15 @@ llvm::Error Emitter::emitFunction(func::FuncOp fn, uint32_t *firstStep, uint32_t
       int64_t C = type.getKvLoraRank();
       int64_t R = type.getRopeDim();
       // moe-kv-cache-type chose how the rows are stored (the verifier allows
-      // f32 and bf16 only).
-      const bool bf16 = type.getElementType().isBF16();
-      const plan::DType dtype = bf16 ? plan::DType::BF16 : plan::DType::F32;
+      // f32, bf16 and f8E4M3FN only).
+      const Type element = type.getElementType();
+      const plan::DType dtype = element.isBF16()                   ? plan::DType::BF16
+                                : isa<Float8E4M3FNType>(element) ? plan::DType::F8E4M3
+                                                                   : plan::DType::F32;
       CacheStates s;
       s.latent = w.addState(prefix + "latent_cache", dtype, {C});
       s.rope = w.addState(prefix + "rope_cache", dtype, {R});
-      kvBytesPerToken += uint64_t(C + R) * (bf16 ? 2 : sizeof(float));
+      kvBytesPerToken += uint64_t(C + R) * (element.getIntOrFloatBitWidth() / 8);
       layerStates.push_back(s);
     }
     caches[body.getArgument(i)] = layerStates[layer];

@@ -89,8 +89,8 @@ MlaShape shapeOf(ExpandedAttentionOp op) {
   auto kvB = cast<RankedTensorType>(op.getKvB().getType());
   shape.kvBBytes = double(kvB.getNumElements()) *
                    double(kvB.getElementType().getIntOrFloatBitWidth()) / 8;
-  shape.cacheBytes =
-      cast<LatentCacheType>(op.getCache().getType()).getElementType().isBF16() ? 2 : 4;
+  shape.cacheBytes = double(
+      cast<LatentCacheType>(op.getCache().getType()).getElementType().getIntOrFloatBitWidth() / 8);
   return shape;
 }
 

@@ -27,8 +27,9 @@ struct KvCacheTypePass : public moe::impl::KvCacheTypePassBase<KvCacheTypePass> 
 
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
-    const Type stored = element == KvCacheElement::bf16 ? Type(BFloat16Type::get(ctx))
-                                                        : Type(Float32Type::get(ctx));
+    const Type stored = element == KvCacheElement::bf16  ? Type(BFloat16Type::get(ctx))
+                        : element == KvCacheElement::fp8 ? Type(Float8E4M3FNType::get(ctx))
+                                                         : Type(Float32Type::get(ctx));
     auto retype = [&](Type t) -> Type {
       if (auto cache = dyn_cast<LatentCacheType>(t))
         return LatentCacheType::get(ctx, cache.getKvLoraRank(), cache.getRopeDim(), stored);

@@ -33,26 +33,34 @@ using detail::ScratchSlot;
 
 namespace {
 
-/// Row `row` of a state gets n values from x: copied, or rounded to bf16.
+/// Row `row` of a state gets n values from x: copied, or rounded to bf16 or e4m3.
 void storeRow(const StateView &state, int64_t seq, int64_t row, const float *x, int64_t n) {
   void *to = state.row(seq, row);
   if (state.element == StateElement::F32) {
     std::memcpy(to, x, static_cast<size_t>(n) * sizeof(float));
-    return;
+  } else if (state.element == StateElement::BF16) {
+    uint16_t *out = static_cast<uint16_t *>(to);
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = floatToBf16(x[i]);
+  } else {
+    uint8_t *out = static_cast<uint8_t *>(to);
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = floatToFp8e4m3(x[i]);
   }
-  uint16_t *out = static_cast<uint16_t *>(to);
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = floatToBf16(x[i]);
 }
 
-/// rows x n values of a bf16 state from row `row0` of `seq`, widened to floats
-/// packed n apart.
+/// rows x n values of a bf16 or e4m3 state from row `row0` of `seq`, widened to
+/// floats packed n apart.
 void widenRows(const StateView &state, int64_t seq, int64_t row0, int64_t rows, int64_t n,
                float *out) {
   for (int64_t r = 0; r < rows; ++r) {
-    const uint16_t *in = static_cast<const uint16_t *>(state.row(seq, row0 + r));
-    for (int64_t i = 0; i < n; ++i)
-      out[r * n + i] = bf16ToFloat(in[i]);
+    const void *in = state.row(seq, row0 + r);
+    if (state.element == StateElement::BF16)
+      for (int64_t i = 0; i < n; ++i)
+        out[r * n + i] = bf16ToFloat(static_cast<const uint16_t *>(in)[i]);
+    else
+      for (int64_t i = 0; i < n; ++i)
+        out[r * n + i] = fp8e4m3ToFloat(static_cast<const uint8_t *>(in)[i]);
   }
 }
 
@@ -90,7 +98,7 @@ void latentAttention(const float *qLat, const float *q, int64_t ldq, int64_t T,
     for (int64_t i = 0; i < nh; ++i)
       len[i] = positions[t] + 1;
     AttendArgs a;
-    a.bf16Rows = latent.element == StateElement::BF16;
+    a.rows = latent.element;
     a.queries = nh;
     a.q = qLat + t * H * C + h0 * C;
     a.ldq = C;
@@ -152,16 +160,16 @@ void expandedAttention(const float *q, int64_t T, const int32_t *positions,
     maxRows = std::max(maxRows, runRows[S - 1]);
   }
   runStart[S] = T;
-  // A bf16 cache's rows are widened to floats, once per sequence and thread.
-  const bool bf16 = latent.element == StateElement::BF16;
+  // A bf16 or e4m3 cache's rows are widened to floats, once per sequence and thread.
+  const bool widens = latent.element != StateElement::F32;
   const int64_t C = p.latentDim, R = p.ropeDim;
   ScratchLayout work;
   work.add<float>(maxRows * p.nopeDim)
       .add<float>(maxRows * p.vDim)
       .add<float>(kMaxAttendQueries * qkDim)
       .add<float>(kMaxAttendQueries * p.vDim)
-      .add<float>(bf16 ? maxRows * C : 0)
-      .add<float>(bf16 ? maxRows * R : 0);
+      .add<float>(widens ? maxRows * C : 0)
+      .add<float>(widens ? maxRows * R : 0);
 #pragma omp parallel num_threads(std::min<int64_t>(numThreads(), S * H))
   {
     // One request per thread and call, sized for the longest sequence.
@@ -171,8 +179,8 @@ void expandedAttention(const float *q, int64_t T, const int32_t *positions,
     float *values = ScratchLayout::take<float>(next, maxRows * p.vDim);
     float *qBlock = ScratchLayout::take<float>(next, kMaxAttendQueries * qkDim);
     float *oBlock = ScratchLayout::take<float>(next, kMaxAttendQueries * p.vDim);
-    float *latentRows = ScratchLayout::take<float>(next, bf16 ? maxRows * C : 0);
-    float *ropeRows = ScratchLayout::take<float>(next, bf16 ? maxRows * R : 0);
+    float *latentRows = ScratchLayout::take<float>(next, widens ? maxRows * C : 0);
+    float *ropeRows = ScratchLayout::take<float>(next, widens ? maxRows * R : 0);
     int64_t widened = -1; // the run whose rows latentRows and ropeRows hold
     int64_t len[kMaxAttendQueries];
 #pragma omp for schedule(dynamic)
@@ -189,7 +197,7 @@ void expandedAttention(const float *q, int64_t T, const int32_t *positions,
       // rows from row `shared` of latent1 / rope1 (same row numbering).
       const float *latent0, *latent1, *rope0, *rope1;
       int64_t ldl, ldr;
-      if (!bf16) {
+      if (!widens) {
         latent0 = static_cast<const float *>(latent.row(source, 0));
         latent1 = static_cast<const float *>(latent.row(seq, 0));
         rope0 = static_cast<const float *>(rope.row(rope.sharedWith(seq), 0));

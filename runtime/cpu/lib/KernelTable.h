@@ -34,9 +34,10 @@ struct AttendArgs {
   const float *qr = nullptr;      ///< [queries, ldqr]: second query part (or unused)
   int64_t ldqr = 0;               ///< row stride of qr
   int64_t dr = 0;                 ///< length of the second part (0: none)
-  /// What k, kr and v (and k0, kr0, v0) point at: floats, or bf16 values
-  /// (uint16_t, widened exactly as they are read). Strides count elements.
-  bool bf16Rows = false;
+  /// What k, kr and v (and k0, kr0, v0) point at: floats, or bf16 (uint16_t) or
+  /// e4m3 (uint8_t) values, widened exactly as they are read. Strides count
+  /// elements.
+  StateElement rows = StateElement::F32;
   const void *k = nullptr;        ///< [rows, ldk]: main key part
   int64_t ldk = 0;                ///< row stride of k
   const void *kr = nullptr;       ///< [rows, ldkr]: second key part

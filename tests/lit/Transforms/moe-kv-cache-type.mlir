@@ -1,6 +1,7 @@
 // RUN: moec-opt %s -split-input-file -moe-kv-cache-type | FileCheck %s
 // RUN: moec-opt %s -split-input-file -moe-kv-cache-type='element=f32' | FileCheck %s --check-prefix=F32
 // RUN: moec-opt %s -split-input-file -verify-diagnostics -moe-kv-cache-type='element=bf16' | FileCheck %s
+// RUN: moec-opt %s -split-input-file -moe-kv-cache-type='element=fp8' | FileCheck %s --check-prefix=FP8
 
 // Every cache value is retyped: the arguments, what cache_store returns, the
 // function type; nothing else changes.
@@ -11,6 +12,10 @@
 // F32-LABEL: func.func @forward
 // F32-SAME: (%{{.*}}: !moe.latent_cache<16, 8>, %{{.*}}: tensor<?x16xf32>, %{{.*}}: tensor<?x8xf32>, %{{.*}}: tensor<?xi32>, %{{.*}}: tensor<?xi32>) -> !moe.latent_cache<16, 8>
 // F32-NOT: bf16
+// FP8-LABEL: func.func @forward
+// FP8-SAME: !moe.latent_cache<16, 8, f8E4M3FN>
+// FP8: moe.cache_store {{.*}} : !moe.latent_cache<16, 8, f8E4M3FN>,
+// FP8: return {{.*}} : !moe.latent_cache<16, 8, f8E4M3FN>
 func.func @forward(%c: !moe.latent_cache<16, 8>, %x: tensor<?x16xf32>, %pe: tensor<?x8xf32>,
                    %pos: tensor<?xi32>, %seq: tensor<?xi32>) -> !moe.latent_cache<16, 8> {
   %n = moe.cache_store %c, %x, %pe, %pos, %seq

@@ -15,7 +15,7 @@
 //                      + 4*T*H*(nope+rope+v)
 //   absorbed   flops = 2*T*H*C*(nope+v) + 2*pairs*H*(2C+R)
 //              bytes = kv_b + e*(P+T)*(C+R) + 4*T*H*(nope+rope+v) + 4*2*T*H*C
-//   (e: bytes per cached value, 4 for f32 and 2 for bf16)
+//   (e: bytes per cached value, 4 for f32, 2 for bf16, 1 for fp8)
 //   seconds    = max(flops / peak FLOP/s, bytes / bandwidth)  (a roofline)
 //
 // The naive form's extra cost grows with P (the expansion), the absorbed form's
@@ -44,7 +44,7 @@ struct MlaShape {
   int64_t latentDim = 0;
   /// Bytes of kv_b's weights, with its scales (read once per call by both forms).
   double kvBBytes = 0;
-  /// Bytes of one cached value: 4 (f32) or 2 (a bf16 KV cache, moe-kv-cache-type).
+  /// Bytes of one cached value: 4 (f32), 2 (bf16) or 1 (fp8; moe-kv-cache-type).
   double cacheBytes = 4;
 };
 

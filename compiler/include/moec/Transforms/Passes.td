@@ -44,7 +44,9 @@ def KvCacheTypePass : Pass<"moe-kv-cache-type", "::mlir::ModuleOp"> {
     server must keep per sequence. Each value is rounded to nearest even when
     it is stored; attention widens it back exactly, so its numerics are those
     of the fp32 model with c and k_pe rounded to bf16 (tests/golden/
-    emulate_kv_bf16.py). `f32` keeps the exact path.
+    emulate_kv_cache.py). `fp8` stores e4m3 (`f8E4M3FN`) the same way,
+    saturating at +-448 with no scale (c is RMS-normalised; k_pe must stay in
+    range): a quarter of f32's bytes. `f32` keeps the exact path.
 
     Before:
     ```mlir
@@ -63,7 +65,10 @@ def KvCacheTypePass : Pass<"moe-kv-cache-type", "::mlir::ModuleOp"> {
              clEnumValN(::mlir::moe::KvCacheElement::f32, "f32",
                         "float32: the exact path"),
              clEnumValN(::mlir::moe::KvCacheElement::bf16, "bf16",
-                        "bfloat16, rounded to nearest even: half the bytes"))}]>
+                        "bfloat16, rounded to nearest even: half the bytes"),
+             clEnumValN(::mlir::moe::KvCacheElement::fp8, "fp8",
+                        "float8 e4m3, rounded to nearest even, saturating at +-448, "
+                        "no scale: a quarter of the bytes"))}]>
   ];
   let dependentDialects = ["::mlir::moe::MoeDialect"];
 }

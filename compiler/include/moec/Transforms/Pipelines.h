@@ -48,7 +48,9 @@ struct MoeCompilePipelineOptions
       llvm::cl::init(KvCacheElement::bf16),
       llvm::cl::values(clEnumValN(KvCacheElement::f32, "f32", "float32: the exact path"),
                        clEnumValN(KvCacheElement::bf16, "bf16",
-                                  "bfloat16, rounded to nearest even: half the bytes"))};
+                                  "bfloat16, rounded to nearest even: half the bytes"),
+                       clEnumValN(KvCacheElement::fp8, "fp8",
+                                  "float8 e4m3, saturating, no scale: a quarter"))};
   PassOptions::Option<bool> fuseResidualNorm{
       *this, "fuse-residual-norm",
       llvm::cl::desc("Fuse residual adds with the RMSNorm after them (moe-fuse-residual-norm)"),

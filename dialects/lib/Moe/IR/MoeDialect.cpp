@@ -179,8 +179,10 @@ LatentCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "expected a positive kv_lora_rank and a positive "
                           "even rope dim, got "
                        << kvLoraRank << " and " << ropeDim;
-  if (!elementType || !(elementType.isF32() || elementType.isBF16()))
-    return emitError() << "expected a latent cache of f32 or bf16, got " << elementType;
+  if (!elementType ||
+      !(elementType.isF32() || elementType.isBF16() || isa<Float8E4M3FNType>(elementType)))
+    return emitError() << "expected a latent cache of f32, bf16 or f8E4M3FN, got "
+                       << elementType;
   return success();
 }
 

@@ -5,8 +5,9 @@
 // chunk's scores are computed in 4x4 register tiles (4 queries x 4 keys), turned
 // into probabilities against a running maximum, and accumulated into the outputs,
 // which are rescaled whenever the maximum grows. One pass over the rows, no
-// scratch proportional to their number. Keys and values are stored as floats or
-// as bf16 (a bf16 KV cache): each chunk of bf16 rows is widened once, exactly, into
+// scratch proportional to their number. Keys and values are stored as floats, bf16
+// or e4m3 (the KV cache's element type): each chunk of narrow rows is widened once,
+// exactly, into
 // the thread's scratch (64 rows x 576 values: 147 KB for DeepSeek's MLA) and then
 // scored and summed as float rows, so the widening is paid once per chunk, not once
 // per 4-query tile.
@@ -194,40 +195,48 @@ template <class Isa> struct AttentionKernel {
   }
 
   static void attend(const AttendArgs &a) {
-    if (a.bf16Rows)
+    if (a.rows == StateElement::BF16)
       attendRows<uint16_t>(a);
+    else if (a.rows == StateElement::F8E4M3)
+      attendRows<uint8_t>(a);
     else
       attendRows<float>(a);
   }
 
-  /// n bf16 values at in as floats at out.
-  static void widen(const uint16_t *in, int64_t n, float *out) {
-    int64_t c = 0;
+  /// n stored values at in as floats at out: E = uint16_t holds bf16, uint8_t e4m3
+  /// (decoded as value / 256, exactly, then scaled back by 256).
+  template <class E> static void widen(const E *in, int64_t n, float *out) {
+    constexpr WeightType kType =
+        std::is_same_v<E, uint16_t> ? WeightType::BF16 : WeightType::F8E4M3;
+    const V unscale = Isa::set1(std::is_same_v<E, uint16_t> ? 1.f : 256.f);
     const char *bytes = reinterpret_cast<const char *>(in);
+    int64_t c = 0;
     for (; c + kW <= n; c += kW)
-      Isa::store(out + c, Isa::template loadWeight<WeightType::BF16>(bytes, c));
+      Isa::store(out + c, Isa::mul(Isa::template loadWeight<kType>(bytes, c), unscale));
     if (c < n)
       Isa::storePartial(out + c,
-                        Isa::template loadWeightPartial<WeightType::BF16>(
-                            bytes, c, static_cast<int>(n - c)),
+                        Isa::mul(Isa::template loadWeightPartial<kType>(
+                                     bytes, c, static_cast<int>(n - c)),
+                                 unscale),
                         static_cast<int>(n - c));
   }
 
-  /// Rows [row0, row0 + rows) of src's bf16 keys (and values, unless they are the
+  /// Rows [row0, row0 + rows) of src's narrow keys (and values, unless they are the
   /// keys) widened into `buffer`; returns float arguments whose row 0 is row0.
+  template <class E>
   static AttendArgs widenChunk(const AttendArgs &src, int64_t row0, int64_t rows,
                                float *buffer) {
     AttendArgs w = src;
-    w.bf16Rows = false;
+    w.rows = StateElement::F32;
     const bool valuesAreKeys = src.v == src.k && src.ldv == src.ldk && src.dv <= src.dk;
     float *k = buffer, *kr = k + rows * src.dk, *v = kr + rows * src.dr;
     for (int64_t j = 0; j < rows; ++j) {
-      widen(static_cast<const uint16_t *>(src.k) + (row0 + j) * src.ldk, src.dk, k + j * src.dk);
+      widen(static_cast<const E *>(src.k) + (row0 + j) * src.ldk, src.dk, k + j * src.dk);
       if (src.dr > 0)
-        widen(static_cast<const uint16_t *>(src.kr) + (row0 + j) * src.ldkr, src.dr,
+        widen(static_cast<const E *>(src.kr) + (row0 + j) * src.ldkr, src.dr,
               kr + j * src.dr);
       if (!valuesAreKeys)
-        widen(static_cast<const uint16_t *>(src.v) + (row0 + j) * src.ldv, src.dv,
+        widen(static_cast<const E *>(src.v) + (row0 + j) * src.ldv, src.dv,
               v + j * src.dv);
     }
     w.k = k;
@@ -273,7 +282,7 @@ template <class Isa> struct AttentionKernel {
         // bf16 rows: this chunk widened once, then read as floats from its row 0.
         AttendArgs wide;
         if constexpr (kWiden)
-          wide = widenChunk(src, row0, rows, rowsBuffer->template as<float>());
+          wide = widenChunk<E>(src, row0, rows, rowsBuffer->template as<float>());
         const AttendArgs &rowsArgs = kWiden ? wide : src;
         const int64_t rowsBase = kWiden ? 0 : row0;
         int64_t i = 0;

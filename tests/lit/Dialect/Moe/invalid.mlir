@@ -97,7 +97,7 @@ func.func @latent_cache_zero_rank(%c: !moe.latent_cache<0, 16>) {
 
 // -----
 
-// expected-error @+1 {{expected a latent cache of f32 or bf16, got 'f16'}}
+// expected-error @+1 {{expected a latent cache of f32, bf16 or f8E4M3FN, got 'f16'}}
 func.func @latent_cache_f16(%c: !moe.latent_cache<64, 16, f16>) {
   return
 }

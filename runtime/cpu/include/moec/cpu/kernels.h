@@ -190,9 +190,10 @@ void rope(float *x, int64_t T, int64_t heads, int64_t rowStride, int64_t headStr
           int64_t offset, const RopeParams &params, const float *freqs,
           const int32_t *positions, RopeLayout layout);
 
-/// How a state stores its values: float32, or bfloat16 rounded to nearest even
-/// when stored (the KV cache of `moec compile --kv-cache=bf16`).
-enum class StateElement : uint8_t { F32, BF16 };
+/// How a state stores its values: float32, or bfloat16 or float8 e4m3 (saturating
+/// at +-448, no scale) rounded to nearest even when stored (the KV cache of
+/// `moec compile --kv-cache=bf16|fp8`).
+enum class StateElement : uint8_t { F32, BF16, F8E4M3 };
 
 /// Rows of one persistent per-sequence state (a layer's latent or rope cache; a plan
 /// `State` as bound by the executor). Row p of sequence s starts at element
@@ -209,7 +210,9 @@ struct StateView {
   const int32_t *prefixSeq = nullptr;
   const int64_t *prefixRows = nullptr;
   /// Bytes of one value.
-  int64_t elementBytes() const { return element == StateElement::BF16 ? 2 : 4; }
+  int64_t elementBytes() const {
+    return element == StateElement::F32 ? 4 : element == StateElement::BF16 ? 2 : 1;
+  }
   /// Row `position` of sequence `seq`'s own storage.
   void *row(int64_t seq, int64_t position) const {
     return static_cast<char *>(data) + (seq * sequenceStride + position * rowStride) * elementBytes();
@@ -221,8 +224,8 @@ struct StateView {
 };
 
 /// cache_store: for each token t, stores c[t, 0:C] in row positions[t] of sequence
-/// seqIds[t] of `latent`, and pe[t, 0:R] in the same row of `rope` (bf16 states:
-/// each value rounded to nearest even). c: [T, C], pe: [T, R].
+/// seqIds[t] of `latent`, and pe[t, 0:R] in the same row of `rope` (bf16 and e4m3
+/// states: each value rounded to nearest even, e4m3 saturating). c: [T, C], pe: [T, R].
 void cacheStore(const float *c, const float *pe, int64_t T, int64_t C, int64_t R,
                 const int32_t *positions, const int32_t *seqIds, const StateView &latent,
                 const StateView &rope);

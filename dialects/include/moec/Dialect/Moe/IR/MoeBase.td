@@ -95,7 +95,7 @@ def Moe_QuantizeMode : I32EnumAttr<"QuantizeMode", "weight quantization", [
 /// The element type of the latent KV cache (`moe-kv-cache-type`'s option and the
 /// `kv-cache` option of the `moe-compile` pipeline).
 def Moe_KvCacheElement : I32EnumAttr<"KvCacheElement", "KV cache element type", [
-    I32EnumAttrCase<"f32", 0>, I32EnumAttrCase<"bf16", 1>]> {
+    I32EnumAttrCase<"f32", 0>, I32EnumAttrCase<"bf16", 1>, I32EnumAttrCase<"fp8", 2>]> {
   let cppNamespace = "::mlir::moe";
   let genSpecializedAttr = 0;
 }
@@ -217,9 +217,10 @@ def Moe_LatentCacheType : TypeDef<Moe_Dialect, "LatentCache"> {
     `k_pe` (`rope` values). Attention consumes a cache value and produces the
     updated one, so cache state flows through the IR as SSA values.
     The optional element type says how the rows are stored: `f32` (the
-    default, omitted when printed) or `bf16` (each value rounded to nearest
-    even when it is stored; attention widens it back exactly). The values
-    attention computes with are the stored ones.
+    default, omitted when printed), `bf16` or `f8E4M3FN` (each value rounded
+    to nearest even when it is stored, e4m3 saturating at +-448 with no
+    scale; attention widens it back exactly). The values attention computes
+    with are the stored ones.
     Example: `!moe.latent_cache<512, 64>` (576 f32 values per token per
     layer), `!moe.latent_cache<512, 64, bf16>` (the same in 1152 bytes).
   }];
