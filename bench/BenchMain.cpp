@@ -2,7 +2,7 @@
 //
 // Google Benchmark's main plus options of its own, removed before the library
 // parses the rest:
-//   --moec_simd=scalar|avx2|avx2-vnni|avx512|avx512-vnni  force a SIMD level (default: the detected one)
+//   --moec_simd=scalar|avx2|avx2-vnni|avx512|avx512-vnni|avx512-amx  force a SIMD level (default: the detected one)
 //   --moec_threads=N                 kernel threads (default: the CPUs of
 //                                    sched_getaffinity)
 //   --moec_baseline=PATH             also run the linear, MoE and MLA benchmarks on the

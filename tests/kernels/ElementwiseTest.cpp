@@ -133,9 +133,14 @@ TEST(Dispatch, LevelsAndThreads) {
     EXPECT_STREQ(simdLevel(), "avx512-vnni");
     EXPECT_TRUE(setSimdLevelForTesting(SimdLevel::Avx512)); // VNNI implies the rest
   }
+  if (setSimdLevelForTesting(SimdLevel::Avx512Amx)) {
+    EXPECT_STREQ(simdLevel(), "avx512-amx");
+    EXPECT_TRUE(setSimdLevelForTesting(SimdLevel::Avx512Vnni)); // AMX implies VNNI
+  }
   setSimdLevelForTesting(detectedSimdLevel());
   const std::string detected = levelName(detectedSimdLevel());
-  EXPECT_EQ(simdLevel(), detected == "Avx512Vnni" ? std::string("avx512-vnni")
+  EXPECT_EQ(simdLevel(), detected == "Avx512Amx"    ? std::string("avx512-amx")
+                         : detected == "Avx512Vnni" ? std::string("avx512-vnni")
                          : detected == "Avx512"   ? std::string("avx512")
                          : detected == "Avx2Vnni" ? std::string("avx2-vnni")
                          : detected == "Avx2"     ? std::string("avx2")

@@ -112,6 +112,10 @@ TEST_P(Linear, Int8PartialEdgeBlocksAndThreads) {
     const ScopedNumThreads scoped(threads);
     checkLinear(WeightType::I8, 1, 1000, 2048, 300 + static_cast<uint32_t>(threads));
     checkLinear(WeightType::I8, 64, 300, 2048, 310 + static_cast<uint32_t>(threads));
+    // The AMX level's tiles: 16 or 33 tokens (a padded token tile), rows over three
+    // scale blocks split between threads anywhere, a partial last 64-column chunk.
+    checkLinear(WeightType::I8, 16, 300, 2100, 320 + static_cast<uint32_t>(threads));
+    checkLinear(WeightType::I8, 33, 300, 2100, 330 + static_cast<uint32_t>(threads));
   }
 }
 

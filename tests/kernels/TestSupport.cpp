@@ -117,6 +117,8 @@ std::string levelName(SimdLevel level) {
     return "Avx512Vnni";
   case SimdLevel::Avx2Vnni:
     return "Avx2Vnni";
+  case SimdLevel::Avx512Amx:
+    return "Avx512Amx";
   }
   return "Unknown";
 }

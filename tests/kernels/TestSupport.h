@@ -51,7 +51,8 @@ double tolerance(double magnitude);
 /// reference result.
 double bound(const ref::Result &r, size_t i);
 
-/// Name of a level for test names ("Scalar", "Avx2", "Avx2Vnni", "Avx512", "Avx512Vnni").
+/// Name of a level for test names ("Scalar", "Avx2", "Avx2Vnni", "Avx512", "Avx512Vnni",
+/// "Avx512Amx").
 std::string levelName(SimdLevel level);
 
 /// A fixture parameterised by SIMD level: forces the level in SetUp (skipping the
@@ -69,7 +70,8 @@ protected:
       ::testing::Values(::moec::cpu::SimdLevel::Scalar, ::moec::cpu::SimdLevel::Avx2,  \
                         ::moec::cpu::SimdLevel::Avx2Vnni,                              \
                         ::moec::cpu::SimdLevel::Avx512,                                \
-                        ::moec::cpu::SimdLevel::Avx512Vnni),                           \
+                        ::moec::cpu::SimdLevel::Avx512Vnni,                            \
+                        ::moec::cpu::SimdLevel::Avx512Amx),                            \
       [](const ::testing::TestParamInfo<::moec::cpu::SimdLevel> &info) {               \
         return ::moec::cpu::test::levelName(info.param);                               \
       })

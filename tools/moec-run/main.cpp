@@ -139,8 +139,9 @@ execution:
                         the CPUs; OMP_WAIT_POLICY or GOMP_SPINCOUNT, when set,
                         decide instead
   --backend NAME        backend to run on (default: cpu). The CPU kernels use the
-                        best instruction set this CPU has (avx512-vnni, avx512,
-                        avx2-vnni, avx2, scalar); MOEC_SIMD=LEVEL caps it
+                        best instruction set this CPU has (avx512-amx,
+                        avx512-vnni, avx512, avx2-vnni, avx2, scalar);
+                        MOEC_SIMD=LEVEL caps it
   --help                show this help
 
 examples:

@@ -41,8 +41,9 @@ cl::SubCommand benchCmd(
     "random ids and N greedy decode steps; median and range of tokens/s, the bytes\n"
     "one decode token reads, the machine's read bandwidth measured before each\n"
     "repetition with the same threads, and the fraction of it decode achieves.\n"
-    "The CPU kernels' level (avx512-vnni, avx512, avx2-vnni, avx2, scalar) is reported;\n"
-    "the environment variable MOEC_SIMD=LEVEL caps it, to compare levels on one machine\n"
+    "The CPU kernels' level (avx512-amx, avx512-vnni, avx512, avx2-vnni, avx2, scalar) is\n"
+    "reported;"
+    " the environment variable MOEC_SIMD=LEVEL caps it, to compare levels on one machine\n"
     "  example: moec bench model.plan -p 128 -n 64 -r 5\n"
     "           moec bench model.plan --threads 1 -o json > bench.json\n"
     "           MOEC_SIMD=avx2 moec bench model.plan");

@@ -50,7 +50,8 @@ __attribute__((target("avx2"))) float sumAvx2(const float *p, int64_t n) {
 
 ReadBandwidthProbe::ReadBandwidthProbe(int threads, int64_t bytes)
     : threads_(threads > 0 ? threads : defaultNumThreads()), bytes_(bytes / 256 * 256),
-      wide_(detectedSimdLevel() == SimdLevel::Avx512 || detectedSimdLevel() == SimdLevel::Avx512Vnni) {
+      wide_(detectedSimdLevel() == SimdLevel::Avx512 || detectedSimdLevel() == SimdLevel::Avx512Vnni ||
+            detectedSimdLevel() == SimdLevel::Avx512Amx) {
   buffer_ = static_cast<float *>(std::aligned_alloc(64, size_t(bytes_)));
   if (!buffer_)
     throw std::bad_alloc();

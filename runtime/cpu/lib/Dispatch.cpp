@@ -18,9 +18,38 @@
 
 #include <omp.h>
 #include <sched.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace moec::cpu {
 namespace {
+
+/// AMX with int8 tiles, usable by this process: CPUID.7.0 EDX bits 24 (AMX-TILE) and
+/// 25 (AMX-INT8), the OS saving the tile state (XCR0 bits 17 and 18), and Linux
+/// granting this process the tile data (arch_prctl ARCH_REQ_XCOMP_PERM, once).
+bool amxInt8Usable() {
+#if defined(__x86_64__)
+  static const bool usable = [] {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)))
+      return false;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) // OSXSAVE
+      return false;
+    unsigned lo, hi;
+    asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17))
+      return false;
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return usable;
+#else
+  return false;
+#endif
+}
 
 bool cpuHas(SimdLevel level) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -38,6 +67,8 @@ bool cpuHas(SimdLevel level) {
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   case SimdLevel::Avx512Vnni:
     return cpuHas(SimdLevel::Avx512) && __builtin_cpu_supports("avx512vnni");
+  case SimdLevel::Avx512Amx:
+    return cpuHas(SimdLevel::Avx512Vnni) && amxInt8Usable();
   }
   return false;
 #else
@@ -47,6 +78,8 @@ bool cpuHas(SimdLevel level) {
 
 const detail::KernelTable &tableFor(SimdLevel level) {
   switch (level) {
+  case SimdLevel::Avx512Amx:
+    return detail::avx512AmxKernelTable();
   case SimdLevel::Avx512Vnni:
     return detail::avx512VnniKernelTable();
   case SimdLevel::Avx512:
@@ -69,7 +102,7 @@ std::atomic<int> gDefaultThreads{0};
 /// Thread-local: each backend sets its own count around the kernels it calls.
 thread_local int tThreads = 0;
 
-/// MOEC_SIMD=scalar|avx2|avx2-vnni|avx512|avx512-vnni caps the level (to compare the paths
+/// MOEC_SIMD=scalar|avx2|avx2-vnni|avx512|avx512-vnni|avx512-amx caps the level (to compare the paths
 /// with the same program); a level this CPU lacks, or another word, is ignored with a
 /// line on stderr.
 SimdLevel cappedByEnvironment(SimdLevel best) {
@@ -85,7 +118,8 @@ SimdLevel cappedByEnvironment(SimdLevel best) {
     return best;
   }
   std::fprintf(stderr,
-               "moec: MOEC_SIMD=%s: not a level (scalar, avx2, avx2-vnni, avx512, avx512-vnni); "
+               "moec: MOEC_SIMD=%s: not a level (scalar, avx2, avx2-vnni, avx512, avx512-vnni, "
+               "avx512-amx); "
                "ignored\n",
                env);
   return best;
@@ -97,7 +131,7 @@ bool simdLevelFromName(const char *name, SimdLevel *out) {
   static const std::pair<const char *, SimdLevel> kNames[] = {
       {"scalar", SimdLevel::Scalar},   {"avx2", SimdLevel::Avx2},
       {"avx2-vnni", SimdLevel::Avx2Vnni}, {"avx512", SimdLevel::Avx512},
-      {"avx512-vnni", SimdLevel::Avx512Vnni}};
+      {"avx512-vnni", SimdLevel::Avx512Vnni}, {"avx512-amx", SimdLevel::Avx512Amx}};
   for (const auto &[n, level] : kNames)
     if (std::strcmp(name, n) == 0) {
       *out = level;
@@ -108,7 +142,8 @@ bool simdLevelFromName(const char *name, SimdLevel *out) {
 
 SimdLevel detectedSimdLevel() {
   static const SimdLevel level =
-      cappedByEnvironment(cpuHas(SimdLevel::Avx512Vnni) ? SimdLevel::Avx512Vnni
+      cappedByEnvironment(cpuHas(SimdLevel::Avx512Amx)    ? SimdLevel::Avx512Amx
+                          : cpuHas(SimdLevel::Avx512Vnni) ? SimdLevel::Avx512Vnni
                           : cpuHas(SimdLevel::Avx512)   ? SimdLevel::Avx512
                           : cpuHas(SimdLevel::Avx2Vnni) ? SimdLevel::Avx2Vnni
                           : cpuHas(SimdLevel::Avx2)     ? SimdLevel::Avx2

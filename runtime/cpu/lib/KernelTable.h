@@ -155,6 +155,7 @@ const KernelTable &avx2KernelTable();
 const KernelTable &avx2VnniKernelTable();
 const KernelTable &avx512KernelTable();
 const KernelTable &avx512VnniKernelTable();
+const KernelTable &avx512AmxKernelTable();
 
 /// The table every public kernel uses (chosen once; setSimdLevelForTesting changes it).
 const KernelTable &activeKernels();

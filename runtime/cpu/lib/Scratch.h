@@ -35,6 +35,7 @@ enum class ScratchSlot : uint8_t {
                 ///< workers (calling thread)
   Fp8Panel,     ///< linearRows of an FP8 weight at prefill: one decoded panel (any thread)
   AttentionRows, ///< attend over a bf16 KV cache: one chunk of rows widened (any thread)
+  AmxTiles,     ///< int8 prefill with AMX: the activations packed as tiles (any thread)
   Count
 };
 

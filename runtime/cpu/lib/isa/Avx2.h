@@ -31,6 +31,7 @@ struct Avx2 {
 
   // Int8 weights (LinearI8.h): int32 accumulators, 16 weights per step.
   static constexpr bool kByteDot = false; // no VNNI byte products (LinearI8.h)
+  static constexpr bool kAmx = false;     // no AMX tiles (LinearI8.h)
   /// The int8 tile keeps its fp32 sums in memory: the integer tile needs all 16 registers
   static constexpr bool kFoldInMemory = true;
   static constexpr int kIntStep = 16;

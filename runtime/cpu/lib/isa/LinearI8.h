@@ -298,6 +298,8 @@ template <class Isa> struct Int8Kernel {
     if (T <= Isa::kI8TokenBlock)
       return sweep<Isa::kI8RowBlock, Isa::kI8TokenBlock, true>(
           static_cast<int>(T), a, W, rowBegin, rowEnd, 0, K, y, ldy, rowBegin, false);
+    if constexpr (Isa::kAmx) // tiles of 16 rows x 16 tokens (Avx512Amx.cpp)
+      return Isa::amxRows(a, T, W, rowBegin, rowEnd, y, ldy);
     alignas(64) VI sumsData[Isa::kByteDot ? kPanelRows * kPanelBlocks : 1]; // 64 KiB
     for (int64_t p0 = rowBegin; p0 < rowEnd; p0 += kPanelRows) {
       const int64_t p1 = p0 + kPanelRows < rowEnd ? p0 + kPanelRows : rowEnd;

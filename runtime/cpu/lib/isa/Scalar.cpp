@@ -36,6 +36,7 @@ struct Scalar {
 
   // Int8 weights (LinearI8.h): one int32 accumulator, two weights per step.
   static constexpr bool kByteDot = false; // no VNNI byte products (LinearI8.h)
+  static constexpr bool kAmx = false;     // no AMX tiles (LinearI8.h)
   /// The int8 tile keeps its fp32 sums in memory: no (they fit in registers)
   static constexpr bool kFoldInMemory = false;
   static constexpr int kIntStep = 2;

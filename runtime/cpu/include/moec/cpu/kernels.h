@@ -80,7 +80,7 @@ private:
   int saved_; ///< the thread's count before
 };
 
-/// Names the SIMD level chosen at run time: "avx512-vnni", "avx512", "avx2-vnni", "avx2"
+/// Names the SIMD level chosen at run time: "avx512-amx", "avx512-vnni", "avx512", "avx2-vnni", "avx2"
 /// or "scalar".
 const char *simdLevel();
 
@@ -91,12 +91,13 @@ enum class SimdLevel : uint8_t {
   Avx512 = 2, ///< AVX-512 F/BW/VL (plus the AVX2 set)
   Avx512Vnni = 3, ///< AVX-512 with VNNI: int8 products with vpdpbusd / vpdpwssd
   Avx2Vnni = 4,   ///< AVX2 with AVX-VNNI (no AVX-512): the same, 256 bits wide
+  Avx512Amx = 5,  ///< AVX-512 VNNI with AMX-INT8: int8 prefill products in tiles (tdpbssd)
 };
 /// Returns the best level this CPU (and OS) supports, capped by the environment
-/// variable MOEC_SIMD (scalar, avx2, avx2-vnni, avx512, avx512-vnni) when it names a level the
+/// variable MOEC_SIMD (scalar, avx2, avx2-vnni, avx512, avx512-vnni, avx512-amx) when it names a level the
 /// CPU has; the kernels use it by default.
 SimdLevel detectedSimdLevel();
-/// The level a name denotes ("scalar", "avx2", "avx2-vnni", "avx512", "avx512-vnni",
+/// The level a name denotes ("scalar", "avx2", "avx2-vnni", "avx512", "avx512-vnni", "avx512-amx",
 /// as simdLevel() reports them); false for any other name.
 bool simdLevelFromName(const char *name, SimdLevel *out);
 /// Forces the level every kernel uses from now on (tests and benchmarks compare the
