@@ -581,7 +581,8 @@ void Golden::checkNarrowKvCache(const std::string &type) {
     std::string err;
     const std::string json = tmp + "/kv-" + type + "-" + form + ".json";
     ASSERT_EQ(run({kBin + "/moec-run", plan, "--dump-plan"}, json, err), 0) << err;
-    for (const auto &state : readJson(json)["states"])
+    const nlohmann::json dumped = readJson(json); // a range-for over a temporary's member dangles
+    for (const auto &state : dumped["states"])
       EXPECT_EQ(state["dtype"], type == "bf16" ? "BF16" : "F8E4M3") << state["name"];
     const std::string npy = tmp + "/kv-" + type + "-" + form + ".npy";
     ASSERT_EQ(run({kBin + "/moec-run", plan, "--tokens", continuationTokens(), "--dump-logits",
