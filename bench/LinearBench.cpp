@@ -39,14 +39,17 @@ const std::vector<BenchWeight> &weightCopies(cpu::WeightType type, int64_t rows,
   return copies;
 }
 
-void runLinear(benchmark::State &state, const KernelSet *k, cpu::WeightType type) {
+void runLinear(benchmark::State &state, const KernelSet *k, cpu::WeightType type,
+               bool bf16Activations = false) {
   const int64_t rows = state.range(0), cols = state.range(1), T = state.range(2);
   const std::vector<BenchWeight> &copies = weightCopies(type, rows, cols);
   const std::vector<float> x = randomFloats(T * cols, 99);
   std::vector<float> y(static_cast<size_t>(T * rows));
   size_t next = 0;
   for (auto _ : state) {
-    k->linear(x.data(), T, copies[next].view(), y.data());
+    cpu::Weight view = copies[next].view();
+    view.bf16Activations = bf16Activations;
+    k->linear(x.data(), T, view, y.data());
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
     next = next + 1 == copies.size() ? 0 : next + 1;
@@ -64,6 +67,11 @@ void runLinear(benchmark::State &state, const KernelSet *k, cpu::WeightType type
 
 void BM_LinearBf16(benchmark::State &state, const KernelSet *k) {
   runLinear(state, k, cpu::WeightType::BF16);
+}
+/// bf16 weights with bf16 activations (x rounded in the call; AMX-BF16 tiles at
+/// prefill on the avx512-amx level).
+void BM_LinearBf16Acts(benchmark::State &state, const KernelSet *k) {
+  runLinear(state, k, cpu::WeightType::BF16, /*bf16Activations=*/true);
 }
 void BM_LinearFp8(benchmark::State &state, const KernelSet *k) {
   runLinear(state, k, cpu::WeightType::F8E4M3);
@@ -92,9 +100,12 @@ void registerLinearBenchmarks(const KernelSet *k, const char *suffix) {
   benchmark::RegisterBenchmark(fp8.c_str(), BM_LinearFp8, k)->Apply(decodeShapes);
   benchmark::RegisterBenchmark(i8.c_str(), BM_LinearI8, k)->Apply(decodeShapes);
   // A prefill shape for reference (compute-bound: see the flops counter), in each
-  // weight type (int8: W8A8, the activations quantized in the call).
+  // weight type (int8: W8A8, the activations quantized in the call), and bf16 with
+  // bf16 activations.
   using Fn = void (*)(benchmark::State &, const KernelSet *);
+  const std::string bf16Acts = std::string("BM_LinearBf16Acts") + suffix;
   for (auto [name, fn] : {std::pair<std::string, Fn>{bf16, &BM_LinearBf16},
+                          std::pair<std::string, Fn>{bf16Acts, &BM_LinearBf16Acts},
                           std::pair<std::string, Fn>{fp8, &BM_LinearFp8},
                           std::pair<std::string, Fn>{i8, &BM_LinearI8}})
     benchmark::RegisterBenchmark(name.c_str(), fn, k)

@@ -288,6 +288,18 @@ bool CpuBackend::supportsStep(const StepTypes &types, std::string *why) const {
               (types.states[0] == plan::DType::BF16 || types.states[0] == plan::DType::F8E4M3)
           ? types.states[0]
           : plan::DType::F32;
+  if (types.activations != plan::DType::F32) {
+    const bool products =
+        types.kind == plan::StepKind::Linear || types.kind == plan::StepKind::HeadLinear ||
+        types.kind == plan::StepKind::ExpandedAttention ||
+        types.kind == plan::StepKind::SwigluMlp || types.kind == plan::StepKind::FusedSwigluMlp ||
+        types.kind == plan::StepKind::MoeExperts || types.kind == plan::StepKind::FusedMoeExperts;
+    if (types.activations != plan::DType::BF16 || !products)
+      return refuse(why, "activations %s: the cpu kernels round the inputs of weight "
+                         "products (linear, head_linear, expanded_attention, the MLPs and "
+                         "experts) to BF16 only",
+                    dtypeText(types.activations).c_str());
+  }
   if (!dtypes("operand", types.operands, sig.operands) ||
       !dtypes("result", types.results, sig.results) ||
       !dtypes("state", types.states, std::vector<plan::DType>(sig.numStates, stateType)))
@@ -416,6 +428,8 @@ Status CpuBackend::resolveStep(CpuProgram &program, uint32_t index, CpuStep *out
     for (int32_t w : *step->weights()) {
       cpu::Weight view;
       MOEC_RETURN_IF_ERROR(weight(program, w, &view));
+      // The view is the step's own: bf16 activations are a property of the step.
+      view.bf16Activations = step->activations() == plan::DType::BF16;
       s.weights.push_back(view);
     }
   switch (s.kind) {

@@ -9,6 +9,7 @@ StepTypes stepTypes(const Plan &plan, uint32_t step) {
   const plan::Step *s = root.steps()->Get(step);
   StepTypes types;
   types.kind = s->kind();
+  types.activations = s->activations();
   auto bufferTypes = [&](const flatbuffers::Vector<int32_t> *indices,
                          std::vector<plan::DType> *out) {
     if (!indices)

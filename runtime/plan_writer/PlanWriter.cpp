@@ -125,6 +125,10 @@ int32_t PlanWriter::addStep(plan::StepKind kind, std::vector<int32_t> operands,
   return int32_t(plan_.steps.size() - 1);
 }
 
+void PlanWriter::setStepActivations(int32_t step, plan::DType activations) {
+  plan_.steps[size_t(step)]->activations = activations;
+}
+
 void PlanWriter::addEntryPoint(const std::string &name, std::vector<int32_t> inputs,
                                std::vector<int32_t> outputs, uint32_t firstStep,
                                uint32_t numSteps, int64_t tokenBound,

@@ -632,6 +632,68 @@ void Golden::checkNarrowKvCache(const std::string &type) {
 
 TEST_P(Golden, Bf16KvCachePlanMatchesTheNumpyEmulation) { checkNarrowKvCache("bf16"); }
 
+/// `moec compile --activations=bf16` (naive MLA, f32 KV cache) against
+/// tests/golden/emulate_bf16_acts.py: the weight products round their inputs to
+/// bf16. Checked at the AVX2 level (rounded inputs, FMA sums) and at the level this
+/// CPU detects (on avx512-amx the bf16 weights' prefill products run on AMX-BF16
+/// tiles, sums in another order). Rounding to bf16 is a step function: where moec's
+/// float32 value and the emulation's float64 one straddle a rounding boundary the
+/// input differs by one bf16 ulp, and on these tiny random models that moves some
+/// logits by ~1e-3 of the largest. The emulation itself does the same when its
+/// inputs are perturbed by 1e-7 relative before rounding (measured: up to 2e-3 on
+/// v2_lite, 6e-4 on v3_norope). So: every row within 5e-3 of the largest logit, at
+/// most one row's argmax different, and the agreement printed (seen: 1e-7 on
+/// v3_fp8, v3_norope and v2_group, up to 2.3e-3 elsewhere). The kernel tests check
+/// the products exactly (Linear.Bf16ActivationsMultiplyTheRoundedInputs). The
+/// distance from the exact model is printed for the README.
+TEST_P(Golden, Bf16ActivationsPlanMatchesTheNumpyEmulation) {
+  const std::string expected = variantDir() + "/logits_bf16_acts.npy";
+  ASSERT_TRUE(llvm::sys::fs::exists(expected))
+      << expected << " is missing: run tests/golden/emulate_bf16_acts.py";
+  const Npy emulated = readNpy(expected);
+  const Npy exact = readNpy(variantDir() + "/logits_full.npy");
+  const int64_t rows = emulated.shape[0], vocab = emulated.shape[1];
+  std::string err;
+  const std::string plan = tmp + "/bf16-acts.plan";
+  ASSERT_EQ(run({kBin + "/moec", "compile", checkpointDir(), "--activations=bf16",
+                 "--mla-form=naive", "--kv-cache=f32", "-o", plan, "--quiet"},
+                "", err),
+            0)
+      << err;
+  for (const char *level : {"avx2", static_cast<const char *>(nullptr)}) {
+    const std::string name = level ? level : "detected";
+    SCOPED_TRACE(name);
+    const std::string npy = tmp + "/bf16-acts-" + name + ".npy";
+    const char *callers = std::getenv("MOEC_SIMD");
+    const std::optional<std::string> saved =
+        callers ? std::optional<std::string>(callers) : std::nullopt;
+    if (level)
+      ::setenv("MOEC_SIMD", level, 1);
+    const int rc = run({kBin + "/moec-run", plan, "--tokens", continuationTokens(),
+                        "--dump-logits", npy},
+                       "", err);
+    if (saved)
+      ::setenv("MOEC_SIMD", saved->c_str(), 1);
+    else
+      ::unsetenv("MOEC_SIMD");
+    ASSERT_EQ(rc, 0) << err;
+    const Npy ours = readNpy(npy);
+    ASSERT_EQ(ours.shape, emulated.shape);
+    const double error = relativeError(ours, emulated, emulated.data.size());
+    EXPECT_LE(error, 5e-3);
+    const Agreement vsEmulation = agreement(ours, emulated, rows);
+    EXPECT_GE(vsEmulation.sameTop, rows - 1);
+    const Agreement vsExact = agreement(ours, exact, rows);
+    std::cout << GetParam() << " --activations=bf16 (" << name
+              << "): vs the emulation max|ours - emu| / max|emu| = " << error << ", top-1 "
+              << vsEmulation.sameTop << "/" << rows << "; vs the exact model: top-1 "
+              << vsExact.sameTop << "/" << rows
+              << ", logit cosine mean " << vsExact.cosine << " (lowest "
+              << vsExact.lowestCosine << "), max rel. error "
+              << relativeError(ours, exact, size_t(rows * vocab)) << "\n";
+  }
+}
+
 TEST_P(Golden, Fp8KvCachePlanMatchesTheNumpyEmulation) { checkNarrowKvCache("fp8"); }
 
 std::vector<std::string> variants() {

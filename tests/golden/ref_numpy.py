@@ -321,7 +321,7 @@ def forward(cfg, w, tokens, traps=frozenset(), stats=None, positions=None, mm=No
             h = h + swiglu(f, w, p + "mlp.", mm)
         else:
             h = h + moe(f, w, p + "mlp.", cfg, traps, stats, mm)
-    return rmsnorm(h, w["model.norm.weight"], eps) @ w["lm_head.weight"].T
+    return (mm or matmul(w))(rmsnorm(h, w["model.norm.weight"], eps), "lm_head.weight")
 
 
 def greedy(cfg, w, prompt, n, traps=frozenset()):

@@ -195,6 +195,97 @@ TEST_P(Linear, Int8ActivationQuantization) {
     EXPECT_EQ(q[256 + k], expectTies[k]) << ties[k];
 }
 
+/// x rounded to bf16 by floatToBf16 (to nearest even), as floats.
+std::vector<float> roundedToBf16(const std::vector<float> &x) {
+  std::vector<float> r(x.size());
+  for (size_t i = 0; i < x.size(); ++i)
+    r[i] = bf16ToFloat(floatToBf16(x[i]));
+  return r;
+}
+
+/// bf16 activations (Weight::bf16Activations): the product of x rounded to bf16.
+/// Where the level multiplies the rounded x with its usual kernels that is the
+/// plain product of the rounded x bit for bit; on the AMX tile unit (a bf16 weight,
+/// more than 4 tokens) the sums run in another order, so it is checked against the
+/// double reference of the rounded x. Shapes cover the tiles' edges: 16 and 33
+/// tokens (a padded token tile), rows over two 16-row tiles split between threads
+/// anywhere, K a partial 32-column chunk.
+TEST_P(Linear, Bf16ActivationsMultiplyTheRoundedInputs) {
+  const bool amx = GetParam() == SimdLevel::Avx512Amx;
+  uint32_t seed = 900;
+  for (int threads : {1, 2, 3}) {
+    const ScopedNumThreads scoped(threads);
+    for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::F8E4M3})
+      for (auto [T, rows, cols] : {std::tuple<int64_t, int64_t, int64_t>{1, 130, 257},
+                                   {3, 17, 33},
+                                   {5, 70, 130},
+                                   {16, 300, 2100},
+                                   {33, 47, 1000},
+                                   {40, 130, 4500}}) {
+        std::mt19937 rng(seed++);
+        const TestWeight w = randomWeight(type, rows, cols, rng);
+        const std::vector<float> x = randomVector(T * cols, rng, -3.f, 3.f);
+        const std::vector<float> xr = roundedToBf16(x);
+        Weight flagged = w.view();
+        flagged.bf16Activations = true;
+        std::vector<float> y(size_t(T * rows), NAN), plain(size_t(T * rows), NAN);
+        linear(x.data(), T, flagged, y.data());
+        linear(xr.data(), T, w.view(), plain.data());
+        const bool tiles = amx && type == WeightType::BF16 && T > 4;
+        const ref::Result expected = ref::linear(xr, T, w.view());
+        for (size_t i = 0; i < y.size(); ++i) {
+          if (!tiles) {
+            ASSERT_EQ(y[i], plain[i]) << "type " << int(type) << " T " << T << " at " << i;
+          }
+          ASSERT_NEAR(y[i], expected.value[i], tolerance(expected.magnitude[i]))
+              << "type " << int(type) << " T " << T << " rows " << rows << " at " << i;
+        }
+      }
+  }
+}
+
+/// With an identity weight every output is one rounded input times 1, exact on
+/// every path (the tiles included, so their packing is checked element by
+/// element): ties to even, and values that round up into the next binade.
+/// (Infinities and NaN would reach every output through inf * 0.)
+TEST_P(Linear, Bf16ActivationRoundingIsToNearestEven) {
+  const int64_t T = 33, K = 70;
+  std::vector<float> x(size_t(T * K));
+  std::mt19937 rng(5);
+  for (float &v : x)
+    v = std::ldexp(float(int(rng() % 65536) - 32768), -10);
+  const float special[] = {1.f + 0x1p-8f, 1.f + 3 * 0x1p-8f, -(1.f + 0x1p-8f), 2.f - 0x1p-9f,
+                           1.f + 0x1.8p-8f, 0x1.fdp127f};
+  // The last: a tie near the top of the range, to the even 0x1.fcp127.
+  const float want[] = {1.f, 1.f + 0x1p-6f, -1.f, 2.f, 1.f + 0x1p-7f, 0x1.fcp127f};
+  for (int i = 0; i < 6; ++i)
+    x[size_t(5 * K + 3 + i)] = special[i];
+  for (WeightType type : {WeightType::F32, WeightType::BF16}) {
+    std::vector<float> eye(size_t(K * K), 0.f);
+    for (int64_t r = 0; r < K; ++r)
+      eye[size_t(r * K + r)] = 1.f;
+    TestWeight w = f32Weight(K, K, eye);
+    if (type == WeightType::BF16) { // the same values as bf16 bits (1.0 = 0x3F80)
+      std::vector<uint8_t> bytes(size_t(K * K) * 2, 0);
+      for (int64_t r = 0; r < K; ++r) {
+        bytes[size_t(r * K + r) * 2 + 1] = 0x3F;
+        bytes[size_t(r * K + r) * 2] = 0x80;
+      }
+      w.type = WeightType::BF16;
+      w.bytes = bytes;
+    }
+    Weight flagged = w.view();
+    flagged.bf16Activations = true;
+    std::vector<float> y(size_t(T * K), NAN);
+    linear(x.data(), T, flagged, y.data());
+    const std::vector<float> xr = roundedToBf16(x);
+    for (size_t i = 0; i < y.size(); ++i)
+      ASSERT_EQ(y[i], xr[i]) << "type " << int(type) << " at " << i << " x " << x[i];
+    for (int i = 0; i < 6; ++i)
+      EXPECT_EQ(y[size_t(5 * K + 3 + i)], want[i]) << "type " << int(type) << " " << special[i];
+  }
+}
+
 MOEC_INSTANTIATE_PER_LEVEL(Linear);
 
 } // namespace

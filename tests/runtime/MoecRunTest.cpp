@@ -255,7 +255,7 @@ TEST_F(MoecRun, DumpsThePlanAsJson) {
   nlohmann::json plan = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
   ASSERT_FALSE(plan.is_discarded()) << "not valid JSON:\n" << run.out.substr(0, 2000);
 
-  EXPECT_EQ(plan["version"], 7);
+  EXPECT_EQ(plan["version"], 8);
   EXPECT_EQ(plan["max_tokens"], 16);
   // The integrity record: the metadata hash and the embedded blob's digest.
   EXPECT_TRUE(plan["integrity"]["metadata_xxh3"].is_number());

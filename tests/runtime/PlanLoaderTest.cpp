@@ -231,15 +231,16 @@ TEST(PlanLoader, WrongIdentifier) {
 TEST(PlanLoader, NewerFormatVersion) {
   MiniPlan mini;
   mini.writer.plan().version = kPlanFormatVersion + 1;
-  EXPECT_EQ(mini.load(), mini.path + ": plan format version 8 was written by a newer moec (this "
-                                     "runtime reads versions 4 to 7); update the runtime or "
+  EXPECT_EQ(mini.load(), mini.path + ": plan format version 9 was written by a newer moec (this "
+                                     "runtime reads versions 4 to 8); update the runtime or "
                                      "recompile the checkpoint");
 }
 
 // Version 5 added only the optional tokenizer table, version 6 the I8 weight
-// dtype and version 7 BF16 states: version-4 to -6 plans still load.
-TEST(PlanLoader, Version4To6PlansStillLoad) {
-  for (uint32_t version : {4u, 5u, 6u}) {
+// dtype, version 7 BF16 states and version 8 Step.activations: version-4 to -7
+// plans still load.
+TEST(PlanLoader, Version4To7PlansStillLoad) {
+  for (uint32_t version : {4u, 5u, 6u, 7u}) {
     MiniPlan mini;
     mini.writer.plan().version = version;
     EXPECT_EQ(mini.load(), "") << version;
@@ -252,7 +253,7 @@ TEST(PlanLoader, OlderFormatVersionsAreRefused) {
     mini.writer.plan().version = version;
     EXPECT_EQ(mini.load(), mini.path + ": plan format version " + std::to_string(version) +
                                " is no longer supported (this runtime reads versions 4 to "
-                               "7); recompile the checkpoint with moec compile");
+                               "8); recompile the checkpoint with moec compile");
   }
 }
 

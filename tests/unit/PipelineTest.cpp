@@ -40,7 +40,7 @@ TEST_F(PipelineTest, DefaultOptionsLetTheCostModelChooseEachPhasesForm) {
   EXPECT_EQ(options.decodeMlaForm, moe::AttentionForm::automatic);
   EXPECT_EQ(moe::compilePipelineString(options), kDefaultPipeline);
   EXPECT_EQ(moe::compilePipelineInvocation(options),
-            "moe-compile{decode-mla-form=auto fp8-scale=float fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true "
+            "moe-compile{activations=f32 decode-mla-form=auto fp8-scale=float fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true "
             "kv-cache=bf16 prefill-mla-form=auto quantize=none quantize-lm-head=false report=false}");
   EXPECT_EQ(moe::compilePipelineString(options).find("moe-quantize-fp8"), std::string::npos);
 }
@@ -55,12 +55,23 @@ TEST_F(PipelineTest, QuantizeFp8RunsBeforeTheSplitWithItsOptions) {
   ASSERT_NE(quantize, std::string::npos) << text;
   EXPECT_LT(quantize, text.find("moe-split-phases"));
   EXPECT_EQ(moe::compilePipelineInvocation(*options),
-            "moe-compile{decode-mla-form=auto fp8-scale=ue8m0 fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true "
+            "moe-compile{activations=f32 decode-mla-form=auto fp8-scale=ue8m0 fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true "
             "kv-cache=bf16 prefill-mla-form=auto quantize=fp8 quantize-lm-head=true report=false}");
   moe::MoeCompilePipelineOptions bad;
   std::string errors;
   llvm::raw_string_ostream os(errors);
   EXPECT_TRUE(failed(bad.parseFromString("quantize=int4", os)));
+}
+
+TEST_F(PipelineTest, Bf16ActivationsRunLastOnTheStepOps) {
+  auto options = moe::MoeCompilePipelineOptions::createFromString("activations=bf16");
+  ASSERT_TRUE(options);
+  const std::string text = moe::compilePipelineString(*options);
+  const size_t acts = text.find("moe-bf16-activations{report=false}");
+  ASSERT_NE(acts, std::string::npos) << text;
+  EXPECT_GT(acts, text.rfind("canonicalize")) << text;
+  EXPECT_EQ(moe::compilePipelineString(moe::MoeCompilePipelineOptions()).find("moe-bf16-activations"),
+            std::string::npos);
 }
 
 TEST_F(PipelineTest, TextualPipelineParsesBackToItself) {
@@ -109,7 +120,7 @@ TEST_F(PipelineTest, OptionsParseFromTextAndRejectUnknownForms) {
   EXPECT_EQ(options->prefillMlaForm, moe::AttentionForm::naive);
   EXPECT_EQ(options->decodeMlaForm, moe::AttentionForm::absorbed);
   EXPECT_EQ(moe::compilePipelineInvocation(*options),
-            "moe-compile{decode-mla-form=absorbed fp8-scale=float fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true "
+            "moe-compile{activations=f32 decode-mla-form=absorbed fp8-scale=float fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true "
             "kv-cache=bf16 prefill-mla-form=naive quantize=none quantize-lm-head=false report=false}");
 
   // llvm::cl reports the bad value on stderr ("Cannot find option named

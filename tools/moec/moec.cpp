@@ -81,12 +81,13 @@ cl::SubCommand compileCmd(
     "           moec compile ckpt/ --quantize=fp8 -o model-fp8.plan\n"
     "           moec compile ckpt/ --quantize=fp8 --accuracy-report -o model-fp8.plan\n"
     "           moec compile ckpt/ --precision=exact -o model-exact.plan\n"
+    "           moec compile ckpt/ --activations=bf16 -o model-bf16acts.plan\n"
     "           moec compile ckpt/ --emit=mlir -o model.mlir\n"
     "  The pass pipeline (the plan records it; replay it with\n"
     "  moec-opt --pass-pipeline='...'):\n"
-    "    builtin.module(moe-compile{decode-mla-form=auto fp8-scale=float\n"
+    "    builtin.module(moe-compile{activations=f32 decode-mla-form=auto fp8-scale=float\n"
     "        fuse-gate-up=true fuse-mla-input-proj=true fuse-residual-norm=true\n"
-    "        kv-cache=bf16 prefill-mla-form=auto quantize=none\n"
+    "        activations=f32 kv-cache=bf16 prefill-mla-form=auto quantize=none\n"
     "        quantize-lm-head=false report=false})\n"
     "    = canonicalize,\n"
     "      moe-kv-cache-type (the latent KV cache's element type: bf16 by\n"
@@ -104,7 +105,9 @@ cl::SubCommand compileCmd(
     "        weights interleaved while the plan is packed, silu(g)*u as its\n"
     "        epilogue: dense MLPs, shared and routed experts; --no-fuse-gate-up),\n"
     "      moe-fuse-residual-norm (residual add + next RMSNorm in one step;\n"
-    "        --no-fuse-residual-norm leaves them apart), canonicalize;\n"
+    "        --no-fuse-residual-norm leaves them apart), canonicalize,\n"
+    "      moe-bf16-activations (only with --activations=bf16: the weight\n"
+    "        products round their inputs to bf16; AMX-BF16 tiles at prefill);\n"
     "    then the plan emitter (quantized weights are computed as they are packed).\n"
     "  --print-ir-after-all shows the IR after each pass; moec explain shows\n"
     "  what each pass did as a report.");
@@ -227,6 +230,17 @@ cl::opt<moec::driver::KvCacheElement> compileKvCache(
                           "float32, the exact path")),
     cl::init(moec::driver::KvCacheElement::bf16), cl::sub(compileCmd), cl::sub(explainCmd),
     cl::cat(moecCategory));
+cl::opt<moec::driver::ActivationElement> compileActivations(
+    "activations",
+    cl::desc("What the matrix products round their input activations to "
+             "(moe-bf16-activations)"),
+    cl::values(clEnumValN(moec::driver::ActivationElement::f32, "f32",
+                          "float32, the exact path (default)"),
+               clEnumValN(moec::driver::ActivationElement::bf16, "bf16",
+                          "bfloat16, rounded to nearest even, fp32 sums: bf16 weights run "
+                          "on AMX-BF16 tiles at prefill where the CPU has them")),
+    cl::init(moec::driver::ActivationElement::f32), cl::sub(compileCmd), cl::sub(explainCmd),
+    cl::cat(moecCategory));
 enum class Precision { Fast, Exact };
 cl::opt<Precision> compilePrecision(
     "precision", cl::desc("Numerics of the values the plan keeps between products"),
@@ -340,6 +354,12 @@ int main(int argc, char **argv) {
                                "--precision=exact keeps the KV cache in f32; drop --kv-cache=%s",
                                compileKvCache == moec::driver::KvCacheElement::fp8 ? "fp8"
                                                                                     : "bf16");
+    o.activations = compileActivations;
+    if (compilePrecision == Precision::Exact &&
+        compileActivations == moec::driver::ActivationElement::bf16)
+      return createStringError(inconvertibleErrorCode(),
+                               "--precision=exact keeps the activations in f32; drop "
+                               "--activations=bf16");
     o.fuseResidualNorm = !compileNoFuseResidualNorm;
     o.fuseGateUp = !compileNoFuseGateUp;
     o.fuseMlaInputProj = !compileNoFuseMlaInputProj;

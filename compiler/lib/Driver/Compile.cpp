@@ -38,6 +38,7 @@ static void setPipelineOptions(mlir::moe::MoeCompilePipelineOptions &pipeline,
   pipeline.quantizeLmHead = options.quantizeLmHead;
   pipeline.fp8Scale = options.fp8Scale;
   pipeline.kvCache = options.kvCache;
+  pipeline.activations = options.activations;
   pipeline.fuseResidualNorm = options.fuseResidualNorm;
   pipeline.fuseGateUp = options.fuseGateUp;
   pipeline.fuseMlaInputProj = options.fuseMlaInputProj;

@@ -720,7 +720,14 @@ llvm::Error Emitter::step(Operation *op, plan::StepKind kind, std::vector<Value>
     ins.push_back(buffer(v));
   for (Value v : results)
     outs.push_back(buffer(v));
-  w.addStep(kind, ins, outs, weightIdx, std::move(attrs), stepName(op), states);
+  const int32_t index =
+      w.addStep(kind, ins, outs, weightIdx, std::move(attrs), stepName(op), states);
+  if (auto acts = op->getAttrOfType<TypeAttr>(mlir::moe::kActivationsAttrName)) {
+    if (!acts.getValue().isBF16())
+      return makeError(formatv("{0}: unsupported {1} {2}", stepName(op), mlir::moe::kActivationsAttrName,
+                               acts.getValue()));
+    w.setStepActivations(index, plan::DType::BF16);
+  }
   return llvm::Error::success();
 }
 

@@ -65,6 +65,13 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
     late.addPass(createFuseResidualNormPass(fuse));
   }
   late.addPass(createCanonicalizerPass());
+  // After the last rewrite of the step ops, so the attribute is on the ops the
+  // plan emitter sees.
+  if (options.activations == ActivationElement::bf16) {
+    Bf16ActivationsPassOptions acts;
+    acts.report = options.report;
+    late.addPass(createBf16ActivationsPass(acts));
+  }
 }
 
 std::string

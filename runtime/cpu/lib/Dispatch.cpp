@@ -27,14 +27,15 @@
 namespace moec::cpu {
 namespace {
 
-/// AMX with int8 tiles, usable by this process: CPUID.7.0 EDX bits 24 (AMX-TILE) and
-/// 25 (AMX-INT8), the OS saving the tile state (XCR0 bits 17 and 18), and Linux
+/// AMX with int8 and bf16 tiles, usable by this process: CPUID.7.0 EDX bits 22
+/// (AMX-BF16), 24 (AMX-TILE) and 25 (AMX-INT8), the OS saving the tile state (XCR0 bits 17 and 18), and Linux
 /// granting this process the tile data (arch_prctl ARCH_REQ_XCOMP_PERM, once).
-bool amxInt8Usable() {
+bool amxUsable() {
 #if defined(__x86_64__)
   static const bool usable = [] {
     unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)))
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24)) ||
+        !(d & (1u << 25)))
       return false;
     if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) // OSXSAVE
       return false;
@@ -68,7 +69,7 @@ bool cpuHas(SimdLevel level) {
   case SimdLevel::Avx512Vnni:
     return cpuHas(SimdLevel::Avx512) && __builtin_cpu_supports("avx512vnni");
   case SimdLevel::Avx512Amx:
-    return cpuHas(SimdLevel::Avx512Vnni) && amxInt8Usable();
+    return cpuHas(SimdLevel::Avx512Vnni) && amxUsable();
   }
   return false;
 #else

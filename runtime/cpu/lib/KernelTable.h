@@ -103,6 +103,9 @@ struct KernelTable {
   const char *name;
   /// Whether its int8 products read QuantizedActs::u8 (VNNI byte products).
   bool int8ByteCodes;
+  /// Whether bf16 weights with bf16 activations run on AMX tiles at prefill (each
+  /// linearRows call packs its activations once: linearRowChunk gives it long runs).
+  bool amxBf16;
   /// y[t * ldy + (r - rowBegin)] = x[t * ldx + :] . W[r, :] for t < T and
   /// rowBegin <= r < rowEnd. Weights are decoded on the fly.
   void (*linearRows)(const float *x, int64_t T, int64_t ldx, const Weight &W,

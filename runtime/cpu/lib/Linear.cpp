@@ -38,8 +38,13 @@ int64_t linearRowChunk(const Weight &W, int64_t T, int threads) {
   if (threads <= 1 && T <= kDecodeTokens)
     return std::max<int64_t>(1, W.rows);
   const int64_t rowBytes = std::max<int64_t>(1, W.cols * storedBytes(W.type));
+  // AMX products of bf16 activations pack the activations once per call: two
+  // chunks per thread (a preempted thread still delays only half its share).
+  const bool amxBf16 = W.bf16Activations && W.type == WeightType::BF16 &&
+                       activeKernels().amxBf16;
   const int64_t chunk =
       T <= kDecodeTokens ? roundUp(std::max<int64_t>(1, kChunkBytes / rowBytes), kRowAlign)
+      : amxBf16          ? std::max(kPanelRows, roundUp((W.rows + 2 * threads - 1) / (2 * threads), 32))
                          : kPanelRows;
   // Never fewer chunks than threads.
   return std::min(chunk, roundUp((W.rows + threads - 1) / threads, kRowAlign));

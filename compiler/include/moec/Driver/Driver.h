@@ -31,6 +31,7 @@ using MlaForm = mlir::moe::AttentionForm;
 using QuantizeMode = mlir::moe::QuantizeMode;
 using Fp8ScaleFormat = mlir::moe::Fp8ScaleFormat;
 using KvCacheElement = mlir::moe::KvCacheElement;
+using ActivationElement = mlir::moe::ActivationElement;
 
 struct CompileOptions {
   std::string checkpointDir;                        ///< HF checkpoint directory
@@ -46,6 +47,7 @@ struct CompileOptions {
   bool quantizeLmHead = false;                      ///< --quantize-lm-head
   Fp8ScaleFormat fp8Scale = Fp8ScaleFormat::fp32;   ///< --fp8-scale
   KvCacheElement kvCache = KvCacheElement::bf16;    ///< --kv-cache (--precision=exact: f32)
+  ActivationElement activations = ActivationElement::f32; ///< --activations
   bool fuseResidualNorm = true;                     ///< not --no-fuse-residual-norm
   bool fuseGateUp = true;                           ///< not --no-fuse-gate-up
   bool fuseMlaInputProj = true;                     ///< not --no-fuse-mla-input-proj

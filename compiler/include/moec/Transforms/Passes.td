@@ -170,6 +170,38 @@ def QuantizeInt8Pass : Pass<"moe-quantize-int8", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::moe::MoeDialect"];
 }
 
+def Bf16ActivationsPass : Pass<"moe-bf16-activations", "::mlir::func::FuncOp"> {
+  let summary = "Let the matrix products take bf16 activations";
+  let description = [{
+    Marks every step op that multiplies by weights (`moe.linear`, `moe.logits`,
+    `moe.head_linear`, `moe.expanded_attention`, the SwiGLU MLPs and the routed
+    experts) with `moe.activations = bf16`: its products round their input
+    activations to bfloat16 (nearest even) and multiply the rounded values with
+    fp32 sums. That is a numeric mode (tests/golden/emulate_bf16_acts.py), not
+    the exact model: a CPU with AMX-BF16 then multiplies bf16 weights on its
+    tile unit at prefill (the `avx512-amx` kernel level, about 5x its FMA path).
+    Ops whose weights are int8 (`#moe.block_int8`) are left alone: they quantize
+    their activations to int8 already. The router, attention and norms keep
+    fp32. It runs last in `moe-compile{activations=bf16}`, on the step-level
+    ops. With `report`, each function gets a remark with the count.
+
+    Before:
+    ```mlir
+    %y = moe.linear %x, %w : tensor<?x256xf32>, tensor<512x256xbf16> -> tensor<?x512xf32>
+    ```
+    After `-moe-bf16-activations`:
+    ```mlir
+    %y = moe.linear %x, %w {moe.activations = bf16}
+        : tensor<?x256xf32>, tensor<512x256xbf16> -> tensor<?x512xf32>
+    ```
+  }];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark per function with the number of products marked">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
 def FuseResidualNormPass : Pass<"moe-fuse-residual-norm", "::mlir::func::FuncOp"> {
   let summary = "Fuse each residual add with the RMSNorm that reads it";
   let description = [{

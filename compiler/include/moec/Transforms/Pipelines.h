@@ -51,6 +51,14 @@ struct MoeCompilePipelineOptions
                                   "bfloat16, rounded to nearest even: half the bytes"),
                        clEnumValN(KvCacheElement::fp8, "fp8",
                                   "float8 e4m3, saturating, no scale: a quarter"))};
+  PassOptions::Option<ActivationElement> activations{
+      *this, "activations",
+      llvm::cl::desc("Element type the matrix products' activations are rounded to "
+                     "(moe-bf16-activations)"),
+      llvm::cl::init(ActivationElement::f32),
+      llvm::cl::values(clEnumValN(ActivationElement::f32, "f32", "float32: the exact path"),
+                       clEnumValN(ActivationElement::bf16, "bf16",
+                                  "bfloat16, rounded to nearest even (AMX-BF16 tiles)"))};
   PassOptions::Option<bool> fuseResidualNorm{
       *this, "fuse-residual-norm",
       llvm::cl::desc("Fuse residual adds with the RMSNorm after them (moe-fuse-residual-norm)"),
@@ -96,8 +104,9 @@ struct MoeCompilePipelineOptions
 
 /// Adds the moe-compile passes to `pm`, which must run on builtin.module:
 /// canonicalize, moe-kv-cache-type, (with quantize=fp8) moe-quantize-fp8, moe-split-phases, moe-decompose-mla, moe-decompose-moe,
-/// moe-absorb-mla{function=prefill}, moe-absorb-mla{function=decode},
-/// canonicalize (the function-level passes nested on func.func).
+/// moe-absorb-mla{function=prefill}, moe-absorb-mla{function=decode}, the fusions,
+/// canonicalize, (with activations=bf16) moe-bf16-activations (the function-level
+/// passes nested on func.func).
 void buildCompilePipeline(OpPassManager &pm,
                           const MoeCompilePipelineOptions &options);
 

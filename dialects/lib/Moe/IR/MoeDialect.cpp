@@ -190,6 +190,11 @@ LatentCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
 // Module attributes
 //===----------------------------------------------------------------------===//
 
+bool mlir::moe::multipliesWeights(Operation *op) {
+  return isa<LinearOp, LogitsOp, HeadLinearOp, ExpandedAttentionOp, SwigluOp, FusedSwigluOp,
+             RoutedExpertsOp, FusedRoutedExpertsOp>(op);
+}
+
 LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
                                                    NamedAttribute attr) {
   StringRef name = attr.getName().getValue();
@@ -222,6 +227,17 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
     if (!count || !count.getType().isInteger(64) || count.getInt() < 0)
       return op->emitError() << "expected '" << name
                              << "' to be a non-negative i64, got " << attr.getValue();
+    return success();
+  }
+  if (name == kActivationsAttrName) {
+    auto type = dyn_cast<TypeAttr>(attr.getValue());
+    if (!type || !type.getValue().isBF16())
+      return op->emitError() << "expected '" << name << "' to be bf16, got "
+                             << attr.getValue();
+    if (!multipliesWeights(op))
+      return op->emitError() << "expected '" << name
+                             << "' on a step op that multiplies by weights, got it on '"
+                             << op->getName() << "'";
     return success();
   }
   return op->emitError() << "unknown moe dialect attribute '" << name << "'";

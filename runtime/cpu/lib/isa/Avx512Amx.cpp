@@ -18,6 +18,13 @@
 // - Rows are the outer loop (32 weight rows stay in L2 while every token pair passes
 //   over them), tokens the inner one.
 //
+// Products of bf16 weights with bf16 activations (Weight::bf16Activations) for more
+// than kTokenBlock tokens run on the tile unit too (tdpbf16ps, AMX-BF16): the
+// activations rounded to bf16 (floatToBf16's rule) and packed per 16 tokens and 32
+// columns as pairs (the B operand: 16 rows of 16 tokens x 2 consecutive values), the
+// weights the A operand as stored (16 rows x 32 values). No scales: 2 x 2
+// accumulator tiles sum the whole of K in fp32 and go to y once.
+//
 //===----------------------------------------------------------------------===//
 
 #include "Avx512Vnni.h"
@@ -48,6 +55,7 @@ struct Avx512Amx : Avx512Vnni {
 
   static constexpr int64_t kTile = 16;  ///< rows or tokens per tile
   static constexpr int64_t kChunk = 64; ///< int8 columns per tdpbssd
+  static constexpr int64_t kBf16Chunk = 32; ///< bf16 columns per tdpbf16ps
 
   /// Packs tokens [0, T) of a's codes (s8 = the byte codes xor 0x80) into tiles:
   /// tile (tokenTile, chunk) at out + (tokenTile * chunks + chunk) * 1024, with
@@ -72,6 +80,144 @@ struct Avx512Amx : Avx512Vnni {
           }
         }
       }
+  }
+
+  /// Rounds tokens [0, T) of x to bf16 and packs them as tdpbf16ps's B operand: tile
+  /// (tokenTile, chunk) at out + (tokenTile * chunks + chunk) * 512 values, dword
+  /// [kp][t] holding columns 2kp, 2kp + 1 of the chunk for token t. Tokens past T
+  /// and columns past K are zero; tokenTiles is T's tile count rounded up to even.
+  static void packBf16Acts(const float *x, int64_t T, int64_t ldx, int64_t K,
+                           int64_t tokenTiles, int64_t chunks, uint16_t *out) {
+    const __m512i bias = _mm512_set1_epi32(0x7FFF), one = _mm512_set1_epi32(1);
+    const __m512i absMask = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
+    const __m512i quietBit = _mm512_set1_epi32(0x00400000);
+    // 16 floats to their bf16 bits in the low halves (floatToBf16's rule).
+    auto round = [&](__m512i u) {
+      const __m512i rounded =
+          _mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(u, 16), one)));
+      const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, absMask), inf);
+      return _mm512_srli_epi32(_mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(u, quietBit)), 16);
+    };
+    for (int64_t tt = 0; tt < tokenTiles; ++tt)
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t k0 = c * kBf16Chunk;
+        const int64_t n = std::min<int64_t>(kBf16Chunk, K - k0);
+        const __mmask16 lo = n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
+        const __mmask16 hi = n >= 32 ? __mmask16(0xFFFF) : n <= 16 ? __mmask16(0) : __mmask16((1u << (n - 16)) - 1);
+        // r[t]: token t's 16 column pairs (dword p = columns 2p, 2p + 1).
+        __m512i r[kTile];
+        for (int64_t t = 0; t < kTile; ++t) {
+          const int64_t token = tt * kTile + t;
+          if (token >= T) {
+            r[t] = _mm512_setzero_si512();
+            continue;
+          }
+          const float *row = x + token * ldx + k0;
+          const __m256i a = _mm512_cvtepi32_epi16(round(_mm512_maskz_loadu_epi32(lo, row)));
+          const __m256i b = _mm512_cvtepi32_epi16(round(_mm512_maskz_loadu_epi32(hi, row + 16)));
+          r[t] = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+        }
+        // Transposed (16 x 16 dwords): tile row p holds pair p of the 16 tokens.
+        __m512i u[kTile];
+        for (int i = 0; i < 4; ++i) {
+          const __m512i t0 = _mm512_unpacklo_epi32(r[4 * i], r[4 * i + 1]);
+          const __m512i t1 = _mm512_unpackhi_epi32(r[4 * i], r[4 * i + 1]);
+          const __m512i t2 = _mm512_unpacklo_epi32(r[4 * i + 2], r[4 * i + 3]);
+          const __m512i t3 = _mm512_unpackhi_epi32(r[4 * i + 2], r[4 * i + 3]);
+          u[4 * i + 0] = _mm512_unpacklo_epi64(t0, t2);
+          u[4 * i + 1] = _mm512_unpackhi_epi64(t0, t2);
+          u[4 * i + 2] = _mm512_unpacklo_epi64(t1, t3);
+          u[4 * i + 3] = _mm512_unpackhi_epi64(t1, t3);
+        }
+        // u[4i + m], 128-bit lane j: pair 4j + m of tokens 4i..4i+3.
+        uint16_t *tile = out + (tt * chunks + c) * 512;
+        for (int m = 0; m < 4; ++m) {
+          const __m512i s0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44);
+          const __m512i s1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xEE);
+          const __m512i s2 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44);
+          const __m512i s3 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xEE);
+          _mm512_store_si512(tile + (0 + m) * 32, _mm512_shuffle_i32x4(s0, s2, 0x88));
+          _mm512_store_si512(tile + (4 + m) * 32, _mm512_shuffle_i32x4(s0, s2, 0xDD));
+          _mm512_store_si512(tile + (8 + m) * 32, _mm512_shuffle_i32x4(s1, s3, 0x88));
+          _mm512_store_si512(tile + (12 + m) * 32, _mm512_shuffle_i32x4(s1, s3, 0xDD));
+        }
+      }
+  }
+
+  /// y[t, r - rowBegin] = x[t] (rounded to bf16) . W[r] for a bf16 weight, rows
+  /// [rowBegin, rowEnd), T tokens.
+  static void amxBf16Rows(const float *x, int64_t T, int64_t ldx, const Weight &W,
+                          int64_t rowBegin, int64_t rowEnd, float *y, int64_t ldy) {
+    const int64_t K = W.cols;
+    const int64_t chunks = (K + kBf16Chunk - 1) / kBf16Chunk;
+    const int64_t tokenTiles = (T + 2 * kTile - 1) / (2 * kTile) * 2;
+    const Scratch scratch(ScratchSlot::AmxTiles, size_t(tokenTiles * chunks) * 1024);
+    uint16_t *packed = scratch.as<uint16_t>();
+    packBf16Acts(x, T, ldx, K, tokenTiles, chunks, packed);
+
+    const TileConfig config;
+    _tile_loadconfig(&config);
+    const uint16_t *w = static_cast<const uint16_t *>(W.data);
+    alignas(64) uint16_t padded[2][kTile * kBf16Chunk]; // tiles past the last row or column
+    alignas(64) float sums[4][kTile * kTile];             // [row tile * 2 + token tile]
+    for (int64_t r0 = rowBegin / kTile * kTile; r0 < rowEnd; r0 += 2 * kTile) {
+      const int64_t rowTiles = r0 + kTile < rowEnd ? 2 : 1;
+      for (int64_t tp = 0; tp < tokenTiles / 2; ++tp) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t c = 0; c < chunks; ++c) {
+          const int64_t k = c * kBf16Chunk;
+          for (int64_t i = 0; i < rowTiles; ++i) {
+            const int64_t rt = r0 + i * kTile;
+            const uint16_t *src = w + rt * K + k;
+            int64_t stride = K * 2;
+            if (rt + kTile > W.rows || k + kBf16Chunk > K) {
+              std::memset(padded[i], 0, sizeof padded[i]);
+              const int64_t rows = std::min<int64_t>(kTile, W.rows - rt);
+              const int64_t cols = std::min<int64_t>(kBf16Chunk, K - k);
+              for (int64_t r = 0; r < rows; ++r)
+                std::memcpy(padded[i] + r * kBf16Chunk, src + r * K, size_t(cols) * 2);
+              src = padded[i];
+              stride = kBf16Chunk * 2;
+            }
+            if (i == 0)
+              _tile_loadd(4, src, stride);
+            else
+              _tile_loadd(5, src, stride);
+          }
+          _tile_loadd(6, packed + ((tp * 2) * chunks + c) * 512, 64);
+          _tile_loadd(7, packed + ((tp * 2 + 1) * chunks + c) * 512, 64);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+          if (rowTiles == 2) {
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+          }
+        }
+        _tile_stored(0, sums[0], 64);
+        _tile_stored(1, sums[1], 64);
+        if (rowTiles == 2) {
+          _tile_stored(2, sums[2], 64);
+          _tile_stored(3, sums[3], 64);
+        }
+        // The rows and tokens that exist, into y.
+        for (int64_t i = 0; i < rowTiles; ++i)
+          for (int64_t r = 0; r < kTile; ++r) {
+            const int64_t row = r0 + i * kTile + r;
+            if (row < rowBegin || row >= rowEnd)
+              continue;
+            for (int64_t j = 0; j < 2; ++j)
+              for (int64_t t = 0; t < kTile; ++t) {
+                const int64_t token = (tp * 2 + j) * kTile + t;
+                if (token < T)
+                  y[token * ldy + (row - rowBegin)] = sums[i * 2 + j][r * kTile + t];
+              }
+          }
+      }
+    }
+    _tile_release();
   }
 
   /// y[t, r - rowBegin] = the W8A8 product for rows [rowBegin, rowEnd), T tokens.

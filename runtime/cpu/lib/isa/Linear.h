@@ -387,11 +387,38 @@ template <class Isa, class Fn> void withWeightType(WeightType type, Fn &&fn) {
   }
 }
 
+/// xr[t * K + k] = x[t * ldx + k] rounded to bf16 (to nearest even; NaN stays a
+/// quiet NaN), as floats: floatToBf16's rule, in a loop the compiler vectorizes.
+inline void roundRowsToBf16(const float *x, int64_t T, int64_t ldx, int64_t K, float *xr) {
+  for (int64_t t = 0; t < T; ++t) {
+    const uint32_t *in = reinterpret_cast<const uint32_t *>(x + t * ldx);
+    uint32_t *out = reinterpret_cast<uint32_t *>(xr + t * K);
+    for (int64_t k = 0; k < K; ++k) {
+      const uint32_t u = in[k];
+      const uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+      const uint32_t quiet = (u | 0x00400000u) & 0xFFFF0000u;
+      out[k] = (u & 0x7FFFFFFFu) > 0x7F800000u ? quiet : rounded;
+    }
+  }
+}
+
 template <class Isa>
 void linearRowsImpl(const float *x, int64_t T, int64_t ldx, const Weight &W,
                     int64_t rowBegin, int64_t rowEnd, float *y, int64_t ldy) {
   if (W.type == WeightType::I8) // W8A8 (LinearI8.h)
     return Int8Kernel<Isa>::rowsFromFloat(x, T, ldx, W, rowBegin, rowEnd, y, ldy);
+  // bf16 activations: on the tile unit for a bf16 weight at prefill, else x rounded
+  // here and multiplied as usual.
+  std::optional<Scratch> rounded;
+  if (W.bf16Activations && W.cols > 0 && T > 0) {
+    if constexpr (Isa::kAmx)
+      if (W.type == WeightType::BF16 && T > Isa::kTokenBlock)
+        return Isa::amxBf16Rows(x, T, ldx, W, rowBegin, rowEnd, y, ldy);
+    rounded.emplace(ScratchSlot::Bf16Input, size_t(T * W.cols) * sizeof(float));
+    roundRowsToBf16(x, T, ldx, W.cols, rounded->as<float>());
+    x = rounded->as<float>();
+    ldx = W.cols;
+  }
   withWeightType<Isa>(W.type, [&](auto kernel) {
     decltype(kernel)::rows(x, T, ldx, W, rowBegin, rowEnd, y, ldy);
   });

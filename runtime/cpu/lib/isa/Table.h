@@ -34,6 +34,7 @@ template <class Isa> KernelTable makeKernelTable(const char *name) {
   KernelTable table;
   table.name = name;
   table.int8ByteCodes = Isa::kByteDot;
+  table.amxBf16 = Isa::kAmx;
   table.linearRows = &linearRowsImpl<Isa>;
   table.linearRowsI8 = &Int8Kernel<Isa>::rows;
   table.quantizeActsI8 = &Int8Kernel<Isa>::quantize;

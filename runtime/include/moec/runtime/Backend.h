@@ -63,6 +63,8 @@ struct StepTypes {
   /// Per weight: its block shape ([br, bc]), empty when not block-quantized.
   std::vector<std::vector<int64_t>> weightBlocks;
   std::vector<plan::DType> states;                 ///< per state
+  /// Step.activations: what its matrix products round their inputs to (F32: none).
+  plan::DType activations = plan::DType::F32;
 };
 
 /// The types of step `step` of `plan`.

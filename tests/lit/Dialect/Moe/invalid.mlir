@@ -2254,3 +2254,20 @@ func.func @quantize_fp8_again() {
   %q = moe.quantize_weight %w : tensor<256x128xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<256x128xf8E4M3FN, #moe.block_fp8<64, 64>>
   return
 }
+
+// -----
+
+// moe.activations is bf16, on an op that multiplies by weights.
+func.func @activations_f16(%x: tensor<?x64xf32>, %w: tensor<32x64xbf16>) {
+  // expected-error @+1 {{expected 'moe.activations' to be bf16, got f16}}
+  %y = moe.linear %x, %w {moe.activations = f16} : tensor<?x64xf32>, tensor<32x64xbf16> -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @activations_on_norm(%x: tensor<?x64xf32>, %w: tensor<64xbf16>) {
+  // expected-error @+1 {{expected 'moe.activations' on a step op that multiplies by weights, got it on 'moe.rms_norm'}}
+  %y = moe.rms_norm %x, %w {epsilon = 1.0e-06 : f32, moe.activations = bf16} : tensor<?x64xf32>, tensor<64xbf16>
+  return
+}

@@ -49,6 +49,12 @@ struct Weight {
   /// int8. The kernels implement only this block shape; a backend refuses a plan
   /// weight with another one before any kernel runs.
   const float *blockScale = nullptr;
+  /// bf16 activations (a plan step's `activations: BF16`): every product with this
+  /// weight's rows (the same ones as int8's W8A8 below) rounds x to bfloat16 first,
+  /// to nearest even, and multiplies the rounded values in fp32. Ignored for int8
+  /// weights, which quantize x themselves. Levels with AMX-BF16 multiply bf16
+  /// weights by such x on the tile unit at prefill (sums in another order).
+  bool bf16Activations = false;
 };
 
 /// Side of the square FP8 weight scale block the kernels implement: their register
@@ -91,7 +97,8 @@ enum class SimdLevel : uint8_t {
   Avx512 = 2, ///< AVX-512 F/BW/VL (plus the AVX2 set)
   Avx512Vnni = 3, ///< AVX-512 with VNNI: int8 products with vpdpbusd / vpdpwssd
   Avx2Vnni = 4,   ///< AVX2 with AVX-VNNI (no AVX-512): the same, 256 bits wide
-  Avx512Amx = 5,  ///< AVX-512 VNNI with AMX-INT8: int8 prefill products in tiles (tdpbssd)
+  Avx512Amx = 5,  ///< AVX-512 VNNI with AMX-INT8 and AMX-BF16: int8 (tdpbssd) and
+                  ///< bf16-activation (tdpbf16ps) prefill products in tiles
 };
 /// Returns the best level this CPU (and OS) supports, capped by the environment
 /// variable MOEC_SIMD (scalar, avx2, avx2-vnni, avx512, avx512-vnni, avx512-amx) when it names a level the

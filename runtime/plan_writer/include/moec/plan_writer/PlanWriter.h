@@ -111,6 +111,8 @@ public:
                   std::vector<int32_t> results, std::vector<int32_t> weights = {},
                   plan::StepAttrsUnion attrs = {}, const std::string &name = {},
                   std::vector<int32_t> states = {});
+  /// Sets Step.activations of step `step` (F32, the default, or BF16).
+  void setStepActivations(int32_t step, plan::DType activations);
   /// Number of steps so far (the first step of the next entry point).
   uint32_t numSteps() const { return uint32_t(plan_.steps.size()); }
   /// Adds an entry point over steps [firstStep, firstStep + numSteps) with inputs

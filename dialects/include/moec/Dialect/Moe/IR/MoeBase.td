@@ -100,6 +100,15 @@ def Moe_KvCacheElement : I32EnumAttr<"KvCacheElement", "KV cache element type", 
   let genSpecializedAttr = 0;
 }
 
+/// Not an attribute of any op: the `activations` option of the `moe-compile`
+/// pipeline (moe-bf16-activations).
+def Moe_ActivationElement : I32EnumAttr<"ActivationElement",
+    "element type of the matrix products' activations", [
+    I32EnumAttrCase<"f32", 0>, I32EnumAttrCase<"bf16", 1>]> {
+  let cppNamespace = "::mlir::moe";
+  let genSpecializedAttr = 0;
+}
+
 /// Not an attribute of any op: the `form` option of `moe-absorb-mla` and the
 /// `*-mla-form` options of the `moe-compile` pipeline choose it per phase.
 def Moe_AttentionForm : I32EnumAttr<"AttentionForm", "MLA evaluation form", [

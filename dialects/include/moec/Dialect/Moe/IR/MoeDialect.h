@@ -36,6 +36,15 @@ inline constexpr llvm::StringLiteral kSourceAttrName = "moe.source";
 /// the naive MLA form: the batch size from which the runtime runs @prefill
 /// (EntryPoint.min_tokens); smaller batches run @decode.
 inline constexpr llvm::StringLiteral kPrefillMinTokensAttr = "moe.prefill_min_tokens";
+/// Op attribute (a TypeAttr, bf16) that moe-bf16-activations sets on a step op
+/// with weight operands: its matrix products round their input activations to
+/// that type (nearest even) and multiply the rounded values with fp32 sums.
+inline constexpr llvm::StringLiteral kActivationsAttrName = "moe.activations";
+
+/// Whether `op` is a step op whose matrix products read weights (linear, logits,
+/// head_linear, expanded_attention, the SwiGLU MLPs and routed experts): the ops
+/// kActivationsAttrName may annotate. The router's product is not one of them.
+bool multipliesWeights(Operation *op);
 
 /// The FP8 block quantization of a weight type, or null when it has none.
 BlockFp8Attr getBlockFp8(Type type);
