@@ -407,12 +407,12 @@ void linearRowsImpl(const float *x, int64_t T, int64_t ldx, const Weight &W,
                     int64_t rowBegin, int64_t rowEnd, float *y, int64_t ldy) {
   if (W.type == WeightType::I8) // W8A8 (LinearI8.h)
     return Int8Kernel<Isa>::rowsFromFloat(x, T, ldx, W, rowBegin, rowEnd, y, ldy);
-  // bf16 activations: on the tile unit for a bf16 weight at prefill, else x rounded
+  // bf16 activations: on the tile unit for a bf16 or FP8 weight at prefill, else x rounded
   // here and multiplied as usual.
   std::optional<Scratch> rounded;
   if (W.bf16Activations && W.cols > 0 && T > 0) {
     if constexpr (Isa::kAmx)
-      if (W.type == WeightType::BF16 && T > Isa::kTokenBlock)
+      if ((W.type == WeightType::BF16 || W.type == WeightType::F8E4M3) && T > Isa::kTokenBlock)
         return Isa::amxBf16Rows(x, T, ldx, W, rowBegin, rowEnd, y, ldy);
     rounded.emplace(ScratchSlot::Bf16Input, size_t(T * W.cols) * sizeof(float));
     roundRowsToBf16(x, T, ldx, W.cols, rounded->as<float>());

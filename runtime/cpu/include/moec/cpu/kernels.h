@@ -52,8 +52,9 @@ struct Weight {
   /// bf16 activations (a plan step's `activations: BF16`): every product with this
   /// weight's rows (the same ones as int8's W8A8 below) rounds x to bfloat16 first,
   /// to nearest even, and multiplies the rounded values in fp32. Ignored for int8
-  /// weights, which quantize x themselves. Levels with AMX-BF16 multiply bf16
-  /// weights by such x on the tile unit at prefill (sums in another order).
+  /// weights, which quantize x themselves. Levels with AMX-BF16 multiply bf16 and
+  /// FP8 weights (decoded to bf16) by such x on the tile unit at prefill (sums in
+  /// another order).
   bool bf16Activations = false;
 };
 
