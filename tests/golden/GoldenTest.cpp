@@ -122,6 +122,23 @@ int run(std::vector<std::string> args, const std::string &out, std::string &err)
   return rc;
 }
 
+/// run() with MOEC_SIMD set to `level` for the child (null: the detected level);
+/// the caller's own MOEC_SIMD is put back after.
+int runAtLevel(const char *level, std::vector<std::string> args, const std::string &out,
+               std::string &err) {
+  const char *callers = std::getenv("MOEC_SIMD");
+  const std::optional<std::string> saved =
+      callers ? std::optional<std::string>(callers) : std::nullopt;
+  if (level)
+    ::setenv("MOEC_SIMD", level, 1);
+  const int rc = run(std::move(args), out, err);
+  if (saved)
+    ::setenv("MOEC_SIMD", saved->c_str(), 1);
+  else
+    ::unsetenv("MOEC_SIMD");
+  return rc;
+}
+
 std::string readFile(const std::string &path) {
   std::ifstream in(path);
   std::stringstream s;
@@ -485,18 +502,8 @@ TEST_P(Golden, Int8PlanMatchesTheNumpyEmulation) {
   auto compare = [&](const char *level, std::vector<double> &rel, std::vector<bool> &sameTop) {
     const std::string npy = tmp + "/int8-" + (level ? level : "detected") + ".npy";
     std::string runErr;
-    // The child inherits MOEC_SIMD; the caller's own value is put back after.
-    const char *callers = std::getenv("MOEC_SIMD");
-    const std::optional<std::string> saved =
-        callers ? std::optional<std::string>(callers) : std::nullopt;
-    if (level)
-      ::setenv("MOEC_SIMD", level, 1);
-    const int rc = run({kBin + "/moec-run", plan, "--tokens", tokens, "--dump-logits", npy}, "",
-                       runErr);
-    if (saved)
-      ::setenv("MOEC_SIMD", saved->c_str(), 1);
-    else
-      ::unsetenv("MOEC_SIMD");
+    const int rc = runAtLevel(
+        level, {kBin + "/moec-run", plan, "--tokens", tokens, "--dump-logits", npy}, "", runErr);
     ASSERT_EQ(rc, 0) << runErr;
     Npy ours = readNpy(npy);
     ASSERT_EQ(ours.shape, ref.shape);
@@ -664,18 +671,9 @@ TEST_P(Golden, Bf16ActivationsPlanMatchesTheNumpyEmulation) {
     const std::string name = level ? level : "detected";
     SCOPED_TRACE(name);
     const std::string npy = tmp + "/bf16-acts-" + name + ".npy";
-    const char *callers = std::getenv("MOEC_SIMD");
-    const std::optional<std::string> saved =
-        callers ? std::optional<std::string>(callers) : std::nullopt;
-    if (level)
-      ::setenv("MOEC_SIMD", level, 1);
-    const int rc = run({kBin + "/moec-run", plan, "--tokens", continuationTokens(),
-                        "--dump-logits", npy},
-                       "", err);
-    if (saved)
-      ::setenv("MOEC_SIMD", saved->c_str(), 1);
-    else
-      ::unsetenv("MOEC_SIMD");
+    const int rc = runAtLevel(
+        level, {kBin + "/moec-run", plan, "--tokens", continuationTokens(), "--dump-logits", npy},
+        "", err);
     ASSERT_EQ(rc, 0) << err;
     const Npy ours = readNpy(npy);
     ASSERT_EQ(ours.shape, emulated.shape);

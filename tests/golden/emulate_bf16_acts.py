@@ -20,7 +20,6 @@ Usage: python3 tests/golden/emulate_bf16_acts.py   writes data/<variant>/logits_
 for every variant (logits over the prompt and the reference's greedy continuation, the
 rows of logits_full.npy). Needs numpy only.
 """
-import json
 import os
 import sys
 
@@ -44,20 +43,7 @@ class Bf16ActProducts:
 
 
 def main():
-    manifest = json.load(open(os.path.join(HERE, "manifest.json"), encoding="utf-8"))
-    for v in manifest["variants"]:
-        vdir = os.path.join(HERE, v["dir"])
-        ckpt = os.path.join(HERE, v.get("checkpoint") or v["dir"])
-        cfg, w = ref.load_checkpoint(ckpt)
-        prompt = json.load(open(os.path.join(vdir, "prompt.json")))["tokens"]
-        greedy = json.load(open(os.path.join(vdir, "greedy.json")))["tokens"]
-        logits = ref.forward(cfg, w, list(prompt) + list(greedy[:-1]), mm=Bf16ActProducts(w))
-        logits = logits.astype(np.float32)
-        out = os.path.join(vdir, "logits_bf16_acts.npy")
-        np.save(out + ".tmp.npy", logits)
-        os.replace(out + ".tmp.npy", out)
-        print(f"wrote {os.path.relpath(out, HERE)} {logits.shape}")
-
+    ref.write_emulated_logits(HERE, lambda w: [("logits_bf16_acts.npy", {"mm": Bf16ActProducts(w)})])
 
 if __name__ == "__main__":
     main()

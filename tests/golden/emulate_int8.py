@@ -31,7 +31,6 @@ Usage: python3 tests/golden/emulate_int8.py        writes data/<variant>/logits_
 for every variant (logits over the prompt and the reference's greedy
 continuation, the rows of logits_full.npy). Needs numpy only.
 """
-import json
 import os
 import sys
 
@@ -118,20 +117,7 @@ class Int8Products:
 
 
 def main():
-    manifest = json.load(open(os.path.join(HERE, "manifest.json"), encoding="utf-8"))
-    for v in manifest["variants"]:
-        vdir = os.path.join(HERE, v["dir"])
-        ckpt = os.path.join(HERE, v.get("checkpoint") or v["dir"])
-        cfg, w = ref.load_checkpoint(ckpt)
-        prompt = json.load(open(os.path.join(vdir, "prompt.json")))["tokens"]
-        greedy = json.load(open(os.path.join(vdir, "greedy.json")))["tokens"]
-        logits = ref.forward(cfg, w, list(prompt) + list(greedy[:-1]), mm=Int8Products(w))
-        logits = logits.astype(np.float32)
-        out = os.path.join(vdir, "logits_int8_naive.npy")
-        np.save(out + ".tmp.npy", logits)
-        os.replace(out + ".tmp.npy", out)
-        print(f"wrote {os.path.relpath(out, HERE)} {logits.shape}")
-
+    ref.write_emulated_logits(HERE, lambda w: [("logits_int8_naive.npy", {"mm": Int8Products(w)})])
 
 if __name__ == "__main__":
     main()

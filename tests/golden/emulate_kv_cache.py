@@ -21,7 +21,6 @@ Usage: python3 tests/golden/emulate_kv_cache.py   writes data/<variant>/logits_k
 and logits_kv_fp8.npy for every variant (logits over the prompt and the reference's
 greedy continuation, the rows of logits_full.npy). Needs numpy only.
 """
-import json
 import os
 import sys
 
@@ -63,21 +62,8 @@ def round_e4m3(x):
 
 
 def main():
-    manifest = json.load(open(os.path.join(HERE, "manifest.json"), encoding="utf-8"))
-    for v in manifest["variants"]:
-        vdir = os.path.join(HERE, v["dir"])
-        ckpt = os.path.join(HERE, v.get("checkpoint") or v["dir"])
-        cfg, w = ref.load_checkpoint(ckpt)
-        prompt = json.load(open(os.path.join(vdir, "prompt.json")))["tokens"]
-        greedy = json.load(open(os.path.join(vdir, "greedy.json")))["tokens"]
-        for name, cache in (("bf16", round_bf16), ("fp8", round_e4m3)):
-            logits = ref.forward(cfg, w, list(prompt) + list(greedy[:-1]), cache=cache)
-            logits = logits.astype(np.float32)
-            out = os.path.join(vdir, f"logits_kv_{name}.npy")
-            np.save(out + ".tmp.npy", logits)
-            os.replace(out + ".tmp.npy", out)
-            print(f"wrote {os.path.relpath(out, HERE)} {logits.shape}")
-
+    ref.write_emulated_logits(HERE, lambda w: [("logits_kv_bf16.npy", {"cache": round_bf16}),
+                                               ("logits_kv_fp8.npy", {"cache": round_e4m3})])
 
 if __name__ == "__main__":
     main()

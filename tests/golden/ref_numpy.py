@@ -324,6 +324,27 @@ def forward(cfg, w, tokens, traps=frozenset(), stats=None, positions=None, mm=No
     return (mm or matmul(w))(rmsnorm(h, w["model.norm.weight"], eps), "lm_head.weight")
 
 
+def write_emulated_logits(golden_dir, emulations):
+    """For every variant of golden_dir's manifest, runs forward() over the prompt and
+    the reference's greedy continuation (the rows of logits_full.npy) once per entry
+    of `emulations`, a function (w) -> [(file name, forward() keyword arguments)],
+    and writes each result as float32 into the variant's directory (temporary file,
+    then rename). The emulate_*.py scripts' main."""
+    manifest = json.load(open(os.path.join(golden_dir, "manifest.json"), encoding="utf-8"))
+    for v in manifest["variants"]:
+        vdir = os.path.join(golden_dir, v["dir"])
+        cfg, w = load_checkpoint(os.path.join(golden_dir, v.get("checkpoint") or v["dir"]))
+        prompt = json.load(open(os.path.join(vdir, "prompt.json")))["tokens"]
+        greedy_tokens = json.load(open(os.path.join(vdir, "greedy.json")))["tokens"]
+        for name, kwargs in emulations(w):
+            logits = forward(cfg, w, list(prompt) + list(greedy_tokens[:-1]), **kwargs)
+            logits = logits.astype(np.float32)
+            out = os.path.join(vdir, name)
+            np.save(out + ".tmp.npy", logits)
+            os.replace(out + ".tmp.npy", out)
+            print(f"wrote {os.path.relpath(out, golden_dir)} {logits.shape}")
+
+
 def greedy(cfg, w, prompt, n, traps=frozenset()):
     seq = list(prompt)
     for _ in range(n):

@@ -56,6 +56,17 @@ struct Avx512Amx : Avx512Vnni {
   };
 
   static constexpr int64_t kTile = 16;  ///< rows or tokens per tile
+
+  /// Stores accumulator tiles 0 and 1 (and 2 and 3 with two row tiles) into out[0..3],
+  /// 16 x 16 four-byte elements each.
+  template <class E> static void storeAccumulators(E (&out)[4][kTile * kTile], int64_t rowTiles) {
+    _tile_stored(0, out[0], 64);
+    _tile_stored(1, out[1], 64);
+    if (rowTiles == 2) {
+      _tile_stored(2, out[2], 64);
+      _tile_stored(3, out[3], 64);
+    }
+  }
   static constexpr int64_t kChunk = 64; ///< int8 columns per tdpbssd
   static constexpr int64_t kBf16Chunk = 32; ///< bf16 columns per tdpbf16ps
 
@@ -245,12 +256,7 @@ struct Avx512Amx : Avx512Vnni {
             _tile_dpbf16ps(3, 5, 7);
           }
         }
-        _tile_stored(0, tiles[0], 64);
-        _tile_stored(1, tiles[1], 64);
-        if (rowTiles == 2) {
-          _tile_stored(2, tiles[2], 64);
-          _tile_stored(3, tiles[3], 64);
-        }
+        storeAccumulators(tiles, rowTiles);
       };
       for (int64_t tp = 0; tp < tokenTiles / 2; ++tp) {
         if (!fp8) {
@@ -367,12 +373,7 @@ struct Avx512Amx : Avx512Vnni {
               _tile_dpbssd(3, 5, 7);
             }
           }
-          _tile_stored(0, ints[0], 64);
-          _tile_stored(1, ints[1], 64);
-          if (rowTiles == 2) {
-            _tile_stored(2, ints[2], 64);
-            _tile_stored(3, ints[3], 64);
-          }
+          storeAccumulators(ints, rowTiles);
           const float *ts = tokenScales + (tp * blocks + b) * 32;
           for (int64_t i = 0; i < rowTiles; ++i) {
             const int64_t rt = r0 + i * kTile;
