@@ -298,6 +298,33 @@ TEST_P(Linear, Bf16ActivationRoundingIsToNearestEven) {
   }
 }
 
+/// Every e4m3 byte through the bf16-activation product exactly: row r of a 256 x 256
+/// FP8 weight holds byte r at column r (zeros elsewhere), every block scale is 1 and
+/// every input 1, so y[t, r] is the byte's value (NaN bytes, which the kernels read
+/// as +-480, left out). 5 tokens: the AMX level's tile path, which decodes its own
+/// panels.
+TEST_P(Linear, Bf16ActivationsDecodeEveryFp8Byte) {
+  const int64_t T = 5, K = 256;
+  TestWeight w;
+  w.type = WeightType::F8E4M3;
+  w.rows = K;
+  w.cols = K;
+  w.bytes.assign(size_t(K * K), 0);
+  for (int64_t r = 0; r < K; ++r)
+    w.bytes[size_t(r * K + r)] = (r & 0x7F) == 0x7F ? 0 : uint8_t(r);
+  w.scales.assign(4, 1.f);
+  Weight flagged = w.view();
+  flagged.bf16Activations = true;
+  const std::vector<float> x(size_t(T * K), 1.f);
+  std::vector<float> y(size_t(T * K), NAN);
+  linear(x.data(), T, flagged, y.data());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t r = 0; r < K; ++r) {
+      const float want = (r & 0x7F) == 0x7F ? 0.f : fp8e4m3ToFloat(uint8_t(r));
+      ASSERT_EQ(y[size_t(t * K + r)], want) << "byte 0x" << std::hex << r;
+    }
+}
+
 MOEC_INSTANTIATE_PER_LEVEL(Linear);
 
 } // namespace
