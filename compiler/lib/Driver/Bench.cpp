@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <string>
 
 using namespace llvm;
@@ -69,6 +70,52 @@ std::string range(const std::vector<double> &v, const char *format, double unit 
   return formatv(format, *lo / unit).str() + "–" + formatv(format, *hi / unit).str();
 }
 
+/// What a plan computes in, for reading a measurement: its matrix weights by dtype
+/// (2-D weights other than block-scale tensors), the steps whose products take bf16
+/// activations (Step.activations), and the KV cache's dtype.
+struct Numerics {
+  std::map<std::string, int64_t> weights; ///< dtype name -> matrix weights
+  int64_t bf16ActivationSteps = 0;
+  int64_t productSteps = 0;               ///< steps that multiply by weights
+  std::string kvCache;                    ///< the states' dtype ("" without states)
+};
+
+Numerics numericsOf(const Plan &plan) {
+  Numerics n;
+  const plan::Plan &root = plan.root();
+  std::vector<bool> isScale(root.weights() ? root.weights()->size() : 0, false);
+  if (root.weights())
+    for (const plan::Weight *w : *root.weights())
+      if (w->block_scale() >= 0 && size_t(w->block_scale()) < isScale.size())
+        isScale[size_t(w->block_scale())] = true;
+  if (root.weights())
+    for (flatbuffers::uoffset_t i = 0; i < root.weights()->size(); ++i) {
+      const plan::Weight *w = root.weights()->Get(i);
+      if (!isScale[i] && w->shape() && w->shape()->size() == 2)
+        ++n.weights[plan::EnumNameDType(w->dtype())];
+    }
+  if (root.steps())
+    for (const plan::Step *s : *root.steps()) {
+      switch (s->kind()) {
+      case plan::StepKind::Linear:
+      case plan::StepKind::HeadLinear:
+      case plan::StepKind::ExpandedAttention:
+      case plan::StepKind::SwigluMlp:
+      case plan::StepKind::FusedSwigluMlp:
+      case plan::StepKind::MoeExperts:
+      case plan::StepKind::FusedMoeExperts:
+        ++n.productSteps;
+        break;
+      default:
+        break;
+      }
+      n.bf16ActivationSteps += s->activations() == plan::DType::BF16;
+    }
+  if (root.states() && root.states()->size() > 0)
+    n.kvCache = plan::EnumNameDType(root.states()->Get(0)->dtype());
+  return n;
+}
+
 } // namespace
 
 Error bench(const BenchCommandOptions &options) {
@@ -94,6 +141,7 @@ Error bench(const BenchCommandOptions &options) {
   const double achieved = decode * decodeBytes(r);
   const std::string planName = sys::path::filename(options.plan).str();
   const std::string backend = r.backend + " (" + r.simd + ")";
+  const Numerics numerics = numericsOf(*plan);
 
   if (options.format == BenchFormat::Json) {
     json j = json::object();
@@ -105,6 +153,10 @@ Error bench(const BenchCommandOptions &options) {
     j["prompt_tokens"] = r.promptTokens;
     j["generate_tokens"] = r.generateTokens;
     j["repetitions"] = options.repetitions;
+    j["numerics"] = {{"matrix_weights", numerics.weights},
+                     {"product_steps", numerics.productSteps},
+                     {"bf16_activation_steps", numerics.bf16ActivationSteps},
+                     {"kv_cache", numerics.kvCache.empty() ? json(nullptr) : json(numerics.kvCache)}};
     j["prefill_tokens_per_second"] = spread(r.prefillTokensPerSecond);
     j["decode_tokens_per_second"] = spread(r.decodeTokensPerSecond);
     j["decode_bytes_per_token"] = {{"weights", r.decodeBytes.weights},
@@ -155,6 +207,16 @@ Error bench(const BenchCommandOptions &options) {
                     "read bandwidth\n",
                     decode, decodeBytes(r) / 1e6, achieved / 1e9, achieved / bandwidth);
   }
+  std::string weights;
+  for (const auto &[dtype, count] : numerics.weights)
+    weights += (weights.empty() ? "" : ", ") + std::to_string(count) + " " + dtype;
+  os << "numerics: matrix weights " << (weights.empty() ? "none" : weights) << "; activations "
+     << (numerics.bf16ActivationSteps == 0
+             ? std::string("f32")
+             : formatv("bf16 in {0} of {1} weight-product steps", numerics.bf16ActivationSteps,
+                       numerics.productSteps)
+                   .str())
+     << "; KV cache " << (numerics.kvCache.empty() ? "none" : numerics.kvCache) << "\n";
   os << formatv("warm-up (not timed): {0:f1} MB of weights touched page by page, then one "
                 "generation; {1:f2} s\n",
                 r.prefaultedBytes / 1e6, r.warmupSeconds);

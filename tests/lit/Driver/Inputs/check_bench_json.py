@@ -59,6 +59,23 @@ for key in ("prefill_tokens_per_second", "decode_tokens_per_second"):
 check(bench["repetitions"] == reps and bench["threads"] >= 1, "repetitions and threads")
 check(bench["warmup"]["prefaulted_weight_bytes"] == sum(w["size"] for w in weights),
       "every weight byte touched before timing")
+# The numerics summary, recounted from the plan: matrix weights (2-D, not a block-scale
+# tensor) by dtype, the steps that multiply by weights and those with bf16 activations,
+# the KV cache's dtype.
+scales = {w["block_scale"] for w in weights if w.get("block_scale", -1) >= 0}
+matrix = {}
+for i, w in enumerate(weights):
+    if i not in scales and len(w["shape"]) == 2:
+        matrix[w["dtype"]] = matrix.get(w["dtype"], 0) + 1
+products = ("Linear", "HeadLinear", "ExpandedAttention", "SwigluMlp", "FusedSwigluMlp",
+            "MoeExperts", "FusedMoeExperts")
+num = bench["numerics"]
+check(num["matrix_weights"] == matrix, "matrix weights by dtype %s, expected %s"
+      % (num["matrix_weights"], matrix))
+check(num["product_steps"] == sum(s["kind"] in products for s in plan["steps"]), "product steps")
+check(num["bf16_activation_steps"] == sum(s.get("activations", "F32") == "BF16"
+                                          for s in plan["steps"]), "bf16 activation steps")
+check(num["kv_cache"] == plan["states"][0]["dtype"], "KV cache dtype")
 if bandwidth:
     bw = bench["read_bandwidth"]
     check(len(bw["bytes_per_second"]["runs"]) == reps and bw["bytes_per_second"]["min"] > 1e8,
