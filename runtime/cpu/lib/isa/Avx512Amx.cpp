@@ -130,31 +130,61 @@ struct Avx512Amx : Avx512Vnni {
           const __m256i b = _mm512_cvtepi32_epi16(round(_mm512_maskz_loadu_epi32(hi, row + 16)));
           r[t] = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
         }
-        // Transposed (16 x 16 dwords): tile row p holds pair p of the 16 tokens.
-        __m512i u[kTile];
-        for (int i = 0; i < 4; ++i) {
-          const __m512i t0 = _mm512_unpacklo_epi32(r[4 * i], r[4 * i + 1]);
-          const __m512i t1 = _mm512_unpackhi_epi32(r[4 * i], r[4 * i + 1]);
-          const __m512i t2 = _mm512_unpacklo_epi32(r[4 * i + 2], r[4 * i + 3]);
-          const __m512i t3 = _mm512_unpackhi_epi32(r[4 * i + 2], r[4 * i + 3]);
-          u[4 * i + 0] = _mm512_unpacklo_epi64(t0, t2);
-          u[4 * i + 1] = _mm512_unpackhi_epi64(t0, t2);
-          u[4 * i + 2] = _mm512_unpacklo_epi64(t1, t3);
-          u[4 * i + 3] = _mm512_unpackhi_epi64(t1, t3);
-        }
-        // u[4i + m], 128-bit lane j: pair 4j + m of tokens 4i..4i+3.
+        // Transposed: tile row p holds pair p of the 16 tokens.
+        __m512i tr[kTile];
+        transpose16x16(r, tr);
         uint16_t *tile = out + (tt * chunks + c) * 512;
-        for (int m = 0; m < 4; ++m) {
-          const __m512i s0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44);
-          const __m512i s1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xEE);
-          const __m512i s2 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44);
-          const __m512i s3 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xEE);
-          _mm512_store_si512(tile + (0 + m) * 32, _mm512_shuffle_i32x4(s0, s2, 0x88));
-          _mm512_store_si512(tile + (4 + m) * 32, _mm512_shuffle_i32x4(s0, s2, 0xDD));
-          _mm512_store_si512(tile + (8 + m) * 32, _mm512_shuffle_i32x4(s1, s3, 0x88));
-          _mm512_store_si512(tile + (12 + m) * 32, _mm512_shuffle_i32x4(s1, s3, 0xDD));
-        }
+        for (int p = 0; p < kTile; ++p)
+          _mm512_store_si512(tile + p * 32, tr[p]);
       }
+  }
+
+  /// out[c] = column c of the 16 x 16 matrix of dwords whose row r is in[r].
+  static void transpose16x16(const __m512i (&in)[kTile], __m512i (&out)[kTile]) {
+    __m512i u[kTile];
+    for (int i = 0; i < 4; ++i) {
+      const __m512i t0 = _mm512_unpacklo_epi32(in[4 * i], in[4 * i + 1]);
+      const __m512i t1 = _mm512_unpackhi_epi32(in[4 * i], in[4 * i + 1]);
+      const __m512i t2 = _mm512_unpacklo_epi32(in[4 * i + 2], in[4 * i + 3]);
+      const __m512i t3 = _mm512_unpackhi_epi32(in[4 * i + 2], in[4 * i + 3]);
+      u[4 * i + 0] = _mm512_unpacklo_epi64(t0, t2);
+      u[4 * i + 1] = _mm512_unpackhi_epi64(t0, t2);
+      u[4 * i + 2] = _mm512_unpacklo_epi64(t1, t3);
+      u[4 * i + 3] = _mm512_unpackhi_epi64(t1, t3);
+    }
+    // u[4i + m], 128-bit lane j: column 4j + m of rows 4i..4i+3.
+    for (int m = 0; m < 4; ++m) {
+      const __m512i s0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44);
+      const __m512i s1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xEE);
+      const __m512i s2 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44);
+      const __m512i s3 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xEE);
+      out[0 + m] = _mm512_shuffle_i32x4(s0, s2, 0x88);
+      out[4 + m] = _mm512_shuffle_i32x4(s0, s2, 0xDD);
+      out[8 + m] = _mm512_shuffle_i32x4(s1, s3, 0x88);
+      out[12 + m] = _mm512_shuffle_i32x4(s1, s3, 0xDD);
+    }
+  }
+
+  /// y[t * ldy + (rt + r - rowBegin)] = c[r * ld + t] for the 16 x 16 tile of fp32 sums
+  /// c (rows rt.., tokens t0..), the rows in [rowBegin, rowEnd) and tokens below T:
+  /// transposed in registers, a vector store per token when all 16 rows are in range.
+  static void storeTile(const float *c, int64_t ld, int64_t rt, int64_t t0, int64_t T,
+                        int64_t rowBegin, int64_t rowEnd, float *y, int64_t ldy) {
+    const int64_t tokens = std::min<int64_t>(kTile, T - t0);
+    if (tokens <= 0)
+      return;
+    if (rt >= rowBegin && rt + kTile <= rowEnd) {
+      __m512i in[kTile], out[kTile];
+      for (int r = 0; r < kTile; ++r)
+        in[r] = _mm512_castps_si512(_mm512_loadu_ps(c + r * ld));
+      transpose16x16(in, out);
+      for (int64_t t = 0; t < tokens; ++t)
+        _mm512_storeu_ps(y + (t0 + t) * ldy + (rt - rowBegin), _mm512_castsi512_ps(out[t]));
+      return;
+    }
+    for (int64_t r = std::max(rt, rowBegin); r < std::min(rt + kTile, rowEnd); ++r)
+      for (int64_t t = 0; t < tokens; ++t)
+        y[(t0 + t) * ldy + (r - rowBegin)] = c[(r - rt) * ld + t];
   }
 
   /// Rows [r0, r0 + 2 * kTile) of an FP8 weight decoded to bf16 (value / 256, exact)
@@ -296,18 +326,9 @@ struct Avx512Amx : Avx512Vnni {
         }
         // The rows and tokens that exist, into y.
         for (int64_t i = 0; i < rowTiles; ++i)
-          for (int64_t r = 0; r < kTile; ++r) {
-            const int64_t row = r0 + i * kTile + r;
-            if (row < rowBegin || row >= rowEnd)
-              continue;
-            for (int64_t j = 0; j < 2; ++j)
-              for (int64_t t = 0; t < kTile; ++t) {
-                const int64_t token = (tp * 2 + j) * kTile + t;
-                if (token < T)
-                  y[token * ldy + (row - rowBegin)] =
-                      fp8 ? sums[i][r][j * 16 + t] : tiles[i * 2 + j][r * kTile + t];
-              }
-          }
+          for (int64_t j = 0; j < 2; ++j)
+            storeTile(fp8 ? &sums[i][0][j * 16] : tiles[i * 2 + j], fp8 ? 32 : kTile,
+                      r0 + i * kTile, (tp * 2 + j) * kTile, T, rowBegin, rowEnd, y, ldy);
       }
     }
     _tile_release();
@@ -409,13 +430,9 @@ struct Avx512Amx : Avx512Vnni {
         }
         // The rows and tokens that exist, into y.
         for (int64_t i = 0; i < rowTiles; ++i)
-          for (int64_t r = 0; r < kTile; ++r) {
-            const int64_t row = r0 + i * kTile + r;
-            if (row < rowBegin || row >= rowEnd)
-              continue;
-            for (int64_t t = 0; t < 32 && tp * 32 + t < T; ++t)
-              y[(tp * 32 + t) * ldy + (row - rowBegin)] = sums[i][r][t];
-          }
+          for (int64_t j = 0; j < 2; ++j)
+            storeTile(&sums[i][0][j * 16], 32, r0 + i * kTile, tp * 32 + j * kTile, T, rowBegin,
+                      rowEnd, y, ldy);
       }
     }
     _tile_release();
