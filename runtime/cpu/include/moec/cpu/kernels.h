@@ -54,7 +54,7 @@ struct Weight {
   /// to nearest even, and multiplies the rounded values in fp32. Ignored for int8
   /// weights, which quantize x themselves. Levels with AMX-BF16 multiply bf16 and
   /// FP8 weights (decoded to bf16) by such x on the tile unit at prefill (sums in
-  /// another order).
+  /// another order; the tiles read bf16 subnormals, below 2^-126, as zero).
   bool bf16Activations = false;
 };
 
