@@ -33,7 +33,7 @@ for round in $(seq 1 "$ROUNDS"); do
     build/bin/moec bench "$WORK/fp8.plan" -p "$P" -n "$N" -r 1 --threads "$t" -o json --quiet \
       > "$OUT/moec-fp8-t$t-r$round.json"
     "$LLAMA" -m "$GGUF_Q8" -mmp 0 -t "$t" -p "$P" -n "$N" -r 1 -o json > "$OUT/llama-q8_0-t$t-r$round.json"
-    for extra in int8 ${EXTRA_PLANS:-}; do # e.g. EXTRA_PLANS=int8-lmhead: WORKDIR/int8-lmhead.plan
+    for extra in int8 ${EXTRA_PLANS:-}; do # e.g. EXTRA_PLANS="int8-lmhead bf16acts fp8acts fp8acts-lmhead"
       if [[ -f "$WORK/$extra.plan" ]]; then
         build/bin/moec bench "$WORK/$extra.plan" -p "$P" -n "$N" -r 1 --threads "$t" -o json \
           --quiet > "$OUT/moec-$extra-t$t-r$round.json"
@@ -60,7 +60,11 @@ for t in threads:
     for name, pattern, read in (("moec bf16", "moec-bf16", moec), ("llama.cpp bf16", "llama-bf16", llama),
                                 ("moec FP8", "moec-fp8", moec), ("llama.cpp Q8_0", "llama-q8_0", llama),
                                 ("moec int8", "moec-int8", moec),
-                                ("moec int8, int8 lm_head", "moec-int8-lmhead", moec)):
+                                ("moec int8, int8 lm_head", "moec-int8-lmhead", moec),
+                                ("moec bf16, bf16 activations", "moec-bf16acts", moec),
+                                ("moec FP8, bf16 activations", "moec-fp8acts", moec),
+                                ("moec FP8 + FP8 lm_head, bf16 activations", "moec-fp8acts-lmhead",
+                                 moec)):
         rs = [read(f) for f in sorted(glob.glob(f"{out}/{pattern}-t{t}-r*.json"))]
         if not rs:
             continue
@@ -71,7 +75,10 @@ for t in threads:
 print("\n| threads | ratio | prefill | decode |\n|---|---|---|---|")
 for t in threads:
     for a, b in (("moec bf16", "llama.cpp bf16"), ("moec FP8", "llama.cpp Q8_0"),
-                 ("moec int8", "llama.cpp Q8_0"), ("moec int8, int8 lm_head", "llama.cpp Q8_0")):
+                 ("moec int8", "llama.cpp Q8_0"), ("moec int8, int8 lm_head", "llama.cpp Q8_0"),
+                 ("moec bf16, bf16 activations", "llama.cpp bf16"),
+                 ("moec FP8, bf16 activations", "llama.cpp Q8_0"),
+                 ("moec FP8 + FP8 lm_head, bf16 activations", "llama.cpp Q8_0")):
         if (t, a) in med and (t, b) in med:
             print(f"| {t} | {a} / {b} | {med[(t, a)][0] / med[(t, b)][0]:.2f}x | "
                   f"{med[(t, a)][1] / med[(t, b)][1]:.2f}x |")

@@ -12,8 +12,10 @@
 # with 2 threads and with 1, so both see the same minutes of this VM's drifting
 # bandwidth; every run warms up first (moec bench touches every weight page
 # before timing). Prints one markdown table of medians at the end.
-# Needs: a built tree (build/bin/moec); about 25 GB of disk. PLANS="bf16 int8"
-# measures a subset.
+# Needs: a built tree (build/bin/moec); about 40 GB of disk. PLANS="bf16 int8"
+# measures a subset; the default measures bf16, fp8 and int8, and the plans with bf16
+# activations (bf16acts, fp8acts, fp8acts-lmhead) are compiled for PLANS or
+# bench/side_by_side_llama.sh's EXTRA_PLANS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-/tmp/v2lite8l}
@@ -42,6 +44,23 @@ fi
 if [[ ! -f "$WORK/int8.plan" ]]; then
   echo "== compiling the int8 plan (--quantize=int8, W8A8)"
   "$MOEC" compile "$WORK/ckpt" --weights=external --quantize=int8 -o "$WORK/int8.plan"
+fi
+# bf16 activations (AMX-BF16 tiles at prefill where the CPU has them), for
+# PLANS="... bf16acts fp8acts fp8acts-lmhead" here and EXTRA_PLANS in
+# bench/side_by_side_llama.sh.
+if [[ ! -f "$WORK/bf16acts.plan" ]]; then
+  echo "== compiling the bf16 plan with bf16 activations (--activations=bf16)"
+  "$MOEC" compile "$WORK/ckpt" --weights=external --activations=bf16 -o "$WORK/bf16acts.plan"
+fi
+if [[ ! -f "$WORK/fp8acts.plan" ]]; then
+  echo "== compiling the FP8 plan with bf16 activations"
+  "$MOEC" compile "$WORK/ckpt" --weights=external --quantize=fp8 --activations=bf16 \
+    -o "$WORK/fp8acts.plan"
+fi
+if [[ ! -f "$WORK/fp8acts-lmhead.plan" ]]; then
+  echo "== compiling the FP8 plan with an FP8 lm_head and bf16 activations"
+  "$MOEC" compile "$WORK/ckpt" --weights=external --quantize=fp8 --quantize-lm-head \
+    --activations=bf16 -o "$WORK/fp8acts-lmhead.plan"
 fi
 read -r -a PLAN_LIST <<< "${PLANS:-bf16 fp8 int8}"
 
