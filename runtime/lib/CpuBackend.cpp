@@ -289,20 +289,15 @@ bool CpuBackend::supportsStep(const StepTypes &types, std::string *why) const {
           ? types.states[0]
           : plan::DType::F32;
   if (types.activations != plan::DType::F32) {
-    const bool products =
-        types.kind == plan::StepKind::Linear || types.kind == plan::StepKind::HeadLinear ||
-        types.kind == plan::StepKind::ExpandedAttention ||
-        types.kind == plan::StepKind::SwigluMlp || types.kind == plan::StepKind::FusedSwigluMlp ||
-        types.kind == plan::StepKind::MoeExperts || types.kind == plan::StepKind::FusedMoeExperts;
-    if (types.activations != plan::DType::BF16 || !products)
+    if (types.activations != plan::DType::BF16 || !multipliesWeights(types.kind))
       return refuse(why, "activations %s: the cpu kernels round the inputs of weight "
                          "products (linear, head_linear, expanded_attention, the MLPs and "
                          "experts) to BF16 only",
                     dtypeText(types.activations).c_str());
   }
+  const std::vector<plan::DType> states(sig.numStates, stateType);
   if (!dtypes("operand", types.operands, sig.operands) ||
-      !dtypes("result", types.results, sig.results) ||
-      !dtypes("state", types.states, std::vector<plan::DType>(sig.numStates, stateType)))
+      !dtypes("result", types.results, sig.results) || !dtypes("state", types.states, states))
     return false;
   const size_t numWeights = types.weights.size();
   if (numWeights < sig.minWeights || numWeights > sig.maxWeights ||

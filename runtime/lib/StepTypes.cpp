@@ -4,6 +4,21 @@
 
 namespace moec {
 
+bool multipliesWeights(plan::StepKind kind) {
+  switch (kind) {
+  case plan::StepKind::Linear:
+  case plan::StepKind::HeadLinear:
+  case plan::StepKind::ExpandedAttention:
+  case plan::StepKind::SwigluMlp:
+  case plan::StepKind::FusedSwigluMlp:
+  case plan::StepKind::MoeExperts:
+  case plan::StepKind::FusedMoeExperts:
+    return true;
+  default:
+    return false;
+  }
+}
+
 StepTypes stepTypes(const Plan &plan, uint32_t step) {
   const plan::Plan &root = plan.root();
   const plan::Step *s = root.steps()->Get(step);

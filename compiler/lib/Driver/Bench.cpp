@@ -10,6 +10,7 @@
 
 #include "moec/Driver/Driver.h"
 
+#include "moec/runtime/Backend.h"
 #include "moec/runtime/Bench.h"
 #include "moec/runtime/Plan.h"
 
@@ -96,19 +97,7 @@ Numerics numericsOf(const Plan &plan) {
     }
   if (root.steps())
     for (const plan::Step *s : *root.steps()) {
-      switch (s->kind()) {
-      case plan::StepKind::Linear:
-      case plan::StepKind::HeadLinear:
-      case plan::StepKind::ExpandedAttention:
-      case plan::StepKind::SwigluMlp:
-      case plan::StepKind::FusedSwigluMlp:
-      case plan::StepKind::MoeExperts:
-      case plan::StepKind::FusedMoeExperts:
-        ++n.productSteps;
-        break;
-      default:
-        break;
-      }
+      n.productSteps += multipliesWeights(s->kind());
       n.bf16ActivationSteps += s->activations() == plan::DType::BF16;
     }
   if (root.states() && root.states()->size() > 0)

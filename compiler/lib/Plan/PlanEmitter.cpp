@@ -722,12 +722,9 @@ llvm::Error Emitter::step(Operation *op, plan::StepKind kind, std::vector<Value>
     outs.push_back(buffer(v));
   const int32_t index =
       w.addStep(kind, ins, outs, weightIdx, std::move(attrs), stepName(op), states);
-  if (auto acts = op->getAttrOfType<TypeAttr>(mlir::moe::kActivationsAttrName)) {
-    if (!acts.getValue().isBF16())
-      return makeError(formatv("{0}: unsupported {1} {2}", stepName(op), mlir::moe::kActivationsAttrName,
-                               acts.getValue()));
+  // The dialect's verifier holds moe.activations to bf16.
+  if (op->hasAttr(mlir::moe::kActivationsAttrName))
     w.setStepActivations(index, plan::DType::BF16);
-  }
   return llvm::Error::success();
 }
 

@@ -98,6 +98,12 @@ private:
   bool byteCodes_;
 };
 
+/// Whether a level with AMX-BF16 (KernelTable::amxBf16) multiplies this weight on
+/// the tile unit at prefill: bf16 activations with a bf16 or FP8 weight.
+inline bool amxBf16Weight(const Weight &W) {
+  return W.bf16Activations && (W.type == WeightType::BF16 || W.type == WeightType::F8E4M3);
+}
+
 struct KernelTable {
   /// The level's name as simdLevel() reports it.
   const char *name;

@@ -40,8 +40,7 @@ int64_t linearRowChunk(const Weight &W, int64_t T, int threads) {
   const int64_t rowBytes = std::max<int64_t>(1, W.cols * storedBytes(W.type));
   // AMX products of bf16 activations pack the activations once per call: two
   // chunks per thread (a preempted thread still delays only half its share).
-  const bool amxBf16 = W.bf16Activations && activeKernels().amxBf16 &&
-                       (W.type == WeightType::BF16 || W.type == WeightType::F8E4M3);
+  const bool amxBf16 = activeKernels().amxBf16 && amxBf16Weight(W);
   const int64_t chunk =
       T <= kDecodeTokens ? roundUp(std::max<int64_t>(1, kChunkBytes / rowBytes), kRowAlign)
       : amxBf16          ? std::max(kPanelRows, roundUp((W.rows + 2 * threads - 1) / (2 * threads), 32))

@@ -412,7 +412,7 @@ void linearRowsImpl(const float *x, int64_t T, int64_t ldx, const Weight &W,
   std::optional<Scratch> rounded;
   if (W.bf16Activations && W.cols > 0 && T > 0) {
     if constexpr (Isa::kAmx)
-      if ((W.type == WeightType::BF16 || W.type == WeightType::F8E4M3) && T > Isa::kTokenBlock)
+      if (amxBf16Weight(W) && T > Isa::kTokenBlock)
         return Isa::amxBf16Rows(x, T, ldx, W, rowBegin, rowEnd, y, ldy);
     rounded.emplace(ScratchSlot::Bf16Input, size_t(T * W.cols) * sizeof(float));
     roundRowsToBf16(x, T, ldx, W.cols, rounded->as<float>());

@@ -70,6 +70,11 @@ struct StepTypes {
 /// The types of step `step` of `plan`.
 StepTypes stepTypes(const Plan &plan, uint32_t step);
 
+/// Whether steps of `kind` multiply by weights (linear, head_linear,
+/// expanded_attention, the SwiGLU MLPs and routed experts): the kinds whose
+/// Step.activations may say BF16.
+bool multipliesWeights(plan::StepKind kind);
+
 /// Where one persistent state (Plan.states[i]) lives on the device: row p of
 /// sequence s starts at data + s * sequenceStride + p * rowBytes.
 struct StateBinding {
