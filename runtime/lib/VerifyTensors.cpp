@@ -309,6 +309,19 @@ Status verifyKernelModules(const PlanInfo &info) {
           (kernel->block() && kernel->block()->size() != 3))
         return Status::error("%s: kernels[%u]: grid and block need 3 values each",
                              label.c_str(), k);
+      if (kernel->tokens_per_block() > 0 &&
+          (!kernel->grid() || kernel->grid()->Get(0) != 1))
+        return Status::error("%s: kernels[%u]: tokens_per_block is %u, so grid x comes from "
+                             "the token count and must be stored as 1",
+                             label.c_str(), k, kernel->tokens_per_block());
+      if (kernel->block()) {
+        uint64_t threads = 1;
+        for (uint32_t d : *kernel->block())
+          threads *= d;
+        if (threads == 0 || threads > 1024)
+          return Status::error("%s: kernels[%u]: a block of %llu threads (CUDA allows 1..1024)",
+                               label.c_str(), k, static_cast<unsigned long long>(threads));
+      }
     }
   }
   return Status();

@@ -761,6 +761,25 @@ TEST(PlanLoader, KernelModulesRoundTripAndAreChecked) {
   mini.writer.plan().kernel_modules[0]->kernels[0]->step = 3;
   EXPECT_EQ(mini.load(), mini.path + ": kernel_modules[0] (sm_90a): kernels[0]: step 3 is out of "
                                      "range, plan has 3 steps");
+  mini.writer.plan().kernel_modules[0]->kernels[0]->step = 2;
+  mini.writer.plan().kernel_modules[0]->kernels[0]->tokens_per_block = 4;
+  EXPECT_EQ(mini.load(), mini.path + ": kernel_modules[0] (sm_90a): kernels[0]: tokens_per_block "
+                                     "is 4, so grid x comes from the token count and must be "
+                                     "stored as 1");
+  mini.writer.plan().kernel_modules[0]->kernels[0]->grid[0] = 1;
+  mini.writer.plan().kernel_modules[0]->kernels[0]->block = {64, 32, 1};
+  EXPECT_EQ(mini.load(), mini.path + ": kernel_modules[0] (sm_90a): kernels[0]: a block of 2048 "
+                                     "threads (CUDA allows 1..1024)");
+  mini.writer.plan().kernel_modules[0]->kernels[0]->block = {256, 1, 1};
+  mini.writer.plan().kernel_modules[0]->cubin = {0x7f, 'E', 'L', 'F'};
+  mini.writer.plan().kernel_modules[0]->ptxas_version = "13.0.88";
+  ASSERT_EQ(mini.load(), "");
+  ASSERT_TRUE(Plan::load(mini.path, &plan).ok());
+  loaded = plan->root().kernel_modules()->Get(0);
+  EXPECT_EQ(loaded->kernels()->Get(0)->tokens_per_block(), 4u);
+  ASSERT_NE(loaded->cubin(), nullptr);
+  EXPECT_EQ(loaded->cubin()->size(), 4u);
+  EXPECT_EQ(loaded->ptxas_version()->str(), "13.0.88");
 }
 
 TEST(PlanLoader, PrefillAndDecodeAreRequired) {

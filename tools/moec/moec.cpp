@@ -18,18 +18,34 @@ namespace {
 cl::OptionCategory moecCategory("moec options");
 
 // moec emit-ptx
-cl::SubCommand emitPtxCmd("emit-ptx",
-                          "Generate a GPU kernel's PTX ahead of time through "
-                          "LLVM's NVPTX backend\n"
-                          "  example: moec emit-ptx --kernel=rms_norm "
-                          "--arch=sm_90a -o rms_norm.ptx");
+cl::SubCommand emitPtxCmd(
+    "emit-ptx",
+    "Generate the GPU kernels of a checkpoint's plan ahead of time, through LLVM's\n"
+    "NVPTX backend: one .ptx per kernel in DIR/<target>/, specialised to the\n"
+    "model's shapes, as moec compile --target puts them into the plan (the compile\n"
+    "options --quantize, --activations, ... apply), and a resource table from\n"
+    "ptxas -v (registers, shared memory, stack, spills) in DIR/resources.tsv and on\n"
+    "stdout when the CUDA toolkit's ptxas is found (CUDA_HOME, PATH or\n"
+    "/usr/local/cuda). Without a checkpoint, --kernel writes one standalone kernel.\n"
+    "  example: moec emit-ptx ckpt/ --target=sm_90a,sm_80 -o kernels/\n"
+    "           moec emit-ptx ckpt/ --quantize=fp8 --target=sm_90a -o kernels-fp8/\n"
+    "           moec emit-ptx --kernel=rms_norm --arch=sm_90a -o rms_norm.ptx");
+cl::opt<std::string> ptxInput(cl::Positional, cl::desc("[<checkpoint dir>]"),
+                              cl::sub(emitPtxCmd));
+cl::opt<std::string> ptxTargets("target",
+                                cl::desc("GPU targets, comma-separated: sm_90a, sm_80 "
+                                         "(default sm_90a)"),
+                                cl::init("sm_90a"), cl::sub(emitPtxCmd),
+                                cl::cat(moecCategory));
 cl::opt<std::string> ptxKernel("kernel", cl::desc("Kernel to generate (rms_norm)"),
                                cl::init("rms_norm"), cl::sub(emitPtxCmd),
                                cl::cat(moecCategory));
 cl::opt<std::string> ptxArch("arch", cl::desc("GPU architecture: sm_90a or sm_80"),
                              cl::init("sm_90a"), cl::sub(emitPtxCmd),
                              cl::cat(moecCategory));
-cl::opt<std::string> ptxOutput("o", cl::desc("Output PTX file ('-' for stdout)"),
+cl::opt<std::string> ptxOutput("o",
+                               cl::desc("Output directory with a checkpoint; the PTX file "
+                                        "('-' for stdout) with --kernel"),
                                cl::value_desc("file"), cl::init("-"),
                                cl::sub(emitPtxCmd), cl::cat(moecCategory));
 // moec bench
@@ -83,6 +99,7 @@ cl::SubCommand compileCmd(
     "           moec compile ckpt/ --precision=exact -o model-exact.plan\n"
     "           moec compile ckpt/ --activations=bf16 -o model-bf16acts.plan\n"
     "           moec compile ckpt/ --emit=mlir -o model.mlir\n"
+    "           moec compile ckpt/ --quantize=fp8 --target=cpu,sm_90a,sm_80 -o model.plan\n"
     "  The pass pipeline (the plan records it; replay it with\n"
     "  moec-opt --pass-pipeline='...'):\n"
     "    builtin.module(moe-compile{activations=f32 decode-mla-form=auto fp8-scale=float\n"
@@ -159,7 +176,7 @@ cl::opt<int64_t> compileMaxTokens(
     "max-tokens",
     cl::desc("Most tokens one forward call may carry; activation memory is "
              "planned for it (default 1024)"),
-    cl::init(1024), cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+    cl::init(1024), cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd), cl::cat(moecCategory));
 cl::opt<moec::driver::EmitKind> compileEmit(
     "emit", cl::desc("What to write"),
     cl::values(clEnumValN(moec::driver::EmitKind::Plan, "plan", "the plan (default)"),
@@ -184,14 +201,14 @@ cl::opt<bool> compilePrintIr("print-ir-after-all",
                         "attention"))
 cl::opt<moec::driver::MlaForm> compileMlaForm(
     "mla-form", cl::desc("How MLA attention runs in both phases (default: auto)"),
-    MOEC_MLA_FORM_VALUES, cl::init(moec::driver::MlaForm::automatic), cl::sub(compileCmd), cl::sub(explainCmd),
+    MOEC_MLA_FORM_VALUES, cl::init(moec::driver::MlaForm::automatic), cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd),
     cl::cat(moecCategory));
 cl::opt<moec::driver::MlaForm> compilePrefillMlaForm(
     "prefill-mla-form", cl::desc("MLA form of the prefill entry point (overrides --mla-form)"),
-    MOEC_MLA_FORM_VALUES, cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+    MOEC_MLA_FORM_VALUES, cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd), cl::cat(moecCategory));
 cl::opt<moec::driver::MlaForm> compileDecodeMlaForm(
     "decode-mla-form", cl::desc("MLA form of the decode entry point (overrides --mla-form)"),
-    MOEC_MLA_FORM_VALUES, cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+    MOEC_MLA_FORM_VALUES, cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd), cl::cat(moecCategory));
 #undef MOEC_MLA_FORM_VALUES
 cl::opt<moec::driver::QuantizeMode> compileQuantize(
     "quantize", cl::desc("Weight quantization (default: none)"),
@@ -207,17 +224,17 @@ cl::opt<moec::driver::QuantizeMode> compileQuantize(
                           "128 columns (W8A8, integer dot products on the CPU); an FP8 "
                           "checkpoint's weights are requantized (dequantized with their "
                           "block scales, then quantized to int8)")),
-    cl::init(moec::driver::QuantizeMode::none), cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+    cl::init(moec::driver::QuantizeMode::none), cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd), cl::cat(moecCategory));
 cl::opt<bool> compileQuantizeLmHead(
     "quantize-lm-head", cl::desc("With --quantize=fp8 or int8, quantize lm_head too"),
-    cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+    cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd), cl::cat(moecCategory));
 cl::opt<moec::driver::Fp8ScaleFormat> compileFp8Scale(
     "fp8-scale", cl::desc("With --quantize=fp8, how block scales are stored"),
     cl::values(clEnumValN(moec::driver::Fp8ScaleFormat::fp32, "float",
                           "amax / 448 as float32 (DeepSeek-V3, R1; default)"),
                clEnumValN(moec::driver::Fp8ScaleFormat::ue8m0, "ue8m0",
                           "rounded up to a power of two (DeepSeek-V3.1)")),
-    cl::init(moec::driver::Fp8ScaleFormat::fp32), cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+    cl::init(moec::driver::Fp8ScaleFormat::fp32), cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd), cl::cat(moecCategory));
 cl::opt<moec::driver::KvCacheElement> compileKvCache(
     "kv-cache", cl::desc("How the latent KV cache stores its values (moe-kv-cache-type)"),
     cl::values(clEnumValN(moec::driver::KvCacheElement::bf16, "bf16",
@@ -228,7 +245,7 @@ cl::opt<moec::driver::KvCacheElement> compileKvCache(
                           "scale: a quarter of f32's bytes"),
                clEnumValN(moec::driver::KvCacheElement::f32, "f32",
                           "float32, the exact path")),
-    cl::init(moec::driver::KvCacheElement::bf16), cl::sub(compileCmd), cl::sub(explainCmd),
+    cl::init(moec::driver::KvCacheElement::bf16), cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd),
     cl::cat(moecCategory));
 cl::opt<moec::driver::ActivationElement> compileActivations(
     "activations",
@@ -239,7 +256,7 @@ cl::opt<moec::driver::ActivationElement> compileActivations(
                clEnumValN(moec::driver::ActivationElement::bf16, "bf16",
                           "bfloat16, rounded to nearest even, fp32 sums: bf16 weights run "
                           "on AMX-BF16 tiles at prefill where the CPU has them")),
-    cl::init(moec::driver::ActivationElement::f32), cl::sub(compileCmd), cl::sub(explainCmd),
+    cl::init(moec::driver::ActivationElement::f32), cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd),
     cl::cat(moecCategory));
 enum class Precision { Fast, Exact };
 cl::opt<Precision> compilePrecision(
@@ -249,21 +266,21 @@ cl::opt<Precision> compilePrecision(
                clEnumValN(Precision::Exact, "exact",
                           "float32 everywhere the weights and --quantize allow: the KV "
                           "cache in f32; the golden tests check it to 1e-4")),
-    cl::init(Precision::Fast), cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+    cl::init(Precision::Fast), cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd), cl::cat(moecCategory));
 cl::opt<bool> compileNoFuseResidualNorm(
     "no-fuse-residual-norm",
     cl::desc("Keep residual adds and RMSNorms as separate steps (for measuring the fusion)"),
-    cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+    cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd), cl::cat(moecCategory));
 cl::opt<bool> compileNoFuseGateUp(
     "no-fuse-gate-up",
     cl::desc("Keep each SwiGLU's gate and up projections as two products (for "
              "measuring the fusion)"),
-    cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+    cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd), cl::cat(moecCategory));
 cl::opt<bool> compileNoFuseMlaInputProj(
     "no-fuse-mla-input-proj",
     cl::desc("Keep MLA's query and latent input projections as two linears (for "
              "measuring the fusion)"),
-    cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+    cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd), cl::cat(moecCategory));
 cl::opt<bool> compileAccuracyReport(
     "accuracy-report",
     cl::desc("With --quantize=fp8: also compile the unquantized plan, run both on "
@@ -275,8 +292,14 @@ cl::list<int32_t> compileCalibrationTokens(
     cl::desc("Token ids for --accuracy-report, comma-separated (default: 64 fixed ids "
              "spread over the vocabulary)"),
     cl::CommaSeparated, cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+cl::opt<std::string> compileTargets(
+    "target",
+    cl::desc("Where the plan will run, comma-separated: cpu (always), sm_90a (Hopper), "
+             "sm_80 (Ampere). Each GPU target adds its kernels' PTX, and the cubin when "
+             "ptxas is found, to the plan (default: cpu)"),
+    cl::init("cpu"), cl::sub(compileCmd), cl::cat(moecCategory));
 cl::opt<bool> compileQuiet("quiet", cl::desc("No notes, progress or summary"),
-                           cl::sub(compileCmd), cl::sub(explainCmd), cl::cat(moecCategory));
+                           cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd), cl::cat(moecCategory));
 
 // moec synth
 cl::SubCommand synthCmd(
@@ -326,7 +349,7 @@ int main(int argc, char **argv) {
       "             one HTML page or JSON (moec explain --help)\n"
       "  synth      write a small synthetic checkpoint (moec synth --help)\n"
       "  bench      measure a plan's prefill and decode speed (moec bench --help)\n"
-      "  emit-ptx   generate a kernel's PTX (moec emit-ptx --help)\n\n"
+      "  emit-ptx   generate a plan's GPU kernels as PTX (moec emit-ptx --help)\n\n"
       "Example, end to end:\n"
       "  moec synth --preset tiny-v3 -o tiny-v3/\n"
       "  moec compile tiny-v3/ -o tiny-v3.plan\n"
@@ -409,6 +432,11 @@ int main(int argc, char **argv) {
       return fail(createStringError(inconvertibleErrorCode(), "moec compile: %s",
                                     toString(std::move(err)).c_str()));
     o.emit = compileEmit;
+    auto targets = moec::driver::parseTargetList(compileTargets);
+    if (!targets)
+      return fail(createStringError(inconvertibleErrorCode(), "moec compile: %s",
+                                    toString(targets.takeError()).c_str()));
+    o.gpuTargets = *targets;
     o.printIrAfterAll = compilePrintIr;
     o.accuracyReport = compileAccuracyReport;
     if (!o.calibrationTokens.empty() && !o.accuracyReport)
@@ -450,6 +478,34 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (emitPtxCmd) {
+    if (!ptxInput.empty()) {
+      if (ptxKernel.getNumOccurrences() || ptxArch.getNumOccurrences())
+        return fail(createStringError(inconvertibleErrorCode(),
+                                      "moec emit-ptx: --kernel and --arch are for the "
+                                      "standalone kernel; with a checkpoint use --target"));
+      if (ptxOutput == "-")
+        return fail(createStringError(inconvertibleErrorCode(),
+                                      "moec emit-ptx: -o DIR is required with a checkpoint"));
+      moec::driver::CompileOptions o;
+      o.checkpointDir = ptxInput;
+      if (Error err = sharedOptions(o))
+        return fail(createStringError(inconvertibleErrorCode(), "moec emit-ptx: %s",
+                                      toString(std::move(err)).c_str()));
+      auto targets = moec::driver::parseTargetList(ptxTargets);
+      if (!targets)
+        return fail(createStringError(inconvertibleErrorCode(), "moec emit-ptx: %s",
+                                      toString(targets.takeError()).c_str()));
+      if (targets->empty())
+        return fail(createStringError(inconvertibleErrorCode(),
+                                      "moec emit-ptx: --target names no GPU (sm_90a, sm_80)"));
+      o.gpuTargets = *targets;
+      if (Error err = moec::driver::emitCheckpointPtx(o, ptxOutput))
+        return fail(std::move(err));
+      return 0;
+    }
+    if (ptxTargets.getNumOccurrences())
+      return fail(createStringError(inconvertibleErrorCode(),
+                                    "moec emit-ptx: --target needs a checkpoint directory"));
     if (Error err = moec::driver::emitPtx(ptxKernel, ptxArch, ptxOutput))
       return fail(std::move(err));
     return 0;

@@ -115,6 +115,7 @@ Error detail::addTokenizer(StringRef dir, int64_t vocabSize, PlanEmitOptions &em
   std::shared_ptr<plan::TokenizerT> shared(std::move(*tokenizer));
   emit.finishPlan = [shared](plan::PlanT &plan) {
     plan.tokenizer = std::make_unique<plan::TokenizerT>(*shared);
+    return Error::success();
   };
   return Error::success();
 }
@@ -200,6 +201,19 @@ Error compile(const CompileOptions &options) {
   if (Error err = detail::addTokenizer(ckpt.directory(), ckpt.config().VocabSize, emitOptions,
                                        &tokenizerSummary))
     return err;
+  std::vector<std::string> kernelLines;
+  if (!options.gpuTargets.empty() || options.inspectPlan) {
+    auto tokenizerStep = std::move(emitOptions.finishPlan);
+    emitOptions.finishPlan = [&, tokenizerStep](plan::PlanT &plan) -> Error {
+      if (tokenizerStep)
+        if (Error err = tokenizerStep(plan))
+          return err;
+      if (!options.gpuTargets.empty())
+        if (Error err = detail::addKernelModules(plan, options.gpuTargets, &kernelLines))
+          return err;
+      return options.inspectPlan ? options.inspectPlan(plan) : Error::success();
+    };
+  }
   checkpoint::CheckpointWeights weights(ckpt);
   auto summary = emitPlan(module, weights, options.output, emitOptions);
   bar.finish();
@@ -239,6 +253,9 @@ Error compile(const CompileOptions &options) {
                                  "gives token ids only")
                    : tokenizerSummary)
            << "\n";
+  if (!options.quiet)
+    for (const std::string &line : kernelLines)
+      errs() << "moec: " << line << "\n";
   if (options.accuracyReport) {
     auto report = detail::measureAccuracy(ctx, *reference, weights, options);
     if (!report)

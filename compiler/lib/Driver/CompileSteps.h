@@ -76,6 +76,16 @@ private:
 };
 
 
+/// Generates the kernels of every step of `plan` for each of `chips`
+/// (codegen/ptx StepKernels.h) and adds one KernelModule per chip: the PTX, the
+/// kernel entries, and the cubin when the CUDA toolkit's ptxas is installed. One
+/// summary line per chip goes to `*lines`.
+llvm::Error addKernelModules(plan::PlanT &plan, llvm::ArrayRef<std::string> chips,
+                             std::vector<std::string> *lines);
+
+/// "rope (4), router (2)": the kinds of `steps`, with their counts.
+std::string describeUncovered(const plan::PlanT &plan, llvm::ArrayRef<uint32_t> steps);
+
 /// Adds the tokenizer of checkpoint directory `dir` (tokenizer.json and
 /// tokenizer_config.json, when present) to the plan `emit` writes: compiled into the
 /// plan's table, checked against the model's vocabulary (`vocabSize`) and built once

@@ -1161,7 +1161,8 @@ llvm::Expected<PlanSummary> emitPlan(ModuleOp module, const WeightSource &weight
     return std::move(err);
   PlanWriter &w = e.writer();
   if (options.finishPlan)
-    options.finishPlan(w.plan());
+    if (llvm::Error err = options.finishPlan(w.plan()))
+      return std::move(err);
   if (Status s = w.planArena(); !s.ok())
     return makeError(s.message());
   // The plan and its weight files are staged beside their destinations (unnamed

@@ -9,7 +9,9 @@
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace moec::driver {
 
@@ -56,7 +58,21 @@ struct CompileOptions {
   /// directory), run both on `calibrationTokens` and print the comparison.
   bool accuracyReport = false;
   std::vector<int32_t> calibrationTokens;           ///< --calibration-tokens (empty: default)
+  /// --target's GPU chips ("sm_90a", "sm_80"): each adds a kernel module to the plan.
+  std::vector<std::string> gpuTargets;
+  /// Called with the finished plan (kernels included) before it is written.
+  std::function<llvm::Error(const plan::PlanT &)> inspectPlan;
 };
+
+/// The GPU chips of a --target list such as "cpu,sm_90a,sm_80" (cpu needs no
+/// kernels and adds none); an unknown name is an error listing the targets.
+llvm::Expected<std::vector<std::string>> parseTargetList(llvm::StringRef list);
+
+/// moec emit-ptx CKPT: compiles `options` (its output and weight placement are
+/// ignored: nothing but the kernels is kept) and writes one .ptx per distinct
+/// kernel into `dir`/<chip>/, and, when ptxas is found, `dir`/resources.tsv
+/// (the table is printed on stdout too).
+llvm::Error emitCheckpointPtx(const CompileOptions &options, llvm::StringRef dir);
 
 /// The textual pass pipeline `moec compile` runs for `options`: the registered
 /// `moe-compile` pipeline with its options, e.g. "builtin.module(moe-compile{

@@ -38,8 +38,9 @@ struct PlanEmitOptions {
   /// Called while weights are written: (bytes done, bytes total).
   std::function<void(uint64_t, uint64_t)> progress;
   /// Called with the plan before it is written, to add what does not come from the
-  /// module (the driver adds the checkpoint's tokenizer).
-  std::function<void(plan::PlanT &)> finishPlan;
+  /// module (the driver adds the checkpoint's tokenizer and the GPU kernels). A
+  /// failure stops the compile before anything is written.
+  std::function<llvm::Error(plan::PlanT &)> finishPlan;
 };
 
 /// What the emitted plan holds, for the driver's summary line.

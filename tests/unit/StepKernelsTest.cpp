@@ -1,0 +1,207 @@
+//===- StepKernelsTest.cpp - every golden variant's GPU kernels -----------===//
+//
+// For every golden fixture (tests/golden/data) and both GPU targets, `moec
+// compile --target=sm_90a,sm_80` puts a kernel module into the plan: the tests
+// check that each step of a kind with a generator got a kernel entry, that the
+// launch shapes are what the runtime expects, that the PTX holds the
+// instructions that matter, and that ptxas assembles every kernel with zero
+// spill bytes (skipped, with one line, where ptxas is absent).
+//
+//===----------------------------------------------------------------------===//
+
+#include "moec/Codegen/Ptxas.h"
+#include "moec/Codegen/StepKernels.h"
+#include "moec/Driver/Driver.h"
+#include "moec/runtime/PlanFormat.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace {
+
+namespace plan = moec::plan;
+
+const std::string kGolden = MOEC_GOLDEN_DIR;
+
+/// What one compile of a fixture is checked for.
+struct Case {
+  std::string variant;       ///< tests/golden/data/<variant>
+  bool quantizeFp8 = false;  ///< --quantize=fp8
+  bool bf16Acts = false;     ///< --activations=bf16
+};
+
+std::string caseName(const testing::TestParamInfo<Case> &info) {
+  return info.param.variant + (info.param.quantizeFp8 ? "_quantized_fp8" : "") +
+         (info.param.bf16Acts ? "_bf16acts" : "");
+}
+
+/// What the kernel modules of a compiled plan look like.
+struct Module {
+  std::string chip, ptx;
+  std::vector<uint8_t> cubin;
+  std::vector<plan::KernelEntryT> entries;
+};
+struct Compiled {
+  std::vector<plan::StepKind> stepKinds;
+  std::vector<Module> modules;
+  bool hasFp8Weights = false;
+};
+
+Compiled compileWithKernels(const Case &c) {
+  llvm::SmallString<128> dir;
+  EXPECT_FALSE(llvm::sys::fs::createUniqueDirectory("moec-step-kernels", dir));
+  moec::driver::CompileOptions o;
+  o.checkpointDir = kGolden + "/data/" + c.variant;
+  o.output = (dir + "/model.plan").str();
+  o.quiet = true;
+  o.weights = moec::WeightPlacement::External;
+  o.quantize = c.quantizeFp8 ? moec::driver::QuantizeMode::fp8 : moec::driver::QuantizeMode::none;
+  o.activations = c.bf16Acts ? moec::driver::ActivationElement::bf16
+                             : moec::driver::ActivationElement::f32;
+  o.gpuTargets = {"sm_90a", "sm_80"};
+  Compiled out;
+  o.inspectPlan = [&](const plan::PlanT &p) -> llvm::Error {
+    for (const auto &step : p.steps)
+      out.stepKinds.push_back(step->kind);
+    for (const auto &w : p.weights)
+      out.hasFp8Weights |= w->dtype == plan::DType::F8E4M3;
+    for (const auto &m : p.kernel_modules) {
+      Module copy{m->target_arch, m->ptx, m->cubin, {}};
+      for (const auto &e : m->kernels)
+        copy.entries.push_back(*e);
+      out.modules.push_back(std::move(copy));
+    }
+    return llvm::Error::success();
+  };
+  llvm::Error err = moec::driver::compile(o);
+  EXPECT_FALSE(static_cast<bool>(err)) << llvm::toString(std::move(err));
+  llvm::sys::fs::remove_directories(dir);
+  return out;
+}
+
+class StepKernels : public testing::TestWithParam<Case> {};
+
+TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
+  Compiled compiled = compileWithKernels(GetParam());
+  ASSERT_EQ(compiled.modules.size(), 2u);
+  EXPECT_EQ(compiled.modules[0].chip, "sm_90a");
+  EXPECT_EQ(compiled.modules[1].chip, "sm_80");
+  for (const Module &m : compiled.modules) {
+    SCOPED_TRACE(m.chip);
+    std::set<int32_t> covered;
+    for (const plan::KernelEntryT &e : m.entries) {
+      ASSERT_GE(e.step, 0);
+      ASSERT_LT(size_t(e.step), compiled.stepKinds.size());
+      EXPECT_TRUE(covered.insert(e.step).second) << "two kernels for step " << e.step;
+      EXPECT_NE(m.ptx.find(".entry " + e.name + "("), std::string::npos) << e.name;
+      ASSERT_EQ(e.grid.size(), 3u);
+      ASSERT_EQ(e.block.size(), 3u);
+      EXPECT_EQ(e.grid[0], 1u) << "grid x is the token axis";
+      EXPECT_GE(e.tokens_per_block, 1u);
+      EXPECT_TRUE(e.block[0] == 32 || e.block[0] == 256) << e.block[0];
+      plan::StepKind kind = compiled.stepKinds[e.step];
+      EXPECT_TRUE(moec::ptx::hasStepKernelGenerator(kind)) << moec::stepKindName(kind);
+      if (kind == plan::StepKind::Linear || kind == plan::StepKind::HeadLinear) {
+        EXPECT_EQ(e.tokens_per_block, 4u);
+      }
+    }
+    for (size_t s = 0; s < compiled.stepKinds.size(); ++s) {
+      if (moec::ptx::hasStepKernelGenerator(compiled.stepKinds[s])) {
+        EXPECT_TRUE(covered.count(int32_t(s)))
+            << "step " << s << " (" << moec::stepKindName(compiled.stepKinds[s])
+            << ") has a generator but no kernel";
+      }
+    }
+    EXPECT_NE(m.ptx.find(".target " + m.chip), std::string::npos);
+    EXPECT_NE(m.ptx.find("shfl.sync.bfly.b32"), std::string::npos);
+    EXPECT_NE(m.ptx.find("sqrt.rn.f32"), std::string::npos);
+    bool sm90 = m.chip == "sm_90a";
+    bool cvt = m.ptx.find("cvt.rn.f16x2.e4m3x2") != std::string::npos;
+    EXPECT_EQ(cvt, sm90 && compiled.hasFp8Weights)
+        << "FP8 weights widen through cvt.rn.f16x2.e4m3x2 on sm_90a only";
+  }
+}
+
+TEST_P(StepKernels, PtxasAssemblesEveryKernelWithoutSpills) {
+  std::optional<std::string> ptxas = moec::ptx::findPtxas();
+  if (!ptxas)
+    GTEST_SKIP() << "ptxas not found (CUDA_HOME, PATH, /usr/local/cuda/bin): the "
+                    "generated PTX is not assembled";
+  Compiled compiled = compileWithKernels(GetParam());
+  for (const Module &m : compiled.modules) {
+    SCOPED_TRACE(m.chip);
+    EXPECT_FALSE(m.cubin.empty()) << "the compile found ptxas but stored no cubin";
+    auto assembled = moec::ptx::assemblePtx(*ptxas, m.ptx, m.chip);
+    ASSERT_TRUE(static_cast<bool>(assembled)) << llvm::toString(assembled.takeError());
+    std::set<std::string> names;
+    for (const plan::KernelEntryT &e : m.entries)
+      names.insert(e.name);
+    ASSERT_EQ(assembled->kernels.size(), names.size()) << assembled->log;
+    for (const moec::ptx::KernelResources &k : assembled->kernels) {
+      EXPECT_TRUE(names.count(k.name)) << k.name;
+      EXPECT_EQ(k.spillStoreBytes, 0u) << k.name;
+      EXPECT_EQ(k.spillLoadBytes, 0u) << k.name;
+      EXPECT_EQ(k.stackBytes, 0u) << k.name;
+      EXPECT_GT(k.registers, 0u) << k.name;
+      EXPECT_LE(k.registers, 64u) << k.name;
+    }
+  }
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  std::error_code ec;
+  std::vector<std::string> variants;
+  for (llvm::sys::fs::directory_iterator it(kGolden + "/data", ec), end; it != end && !ec;
+       it.increment(ec))
+    if (llvm::sys::fs::exists(it->path() + "/config.json"))
+      variants.push_back(llvm::sys::path::filename(it->path()).str());
+  std::sort(variants.begin(), variants.end());
+  for (const std::string &v : variants) {
+    out.push_back({v});
+    if (v.find("fp8") == std::string::npos) {
+      out.push_back({v, /*quantizeFp8=*/true});
+      out.push_back({v, true, /*bf16Acts=*/true});
+    }
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(GoldenVariants, StepKernels, testing::ValuesIn(cases()), caseName);
+
+TEST(StepKernels, ParsesPtxasResourceLines) {
+  auto kernels = moec::ptx::parsePtxasLog(
+      "ptxas info    : 0 bytes gmem\n"
+      "ptxas info    : Compiling entry function 'moec_add_256' for 'sm_90a'\n"
+      "ptxas info    : Function properties for moec_add_256\n"
+      "    8 bytes stack frame, 4 bytes spill stores, 12 bytes spill loads\n"
+      "ptxas info    : Used 12 registers, used 0 barriers, 2048 bytes smem, 380 bytes cmem[0]\n"
+      "ptxas info    : Compiling entry function 'k2' for 'sm_90a'\n"
+      "ptxas info    : Used 7 registers\n");
+  ASSERT_EQ(kernels.size(), 2u);
+  EXPECT_EQ(kernels[0].name, "moec_add_256");
+  EXPECT_EQ(kernels[0].registers, 12u);
+  EXPECT_EQ(kernels[0].sharedBytes, 2048u);
+  EXPECT_EQ(kernels[0].stackBytes, 8u);
+  EXPECT_EQ(kernels[0].spillStoreBytes, 4u);
+  EXPECT_EQ(kernels[0].spillLoadBytes, 12u);
+  EXPECT_EQ(kernels[1].name, "k2");
+  EXPECT_EQ(kernels[1].registers, 7u);
+}
+
+TEST(StepKernels, RejectsAnUnknownTarget) {
+  auto targets = moec::driver::parseTargetList("cpu,sm_70");
+  ASSERT_FALSE(static_cast<bool>(targets));
+  EXPECT_EQ(llvm::toString(targets.takeError()),
+            "unknown --target 'sm_70' (targets: cpu, sm_90a, sm_80)");
+  auto ok = moec::driver::parseTargetList("cpu, sm_80,sm_90a,sm_80");
+  ASSERT_TRUE(static_cast<bool>(ok));
+  EXPECT_EQ(*ok, (std::vector<std::string>{"sm_80", "sm_90a"}));
+}
+
+} // namespace
