@@ -23,7 +23,10 @@ Registry &registry() {
 /// which a static library's linker may drop.
 void registerBuiltins() {
   static std::once_flag once;
-  std::call_once(once, [] { registerCpuBackend(); });
+  std::call_once(once, [] {
+    registerCpuBackend();
+    registerCudaBackend();
+  });
 }
 
 } // namespace

@@ -10,6 +10,7 @@ Status Executor::create(const Plan &plan, const ExecutorOptions &options,
   std::unique_ptr<Executor> executor(new Executor(plan));
   BackendOptions backendOptions;
   backendOptions.threads = options.threads;
+  backendOptions.device = options.device;
   MOEC_RETURN_IF_ERROR(createBackend(options.backend, backendOptions, &executor->backend_));
   MOEC_RETURN_IF_ERROR(executor->checkSteps(plan.prefill()));
   MOEC_RETURN_IF_ERROR(executor->checkSteps(plan.decode()));

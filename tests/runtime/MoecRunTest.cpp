@@ -220,7 +220,13 @@ TEST_F(MoecRun, ErrorsAreOneClearLine) {
       {plan + " --tokens 1 --max-new-tokens 0 --dump-decode-logits x.npy", 2,
        "moec-run: --dump-decode-logits needs --max-new-tokens N with N >= 1\n"},
       {plan + " --tokens 1 --backend tpu", 1,
-       "moec-run: unknown backend \"tpu\" (available: cpu)\n"},
+       "moec-run: unknown backend \"tpu\" (available: cpu, cuda)\n"},
+      {plan + " --tokens 1 --device tpu", 2,
+       "moec-run: --device: \"tpu\" is not cpu, cuda or cuda:N\n"},
+      {plan + " --tokens 1 --device cuda:x", 2,
+       "moec-run: --device: \"cuda:x\" is not cpu, cuda or cuda:N\n"},
+      {plan + " --tokens 1 --device cpu:1", 2,
+       "moec-run: --device: \"cpu:1\" is not cpu, cuda or cuda:N\n"},
   };
   for (const Case &c : cases) {
     RunResult run = runMoecRun(loaded.dir, c.args);

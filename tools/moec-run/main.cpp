@@ -142,6 +142,11 @@ execution:
                         best instruction set this CPU has (avx512-amx,
                         avx512-vnni, avx512, avx2-vnni, avx2, scalar);
                         MOEC_SIMD=LEVEL caps it
+  --device DEV          cpu (default), cuda or cuda:N: an NVIDIA GPU through the
+                        CUDA driver (libcuda.so.1, opened at run time), running
+                        the kernels `moec compile --target=sm_90a,sm_80` put into
+                        the plan; a plan without kernels for the GPU's
+                        architecture is refused
   --help                show this help
 
 examples:
@@ -168,7 +173,8 @@ struct Options {
   std::vector<int32_t> stopTokens;   ///< --stop-token values
   moec::SamplingParams sampling;     ///< --temperature, --top-k, --top-p, --seed
   int threads = 0;                   ///< --threads
-  std::string backend = "cpu";       ///< --backend
+  std::string backend = "cpu";       ///< --backend, or --device's kind
+  int device = 0;                    ///< --device cuda:N
   bool dumpPlan = false;             ///< --dump-plan
   std::string memoryPlan;            ///< --memory-plan ("text" or "json"), or empty
   bool verify = false;               ///< --verify
@@ -310,6 +316,21 @@ moec::Status parseArgs(int argc, char **argv, Options *options, bool *help) {
       options->threads = int(number);
     } else if (arg == "--backend") {
       options->backend = value;
+    } else if (arg == "--device") {
+      // cpu, cuda or cuda:N: a backend and the device of its kind.
+      std::string name = value, index;
+      if (size_t colon = value.find(':'); colon != std::string::npos) {
+        name = value.substr(0, colon);
+        index = value.substr(colon + 1);
+      }
+      if (name != "cpu" && name != "cuda")
+        return moec::Status::error("--device: \"%s\" is not cpu, cuda or cuda:N",
+                                   value.c_str());
+      if (!index.empty() && (name != "cuda" || !parseInt(index, 0, 1023, &number)))
+        return moec::Status::error("--device: \"%s\" is not cpu, cuda or cuda:N",
+                                   value.c_str());
+      options->backend = name;
+      options->device = index.empty() ? 0 : int(number);
     } else {
       return moec::Status::error("unknown option %s (see --help)", arg.c_str());
     }
@@ -516,6 +537,7 @@ moec::Status runChat(const Options &options, const moec::Plan &plan,
 
   moec::ExecutorOptions executorOptions;
   executorOptions.backend = options.backend;
+  executorOptions.device = options.device;
   executorOptions.threads = options.threads;
   std::unique_ptr<moec::Executor> executor;
   MOEC_RETURN_IF_ERROR(moec::Executor::create(plan, executorOptions, &executor));
@@ -689,6 +711,7 @@ moec::Status run(Options options) {
                                  stop, plan->tokenBound());
   moec::ExecutorOptions executorOptions;
   executorOptions.backend = options.backend;
+  executorOptions.device = options.device;
   executorOptions.threads = options.threads;
   std::unique_ptr<moec::Executor> executor;
   MOEC_RETURN_IF_ERROR(moec::Executor::create(*plan, executorOptions, &executor));

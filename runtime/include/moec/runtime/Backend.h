@@ -114,6 +114,7 @@ public:
 /// Options given to a backend at creation.
 struct BackendOptions {
   int threads = 0; ///< worker threads of this backend; <= 0: the CPUs it may run on
+  int device = 0;  ///< which device of its kind (cuda:N)
 };
 
 /// A device that runs plan steps.
@@ -165,6 +166,10 @@ std::vector<std::string> backendNames();
 
 /// Registers the CPU backend as "cpu".
 void registerCpuBackend();
+/// Registers the CUDA backend as "cuda" (runtime/cuda): built in, it opens the
+/// driver (libcuda.so.1, dlopen) only when a backend is created, so creating it
+/// fails with one line on a machine without an NVIDIA driver or device.
+void registerCudaBackend();
 
 /// What a backend library receives to register its backends with (registerBackend).
 using BackendRegistrar = void (*)(const char *name, BackendFactory factory);

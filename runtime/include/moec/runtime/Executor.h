@@ -28,6 +28,7 @@ namespace moec {
 struct ExecutorOptions {
   std::string backend = "cpu"; ///< registered backend name
   int threads = 0;             ///< the backend's worker threads; <= 0: the CPUs it may run on
+  int device = 0;              ///< which device of the backend's kind (cuda:N)
 };
 
 /// A batch of tokens, each with its position and sequence.

@@ -1,0 +1,393 @@
+//===- CudaBackend.cpp - run a plan's generated kernels on an NVIDIA GPU ---===//
+//
+// The "cuda" backend: the plan's kernel module for the device (the cubin when
+// it was assembled for this very architecture, else the PTX, compiled by the
+// driver's JIT), weights uploaded once per program, the activation arena and
+// the KV cache in device memory, one stream. A step runs its kernel entries in
+// order with the arguments of plan.fbs's KernelEntry convention. Everything
+// goes through the driver API opened with dlopen (CudaDriver.h).
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaDriver.h"
+
+#include "moec/runtime/Backend.h"
+
+#include "moec/runtime/Plan.h"
+#include "moec/runtime/PlanFormat.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace moec {
+namespace {
+
+using cuda::CUdeviceptr;
+using cuda::Driver;
+
+/// One kernel launch of a prepared step.
+struct Launch {
+  cuda::CUfunction function = nullptr;
+  const plan::KernelEntry *entry = nullptr;
+};
+
+/// A prepared step: its launches and where its arguments come from.
+struct CudaStep {
+  uint32_t index = 0;
+  std::vector<Launch> launches;
+  std::vector<uint64_t> bufferOffsets; ///< operands then results, arena offsets
+  std::vector<CUdeviceptr> weights;    ///< device addresses, scales after their weights
+  std::vector<int32_t> states;         ///< Plan.states indices
+};
+
+class CudaProgram final : public Program {
+public:
+  CudaProgram(const Plan &plan) : plan(plan) {}
+  const Plan &plan;
+  std::vector<CudaStep> steps;
+};
+
+class CudaBackend final : public Backend {
+public:
+  CudaBackend(const Driver &driver, int ordinal) : d(driver), ordinal(ordinal) {}
+  ~CudaBackend() override {
+    for (auto &[index, memory] : weightMemory)
+      d.cuMemFree(memory);
+    for (cuda::CUmodule module : modules)
+      d.cuModuleUnload(module);
+    if (scratch)
+      d.cuMemFree(scratch);
+    if (stream)
+      d.cuStreamDestroy(stream);
+    if (context)
+      d.cuDevicePrimaryCtxRelease(device);
+  }
+
+  Status open() {
+    int count = 0;
+    MOEC_RETURN_IF_ERROR(d.check(d.cuDeviceGetCount(&count), "cuDeviceGetCount"));
+    if (ordinal < 0 || ordinal >= count)
+      return Status::error("cuda: no device %d (this machine has %d)", ordinal, count);
+    MOEC_RETURN_IF_ERROR(d.check(d.cuDeviceGet(&device, ordinal), "cuDeviceGet"));
+    MOEC_RETURN_IF_ERROR(d.check(d.cuDevicePrimaryCtxRetain(&context, device),
+                                 "cuDevicePrimaryCtxRetain"));
+    MOEC_RETURN_IF_ERROR(d.check(d.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
+    int major = 0, minor = 0;
+    MOEC_RETURN_IF_ERROR(d.check(
+        d.cuDeviceGetAttribute(&major, cuda::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device),
+        "cuDeviceGetAttribute"));
+    MOEC_RETURN_IF_ERROR(d.check(
+        d.cuDeviceGetAttribute(&minor, cuda::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
+        "cuDeviceGetAttribute"));
+    char name[256] = {};
+    d.cuDeviceGetName(name, sizeof(name) - 1, device);
+    deviceName = name;
+    capabilityMajor = major;
+    capabilityMinor = minor;
+    target = cuda::targetForComputeCapability(major, minor);
+    if (target.empty())
+      return Status::error("cuda: device %d (%s) has compute capability %d.%d; moec's kernels "
+                           "need 8.0 or newer",
+                           ordinal, name, major, minor);
+    return d.check(d.cuStreamCreate(&stream, cuda::CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+  }
+
+  const char *name() const override { return "cuda"; }
+  std::vector<BufferType> bufferTypes() const override {
+    return {BufferType{"cuda", 256, /*hostVisible=*/false}};
+  }
+  Status allocate(uint64_t bytes, DeviceBuffer *out, int type) override {
+    if (type != 0)
+      return Status::error("cuda: no buffer type %d (the cuda backend has one, \"cuda\")", type);
+    CUdeviceptr memory = 0;
+    MOEC_RETURN_IF_ERROR(d.check(d.cuMemAlloc(&memory, bytes ? bytes : 1), "cuMemAlloc"));
+    if (Status s = d.check(d.cuMemsetD8(memory, 0, bytes ? bytes : 1), "cuMemsetD8"); !s.ok()) {
+      d.cuMemFree(memory);
+      return s;
+    }
+    out->data = reinterpret_cast<void *>(memory);
+    out->bytes = bytes;
+    out->bufferType = 0;
+    out->owned = true;
+    return Status();
+  }
+  void release(DeviceBuffer &buffer) override {
+    if (buffer.data && buffer.owned)
+      d.cuMemFree(reinterpret_cast<CUdeviceptr>(buffer.data));
+    buffer = DeviceBuffer();
+  }
+  Status copyToDevice(void *device, const void *host, uint64_t bytes) override {
+    // The default stream's copies wait for the kernels before them.
+    MOEC_RETURN_IF_ERROR(synchronize());
+    return d.check(d.cuMemcpyHtoD(reinterpret_cast<CUdeviceptr>(device), host, bytes),
+                   "cuMemcpyHtoD");
+  }
+  Status copyToHost(void *host, const void *device, uint64_t bytes) override {
+    MOEC_RETURN_IF_ERROR(synchronize());
+    return d.check(d.cuMemcpyDtoH(host, reinterpret_cast<CUdeviceptr>(device), bytes),
+                   "cuMemcpyDtoH");
+  }
+  Status importHost(const void *host, uint64_t bytes, DeviceBuffer *out) override {
+    MOEC_RETURN_IF_ERROR(allocate(bytes, out, 0));
+    return copyToDevice(out->data, host, bytes);
+  }
+
+  bool supportsStep(const StepTypes &types, std::string *why) const override {
+    // The kinds codegen/ptx generates kernels for (StepKernels.cpp); prepare then
+    // checks that the plan really carries a kernel for every step.
+    switch (types.kind) {
+    case plan::StepKind::Embedding:
+    case plan::StepKind::RmsNorm:
+    case plan::StepKind::AddRmsNorm:
+    case plan::StepKind::Add:
+    case plan::StepKind::SliceColumns:
+    case plan::StepKind::Linear:
+    case plan::StepKind::HeadLinear:
+      break;
+    default:
+      if (why)
+        *why = "moec generates no GPU kernel for this step kind yet";
+      return false;
+    }
+    for (plan::DType w : types.weights)
+      if (w == plan::DType::I8) {
+        if (why)
+          *why = "int8 (W8A8) weights have no GPU kernel yet";
+        return false;
+      }
+    return true;
+  }
+
+  Status prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Program> *out) override;
+  Status execute(Program &program, const Bindings &bindings) override;
+  Status synchronize() override {
+    return d.check(d.cuStreamSynchronize(stream), "cuStreamSynchronize");
+  }
+
+private:
+  /// The device copy of plan weight `index` (uploaded on first use).
+  Status weight(const Plan &plan, int32_t index, CUdeviceptr *out);
+  /// Loads the plan's module for this device once; fills `functions`.
+  Status loadModule(const Plan &plan, const plan::KernelModule **out);
+
+  const Driver &d;
+  int ordinal = 0;
+  cuda::CUdevice device = 0;
+  cuda::CUcontext context = nullptr;
+  cuda::CUstream stream = nullptr;
+  std::string deviceName, target;
+  int capabilityMajor = 0, capabilityMinor = 0;
+  const Plan *loadedPlan = nullptr;
+  const plan::KernelModule *loadedModule = nullptr;
+  std::vector<cuda::CUmodule> modules;
+  std::map<std::string, cuda::CUfunction> functions;
+  std::map<int32_t, CUdeviceptr> weightMemory;
+  CUdeviceptr scratch = 0;
+  uint64_t scratchBytes = 0;
+};
+
+Status CudaBackend::weight(const Plan &plan, int32_t index, CUdeviceptr *out) {
+  auto found = weightMemory.find(index);
+  if (found == weightMemory.end()) {
+    const WeightView &view = plan.weight(size_t(index));
+    DeviceBuffer buffer;
+    MOEC_RETURN_IF_ERROR(importHost(view.data, view.bytes, &buffer));
+    found = weightMemory.emplace(index, reinterpret_cast<CUdeviceptr>(buffer.data)).first;
+  }
+  *out = found->second;
+  return Status();
+}
+
+Status CudaBackend::loadModule(const Plan &plan, const plan::KernelModule **out) {
+  if (loadedPlan == &plan) {
+    *out = loadedModule;
+    return Status();
+  }
+  const auto *list = plan.root().kernel_modules();
+  const plan::KernelModule *chosen = nullptr;
+  std::string available;
+  for (flatbuffers::uoffset_t i = 0; list && i < list->size(); ++i) {
+    const plan::KernelModule *m = list->Get(i);
+    std::string arch = m->target_arch() ? m->target_arch()->str() : "";
+    available += (available.empty() ? "" : ", ") + arch;
+    if (arch == target)
+      chosen = m;
+  }
+  // sm_80 PTX also runs, through the JIT, on a 9.0 device whose plan has no sm_90a module.
+  if (!chosen && target == "sm_90a")
+    for (flatbuffers::uoffset_t i = 0; list && i < list->size(); ++i)
+      if (list->Get(i)->target_arch() && list->Get(i)->target_arch()->str() == "sm_80")
+        chosen = list->Get(i);
+  if (!chosen || !chosen->ptx() || chosen->ptx()->size() == 0)
+    return Status::error("cuda: %s has no kernels for %s (device %d: %s, compute capability "
+                         "%d.%d; the plan has %s): compile it with moec compile --target=%s",
+                         plan.name().c_str(), target.c_str(), ordinal, deviceName.c_str(),
+                         capabilityMajor, capabilityMinor,
+                         available.empty() ? "none" : available.c_str(), target.c_str());
+  // The cubin runs only on the architecture it was assembled for; otherwise the
+  // driver compiles the PTX (a NUL-terminated image).
+  bool useCubin = chosen->cubin() && chosen->cubin()->size() > 0 &&
+                  chosen->target_arch()->str() == target &&
+                  (target != "sm_80" || capabilityMajor == 8);
+  std::string ptx;
+  const void *image = nullptr;
+  if (useCubin) {
+    image = chosen->cubin()->data();
+  } else {
+    ptx = chosen->ptx()->str();
+    image = ptx.c_str();
+  }
+  cuda::CUmodule module = nullptr;
+  MOEC_RETURN_IF_ERROR(d.check(d.cuModuleLoadData(&module, image),
+                               useCubin ? "loading the plan's cubin"
+                                        : "JIT-compiling the plan's PTX"));
+  modules.push_back(module);
+  functions.clear();
+  for (flatbuffers::uoffset_t k = 0; chosen->kernels() && k < chosen->kernels()->size(); ++k) {
+    const std::string fn = chosen->kernels()->Get(k)->name()->str();
+    if (functions.count(fn))
+      continue;
+    cuda::CUfunction function = nullptr;
+    MOEC_RETURN_IF_ERROR(d.check(d.cuModuleGetFunction(&function, module, fn.c_str()),
+                                 ("looking up kernel " + fn).c_str()));
+    functions[fn] = function;
+  }
+  loadedPlan = &plan;
+  loadedModule = chosen;
+  *out = chosen;
+  return Status();
+}
+
+Status CudaBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Program> *out) {
+  if (entry >= plan.numEntryPoints())
+    return Status::error("cuda: %s: no entry point %u (the plan has %zu)", plan.name().c_str(),
+                         entry, plan.numEntryPoints());
+  const plan::KernelModule *module = nullptr;
+  MOEC_RETURN_IF_ERROR(loadModule(plan, &module));
+  std::multimap<int32_t, const plan::KernelEntry *> byStep;
+  for (flatbuffers::uoffset_t k = 0; module->kernels() && k < module->kernels()->size(); ++k)
+    byStep.emplace(module->kernels()->Get(k)->step(), module->kernels()->Get(k));
+
+  const EntryPointInfo &info = plan.entryPoint(entry);
+  auto program = std::make_unique<CudaProgram>(plan);
+  const auto *buffers = plan.root().buffers();
+  const auto *weights = plan.root().weights();
+  for (uint32_t i = 0; i < info.numSteps; ++i) {
+    const uint32_t index = info.firstStep + i;
+    const plan::Step *step = plan.root().steps()->Get(index);
+    auto range = byStep.equal_range(int32_t(index));
+    if (range.first == range.second)
+      return Status::error("cuda: %s: %s: no %s kernel for %s in this plan (moec's GPU "
+                           "kernels do not cover every step kind yet)",
+                           plan.name().c_str(), plan.stepLabel(index).c_str(),
+                           module->target_arch()->c_str(), stepKindName(step->kind()));
+    CudaStep s;
+    s.index = index;
+    for (auto it = range.first; it != range.second; ++it) {
+      Launch launch{functions.at(it->second->name()->str()), it->second};
+      scratchBytes = std::max<uint64_t>(
+          scratchBytes, it->second->scratch_bytes_per_token() * uint64_t(plan.maxTokens()));
+      s.launches.push_back(launch);
+    }
+    if (step->operands())
+      for (int32_t b : *step->operands())
+        s.bufferOffsets.push_back(buffers->Get(flatbuffers::uoffset_t(b))->offset());
+    if (step->results())
+      for (int32_t b : *step->results())
+        s.bufferOffsets.push_back(buffers->Get(flatbuffers::uoffset_t(b))->offset());
+    if (step->weights())
+      for (int32_t w : *step->weights()) {
+        CUdeviceptr memory = 0;
+        MOEC_RETURN_IF_ERROR(weight(plan, w, &memory));
+        s.weights.push_back(memory);
+        int32_t scale = weights->Get(flatbuffers::uoffset_t(w))->block_scale();
+        if (scale >= 0) {
+          MOEC_RETURN_IF_ERROR(weight(plan, scale, &memory));
+          s.weights.push_back(memory);
+        }
+      }
+    if (step->states())
+      s.states.assign(step->states()->begin(), step->states()->end());
+    program->steps.push_back(std::move(s));
+  }
+  if (scratchBytes && !scratch)
+    MOEC_RETURN_IF_ERROR(d.check(d.cuMemAlloc(&scratch, scratchBytes), "cuMemAlloc (scratch)"));
+  *out = std::move(program);
+  return Status();
+}
+
+Status CudaBackend::execute(Program &base, const Bindings &bindings) {
+  auto &program = static_cast<CudaProgram &>(base);
+  if (bindings.tokens < 1 || bindings.tokens > program.plan.maxTokens())
+    return Status::error("cuda: %" PRId64 " tokens, the plan takes 1..%" PRId64,
+                         bindings.tokens, program.plan.maxTokens());
+  for (size_t s = 0; s < bindings.numStates; ++s)
+    if (bindings.states[s].prefixSeq)
+      return Status::error("cuda: shared prefixes (KvCache::share) are not supported on the "
+                           "cuda backend yet");
+  const auto arena = reinterpret_cast<CUdeviceptr>(bindings.arena);
+  const int32_t tokens = int32_t(bindings.tokens);
+  for (const CudaStep &step : program.steps) {
+    // Arguments in KernelEntry's order: buffers, weights, states (address, rows
+    // per sequence), the scratch, T.
+    // Every argument but T is 8 bytes: collect them all, then point at them.
+    std::vector<uint64_t> values;
+    for (uint64_t offset : step.bufferOffsets)
+      values.push_back(arena + offset);
+    for (CUdeviceptr w : step.weights)
+      values.push_back(w);
+    for (int32_t state : step.states) {
+      if (size_t(state) >= bindings.numStates)
+        return Status::error("cuda: %s: state %d is not bound",
+                             program.plan.stepLabel(step.index).c_str(), state);
+      const StateBinding &b = bindings.states[state];
+      values.push_back(reinterpret_cast<uint64_t>(b.data));
+      values.push_back(uint64_t(b.capacity));
+    }
+    values.push_back(scratch);
+    int32_t t = tokens;
+    for (const Launch &launch : step.launches) {
+      std::vector<void *> args;
+      for (size_t v = 0; v + 1 < values.size(); ++v)
+        args.push_back(&values[v]);
+      if (launch.entry->scratch_bytes_per_token() > 0)
+        args.push_back(&values.back());
+      args.push_back(&t);
+      const auto *g = launch.entry->grid();
+      const auto *b = launch.entry->block();
+      unsigned grid[3] = {g ? g->Get(0) : 1u, g ? g->Get(1) : 1u, g ? g->Get(2) : 1u};
+      if (uint32_t per = launch.entry->tokens_per_block())
+        grid[0] = (uint32_t(tokens) + per - 1) / per;
+      MOEC_RETURN_IF_ERROR(d.check(
+          d.cuLaunchKernel(launch.function, grid[0], grid[1], grid[2], b ? b->Get(0) : 1u,
+                           b ? b->Get(1) : 1u, b ? b->Get(2) : 1u,
+                           launch.entry->shared_mem_bytes(), stream, args.data(), nullptr),
+          ("launching " + launch.entry->name()->str() + " for " +
+           program.plan.stepLabel(step.index))
+              .c_str()));
+    }
+    if (bindings.afterStep) {
+      MOEC_RETURN_IF_ERROR(synchronize());
+      MOEC_RETURN_IF_ERROR((*bindings.afterStep)(step.index));
+    }
+  }
+  return Status();
+}
+
+Status createCudaBackend(const BackendOptions &options, std::unique_ptr<Backend> *out) {
+  const Driver *driver = nullptr;
+  MOEC_RETURN_IF_ERROR(cuda::openDriver(&driver));
+  auto backend = std::make_unique<CudaBackend>(*driver, options.device);
+  MOEC_RETURN_IF_ERROR(backend->open());
+  *out = std::move(backend);
+  return Status();
+}
+
+} // namespace
+
+void registerCudaBackend() { registerBackend("cuda", &createCudaBackend); }
+
+} // namespace moec

@@ -1,0 +1,74 @@
+//===- CudaBackendTest.cpp - the cuda backend, with or without a GPU ------===//
+//
+// Everywhere: the backend is registered, the architecture a device runs is
+// chosen from its compute capability, and creating the backend without a driver
+// or device fails with one line that says why. With a GPU (tests/gpu/check.sh
+// runs this too): device memory round-trips and a plan without kernels for the
+// device is refused naming what to do.
+//
+//===----------------------------------------------------------------------===//
+
+#include "../../runtime/cuda/CudaDriver.h"
+
+#include "moec/runtime/Backend.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace moec {
+namespace {
+
+TEST(CudaBackend, IsRegistered) {
+  std::vector<std::string> names = backendNames();
+  EXPECT_NE(std::find(names.begin(), names.end(), "cuda"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "cpu"), names.end());
+}
+
+TEST(CudaBackend, TargetFollowsTheComputeCapability) {
+  EXPECT_EQ(cuda::targetForComputeCapability(9, 0), "sm_90a"); // H100, H200
+  EXPECT_EQ(cuda::targetForComputeCapability(8, 0), "sm_80");  // A100
+  EXPECT_EQ(cuda::targetForComputeCapability(8, 6), "sm_80");  // A10, RTX 30xx
+  EXPECT_EQ(cuda::targetForComputeCapability(8, 9), "sm_80");  // L4, L40
+  EXPECT_EQ(cuda::targetForComputeCapability(10, 0), "sm_80"); // Blackwell: sm_80 PTX, JIT
+  EXPECT_EQ(cuda::targetForComputeCapability(7, 5), "");      // T4: too old
+}
+
+TEST(CudaBackend, CreatesOrSaysWhyNotInOneLine) {
+  std::unique_ptr<Backend> backend;
+  Status created = createBackend("cuda", BackendOptions(), &backend);
+  if (!created.ok()) {
+    EXPECT_EQ(created.message().rfind("cuda: ", 0), 0u) << created.message();
+    EXPECT_EQ(created.message().find('\n'), std::string::npos) << created.message();
+    GTEST_SKIP() << created.message();
+  }
+  EXPECT_STREQ(backend->name(), "cuda");
+  ASSERT_EQ(backend->bufferTypes().size(), 1u);
+  EXPECT_FALSE(backend->bufferTypes()[0].hostVisible);
+  DeviceBuffer buffer;
+  ASSERT_TRUE(backend->allocate(4096, &buffer).ok());
+  std::vector<uint8_t> zeros(4096, 0xff), data(4096), back(4096);
+  ASSERT_TRUE(backend->copyToHost(zeros.data(), buffer.data, zeros.size()).ok());
+  EXPECT_EQ(zeros, std::vector<uint8_t>(4096, 0)) << "allocate() zeroes";
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = uint8_t(i * 7 + 3);
+  ASSERT_TRUE(backend->copyToDevice(buffer.data, data.data(), data.size()).ok());
+  ASSERT_TRUE(backend->copyToHost(back.data(), buffer.data, back.size()).ok());
+  EXPECT_EQ(back, data);
+  backend->release(buffer);
+  EXPECT_EQ(buffer.data, nullptr);
+}
+
+TEST(CudaBackend, NoSuchDeviceIsRefused) {
+  std::unique_ptr<Backend> backend;
+  BackendOptions options;
+  options.device = 1023;
+  Status created = createBackend("cuda", options, &backend);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.message().rfind("cuda: ", 0), 0u) << created.message();
+}
+
+} // namespace
+} // namespace moec
