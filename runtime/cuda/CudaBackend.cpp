@@ -40,6 +40,7 @@ struct CudaStep {
   std::vector<Launch> launches;
   std::vector<uint64_t> bufferOffsets; ///< operands then results, arena offsets
   std::vector<CUdeviceptr> weights;    ///< device addresses, scales after their weights
+  CUdeviceptr weightTable = 0;         ///< `weights` in device memory (weight_table entries)
   std::vector<int32_t> states;         ///< Plan.states indices
 };
 
@@ -56,6 +57,8 @@ public:
   ~CudaBackend() override {
     for (auto &[index, memory] : weightMemory)
       d.cuMemFree(memory);
+    for (CUdeviceptr table : weightTables)
+      d.cuMemFree(table);
     for (cuda::CUmodule module : modules)
       d.cuModuleUnload(module);
     if (scratch)
@@ -138,26 +141,19 @@ public:
   bool supportsStep(const StepTypes &types, std::string *why) const override {
     // The kinds codegen/ptx generates kernels for (StepKernels.cpp); prepare then
     // checks that the plan really carries a kernel for every step.
-    switch (types.kind) {
-    case plan::StepKind::Embedding:
-    case plan::StepKind::RmsNorm:
-    case plan::StepKind::AddRmsNorm:
-    case plan::StepKind::Add:
-    case plan::StepKind::SliceColumns:
-    case plan::StepKind::Linear:
-    case plan::StepKind::HeadLinear:
-      break;
-    default:
-      if (why)
-        *why = "moec generates no GPU kernel for this step kind yet";
-      return false;
-    }
     for (plan::DType w : types.weights)
       if (w == plan::DType::I8) {
         if (why)
           *why = "int8 (W8A8) weights have no GPU kernel yet";
         return false;
       }
+    if (target != "sm_90a")
+      for (plan::DType s : types.states)
+        if (s == plan::DType::F8E4M3) {
+          if (why)
+            *why = "an FP8 KV cache needs sm_90a's e4m3 conversions";
+          return false;
+        }
     return true;
   }
 
@@ -185,6 +181,7 @@ private:
   std::vector<cuda::CUmodule> modules;
   std::map<std::string, cuda::CUfunction> functions;
   std::map<int32_t, CUdeviceptr> weightMemory;
+  std::vector<CUdeviceptr> weightTables;
   CUdeviceptr scratch = 0;
   uint64_t scratchBytes = 0;
 };
@@ -311,6 +308,16 @@ Status CudaBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Pr
       }
     if (step->states())
       s.states.assign(step->states()->begin(), step->states()->end());
+    bool table = false;
+    for (const Launch &launch : s.launches)
+      table |= launch.entry->weight_table();
+    if (table && !s.weights.empty()) {
+      const uint64_t bytes = s.weights.size() * sizeof(CUdeviceptr);
+      MOEC_RETURN_IF_ERROR(d.check(d.cuMemAlloc(&s.weightTable, bytes), "cuMemAlloc (weights)"));
+      weightTables.push_back(s.weightTable);
+      MOEC_RETURN_IF_ERROR(d.check(d.cuMemcpyHtoD(s.weightTable, s.weights.data(), bytes),
+                                   "cuMemcpyHtoD (weights)"));
+    }
     program->steps.push_back(std::move(s));
   }
   if (scratchBytes && !scratch)
@@ -324,21 +331,30 @@ Status CudaBackend::execute(Program &base, const Bindings &bindings) {
   if (bindings.tokens < 1 || bindings.tokens > program.plan.maxTokens())
     return Status::error("cuda: %" PRId64 " tokens, the plan takes 1..%" PRId64,
                          bindings.tokens, program.plan.maxTokens());
-  for (size_t s = 0; s < bindings.numStates; ++s)
-    if (bindings.states[s].prefixSeq)
-      return Status::error("cuda: shared prefixes (KvCache::share) are not supported on the "
-                           "cuda backend yet");
+  // Every sequence must read its own rows: prefix sharing is not on the GPU yet.
+  for (size_t s = 0; s < bindings.numStates; ++s) {
+    const StateBinding &b = bindings.states[s];
+    for (int32_t q = 0; b.prefixSeq && q < bindings.numSequences; ++q)
+      if (b.prefixSeq[q] != q && b.prefixRows && b.prefixRows[q] > 0)
+        return Status::error("cuda: sequence %d shares a prefix with sequence %d "
+                             "(KvCache::share): not supported on the cuda backend yet",
+                             q, b.prefixSeq[q]);
+  }
   const auto arena = reinterpret_cast<CUdeviceptr>(bindings.arena);
   const int32_t tokens = int32_t(bindings.tokens);
   for (const CudaStep &step : program.steps) {
     // Arguments in KernelEntry's order: buffers, weights, states (address, rows
     // per sequence), the scratch, T.
     // Every argument but T is 8 bytes: collect them all, then point at them.
+    // values = buffers, weights, the weight table, states, scratch.
     std::vector<uint64_t> values;
     for (uint64_t offset : step.bufferOffsets)
       values.push_back(arena + offset);
+    const size_t weightsAt = values.size();
     for (CUdeviceptr w : step.weights)
       values.push_back(w);
+    values.push_back(step.weightTable);
+    const size_t statesAt = values.size();
     for (int32_t state : step.states) {
       if (size_t(state) >= bindings.numStates)
         return Status::error("cuda: %s: state %d is not bound",
@@ -351,7 +367,15 @@ Status CudaBackend::execute(Program &base, const Bindings &bindings) {
     int32_t t = tokens;
     for (const Launch &launch : step.launches) {
       std::vector<void *> args;
-      for (size_t v = 0; v + 1 < values.size(); ++v)
+      for (size_t v = 0; v < weightsAt; ++v)
+        args.push_back(&values[v]);
+      if (launch.entry->weight_table()) {
+        args.push_back(&values[statesAt - 1]);
+      } else {
+        for (size_t v = weightsAt; v + 1 < statesAt; ++v)
+          args.push_back(&values[v]);
+      }
+      for (size_t v = statesAt; v + 1 < values.size(); ++v)
         args.push_back(&values[v]);
       if (launch.entry->scratch_bytes_per_token() > 0)
         args.push_back(&values.back());

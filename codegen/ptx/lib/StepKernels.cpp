@@ -1,22 +1,32 @@
 //===- StepKernels.cpp - kernels generated for a plan's steps -------------===//
 //
-// Each generator below writes one kernel with an ImplicitLocOpBuilder: gpu ids,
+// Each generator below writes kernels with an ImplicitLocOpBuilder: gpu ids,
 // scf loops, arith, llvm loads/stores on global pointers and nvvm warp shuffles.
 // Every shape, stride, dtype and attribute of the step is a constant of the
-// kernel; only the token count T arrives at run time.
+// kernel; only the token count T (and the KV cache's rows per sequence) arrive
+// at run time. A step whose work has phases (the MLPs, the experts, the router,
+// the naive attention) gets one kernel per phase, run in order, with device
+// scratch between them.
 //
 // Numerics follow the CPU kernels (shared/spec/deepseek-semantics.md): fp32
 // accumulation, IEEE-rounded sqrt and division (no fast-math), weights widened
 // to fp32 exactly (bf16 by a shift, f16 by fpext, e4m3 through
 // cvt.rn.f16x2.e4m3x2 on sm_90a or an exact integer decode on sm_80) and
 // multiplied by their block scale; with Step.activations = BF16 the products'
-// inputs are rounded to bfloat16 (nearest even) first.
+// inputs are rounded to bfloat16 (nearest even) first. Rope's cos and sin are
+// evaluated in double (fdlibm's reduction and polynomials) and rounded once, as
+// the CPU does with std::cos; exp is ex2.approx (relative error ~2^-22).
+// The naive MLA core (expanded_attention) runs in the absorbed order on the GPU
+// (q_nope pulled through W_UK, attention over the latents, W_UV after): the same
+// sums in another order.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moec/Codegen/StepKernels.h"
 
 #include "moec/Codegen/PTX.h"
+#include "moec/cpu/kernels.h"
+#include "moec/runtime/PlanFormat.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -24,12 +34,14 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/MLIRContext.h"
 
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cmath>
 #include <functional>
 
 using namespace mlir;
@@ -39,6 +51,8 @@ namespace moec::ptx {
 namespace {
 
 constexpr int64_t kWarp = 32;
+constexpr int64_t kWarpsPerBlock = 8; ///< matrix-vector kernels: one output per warp
+constexpr int64_t kTokenTile = 4;     ///< matrix-vector kernels: tokens per block
 
 llvm::Error malformed(const llvm::Twine &what) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s", what.str().c_str());
@@ -70,12 +84,17 @@ const char *dtypeSuffix(plan::DType dtype) {
   return "x";
 }
 
+bool unquantized(plan::DType d) {
+  return d == plan::DType::F32 || d == plan::DType::F16 || d == plan::DType::BF16;
+}
+
 /// The emitter of one kernel body: small helpers over an ImplicitLocOpBuilder.
 class KernelEmitter {
 public:
   KernelEmitter(ImplicitLocOpBuilder &b, bool sm90) : b(b), sm90(sm90) {
     MLIRContext *ctx = b.getContext();
     f32 = b.getF32Type();
+    f64 = b.getF64Type();
     f16 = b.getF16Type();
     i8 = b.getI8Type();
     i16 = b.getI16Type();
@@ -87,7 +106,9 @@ public:
   Value c64(int64_t v) { return arith::ConstantOp::create(b, b.getI64IntegerAttr(v)); }
   Value c32(int32_t v) { return arith::ConstantOp::create(b, b.getI32IntegerAttr(v)); }
   Value cf(float v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(v)); }
+  Value cd(double v) { return arith::ConstantOp::create(b, b.getF64FloatAttr(v)); }
   Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
   Value add(Value x, int64_t y) { return y ? add(x, c64(y)) : x; }
   Value mul(Value x, int64_t y) { return y == 1 ? x : mul(x, c64(y)); }
@@ -97,9 +118,16 @@ public:
   Value ult(Value x, Value y) {
     return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
   }
+  Value ieq(Value x, Value y) { return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, x, y); }
+  Value fgt(Value x, Value y) { return arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, x, y); }
   Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
   Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
   Value fma(Value x, Value y, Value z) { return LLVM::FMAOp::create(b, x, y, z); }
+  Value select(Value c, Value x, Value y) { return arith::SelectOp::create(b, c, x, y); }
+  Value toI64(Value i32v) { return arith::ExtSIOp::create(b, i64, i32v); }
 
   Value blockId(gpu::Dimension d) {
     return arith::IndexCastOp::create(b, i64, gpu::BlockIdOp::create(b, d));
@@ -118,21 +146,41 @@ public:
   void store(Value value, Value base, Value index) {
     LLVM::StoreOp::create(b, value, addr(value.getType(), base, index));
   }
+  /// Element `index` of a table of device addresses, as a pointer.
+  Value loadPointer(Value table, Value index) { return load(ptr, table, index); }
 
-  /// Element `index` of a weight of `dtype` (f32, f16, bf16 or e4m3), as f32.
+  /// Element `index` of a weight or state of `dtype` (f32, f16, bf16, e4m3) as f32.
   Value loadAsF32(plan::DType dtype, Value base, Value index) {
     switch (dtype) {
     case plan::DType::F16:
       return arith::ExtFOp::create(b, f32, load(f16, base, index));
     case plan::DType::BF16: {
       Value bits = arith::ExtUIOp::create(b, i32, load(i16, base, index));
-      Value shifted = arith::ShLIOp::create(b, bits, c32(16));
-      return arith::BitcastOp::create(b, f32, shifted);
+      return arith::BitcastOp::create(b, f32, arith::ShLIOp::create(b, bits, c32(16)));
     }
     case plan::DType::F8E4M3:
       return decodeE4m3(load(i8, base, index));
     default:
       return load(f32, base, index);
+    }
+  }
+
+  /// Stores f32 `v` as element `index` of a state of `dtype` (f32, bf16 or e4m3,
+  /// rounded to nearest even; e4m3 saturates at +-448).
+  void storeAs(plan::DType dtype, Value v, Value base, Value index) {
+    if (dtype == plan::DType::BF16) {
+      Value bits = arith::BitcastOp::create(b, i32, roundToBf16(v));
+      Value high = arith::ShRUIOp::create(b, bits, c32(16));
+      store(arith::TruncIOp::create(b, i16, high), base, index);
+    } else if (dtype == plan::DType::F8E4M3) {
+      // cvt.rn.satfinite.e4m3x2.f32 (sm_90a): the second operand is the low byte.
+      Value pair = LLVM::CallIntrinsicOp::create(b, i16,
+                                                 b.getStringAttr("llvm.nvvm.ff.to.e4m3x2.rn"),
+                                                 ValueRange{cf(0.0f), v})
+                       .getResult(0);
+      store(arith::TruncIOp::create(b, i8, pair), base, index);
+    } else {
+      store(v, base, index);
     }
   }
 
@@ -168,6 +216,51 @@ public:
     Value biased = add(add(bits, c32(0x7fff)), lsb);
     Value kept = arith::AndIOp::create(b, biased, c32(static_cast<int32_t>(0xffff0000u)));
     return arith::BitcastOp::create(b, f32, kept);
+  }
+
+  /// e^x through ex2.approx.
+  Value exp(Value x) {
+    Value scaled = fmul(x, cf(1.4426950408889634f));
+    return LLVM::CallIntrinsicOp::create(b, f32, b.getStringAttr("llvm.nvvm.ex2.approx.f32"),
+                                         ValueRange{scaled})
+        .getResult(0);
+  }
+  /// x / (1 + e^-x), as the CPU's siluMul.
+  Value silu(Value x) { return fdiv(x, fadd(cf(1.0f), exp(fsub(cf(0.0f), x)))); }
+
+  /// (cos a, sin a) of an f64 angle: fdlibm's two-part reduction by pi/2 and its
+  /// kernel polynomials on [-pi/4, pi/4] (|a| up to 2^20 keeps k * pio2_1 exact).
+  std::pair<Value, Value> cosSin(Value a) {
+    // cvt.rni.f64.f64 (llvm.intr.roundeven itself is left to libdevice by
+    // convert-gpu-to-nvvm, which moec does not link).
+    Value kf = LLVM::CallIntrinsicOp::create(b, f64, b.getStringAttr("llvm.roundeven.f64"),
+                                             ValueRange{fmul(a, cd(6.36619772367581382433e-01))})
+                   .getResult(0);
+    Value r = fsub(fsub(a, fmul(kf, cd(1.57079632673412561417e+00))),
+                   fmul(kf, cd(6.07710050650619224932e-11)));
+    Value z = fmul(r, r);
+    auto poly = [&](std::initializer_list<double> coeffs) {
+      Value acc;
+      for (auto it = std::rbegin(coeffs); it != std::rend(coeffs); ++it)
+        acc = acc ? fma(acc, z, cd(*it)) : cd(*it);
+      return acc;
+    };
+    Value s = fma(fmul(z, r),
+                  poly({-1.66666666666666324348e-01, 8.33333333332248946124e-03,
+                        -1.98412698298579493134e-04, 2.75573137070700676789e-06,
+                        -2.50507602534068634195e-08, 1.58969099521155010221e-10}),
+                  r);
+    Value c = fma(fmul(z, z),
+                  poly({4.16666666666666019037e-02, -1.38888888888741095749e-03,
+                        2.48015872894767294178e-05, -2.75573143513906633035e-07,
+                        2.08757232129817482790e-09, -1.13596475577881948265e-11}),
+                  fsub(cd(1.0), fmul(cd(0.5), z)));
+    Value q = arith::AndIOp::create(b, arith::FPToSIOp::create(b, i64, kf), c64(3));
+    Value negS = fsub(cd(0.0), s), negC = fsub(cd(0.0), c);
+    Value q1 = ieq(q, c64(1)), q2 = ieq(q, c64(2)), q3 = ieq(q, c64(3));
+    Value cosA = select(q1, negS, select(q2, negC, select(q3, s, c)));
+    Value sinA = select(q1, c, select(q2, negS, select(q3, negC, s)));
+    return {cosA, sinA};
   }
 
   /// The sum of `v` over the 32 lanes of the warp, in every lane.
@@ -214,26 +307,260 @@ public:
 
   ImplicitLocOpBuilder &b;
   bool sm90;
-  Type f32, f16, i8, i16, i32, i64, ptr;
+  Type f32, f64, f16, i8, i16, i32, i64, ptr;
 };
 
-/// A kernel to build: its name (also its specialisation key), launch shape and
-/// body. The body gets the kernel arguments: pointers, then T (i64).
+/// The kernel arguments (plan.fbs's KernelEntry convention).
+struct KernelArgs {
+  SmallVector<Value> ptrs;  ///< operands, results, weights (scales after theirs)
+  SmallVector<Value> states; ///< per state: address, then rows per sequence (i64)
+  Value scratch;             ///< when the kernel has scratch
+  Value tokens;              ///< T, i64
+};
+
+/// One kernel to build: its name (also its specialisation key), launch shape
+/// and body.
 struct KernelSpec {
   std::string name;
   unsigned numPointers = 0;
+  unsigned numStates = 0;
+  uint64_t scratchPerToken = 0; ///< bytes of device scratch per token
   unsigned block = 256;
   unsigned gridY = 1;
   unsigned tokensPerBlock = 1;
-  std::function<void(KernelEmitter &, ValueRange ptrs, Value tokens)> body;
+  /// The weights come as one pointer to a device table of their addresses.
+  bool weightTable = false;
+  std::function<void(KernelEmitter &, const KernelArgs &)> body;
 };
 
-/// Why `step` has no kernel yet, or empty when it has one: specs it appends.
+/// How a warp reads one weight: W(row, col) widened to f32 and block-scaled.
+struct WeightAccess {
+  plan::DType dtype = plan::DType::F32;
+  int64_t cols = 0;                  ///< columns of the stored weight
+  int64_t blockRows = 1, blockCols = 1, scaleCols = 0; ///< FP8 only
+  bool fp8() const { return dtype == plan::DType::F8E4M3; }
+  std::string key() const {
+    return fp8() ? llvm::formatv("{0}c{1}b{2}x{3}", dtypeSuffix(dtype), cols, blockRows,
+                                 blockCols)
+                       .str()
+                 : llvm::formatv("{0}c{1}", dtypeSuffix(dtype), cols).str();
+  }
+  Value load(KernelEmitter &e, Value w, Value scale, Value row, Value col) const {
+    Value v = e.loadAsF32(dtype, w, e.add(e.mul(row, cols), col));
+    if (!fp8())
+      return v;
+    Value si = e.add(e.mul(e.divu(row, blockRows), scaleCols), e.divu(col, blockCols));
+    return e.fmul(v, e.load(e.f32, scale, si));
+  }
+};
+
+/// The access of `w` (false for dtypes without a GPU path: int8).
+bool weightAccess(const plan::PlanT &plan, const plan::WeightT &w, WeightAccess *out) {
+  if (w.shape.size() != 2)
+    return false;
+  out->dtype = w.dtype;
+  out->cols = w.shape[1];
+  if (unquantized(w.dtype))
+    return true;
+  if (w.dtype != plan::DType::F8E4M3 || w.block_shape.size() != 2 || w.block_scale < 0 ||
+      size_t(w.block_scale) >= plan.weights.size())
+    return false;
+  out->blockRows = w.block_shape[0];
+  out->blockCols = w.block_shape[1];
+  out->scaleCols = (out->cols + out->blockCols - 1) / out->blockCols;
+  return true;
+}
+
+/// One warp's dot products over k = 0..K-1 of W(row(k), col(k)) with x[start + k]
+/// for each start in `xStarts`: every lane gets the sums.
+SmallVector<Value> warpDots(KernelEmitter &e, const WeightAccess &wa, Value w, Value scale,
+                            int64_t K, llvm::function_ref<std::pair<Value, Value>(Value)> at,
+                            Value x, ArrayRef<Value> xStarts, bool bf16Acts, Value lane) {
+  SmallVector<Value> zeros(xStarts.size(), e.cf(0.0f));
+  SmallVector<Value> acc =
+      e.loop(lane, e.c64(K), e.c64(kWarp), zeros, [&](Value kk, ValueRange sums) {
+        auto [row, col] = at(kk);
+        Value wv = wa.load(e, w, scale, row, col);
+        SmallVector<Value> next;
+        for (size_t i = 0; i < xStarts.size(); ++i) {
+          Value xv = e.load(e.f32, x, e.add(xStarts[i], kk));
+          if (bf16Acts)
+            xv = e.roundToBf16(xv);
+          next.push_back(e.fma(xv, wv, sums[i]));
+        }
+        return next;
+      });
+  SmallVector<Value> totals;
+  for (Value a : acc)
+    totals.push_back(e.warpSum(a));
+  return totals;
+}
+
+/// A (strided, per-head) matrix-vector product, the shape of linear and
+/// head_linear: y[t, yOffset + h*n + r] = sum_k x[t, h*xStride + xOffset + k] *
+/// W(h, r, k), W(h, r, k) = W[h*rowStride + rowOffset + r, k] (transpose:
+/// W[h*rowStride + rowOffset + k, r]). One warp per output column, 8 per block,
+/// kTokenTile tokens per block.
+struct MatVec {
+  int64_t heads = 1, n = 0, k = 0;
+  int64_t xCols = 0, xStride = 0, xOffset = 0;
+  int64_t rowStride = 0, rowOffset = 0;
+  bool transpose = false;
+  int64_t yCols = 0, yOffset = 0;
+  WeightAccess weight;
+  bool bf16Acts = false;
+
+  std::string key() const {
+    return llvm::formatv("{0}_h{1}n{2}k{3}_x{4}s{5}o{6}_r{7}o{8}{9}_y{10}o{11}{12}", weight.key(),
+                         heads, n, k, xCols, xStride, xOffset, rowStride, rowOffset,
+                         transpose ? "t" : "", yCols, yOffset, bf16Acts ? "_bf16acts" : "");
+  }
+  int64_t outputs() const { return heads * n; }
+
+  /// The kernel body, for pointers x, y, W and its scale.
+  void emit(KernelEmitter &e, Value x, Value y, Value w, Value scale, Value tokens) const {
+    Value tid = e.threadId();
+    Value lane = e.remu(tid, kWarp);
+    Value out = e.add(e.mul(e.blockId(gpu::Dimension::y), kWarpsPerBlock), e.divu(tid, kWarp));
+    Value firstToken = e.mul(e.blockId(gpu::Dimension::x), kTokenTile);
+    // Whole warps take the branch or skip it: the shuffles inside stay converged.
+    e.when(e.ult(out, e.c64(outputs())), [&] {
+      Value h = e.divu(out, n);
+      Value r = e.remu(out, n);
+      Value lastToken = e.add(tokens, e.c64(-1));
+      SmallVector<Value> xStarts;
+      for (int64_t tt = 0; tt < kTokenTile; ++tt) {
+        Value t = e.minu(e.add(firstToken, tt), lastToken); // rows past T repeat T-1
+        xStarts.push_back(e.add(e.add(e.mul(t, xCols), e.mul(h, xStride)), xOffset));
+      }
+      Value headRow = e.add(e.mul(h, rowStride), rowOffset);
+      SmallVector<Value> totals = warpDots(
+          e, weight, w, scale, k,
+          [&](Value kk) -> std::pair<Value, Value> {
+            return transpose ? std::make_pair(e.add(headRow, kk), r)
+                             : std::make_pair(e.add(headRow, r), kk);
+          },
+          x, xStarts, bf16Acts, lane);
+      e.when(e.ieq(lane, e.c64(0)), [&] {
+        for (int64_t tt = 0; tt < kTokenTile; ++tt) {
+          Value t = e.add(firstToken, tt);
+          e.when(e.ult(t, tokens), [&] {
+            e.store(totals[tt], y, e.add(e.add(e.mul(t, yCols), yOffset), out));
+          });
+        }
+      });
+    });
+  }
+
+  /// As a kernel spec whose arguments are the step's: x, y, W, scale picked by
+  /// `pick` from the arguments.
+  KernelSpec spec(std::string name, unsigned numPointers, unsigned numStates,
+                  uint64_t scratchPerToken,
+                  std::function<std::array<Value, 4>(KernelEmitter &, const KernelArgs &)> pick)
+      const {
+    KernelSpec s;
+    s.name = std::move(name);
+    s.numPointers = numPointers;
+    s.numStates = numStates;
+    s.scratchPerToken = scratchPerToken;
+    s.block = kWarpsPerBlock * kWarp;
+    s.gridY = unsigned((outputs() + kWarpsPerBlock - 1) / kWarpsPerBlock);
+    s.tokensPerBlock = kTokenTile;
+    MatVec self = *this;
+    s.body = [self, pick](KernelEmitter &e, const KernelArgs &a) {
+      std::array<Value, 4> p = pick(e, a);
+      self.emit(e, p[0], p[1], p[2], p[3], a.tokens);
+    };
+    return s;
+  }
+};
+
+/// Absorbed MLA attention for one (token, head) per warp: scores of the latent
+/// query with every cached latent row j <= positions[t] of the token's sequence
+/// plus the rope parts, an online softmax, and the latents weighted by it.
+struct LatentAttention {
+  int64_t heads = 0, latentDim = 0, ropeDim = 0;
+  int64_t qLatCols = 0;              ///< columns of the latent queries (heads * C)
+  int64_t qCols = 0, qStride = 0, qRopeOffset = 0;
+  int64_t outCols = 0;
+  float scale = 1.0f;
+  plan::DType stateType = plan::DType::F32;
+
+  std::string key() const {
+    return llvm::formatv("h{0}c{1}r{2}_ql{3}_q{4}s{5}o{6}_o{7}_{8}_s{9:x}", heads, latentDim,
+                         ropeDim, qLatCols, qCols, qStride, qRopeOffset, outCols,
+                         dtypeSuffix(stateType), llvm::bit_cast<uint32_t>(scale));
+  }
+
+  void emit(KernelEmitter &e, Value qLat, Value q, Value positions, Value seqIds, Value latent,
+            Value latentRows, Value rope, Value ropeRows, Value out) const {
+    Value t = e.blockId(gpu::Dimension::x);
+    Value h = e.blockId(gpu::Dimension::y);
+    Value lane = e.threadId();
+    Value pos = e.toI64(e.load(e.i32, positions, t));
+    Value seq = e.toI64(e.load(e.i32, seqIds, t));
+    int64_t cPer = (latentDim + kWarp - 1) / kWarp, rPer = (ropeDim + kWarp - 1) / kWarp;
+    // This lane's dims: d = lane + 32 i (clamped loads, masked sums).
+    SmallVector<Value> dims, dimOk, qv, ropeDims, ropeOk, qr;
+    Value qLatBase = e.add(e.mul(t, qLatCols), e.mul(h, latentDim));
+    Value qBase = e.add(e.add(e.mul(t, qCols), e.mul(h, qStride)), qRopeOffset);
+    for (int64_t i = 0; i < cPer; ++i) {
+      Value d = e.add(lane, i * kWarp);
+      Value ok = e.ult(d, e.c64(latentDim));
+      Value dc = e.minu(d, e.c64(latentDim - 1));
+      dims.push_back(dc);
+      dimOk.push_back(ok);
+      qv.push_back(e.select(ok, e.load(e.f32, qLat, e.add(qLatBase, dc)), e.cf(0.0f)));
+    }
+    for (int64_t i = 0; i < rPer; ++i) {
+      Value d = e.add(lane, i * kWarp);
+      Value ok = e.ult(d, e.c64(ropeDim));
+      Value dc = e.minu(d, e.c64(ropeDim - 1));
+      ropeDims.push_back(dc);
+      ropeOk.push_back(ok);
+      qr.push_back(e.select(ok, e.load(e.f32, q, e.add(qBase, dc)), e.cf(0.0f)));
+    }
+    Value latentBase = e.mul(seq, latentRows), ropeBase = e.mul(seq, ropeRows);
+    SmallVector<Value> init = {e.cf(-INFINITY), e.cf(0.0f)};
+    for (int64_t i = 0; i < cPer; ++i)
+      init.push_back(e.cf(0.0f));
+    SmallVector<Value> state = e.loop(
+        e.c64(0), e.add(pos, 1), e.c64(1), init, [&](Value j, ValueRange carried) {
+          Value latentRow = e.mul(e.add(latentBase, j), latentDim);
+          Value ropeRow = e.mul(e.add(ropeBase, j), ropeDim);
+          SmallVector<Value> c;
+          Value partial = e.cf(0.0f);
+          for (int64_t i = 0; i < cPer; ++i) {
+            c.push_back(e.loadAsF32(stateType, latent, e.add(latentRow, dims[i])));
+            partial = e.fma(qv[i], c[i], partial);
+          }
+          for (int64_t i = 0; i < rPer; ++i)
+            partial =
+                e.fma(qr[i], e.loadAsF32(stateType, rope, e.add(ropeRow, ropeDims[i])), partial);
+          Value s = e.fmul(e.warpSum(partial), e.cf(scale));
+          Value m = carried[0], l = carried[1];
+          Value mNew = e.fmax(m, s);
+          Value correction = e.exp(e.fsub(m, mNew));
+          Value p = e.exp(e.fsub(s, mNew));
+          SmallVector<Value> next = {mNew, e.fma(l, correction, p)};
+          for (int64_t i = 0; i < cPer; ++i)
+            next.push_back(e.fma(p, c[i], e.fmul(carried[2 + i], correction)));
+          return next;
+        });
+    Value inv = e.fdiv(e.cf(1.0f), state[1]);
+    Value outBase = e.add(e.mul(t, outCols), e.mul(h, latentDim));
+    for (int64_t i = 0; i < cPer; ++i)
+      e.when(dimOk[i], [&] { e.store(e.fmul(state[2 + i], inv), out, e.add(outBase, dims[i])); });
+  }
+};
+
+/// Builds the kernel specs of each step.
 class SpecBuilder {
 public:
   explicit SpecBuilder(const plan::PlanT &plan) : plan(plan) {}
 
-  llvm::Error build(uint32_t index, std::optional<KernelSpec> *out);
+  /// The kernels of step `index`, in launch order; empty when it has none yet.
+  llvm::Error build(uint32_t index, std::vector<KernelSpec> *out);
 
 private:
   llvm::Expected<const plan::BufferT *> buffer(const plan::StepT &step, bool result,
@@ -251,48 +578,88 @@ private:
                                      current, step.name, i));
     return plan.weights[step.weights[i]].get();
   }
-  static bool unquantized(plan::DType d) {
-    return d == plan::DType::F32 || d == plan::DType::F16 || d == plan::DType::BF16;
+  /// Pointer arguments of the step: buffers, then weights with their scales.
+  unsigned numPointers(const plan::StepT &step) const {
+    unsigned n = unsigned(step.operands.size() + step.results.size());
+    for (int32_t w : step.weights)
+      n += (w >= 0 && size_t(w) < plan.weights.size() && plan.weights[w]->block_scale >= 0) ? 2
+                                                                                              : 1;
+    return n;
+  }
+  /// Index among the pointer arguments of weight i (its scale is the next one).
+  unsigned weightPointer(const plan::StepT &step, size_t i) const {
+    unsigned n = unsigned(step.operands.size() + step.results.size());
+    for (size_t j = 0; j < i; ++j)
+      n += plan.weights[step.weights[j]]->block_scale >= 0 ? 2 : 1;
+    return n;
+  }
+  /// The state dtype the step's states share (false when they differ).
+  bool stateType(const plan::StepT &step, plan::DType *out) const {
+    if (step.states.empty())
+      return false;
+    for (int32_t s : step.states)
+      if (s < 0 || size_t(s) >= plan.states.size() ||
+          plan.states[s]->dtype != plan.states[step.states[0]]->dtype)
+        return false;
+    *out = plan.states[step.states[0]]->dtype;
+    return *out == plan::DType::F32 || *out == plan::DType::BF16 ||
+           (*out == plan::DType::F8E4M3 && sm90);
   }
 
-  std::optional<KernelSpec> embedding(const plan::StepT &step, const plan::WeightT &table);
-  std::optional<KernelSpec> rmsNorm(const plan::StepT &step, int64_t cols,
-                                    const plan::WeightT &gamma, bool withAdd);
-  std::optional<KernelSpec> linear(const plan::StepT &step, const plan::BufferT &x,
-                                   const plan::BufferT &y, const plan::WeightT &w);
+  llvm::Error embedding(const plan::StepT &step, std::vector<KernelSpec> *out);
+  llvm::Error rmsNorm(const plan::StepT &step, std::vector<KernelSpec> *out);
+  llvm::Error elementwise(const plan::StepT &step, std::vector<KernelSpec> *out);
+  llvm::Error linear(const plan::StepT &step, std::vector<KernelSpec> *out);
+  llvm::Error rope(const plan::StepT &step, std::vector<KernelSpec> *out);
+  llvm::Error cacheStore(const plan::StepT &step, std::vector<KernelSpec> *out);
+  llvm::Error latentAttention(const plan::StepT &step, std::vector<KernelSpec> *out);
+  llvm::Error expandedAttention(const plan::StepT &step, std::vector<KernelSpec> *out);
+  llvm::Error mlp(const plan::StepT &step, std::vector<KernelSpec> *out);
 
+public:
   const plan::PlanT &plan;
+  bool sm90 = false;
   uint32_t current = 0;
 };
 
-std::optional<KernelSpec> SpecBuilder::embedding(const plan::StepT &step,
-                                                 const plan::WeightT &table) {
-  if (table.shape.size() != 2 || !unquantized(table.dtype))
-    return std::nullopt;
-  int64_t vocab = table.shape[0], dim = table.shape[1];
-  plan::DType dtype = table.dtype;
+llvm::Error SpecBuilder::embedding(const plan::StepT &step, std::vector<KernelSpec> *out) {
+  auto table = weight(step, 0);
+  if (!table)
+    return table.takeError();
+  const plan::WeightT &w = **table;
+  if (w.shape.size() != 2 || !unquantized(w.dtype))
+    return llvm::Error::success();
+  int64_t vocab = w.shape[0], dim = w.shape[1];
+  plan::DType dtype = w.dtype;
   KernelSpec spec;
   spec.name = llvm::formatv("moec_embedding_{0}x{1}_{2}", vocab, dim, dtypeSuffix(dtype));
   spec.numPointers = 3; // tokens, out, table
-  spec.body = [=](KernelEmitter &e, ValueRange p, Value) {
+  spec.body = [=](KernelEmitter &e, const KernelArgs &a) {
     Value t = e.blockId(gpu::Dimension::x);
-    Value id = arith::ExtSIOp::create(e.b, e.i64, e.load(e.i32, p[0], t));
+    Value id = e.toI64(e.load(e.i32, a.ptrs[0], t));
     // Ids are checked by the runtime before a call; one out of range reads row 0.
-    Value valid = e.ult(id, e.c64(vocab));
-    Value row = arith::SelectOp::create(e.b, valid, id, e.c64(0));
+    Value row = e.select(e.ult(id, e.c64(vocab)), id, e.c64(0));
     e.loop(e.threadId(), e.c64(dim), e.c64(256), [&](Value j) {
-      Value v = e.loadAsF32(dtype, p[2], e.add(e.mul(row, dim), j));
-      e.store(v, p[1], e.add(e.mul(t, dim), j));
+      Value v = e.loadAsF32(dtype, a.ptrs[2], e.add(e.mul(row, dim), j));
+      e.store(v, a.ptrs[1], e.add(e.mul(t, dim), j));
     });
   };
-  (void)step;
-  return spec;
+  out->push_back(std::move(spec));
+  return llvm::Error::success();
 }
 
-std::optional<KernelSpec> SpecBuilder::rmsNorm(const plan::StepT &step, int64_t cols,
-                                               const plan::WeightT &gamma, bool withAdd) {
+llvm::Error SpecBuilder::rmsNorm(const plan::StepT &step, std::vector<KernelSpec> *out) {
+  bool withAdd = step.kind == plan::StepKind::AddRmsNorm;
+  auto x = buffer(step, false, 0);
+  if (!x)
+    return x.takeError();
+  auto gammaOr = weight(step, 0);
+  if (!gammaOr)
+    return gammaOr.takeError();
+  const plan::WeightT &gamma = **gammaOr;
+  int64_t cols = tokenCols(**x);
   if (!unquantized(gamma.dtype) || gamma.shape.size() != 1 || gamma.shape[0] != cols)
-    return std::nullopt;
+    return llvm::Error::success();
   const auto *attrs = step.attrs.AsRmsNormAttrs();
   float eps = attrs ? attrs->eps : 1e-6f;
   plan::DType dtype = gamma.dtype;
@@ -301,12 +668,13 @@ std::optional<KernelSpec> SpecBuilder::rmsNorm(const plan::StepT &step, int64_t 
                             cols, dtypeSuffix(dtype), llvm::bit_cast<uint32_t>(eps));
   spec.block = kWarp; // one warp per token row
   spec.numPointers = withAdd ? 5 : 3; // [a, b,] (x,) [sum,] y, gamma
-  spec.body = [=](KernelEmitter &e, ValueRange p, Value) {
+  spec.body = [=](KernelEmitter &e, const KernelArgs &a) {
+    const auto &p = a.ptrs;
     Value t = e.blockId(gpu::Dimension::x);
     Value lane = e.threadId();
     Value base = e.mul(t, cols);
     Value src = withAdd ? p[2] : p[0]; // the row normalised: sum, or x
-    Value out = withAdd ? p[3] : p[1];
+    Value y = withAdd ? p[3] : p[1];
     Value g = withAdd ? p[4] : p[2];
     Value partial = e.loop(lane, e.c64(cols), e.c64(kWarp), {e.cf(0.0f)},
                            [&](Value j, ValueRange acc) -> SmallVector<Value> {
@@ -320,204 +688,767 @@ std::optional<KernelSpec> SpecBuilder::rmsNorm(const plan::StepT &step, int64_t 
                              }
                              return {e.fma(v, v, acc[0])};
                            })[0];
-    Value sum = e.warpSum(partial);
-    Value mean = arith::DivFOp::create(e.b, sum, e.cf(float(cols)));
+    Value mean = e.fdiv(e.warpSum(partial), e.cf(float(cols)));
     Value root = LLVM::CallIntrinsicOp::create(e.b, e.f32, e.b.getStringAttr("llvm.nvvm.sqrt.rn.f"),
                                                ValueRange{e.fadd(mean, e.cf(eps))})
                      .getResult(0);
-    Value inv = arith::DivFOp::create(e.b, e.cf(1.0f), root);
+    Value inv = e.fdiv(e.cf(1.0f), root);
     e.loop(lane, e.c64(cols), e.c64(kWarp), [&](Value j) {
       Value i = e.add(base, j);
       Value normed = e.fmul(e.load(e.f32, src, i), inv);
-      e.store(e.fmul(normed, e.loadAsF32(dtype, g, j)), out, i);
+      e.store(e.fmul(normed, e.loadAsF32(dtype, g, j)), y, i);
     });
   };
-  return spec;
+  out->push_back(std::move(spec));
+  return llvm::Error::success();
 }
 
-/// linear and head_linear: y[t, h*N + n] = sum_k x[t, h*xs + xo + k] * W(h, n, k),
-/// W(h, n, k) = W[h*rs + ro + n, k] (transpose: W[h*rs + ro + k, n]) times its
-/// block scale. One warp per output column, 8 per block, 4 tokens per block.
-std::optional<KernelSpec> SpecBuilder::linear(const plan::StepT &step, const plan::BufferT &x,
-                                              const plan::BufferT &y, const plan::WeightT &w) {
-  if (w.shape.size() != 2)
-    return std::nullopt;
-  bool fp8 = w.dtype == plan::DType::F8E4M3;
-  if (!unquantized(w.dtype) && !fp8)
-    return std::nullopt; // int8 (W8A8) has no GPU kernel yet
-  int64_t wRows = w.shape[0], wCols = w.shape[1];
-  int64_t heads = 1, n = wRows, k = wCols, xStride = 0, xOffset = 0, rowStride = 0,
-          rowOffset = 0;
-  bool transpose = false;
+/// add and slice_columns: a block per token.
+llvm::Error SpecBuilder::elementwise(const plan::StepT &step, std::vector<KernelSpec> *out) {
+  bool isAdd = step.kind == plan::StepKind::Add;
+  auto x = buffer(step, false, 0);
+  if (!x)
+    return x.takeError();
+  auto y = buffer(step, true, 0);
+  if (!y)
+    return y.takeError();
+  int64_t inCols = tokenCols(**x), outCols = tokenCols(**y), begin = 0;
+  if (isAdd) {
+    auto other = buffer(step, false, 1);
+    if (!other)
+      return other.takeError();
+    if (tokenCols(**other) != inCols || outCols != inCols)
+      return llvm::Error::success();
+  } else {
+    const auto *a = step.attrs.AsSliceAttrs();
+    if (!a || a->width != outCols || a->begin < 0 || a->begin + a->width > inCols)
+      return llvm::Error::success();
+    begin = a->begin;
+  }
+  KernelSpec spec;
+  spec.name = isAdd ? llvm::formatv("moec_add_{0}", outCols).str()
+                    : llvm::formatv("moec_slice_{0}_{1}_{2}", inCols, begin, outCols).str();
+  spec.numPointers = isAdd ? 3 : 2;
+  spec.body = [=](KernelEmitter &e, const KernelArgs &a) {
+    const auto &p = a.ptrs;
+    Value t = e.blockId(gpu::Dimension::x);
+    e.loop(e.threadId(), e.c64(outCols), e.c64(256), [&](Value j) {
+      Value v = isAdd ? e.fadd(e.load(e.f32, p[0], e.add(e.mul(t, inCols), j)),
+                               e.load(e.f32, p[1], e.add(e.mul(t, inCols), j)))
+                      : e.load(e.f32, p[0], e.add(e.add(e.mul(t, inCols), begin), j));
+      e.store(v, p[isAdd ? 2 : 1], e.add(e.mul(t, outCols), j));
+    });
+  };
+  out->push_back(std::move(spec));
+  return llvm::Error::success();
+}
+
+llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec> *out) {
+  auto x = buffer(step, false, 0);
+  if (!x)
+    return x.takeError();
+  auto y = buffer(step, true, 0);
+  if (!y)
+    return y.takeError();
+  auto wOr = weight(step, 0);
+  if (!wOr)
+    return wOr.takeError();
+  const plan::WeightT &w = **wOr;
+  MatVec m;
+  if (!weightAccess(plan, w, &m.weight))
+    return llvm::Error::success(); // int8 (W8A8) has no GPU kernel yet
+  m.n = w.shape[0];
+  m.k = w.shape[1];
   if (step.kind == plan::StepKind::HeadLinear) {
     const auto *a = step.attrs.AsHeadLinearAttrs();
     if (!a)
-      return std::nullopt;
-    heads = a->heads;
-    xStride = a->in_stride;
-    xOffset = a->in_offset;
-    rowStride = a->row_stride;
-    rowOffset = a->row_offset;
-    transpose = a->transpose;
-    k = a->in_width;
-    n = transpose ? wCols : a->rows;
+      return llvm::Error::success();
+    m.heads = a->heads;
+    m.xStride = a->in_stride;
+    m.xOffset = a->in_offset;
+    m.rowStride = a->row_stride;
+    m.rowOffset = a->row_offset;
+    m.transpose = a->transpose;
+    m.k = a->in_width;
+    m.n = m.transpose ? w.shape[1] : a->rows;
   }
-  int64_t xCols = tokenCols(x), yCols = tokenCols(y);
-  if (yCols != heads * n)
-    return std::nullopt;
-  int64_t blockRows = 1, blockCols = 1, scaleCols = 0;
-  if (fp8) {
-    if (w.block_shape.size() != 2 || w.block_scale < 0 ||
-        size_t(w.block_scale) >= plan.weights.size())
-      return std::nullopt;
-    blockRows = w.block_shape[0];
-    blockCols = w.block_shape[1];
-    scaleCols = (wCols + blockCols - 1) / blockCols;
+  m.xCols = tokenCols(**x);
+  m.yCols = tokenCols(**y);
+  m.bf16Acts = step.activations == plan::DType::BF16;
+  if (m.yCols != m.outputs())
+    return llvm::Error::success();
+  bool fp8 = m.weight.fp8();
+  out->push_back(m.spec("moec_linear_" + m.key(), fp8 ? 4 : 3, 0, 0,
+                        [](KernelEmitter &, const KernelArgs &a) -> std::array<Value, 4> {
+                          return {a.ptrs[0], a.ptrs[1], a.ptrs[2],
+                                  a.ptrs.size() > 3 ? a.ptrs[3] : a.ptrs[2]};
+                        }));
+  return llvm::Error::success();
+}
+
+llvm::Error SpecBuilder::rope(const plan::StepT &step, std::vector<KernelSpec> *out) {
+  auto x = buffer(step, false, 0);
+  if (!x)
+    return x.takeError();
+  auto y = buffer(step, true, 0);
+  if (!y)
+    return y.takeError();
+  const auto *a = step.attrs.AsRopeAttrs();
+  int64_t cols = tokenCols(**x);
+  if (!a || tokenCols(**y) != cols || a->rope_dim <= 0 || a->rope_dim % 2 ||
+      a->offset + (a->heads - 1) * a->head_stride + a->rope_dim > cols)
+    return llvm::Error::success();
+  cpu::RopeParams params;
+  params.dim = a->rope_dim;
+  params.theta = a->theta;
+  if (a->yarn) {
+    params.yarn = true;
+    params.factor = a->yarn->factor;
+    params.originalMaxPositions = a->yarn->original_max_position_embeddings;
+    params.betaFast = a->yarn->beta_fast;
+    params.betaSlow = a->yarn->beta_slow;
+    params.attentionFactor = a->yarn->attention_factor;
   }
-  bool bf16Acts = step.activations == plan::DType::BF16;
-  constexpr int64_t kWarpsPerBlock = 8, kTokens = 4;
-  int64_t outputs = heads * n;
+  std::vector<float> freqs(size_t(params.dim / 2));
+  cpu::ropeFrequencies(params, freqs.data());
+  int64_t half = params.dim / 2, heads = a->heads, headStride = a->head_stride,
+          offset = a->offset;
+  bool interleaved = a->layout == plan::RopeLayout::Interleaved;
+  float factor = params.attentionFactor;
+  uint32_t freqHash = 0;
+  for (float f : freqs)
+    freqHash = freqHash * 31u + llvm::bit_cast<uint32_t>(f);
   KernelSpec spec;
-  spec.name = llvm::formatv(
-      "moec_linear_{0}x{1}_{2}{3}_h{4}n{5}k{6}_x{7}s{8}o{9}_r{10}o{11}{12}{13}", wRows, wCols,
-      dtypeSuffix(w.dtype), fp8 ? llvm::formatv("b{0}x{1}", blockRows, blockCols).str() : "",
-      heads, n, k, xCols, xStride, xOffset, rowStride, rowOffset, transpose ? "_t" : "",
-      bf16Acts ? "_bf16acts" : "");
-  spec.numPointers = fp8 ? 4 : 3; // x, y, W[, scale]
-  spec.block = kWarpsPerBlock * kWarp;
-  spec.gridY = unsigned((outputs + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  spec.tokensPerBlock = kTokens;
-  plan::DType dtype = w.dtype;
-  spec.body = [=](KernelEmitter &e, ValueRange p, Value tokens) {
+  spec.name = llvm::formatv("moec_rope_{0}_h{1}s{2}o{3}_d{4}{5}_f{6:x}_a{7:x}", cols, heads,
+                            headStride, offset, params.dim, interleaved ? "i" : "h", freqHash,
+                            llvm::bit_cast<uint32_t>(factor));
+  spec.numPointers = 3; // x, positions, y
+  spec.body = [=](KernelEmitter &e, const KernelArgs &args) {
+    const auto &p = args.ptrs;
+    Value t = e.blockId(gpu::Dimension::x);
+    Value pos = arith::SIToFPOp::create(e.b, e.f32, e.load(e.i32, p[1], t));
+    e.loop(e.threadId(), e.c64(heads * half), e.c64(256), [&](Value idx) {
+      Value h = e.divu(idx, half), j = e.remu(idx, half);
+      // The frequency of pair j, a constant of the kernel: a select chain
+      // over the half (at most 32) values.
+      Value f = e.cf(freqs[0]);
+      for (int64_t i = 1; i < half; ++i)
+        f = e.select(e.ieq(j, e.c64(i)), e.cf(freqs[size_t(i)]), f);
+      Value angle = arith::ExtFOp::create(e.b, e.f64, e.fmul(pos, f));
+      auto [cosA, sinA] = e.cosSin(angle);
+      Value c = e.fmul(arith::TruncFOp::create(e.b, e.f32, cosA), e.cf(factor));
+      Value s = e.fmul(arith::TruncFOp::create(e.b, e.f32, sinA), e.cf(factor));
+      Value base = e.add(e.add(e.mul(t, cols), e.mul(h, headStride)), offset);
+      Value first = interleaved ? e.add(base, e.mul(j, 2)) : e.add(base, j);
+      Value second = interleaved ? e.add(first, 1) : e.add(first, half);
+      Value x0 = e.load(e.f32, p[0], first), x1 = e.load(e.f32, p[0], second);
+      Value negS = e.fsub(e.cf(0.0f), s);
+      e.store(e.fma(x1, negS, e.fmul(x0, c)), p[2], first);
+      e.store(e.fma(x0, s, e.fmul(x1, c)), p[2], second);
+    });
+  };
+  if (half > 32)
+    return llvm::Error::success(); // the select chain is meant for rope dims up to 64
+  out->push_back(std::move(spec));
+  return llvm::Error::success();
+}
+
+llvm::Error SpecBuilder::cacheStore(const plan::StepT &step, std::vector<KernelSpec> *out) {
+  auto c = buffer(step, false, 0);
+  if (!c)
+    return c.takeError();
+  auto pe = buffer(step, false, 1);
+  if (!pe)
+    return pe.takeError();
+  plan::DType dtype;
+  if (step.states.size() != 2 || !stateType(step, &dtype))
+    return llvm::Error::success();
+  int64_t C = tokenCols(**c), R = tokenCols(**pe);
+  KernelSpec spec;
+  spec.name = llvm::formatv("moec_cache_store_c{0}r{1}_{2}", C, R, dtypeSuffix(dtype));
+  spec.numPointers = 4; // c, pe, positions, seq_ids
+  spec.numStates = 2;
+  spec.body = [=](KernelEmitter &e, const KernelArgs &a) {
+    const auto &p = a.ptrs;
+    Value t = e.blockId(gpu::Dimension::x);
+    Value pos = e.toI64(e.load(e.i32, p[2], t));
+    Value seq = e.toI64(e.load(e.i32, p[3], t));
+    Value latentRow = e.add(e.mul(seq, a.states[1]), pos);
+    Value ropeRow = e.add(e.mul(seq, a.states[3]), pos);
+    e.loop(e.threadId(), e.c64(C), e.c64(256), [&](Value j) {
+      e.storeAs(dtype, e.load(e.f32, p[0], e.add(e.mul(t, C), j)), a.states[0],
+                e.add(e.mul(latentRow, C), j));
+    });
+    e.loop(e.threadId(), e.c64(R), e.c64(256), [&](Value j) {
+      e.storeAs(dtype, e.load(e.f32, p[1], e.add(e.mul(t, R), j)), a.states[2],
+                e.add(e.mul(ropeRow, R), j));
+    });
+  };
+  out->push_back(std::move(spec));
+  return llvm::Error::success();
+}
+
+llvm::Error SpecBuilder::latentAttention(const plan::StepT &step, std::vector<KernelSpec> *out) {
+  auto qLat = buffer(step, false, 0);
+  if (!qLat)
+    return qLat.takeError();
+  auto q = buffer(step, false, 1);
+  if (!q)
+    return q.takeError();
+  auto o = buffer(step, true, 0);
+  if (!o)
+    return o.takeError();
+  const auto *a = step.attrs.AsLatentAttentionAttrs();
+  LatentAttention att;
+  if (!a || step.states.size() != 2 || !stateType(step, &att.stateType))
+    return llvm::Error::success();
+  att.heads = a->heads;
+  att.latentDim = a->latent_dim;
+  att.ropeDim = a->rope_dim;
+  att.qLatCols = tokenCols(**qLat);
+  att.qCols = tokenCols(**q);
+  att.qStride = a->q_stride;
+  att.qRopeOffset = a->q_rope_offset;
+  att.outCols = tokenCols(**o);
+  att.scale = a->softmax_scale;
+  if (att.latentDim > 32 * kWarp || att.ropeDim > 4 * kWarp)
+    return llvm::Error::success(); // more accumulators per lane than registers
+  KernelSpec spec;
+  spec.name = "moec_latent_attention_" + att.key();
+  spec.numPointers = 5; // q_lat, q, positions, seq_ids, o
+  spec.numStates = 2;
+  spec.block = kWarp;
+  spec.gridY = unsigned(att.heads);
+  spec.body = [att](KernelEmitter &e, const KernelArgs &k) {
+    att.emit(e, k.ptrs[0], k.ptrs[1], k.ptrs[2], k.ptrs[3], k.states[0], k.states[1],
+             k.states[2], k.states[3], k.ptrs[4]);
+  };
+  out->push_back(std::move(spec));
+  return llvm::Error::success();
+}
+
+/// expanded_attention in the absorbed order, three kernels through scratch:
+/// q_lat = q_nope W_UK (per head), the latent attention, o = o_lat W_UV^T.
+llvm::Error SpecBuilder::expandedAttention(const plan::StepT &step,
+                                           std::vector<KernelSpec> *out) {
+  auto q = buffer(step, false, 0);
+  if (!q)
+    return q.takeError();
+  auto o = buffer(step, true, 0);
+  if (!o)
+    return o.takeError();
+  auto kvB = weight(step, 0);
+  if (!kvB)
+    return kvB.takeError();
+  const auto *a = step.attrs.AsExpandedAttentionAttrs();
+  LatentAttention att;
+  WeightAccess wa;
+  if (!a || step.states.size() != 2 || !stateType(step, &att.stateType) ||
+      !weightAccess(plan, **kvB, &wa))
+    return llvm::Error::success();
+  int64_t H = a->heads, nope = a->nope_dim, rope = a->rope_dim, v = a->v_dim,
+          C = a->latent_dim;
+  int64_t qCols = tokenCols(**q);
+  if (qCols != H * (nope + rope) || tokenCols(**o) != H * v || C > 32 * kWarp ||
+      rope > 4 * kWarp)
+    return llvm::Error::success();
+  bool bf16Acts = step.activations == plan::DType::BF16;
+  bool fp8 = wa.fp8();
+  unsigned numPointers = fp8 ? 6 : 5; // q, positions, seq_ids, o, kv_b[, scale]
+  uint64_t scratch = uint64_t(2 * H * C) * sizeof(float);
+  // Scratch: q_lat [T, H*C], then o_lat [T, H*C] at T_max * H * C floats... per
+  // token rows: q_lat at t*2HC, o_lat at t*2HC + HC.
+  MatVec absorbQ;
+  absorbQ.heads = H;
+  absorbQ.n = C;
+  absorbQ.k = nope;
+  absorbQ.xCols = qCols;
+  absorbQ.xStride = nope + rope;
+  absorbQ.rowStride = nope + v;
+  absorbQ.transpose = true;
+  absorbQ.yCols = 2 * H * C;
+  absorbQ.weight = wa;
+  absorbQ.bf16Acts = bf16Acts;
+  MatVec expandV;
+  expandV.heads = H;
+  expandV.n = v;
+  expandV.k = C;
+  expandV.xCols = 2 * H * C;
+  expandV.xStride = C;
+  expandV.xOffset = H * C;
+  expandV.rowStride = nope + v;
+  expandV.rowOffset = nope;
+  expandV.yCols = H * v;
+  expandV.weight = wa;
+  expandV.bf16Acts = bf16Acts;
+  att.heads = H;
+  att.latentDim = C;
+  att.ropeDim = rope;
+  att.qLatCols = 2 * H * C;
+  att.qCols = qCols;
+  att.qStride = nope + rope;
+  att.qRopeOffset = nope;
+  att.outCols = 2 * H * C;
+  att.scale = a->softmax_scale;
+  std::string key = llvm::formatv("moec_expanded_attention_{0}x{1}_{2}_h{3}n{4}r{5}v{6}c{7}_{8}{9}",
+                                  (*kvB)->shape[0], (*kvB)->shape[1], wa.key(), H, nope, rope,
+                                  v, C, dtypeSuffix(att.stateType),
+                                  bf16Acts ? "_bf16acts" : "");
+  out->push_back(absorbQ.spec(key + "_q", numPointers, 2, scratch,
+                              [](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
+                                return {k.ptrs[0], k.scratch, k.ptrs[4],
+                                        k.ptrs.size() > 5 ? k.ptrs[5] : k.ptrs[4]};
+                              }));
+  KernelSpec attend;
+  attend.name = key + "_attend";
+  attend.numPointers = numPointers;
+  attend.numStates = 2;
+  attend.scratchPerToken = scratch;
+  attend.block = kWarp;
+  attend.gridY = unsigned(H);
+  attend.body = [att, H, C](KernelEmitter &e, const KernelArgs &k) {
+    Value oLat = e.addr(e.f32, k.scratch, e.c64(H * C));
+    att.emit(e, k.scratch, k.ptrs[0], k.ptrs[1], k.ptrs[2], k.states[0], k.states[1],
+             k.states[2], k.states[3], oLat);
+  };
+  out->push_back(std::move(attend));
+  out->push_back(expandV.spec(key + "_v", numPointers, 2, scratch,
+                              [](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
+                                return {k.scratch, k.ptrs[3], k.ptrs[4],
+                                        k.ptrs.size() > 5 ? k.ptrs[5] : k.ptrs[4]};
+                              }));
+  // expandV reads o_lat at xOffset H*C of each 2HC scratch row; the attend kernel
+  // writes it there (its out pointer is scratch + H*C, row stride 2HC).
+  return llvm::Error::success();
+}
+
+/// A kernel over each token's row (a block per token, 256 threads).
+KernelSpec perToken(std::string name, unsigned numPointers, unsigned numStates,
+                    uint64_t scratchPerToken, bool weightTable,
+                    std::function<void(KernelEmitter &, const KernelArgs &, Value t)> body) {
+  KernelSpec s;
+  s.name = std::move(name);
+  s.numPointers = numPointers;
+  s.numStates = numStates;
+  s.scratchPerToken = scratchPerToken;
+  s.weightTable = weightTable;
+  s.body = [body](KernelEmitter &e, const KernelArgs &a) {
+    body(e, a, e.blockId(gpu::Dimension::x));
+  };
+  return s;
+}
+
+/// Where the gate and up rows of SwiGLU row i sit in a stacked gate_up weight
+/// interleaved by units of `unit` rows (plan.fbs, fused_swiglu_mlp).
+std::pair<Value, Value> gateUpRows(KernelEmitter &e, Value i, int64_t I, int64_t unit) {
+  Value u = e.divu(i, unit);
+  Value start = e.mul(u, unit);
+  Value n = e.minu(e.c64(unit), e.sub(e.c64(I), start));
+  Value gate = e.add(e.mul(start, 2), e.sub(i, start));
+  return {gate, e.add(gate, n)};
+}
+
+/// swiglu_mlp, fused_swiglu_mlp, moe_experts, fused_moe_experts and router.
+llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *out) {
+  auto x = buffer(step, false, 0);
+  if (!x)
+    return x.takeError();
+  auto y = buffer(step, true, 0);
+  if (!y)
+    return y.takeError();
+  int64_t D = tokenCols(**x);
+  bool bf16Acts = step.activations == plan::DType::BF16;
+  unsigned pointers = numPointers(step);
+  auto access = [&](size_t i, WeightAccess *wa) -> llvm::Expected<bool> {
+    auto w = weight(step, i);
+    if (!w)
+      return w.takeError();
+    return weightAccess(plan, **w, wa);
+  };
+
+  if (step.kind == plan::StepKind::Router) {
+    const auto *a = step.attrs.AsRouterAttrs();
+    WeightAccess gate;
+    auto ok = access(0, &gate);
+    if (!ok)
+      return ok.takeError();
+    if (!a || !*ok || gate.fp8() || a->experts <= 0 || a->top_k <= 0 ||
+        a->top_k > a->experts || a->groups < 1 || a->experts % a->groups)
+      return llvm::Error::success();
+    int64_t E = a->experts, K = a->top_k, G = a->groups, topkGroups = a->topk_groups;
+    bool hasBias = step.weights.size() > 1;
+    if (hasBias) {
+      auto bias = weight(step, 1);
+      if (!bias)
+        return bias.takeError();
+      if ((*bias)->dtype != plan::DType::F32)
+        return llvm::Error::success();
+    }
+    bool softmax = a->score_func == plan::ScoreFunc::Softmax;
+    bool top2 = a->group_score == plan::GroupScore::Top2Sum;
+    bool norm = a->norm_topk_prob;
+    float scaling = a->routed_scaling_factor;
+    // Scratch per token: logits, score, sel, taken [E]; group score, kept [G].
+    int64_t S = 4 * E + 2 * G;
+    MatVec logits;
+    logits.n = E;
+    logits.k = D;
+    logits.xCols = D;
+    logits.yCols = S;
+    logits.weight = gate;
+    std::string key = llvm::formatv("moec_router_{0}x{1}_{2}_k{3}g{4}t{5}_{6}{7}{8}{9}_s{10:x}",
+                                    E, D, gate.key(), K, G, topkGroups,
+                                    softmax ? "softmax" : "sigmoid", top2 ? "_top2" : "",
+                                    norm ? "_norm" : "", hasBias ? "_bias" : "",
+                                    llvm::bit_cast<uint32_t>(scaling));
+    uint64_t scratch = uint64_t(S) * sizeof(float);
+    out->push_back(logits.spec(key + "_logits", pointers, 0, scratch,
+                               [](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
+                                 return {k.ptrs[0], k.scratch, k.ptrs[3], k.ptrs[3]};
+                               }));
+    // Selection: one thread per token, spec section 5 step for step (CPU Router.cpp).
+    KernelSpec select;
+    select.name = key + "_select";
+    select.numPointers = pointers;
+    select.scratchPerToken = scratch;
+    select.block = kWarp;
+    select.tokensPerBlock = kWarp;
+    select.body = [=](KernelEmitter &e, const KernelArgs &k) {
+      Value t = e.add(e.mul(e.blockId(gpu::Dimension::x), kWarp), e.threadId());
+      e.when(e.ult(t, k.tokens), [&] {
+        Value base = e.mul(t, S);
+        Value sc = k.scratch;
+        auto at = [&](int64_t array, Value i) { return e.add(e.add(base, array), i); };
+        const int64_t L = 0, SCORE = E, SEL = 2 * E, TAKEN = 3 * E, GS = 4 * E, KEPT = 4 * E + G;
+        Value zero = e.c64(0), one = e.c64(1);
+        Value negInf = e.cf(-INFINITY);
+        Value m = e.cf(-INFINITY), total = e.cf(0.0f);
+        if (softmax) {
+          m = e.loop(zero, e.c64(E), one, {negInf}, [&](Value i, ValueRange c) -> SmallVector<Value> {
+            return {e.fmax(c[0], e.load(e.f32, sc, at(L, i)))};
+          })[0];
+          total = e.loop(zero, e.c64(E), one, {e.cf(0.0f)},
+                         [&](Value i, ValueRange c) -> SmallVector<Value> {
+                           Value v = e.exp(e.fsub(e.load(e.f32, sc, at(L, i)), m));
+                           e.store(v, sc, at(SCORE, i));
+                           return {e.fadd(c[0], v)};
+                         })[0];
+        }
+        e.loop(zero, e.c64(E), one, [&](Value i) {
+          Value l = e.load(e.f32, sc, at(L, i));
+          Value score = softmax ? e.fdiv(e.load(e.f32, sc, at(SCORE, i)), total)
+                                : e.fdiv(e.cf(1.0f), e.fadd(e.cf(1.0f), e.exp(e.fsub(e.cf(0.0f), l))));
+          e.store(score, sc, at(SCORE, i));
+          Value sel = hasBias ? e.fadd(score, e.load(e.f32, k.ptrs[4], i)) : score;
+          e.store(sel, sc, at(SEL, i));
+          e.store(e.cf(0.0f), sc, at(TAKEN, i));
+        });
+        // Index of the largest value of `array` whose flag in `flags` is 0, the lowest
+        // on ties; -1 if none.
+        auto argmaxFree = [&](int64_t array, int64_t flags, int64_t n) {
+          SmallVector<Value> best = e.loop(
+              zero, e.c64(n), one, {e.c64(-1), negInf}, [&](Value i, ValueRange c) -> SmallVector<Value> {
+                Value v = e.load(e.f32, sc, at(array, i));
+                Value free = arith::CmpFOp::create(e.b, arith::CmpFPredicate::OEQ,
+                                                   e.load(e.f32, sc, at(flags, i)), e.cf(0.0f));
+                Value none = arith::CmpIOp::create(e.b, arith::CmpIPredicate::slt, c[0], zero);
+                Value better = arith::AndIOp::create(
+                    e.b, free, arith::OrIOp::create(e.b, none, e.fgt(v, c[1])));
+                return {e.select(better, i, c[0]), e.select(better, v, c[1])};
+              });
+          return best[0];
+        };
+        if (G > 1) {
+          int64_t per = E / G;
+          e.loop(zero, e.c64(G), one, [&](Value g) {
+            SmallVector<Value> top = e.loop(
+                zero, e.c64(per), one, {negInf, negInf}, [&](Value j, ValueRange c) -> SmallVector<Value> {
+                  Value v = e.load(e.f32, sc, at(SEL, e.add(e.mul(g, per), j)));
+                  Value first = e.fgt(v, c[0]);
+                  Value second = arith::AndIOp::create(
+                      e.b, arith::XOrIOp::create(e.b, first, arith::ConstantOp::create(e.b, e.b.getBoolAttr(true))),
+                      e.fgt(v, c[1]));
+                  return {e.select(first, v, c[0]),
+                          e.select(first, c[0], e.select(second, v, c[1]))};
+                });
+            Value score = (!top2 || per < 2) ? top[0] : e.fadd(top[0], top[1]);
+            e.store(score, sc, at(GS, g));
+            e.store(e.cf(0.0f), sc, at(KEPT, g));
+          });
+          e.loop(zero, e.c64(std::min(topkGroups, G)), one, [&](Value) {
+            e.store(e.cf(1.0f), sc, at(KEPT, argmaxFree(GS, KEPT, G)));
+          });
+          e.loop(zero, e.c64(E), one, [&](Value i) {
+            Value kept = e.load(e.f32, sc, at(KEPT, e.divu(i, per)));
+            Value dropped = arith::CmpFOp::create(e.b, arith::CmpFPredicate::OEQ, kept, e.cf(0.0f));
+            e.when(dropped, [&] { e.store(negInf, sc, at(SEL, i)); });
+          });
+        }
+        Value sum = e.loop(zero, e.c64(K), one, {e.cf(0.0f)}, [&](Value j, ValueRange c) -> SmallVector<Value> {
+          Value best = argmaxFree(SEL, TAKEN, E);
+          e.store(e.cf(1.0f), sc, at(TAKEN, best));
+          Value w = e.load(e.f32, sc, at(SCORE, best));
+          e.store(arith::TruncIOp::create(e.b, e.i32, best), k.ptrs[1], e.add(e.mul(t, K), j));
+          e.store(w, k.ptrs[2], e.add(e.mul(t, K), j));
+          return {e.fadd(c[0], w)};
+        })[0];
+        e.loop(zero, e.c64(K), one, [&](Value j) {
+          Value i = e.add(e.mul(t, K), j);
+          Value w = e.load(e.f32, k.ptrs[2], i);
+          if (norm)
+            w = e.fdiv(w, e.fadd(sum, e.cf(1e-20f)));
+          e.store(e.fmul(w, e.cf(scaling)), k.ptrs[2], i);
+        });
+      });
+    };
+    out->push_back(std::move(select));
+    return llvm::Error::success();
+  }
+
+  bool fused = step.kind == plan::StepKind::FusedSwigluMlp ||
+               step.kind == plan::StepKind::FusedMoeExperts;
+  bool experts = step.kind == plan::StepKind::MoeExperts ||
+                 step.kind == plan::StepKind::FusedMoeExperts;
+  size_t perExpert = fused ? 2 : 3;
+  if (step.weights.size() < perExpert || step.weights.size() % perExpert ||
+      (!experts && step.weights.size() != perExpert))
+    return llvm::Error::success();
+  // The first expert's (or the MLP's) weights; every expert must match them.
+  SmallVector<WeightAccess, 3> wa(perExpert);
+  SmallVector<std::vector<int64_t>, 3> shapes(perExpert);
+  for (size_t i = 0; i < step.weights.size(); ++i) {
+    WeightAccess access_;
+    auto ok = access(i, &access_);
+    if (!ok)
+      return ok.takeError();
+    const plan::WeightT &w = *plan.weights[step.weights[i]];
+    if (!*ok)
+      return llvm::Error::success();
+    size_t role = i % perExpert;
+    if (i < perExpert) {
+      wa[role] = access_;
+      shapes[role] = w.shape;
+    } else if (access_.key() != wa[role].key() || w.shape != shapes[role]) {
+      return llvm::Error::success();
+    }
+  }
+  int64_t I = fused ? shapes[0][0] / 2 : shapes[0][0];
+  const plan::WeightT &down = *plan.weights[step.weights[perExpert - 1]];
+  if (shapes[0][1] != D || down.shape[0] != D || down.shape[1] != I ||
+      tokenCols(**y) != D || (fused && shapes[0][0] != 2 * I))
+    return llvm::Error::success();
+  int64_t unit = 0;
+  if (fused) {
+    unit = step.kind == plan::StepKind::FusedSwigluMlp
+               ? (step.attrs.AsGateUpAttrs() ? step.attrs.AsGateUpAttrs()->rows : 0)
+               : (step.attrs.AsMoeAttrs() ? step.attrs.AsMoeAttrs()->gate_up_rows : 0);
+    if (unit <= 0)
+      return llvm::Error::success();
+  }
+  std::string weightsKey;
+  for (const WeightAccess &w : wa)
+    weightsKey += "_" + w.key();
+  std::string key = llvm::formatv("moec_{0}_d{1}i{2}{3}{4}{5}", stepKindName(step.kind), D, I,
+                                  weightsKey, fused ? llvm::formatv("_u{0}", unit).str() : "",
+                                  bf16Acts ? "_bf16acts" : "");
+
+  if (!experts) {
+    // Weights: [gate, up, down] or [gate_up, down]; pointers x, out, then weights.
+    unsigned gateP = weightPointer(step, 0), downP = weightPointer(step, perExpert - 1);
+    unsigned upP = fused ? gateP : weightPointer(step, 1);
+    // Scratch per token: the 2I products, then the I activations h (fused) or
+    // h in place of the gate products (unfused).
+    int64_t S = fused ? 3 * I : 2 * I, hOffset = fused ? 2 * I : 0;
+    uint64_t scratch = uint64_t(S) * sizeof(float);
+    auto products = [&](int64_t n, int64_t yOffset, const WeightAccess &w, unsigned ptr,
+                        const char *suffix) {
+      MatVec m;
+      m.n = n;
+      m.k = D;
+      m.xCols = D;
+      m.yCols = S;
+      m.yOffset = yOffset;
+      m.weight = w;
+      m.bf16Acts = bf16Acts;
+      out->push_back(m.spec(key + suffix, pointers, 0, scratch,
+                            [ptr, w](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
+                              return {k.ptrs[0], k.scratch, k.ptrs[ptr],
+                                      w.fp8() ? k.ptrs[ptr + 1] : k.ptrs[ptr]};
+                            }));
+    };
+    if (fused) {
+      products(2 * I, 0, wa[0], gateP, "_gate_up");
+    } else {
+      products(I, 0, wa[0], gateP, "_gate");
+      products(I, I, wa[1], upP, "_up");
+    }
+    out->push_back(perToken(key + "_silu", pointers, 0, scratch, false,
+                            [=](KernelEmitter &e, const KernelArgs &k, Value t) {
+                              Value base = e.mul(t, S);
+                              e.loop(e.threadId(), e.c64(I), e.c64(256), [&](Value i) {
+                                Value g, u;
+                                if (fused) {
+                                  auto [gr, ur] = gateUpRows(e, i, I, unit);
+                                  g = e.load(e.f32, k.scratch, e.add(base, gr));
+                                  u = e.load(e.f32, k.scratch, e.add(base, ur));
+                                } else {
+                                  g = e.load(e.f32, k.scratch, e.add(base, i));
+                                  u = e.load(e.f32, k.scratch, e.add(e.add(base, I), i));
+                                }
+                                e.store(e.fmul(e.silu(g), u), k.scratch,
+                                        e.add(e.add(base, hOffset), i));
+                              });
+                            }));
+    MatVec m;
+    m.n = D;
+    m.k = I;
+    m.xCols = S;
+    m.xOffset = hOffset;
+    m.yCols = D;
+    m.weight = wa[perExpert - 1];
+    m.bf16Acts = bf16Acts;
+    WeightAccess dw = wa[perExpert - 1];
+    out->push_back(m.spec(key + "_down", pointers, 0, scratch,
+                          [downP, dw](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
+                            return {k.scratch, k.ptrs[1], k.ptrs[downP],
+                                    dw.fp8() ? k.ptrs[downP + 1] : k.ptrs[downP]};
+                          }));
+    return llvm::Error::success();
+  }
+
+  // Routed experts: operands x, idx [T,K], weights [T,K]; result out. The weights
+  // of all experts come as one table of device addresses (KernelEntry.weight_table).
+  const auto *a = step.attrs.AsMoeAttrs();
+  int64_t E = int64_t(step.weights.size() / perExpert);
+  auto idxBuffer = buffer(step, false, 1);
+  if (!idxBuffer)
+    return idxBuffer.takeError();
+  int64_t K = tokenCols(**idxBuffer);
+  if (!a || K <= 0 || a->experts != E)
+    return llvm::Error::success();
+  // Table slots per expert and each weight's slot.
+  SmallVector<int64_t, 3> slot(perExpert);
+  int64_t stride = 0;
+  for (size_t r = 0; r < perExpert; ++r) {
+    slot[r] = stride;
+    stride += wa[r].fp8() ? 2 : 1;
+  }
+  uint64_t scratch = uint64_t(K * I) * sizeof(float);
+  key += llvm::formatv("_e{0}k{1}", E, K).str();
+  auto weightOf = [=](KernelEmitter &e, Value table, Value expert, size_t role) {
+    Value base = e.add(e.mul(expert, stride), slot[role]);
+    Value w = e.loadPointer(table, base);
+    Value s = wa[role].fp8() ? e.loadPointer(table, e.add(base, 1)) : w;
+    return std::make_pair(w, s);
+  };
+  auto expertOf = [=](KernelEmitter &e, Value idx, Value t, Value k) {
+    Value id = e.toI64(e.load(e.i32, idx, e.add(e.mul(t, K), k)));
+    return e.minu(id, e.c64(E - 1)); // the router's ids are < E; never read past the table
+  };
+  // Phase 1: h[t, k, i] = silu(gate_e(x_t)[i]) * up_e(x_t)[i], a warp per (k, i).
+  KernelSpec up;
+  up.name = key + "_gate_up";
+  up.numPointers = 5; // x, idx, weights, out, the weight table
+  up.weightTable = true;
+  up.scratchPerToken = scratch;
+  up.block = kWarpsPerBlock * kWarp;
+  up.gridY = unsigned((K * I + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  up.body = [=](KernelEmitter &e, const KernelArgs &k) {
+    Value t = e.blockId(gpu::Dimension::x);
     Value tid = e.threadId();
     Value lane = e.remu(tid, kWarp);
-    Value out = e.add(e.mul(e.blockId(gpu::Dimension::y), kWarpsPerBlock), e.divu(tid, kWarp));
-    Value firstToken = e.mul(e.blockId(gpu::Dimension::x), kTokens);
-    // Whole warps take the branch or skip it: the shuffles inside stay converged.
-    e.when(e.ult(out, e.c64(outputs)), [&] {
-      Value h = e.divu(out, n);
-      Value r = e.remu(out, n);
-      Value lastToken = e.add(tokens, e.c64(-1));
-      SmallVector<Value> xBase;
-      for (int64_t tt = 0; tt < kTokens; ++tt) {
-        Value t = e.minu(e.add(firstToken, tt), lastToken); // rows past T repeat T-1
-        xBase.push_back(e.add(e.add(e.mul(t, xCols), e.mul(h, xStride)), xOffset));
+    Value item = e.add(e.mul(e.blockId(gpu::Dimension::y), kWarpsPerBlock), e.divu(tid, kWarp));
+    e.when(e.ult(item, e.c64(K * I)), [&] {
+      Value kk = e.divu(item, I), i = e.remu(item, I);
+      Value expert = expertOf(e, k.ptrs[1], t, kk);
+      Value xStart = e.mul(t, D);
+      Value g, u;
+      if (fused) {
+        auto [w, s] = weightOf(e, k.ptrs[4], expert, 0);
+        auto [gr, ur] = gateUpRows(e, i, I, unit);
+        g = warpDots(e, wa[0], w, s, D, [&](Value c) { return std::make_pair(gr, c); },
+                     k.ptrs[0], {xStart}, bf16Acts, lane)[0];
+        u = warpDots(e, wa[0], w, s, D, [&](Value c) { return std::make_pair(ur, c); },
+                     k.ptrs[0], {xStart}, bf16Acts, lane)[0];
+      } else {
+        auto [gw, gs] = weightOf(e, k.ptrs[4], expert, 0);
+        auto [uw, us] = weightOf(e, k.ptrs[4], expert, 1);
+        g = warpDots(e, wa[0], gw, gs, D, [&](Value c) { return std::make_pair(i, c); },
+                     k.ptrs[0], {xStart}, bf16Acts, lane)[0];
+        u = warpDots(e, wa[1], uw, us, D, [&](Value c) { return std::make_pair(i, c); },
+                     k.ptrs[0], {xStart}, bf16Acts, lane)[0];
       }
-      Value headRow = e.add(e.mul(h, rowStride), rowOffset);
-      SmallVector<Value> zeros(kTokens, e.cf(0.0f));
-      SmallVector<Value> acc = e.loop(
-          lane, e.c64(k), e.c64(kWarp), zeros,
-          [&](Value kk, ValueRange sums) -> SmallVector<Value> {
-            Value wr = transpose ? e.add(headRow, kk) : e.add(headRow, r);
-            Value wc = transpose ? r : kk;
-            Value wv = e.loadAsF32(dtype, p[2], e.add(e.mul(wr, wCols), wc));
-            if (fp8) {
-              Value si = e.add(e.mul(e.divu(wr, blockRows), scaleCols), e.divu(wc, blockCols));
-              wv = e.fmul(wv, e.load(e.f32, p[3], si));
-            }
-            SmallVector<Value> next;
-            for (int64_t tt = 0; tt < kTokens; ++tt) {
-              Value xv = e.load(e.f32, p[0], e.add(xBase[tt], kk));
-              if (bf16Acts)
-                xv = e.roundToBf16(xv);
-              next.push_back(e.fma(xv, wv, sums[tt]));
-            }
-            return next;
-          });
-      SmallVector<Value> totals;
-      for (Value a : acc)
-        totals.push_back(e.warpSum(a));
-      e.when(arith::CmpIOp::create(e.b, arith::CmpIPredicate::eq, lane, e.c64(0)), [&] {
-        for (int64_t tt = 0; tt < kTokens; ++tt) {
-          Value t = e.add(firstToken, tt);
-          e.when(e.ult(t, tokens), [&] { e.store(totals[tt], p[1], e.add(e.mul(t, yCols), out)); });
-        }
+      e.when(e.ieq(lane, e.c64(0)), [&] {
+        e.store(e.fmul(e.silu(g), u), k.scratch, e.add(e.mul(t, K * I), item));
       });
     });
   };
-  return spec;
+  out->push_back(std::move(up));
+  // Phase 2: out[t, d] = sum_k w[t, k] * down_e(h[t, k])[d], a warp per d.
+  KernelSpec downSpec;
+  downSpec.name = key + "_down";
+  downSpec.numPointers = 5;
+  downSpec.weightTable = true;
+  downSpec.scratchPerToken = scratch;
+  downSpec.block = kWarpsPerBlock * kWarp;
+  downSpec.gridY = unsigned((D + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  downSpec.body = [=](KernelEmitter &e, const KernelArgs &k) {
+    Value t = e.blockId(gpu::Dimension::x);
+    Value tid = e.threadId();
+    Value lane = e.remu(tid, kWarp);
+    Value d = e.add(e.mul(e.blockId(gpu::Dimension::y), kWarpsPerBlock), e.divu(tid, kWarp));
+    e.when(e.ult(d, e.c64(D)), [&] {
+      Value total = e.loop(e.c64(0), e.c64(K), e.c64(1), {e.cf(0.0f)},
+                           [&](Value kk, ValueRange c) -> SmallVector<Value> {
+                             Value expert = expertOf(e, k.ptrs[1], t, kk);
+                             auto [w, s] = weightOf(e, k.ptrs[4], expert, perExpert - 1);
+                             Value hStart = e.add(e.mul(t, K * I), e.mul(kk, I));
+                             Value dot = warpDots(
+                                 e, wa[perExpert - 1], w, s, I,
+                                 [&](Value c2) { return std::make_pair(d, c2); }, k.scratch,
+                                 {hStart}, bf16Acts, lane)[0];
+                             Value weight = e.load(e.f32, k.ptrs[2], e.add(e.mul(t, K), kk));
+                             return {e.fma(weight, dot, c[0])};
+                           })[0];
+      e.when(e.ieq(lane, e.c64(0)), [&] { e.store(total, k.ptrs[3], e.add(e.mul(t, D), d)); });
+    });
+  };
+  out->push_back(std::move(downSpec));
+  return llvm::Error::success();
 }
 
-llvm::Error SpecBuilder::build(uint32_t index, std::optional<KernelSpec> *out) {
+llvm::Error SpecBuilder::build(uint32_t index, std::vector<KernelSpec> *out) {
   current = index;
   const plan::StepT &step = *plan.steps[index];
-  out->reset();
-  auto fail = [](llvm::Error err) { return err; };
+  out->clear();
   switch (step.kind) {
-  case plan::StepKind::Embedding: {
-    auto table = weight(step, 0);
-    if (!table)
-      return fail(table.takeError());
-    *out = embedding(step, **table);
-    return llvm::Error::success();
-  }
+  case plan::StepKind::Embedding:
+    return embedding(step, out);
   case plan::StepKind::RmsNorm:
-  case plan::StepKind::AddRmsNorm: {
-    bool withAdd = step.kind == plan::StepKind::AddRmsNorm;
-    auto x = buffer(step, /*result=*/false, 0);
-    if (!x)
-      return x.takeError();
-    auto gamma = weight(step, 0);
-    if (!gamma)
-      return gamma.takeError();
-    *out = rmsNorm(step, tokenCols(**x), **gamma, withAdd);
-    return llvm::Error::success();
-  }
+  case plan::StepKind::AddRmsNorm:
+    return rmsNorm(step, out);
   case plan::StepKind::Add:
-  case plan::StepKind::SliceColumns: {
-    bool isAdd = step.kind == plan::StepKind::Add;
-    auto x = buffer(step, false, 0);
-    if (!x)
-      return x.takeError();
-    auto y = buffer(step, true, 0);
-    if (!y)
-      return y.takeError();
-    int64_t inCols = tokenCols(**x), outCols = tokenCols(**y), begin = 0;
-    if (isAdd) {
-      auto other = buffer(step, false, 1);
-      if (!other)
-        return other.takeError();
-      if (tokenCols(**other) != inCols || outCols != inCols)
-        return llvm::Error::success();
-    } else {
-      const auto *a = step.attrs.AsSliceAttrs();
-      if (!a || a->width != outCols || a->begin < 0 || a->begin + a->width > inCols)
-        return llvm::Error::success();
-      begin = a->begin;
-    }
-    KernelSpec spec;
-    spec.name = isAdd ? llvm::formatv("moec_add_{0}", outCols).str()
-                      : llvm::formatv("moec_slice_{0}_{1}_{2}", inCols, begin, outCols).str();
-    spec.numPointers = isAdd ? 3 : 2;
-    spec.body = [=](KernelEmitter &e, ValueRange p, Value) {
-      Value t = e.blockId(gpu::Dimension::x);
-      e.loop(e.threadId(), e.c64(outCols), e.c64(256), [&](Value j) {
-        Value v = isAdd ? e.fadd(e.load(e.f32, p[0], e.add(e.mul(t, inCols), j)),
-                                 e.load(e.f32, p[1], e.add(e.mul(t, inCols), j)))
-                        : e.load(e.f32, p[0], e.add(e.add(e.mul(t, inCols), begin), j));
-        e.store(v, p[isAdd ? 2 : 1], e.add(e.mul(t, outCols), j));
-      });
-    };
-    *out = std::move(spec);
-    return llvm::Error::success();
-  }
+  case plan::StepKind::SliceColumns:
+    return elementwise(step, out);
   case plan::StepKind::Linear:
-  case plan::StepKind::HeadLinear: {
-    auto x = buffer(step, false, 0);
-    if (!x)
-      return x.takeError();
-    auto y = buffer(step, true, 0);
-    if (!y)
-      return y.takeError();
-    auto w = weight(step, 0);
-    if (!w)
-      return w.takeError();
-    *out = linear(step, **x, **y, **w);
-    return llvm::Error::success();
+  case plan::StepKind::HeadLinear:
+    return linear(step, out);
+  case plan::StepKind::Rope:
+    return rope(step, out);
+  case plan::StepKind::CacheStore:
+    return cacheStore(step, out);
+  case plan::StepKind::LatentAttention:
+    return latentAttention(step, out);
+  case plan::StepKind::ExpandedAttention:
+    return expandedAttention(step, out);
+  case plan::StepKind::SwigluMlp:
+  case plan::StepKind::FusedSwigluMlp:
+  case plan::StepKind::MoeExperts:
+  case plan::StepKind::FusedMoeExperts:
+  case plan::StepKind::Router:
+    return mlp(step, out);
   }
-  default:
-    return llvm::Error::success();
-  }
+  return llvm::Error::success();
 }
 
 } // namespace
@@ -531,10 +1462,18 @@ bool hasStepKernelGenerator(plan::StepKind kind) {
   case plan::StepKind::SliceColumns:
   case plan::StepKind::Linear:
   case plan::StepKind::HeadLinear:
+  case plan::StepKind::Rope:
+  case plan::StepKind::CacheStore:
+  case plan::StepKind::LatentAttention:
+  case plan::StepKind::ExpandedAttention:
+  case plan::StepKind::Router:
+  case plan::StepKind::MoeExperts:
+  case plan::StepKind::SwigluMlp:
+  case plan::StepKind::FusedSwigluMlp:
+  case plan::StepKind::FusedMoeExperts:
     return true;
-  default:
-    return false;
   }
+  return false;
 }
 
 llvm::Expected<StepKernelModule> buildStepKernels(MLIRContext &ctx, const plan::PlanT &plan,
@@ -556,41 +1495,61 @@ llvm::Expected<StepKernelModule> buildStepKernels(MLIRContext &ctx, const plan::
   bool sm90 = chip.starts_with("sm_90");
 
   SpecBuilder specs(plan);
-  llvm::StringMap<KernelSpec> built;
+  specs.sm90 = sm90;
+  llvm::StringMap<bool> built;
+  Type ptrType = LLVM::LLVMPointerType::get(&ctx, 1);
   for (uint32_t s = 0; s < plan.steps.size(); ++s) {
-    std::optional<KernelSpec> spec;
-    if (llvm::Error err = specs.build(s, &spec))
+    std::vector<KernelSpec> kernels;
+    if (llvm::Error err = specs.build(s, &kernels))
       return std::move(err);
-    if (!spec) {
+    if (kernels.empty()) {
       result.uncovered.push_back(s);
       continue;
     }
-    plan::KernelEntryT entry;
-    entry.name = spec->name;
-    entry.step = int32_t(s);
-    entry.grid = {1, spec->gridY, 1};
-    entry.block = {spec->block, 1, 1};
-    entry.shared_mem_bytes = 0;
-    entry.tokens_per_block = spec->tokensPerBlock;
-    result.entries.push_back(std::move(entry));
-    if (built.count(spec->name))
-      continue;
+    for (KernelSpec &spec : kernels) {
+      plan::KernelEntryT entry;
+      entry.name = spec.name;
+      entry.step = int32_t(s);
+      entry.grid = {1, spec.gridY, 1};
+      entry.block = {spec.block, 1, 1};
+      entry.shared_mem_bytes = 0;
+      entry.tokens_per_block = spec.tokensPerBlock;
+      entry.scratch_bytes_per_token = spec.scratchPerToken;
+      entry.weight_table = spec.weightTable;
+      result.entries.push_back(std::move(entry));
+      if (built.count(spec.name))
+        continue;
+      built[spec.name] = true;
 
-    // (pointers..., i32 T)
-    SmallVector<Type> args(spec->numPointers, LLVM::LLVMPointerType::get(&ctx, 1));
-    args.push_back(b.getI32Type());
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToEnd(gpuModule.getBody());
-    auto func = gpu::GPUFuncOp::create(b, spec->name, b.getFunctionType(args, {}));
-    func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-    func.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(spec->block), 1, 1}));
-    Block &body = func.getBody().front();
-    b.setInsertionPointToStart(&body);
-    KernelEmitter e(b, sm90);
-    Value tokens = arith::ExtSIOp::create(b, b.getI64Type(), body.getArgument(spec->numPointers));
-    spec->body(e, body.getArguments().take_front(spec->numPointers), tokens);
-    gpu::ReturnOp::create(b);
-    built.try_emplace(spec->name, std::move(*spec));
+      // (pointers..., (state, rows)..., [scratch,] i32 T)
+      SmallVector<Type> args(spec.numPointers, ptrType);
+      for (unsigned i = 0; i < spec.numStates; ++i) {
+        args.push_back(ptrType);
+        args.push_back(b.getI64Type());
+      }
+      if (spec.scratchPerToken)
+        args.push_back(ptrType);
+      args.push_back(b.getI32Type());
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToEnd(gpuModule.getBody());
+      auto func = gpu::GPUFuncOp::create(b, spec.name, b.getFunctionType(args, {}));
+      func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+      func.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(spec.block), 1, 1}));
+      Block &body = func.getBody().front();
+      b.setInsertionPointToStart(&body);
+      KernelEmitter e(b, sm90);
+      KernelArgs kargs;
+      unsigned next = 0;
+      for (; next < spec.numPointers; ++next)
+        kargs.ptrs.push_back(body.getArgument(next));
+      for (unsigned i = 0; i < 2 * spec.numStates; ++i)
+        kargs.states.push_back(body.getArgument(next++));
+      if (spec.scratchPerToken)
+        kargs.scratch = body.getArgument(next++);
+      kargs.tokens = e.toI64(body.getArgument(next));
+      spec.body(e, kargs);
+      gpu::ReturnOp::create(b);
+    }
   }
   result.distinctKernels = built.size();
   return result;
@@ -636,7 +1595,8 @@ generateEachKernelPtx(const plan::PlanT &plan, llvm::StringRef chip,
     KernelPtx kernel;
     kernel.name = func.getName().str();
     for (const plan::KernelEntryT &entry : built->entries)
-      if (entry.name == kernel.name)
+      if (entry.name == kernel.name &&
+          (kernel.steps.empty() || kernel.steps.back() != uint32_t(entry.step)))
         kernel.steps.push_back(uint32_t(entry.step));
     // A copy of the module with this kernel alone.
     OwningOpRef<ModuleOp> single(cast<ModuleOp>(built->module->getOperation()->clone()));

@@ -64,7 +64,8 @@ Error detail::addKernelModules(plan::PlanT &plan, ArrayRef<std::string> chips,
       module->kernels.push_back(std::make_unique<plan::KernelEntryT>(std::move(entry)));
     std::string line =
         formatv("{0}: {1} kernels for {2} of {3} steps, PTX {4:f1} KiB", chip,
-                generated->distinctKernels, module->kernels.size(), plan.steps.size(),
+                generated->distinctKernels, plan.steps.size() - generated->uncovered.size(),
+                plan.steps.size(),
                 generated->ptx.size() / 1024.0);
     if (!generated->ptx.empty() && ptxas) {
       auto assembled = ptx::assemblePtx(*ptxas, generated->ptx, chip);
