@@ -19,7 +19,9 @@
 #include "llvm/Support/Path.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <set>
 
 namespace {
@@ -30,7 +32,8 @@ const std::string kGolden = MOEC_GOLDEN_DIR;
 
 /// What one compile of a fixture is checked for.
 struct Case {
-  std::string variant;       ///< tests/golden/data/<variant>
+  std::string variant;       ///< the manifest's name
+  std::string checkpoint;    ///< its checkpoint directory
   bool quantizeFp8 = false;  ///< --quantize=fp8
   bool bf16Acts = false;     ///< --activations=bf16
 };
@@ -56,7 +59,7 @@ Compiled compileWithKernels(const Case &c) {
   llvm::SmallString<128> dir;
   EXPECT_FALSE(llvm::sys::fs::createUniqueDirectory("moec-step-kernels", dir));
   moec::driver::CompileOptions o;
-  o.checkpointDir = kGolden + "/data/" + c.variant;
+  o.checkpointDir = c.checkpoint;
   o.output = (dir + "/model.plan").str();
   o.quiet = true;
   o.weights = moec::WeightPlacement::External;
@@ -163,20 +166,25 @@ TEST_P(StepKernels, PtxasAssemblesEveryKernelWithoutSpills) {
   }
 }
 
+/// Every variant of tests/golden/manifest.json; the unquantized ones also with
+/// --quantize=fp8, and with bf16 activations.
 std::vector<Case> cases() {
   std::vector<Case> out;
-  std::error_code ec;
-  std::vector<std::string> variants;
-  for (llvm::sys::fs::directory_iterator it(kGolden + "/data", ec), end; it != end && !ec;
-       it.increment(ec))
-    if (llvm::sys::fs::exists(it->path() + "/config.json"))
-      variants.push_back(llvm::sys::path::filename(it->path()).str());
-  std::sort(variants.begin(), variants.end());
-  for (const std::string &v : variants) {
-    out.push_back({v});
-    if (v.find("fp8") == std::string::npos) {
-      out.push_back({v, /*quantizeFp8=*/true});
-      out.push_back({v, true, /*bf16Acts=*/true});
+  std::ifstream in(kGolden + "/manifest.json");
+  nlohmann::json manifest = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (manifest.is_discarded())
+    return out;
+  for (const auto &v : manifest["variants"]) {
+    std::string name = v["name"];
+    llvm::SmallString<256> dir(kGolden);
+    // "checkpoint" (relative to the manifest) when the fixture keeps only outputs.
+    llvm::sys::path::append(dir, v.value("checkpoint", v["dir"].get<std::string>()));
+    llvm::sys::path::remove_dots(dir, /*remove_dot_dot=*/true);
+    std::string path(dir);
+    out.push_back({name, path});
+    if (name.find("fp8") == std::string::npos) {
+      out.push_back({name, path, /*quantizeFp8=*/true});
+      out.push_back({name, path, true, /*bf16Acts=*/true});
     }
   }
   return out;
