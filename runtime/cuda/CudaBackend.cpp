@@ -12,6 +12,7 @@
 #include "CudaDriver.h"
 
 #include "moec/runtime/Backend.h"
+#include "moec/runtime/KernelLaunch.h"
 
 #include "moec/runtime/Plan.h"
 #include "moec/runtime/PlanFormat.h"
@@ -343,52 +344,29 @@ Status CudaBackend::execute(Program &base, const Bindings &bindings) {
   const auto arena = reinterpret_cast<CUdeviceptr>(bindings.arena);
   const int32_t tokens = int32_t(bindings.tokens);
   for (const CudaStep &step : program.steps) {
-    // Arguments in KernelEntry's order: buffers, weights, states (address, rows
-    // per sequence), the scratch, T.
-    // Every argument but T is 8 bytes: collect them all, then point at them.
-    // values = buffers, weights, the weight table, states, scratch.
-    std::vector<uint64_t> values;
+    KernelStepResources r;
     for (uint64_t offset : step.bufferOffsets)
-      values.push_back(arena + offset);
-    const size_t weightsAt = values.size();
-    for (CUdeviceptr w : step.weights)
-      values.push_back(w);
-    values.push_back(step.weightTable);
-    const size_t statesAt = values.size();
+      r.buffers.push_back(arena + offset);
+    r.weights.assign(step.weights.begin(), step.weights.end());
+    r.weightTable = step.weightTable;
     for (int32_t state : step.states) {
       if (size_t(state) >= bindings.numStates)
         return Status::error("cuda: %s: state %d is not bound",
                              program.plan.stepLabel(step.index).c_str(), state);
-      const StateBinding &b = bindings.states[state];
-      values.push_back(reinterpret_cast<uint64_t>(b.data));
-      values.push_back(uint64_t(b.capacity));
+      r.stateData.push_back(reinterpret_cast<uint64_t>(bindings.states[state].data));
+      r.stateRows.push_back(bindings.states[state].capacity);
     }
-    values.push_back(scratch);
-    int32_t t = tokens;
+    r.scratch = scratch;
     for (const Launch &launch : step.launches) {
+      // Every argument is passed from a 64-bit slot; the driver reads T's 4 bytes
+      // from the low half of its slot (little-endian).
+      KernelLaunch k = kernelLaunch(*launch.entry, r, tokens);
       std::vector<void *> args;
-      for (size_t v = 0; v < weightsAt; ++v)
-        args.push_back(&values[v]);
-      if (launch.entry->weight_table()) {
-        args.push_back(&values[statesAt - 1]);
-      } else {
-        for (size_t v = weightsAt; v + 1 < statesAt; ++v)
-          args.push_back(&values[v]);
-      }
-      for (size_t v = statesAt; v + 1 < values.size(); ++v)
-        args.push_back(&values[v]);
-      if (launch.entry->scratch_bytes_per_token() > 0)
-        args.push_back(&values.back());
-      args.push_back(&t);
-      const auto *g = launch.entry->grid();
-      const auto *b = launch.entry->block();
-      unsigned grid[3] = {g ? g->Get(0) : 1u, g ? g->Get(1) : 1u, g ? g->Get(2) : 1u};
-      if (uint32_t per = launch.entry->tokens_per_block())
-        grid[0] = (uint32_t(tokens) + per - 1) / per;
+      for (uint64_t &value : k.args)
+        args.push_back(&value);
       MOEC_RETURN_IF_ERROR(d.check(
-          d.cuLaunchKernel(launch.function, grid[0], grid[1], grid[2], b ? b->Get(0) : 1u,
-                           b ? b->Get(1) : 1u, b ? b->Get(2) : 1u,
-                           launch.entry->shared_mem_bytes(), stream, args.data(), nullptr),
+          d.cuLaunchKernel(launch.function, k.grid[0], k.grid[1], k.grid[2], k.block[0],
+                           k.block[1], k.block[2], k.sharedBytes, stream, args.data(), nullptr),
           ("launching " + launch.entry->name()->str() + " for " +
            program.plan.stepLabel(step.index))
               .c_str()));

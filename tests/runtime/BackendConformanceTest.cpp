@@ -28,6 +28,7 @@
 #include "moec/runtime/Plan.h"
 
 #ifdef MOEC_CONFORMANCE_GPU_KERNELS
+#include "../gpu/EmulatedGpuBackend.h"
 #include "moec/Codegen/StepKernels.h"
 #endif
 
@@ -1194,6 +1195,12 @@ void buildCase(const Case &c, CaseBuilder &b, std::unique_ptr<Plan> *plan,
   ASSERT_TRUE(loaded.ok()) << loaded.message();
 }
 
+#ifdef MOEC_CONFORMANCE_GPU_KERNELS
+/// The generated GPU kernels, interpreted on the CPU, run every case too: registered
+/// before the cases are instantiated over backendNames().
+const bool kEmulatedGpuBackends = (registerEmulatedGpuBackends(), true);
+#endif
+
 /// (backend name, index into allCases()).
 using Param = std::tuple<std::string, size_t>;
 
@@ -1270,7 +1277,9 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, BackendConformance,
     ::testing::Combine(::testing::ValuesIn(backendNames()), ::testing::ValuesIn(caseIndices())),
     [](const ::testing::TestParamInfo<Param> &info) {
-      return std::get<0>(info.param) + "_" + allCases()[std::get<1>(info.param)].name;
+      std::string name = std::get<0>(info.param) + "_" + allCases()[std::get<1>(info.param)].name;
+      std::replace(name.begin(), name.end(), '-', '_'); // emulated-sm_90a
+      return name;
     });
 
 /// A CPU-specific check: FP8 weights in blocks other than [128, 128] are refused

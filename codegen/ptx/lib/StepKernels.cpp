@@ -774,7 +774,9 @@ llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec>
   }
   m.xCols = tokenCols(**x);
   m.yCols = tokenCols(**y);
-  m.bf16Acts = step.activations == plan::DType::BF16;
+  // As on the CPU (isa/Linear.h): the transposed head_linear (q_nope through W_UK)
+  // multiplies its input unrounded.
+  m.bf16Acts = step.activations == plan::DType::BF16 && !m.transpose;
   if (m.yCols != m.outputs())
     return llvm::Error::success();
   bool fp8 = m.weight.fp8();
@@ -822,10 +824,34 @@ llvm::Error SpecBuilder::rope(const plan::StepT &step, std::vector<KernelSpec> *
   spec.name = llvm::formatv("moec_rope_{0}_h{1}s{2}o{3}_d{4}{5}_f{6:x}_a{7:x}", cols, heads,
                             headStride, offset, params.dim, interleaved ? "i" : "h", freqHash,
                             llvm::bit_cast<uint32_t>(factor));
+  // Out of place, y also gets x's columns that are not rotated.
+  bool inPlace = !step.results.empty() && !step.operands.empty() &&
+                 step.results[0] == step.operands[0];
+  if (!inPlace)
+    spec.name += "_copy";
   spec.numPointers = 3; // x, positions, y
   spec.body = [=](KernelEmitter &e, const KernelArgs &args) {
     const auto &p = args.ptrs;
     Value t = e.blockId(gpu::Dimension::x);
+    if (!inPlace)
+      e.loop(e.threadId(), e.c64(cols), e.c64(256), [&](Value j) {
+        // Column j is rotated when j >= offset, (j - offset) / stride < heads and
+        // (j - offset) % stride < dim; the rotation below writes those.
+        Value rel = e.sub(j, e.c64(offset));
+        Value after = arith::CmpIOp::create(e.b, arith::CmpIPredicate::sge, j, e.c64(offset));
+        Value head = arith::DivSIOp::create(e.b, rel, e.c64(headStride ? headStride : 1));
+        Value within = arith::RemSIOp::create(e.b, rel, e.c64(headStride ? headStride : 1));
+        Value rotated = arith::AndIOp::create(
+            e.b, after,
+            arith::AndIOp::create(
+                e.b, arith::CmpIOp::create(e.b, arith::CmpIPredicate::slt, head, e.c64(heads)),
+                arith::CmpIOp::create(e.b, arith::CmpIPredicate::slt, within,
+                                      e.c64(2 * half))));
+        Value i = e.add(e.mul(t, cols), j);
+        e.when(arith::XOrIOp::create(e.b, rotated,
+                                     arith::ConstantOp::create(e.b, e.b.getBoolAttr(true))),
+               [&] { e.store(e.load(e.f32, p[0], i), p[2], i); });
+      });
     Value pos = arith::SIToFPOp::create(e.b, e.f32, e.load(e.i32, p[1], t));
     e.loop(e.threadId(), e.c64(heads * half), e.c64(256), [&](Value idx) {
       Value h = e.divu(idx, half), j = e.remu(idx, half);
@@ -968,7 +994,7 @@ llvm::Error SpecBuilder::expandedAttention(const plan::StepT &step,
   absorbQ.transpose = true;
   absorbQ.yCols = 2 * H * C;
   absorbQ.weight = wa;
-  absorbQ.bf16Acts = bf16Acts;
+  absorbQ.bf16Acts = false; // the transposed product, unrounded as in q_absorb
   MatVec expandV;
   expandV.heads = H;
   expandV.n = v;

@@ -1,0 +1,513 @@
+//===- KernelInterpreter.cpp - run generated kernels on the CPU -----------===//
+
+#include "moec/Codegen/KernelInterpreter.h"
+
+#include "moec/cpu/kernels.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include "llvm/ADT/bit.h"
+#include <cmath>
+#include <cstring>
+
+using namespace mlir;
+
+namespace moec::ptx {
+namespace {
+
+constexpr int kLanes = 32;
+using Lanes = std::array<uint64_t, kLanes>;
+using Mask = uint32_t;
+
+llvm::Error fail(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s", message.str().c_str());
+}
+
+/// Bits a value of `type` occupies in a lane.
+unsigned widthOf(Type type) {
+  if (auto i = dyn_cast<IntegerType>(type))
+    return i.getWidth();
+  if (isa<IndexType, LLVM::LLVMPointerType>(type))
+    return 64;
+  if (auto f = dyn_cast<FloatType>(type))
+    return f.getWidth();
+  if (auto v = dyn_cast<VectorType>(type))
+    return unsigned(v.getNumElements()) * widthOf(v.getElementType());
+  return 64;
+}
+uint64_t truncate(uint64_t v, unsigned width) {
+  return width >= 64 ? v : v & ((uint64_t(1) << width) - 1);
+}
+int64_t signExtend(uint64_t v, unsigned width) {
+  if (width >= 64)
+    return int64_t(v);
+  uint64_t sign = uint64_t(1) << (width - 1);
+  return int64_t((truncate(v, width) ^ sign) - sign);
+}
+float asF32(uint64_t v) { return llvm::bit_cast<float>(uint32_t(v)); }
+double asF64(uint64_t v) { return llvm::bit_cast<double>(v); }
+uint64_t bitsOf(float f) { return llvm::bit_cast<uint32_t>(f); }
+uint64_t bitsOf(double d) { return llvm::bit_cast<uint64_t>(d); }
+/// A float of `type` (f16, f32, f64) as double, and back.
+double toDouble(uint64_t v, Type type) {
+  if (type.isF64())
+    return asF64(v);
+  if (type.isF16())
+    return cpu::f16ToFloat(uint16_t(v));
+  return asF32(v);
+}
+uint64_t fromDouble(double d, Type type) {
+  if (type.isF64())
+    return bitsOf(d);
+  if (type.isF16())
+    return cpu::floatToF16(float(d));
+  return bitsOf(float(d));
+}
+/// Size in bytes of a GEP element / load type.
+uint64_t sizeOf(Type type) { return (widthOf(type) + 7) / 8; }
+
+class Interpreter {
+public:
+  Interpreter(std::array<uint32_t, 3> block) : blockDim(block) {}
+
+  llvm::Error runWarp(gpu::GPUFuncOp kernel, std::array<uint32_t, 3> blockIndex, uint32_t warp,
+                      llvm::ArrayRef<uint64_t> args) {
+    values.clear();
+    blockId = blockIndex;
+    warpBase = warp * kLanes;
+    Mask mask = 0;
+    for (int l = 0; l < kLanes; ++l)
+      if (warpBase + uint32_t(l) < blockDim[0])
+        mask |= Mask(1) << l;
+    Block &entry = kernel.getBody().front();
+    if (entry.getNumArguments() != args.size())
+      return fail(llvm::formatv("{0} takes {1} arguments, given {2}", kernel.getName(),
+                                entry.getNumArguments(), args.size()));
+    for (unsigned i = 0; i < args.size(); ++i) {
+      Lanes l;
+      l.fill(truncate(args[i], widthOf(entry.getArgument(i).getType())));
+      values[entry.getArgument(i)] = l;
+    }
+    SmallVector<Lanes> ignored;
+    return runBlock(entry, mask, &ignored);
+  }
+
+private:
+  Lanes &get(Value v) { return values[v]; }
+
+  /// Runs the ops of `block` for the lanes of `mask`; the terminator's operands
+  /// (scf.yield) go to `yields`.
+  llvm::Error runBlock(Block &block, Mask mask, SmallVector<Lanes> *yields) {
+    for (Operation &op : block) {
+      if (isa<scf::YieldOp, gpu::ReturnOp>(op)) {
+        yields->clear();
+        for (Value v : op.getOperands())
+          yields->push_back(get(v));
+        return llvm::Error::success();
+      }
+      if (llvm::Error err = runOp(&op, mask))
+        return err;
+    }
+    return llvm::Error::success();
+  }
+
+  template <typename Fn> void eachLane(Mask mask, Fn fn) {
+    for (int l = 0; l < kLanes; ++l)
+      if (mask & (Mask(1) << l))
+        fn(l);
+  }
+
+  /// result[l] = fn(operand lanes...), truncated to the result's width.
+  template <typename Fn> void map(Operation *op, Mask mask, Fn fn) {
+    Lanes out{};
+    unsigned width = widthOf(op->getResult(0).getType());
+    eachLane(mask, [&](int l) { out[l] = truncate(fn(l), width); });
+    values[op->getResult(0)] = out;
+  }
+
+  llvm::Error runOp(Operation *op, Mask mask);
+  llvm::Error runFor(scf::ForOp op, Mask mask);
+  llvm::Error runIf(scf::IfOp op, Mask mask);
+  llvm::Error runIntrinsic(LLVM::CallIntrinsicOp op, Mask mask);
+
+  llvm::DenseMap<Value, Lanes> values;
+  std::array<uint32_t, 3> blockDim;
+  std::array<uint32_t, 3> blockId{};
+  uint32_t warpBase = 0;
+};
+
+llvm::Error Interpreter::runFor(scf::ForOp op, Mask mask) {
+  Lanes lb = get(op.getLowerBound()), ub = get(op.getUpperBound()),
+        step = get(op.getStep());
+  Block *body = op.getBody();
+  SmallVector<Lanes> carried;
+  for (Value init : op.getInitArgs())
+    carried.push_back(get(init));
+  Lanes iv = lb;
+  auto active = [&] {
+    Mask m = 0;
+    eachLane(mask, [&](int l) {
+      if (int64_t(iv[l]) < int64_t(ub[l]))
+        m |= Mask(1) << l;
+    });
+    return m;
+  };
+  for (Mask m = active(); m; m = active()) {
+    values[op.getInductionVar()] = iv;
+    for (size_t i = 0; i < carried.size(); ++i)
+      values[op.getRegionIterArgs()[i]] = carried[i];
+    SmallVector<Lanes> yields;
+    if (llvm::Error err = runBlock(*body, m, &yields))
+      return err;
+    eachLane(m, [&](int l) {
+      for (size_t i = 0; i < carried.size(); ++i)
+        carried[i][l] = yields[i][l];
+      iv[l] = uint64_t(int64_t(iv[l]) + int64_t(step[l]));
+    });
+  }
+  for (size_t i = 0; i < carried.size(); ++i)
+    values[op.getResult(i)] = carried[i];
+  return llvm::Error::success();
+}
+
+llvm::Error Interpreter::runIf(scf::IfOp op, Mask mask) {
+  Lanes cond = get(op.getCondition());
+  Mask thenMask = 0;
+  eachLane(mask, [&](int l) {
+    if (cond[l] & 1)
+      thenMask |= Mask(1) << l;
+  });
+  Mask elseMask = mask & ~thenMask;
+  SmallVector<Lanes> thenYields, elseYields;
+  if (thenMask)
+    if (llvm::Error err = runBlock(*op.thenBlock(), thenMask, &thenYields))
+      return err;
+  if (elseMask && !op.getElseRegion().empty())
+    if (llvm::Error err = runBlock(*op.elseBlock(), elseMask, &elseYields))
+      return err;
+  for (unsigned i = 0; i < op.getNumResults(); ++i) {
+    Lanes out{};
+    eachLane(mask, [&](int l) {
+      out[l] = (thenMask >> l) & 1 ? thenYields[i][l] : elseYields[i][l];
+    });
+    values[op.getResult(i)] = out;
+  }
+  return llvm::Error::success();
+}
+
+llvm::Error Interpreter::runIntrinsic(LLVM::CallIntrinsicOp op, Mask mask) {
+  llvm::StringRef name = op.getIntrin();
+  auto arg = [&](unsigned i) -> Lanes & { return get(op.getArgs()[i]); };
+  if (name == "llvm.nvvm.sqrt.rn.f") {
+    Lanes &x = arg(0);
+    map(op, mask, [&](int l) { return bitsOf(std::sqrt(asF32(x[l]))); });
+  } else if (name == "llvm.nvvm.ex2.approx.f32") {
+    Lanes &x = arg(0);
+    map(op, mask, [&](int l) { return bitsOf(std::exp2(asF32(x[l]))); });
+  } else if (name == "llvm.roundeven.f64") {
+    Lanes &x = arg(0);
+    map(op, mask, [&](int l) { return bitsOf(std::nearbyint(asF64(x[l]))); });
+  } else if (name == "llvm.nvvm.e4m3x2.to.f16x2.rn") {
+    // Two e4m3 bytes to two halves, the low byte to the low half.
+    Lanes &x = arg(0);
+    map(op, mask, [&](int l) {
+      uint64_t lo = cpu::floatToF16(cpu::fp8e4m3ToFloat(uint8_t(x[l])));
+      uint64_t hi = cpu::floatToF16(cpu::fp8e4m3ToFloat(uint8_t(x[l] >> 8)));
+      return lo | (hi << 16);
+    });
+  } else if (name == "llvm.nvvm.ff.to.e4m3x2.rn") {
+    // cvt.rn.satfinite.e4m3x2.f32 a, b: a to the high byte, b to the low one.
+    Lanes &a = arg(0), &b = arg(1);
+    map(op, mask, [&](int l) {
+      return uint64_t(cpu::floatToFp8e4m3(asF32(b[l]))) |
+             (uint64_t(cpu::floatToFp8e4m3(asF32(a[l]))) << 8);
+    });
+  } else {
+    return fail("the kernel interpreter does not know intrinsic " + name);
+  }
+  return llvm::Error::success();
+}
+
+llvm::Error Interpreter::runOp(Operation *op, Mask mask) {
+  auto in = [&](unsigned i) -> Lanes & { return get(op->getOperand(i)); };
+  auto inWidth = [&](unsigned i) { return widthOf(op->getOperand(i).getType()); };
+  if (auto c = dyn_cast<arith::ConstantOp>(op)) {
+    uint64_t v = 0;
+    if (auto i = dyn_cast<IntegerAttr>(c.getValue()))
+      v = i.getValue().getZExtValue();
+    else if (auto f = dyn_cast<FloatAttr>(c.getValue()))
+      v = f.getValue().bitcastToAPInt().getZExtValue();
+    else
+      return fail("the kernel interpreter does not know this constant");
+    Lanes l;
+    l.fill(truncate(v, widthOf(c.getType())));
+    values[c.getResult()] = l;
+    return llvm::Error::success();
+  }
+  if (auto f = dyn_cast<scf::ForOp>(op))
+    return runFor(f, mask);
+  if (auto i = dyn_cast<scf::IfOp>(op))
+    return runIf(i, mask);
+  if (auto call = dyn_cast<LLVM::CallIntrinsicOp>(op))
+    return runIntrinsic(call, mask);
+
+  // Integer arithmetic (values kept zero-extended to their width).
+  using BinaryInt = uint64_t (*)(uint64_t, uint64_t, unsigned);
+  BinaryInt binary =
+      llvm::TypeSwitch<Operation *, BinaryInt>(op)
+          .Case<arith::AddIOp>([](auto) -> BinaryInt {
+            return [](uint64_t a, uint64_t b, unsigned) { return a + b; };
+          })
+          .Case<arith::SubIOp>([](auto) -> BinaryInt {
+            return [](uint64_t a, uint64_t b, unsigned) { return a - b; };
+          })
+          .Case<arith::MulIOp>([](auto) -> BinaryInt {
+            return [](uint64_t a, uint64_t b, unsigned) { return a * b; };
+          })
+          .Case<arith::DivUIOp>([](auto) -> BinaryInt {
+            return [](uint64_t a, uint64_t b, unsigned) { return b ? a / b : 0; };
+          })
+          .Case<arith::RemUIOp>([](auto) -> BinaryInt {
+            return [](uint64_t a, uint64_t b, unsigned) { return b ? a % b : 0; };
+          })
+          .Case<arith::DivSIOp>([](auto) -> BinaryInt {
+            return [](uint64_t a, uint64_t b, unsigned w) {
+              int64_t d = signExtend(b, w);
+              return d ? uint64_t(signExtend(a, w) / d) : 0;
+            };
+          })
+          .Case<arith::RemSIOp>([](auto) -> BinaryInt {
+            return [](uint64_t a, uint64_t b, unsigned w) {
+              int64_t d = signExtend(b, w);
+              return d ? uint64_t(signExtend(a, w) % d) : 0;
+            };
+          })
+          .Case<arith::MinUIOp>([](auto) -> BinaryInt {
+            return [](uint64_t a, uint64_t b, unsigned) { return a < b ? a : b; };
+          })
+          .Case<arith::AndIOp>([](auto) -> BinaryInt {
+            return [](uint64_t a, uint64_t b, unsigned) { return a & b; };
+          })
+          .Case<arith::OrIOp>([](auto) -> BinaryInt {
+            return [](uint64_t a, uint64_t b, unsigned) { return a | b; };
+          })
+          .Case<arith::XOrIOp>([](auto) -> BinaryInt {
+            return [](uint64_t a, uint64_t b, unsigned) { return a ^ b; };
+          })
+          .Case<arith::ShLIOp>([](auto) -> BinaryInt {
+            return [](uint64_t a, uint64_t b, unsigned w) { return b < w ? a << b : 0; };
+          })
+          .Case<arith::ShRUIOp>([](auto) -> BinaryInt {
+            return [](uint64_t a, uint64_t b, unsigned w) { return b < w ? a >> b : 0; };
+          })
+          .Default([](Operation *) -> BinaryInt { return nullptr; });
+  if (binary) {
+    Lanes &a = in(0), &b = in(1);
+    unsigned w = inWidth(0);
+    map(op, mask, [&](int l) { return binary(a[l], b[l], w); });
+    return llvm::Error::success();
+  }
+  // Float arithmetic, in the operands' own precision.
+  if (isa<arith::AddFOp, arith::SubFOp, arith::MulFOp, arith::DivFOp, arith::MaximumFOp>(op)) {
+    Lanes &a = in(0), &b = in(1);
+    Type t = op->getResult(0).getType();
+    bool f64 = t.isF64();
+    map(op, mask, [&](int l) -> uint64_t {
+      if (f64) {
+        double x = asF64(a[l]), y = asF64(b[l]);
+        double r = isa<arith::AddFOp>(op)   ? x + y
+                   : isa<arith::SubFOp>(op) ? x - y
+                   : isa<arith::MulFOp>(op) ? x * y
+                   : isa<arith::DivFOp>(op) ? x / y
+                   : (std::isnan(x) || std::isnan(y)) ? NAN
+                                                      : std::fmax(x, y);
+        return bitsOf(r);
+      }
+      float x = asF32(a[l]), y = asF32(b[l]);
+      float r = isa<arith::AddFOp>(op)   ? x + y
+                : isa<arith::SubFOp>(op) ? x - y
+                : isa<arith::MulFOp>(op) ? x * y
+                : isa<arith::DivFOp>(op) ? x / y
+                : (std::isnan(x) || std::isnan(y)) ? NAN
+                                                   : std::fmax(x, y);
+      return bitsOf(r);
+    });
+    return llvm::Error::success();
+  }
+  if (auto fma = dyn_cast<LLVM::FMAOp>(op)) {
+    Lanes &a = in(0), &b = in(1), &c = in(2);
+    bool f64 = fma.getType().isF64();
+    map(op, mask, [&](int l) {
+      return f64 ? bitsOf(std::fma(asF64(a[l]), asF64(b[l]), asF64(c[l])))
+                 : bitsOf(std::fmaf(asF32(a[l]), asF32(b[l]), asF32(c[l])));
+    });
+    return llvm::Error::success();
+  }
+  if (auto cmp = dyn_cast<arith::CmpIOp>(op)) {
+    Lanes &a = in(0), &b = in(1);
+    unsigned w = inWidth(0);
+    auto p = cmp.getPredicate();
+    map(op, mask, [&](int l) -> uint64_t {
+      uint64_t x = a[l], y = b[l];
+      int64_t sx = signExtend(x, w), sy = signExtend(y, w);
+      switch (p) {
+      case arith::CmpIPredicate::eq: return x == y;
+      case arith::CmpIPredicate::ne: return x != y;
+      case arith::CmpIPredicate::ult: return x < y;
+      case arith::CmpIPredicate::ule: return x <= y;
+      case arith::CmpIPredicate::ugt: return x > y;
+      case arith::CmpIPredicate::uge: return x >= y;
+      case arith::CmpIPredicate::slt: return sx < sy;
+      case arith::CmpIPredicate::sle: return sx <= sy;
+      case arith::CmpIPredicate::sgt: return sx > sy;
+      case arith::CmpIPredicate::sge: return sx >= sy;
+      }
+      return 0;
+    });
+    return llvm::Error::success();
+  }
+  if (auto cmp = dyn_cast<arith::CmpFOp>(op)) {
+    Lanes &a = in(0), &b = in(1);
+    Type t = op->getOperand(0).getType();
+    auto p = cmp.getPredicate();
+    map(op, mask, [&](int l) -> uint64_t {
+      double x = toDouble(a[l], t), y = toDouble(b[l], t);
+      bool unordered = std::isnan(x) || std::isnan(y);
+      switch (p) {
+      case arith::CmpFPredicate::OEQ: return !unordered && x == y;
+      case arith::CmpFPredicate::ONE: return !unordered && x != y;
+      case arith::CmpFPredicate::OGT: return !unordered && x > y;
+      case arith::CmpFPredicate::OGE: return !unordered && x >= y;
+      case arith::CmpFPredicate::OLT: return !unordered && x < y;
+      case arith::CmpFPredicate::OLE: return !unordered && x <= y;
+      case arith::CmpFPredicate::UNO: return unordered;
+      case arith::CmpFPredicate::ORD: return !unordered;
+      default: return 0;
+      }
+    });
+    return llvm::Error::success();
+  }
+  if (auto sel = dyn_cast<arith::SelectOp>(op)) {
+    Lanes &c = in(0), &a = in(1), &b = in(2);
+    map(op, mask, [&](int l) { return (c[l] & 1) ? a[l] : b[l]; });
+    return llvm::Error::success();
+  }
+  if (isa<arith::ExtSIOp, arith::IndexCastOp>(op)) {
+    Lanes &a = in(0);
+    unsigned w = inWidth(0);
+    map(op, mask, [&](int l) { return uint64_t(signExtend(a[l], w)); });
+    return llvm::Error::success();
+  }
+  if (isa<arith::ExtUIOp, arith::TruncIOp, arith::BitcastOp>(op)) {
+    Lanes &a = in(0);
+    map(op, mask, [&](int l) { return a[l]; });
+    return llvm::Error::success();
+  }
+  if (isa<arith::ExtFOp, arith::TruncFOp>(op)) {
+    Lanes &a = in(0);
+    Type from = op->getOperand(0).getType(), to = op->getResult(0).getType();
+    map(op, mask, [&](int l) { return fromDouble(toDouble(a[l], from), to); });
+    return llvm::Error::success();
+  }
+  if (isa<arith::SIToFPOp>(op)) {
+    Lanes &a = in(0);
+    unsigned w = inWidth(0);
+    Type to = op->getResult(0).getType();
+    map(op, mask, [&](int l) {
+      int64_t v = signExtend(a[l], w);
+      return to.isF64() ? bitsOf(double(v)) : bitsOf(float(v));
+    });
+    return llvm::Error::success();
+  }
+  if (isa<arith::FPToSIOp>(op)) {
+    Lanes &a = in(0);
+    Type from = op->getOperand(0).getType();
+    map(op, mask, [&](int l) { return uint64_t(int64_t(toDouble(a[l], from))); });
+    return llvm::Error::success();
+  }
+  if (auto gep = dyn_cast<LLVM::GEPOp>(op)) {
+    auto indices = gep.getDynamicIndices();
+    if (indices.size() != 1 || gep.getRawConstantIndices().size() != 1)
+      return fail("the kernel interpreter takes a GEP with one dynamic index");
+    Lanes &base = get(gep.getBase()), &index = get(indices[0]);
+    unsigned w = widthOf(indices[0].getType());
+    uint64_t size = sizeOf(gep.getElemType());
+    map(op, mask, [&](int l) { return base[l] + uint64_t(signExtend(index[l], w)) * size; });
+    return llvm::Error::success();
+  }
+  if (auto load = dyn_cast<LLVM::LoadOp>(op)) {
+    Lanes &address = get(load.getAddr());
+    uint64_t size = sizeOf(load.getType());
+    map(op, mask, [&](int l) {
+      uint64_t v = 0;
+      std::memcpy(&v, reinterpret_cast<const void *>(address[l]), size);
+      return v;
+    });
+    return llvm::Error::success();
+  }
+  if (auto store = dyn_cast<LLVM::StoreOp>(op)) {
+    Lanes &address = get(store.getAddr()), &value = get(store.getValue());
+    uint64_t size = sizeOf(store.getValue().getType());
+    eachLane(mask, [&](int l) {
+      std::memcpy(reinterpret_cast<void *>(address[l]), &value[l], size);
+    });
+    return llvm::Error::success();
+  }
+  if (auto extract = dyn_cast<LLVM::ExtractElementOp>(op)) {
+    Lanes &vec = get(extract.getVector()), &pos = get(extract.getPosition());
+    unsigned w = widthOf(extract.getType());
+    map(op, mask, [&](int l) { return vec[l] >> (w * pos[l]); });
+    return llvm::Error::success();
+  }
+  if (auto id = dyn_cast<gpu::BlockIdOp>(op)) {
+    unsigned d = unsigned(id.getDimension());
+    map(op, mask, [&](int) { return uint64_t(blockId[d]); });
+    return llvm::Error::success();
+  }
+  if (auto id = dyn_cast<gpu::ThreadIdOp>(op)) {
+    if (id.getDimension() != gpu::Dimension::x) {
+      map(op, mask, [&](int) { return uint64_t(0); });
+      return llvm::Error::success();
+    }
+    map(op, mask, [&](int l) { return uint64_t(warpBase + uint32_t(l)); });
+    return llvm::Error::success();
+  }
+  if (auto shfl = dyn_cast<NVVM::ShflOp>(op)) {
+    if (shfl.getKind() != NVVM::ShflKind::bfly || shfl.getReturnValueAndIsValid())
+      return fail("the kernel interpreter takes butterfly shuffles only");
+    Lanes value = get(shfl.getVal()), &offset = get(shfl.getOffset());
+    map(op, mask, [&](int l) {
+      int from = l ^ int(offset[l] & 31);
+      return value[from];
+    });
+    return llvm::Error::success();
+  }
+  return fail("the kernel interpreter does not know '" + op->getName().getStringRef() + "'");
+}
+
+} // namespace
+
+llvm::Error interpretKernel(gpu::GPUFuncOp kernel, std::array<uint32_t, 3> grid,
+                            std::array<uint32_t, 3> block, llvm::ArrayRef<uint64_t> args) {
+  if (block[0] == 0 || block[0] % kLanes != 0 || block[1] != 1 || block[2] != 1)
+    return fail(llvm::formatv("{0}: the kernel interpreter takes blocks of a multiple of 32 "
+                              "threads in x, got {1}x{2}x{3}",
+                              kernel.getName(), block[0], block[1], block[2]));
+  Interpreter interpreter(block);
+  for (uint32_t z = 0; z < grid[2]; ++z)
+    for (uint32_t y = 0; y < grid[1]; ++y)
+      for (uint32_t x = 0; x < grid[0]; ++x)
+        for (uint32_t w = 0; w < block[0] / kLanes; ++w)
+          if (llvm::Error err = interpreter.runWarp(kernel, {x, y, z}, w, args))
+            return fail(kernel.getName() + ": " + llvm::toString(std::move(err)));
+  return llvm::Error::success();
+}
+
+} // namespace moec::ptx

@@ -1,0 +1,48 @@
+//===- KernelLaunch.h - a plan kernel's arguments and launch shape -*- C++ -*-===//
+//
+// plan.fbs's KernelEntry convention in one place, for every executor of the
+// plan's GPU kernels (the CUDA backend, and the kernel interpreter the tests run
+// the same kernels with on the CPU): which addresses and integers a launch of an
+// entry passes, in which order, and its grid for T tokens.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_RUNTIME_KERNELLAUNCH_H
+#define MOEC_RUNTIME_KERNELLAUNCH_H
+
+#include "moec/schema/plan_generated.h"
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace moec {
+
+/// Device addresses (and sizes) one step's kernels read.
+struct KernelStepResources {
+  std::vector<uint64_t> buffers;     ///< operands, then results (arena + offset)
+  std::vector<uint64_t> weights;     ///< weights, each block scale right after its weight
+  uint64_t weightTable = 0;          ///< `weights` as a device array (weight_table entries)
+  std::vector<uint64_t> stateData;   ///< per state: row 0 of sequence 0
+  std::vector<int64_t> stateRows;    ///< per state: rows per sequence
+  uint64_t scratch = 0;              ///< the shared device scratch
+};
+
+/// One launch: the argument values in order, each widened to 64 bits (T, an i32,
+/// is the last one, in the low half), and the launch shape.
+struct KernelLaunch {
+  std::vector<uint64_t> args;
+  std::array<uint32_t, 3> grid{1, 1, 1};
+  std::array<uint32_t, 3> block{1, 1, 1};
+  uint32_t sharedBytes = 0;
+};
+
+/// The launch of `entry` over `tokens` tokens with the step's resources `r`.
+KernelLaunch kernelLaunch(const plan::KernelEntry &entry, const KernelStepResources &r,
+                          int32_t tokens);
+/// The same for an entry in flatbuffers' object form (before the plan is written).
+KernelLaunch kernelLaunch(const plan::KernelEntryT &entry, const KernelStepResources &r,
+                          int32_t tokens);
+
+} // namespace moec
+
+#endif // MOEC_RUNTIME_KERNELLAUNCH_H

@@ -1,0 +1,72 @@
+//===- KernelLaunch.cpp - a plan kernel's arguments and launch shape ------===//
+
+#include "moec/runtime/KernelLaunch.h"
+
+namespace moec {
+namespace {
+
+/// The fields of a KernelEntry a launch needs, from either form.
+struct EntryFields {
+  std::array<uint32_t, 3> grid{1, 1, 1}, block{1, 1, 1};
+  uint32_t tokensPerBlock = 0, sharedBytes = 0;
+  uint64_t scratchPerToken = 0;
+  bool weightTable = false;
+};
+
+KernelLaunch launch(const EntryFields &e, const KernelStepResources &r, int32_t tokens) {
+  KernelLaunch k;
+  k.args = r.buffers;
+  if (e.weightTable)
+    k.args.push_back(r.weightTable);
+  else
+    k.args.insert(k.args.end(), r.weights.begin(), r.weights.end());
+  for (size_t s = 0; s < r.stateData.size(); ++s) {
+    k.args.push_back(r.stateData[s]);
+    k.args.push_back(uint64_t(r.stateRows[s]));
+  }
+  if (e.scratchPerToken > 0)
+    k.args.push_back(r.scratch);
+  k.args.push_back(uint64_t(uint32_t(tokens)));
+  k.grid = e.grid;
+  k.block = e.block;
+  if (e.tokensPerBlock)
+    k.grid[0] = (uint32_t(tokens) + e.tokensPerBlock - 1) / e.tokensPerBlock;
+  k.sharedBytes = e.sharedBytes;
+  return k;
+}
+
+} // namespace
+
+KernelLaunch kernelLaunch(const plan::KernelEntry &entry, const KernelStepResources &r,
+                          int32_t tokens) {
+  EntryFields e;
+  for (uint32_t d = 0; d < 3; ++d) {
+    if (entry.grid() && entry.grid()->size() == 3)
+      e.grid[d] = entry.grid()->Get(d);
+    if (entry.block() && entry.block()->size() == 3)
+      e.block[d] = entry.block()->Get(d);
+  }
+  e.tokensPerBlock = entry.tokens_per_block();
+  e.sharedBytes = entry.shared_mem_bytes();
+  e.scratchPerToken = entry.scratch_bytes_per_token();
+  e.weightTable = entry.weight_table();
+  return launch(e, r, tokens);
+}
+
+KernelLaunch kernelLaunch(const plan::KernelEntryT &entry, const KernelStepResources &r,
+                          int32_t tokens) {
+  EntryFields e;
+  for (size_t d = 0; d < 3; ++d) {
+    if (entry.grid.size() == 3)
+      e.grid[d] = entry.grid[d];
+    if (entry.block.size() == 3)
+      e.block[d] = entry.block[d];
+  }
+  e.tokensPerBlock = entry.tokens_per_block;
+  e.sharedBytes = entry.shared_mem_bytes;
+  e.scratchPerToken = entry.scratch_bytes_per_token;
+  e.weightTable = entry.weight_table;
+  return launch(e, r, tokens);
+}
+
+} // namespace moec

@@ -1,0 +1,20 @@
+//===- EmulatedGpuBackend.h - the plan's GPU kernels, run on the CPU -*- C++ -*-===//
+//
+// A test backend that executes a plan exactly as the cuda backend does (the
+// kernels codegen/ptx generates for each step, in launch order, with
+// KernelLaunch's arguments, weights copied once, scratch and weight tables in
+// "device" memory) except that each kernel's gpu.func is interpreted on the CPU
+// (KernelInterpreter.h) instead of being run from its PTX on a GPU. Registered as
+// "emulated-sm_90a" and "emulated-sm_80": the two targets' kernels differ (FP8
+// widening through cvt.rn.f16x2.e4m3x2 on sm_90a, an integer decode on sm_80).
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_TESTS_GPU_EMULATEDGPUBACKEND_H
+#define MOEC_TESTS_GPU_EMULATEDGPUBACKEND_H
+
+namespace moec {
+/// Registers "emulated-sm_90a" and "emulated-sm_80" (idempotent).
+void registerEmulatedGpuBackends();
+} // namespace moec
+
+#endif // MOEC_TESTS_GPU_EMULATEDGPUBACKEND_H

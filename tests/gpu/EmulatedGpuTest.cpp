@@ -1,0 +1,214 @@
+//===- EmulatedGpuTest.cpp - golden plans on the generated GPU kernels ----===//
+//
+// Every golden variant (as it is, and --quantize=fp8) is compiled, then run
+// twice: on the CPU backend, and with the kernels codegen/ptx generates for
+// sm_90a and for sm_80 interpreted on the CPU (EmulatedGpuBackend: the cuda
+// backend's launch sequence and arguments, the kernels' own MLIR). The prompt's
+// logits (prefill) and four greedy decode steps (decode, one token at a time
+// over the KV cache) must agree with the CPU: the same bound and tokens the GPU
+// check asks of a real GPU (relative error <= 1e-3, identical tokens).
+//
+//===----------------------------------------------------------------------===//
+
+#include "EmulatedGpuBackend.h"
+
+#include "moec/Driver/Driver.h"
+#include "moec/runtime/Executor.h"
+#include "moec/runtime/KvCache.h"
+#include "moec/runtime/Plan.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+namespace moec {
+namespace {
+
+const std::string kGolden = MOEC_GOLDEN_DIR;
+
+struct Case {
+  std::string variant, checkpoint, backend;
+  bool quantizeFp8 = false;
+  bool bf16Acts = false; ///< --activations=bf16
+  bool kvFp8 = false;    ///< --kv-cache=fp8 (sm_90a only)
+};
+
+/// Logits of a prompt and of `steps` greedy decode steps after it, and the tokens.
+struct Outputs {
+  std::vector<float> prompt, decode;
+  std::vector<int32_t> tokens;
+};
+
+Outputs runPlan(const Plan &plan, const std::string &backend, const std::vector<int32_t> &prompt,
+            int steps) {
+  Outputs run;
+  ExecutorOptions options;
+  options.backend = backend;
+  std::unique_ptr<Executor> executor;
+  Status created = Executor::create(plan, options, &executor);
+  EXPECT_TRUE(created.ok()) << created.message();
+  if (!created.ok())
+    return run;
+  std::unique_ptr<KvCache> cache;
+  Status cached = executor->createCache(1, int64_t(prompt.size()) + steps + 1, &cache);
+  EXPECT_TRUE(cached.ok()) << cached.message();
+  const int64_t V = plan.tokenBound(), T = int64_t(prompt.size());
+  std::vector<int32_t> positions(prompt.size()), seqIds(prompt.size(), 0);
+  for (size_t i = 0; i < positions.size(); ++i)
+    positions[i] = int32_t(i);
+  run.prompt.resize(size_t(T * V));
+  TokenBatch batch{prompt.data(), positions.data(), seqIds.data(), T};
+  Status s = executor->forward(batch, *cache, run.prompt.data());
+  EXPECT_TRUE(s.ok()) << s.message();
+  const float *last = run.prompt.data() + (T - 1) * V;
+  int32_t token = int32_t(std::max_element(last, last + V) - last);
+  for (int i = 0; i < steps && s.ok(); ++i) {
+    run.tokens.push_back(token);
+    int32_t position = int32_t(T + i), seq = 0;
+    std::vector<float> logits(static_cast<size_t>(V));
+    TokenBatch one{&token, &position, &seq, 1};
+    s = executor->forward(one, *cache, logits.data());
+    EXPECT_TRUE(s.ok()) << s.message();
+    run.decode.insert(run.decode.end(), logits.begin(), logits.end());
+    token = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
+  run.tokens.push_back(token);
+  return run;
+}
+
+double relativeError(const std::vector<float> &want, const std::vector<float> &got) {
+  double scale = 0, worst = 0;
+  for (float v : want)
+    scale = std::max(scale, double(std::fabs(v)));
+  for (size_t i = 0; i < want.size() && i < got.size(); ++i)
+    worst = std::max(worst, double(std::fabs(want[i] - got[i])));
+  return want.size() == got.size() ? worst / (scale > 0 ? scale : 1) : INFINITY;
+}
+
+class EmulatedGpu : public testing::TestWithParam<Case> {};
+
+TEST_P(EmulatedGpu, AgreesWithTheCpuBackend) {
+  const Case &c = GetParam();
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("moec-emulated-gpu", dir));
+  driver::CompileOptions o;
+  o.checkpointDir = c.checkpoint;
+  o.output = (dir + "/model.plan").str();
+  o.quiet = true;
+  o.weights = WeightPlacement::External;
+  o.maxTokens = 32;
+  o.quantize = c.quantizeFp8 ? driver::QuantizeMode::fp8 : driver::QuantizeMode::none;
+  if (c.bf16Acts)
+    o.activations = driver::ActivationElement::bf16;
+  if (c.kvFp8)
+    o.kvCache = driver::KvCacheElement::fp8;
+  llvm::Error err = driver::compile(o);
+  ASSERT_FALSE(static_cast<bool>(err)) << llvm::toString(std::move(err));
+  std::unique_ptr<Plan> plan;
+  Status loaded = Plan::load(o.output, &plan);
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+
+  std::ifstream promptFile(kGolden + "/data/" + c.variant + "/prompt.json");
+  std::vector<int32_t> prompt = nlohmann::json::parse(promptFile)["tokens"];
+  registerEmulatedGpuBackends();
+  if (std::getenv("MOEC_EMULATED_GPU_TRACE")) {
+    // The first step whose result differs, for debugging a kernel.
+    std::map<uint32_t, std::vector<float>> cpuSteps;
+    for (const char *backend : {"cpu", c.backend.c_str()}) {
+      ExecutorOptions options;
+      options.backend = backend;
+      std::unique_ptr<Executor> executor;
+      ASSERT_TRUE(Executor::create(*plan, options, &executor).ok());
+      std::unique_ptr<KvCache> cache;
+      ASSERT_TRUE(executor->createCache(1, 64, &cache).ok());
+      std::vector<int32_t> positions(prompt.size()), seqIds(prompt.size(), 0);
+      for (size_t i = 0; i < positions.size(); ++i)
+        positions[i] = int32_t(i);
+      std::vector<float> logits(prompt.size() * size_t(plan->tokenBound()));
+      TokenBatch batch{prompt.data(), positions.data(), seqIds.data(), int64_t(prompt.size())};
+      bool reported = false;
+      Status s = executor->forward(batch, *cache, logits.data(),
+                                   [&](uint32_t step, const float *v, int64_t rows, int64_t cols) {
+                                     std::vector<float> got(v, v + rows * cols);
+                                     if (std::string(backend) == "cpu") {
+                                       cpuSteps[step] = got;
+                                     } else if (!reported) {
+                                       double e = relativeError(cpuSteps[step], got);
+                                       if (e > 1e-4) {
+                                         std::cout << "first difference: "
+                                                   << plan->stepLabel(step) << " rel " << e
+                                                   << "\n";
+                                         reported = true;
+                                       }
+                                     }
+                                     return Status();
+                                   });
+      ASSERT_TRUE(s.ok()) << s.message();
+    }
+  }
+  Outputs cpu = runPlan(*plan, "cpu", prompt, 4);
+  Outputs gpu = runPlan(*plan, c.backend, prompt, 4);
+  double promptError = relativeError(cpu.prompt, gpu.prompt);
+  double decodeError = relativeError(cpu.decode, gpu.decode);
+  EXPECT_LE(promptError, 1e-3);
+  EXPECT_LE(decodeError, 1e-3);
+  EXPECT_EQ(gpu.tokens, cpu.tokens);
+  RecordProperty("prompt_rel_error", std::to_string(promptError));
+  RecordProperty("decode_rel_error", std::to_string(decodeError));
+  std::cout << c.variant << (c.quantizeFp8 ? " (fp8)" : "") << (c.bf16Acts ? " (bf16 acts)" : "")
+            << (c.kvFp8 ? " (fp8 kv cache)" : "") << " on " << c.backend
+            << ": prompt logits rel. error " << promptError << ", decode " << decodeError
+            << "\n";
+  plan.reset();
+  llvm::sys::fs::remove_directories(dir);
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  std::ifstream in(kGolden + "/manifest.json");
+  nlohmann::json manifest = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (manifest.is_discarded())
+    return out;
+  for (const auto &v : manifest["variants"]) {
+    std::string name = v["name"];
+    llvm::SmallString<256> dir(kGolden);
+    llvm::sys::path::append(dir, v.value("checkpoint", v["dir"].get<std::string>()));
+    llvm::sys::path::remove_dots(dir, /*remove_dot_dot=*/true);
+    for (const char *backend : {"emulated-sm_90a", "emulated-sm_80"}) {
+      out.push_back({name, std::string(dir), backend, false});
+      if (name.find("fp8") == std::string::npos)
+        out.push_back({name, std::string(dir), backend, true});
+    }
+    // The numeric modes, on one model: bf16 activations (both targets), the FP8
+    // KV cache (sm_90a's cvt.rn.satfinite.e4m3x2.f32).
+    if (name == "v3") {
+      out.push_back({name, std::string(dir), "emulated-sm_90a", true, /*bf16Acts=*/true});
+      out.push_back({name, std::string(dir), "emulated-sm_80", true, /*bf16Acts=*/true});
+      out.push_back({name, std::string(dir), "emulated-sm_90a", false, false, /*kvFp8=*/true});
+    }
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, EmulatedGpu, testing::ValuesIn(cases()),
+                         [](const testing::TestParamInfo<Case> &info) {
+                           std::string name = info.param.variant +
+                                              (info.param.quantizeFp8 ? "_quantized_fp8" : "") +
+                                              (info.param.bf16Acts ? "_bf16acts" : "") +
+                                              (info.param.kvFp8 ? "_kv_fp8" : "") + "_" +
+                                              info.param.backend;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+} // namespace
+} // namespace moec
