@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <vector>
@@ -60,6 +61,10 @@ public:
       d.cuMemFree(memory);
     for (CUdeviceptr table : weightTables)
       d.cuMemFree(table);
+    for (CapturedGraph &g : graphs) {
+      d.cuGraphExecDestroy(g.exec);
+      d.cuGraphDestroy(g.graph);
+    }
     for (cuda::CUmodule module : modules)
       d.cuModuleUnload(module);
     if (scratch)
@@ -96,6 +101,8 @@ public:
       return Status::error("cuda: device %d (%s) has compute capability %d.%d; moec's kernels "
                            "need 8.0 or newer",
                            ordinal, name, major, minor);
+    if (const char *graphs = std::getenv("MOEC_CUDA_GRAPHS"); graphs && std::string(graphs) == "0")
+      graphsEnabled = false;
     return d.check(d.cuStreamCreate(&stream, cuda::CU_STREAM_NON_BLOCKING), "cuStreamCreate");
   }
 
@@ -160,6 +167,8 @@ public:
 
   Status prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Program> *out) override;
   Status execute(Program &program, const Bindings &bindings) override;
+  /// Launches every step of `program` on the stream (or into a capture).
+  Status launchAll(CudaProgram &program, const Bindings &bindings);
   Status synchronize() override {
     return d.check(d.cuStreamSynchronize(stream), "cuStreamSynchronize");
   }
@@ -184,7 +193,28 @@ private:
   std::map<int32_t, CUdeviceptr> weightMemory;
   std::vector<CUdeviceptr> weightTables;
   CUdeviceptr scratch = 0;
-  uint64_t scratchBytes = 0;
+  uint64_t scratchBytes = 0, scratchAllocated = 0;
+
+  /// What a captured graph was launched with: replayed only for the same.
+  struct GraphKey {
+    const Program *program = nullptr;
+    int64_t tokens = 0;
+    uint64_t arena = 0;
+    std::vector<uint64_t> states; ///< per state: address, rows per sequence
+    bool operator==(const GraphKey &o) const {
+      return program == o.program && tokens == o.tokens && arena == o.arena &&
+             states == o.states;
+    }
+  };
+  struct CapturedGraph {
+    GraphKey key;
+    cuda::CUgraph graph = nullptr;
+    cuda::CUgraphExec exec = nullptr;
+  };
+  static constexpr int64_t kGraphTokens = 16; ///< batches up to this size replay graphs
+  static constexpr size_t kMaxGraphs = 32;
+  bool graphsEnabled = true;
+  std::vector<CapturedGraph> graphs;
 };
 
 Status CudaBackend::weight(const Plan &plan, int32_t index, CUdeviceptr *out) {
@@ -321,8 +351,22 @@ Status CudaBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Pr
     }
     program->steps.push_back(std::move(s));
   }
-  if (scratchBytes && !scratch)
+  // The scratch grows to the largest any program needs; captured graphs, which hold
+  // the old addresses, are dropped with it (and whenever a program is prepared: a new
+  // one may take a freed one's address).
+  for (CapturedGraph &g : graphs) {
+    d.cuGraphExecDestroy(g.exec);
+    d.cuGraphDestroy(g.graph);
+  }
+  graphs.clear();
+  if (scratchBytes > scratchAllocated) {
+    if (scratch)
+      d.cuMemFree(scratch);
+    scratch = 0;
+    scratchAllocated = 0;
     MOEC_RETURN_IF_ERROR(d.check(d.cuMemAlloc(&scratch, scratchBytes), "cuMemAlloc (scratch)"));
+    scratchAllocated = scratchBytes;
+  }
   *out = std::move(program);
   return Status();
 }
@@ -341,6 +385,42 @@ Status CudaBackend::execute(Program &base, const Bindings &bindings) {
                              "(KvCache::share): not supported on the cuda backend yet",
                              q, b.prefixSeq[q]);
   }
+  // Small batches (decode) replay a CUDA graph captured on the first call with the
+  // same arguments; MOEC_CUDA_GRAPHS=0 turns graphs off.
+  if (graphsEnabled && !bindings.afterStep && bindings.tokens <= kGraphTokens) {
+    GraphKey key{&program, bindings.tokens, reinterpret_cast<uint64_t>(bindings.arena), {}};
+    for (size_t s = 0; s < bindings.numStates; ++s) {
+      key.states.push_back(reinterpret_cast<uint64_t>(bindings.states[s].data));
+      key.states.push_back(uint64_t(bindings.states[s].capacity));
+    }
+    for (const CapturedGraph &g : graphs)
+      if (g.key == key)
+        return d.check(d.cuGraphLaunch(g.exec, stream), "cuGraphLaunch");
+    MOEC_RETURN_IF_ERROR(
+        d.check(d.cuStreamBeginCapture(stream, cuda::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+                "cuStreamBeginCapture"));
+    Status launched = launchAll(program, bindings);
+    CapturedGraph g{key, nullptr, nullptr};
+    Status ended = d.check(d.cuStreamEndCapture(stream, &g.graph), "cuStreamEndCapture");
+    MOEC_RETURN_IF_ERROR(launched);
+    MOEC_RETURN_IF_ERROR(ended);
+    if (Status s = d.check(d.cuGraphInstantiate(&g.exec, g.graph, 0), "cuGraphInstantiate");
+        !s.ok()) {
+      d.cuGraphDestroy(g.graph);
+      return s;
+    }
+    if (graphs.size() >= kMaxGraphs) {
+      d.cuGraphExecDestroy(graphs.front().exec);
+      d.cuGraphDestroy(graphs.front().graph);
+      graphs.erase(graphs.begin());
+    }
+    graphs.push_back(std::move(g));
+    return d.check(d.cuGraphLaunch(graphs.back().exec, stream), "cuGraphLaunch");
+  }
+  return launchAll(program, bindings);
+}
+
+Status CudaBackend::launchAll(CudaProgram &program, const Bindings &bindings) {
   const auto arena = reinterpret_cast<CUdeviceptr>(bindings.arena);
   const int32_t tokens = int32_t(bindings.tokens);
   for (const CudaStep &step : program.steps) {

@@ -71,6 +71,21 @@ Status load(Driver *d) {
   resolve(handle, "cuStreamCreate", &d->cuStreamCreate, &missing);
   resolve(handle, "cuStreamDestroy_v2", &d->cuStreamDestroy, &missing);
   resolve(handle, "cuStreamSynchronize", &d->cuStreamSynchronize, &missing);
+  resolve(handle, "cuStreamBeginCapture_v2", &d->cuStreamBeginCapture, &missing);
+  resolve(handle, "cuStreamEndCapture", &d->cuStreamEndCapture, &missing);
+  resolve(handle, "cuGraphInstantiateWithFlags", &d->cuGraphInstantiate, &missing);
+  resolve(handle, "cuGraphLaunch", &d->cuGraphLaunch, &missing);
+  resolve(handle, "cuGraphExecDestroy", &d->cuGraphExecDestroy, &missing);
+  resolve(handle, "cuGraphDestroy", &d->cuGraphDestroy, &missing);
+  resolve(handle, "cuMemcpyDtoD_v2", &d->cuMemcpyDtoD, &missing);
+  resolve(handle, "cuEventCreate", &d->cuEventCreate, &missing);
+  resolve(handle, "cuEventRecord", &d->cuEventRecord, &missing);
+  resolve(handle, "cuEventSynchronize", &d->cuEventSynchronize, &missing);
+  // CUDA 13's cuda.h maps cuEventElapsedTime to _v2 (12.8 and newer drivers).
+  if (!::dlsym(handle, "cuEventElapsedTime_v2") ||
+      !resolve(handle, "cuEventElapsedTime_v2", &d->cuEventElapsedTime, &missing))
+    resolve(handle, "cuEventElapsedTime", &d->cuEventElapsedTime, &missing);
+  resolve(handle, "cuEventDestroy_v2", &d->cuEventDestroy, &missing);
   resolve(handle, "cuGetErrorName", &d->cuGetErrorName, &missing);
   resolve(handle, "cuGetErrorString", &d->cuGetErrorString, &missing);
   if (!missing.empty())

@@ -33,3 +33,5 @@ if shutil.which("tmux"):
     config.available_features.add("tmux")
 if shutil.which("ptxas") or os.path.exists("/usr/local/cuda/bin/ptxas"):
     config.available_features.add("ptxas")
+if os.path.exists(os.path.join(config.moec_tools_dir, "moec_gpu_bench")):
+    config.available_features.add("moec-gpu-bench")

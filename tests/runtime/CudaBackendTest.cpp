@@ -11,6 +11,7 @@
 #include "../../runtime/cuda/CudaDriver.h"
 
 #include "moec/runtime/Backend.h"
+#include "moec/runtime/KernelLaunch.h"
 
 #include <gtest/gtest.h>
 
@@ -34,6 +35,32 @@ TEST(CudaBackend, TargetFollowsTheComputeCapability) {
   EXPECT_EQ(cuda::targetForComputeCapability(8, 9), "sm_80");  // L4, L40
   EXPECT_EQ(cuda::targetForComputeCapability(10, 0), "sm_80"); // Blackwell: sm_80 PTX, JIT
   EXPECT_EQ(cuda::targetForComputeCapability(7, 5), "");      // T4: too old
+}
+
+TEST(KernelLaunch, ArgumentsFollowThePlanConvention) {
+  KernelStepResources r;
+  r.buffers = {0x1000, 0x2000, 0x3000};
+  r.weights = {0xa000, 0xa100, 0xb000}; // W0, its scale, W1
+  r.weightTable = 0xc000;
+  r.stateData = {0xd000, 0xe000};
+  r.stateRows = {64, 32};
+  r.scratch = 0xf000;
+  plan::KernelEntryT e;
+  e.grid = {1, 7, 1};
+  e.block = {256, 1, 1};
+  e.tokens_per_block = 4;
+  KernelLaunch k = kernelLaunch(e, r, 10);
+  EXPECT_EQ(k.args, (std::vector<uint64_t>{0x1000, 0x2000, 0x3000, 0xa000, 0xa100, 0xb000,
+                                           0xd000, 64, 0xe000, 32, 10}));
+  EXPECT_EQ(k.grid, (std::array<uint32_t, 3>{3, 7, 1})) << "ceil(10 / 4) token blocks";
+  EXPECT_EQ(k.block, (std::array<uint32_t, 3>{256, 1, 1}));
+  e.weight_table = true;
+  e.scratch_bytes_per_token = 128;
+  e.tokens_per_block = 0;
+  k = kernelLaunch(e, r, 3);
+  EXPECT_EQ(k.args, (std::vector<uint64_t>{0x1000, 0x2000, 0x3000, 0xc000, 0xd000, 64, 0xe000,
+                                           32, 0xf000, 3}));
+  EXPECT_EQ(k.grid, (std::array<uint32_t, 3>{1, 7, 1})) << "a fixed grid stays";
 }
 
 TEST(CudaBackend, CreatesOrSaysWhyNotInOneLine) {

@@ -1,0 +1,309 @@
+//===- GpuBench.cpp - moec_gpu_bench: the generated GPU kernels' speed ----===//
+//
+// The microbenchmarks of the GPU check (tests/gpu/check.sh), each with its
+// reference measured in the same run on the same device:
+//   copy     cuMemcpyDtoD of 1 GiB: the device's copy bandwidth (read + write);
+//   gemv     decode: the FP8 linear kernel at T = 1 over DeepSeek-V3's shapes,
+//            weight bytes per second, as a fraction of the copy bandwidth;
+//   gemm     prefill: the same kernels at M = 4096 tokens, TFLOPS, as a fraction
+//            of the dense FP8 peak given with --peak-tflops (H200: 1979);
+//   mla      decode attention: the absorbed kernel over a 4096-token bf16 latent
+//            cache (C 512, R 64) for 128 heads, cache bytes per second.
+// The kernels are generated here exactly as moec compile --target generates them
+// (codegen/ptx StepKernels.h), for the device's architecture, and run through the
+// driver (libcuda.so.1, dlopen). Without a GPU it says so in one line and exits 2.
+//
+//   moec_gpu_bench [--peak-tflops X] [--reps N]
+//   moec_gpu_bench --ptx-only     no GPU needed: generate the benchmarks' kernels
+//                                 for sm_90a and sm_80 and print ptxas's resources
+//
+//===----------------------------------------------------------------------===//
+
+#include "../runtime/cuda/CudaDriver.h"
+
+#include "moec/Codegen/Ptxas.h"
+#include "moec/Codegen/StepKernels.h"
+#include "moec/runtime/KernelLaunch.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+using moec::cuda::CUdeviceptr;
+using moec::cuda::Driver;
+namespace plan = moec::plan;
+
+[[noreturn]] void die(const std::string &message, int code = 1) {
+  std::fprintf(stderr, "moec_gpu_bench: %s\n", message.c_str());
+  std::exit(code);
+}
+
+void check(const Driver &d, moec::cuda::CUresult r, const char *what) {
+  if (moec::Status s = d.check(r, what); !s.ok())
+    die(s.message());
+}
+
+CUdeviceptr alloc(const Driver &d, uint64_t bytes) {
+  CUdeviceptr p = 0;
+  check(d, d.cuMemAlloc(&p, bytes), "cuMemAlloc");
+  check(d, d.cuMemsetD8(p, 0, bytes), "cuMemsetD8");
+  return p;
+}
+
+/// A one-step plan: `kind` with the given buffers and weights (only the fields the
+/// generators read).
+struct MiniPlan {
+  plan::PlanT plan;
+  int32_t buffer(std::vector<int64_t> shape, plan::DType dtype = plan::DType::F32) {
+    auto b = std::make_unique<plan::BufferT>();
+    b->dtype = dtype;
+    b->shape = std::move(shape);
+    plan.buffers.push_back(std::move(b));
+    return int32_t(plan.buffers.size() - 1);
+  }
+  int32_t weight(std::vector<int64_t> shape, plan::DType dtype) {
+    auto w = std::make_unique<plan::WeightT>();
+    w->dtype = dtype;
+    w->shape = shape;
+    plan.weights.push_back(std::move(w));
+    int32_t index = int32_t(plan.weights.size() - 1);
+    if (dtype == plan::DType::F8E4M3) {
+      int32_t scale = weight({(shape[0] + 127) / 128, (shape[1] + 127) / 128}, plan::DType::F32);
+      plan.weights[size_t(index)]->block_scale = scale;
+      plan.weights[size_t(index)]->block_shape = {128, 128};
+    }
+    return index;
+  }
+};
+
+/// The FP8 linear step y = x W^T, W [N, K] with 128x128 block scales.
+plan::PlanT linearPlan(int64_t N, int64_t K) {
+  MiniPlan m;
+  int32_t x = m.buffer({-1, K}), y = m.buffer({-1, N});
+  int32_t w = m.weight({N, K}, plan::DType::F8E4M3);
+  auto step = std::make_unique<plan::StepT>();
+  step->kind = plan::StepKind::Linear;
+  step->operands = {x};
+  step->results = {y};
+  step->weights = {w};
+  m.plan.steps.push_back(std::move(step));
+  return std::move(m.plan);
+}
+
+/// DeepSeek-V3's absorbed MLA decode: 128 heads, C 512, R 64, a bf16 latent cache.
+constexpr int64_t kHeads = 128, kLatent = 512, kRope = 64, kNope = 128;
+plan::PlanT mlaPlan() {
+  MiniPlan m;
+  int32_t qLat = m.buffer({-1, kHeads * kLatent}), q = m.buffer({-1, kHeads * (kNope + kRope)});
+  int32_t pos = m.buffer({-1}, plan::DType::I32), seq = m.buffer({-1}, plan::DType::I32);
+  int32_t o = m.buffer({-1, kHeads * kLatent});
+  for (int64_t width : {kLatent, kRope}) {
+    auto s = std::make_unique<plan::StateT>();
+    s->dtype = plan::DType::BF16;
+    s->shape = {width};
+    m.plan.states.push_back(std::move(s));
+  }
+  auto step = std::make_unique<plan::StepT>();
+  step->kind = plan::StepKind::LatentAttention;
+  step->operands = {qLat, q, pos, seq};
+  step->results = {o};
+  step->states = {0, 1};
+  plan::LatentAttentionAttrsT attrs;
+  attrs.heads = kHeads;
+  attrs.latent_dim = kLatent;
+  attrs.rope_dim = kRope;
+  attrs.q_stride = kNope + kRope;
+  attrs.q_rope_offset = kNope;
+  attrs.softmax_scale = 0.1f;
+  step->attrs.Set(attrs);
+  m.plan.steps.push_back(std::move(step));
+  return std::move(m.plan);
+}
+
+const int64_t kShapes[][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {4096, 7168}};
+
+/// --ptx-only: the kernels, assembled by ptxas, with their resources.
+int ptxOnly() {
+  std::optional<std::string> ptxas = moec::ptx::findPtxas();
+  if (!ptxas)
+    die("ptxas not found (CUDA_HOME, PATH, /usr/local/cuda/bin)", 2);
+  std::vector<plan::PlanT> plans;
+  for (const auto &nk : kShapes)
+    plans.push_back(linearPlan(nk[0], nk[1]));
+  plans.push_back(mlaPlan());
+  std::printf("target\tkernel\tregisters\tstack_bytes\tspill_bytes\n");
+  for (const char *chip : {"sm_90a", "sm_80"})
+    for (const plan::PlanT &p : plans) {
+      auto ptx = moec::ptx::generateStepKernelPtx(p, chip);
+      if (!ptx)
+        die(llvm::toString(ptx.takeError()));
+      auto assembled = moec::ptx::assemblePtx(*ptxas, ptx->ptx, chip);
+      if (!assembled)
+        die(llvm::toString(assembled.takeError()));
+      for (const moec::ptx::KernelResources &k : assembled->kernels)
+        std::printf("%s\t%s\t%u\t%llu\t%llu\n", chip, k.name.c_str(), k.registers,
+                    (unsigned long long)k.stackBytes,
+                    (unsigned long long)(k.spillStoreBytes + k.spillLoadBytes));
+    }
+  return 0;
+}
+
+/// The generated kernels of step 0, loaded.
+struct Loaded {
+  std::vector<plan::KernelEntryT> entries;
+  std::vector<moec::cuda::CUfunction> functions;
+};
+
+Loaded load(const Driver &d, const plan::PlanT &p, const std::string &chip) {
+  auto ptx = moec::ptx::generateStepKernelPtx(p, chip);
+  if (!ptx)
+    die(llvm::toString(ptx.takeError()));
+  if (ptx->entries.empty())
+    die("no kernel generated");
+  moec::cuda::CUmodule module = nullptr;
+  check(d, d.cuModuleLoadData(&module, ptx->ptx.c_str()), "JIT-compiling the kernels");
+  Loaded l;
+  for (plan::KernelEntryT &e : ptx->entries) {
+    moec::cuda::CUfunction f = nullptr;
+    check(d, d.cuModuleGetFunction(&f, module, e.name.c_str()), "cuModuleGetFunction");
+    l.functions.push_back(f);
+    l.entries.push_back(std::move(e));
+  }
+  return l;
+}
+
+/// Milliseconds per run of `launch` (after one warm-up), over `reps` runs.
+template <typename Fn> double time(const Driver &d, int reps, Fn launch) {
+  moec::cuda::CUevent start = nullptr, stop = nullptr;
+  check(d, d.cuEventCreate(&start, 0), "cuEventCreate");
+  check(d, d.cuEventCreate(&stop, 0), "cuEventCreate");
+  launch();
+  check(d, d.cuCtxSynchronize(), "cuCtxSynchronize");
+  check(d, d.cuEventRecord(start, nullptr), "cuEventRecord");
+  for (int i = 0; i < reps; ++i)
+    launch();
+  check(d, d.cuEventRecord(stop, nullptr), "cuEventRecord");
+  check(d, d.cuEventSynchronize(stop), "cuEventSynchronize");
+  float ms = 0;
+  check(d, d.cuEventElapsedTime(&ms, start, stop), "cuEventElapsedTime");
+  d.cuEventDestroy(start);
+  d.cuEventDestroy(stop);
+  return double(ms) / reps;
+}
+
+void launchAll(const Driver &d, const Loaded &l, const moec::KernelStepResources &r,
+               int32_t tokens) {
+  for (size_t i = 0; i < l.entries.size(); ++i) {
+    moec::KernelLaunch k = moec::kernelLaunch(l.entries[i], r, tokens);
+    std::vector<void *> args;
+    for (uint64_t &v : k.args)
+      args.push_back(&v);
+    check(d, d.cuLaunchKernel(l.functions[i], k.grid[0], k.grid[1], k.grid[2], k.block[0],
+                              k.block[1], k.block[2], k.sharedBytes, nullptr, args.data(),
+                              nullptr),
+          "cuLaunchKernel");
+  }
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  double peak = 1979; // H100/H200 SXM dense FP8 tensor TFLOPS
+  int reps = 20;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--peak-tflops" && i + 1 < argc)
+      peak = std::atof(argv[++i]);
+    else if (a == "--reps" && i + 1 < argc)
+      reps = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--ptx-only")
+      return ptxOnly();
+    else
+      die("usage: moec_gpu_bench [--peak-tflops X] [--reps N] | --ptx-only", 2);
+  }
+  const Driver *dp = nullptr;
+  if (moec::Status s = moec::cuda::openDriver(&dp); !s.ok())
+    die(s.message(), 2);
+  const Driver &d = *dp;
+  moec::cuda::CUdevice device = 0;
+  moec::cuda::CUcontext ctx = nullptr;
+  check(d, d.cuDeviceGet(&device, 0), "cuDeviceGet");
+  check(d, d.cuDevicePrimaryCtxRetain(&ctx, device), "cuDevicePrimaryCtxRetain");
+  check(d, d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+  int major = 0, minor = 0;
+  d.cuDeviceGetAttribute(&major, moec::cuda::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+  d.cuDeviceGetAttribute(&minor, moec::cuda::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+  char name[256] = {};
+  d.cuDeviceGetName(name, sizeof(name) - 1, device);
+  std::string chip = moec::cuda::targetForComputeCapability(major, minor);
+  if (chip.empty())
+    die("compute capability " + std::to_string(major) + "." + std::to_string(minor) +
+        " is below 8.0");
+  std::printf("device: %s (compute capability %d.%d, kernels for %s)\n\n", name, major, minor,
+              chip.c_str());
+
+  // copy: the reference bandwidth.
+  const uint64_t copyBytes = uint64_t(1) << 30;
+  CUdeviceptr src = alloc(d, copyBytes), dst = alloc(d, copyBytes);
+  double copyMs = time(d, reps, [&] { check(d, d.cuMemcpyDtoD(dst, src, copyBytes), "copy"); });
+  double copyGBs = 2.0 * double(copyBytes) / (copyMs * 1e-3) / 1e9;
+  d.cuMemFree(src);
+  d.cuMemFree(dst);
+  std::printf("| benchmark | shape | time | rate | vs reference |\n|---|---|---|---|---|\n");
+  std::printf("| copy (DtoD, read + write) | 1 GiB | %.3f ms | %.0f GB/s | reference |\n", copyMs,
+              copyGBs);
+
+  // gemv / gemm: the FP8 linear kernel over DeepSeek-V3's shapes.
+  for (const auto &nk : kShapes) {
+    const int64_t N = nk[0], K = nk[1];
+    for (int64_t T : {int64_t(1), int64_t(4096)}) {
+      Loaded l = load(d, linearPlan(N, K), chip);
+      moec::KernelStepResources r;
+      r.buffers = {alloc(d, uint64_t(T * K) * 4), alloc(d, uint64_t(T * N) * 4)};
+      r.weights = {alloc(d, uint64_t(N * K)),
+                   alloc(d, uint64_t(((N + 127) / 128) * ((K + 127) / 128)) * 4)};
+      int runs = T == 1 ? reps * 10 : std::max(1, reps / 4);
+      double ms = time(d, runs, [&] { launchAll(d, l, r, int32_t(T)); });
+      if (T == 1) {
+        double gbs = double(N * K) / (ms * 1e-3) / 1e9;
+        std::printf("| decode GEMV, FP8 weights | %lldx%lld, T=1 | %.4f ms | %.0f GB/s | %.1f%% of copy |\n",
+                    (long long)N, (long long)K, ms, gbs, 100.0 * gbs / copyGBs);
+      } else {
+        double tflops = 2.0 * double(T) * double(N) * double(K) / (ms * 1e-3) / 1e12;
+        std::printf("| FP8 GEMM | M=%lld, %lldx%lld | %.3f ms | %.1f TFLOPS | %.2f%% of %.0f peak; cuBLASLt not measured |\n",
+                    (long long)T, (long long)N, (long long)K, ms, tflops, 100.0 * tflops / peak,
+                    peak);
+      }
+      for (uint64_t p : r.buffers)
+        d.cuMemFree(p);
+      for (uint64_t p : r.weights)
+        d.cuMemFree(p);
+    }
+  }
+
+  // mla: absorbed decode attention, 128 heads over a 4096-token bf16 latent cache.
+  {
+    const int64_t H = kHeads, C = kLatent, R = kRope, rows = 4096;
+    Loaded l = load(d, mlaPlan(), chip);
+    moec::KernelStepResources r;
+    CUdeviceptr position = alloc(d, 4);
+    int32_t last = int32_t(rows - 1);
+    check(d, d.cuMemcpyHtoD(position, &last, 4), "cuMemcpyHtoD");
+    r.buffers = {alloc(d, uint64_t(H * C) * 4), alloc(d, uint64_t(H * (128 + R)) * 4), position,
+                 alloc(d, 4), alloc(d, uint64_t(H * C) * 4)};
+    r.stateData = {alloc(d, uint64_t(rows * C) * 2), alloc(d, uint64_t(rows * R) * 2)};
+    r.stateRows = {rows, rows};
+    double ms = time(d, reps, [&] { launchAll(d, l, r, 1); });
+    double bytes = double(rows * (C + R) * 2);
+    double gbs = bytes / (ms * 1e-3) / 1e9;
+    std::printf("| MLA decode (absorbed), bf16 cache | 128 heads, 4096 rows, C 512, R 64 | %.4f ms | %.0f GB/s of cache | %.1f%% of copy |\n",
+                ms, gbs, 100.0 * gbs / copyGBs);
+  }
+  return 0;
+}
