@@ -13,6 +13,7 @@
 #include "EmulatedGpuBackend.h"
 
 #include "moec/Driver/Driver.h"
+#include "moec/cpu/kernels.h"
 #include "moec/runtime/Executor.h"
 #include "moec/runtime/KvCache.h"
 #include "moec/runtime/Plan.h"
@@ -120,6 +121,11 @@ TEST_P(EmulatedGpu, AgreesWithTheCpuBackend) {
   std::ifstream promptFile(kGolden + "/data/" + c.variant + "/prompt.json");
   std::vector<int32_t> prompt = nlohmann::json::parse(promptFile)["tokens"];
   registerEmulatedGpuBackends();
+  // The CPU reference below AMX: the AMX-BF16 tiles read bf16 subnormals as zero
+  // (kernels.h), which moves bf16-activation products by up to 1e-3 on the trained
+  // model; every other level multiplies the rounded inputs exactly.
+  if (cpu::detectedSimdLevel() == cpu::SimdLevel::Avx512Amx)
+    ASSERT_TRUE(cpu::setSimdLevelForTesting(cpu::SimdLevel::Avx512Vnni));
   if (std::getenv("MOEC_EMULATED_GPU_TRACE")) {
     // The first step whose result differs, for debugging a kernel.
     std::map<uint32_t, std::vector<float>> cpuSteps;
@@ -143,7 +149,7 @@ TEST_P(EmulatedGpu, AgreesWithTheCpuBackend) {
                                        cpuSteps[step] = got;
                                      } else if (!reported) {
                                        double e = relativeError(cpuSteps[step], got);
-                                       if (e > 1e-4) {
+                                       if (e > (std::getenv("MOEC_EMULATED_GPU_TRACE")[0] == '2' ? 1e-6 : 1e-4)) {
                                          std::cout << "first difference: "
                                                    << plan->stepLabel(step) << " rel " << e
                                                    << "\n";
@@ -159,8 +165,12 @@ TEST_P(EmulatedGpu, AgreesWithTheCpuBackend) {
   Outputs gpu = runPlan(*plan, c.backend, prompt, 4);
   double promptError = relativeError(cpu.prompt, gpu.prompt);
   double decodeError = relativeError(cpu.decode, gpu.decode);
-  EXPECT_LE(promptError, 1e-3);
-  EXPECT_LE(decodeError, 1e-3);
+  // With bf16 activations an fp32 difference in the order of sums (1e-6) can move an
+  // input across a bf16 rounding boundary (2^-9 relative), and the tiny models carry
+  // that on: the golden test's bound for that mode (GoldenTest.cpp), tokens identical.
+  const double bound = c.bf16Acts ? 5e-3 : 1e-3;
+  EXPECT_LE(promptError, bound);
+  EXPECT_LE(decodeError, bound);
   EXPECT_EQ(gpu.tokens, cpu.tokens);
   RecordProperty("prompt_rel_error", std::to_string(promptError));
   RecordProperty("decode_rel_error", std::to_string(decodeError));
@@ -188,8 +198,13 @@ std::vector<Case> cases() {
       if (name.find("fp8") == std::string::npos)
         out.push_back({name, std::string(dir), backend, true});
     }
-    // The numeric modes, on one model: bf16 activations (both targets), the FP8
-    // KV cache (sm_90a's cvt.rn.satfinite.e4m3x2.f32).
+    // The numeric modes: bf16 activations (the tensor-core linear, mma.sync), on the
+    // trained model too (K up to 1024: several 128-wide scale blocks per product);
+    // the FP8 KV cache (sm_90a's cvt.rn.satfinite.e4m3x2.f32).
+    if (name == "poems") {
+      out.push_back({name, std::string(dir), "emulated-sm_80", false, /*bf16Acts=*/true});
+      out.push_back({name, std::string(dir), "emulated-sm_90a", true, /*bf16Acts=*/true});
+    }
     if (name == "v3") {
       out.push_back({name, std::string(dir), "emulated-sm_90a", true, /*bf16Acts=*/true});
       out.push_back({name, std::string(dir), "emulated-sm_80", true, /*bf16Acts=*/true});

@@ -110,7 +110,10 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
       plan::StepKind kind = compiled.stepKinds[e.step];
       EXPECT_TRUE(moec::ptx::hasStepKernelGenerator(kind)) << moec::stepKindName(kind);
       if (kind == plan::StepKind::Linear || kind == plan::StepKind::HeadLinear) {
-        EXPECT_EQ(e.tokens_per_block, 4u);
+        // 16-token tiles on the tensor cores (bf16 activations), else 4 per block.
+        bool mma = e.name.rfind("moec_linear_mma_", 0) == 0;
+        EXPECT_EQ(e.tokens_per_block, mma ? 16u : 4u) << e.name;
+        EXPECT_TRUE(!mma || GetParam().bf16Acts) << e.name;
         EXPECT_EQ(e.scratch_bytes_per_token, 0u);
       }
       // Phased steps pass data through scratch; the routed experts their weights
@@ -137,6 +140,10 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
     bool cvt = m.ptx.find("cvt.rn.f16x2.e4m3x2") != std::string::npos;
     EXPECT_EQ(cvt, sm90 && compiled.hasFp8Weights)
         << "FP8 weights widen through cvt.rn.f16x2.e4m3x2 on sm_90a only";
+    EXPECT_EQ(m.ptx.find("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32") !=
+                  std::string::npos,
+              GetParam().bf16Acts)
+        << "bf16 activations put the linear steps on the tensor cores";
   }
 }
 

@@ -137,7 +137,11 @@ private:
   llvm::Error runIf(scf::IfOp op, Mask mask);
   llvm::Error runIntrinsic(LLVM::CallIntrinsicOp op, Mask mask);
 
+  llvm::Error runMma(NVVM::MmaOp op, Mask mask);
+
   llvm::DenseMap<Value, Lanes> values;
+  /// Struct values (mma.sync's results), one Lanes per member.
+  llvm::DenseMap<Value, SmallVector<Lanes, 4>> structs;
   std::array<uint32_t, 3> blockDim;
   std::array<uint32_t, 3> blockId{};
   uint32_t warpBase = 0;
@@ -202,6 +206,51 @@ llvm::Error Interpreter::runIf(scf::IfOp op, Mask mask) {
   return llvm::Error::success();
 }
 
+/// mma.sync m16n8k16, row x col, bf16 operands, f32 accumulators: the warp's
+/// fragments gathered into the 16x16 A, 16x8 B and 16x8 C of PTX's layout (lane
+/// L: group g = L / 4, t = L % 4; A regs {g, 2t..}, {g+8, 2t..}, {g, 2t+8..},
+/// {g+8, 2t+8..}; B regs {k 2t.., n g}, {k 2t+8.., n g}; C {g, 2t..}, {g+8, 2t..}),
+/// the products summed in fp32, scattered back.
+llvm::Error Interpreter::runMma(NVVM::MmaOp op, Mask mask) {
+  if (op.getShape().getM() != 16 || op.getShape().getN() != 8 || op.getShape().getK() != 16 ||
+      op.getOperandA().size() != 4 || op.getOperandB().size() != 2 ||
+      op.getOperandC().size() != 4)
+    return fail("the kernel interpreter takes mma.sync m16n8k16 with bf16 operands only");
+  if (mask != ~Mask(0))
+    return fail("mma.sync with inactive lanes");
+  float A[16][16], B[16][8], C[16][8];
+  auto bf16 = [](uint64_t bits) { return llvm::bit_cast<float>(uint32_t(bits & 0xffff) << 16); };
+  for (int l = 0; l < kLanes; ++l) {
+    int g = l / 4, t = l % 4;
+    const int rows[4] = {g, g + 8, g, g + 8}, cols[4] = {2 * t, 2 * t, 2 * t + 8, 2 * t + 8};
+    for (int r = 0; r < 4; ++r) {
+      uint64_t v = get(op.getOperandA()[r])[l];
+      A[rows[r]][cols[r]] = bf16(v);
+      A[rows[r]][cols[r] + 1] = bf16(v >> 16);
+    }
+    for (int r = 0; r < 2; ++r) {
+      uint64_t v = get(op.getOperandB()[r])[l];
+      B[2 * t + 8 * r][g] = bf16(v);
+      B[2 * t + 8 * r + 1][g] = bf16(v >> 16);
+    }
+    for (int r = 0; r < 4; ++r)
+      C[g + (r < 2 ? 0 : 8)][2 * t + r % 2] = asF32(get(op.getOperandC()[r])[l]);
+  }
+  SmallVector<Lanes, 4> d(4);
+  for (int l = 0; l < kLanes; ++l) {
+    int g = l / 4, t = l % 4;
+    for (int r = 0; r < 4; ++r) {
+      int m = g + (r < 2 ? 0 : 8), n = 2 * t + r % 2;
+      float sum = C[m][n];
+      for (int kk = 0; kk < 16; ++kk)
+        sum = std::fmaf(A[m][kk], B[kk][n], sum);
+      d[r][l] = bitsOf(sum);
+    }
+  }
+  structs[op.getResult()] = std::move(d);
+  return llvm::Error::success();
+}
+
 llvm::Error Interpreter::runIntrinsic(LLVM::CallIntrinsicOp op, Mask mask) {
   llvm::StringRef name = op.getIntrin();
   auto arg = [&](unsigned i) -> Lanes & { return get(op.getArgs()[i]); };
@@ -257,6 +306,16 @@ llvm::Error Interpreter::runOp(Operation *op, Mask mask) {
     return runIf(i, mask);
   if (auto call = dyn_cast<LLVM::CallIntrinsicOp>(op))
     return runIntrinsic(call, mask);
+  if (auto mma = dyn_cast<NVVM::MmaOp>(op))
+    return runMma(mma, mask);
+  if (auto extract = dyn_cast<LLVM::ExtractValueOp>(op)) {
+    auto found = structs.find(extract.getContainer());
+    if (found == structs.end() || extract.getPosition().size() != 1 ||
+        size_t(extract.getPosition()[0]) >= found->second.size())
+      return fail("the kernel interpreter takes extractvalue of an mma.sync result only");
+    values[extract.getResult()] = found->second[size_t(extract.getPosition()[0])];
+    return llvm::Error::success();
+  }
 
   // Integer arithmetic (values kept zero-extended to their width).
   using BinaryInt = uint64_t (*)(uint64_t, uint64_t, unsigned);

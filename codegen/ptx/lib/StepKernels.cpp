@@ -475,6 +475,123 @@ struct MatVec {
   }
 };
 
+/// linear on the tensor cores, for steps whose products round their inputs to
+/// bf16 (Step.activations = BF16) with bf16 or FP8 weights: mma.sync m16n8k16 with
+/// bf16 operands and fp32 accumulation, a warp per tile of 16 tokens x 8 outputs.
+/// FP8 weights are widened to bf16 in registers (exactly: e4m3 has 3 mantissa bits);
+/// each 128-wide block of K is summed on its own and multiplied by its scale, as the
+/// spec's fp32 block-scaled product. Same sums as MatVec, in another order.
+struct MmaLinear {
+  int64_t n = 0, k = 0, xCols = 0, yCols = 0;
+  WeightAccess weight;
+
+  static constexpr int64_t kTileTokens = 16, kTileOutputs = 8, kStep = 16;
+
+  /// Whether the tensor-core path applies (else MatVec runs the step).
+  static bool applies(const MatVec &m) {
+    bool fp8 = m.weight.fp8();
+    return m.bf16Acts && m.heads == 1 && !m.transpose && m.xStride == 0 && m.xOffset == 0 &&
+           m.rowOffset == 0 && m.yOffset == 0 && m.k == m.weight.cols && m.k % kStep == 0 &&
+           m.n % kTileOutputs == 0 &&
+           (m.weight.dtype == plan::DType::BF16 ||
+            (fp8 && m.weight.blockRows % kTileOutputs == 0 && m.weight.blockCols % kStep == 0));
+  }
+
+  std::string key() const {
+    return llvm::formatv("{0}_n{1}k{2}_x{3}_y{4}", weight.key(), n, k, xCols, yCols);
+  }
+
+  KernelSpec spec(std::string name) const {
+    KernelSpec s;
+    s.name = std::move(name);
+    s.numPointers = weight.fp8() ? 4 : 3; // x, y, W[, scale]
+    s.block = kWarpsPerBlock * kWarp;
+    int64_t tiles = n / kTileOutputs;
+    s.gridY = unsigned((tiles + kWarpsPerBlock - 1) / kWarpsPerBlock);
+    s.tokensPerBlock = kTileTokens;
+    MmaLinear self = *this;
+    s.body = [self](KernelEmitter &e, const KernelArgs &a) {
+      self.emit(e, a.ptrs[0], a.ptrs[1], a.ptrs[2], a.ptrs.size() > 3 ? a.ptrs[3] : a.ptrs[2],
+                a.tokens);
+    };
+    return s;
+  }
+
+  /// Two f32 values as bf16 (nearest even) packed in an i32, the first in the low half.
+  static Value packBf16(KernelEmitter &e, Value lo, Value hi) {
+    auto bits = [&](Value v) {
+      Value b = arith::BitcastOp::create(e.b, e.i32, e.roundToBf16(v));
+      return arith::ShRUIOp::create(e.b, b, e.c32(16));
+    };
+    return arith::OrIOp::create(e.b, bits(lo), arith::ShLIOp::create(e.b, bits(hi), e.c32(16)));
+  }
+
+  void emit(KernelEmitter &e, Value x, Value y, Value w, Value scale, Value tokens) const {
+    Value tid = e.threadId();
+    Value lane = e.remu(tid, kWarp);
+    Value group = e.divu(lane, 4), inGroup = e.remu(lane, 4);
+    Value tile = e.add(e.mul(e.blockId(gpu::Dimension::y), kWarpsPerBlock), e.divu(tid, kWarp));
+    int64_t tiles = n / kTileOutputs;
+    e.when(e.ult(tile, e.c64(tiles)), [&] {
+      Value m0 = e.mul(e.blockId(gpu::Dimension::x), kTileTokens);
+      Value n0 = e.mul(tile, kTileOutputs);
+      Value last = e.add(tokens, e.c64(-1));
+      Value row0 = e.minu(e.add(m0, group), last);
+      Value row1 = e.minu(e.add(e.add(m0, group), 8), last);
+      Value wRow = e.add(n0, group);
+      Value col = e.mul(inGroup, 2);
+      auto xAt = [&](Value row, Value kk) { return e.load(e.f32, x, e.add(e.mul(row, xCols), kk)); };
+      // Each K block (128 for FP8: one scale; the whole K for bf16) on its own.
+      int64_t block = weight.fp8() ? weight.blockCols : k;
+      auto f32x4 = LLVM::LLVMStructType::getLiteral(e.b.getContext(),
+                                                     {e.f32, e.f32, e.f32, e.f32});
+      SmallVector<Value> zero(4, e.cf(0.0f));
+      SmallVector<Value> acc = e.loop(
+          e.c64(0), e.c64(k), e.c64(block), zero, [&](Value kb, ValueRange outer) {
+            Value kEnd = e.minu(e.add(kb, block), e.c64(k));
+            SmallVector<Value> part = e.loop(
+                kb, kEnd, e.c64(kStep), zero, [&](Value k0, ValueRange c) -> SmallVector<Value> {
+                  Value ka = e.add(k0, col), kb8 = e.add(ka, 8);
+                  Value a[4] = {packBf16(e, xAt(row0, ka), xAt(row0, e.add(ka, 1))),
+                                packBf16(e, xAt(row1, ka), xAt(row1, e.add(ka, 1))),
+                                packBf16(e, xAt(row0, kb8), xAt(row0, e.add(kb8, 1))),
+                                packBf16(e, xAt(row1, kb8), xAt(row1, e.add(kb8, 1)))};
+                  // The weights unscaled (the block's scale multiplies the block's sum).
+                  auto wRaw = [&](Value kk) {
+                    return e.loadAsF32(weight.dtype, w, e.add(e.mul(wRow, weight.cols), kk));
+                  };
+                  Value bReg[2] = {packBf16(e, wRaw(ka), wRaw(e.add(ka, 1))),
+                                   packBf16(e, wRaw(kb8), wRaw(e.add(kb8, 1)))};
+                  Value d = NVVM::MmaOp::create(
+                      e.b, f32x4, ValueRange(a), ValueRange(bReg), c,
+                      ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
+                      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
+                      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row, NVVM::MMALayout::col});
+                  SmallVector<Value> next;
+                  for (int64_t i = 0; i < 4; ++i)
+                    next.push_back(LLVM::ExtractValueOp::create(e.b, d, ArrayRef<int64_t>{i}));
+                  return next;
+                });
+            Value s = e.cf(1.0f);
+            if (weight.fp8())
+              s = e.load(e.f32, scale,
+                         e.add(e.mul(e.divu(n0, weight.blockRows), weight.scaleCols),
+                               e.divu(kb, weight.blockCols)));
+            SmallVector<Value> next;
+            for (int64_t i = 0; i < 4; ++i)
+              next.push_back(weight.fp8() ? e.fma(part[i], s, outer[i]) : e.fadd(outer[i], part[i]));
+            return next;
+          });
+      // c0, c1: token m0 + group, outputs n0 + 2 inGroup + {0, 1}; c2, c3: token + 8.
+      for (int64_t i = 0; i < 4; ++i) {
+        Value t = e.add(e.add(m0, group), i < 2 ? 0 : 8);
+        Value out = e.add(e.add(n0, col), i % 2);
+        e.when(e.ult(t, tokens), [&] { e.store(acc[i], y, e.add(e.mul(t, yCols), out)); });
+      }
+    });
+  }
+};
+
 /// Absorbed MLA attention for one (token, head) per warp: scores of the latent
 /// query with every cached latent row j <= positions[t] of the token's sequence
 /// plus the rope parts, an online softmax, and the latents weighted by it.
@@ -780,6 +897,16 @@ llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec>
   if (m.yCols != m.outputs())
     return llvm::Error::success();
   bool fp8 = m.weight.fp8();
+  if (step.kind == plan::StepKind::Linear && MmaLinear::applies(m)) {
+    MmaLinear mma;
+    mma.n = m.n;
+    mma.k = m.k;
+    mma.xCols = m.xCols;
+    mma.yCols = m.yCols;
+    mma.weight = m.weight;
+    out->push_back(mma.spec("moec_linear_mma_" + mma.key()));
+    return llvm::Error::success();
+  }
   out->push_back(m.spec("moec_linear_" + m.key(), fp8 ? 4 : 3, 0, 0,
                         [](KernelEmitter &, const KernelArgs &a) -> std::array<Value, 4> {
                           return {a.ptrs[0], a.ptrs[1], a.ptrs[2],
@@ -1006,7 +1133,9 @@ llvm::Error SpecBuilder::expandedAttention(const plan::StepT &step,
   expandV.rowOffset = nope;
   expandV.yCols = H * v;
   expandV.weight = wa;
-  expandV.bf16Acts = bf16Acts;
+  // With bf16 activations the CPU's naive form rounds the latent rows it expands:
+  // a no-op for the bf16 KV cache (the default), so neither absorbed product rounds.
+  expandV.bf16Acts = false;
   att.heads = H;
   att.latentDim = C;
   att.ropeDim = rope;
