@@ -57,6 +57,11 @@ class CudaBackend final : public Backend {
 public:
   CudaBackend(const Driver &driver, int ordinal) : d(driver), ordinal(ordinal) {}
   ~CudaBackend() override {
+    if (context) {
+      d.cuCtxSetCurrent(context);
+      if (stream)
+        d.cuStreamSynchronize(stream);
+    }
     for (auto &[index, memory] : weightMemory)
       d.cuMemFree(memory);
     for (CUdeviceptr table : weightTables)
@@ -110,12 +115,21 @@ public:
   std::vector<BufferType> bufferTypes() const override {
     return {BufferType{"cuda", 256, /*hostVisible=*/false}};
   }
+  // Every copy and memset goes through the backend's own stream, then waits for it:
+  // the stream does not synchronize with the legacy default stream (non-blocking), so
+  // the synchronous cuMemcpy/cuMemset calls, which may return before their DMA is
+  // done, could race with the kernels. Every call makes the context current first:
+  // a caller may use the backend from another thread than the one that made it.
   Status allocate(uint64_t bytes, DeviceBuffer *out, int type) override {
     if (type != 0)
       return Status::error("cuda: no buffer type %d (the cuda backend has one, \"cuda\")", type);
+    MOEC_RETURN_IF_ERROR(bind());
     CUdeviceptr memory = 0;
     MOEC_RETURN_IF_ERROR(d.check(d.cuMemAlloc(&memory, bytes ? bytes : 1), "cuMemAlloc"));
-    if (Status s = d.check(d.cuMemsetD8(memory, 0, bytes ? bytes : 1), "cuMemsetD8"); !s.ok()) {
+    Status s = d.check(d.cuMemsetD8Async(memory, 0, bytes ? bytes : 1, stream), "cuMemsetD8Async");
+    if (s.ok())
+      s = synchronize();
+    if (!s.ok()) {
       d.cuMemFree(memory);
       return s;
     }
@@ -126,20 +140,23 @@ public:
     return Status();
   }
   void release(DeviceBuffer &buffer) override {
-    if (buffer.data && buffer.owned)
+    if (buffer.data && buffer.owned && bind().ok() && synchronize().ok())
       d.cuMemFree(reinterpret_cast<CUdeviceptr>(buffer.data));
     buffer = DeviceBuffer();
   }
   Status copyToDevice(void *device, const void *host, uint64_t bytes) override {
-    // The default stream's copies wait for the kernels before them.
-    MOEC_RETURN_IF_ERROR(synchronize());
-    return d.check(d.cuMemcpyHtoD(reinterpret_cast<CUdeviceptr>(device), host, bytes),
-                   "cuMemcpyHtoD");
+    MOEC_RETURN_IF_ERROR(bind());
+    MOEC_RETURN_IF_ERROR(d.check(
+        d.cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(device), host, bytes, stream),
+        "cuMemcpyHtoDAsync"));
+    return synchronize(); // the host's bytes may change as soon as this returns
   }
   Status copyToHost(void *host, const void *device, uint64_t bytes) override {
-    MOEC_RETURN_IF_ERROR(synchronize());
-    return d.check(d.cuMemcpyDtoH(host, reinterpret_cast<CUdeviceptr>(device), bytes),
-                   "cuMemcpyDtoH");
+    MOEC_RETURN_IF_ERROR(bind());
+    MOEC_RETURN_IF_ERROR(d.check(
+        d.cuMemcpyDtoHAsync(host, reinterpret_cast<CUdeviceptr>(device), bytes, stream),
+        "cuMemcpyDtoHAsync"));
+    return synchronize();
   }
   Status importHost(const void *host, uint64_t bytes, DeviceBuffer *out) override {
     MOEC_RETURN_IF_ERROR(allocate(bytes, out, 0));
@@ -147,22 +164,9 @@ public:
   }
 
   bool supportsStep(const StepTypes &types, std::string *why) const override {
-    // The kinds codegen/ptx generates kernels for (StepKernels.cpp); prepare then
-    // checks that the plan really carries a kernel for every step.
-    for (plan::DType w : types.weights)
-      if (w == plan::DType::I8) {
-        if (why)
-          *why = "int8 (W8A8) weights have no GPU kernel yet";
-        return false;
-      }
-    if (target != "sm_90a")
-      for (plan::DType s : types.states)
-        if (s == plan::DType::F8E4M3) {
-          if (why)
-            *why = "an FP8 KV cache needs sm_90a's e4m3 conversions";
-          return false;
-        }
-    return true;
+    // The kinds codegen/ptx generates kernels for; prepare then checks that the plan
+    // really carries a kernel for every step.
+    return generatedKernelsRun(types, target, why);
   }
 
   Status prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Program> *out) override;
@@ -170,8 +174,11 @@ public:
   /// Launches every step of `program` on the stream (or into a capture).
   Status launchAll(CudaProgram &program, const Bindings &bindings);
   Status synchronize() override {
+    MOEC_RETURN_IF_ERROR(bind());
     return d.check(d.cuStreamSynchronize(stream), "cuStreamSynchronize");
   }
+  /// Makes this backend's context the calling thread's.
+  Status bind() { return d.check(d.cuCtxSetCurrent(context), "cuCtxSetCurrent"); }
 
 private:
   /// The device copy of plan weight `index` (uploaded on first use).
@@ -290,6 +297,7 @@ Status CudaBackend::loadModule(const Plan &plan, const plan::KernelModule **out)
 }
 
 Status CudaBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Program> *out) {
+  MOEC_RETURN_IF_ERROR(bind());
   if (entry >= plan.numEntryPoints())
     return Status::error("cuda: %s: no entry point %u (the plan has %zu)", plan.name().c_str(),
                          entry, plan.numEntryPoints());
@@ -346,8 +354,8 @@ Status CudaBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Pr
       const uint64_t bytes = s.weights.size() * sizeof(CUdeviceptr);
       MOEC_RETURN_IF_ERROR(d.check(d.cuMemAlloc(&s.weightTable, bytes), "cuMemAlloc (weights)"));
       weightTables.push_back(s.weightTable);
-      MOEC_RETURN_IF_ERROR(d.check(d.cuMemcpyHtoD(s.weightTable, s.weights.data(), bytes),
-                                   "cuMemcpyHtoD (weights)"));
+      MOEC_RETURN_IF_ERROR(copyToDevice(reinterpret_cast<void *>(s.weightTable),
+                                        s.weights.data(), bytes));
     }
     program->steps.push_back(std::move(s));
   }
@@ -372,6 +380,7 @@ Status CudaBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Pr
 }
 
 Status CudaBackend::execute(Program &base, const Bindings &bindings) {
+  MOEC_RETURN_IF_ERROR(bind());
   auto &program = static_cast<CudaProgram &>(base);
   if (bindings.tokens < 1 || bindings.tokens > program.plan.maxTokens())
     return Status::error("cuda: %" PRId64 " tokens, the plan takes 1..%" PRId64,

@@ -64,6 +64,9 @@ Status load(Driver *d) {
   resolve(handle, "cuMemsetD8_v2", &d->cuMemsetD8, &missing);
   resolve(handle, "cuMemcpyHtoD_v2", &d->cuMemcpyHtoD, &missing);
   resolve(handle, "cuMemcpyDtoH_v2", &d->cuMemcpyDtoH, &missing);
+  resolve(handle, "cuMemsetD8Async", &d->cuMemsetD8Async, &missing);
+  resolve(handle, "cuMemcpyHtoDAsync_v2", &d->cuMemcpyHtoDAsync, &missing);
+  resolve(handle, "cuMemcpyDtoHAsync_v2", &d->cuMemcpyDtoHAsync, &missing);
   resolve(handle, "cuModuleLoadData", &d->cuModuleLoadData, &missing);
   resolve(handle, "cuModuleUnload", &d->cuModuleUnload, &missing);
   resolve(handle, "cuModuleGetFunction", &d->cuModuleGetFunction, &missing);

@@ -53,6 +53,12 @@ struct Driver {
   CUresult (*cuMemsetD8)(CUdeviceptr ptr, unsigned char value, size_t n) = nullptr; // _v2
   CUresult (*cuMemcpyHtoD)(CUdeviceptr dst, const void *src, size_t n) = nullptr;  // _v2
   CUresult (*cuMemcpyDtoH)(void *dst, CUdeviceptr src, size_t n) = nullptr;        // _v2
+  CUresult (*cuMemsetD8Async)(CUdeviceptr ptr, unsigned char value, size_t n,
+                              CUstream stream) = nullptr;
+  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr dst, const void *src, size_t n,
+                                CUstream stream) = nullptr; // _v2
+  CUresult (*cuMemcpyDtoHAsync)(void *dst, CUdeviceptr src, size_t n,
+                                CUstream stream) = nullptr; // _v2
   CUresult (*cuModuleLoadData)(CUmodule *module, const void *image) = nullptr;
   CUresult (*cuModuleUnload)(CUmodule module) = nullptr;
   CUresult (*cuModuleGetFunction)(CUfunction *fn, CUmodule module, const char *name) = nullptr;

@@ -37,6 +37,23 @@ KernelLaunch launch(const EntryFields &e, const KernelStepResources &r, int32_t 
 
 } // namespace
 
+bool generatedKernelsRun(const StepTypes &types, const std::string &target, std::string *why) {
+  for (plan::DType w : types.weights)
+    if (w == plan::DType::I8) {
+      if (why)
+        *why = "int8 (W8A8) weights have no GPU kernel yet";
+      return false;
+    }
+  if (target != "sm_90a")
+    for (plan::DType s : types.states)
+      if (s == plan::DType::F8E4M3) {
+        if (why)
+          *why = "an FP8 KV cache needs sm_90a's e4m3 conversions";
+        return false;
+      }
+  return true;
+}
+
 KernelLaunch kernelLaunch(const plan::KernelEntry &entry, const KernelStepResources &r,
                           int32_t tokens) {
   EntryFields e;

@@ -76,20 +76,7 @@ public:
     return copyToDevice(out->data, host, bytes);
   }
   bool supportsStep(const StepTypes &types, std::string *why) const override {
-    for (plan::DType w : types.weights)
-      if (w == plan::DType::I8) {
-        if (why)
-          *why = "int8 (W8A8) weights have no GPU kernel yet";
-        return false;
-      }
-    if (chip != "sm_90a")
-      for (plan::DType s : types.states)
-        if (s == plan::DType::F8E4M3) {
-          if (why)
-            *why = "an FP8 KV cache needs sm_90a's e4m3 conversions";
-          return false;
-        }
-    return true;
+    return generatedKernelsRun(types, chip, why);
   }
   Status prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Program> *out) override;
   Status execute(Program &program, const Bindings &bindings) override;

@@ -12,6 +12,8 @@
 
 #include "EmulatedGpuBackend.h"
 
+#include "../golden/GoldenVariants.h"
+
 #include "moec/Driver/Driver.h"
 #include "moec/cpu/kernels.h"
 #include "moec/runtime/Executor.h"
@@ -95,7 +97,7 @@ double relativeError(const std::vector<float> &want, const std::vector<float> &g
   return want.size() == got.size() ? worst / (scale > 0 ? scale : 1) : INFINITY;
 }
 
-class EmulatedGpu : public testing::TestWithParam<Case> {};
+class EmulatedGpu : public ::testing::TestWithParam<Case> {};
 
 TEST_P(EmulatedGpu, AgreesWithTheCpuBackend) {
   const Case &c = GetParam();
@@ -184,38 +186,31 @@ TEST_P(EmulatedGpu, AgreesWithTheCpuBackend) {
 
 std::vector<Case> cases() {
   std::vector<Case> out;
-  std::ifstream in(kGolden + "/manifest.json");
-  nlohmann::json manifest = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (manifest.is_discarded())
-    return out;
-  for (const auto &v : manifest["variants"]) {
-    std::string name = v["name"];
-    llvm::SmallString<256> dir(kGolden);
-    llvm::sys::path::append(dir, v.value("checkpoint", v["dir"].get<std::string>()));
-    llvm::sys::path::remove_dots(dir, /*remove_dot_dot=*/true);
+  for (const testing::GoldenVariant &v : testing::goldenVariants(kGolden)) {
+    const std::string &name = v.name, &dir = v.checkpoint;
     for (const char *backend : {"emulated-sm_90a", "emulated-sm_80"}) {
-      out.push_back({name, std::string(dir), backend, false});
+      out.push_back({name, dir, backend, false});
       if (name.find("fp8") == std::string::npos)
-        out.push_back({name, std::string(dir), backend, true});
+        out.push_back({name, dir, backend, true});
     }
     // The numeric modes: bf16 activations (the tensor-core linear, mma.sync), on the
     // trained model too (K up to 1024: several 128-wide scale blocks per product);
     // the FP8 KV cache (sm_90a's cvt.rn.satfinite.e4m3x2.f32).
     if (name == "poems") {
-      out.push_back({name, std::string(dir), "emulated-sm_80", false, /*bf16Acts=*/true});
-      out.push_back({name, std::string(dir), "emulated-sm_90a", true, /*bf16Acts=*/true});
+      out.push_back({name, dir, "emulated-sm_80", false, /*bf16Acts=*/true});
+      out.push_back({name, dir, "emulated-sm_90a", true, /*bf16Acts=*/true});
     }
     if (name == "v3") {
-      out.push_back({name, std::string(dir), "emulated-sm_90a", true, /*bf16Acts=*/true});
-      out.push_back({name, std::string(dir), "emulated-sm_80", true, /*bf16Acts=*/true});
-      out.push_back({name, std::string(dir), "emulated-sm_90a", false, false, /*kvFp8=*/true});
+      out.push_back({name, dir, "emulated-sm_90a", true, /*bf16Acts=*/true});
+      out.push_back({name, dir, "emulated-sm_80", true, /*bf16Acts=*/true});
+      out.push_back({name, dir, "emulated-sm_90a", false, false, /*kvFp8=*/true});
     }
   }
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, EmulatedGpu, testing::ValuesIn(cases()),
-                         [](const testing::TestParamInfo<Case> &info) {
+INSTANTIATE_TEST_SUITE_P(Golden, EmulatedGpu, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<Case> &info) {
                            std::string name = info.param.variant +
                                               (info.param.quantizeFp8 ? "_quantized_fp8" : "") +
                                               (info.param.bf16Acts ? "_bf16acts" : "") +

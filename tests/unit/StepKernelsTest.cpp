@@ -18,10 +18,10 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
+#include "../golden/GoldenVariants.h"
 
-#include <fstream>
+#include <gtest/gtest.h>
+
 #include <set>
 
 namespace {
@@ -177,17 +177,8 @@ TEST_P(StepKernels, PtxasAssemblesEveryKernelWithoutSpills) {
 /// --quantize=fp8, and with bf16 activations.
 std::vector<Case> cases() {
   std::vector<Case> out;
-  std::ifstream in(kGolden + "/manifest.json");
-  nlohmann::json manifest = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (manifest.is_discarded())
-    return out;
-  for (const auto &v : manifest["variants"]) {
-    std::string name = v["name"];
-    llvm::SmallString<256> dir(kGolden);
-    // "checkpoint" (relative to the manifest) when the fixture keeps only outputs.
-    llvm::sys::path::append(dir, v.value("checkpoint", v["dir"].get<std::string>()));
-    llvm::sys::path::remove_dots(dir, /*remove_dot_dot=*/true);
-    std::string path(dir);
+  for (const moec::testing::GoldenVariant &v : moec::testing::goldenVariants(kGolden)) {
+    const std::string &name = v.name, &path = v.checkpoint;
     out.push_back({name, path});
     if (name.find("fp8") == std::string::npos) {
       out.push_back({name, path, /*quantizeFp8=*/true});

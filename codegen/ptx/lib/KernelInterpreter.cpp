@@ -378,25 +378,21 @@ llvm::Error Interpreter::runOp(Operation *op, Mask mask) {
     Lanes &a = in(0), &b = in(1);
     Type t = op->getResult(0).getType();
     bool f64 = t.isF64();
+    // In the operands' own precision (maximumf propagates NaN).
+    auto apply = [op](auto x, auto y) -> decltype(x) {
+      if (isa<arith::AddFOp>(op))
+        return x + y;
+      if (isa<arith::SubFOp>(op))
+        return x - y;
+      if (isa<arith::MulFOp>(op))
+        return x * y;
+      if (isa<arith::DivFOp>(op))
+        return x / y;
+      return std::isnan(x) || std::isnan(y) ? decltype(x)(NAN) : std::fmax(x, y);
+    };
     map(op, mask, [&](int l) -> uint64_t {
-      if (f64) {
-        double x = asF64(a[l]), y = asF64(b[l]);
-        double r = isa<arith::AddFOp>(op)   ? x + y
-                   : isa<arith::SubFOp>(op) ? x - y
-                   : isa<arith::MulFOp>(op) ? x * y
-                   : isa<arith::DivFOp>(op) ? x / y
-                   : (std::isnan(x) || std::isnan(y)) ? NAN
-                                                      : std::fmax(x, y);
-        return bitsOf(r);
-      }
-      float x = asF32(a[l]), y = asF32(b[l]);
-      float r = isa<arith::AddFOp>(op)   ? x + y
-                : isa<arith::SubFOp>(op) ? x - y
-                : isa<arith::MulFOp>(op) ? x * y
-                : isa<arith::DivFOp>(op) ? x / y
-                : (std::isnan(x) || std::isnan(y)) ? NAN
-                                                   : std::fmax(x, y);
-      return bitsOf(r);
+      return f64 ? bitsOf(apply(asF64(a[l]), asF64(b[l])))
+                 : bitsOf(apply(asF32(a[l]), asF32(b[l])));
     });
     return llvm::Error::success();
   }

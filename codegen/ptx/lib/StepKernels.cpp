@@ -66,22 +66,10 @@ int64_t tokenCols(const plan::BufferT &buffer) {
   return cols;
 }
 
+/// A dtype's name in kernel names ("bf16", "f8e4m3": PlanFormat.h's).
 const char *dtypeSuffix(plan::DType dtype) {
-  switch (dtype) {
-  case plan::DType::F32:
-    return "f32";
-  case plan::DType::F16:
-    return "f16";
-  case plan::DType::BF16:
-    return "bf16";
-  case plan::DType::F8E4M3:
-    return "f8";
-  case plan::DType::I32:
-    return "i32";
-  case plan::DType::I8:
-    return "i8";
-  }
-  return "x";
+  const char *name = dtypeName(dtype);
+  return name ? name : "x";
 }
 
 bool unquantized(plan::DType d) {

@@ -9,6 +9,7 @@
 #ifndef MOEC_RUNTIME_KERNELLAUNCH_H
 #define MOEC_RUNTIME_KERNELLAUNCH_H
 
+#include "moec/runtime/Backend.h"
 #include "moec/schema/plan_generated.h"
 
 #include <array>
@@ -35,6 +36,11 @@ struct KernelLaunch {
   std::array<uint32_t, 3> block{1, 1, 1};
   uint32_t sharedBytes = 0;
 };
+
+/// Whether the kernels moec generates (codegen/ptx StepKernels.h) run a step of these
+/// types on `target` ("sm_90a", "sm_80"): every kind, but not int8 (W8A8) weights,
+/// and an FP8 KV cache only on sm_90a. If not, `*why` says why.
+bool generatedKernelsRun(const StepTypes &types, const std::string &target, std::string *why);
 
 /// The launch of `entry` over `tokens` tokens with the step's resources `r`.
 KernelLaunch kernelLaunch(const plan::KernelEntry &entry, const KernelStepResources &r,
