@@ -361,10 +361,79 @@ bool weightAccess(const plan::PlanT &plan, const plan::WeightT &w, WeightAccess 
 
 /// One warp's dot products over k = 0..K-1 of W(row(k), col(k)) with x[start + k]
 /// for each start in `xStarts`: every lane gets the sums.
+///
+/// When the K elements run along one row of W (`contiguous`: at(k) = (row, k)) and
+/// the dtype packs several into 32 bits (4 e4m3, 2 bf16 or f16), each lane reads
+/// them as one 32-bit word: the warp loads 128 contiguous bytes per instruction
+/// instead of 32, and sm_90a widens two e4m3 per cvt.
 SmallVector<Value> warpDots(KernelEmitter &e, const WeightAccess &wa, Value w, Value scale,
                             int64_t K, llvm::function_ref<std::pair<Value, Value>(Value)> at,
-                            Value x, ArrayRef<Value> xStarts, bool bf16Acts, Value lane) {
+                            Value x, ArrayRef<Value> xStarts, bool bf16Acts, Value lane,
+                            bool contiguous = false) {
   SmallVector<Value> zeros(xStarts.size(), e.cf(0.0f));
+  int64_t vec = wa.fp8() ? 4 : (wa.dtype == plan::DType::BF16 || wa.dtype == plan::DType::F16) ? 2 : 1;
+  if (!contiguous || K % vec || wa.cols % vec || (wa.fp8() && wa.blockCols % vec))
+    vec = 1;
+  if (vec > 1) {
+    SmallVector<Value> acc = e.loop(
+        e.mul(lane, vec), e.c64(K), e.c64(kWarp * vec), zeros, [&](Value k0, ValueRange sums) {
+          auto [row, col] = at(k0);
+          // The word holding elements (row, col .. col + vec - 1).
+          Value word = e.load(e.i32, w, e.divu(e.add(e.mul(row, wa.cols), col), vec));
+          SmallVector<Value> wv;
+          if (wa.fp8() && e.sm90) {
+            for (int64_t pair = 0; pair < 2; ++pair) {
+              Value bits = arith::TruncIOp::create(
+                  e.b, e.i16, arith::ShRUIOp::create(e.b, word, e.c32(int32_t(16 * pair))));
+              Value both = LLVM::CallIntrinsicOp::create(
+                               e.b, VectorType::get({2}, e.f16),
+                               e.b.getStringAttr("llvm.nvvm.e4m3x2.to.f16x2.rn"),
+                               ValueRange{bits})
+                               .getResult(0);
+              for (int32_t half = 0; half < 2; ++half)
+                wv.push_back(arith::ExtFOp::create(
+                    e.b, e.f32, Value(LLVM::ExtractElementOp::create(e.b, both, e.c32(half)))));
+            }
+          } else {
+            for (int64_t j = 0; j < vec; ++j) {
+              int32_t bits = int32_t(32 / vec);
+              Value part = arith::ShRUIOp::create(e.b, word, e.c32(int32_t(j) * bits));
+              if (wa.fp8()) {
+                wv.push_back(e.decodeE4m3(arith::TruncIOp::create(e.b, e.i8, part)));
+              } else if (wa.dtype == plan::DType::BF16) {
+                Value high = arith::ShLIOp::create(
+                    e.b, arith::AndIOp::create(e.b, part, e.c32(0xffff)), e.c32(16));
+                wv.push_back(arith::BitcastOp::create(e.b, e.f32, high));
+              } else {
+                Value half = arith::BitcastOp::create(
+                    e.b, e.f16, arith::TruncIOp::create(e.b, e.i16, part));
+                wv.push_back(arith::ExtFOp::create(e.b, e.f32, half));
+              }
+            }
+          }
+          if (wa.fp8()) {
+            // The vec elements share one 128x128 block: one scale.
+            Value si = e.add(e.mul(e.divu(row, wa.blockRows), wa.scaleCols),
+                             e.divu(col, wa.blockCols));
+            Value s = e.load(e.f32, scale, si);
+            for (Value &v : wv)
+              v = e.fmul(v, s);
+          }
+          SmallVector<Value> next(sums.begin(), sums.end());
+          for (int64_t j = 0; j < vec; ++j)
+            for (size_t i = 0; i < xStarts.size(); ++i) {
+              Value xv = e.load(e.f32, x, e.add(e.add(xStarts[i], k0), j));
+              if (bf16Acts)
+                xv = e.roundToBf16(xv);
+              next[i] = e.fma(xv, wv[size_t(j)], next[i]);
+            }
+          return next;
+        });
+    SmallVector<Value> totals;
+    for (Value a : acc)
+      totals.push_back(e.warpSum(a));
+    return totals;
+  }
   SmallVector<Value> acc =
       e.loop(lane, e.c64(K), e.c64(kWarp), zeros, [&](Value kk, ValueRange sums) {
         auto [row, col] = at(kk);
@@ -428,7 +497,7 @@ struct MatVec {
             return transpose ? std::make_pair(e.add(headRow, kk), r)
                              : std::make_pair(e.add(headRow, r), kk);
           },
-          x, xStarts, bf16Acts, lane);
+          x, xStarts, bf16Acts, lane, /*contiguous=*/!transpose);
       e.when(e.ieq(lane, e.c64(0)), [&] {
         for (int64_t tt = 0; tt < kTokenTile; ++tt) {
           Value t = e.add(firstToken, tt);
@@ -1510,16 +1579,16 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
         auto [w, s] = weightOf(e, k.ptrs[4], expert, 0);
         auto [gr, ur] = gateUpRows(e, i, I, unit);
         g = warpDots(e, wa[0], w, s, D, [&](Value c) { return std::make_pair(gr, c); },
-                     k.ptrs[0], {xStart}, bf16Acts, lane)[0];
+                     k.ptrs[0], {xStart}, bf16Acts, lane, /*contiguous=*/true)[0];
         u = warpDots(e, wa[0], w, s, D, [&](Value c) { return std::make_pair(ur, c); },
-                     k.ptrs[0], {xStart}, bf16Acts, lane)[0];
+                     k.ptrs[0], {xStart}, bf16Acts, lane, /*contiguous=*/true)[0];
       } else {
         auto [gw, gs] = weightOf(e, k.ptrs[4], expert, 0);
         auto [uw, us] = weightOf(e, k.ptrs[4], expert, 1);
         g = warpDots(e, wa[0], gw, gs, D, [&](Value c) { return std::make_pair(i, c); },
-                     k.ptrs[0], {xStart}, bf16Acts, lane)[0];
+                     k.ptrs[0], {xStart}, bf16Acts, lane, /*contiguous=*/true)[0];
         u = warpDots(e, wa[1], uw, us, D, [&](Value c) { return std::make_pair(i, c); },
-                     k.ptrs[0], {xStart}, bf16Acts, lane)[0];
+                     k.ptrs[0], {xStart}, bf16Acts, lane, /*contiguous=*/true)[0];
       }
       e.when(e.ieq(lane, e.c64(0)), [&] {
         e.store(e.fmul(e.silu(g), u), k.scratch, e.add(e.mul(t, K * I), item));
@@ -1549,7 +1618,7 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
                              Value dot = warpDots(
                                  e, wa[perExpert - 1], w, s, I,
                                  [&](Value c2) { return std::make_pair(d, c2); }, k.scratch,
-                                 {hStart}, bf16Acts, lane)[0];
+                                 {hStart}, bf16Acts, lane, /*contiguous=*/true)[0];
                              Value weight = e.load(e.f32, k.ptrs[2], e.add(e.mul(t, K), kk));
                              return {e.fma(weight, dot, c[0])};
                            })[0];
