@@ -77,7 +77,9 @@ say "## 1. cuda backend tests and conformance cases"
 say ""
 for t in "moec_runtime_test --gtest_filter=CudaBackend.*" \
          "moec_backend_conformance_test --gtest_filter=Cases/BackendConformance.MatchesReference/cuda_*"; do
+  set -f # the filters' * are for gtest, not the shell
   set -- $t
+  set +f
   log=$("$build/bin/$1" "$2" --gtest_brief=1 2>&1)
   summary=$(echo "$log" | grep -E '^\[  (PASSED|FAILED|SKIPPED) ' | tr '\n' ' ')
   echo "$log" | grep -q '^\[  FAILED  \]' && failures=$((failures + 1))

@@ -437,6 +437,11 @@ int main(int argc, char **argv) {
       return fail(createStringError(inconvertibleErrorCode(), "moec compile: %s",
                                     toString(targets.takeError()).c_str()));
     o.gpuTargets = *targets;
+    if (!o.gpuTargets.empty() && o.emit == moec::driver::EmitKind::Mlir)
+      return fail(createStringError(inconvertibleErrorCode(),
+                                    "moec compile: --target puts GPU kernels into a plan; "
+                                    "--emit=mlir writes no plan (moec emit-ptx writes the "
+                                    "kernels alone)"));
     o.printIrAfterAll = compilePrintIr;
     o.accuracyReport = compileAccuracyReport;
     if (!o.calibrationTokens.empty() && !o.accuracyReport)
