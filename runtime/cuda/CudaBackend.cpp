@@ -309,8 +309,6 @@ Status CudaBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Pr
 
   const EntryPointInfo &info = plan.entryPoint(entry);
   auto program = std::make_unique<CudaProgram>(plan);
-  const auto *buffers = plan.root().buffers();
-  const auto *weights = plan.root().weights();
   for (uint32_t i = 0; i < info.numSteps; ++i) {
     const uint32_t index = info.firstStep + i;
     const plan::Step *step = plan.root().steps()->Get(index);
@@ -328,25 +326,14 @@ Status CudaBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Pr
           scratchBytes, it->second->scratch_bytes_per_token() * uint64_t(plan.maxTokens()));
       s.launches.push_back(launch);
     }
-    if (step->operands())
-      for (int32_t b : *step->operands())
-        s.bufferOffsets.push_back(buffers->Get(flatbuffers::uoffset_t(b))->offset());
-    if (step->results())
-      for (int32_t b : *step->results())
-        s.bufferOffsets.push_back(buffers->Get(flatbuffers::uoffset_t(b))->offset());
-    if (step->weights())
-      for (int32_t w : *step->weights()) {
-        CUdeviceptr memory = 0;
-        MOEC_RETURN_IF_ERROR(weight(plan, w, &memory));
-        s.weights.push_back(memory);
-        int32_t scale = weights->Get(flatbuffers::uoffset_t(w))->block_scale();
-        if (scale >= 0) {
-          MOEC_RETURN_IF_ERROR(weight(plan, scale, &memory));
-          s.weights.push_back(memory);
-        }
-      }
-    if (step->states())
-      s.states.assign(step->states()->begin(), step->states()->end());
+    StepArguments args = stepArguments(plan, index);
+    s.bufferOffsets = std::move(args.bufferOffsets);
+    s.states = std::move(args.states);
+    for (int32_t w : args.weights) {
+      CUdeviceptr memory = 0;
+      MOEC_RETURN_IF_ERROR(weight(plan, w, &memory));
+      s.weights.push_back(memory);
+    }
     bool table = false;
     for (const Launch &launch : s.launches)
       table |= launch.entry->weight_table();

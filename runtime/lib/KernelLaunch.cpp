@@ -2,6 +2,8 @@
 
 #include "moec/runtime/KernelLaunch.h"
 
+#include "moec/runtime/Plan.h"
+
 namespace moec {
 namespace {
 
@@ -36,6 +38,25 @@ KernelLaunch launch(const EntryFields &e, const KernelStepResources &r, int32_t 
 }
 
 } // namespace
+
+StepArguments stepArguments(const Plan &plan, uint32_t index) {
+  StepArguments a;
+  const plan::Step *step = plan.root().steps()->Get(index);
+  const auto *buffers = plan.root().buffers();
+  for (const auto *list : {step->operands(), step->results()})
+    if (list)
+      for (int32_t b : *list)
+        a.bufferOffsets.push_back(buffers->Get(uint32_t(b))->offset());
+  if (step->weights())
+    for (int32_t w : *step->weights()) {
+      a.weights.push_back(w);
+      if (int32_t scale = plan.root().weights()->Get(uint32_t(w))->block_scale(); scale >= 0)
+        a.weights.push_back(scale);
+    }
+  if (step->states())
+    a.states.assign(step->states()->begin(), step->states()->end());
+  return a;
+}
 
 bool generatedKernelsRun(const StepTypes &types, const std::string &target, std::string *why) {
   for (plan::DType w : types.weights)

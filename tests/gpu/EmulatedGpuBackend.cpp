@@ -33,8 +33,7 @@ public:
   std::unique_ptr<mlir::MLIRContext> context;
   mlir::OwningOpRef<mlir::ModuleOp> module;
   std::vector<EmulatedStep> steps;
-  std::vector<uint64_t> weightTable; ///< per step, kept alive here
-  std::vector<std::unique_ptr<std::vector<uint64_t>>> tables;
+  std::vector<std::unique_ptr<std::vector<uint64_t>>> tables; ///< weight tables, per step
   std::vector<uint8_t> scratch;
 };
 
@@ -123,8 +122,6 @@ Status EmulatedGpuBackend::prepare(const Plan &plan, uint32_t entry,
     byStep.emplace(e.step, e);
 
   const EntryPointInfo &info = plan.entryPoint(entry);
-  const auto *buffers = plan.root().buffers();
-  const auto *planWeights = plan.root().weights();
   uint64_t scratchBytes = 0;
   for (uint32_t i = 0; i < info.numSteps; ++i) {
     const uint32_t index = info.firstStep + i;
@@ -140,23 +137,14 @@ Status EmulatedGpuBackend::prepare(const Plan &plan, uint32_t entry,
       scratchBytes = std::max<uint64_t>(
           scratchBytes, it->second.scratch_bytes_per_token * uint64_t(plan.maxTokens()));
     }
-    if (step->operands())
-      for (int32_t b : *step->operands())
-        s.bufferOffsets.push_back(buffers->Get(uint32_t(b))->offset());
-    if (step->results())
-      for (int32_t b : *step->results())
-        s.bufferOffsets.push_back(buffers->Get(uint32_t(b))->offset());
-    if (step->weights())
-      for (int32_t w : *step->weights()) {
-        s.resources.weights.push_back(weight(plan, w));
-        if (int32_t scale = planWeights->Get(uint32_t(w))->block_scale(); scale >= 0)
-          s.resources.weights.push_back(weight(plan, scale));
-      }
+    StepArguments args = stepArguments(plan, index);
+    s.bufferOffsets = std::move(args.bufferOffsets);
+    s.states = std::move(args.states);
+    for (int32_t w : args.weights)
+      s.resources.weights.push_back(weight(plan, w));
     auto table = std::make_unique<std::vector<uint64_t>>(s.resources.weights);
     s.resources.weightTable = reinterpret_cast<uint64_t>(table->data());
     program->tables.push_back(std::move(table));
-    if (step->states())
-      s.states.assign(step->states()->begin(), step->states()->end());
     program->steps.push_back(std::move(s));
   }
   program->scratch.assign(scratchBytes + 256, 0);

@@ -128,8 +128,10 @@ TEST_P(EmulatedGpu, AgreesWithTheCpuBackend) {
   // model; every other level multiplies the rounded inputs exactly.
   if (cpu::detectedSimdLevel() == cpu::SimdLevel::Avx512Amx)
     ASSERT_TRUE(cpu::setSimdLevelForTesting(cpu::SimdLevel::Avx512Vnni));
-  if (std::getenv("MOEC_EMULATED_GPU_TRACE")) {
-    // The first step whose result differs, for debugging a kernel.
+  if (const char *trace = std::getenv("MOEC_EMULATED_GPU_TRACE")) {
+    // The first step whose result differs by more than the relative error given
+    // (MOEC_EMULATED_GPU_TRACE=1e-6; default 1e-4), for debugging a kernel.
+    const double threshold = std::atof(trace) > 0 ? std::atof(trace) : 1e-4;
     std::map<uint32_t, std::vector<float>> cpuSteps;
     for (const char *backend : {"cpu", c.backend.c_str()}) {
       ExecutorOptions options;
@@ -151,7 +153,7 @@ TEST_P(EmulatedGpu, AgreesWithTheCpuBackend) {
                                        cpuSteps[step] = got;
                                      } else if (!reported) {
                                        double e = relativeError(cpuSteps[step], got);
-                                       if (e > (std::getenv("MOEC_EMULATED_GPU_TRACE")[0] == '2' ? 1e-6 : 1e-4)) {
+                                       if (e > threshold) {
                                          std::cout << "first difference: "
                                                    << plan->stepLabel(step) << " rel " << e
                                                    << "\n";

@@ -737,43 +737,33 @@ public:
   llvm::Error build(uint32_t index, std::vector<KernelSpec> *out);
 
 private:
-  llvm::Expected<const plan::BufferT *> buffer(const plan::StepT &step, bool result,
-                                               size_t i) const {
-    const std::vector<int32_t> &list = result ? step.results : step.operands;
-    if (i >= list.size() || list[i] < 0 || size_t(list[i]) >= plan.buffers.size())
-      return malformed(llvm::formatv("step {0} ({1}): {2} {3} is missing or out of range",
-                                     current, step.name, result ? "result" : "operand", i));
-    return plan.buffers[list[i]].get();
+  /// Fails unless every index of `step` is in range and it has the operands,
+  /// results and weights its kind's generator reads; then the accessors below are
+  /// safe.
+  llvm::Error check(const plan::StepT &step) const;
+  const plan::BufferT &buffer(const plan::StepT &step, bool result, size_t i) const {
+    return *plan.buffers[size_t((result ? step.results : step.operands)[i])];
   }
-  llvm::Expected<const plan::WeightT *> weight(const plan::StepT &step, size_t i) const {
-    if (i >= step.weights.size() || step.weights[i] < 0 ||
-        size_t(step.weights[i]) >= plan.weights.size())
-      return malformed(llvm::formatv("step {0} ({1}): weight {2} is missing or out of range",
-                                     current, step.name, i));
-    return plan.weights[step.weights[i]].get();
-  }
-  /// Pointer arguments of the step: buffers, then weights with their scales.
-  unsigned numPointers(const plan::StepT &step) const {
-    unsigned n = unsigned(step.operands.size() + step.results.size());
-    for (int32_t w : step.weights)
-      n += (w >= 0 && size_t(w) < plan.weights.size() && plan.weights[w]->block_scale >= 0) ? 2
-                                                                                              : 1;
-    return n;
+  const plan::WeightT &weight(const plan::StepT &step, size_t i) const {
+    return *plan.weights[size_t(step.weights[i])];
   }
   /// Index among the pointer arguments of weight i (its scale is the next one).
   unsigned weightPointer(const plan::StepT &step, size_t i) const {
     unsigned n = unsigned(step.operands.size() + step.results.size());
     for (size_t j = 0; j < i; ++j)
-      n += plan.weights[step.weights[j]]->block_scale >= 0 ? 2 : 1;
+      n += weight(step, j).block_scale >= 0 ? 2 : 1;
     return n;
+  }
+  /// Pointer arguments of the step: buffers, then weights with their scales.
+  unsigned numPointers(const plan::StepT &step) const {
+    return weightPointer(step, step.weights.size());
   }
   /// The state dtype the step's states share (false when they differ).
   bool stateType(const plan::StepT &step, plan::DType *out) const {
     if (step.states.empty())
       return false;
     for (int32_t s : step.states)
-      if (s < 0 || size_t(s) >= plan.states.size() ||
-          plan.states[s]->dtype != plan.states[step.states[0]]->dtype)
+      if (plan.states[s]->dtype != plan.states[step.states[0]]->dtype)
         return false;
     *out = plan.states[step.states[0]]->dtype;
     return *out == plan::DType::F32 || *out == plan::DType::BF16 ||
@@ -797,10 +787,7 @@ public:
 };
 
 llvm::Error SpecBuilder::embedding(const plan::StepT &step, std::vector<KernelSpec> *out) {
-  auto table = weight(step, 0);
-  if (!table)
-    return table.takeError();
-  const plan::WeightT &w = **table;
+  const plan::WeightT &w = weight(step, 0);
   if (w.shape.size() != 2 || !unquantized(w.dtype))
     return llvm::Error::success();
   int64_t vocab = w.shape[0], dim = w.shape[1];
@@ -824,14 +811,8 @@ llvm::Error SpecBuilder::embedding(const plan::StepT &step, std::vector<KernelSp
 
 llvm::Error SpecBuilder::rmsNorm(const plan::StepT &step, std::vector<KernelSpec> *out) {
   bool withAdd = step.kind == plan::StepKind::AddRmsNorm;
-  auto x = buffer(step, false, 0);
-  if (!x)
-    return x.takeError();
-  auto gammaOr = weight(step, 0);
-  if (!gammaOr)
-    return gammaOr.takeError();
-  const plan::WeightT &gamma = **gammaOr;
-  int64_t cols = tokenCols(**x);
+  const plan::WeightT &gamma = weight(step, 0);
+  int64_t cols = tokenCols(buffer(step, false, 0));
   if (!unquantized(gamma.dtype) || gamma.shape.size() != 1 || gamma.shape[0] != cols)
     return llvm::Error::success();
   const auto *attrs = step.attrs.AsRmsNormAttrs();
@@ -880,18 +861,10 @@ llvm::Error SpecBuilder::rmsNorm(const plan::StepT &step, std::vector<KernelSpec
 /// add and slice_columns: a block per token.
 llvm::Error SpecBuilder::elementwise(const plan::StepT &step, std::vector<KernelSpec> *out) {
   bool isAdd = step.kind == plan::StepKind::Add;
-  auto x = buffer(step, false, 0);
-  if (!x)
-    return x.takeError();
-  auto y = buffer(step, true, 0);
-  if (!y)
-    return y.takeError();
-  int64_t inCols = tokenCols(**x), outCols = tokenCols(**y), begin = 0;
+  int64_t inCols = tokenCols(buffer(step, false, 0)), outCols = tokenCols(buffer(step, true, 0));
+  int64_t begin = 0;
   if (isAdd) {
-    auto other = buffer(step, false, 1);
-    if (!other)
-      return other.takeError();
-    if (tokenCols(**other) != inCols || outCols != inCols)
+    if (tokenCols(buffer(step, false, 1)) != inCols || outCols != inCols)
       return llvm::Error::success();
   } else {
     const auto *a = step.attrs.AsSliceAttrs();
@@ -918,16 +891,7 @@ llvm::Error SpecBuilder::elementwise(const plan::StepT &step, std::vector<Kernel
 }
 
 llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec> *out) {
-  auto x = buffer(step, false, 0);
-  if (!x)
-    return x.takeError();
-  auto y = buffer(step, true, 0);
-  if (!y)
-    return y.takeError();
-  auto wOr = weight(step, 0);
-  if (!wOr)
-    return wOr.takeError();
-  const plan::WeightT &w = **wOr;
+  const plan::WeightT &w = weight(step, 0);
   MatVec m;
   if (!weightAccess(plan, w, &m.weight))
     return llvm::Error::success(); // int8 (W8A8) has no GPU kernel yet
@@ -946,8 +910,8 @@ llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec>
     m.k = a->in_width;
     m.n = m.transpose ? w.shape[1] : a->rows;
   }
-  m.xCols = tokenCols(**x);
-  m.yCols = tokenCols(**y);
+  m.xCols = tokenCols(buffer(step, false, 0));
+  m.yCols = tokenCols(buffer(step, true, 0));
   // As on the CPU (isa/Linear.h): the transposed head_linear (q_nope through W_UK)
   // multiplies its input unrounded.
   m.bf16Acts = step.activations == plan::DType::BF16 && !m.transpose;
@@ -973,15 +937,9 @@ llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec>
 }
 
 llvm::Error SpecBuilder::rope(const plan::StepT &step, std::vector<KernelSpec> *out) {
-  auto x = buffer(step, false, 0);
-  if (!x)
-    return x.takeError();
-  auto y = buffer(step, true, 0);
-  if (!y)
-    return y.takeError();
   const auto *a = step.attrs.AsRopeAttrs();
-  int64_t cols = tokenCols(**x);
-  if (!a || tokenCols(**y) != cols || a->rope_dim <= 0 || a->rope_dim % 2 ||
+  int64_t cols = tokenCols(buffer(step, false, 0));
+  if (!a || tokenCols(buffer(step, true, 0)) != cols || a->rope_dim <= 0 || a->rope_dim % 2 ||
       a->offset + (a->heads - 1) * a->head_stride + a->rope_dim > cols)
     return llvm::Error::success();
   cpu::RopeParams params;
@@ -995,6 +953,8 @@ llvm::Error SpecBuilder::rope(const plan::StepT &step, std::vector<KernelSpec> *
     params.betaSlow = a->yarn->beta_slow;
     params.attentionFactor = a->yarn->attention_factor;
   }
+  if (params.dim > 64)
+    return llvm::Error::success(); // the frequencies' select chain is meant for up to 32
   std::vector<float> freqs(size_t(params.dim / 2));
   cpu::ropeFrequencies(params, freqs.data());
   int64_t half = params.dim / 2, heads = a->heads, headStride = a->head_stride,
@@ -1057,23 +1017,15 @@ llvm::Error SpecBuilder::rope(const plan::StepT &step, std::vector<KernelSpec> *
       e.store(e.fma(x0, s, e.fmul(x1, c)), p[2], second);
     });
   };
-  if (half > 32)
-    return llvm::Error::success(); // the select chain is meant for rope dims up to 64
   out->push_back(std::move(spec));
   return llvm::Error::success();
 }
 
 llvm::Error SpecBuilder::cacheStore(const plan::StepT &step, std::vector<KernelSpec> *out) {
-  auto c = buffer(step, false, 0);
-  if (!c)
-    return c.takeError();
-  auto pe = buffer(step, false, 1);
-  if (!pe)
-    return pe.takeError();
   plan::DType dtype;
   if (step.states.size() != 2 || !stateType(step, &dtype))
     return llvm::Error::success();
-  int64_t C = tokenCols(**c), R = tokenCols(**pe);
+  int64_t C = tokenCols(buffer(step, false, 0)), R = tokenCols(buffer(step, false, 1));
   KernelSpec spec;
   spec.name = llvm::formatv("moec_cache_store_c{0}r{1}_{2}", C, R, dtypeSuffix(dtype));
   spec.numPointers = 4; // c, pe, positions, seq_ids
@@ -1099,15 +1051,6 @@ llvm::Error SpecBuilder::cacheStore(const plan::StepT &step, std::vector<KernelS
 }
 
 llvm::Error SpecBuilder::latentAttention(const plan::StepT &step, std::vector<KernelSpec> *out) {
-  auto qLat = buffer(step, false, 0);
-  if (!qLat)
-    return qLat.takeError();
-  auto q = buffer(step, false, 1);
-  if (!q)
-    return q.takeError();
-  auto o = buffer(step, true, 0);
-  if (!o)
-    return o.takeError();
   const auto *a = step.attrs.AsLatentAttentionAttrs();
   LatentAttention att;
   if (!a || step.states.size() != 2 || !stateType(step, &att.stateType))
@@ -1115,11 +1058,11 @@ llvm::Error SpecBuilder::latentAttention(const plan::StepT &step, std::vector<Ke
   att.heads = a->heads;
   att.latentDim = a->latent_dim;
   att.ropeDim = a->rope_dim;
-  att.qLatCols = tokenCols(**qLat);
-  att.qCols = tokenCols(**q);
+  att.qLatCols = tokenCols(buffer(step, false, 0));
+  att.qCols = tokenCols(buffer(step, false, 1));
   att.qStride = a->q_stride;
   att.qRopeOffset = a->q_rope_offset;
-  att.outCols = tokenCols(**o);
+  att.outCols = tokenCols(buffer(step, true, 0));
   att.scale = a->softmax_scale;
   if (att.latentDim > 32 * kWarp || att.ropeDim > 4 * kWarp)
     return llvm::Error::success(); // more accumulators per lane than registers
@@ -1141,25 +1084,17 @@ llvm::Error SpecBuilder::latentAttention(const plan::StepT &step, std::vector<Ke
 /// q_lat = q_nope W_UK (per head), the latent attention, o = o_lat W_UV^T.
 llvm::Error SpecBuilder::expandedAttention(const plan::StepT &step,
                                            std::vector<KernelSpec> *out) {
-  auto q = buffer(step, false, 0);
-  if (!q)
-    return q.takeError();
-  auto o = buffer(step, true, 0);
-  if (!o)
-    return o.takeError();
-  auto kvB = weight(step, 0);
-  if (!kvB)
-    return kvB.takeError();
+  const plan::WeightT &kvB = weight(step, 0);
   const auto *a = step.attrs.AsExpandedAttentionAttrs();
   LatentAttention att;
   WeightAccess wa;
   if (!a || step.states.size() != 2 || !stateType(step, &att.stateType) ||
-      !weightAccess(plan, **kvB, &wa))
+      !weightAccess(plan, kvB, &wa))
     return llvm::Error::success();
   int64_t H = a->heads, nope = a->nope_dim, rope = a->rope_dim, v = a->v_dim,
           C = a->latent_dim;
-  int64_t qCols = tokenCols(**q);
-  if (qCols != H * (nope + rope) || tokenCols(**o) != H * v || C > 32 * kWarp ||
+  int64_t qCols = tokenCols(buffer(step, false, 0));
+  if (qCols != H * (nope + rope) || tokenCols(buffer(step, true, 0)) != H * v || C > 32 * kWarp ||
       rope > 4 * kWarp)
     return llvm::Error::success();
   bool bf16Acts = step.activations == plan::DType::BF16;
@@ -1203,7 +1138,7 @@ llvm::Error SpecBuilder::expandedAttention(const plan::StepT &step,
   att.outCols = 2 * H * C;
   att.scale = a->softmax_scale;
   std::string key = llvm::formatv("moec_expanded_attention_{0}x{1}_{2}_h{3}n{4}r{5}v{6}c{7}_{8}{9}",
-                                  (*kvB)->shape[0], (*kvB)->shape[1], wa.key(), H, nope, rope,
+                                  kvB.shape[0], kvB.shape[1], wa.key(), H, nope, rope,
                                   v, C, dtypeSuffix(att.stateType),
                                   bf16Acts ? "_bf16acts" : "");
   out->push_back(absorbQ.spec(key + "_q", numPointers, 2, scratch,
@@ -1262,40 +1197,20 @@ std::pair<Value, Value> gateUpRows(KernelEmitter &e, Value i, int64_t I, int64_t
 
 /// swiglu_mlp, fused_swiglu_mlp, moe_experts, fused_moe_experts and router.
 llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *out) {
-  auto x = buffer(step, false, 0);
-  if (!x)
-    return x.takeError();
-  auto y = buffer(step, true, 0);
-  if (!y)
-    return y.takeError();
-  int64_t D = tokenCols(**x);
+  int64_t D = tokenCols(buffer(step, false, 0));
   bool bf16Acts = step.activations == plan::DType::BF16;
   unsigned pointers = numPointers(step);
-  auto access = [&](size_t i, WeightAccess *wa) -> llvm::Expected<bool> {
-    auto w = weight(step, i);
-    if (!w)
-      return w.takeError();
-    return weightAccess(plan, **w, wa);
-  };
 
   if (step.kind == plan::StepKind::Router) {
     const auto *a = step.attrs.AsRouterAttrs();
     WeightAccess gate;
-    auto ok = access(0, &gate);
-    if (!ok)
-      return ok.takeError();
-    if (!a || !*ok || gate.fp8() || a->experts <= 0 || a->top_k <= 0 ||
+    if (!a || !weightAccess(plan, weight(step, 0), &gate) || gate.fp8() || a->experts <= 0 || a->top_k <= 0 ||
         a->top_k > a->experts || a->groups < 1 || a->experts % a->groups)
       return llvm::Error::success();
     int64_t E = a->experts, K = a->top_k, G = a->groups, topkGroups = a->topk_groups;
     bool hasBias = step.weights.size() > 1;
-    if (hasBias) {
-      auto bias = weight(step, 1);
-      if (!bias)
-        return bias.takeError();
-      if ((*bias)->dtype != plan::DType::F32)
-        return llvm::Error::success();
-    }
+    if (hasBias && weight(step, 1).dtype != plan::DType::F32)
+      return llvm::Error::success();
     bool softmax = a->score_func == plan::ScoreFunc::Softmax;
     bool top2 = a->group_score == plan::GroupScore::Top2Sum;
     bool norm = a->norm_topk_prob;
@@ -1430,11 +1345,8 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
   SmallVector<std::vector<int64_t>, 3> shapes(perExpert);
   for (size_t i = 0; i < step.weights.size(); ++i) {
     WeightAccess access_;
-    auto ok = access(i, &access_);
-    if (!ok)
-      return ok.takeError();
-    const plan::WeightT &w = *plan.weights[step.weights[i]];
-    if (!*ok)
+    const plan::WeightT &w = weight(step, i);
+    if (!weightAccess(plan, w, &access_))
       return llvm::Error::success();
     size_t role = i % perExpert;
     if (i < perExpert) {
@@ -1447,7 +1359,7 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
   int64_t I = fused ? shapes[0][0] / 2 : shapes[0][0];
   const plan::WeightT &down = *plan.weights[step.weights[perExpert - 1]];
   if (shapes[0][1] != D || down.shape[0] != D || down.shape[1] != I ||
-      tokenCols(**y) != D || (fused && shapes[0][0] != 2 * I))
+      tokenCols(buffer(step, true, 0)) != D || (fused && shapes[0][0] != 2 * I))
     return llvm::Error::success();
   int64_t unit = 0;
   if (fused) {
@@ -1532,10 +1444,7 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
   // of all experts come as one table of device addresses (KernelEntry.weight_table).
   const auto *a = step.attrs.AsMoeAttrs();
   int64_t E = int64_t(step.weights.size() / perExpert);
-  auto idxBuffer = buffer(step, false, 1);
-  if (!idxBuffer)
-    return idxBuffer.takeError();
-  int64_t K = tokenCols(**idxBuffer);
+  int64_t K = tokenCols(buffer(step, false, 1));
   if (!a || K <= 0 || a->experts != E)
     return llvm::Error::success();
   // Table slots per expert and each weight's slot.
@@ -1629,10 +1538,75 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
   return llvm::Error::success();
 }
 
+llvm::Error SpecBuilder::check(const plan::StepT &step) const {
+  auto inRange = [&](const std::vector<int32_t> &list, size_t size, const char *what,
+                     const char *in) -> llvm::Error {
+    for (size_t i = 0; i < list.size(); ++i)
+      if (list[i] < 0 || size_t(list[i]) >= size)
+        return malformed(llvm::formatv("step {0} ({1}): {2} {3} refers to {4} {5}, the plan "
+                                       "has {6}",
+                                       current, step.name, what, i, in, list[i], size));
+    return llvm::Error::success();
+  };
+  if (llvm::Error err = inRange(step.operands, plan.buffers.size(), "operand", "buffer"))
+    return err;
+  if (llvm::Error err = inRange(step.results, plan.buffers.size(), "result", "buffer"))
+    return err;
+  if (llvm::Error err = inRange(step.weights, plan.weights.size(), "weight", "weight"))
+    return err;
+  if (llvm::Error err = inRange(step.states, plan.states.size(), "state", "state"))
+    return err;
+  // What the generators read: operands, results, weights (at least).
+  size_t need[3] = {1, 1, 0};
+  switch (step.kind) {
+  case plan::StepKind::Embedding:
+  case plan::StepKind::RmsNorm:
+  case plan::StepKind::Linear:
+  case plan::StepKind::HeadLinear:
+  case plan::StepKind::SwigluMlp:
+  case plan::StepKind::FusedSwigluMlp:
+    need[2] = 1;
+    break;
+  case plan::StepKind::AddRmsNorm:
+    need[0] = 2, need[1] = 2, need[2] = 1;
+    break;
+  case plan::StepKind::Add:
+  case plan::StepKind::Rope:
+    need[0] = 2;
+    break;
+  case plan::StepKind::CacheStore:
+    need[0] = 4, need[1] = 0;
+    break;
+  case plan::StepKind::LatentAttention:
+    need[0] = 4;
+    break;
+  case plan::StepKind::ExpandedAttention:
+  case plan::StepKind::MoeExperts:
+  case plan::StepKind::FusedMoeExperts:
+    need[0] = 3, need[2] = 1;
+    break;
+  case plan::StepKind::Router:
+    need[1] = 2, need[2] = 1;
+    break;
+  case plan::StepKind::SliceColumns:
+    break;
+  }
+  if (step.operands.size() < need[0] || step.results.size() < need[1] ||
+      step.weights.size() < need[2])
+    return malformed(llvm::formatv("step {0} ({1}): {2} takes at least {3} operands, {4} "
+                                   "results and {5} weights, has {6}, {7} and {8}",
+                                   current, step.name, stepKindName(step.kind), need[0],
+                                   need[1], need[2], step.operands.size(),
+                                   step.results.size(), step.weights.size()));
+  return llvm::Error::success();
+}
+
 llvm::Error SpecBuilder::build(uint32_t index, std::vector<KernelSpec> *out) {
   current = index;
   const plan::StepT &step = *plan.steps[index];
   out->clear();
+  if (llvm::Error err = check(step))
+    return err;
   switch (step.kind) {
   case plan::StepKind::Embedding:
     return embedding(step, out);

@@ -140,7 +140,6 @@ Error emitCheckpointPtx(const CompileOptions &options, StringRef dir) {
   std::optional<std::string> ptxas = ptx::findPtxas();
   std::string table = "target\tkernel\tsteps\tregisters\tshared_bytes\tstack_bytes\t"
                       "spill_store_bytes\tspill_load_bytes\n";
-  size_t written = 0;
   for (const ChipKernels &c : generated) {
     SmallString<128> chipDir(dir);
     sys::path::append(chipDir, c.chip);
@@ -152,7 +151,6 @@ Error emitCheckpointPtx(const CompileOptions &options, StringRef dir) {
       sys::path::append(path, k.name + ".ptx");
       if (Error err = checkpoint::writeOutput(path, [&](raw_ostream &os) { os << k.ptx; }))
         return err;
-      ++written;
       if (!ptxas)
         continue;
       auto assembled = ptx::assemblePtx(*ptxas, k.ptx, c.chip);
@@ -180,7 +178,6 @@ Error emitCheckpointPtx(const CompileOptions &options, StringRef dir) {
   if (Error err = checkpoint::writeOutput(tablePath, [&](raw_ostream &os) { os << table; }))
     return err;
   outs() << table;
-  (void)written;
   return Error::success();
 }
 

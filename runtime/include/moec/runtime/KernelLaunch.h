@@ -18,6 +18,18 @@
 
 namespace moec {
 
+class Plan;
+
+/// Where step `index` of `plan` takes its kernel arguments from: its buffers' arena
+/// offsets (operands, then results), its weights' plan indices in argument order (a
+/// block-quantized weight's scale right after it), and its states.
+struct StepArguments {
+  std::vector<uint64_t> bufferOffsets;
+  std::vector<int32_t> weights;
+  std::vector<int32_t> states;
+};
+StepArguments stepArguments(const Plan &plan, uint32_t index);
+
 /// Device addresses (and sizes) one step's kernels read.
 struct KernelStepResources {
   std::vector<uint64_t> buffers;     ///< operands, then results (arena + offset)
