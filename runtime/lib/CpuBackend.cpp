@@ -289,10 +289,15 @@ bool CpuBackend::supportsStep(const StepTypes &types, std::string *why) const {
           ? types.states[0]
           : plan::DType::F32;
   if (types.activations != plan::DType::F32) {
-    if (types.activations != plan::DType::BF16 || !multipliesWeights(types.kind))
+    const bool bf16 = types.activations == plan::DType::BF16 && multipliesWeights(types.kind);
+    const bool fp8 = types.activations == plan::DType::F8E4M3 &&
+                     multipliesWeights(types.kind) && types.kind != plan::StepKind::HeadLinear &&
+                     types.kind != plan::StepKind::ExpandedAttention;
+    if (!bf16 && !fp8)
       return refuse(why, "activations %s: the cpu kernels round the inputs of weight "
                          "products (linear, head_linear, expanded_attention, the MLPs and "
-                         "experts) to BF16 only",
+                         "experts) to BF16, or quantize those of linear, the MLPs and "
+                         "experts to F8E4M3",
                     dtypeText(types.activations).c_str());
   }
   const std::vector<plan::DType> states(sig.numStates, stateType);
@@ -425,6 +430,7 @@ Status CpuBackend::resolveStep(CpuProgram &program, uint32_t index, CpuStep *out
       MOEC_RETURN_IF_ERROR(weight(program, w, &view));
       // The view is the step's own: bf16 activations are a property of the step.
       view.bf16Activations = step->activations() == plan::DType::BF16;
+      view.fp8Activations = step->activations() == plan::DType::F8E4M3;
       s.weights.push_back(view);
     }
   switch (s.kind) {

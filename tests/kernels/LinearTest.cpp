@@ -325,6 +325,118 @@ TEST_P(Linear, Bf16ActivationsDecodeEveryFp8Byte) {
     }
 }
 
+/// x quantized 1x128 by quantizeActivationsFp8, then dequantized: code * scale.
+std::vector<float> fp8Quantized(const std::vector<float> &x, int64_t T, int64_t K) {
+  std::vector<float> r(x.size());
+  std::vector<uint8_t> codes(static_cast<size_t>(K));
+  std::vector<float> scales(size_t((K + kFp8ActBlock - 1) / kFp8ActBlock));
+  for (int64_t t = 0; t < T; ++t) {
+    quantizeActivationsFp8(x.data() + t * K, K, codes.data(), scales.data());
+    for (int64_t k = 0; k < K; ++k)
+      r[size_t(t * K + k)] = fp8e4m3ToFloat(codes[size_t(k)]) * scales[size_t(k / kFp8ActBlock)];
+  }
+  return r;
+}
+
+/// DeepSeek's activation quantization (spec section 3) on known values: per 128
+/// columns s = max(amax, 1e-4) / 448, codes e4m3(x / s) to nearest even.
+TEST(Fp8Activations, QuantizeKnownValues) {
+  std::vector<float> x(300, 0.f);
+  x[0] = 896.f;     // amax of block 0: s = 2
+  x[1] = 3.f;       // 1.5 = e4m3 0x3C
+  x[2] = -1.0625f;  // -0.53125: between 0.5 and 0.5625, a tie to even 0.5 (0xB0)
+  x[3] = 0x1p-9f;   // 2^-10 after the division: a tie between 0 and 2^-9 (0x01), to 0
+  x[4] = 3.f / 1024; // 0.75 * 2^-9: nearer 0x01, the smallest subnormal
+  x[5] = 3 * 0x1p-9f; // 1.5 * 2^-9: a tie between 0x01 and 0x02, to even 0x02
+  x[130] = -0.5f;   // block 1: s = 0.5/448, the code -448 (0xFE)
+  x[131] = 0.25f;   // 224 = 0x76
+  // Block 2 (columns 256..299, partial) is zero: s = 1e-4 / 448, codes 0.
+  std::vector<uint8_t> codes(300, 0xAA);
+  std::vector<float> scales(3, NAN);
+  quantizeActivationsFp8(x.data(), 300, codes.data(), scales.data());
+  EXPECT_EQ(scales[0], 2.f);
+  EXPECT_EQ(scales[1], 0.5f / 448.f);
+  EXPECT_EQ(scales[2], 1e-4f / 448.f);
+  EXPECT_EQ(codes[0], 0x7E); // 448
+  EXPECT_EQ(codes[1], 0x3C);
+  EXPECT_EQ(codes[2], 0xB0);
+  EXPECT_EQ(codes[3], 0x00);
+  EXPECT_EQ(codes[4], 0x01);
+  EXPECT_EQ(codes[5], 0x02);
+  EXPECT_EQ(codes[6], 0x00);
+  EXPECT_EQ(codes[130], 0xFE);
+  EXPECT_EQ(codes[131], 0x76);
+  for (int k = 256; k < 300; ++k)
+    EXPECT_EQ(codes[size_t(k)], 0) << k;
+}
+
+/// FP8 activations (Weight::fp8Activations): the product of x quantized 1x128 and
+/// dequantized, bit for bit the plain product of fp8Quantized(x) (the kernels
+/// quantize with their own inlined rounding: this also checks it against
+/// floatToFp8e4m3 on inputs over 30 binades, subnormal codes included). Shapes: a
+/// partial last block, the decode and prefill paths, rows split between threads.
+TEST_P(Linear, Fp8ActivationsMultiplyTheQuantizedInputs) {
+  uint32_t seed = 1900;
+  for (int threads : {1, 2}) {
+    const ScopedNumThreads scoped(threads);
+    for (WeightType type : {WeightType::BF16, WeightType::F8E4M3})
+      for (auto [T, rows, cols] : {std::tuple<int64_t, int64_t, int64_t>{1, 130, 257},
+                                   {3, 17, 33},
+                                   {16, 300, 2100},
+                                   {40, 130, 1000}}) {
+        std::mt19937 rng(seed++);
+        const TestWeight w = randomWeight(type, rows, cols, rng);
+        std::vector<float> x = randomVector(T * cols, rng, -3.f, 3.f);
+        std::uniform_int_distribution<int> binade(-24, 6);
+        for (float &v : x) // magnitudes from 2^-24 to 2^6 within each block
+          v = std::ldexp(v, binade(rng));
+        const std::vector<float> xq = fp8Quantized(x, T, cols);
+        Weight flagged = w.view();
+        flagged.fp8Activations = true;
+        std::vector<float> y(size_t(T * rows), NAN), plain(size_t(T * rows), NAN);
+        linear(x.data(), T, flagged, y.data());
+        linear(xq.data(), T, w.view(), plain.data());
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_EQ(y[i], plain[i]) << "type " << int(type) << " T " << T << " at " << i;
+      }
+  }
+}
+
+/// With an identity weight every output is one quantized input: checks the kernels'
+/// rounding element by element against quantizeActivationsFp8 and floatToFp8e4m3,
+/// on every e4m3 magnitude and the midpoints between neighbours (ties to even).
+TEST_P(Linear, Fp8ActivationRoundingIsToNearestEven) {
+  const int64_t K = 128;
+  std::vector<float> x;
+  for (int code = 0; code < 0x7F; ++code) { // rows of 128: 448 first fixes s = 1
+    std::vector<float> row(size_t(K), 0.f);
+    row[0] = 448.f;
+    row[1] = fp8e4m3ToFloat(uint8_t(code));
+    row[2] = -fp8e4m3ToFloat(uint8_t(code));
+    if (code < 0x7E) {
+      const float mid = 0.5f * (fp8e4m3ToFloat(uint8_t(code)) + fp8e4m3ToFloat(uint8_t(code + 1)));
+      row[3] = mid;
+      row[4] = std::nextafter(mid, 0.f);
+      row[5] = std::nextafter(mid, 1000.f);
+    }
+    x.insert(x.end(), row.begin(), row.end());
+  }
+  const int64_t T = int64_t(x.size()) / K;
+  std::vector<float> eye(size_t(K * K), 0.f);
+  for (int64_t r = 0; r < K; ++r)
+    eye[size_t(r * K + r)] = 1.f;
+  const TestWeight w = f32Weight(K, K, eye);
+  Weight flagged = w.view();
+  flagged.fp8Activations = true;
+  std::vector<float> y(size_t(T * K), NAN);
+  linear(x.data(), T, flagged, y.data());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t k = 0; k < 6; ++k) {
+      const float v = x[size_t(t * K + k)];
+      ASSERT_EQ(y[size_t(t * K + k)], fp8e4m3ToFloat(floatToFp8e4m3(v))) << "row " << t << " " << v;
+    }
+}
+
 MOEC_INSTANTIATE_PER_LEVEL(Linear);
 
 } // namespace

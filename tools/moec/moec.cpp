@@ -98,6 +98,7 @@ cl::SubCommand compileCmd(
     "           moec compile ckpt/ --quantize=fp8 --accuracy-report -o model-fp8.plan\n"
     "           moec compile ckpt/ --precision=exact -o model-exact.plan\n"
     "           moec compile ckpt/ --activations=bf16 -o model-bf16acts.plan\n"
+    "           moec compile ckpt/ --quantize=fp8 --activations=fp8 -o model-w8a8fp8.plan\n"
     "           moec compile ckpt/ --emit=mlir -o model.mlir\n"
     "           moec compile ckpt/ --quantize=fp8 --target=cpu,sm_90a,sm_80 -o model.plan\n"
     "  The pass pipeline (the plan records it; replay it with\n"
@@ -124,7 +125,11 @@ cl::SubCommand compileCmd(
     "      moe-fuse-residual-norm (residual add + next RMSNorm in one step;\n"
     "        --no-fuse-residual-norm leaves them apart), canonicalize,\n"
     "      moe-bf16-activations (only with --activations=bf16: the weight\n"
-    "        products round their inputs to bf16; AMX-BF16 tiles at prefill);\n"
+    "        products round their inputs to bf16; AMX-BF16 tiles at prefill),\n"
+    "      or moe-fp8-activations (only with --activations=fp8: the products\n"
+    "        with FP8 weights quantize their inputs to e4m3 per token and 128\n"
+    "        columns, as DeepSeek's FP8 GEMM and a Hopper GPU's FP8 tensor\n"
+    "        cores do);\n"
     "    then the plan emitter (quantized weights are computed as they are packed).\n"
     "  --print-ir-after-all shows the IR after each pass; moec explain shows\n"
     "  what each pass did as a report.");
@@ -250,12 +255,16 @@ cl::opt<moec::driver::KvCacheElement> compileKvCache(
 cl::opt<moec::driver::ActivationElement> compileActivations(
     "activations",
     cl::desc("What the matrix products round their input activations to "
-             "(moe-bf16-activations)"),
+             "(moe-bf16-activations, moe-fp8-activations)"),
     cl::values(clEnumValN(moec::driver::ActivationElement::f32, "f32",
                           "float32, the exact path (default)"),
                clEnumValN(moec::driver::ActivationElement::bf16, "bf16",
                           "bfloat16, rounded to nearest even, fp32 sums: bf16 weights run "
-                          "on AMX-BF16 tiles at prefill where the CPU has them")),
+                          "on AMX-BF16 tiles at prefill where the CPU has them"),
+               clEnumValN(moec::driver::ActivationElement::fp8, "fp8",
+                          "e4m3 per token and 128 columns with a float32 scale, in the "
+                          "products with FP8 weights (DeepSeek's FP8 GEMM; with "
+                          "--quantize=fp8 or an FP8 checkpoint)")),
     cl::init(moec::driver::ActivationElement::f32), cl::sub(compileCmd), cl::sub(explainCmd), cl::sub(emitPtxCmd),
     cl::cat(moecCategory));
 enum class Precision { Fast, Exact };
@@ -379,10 +388,18 @@ int main(int argc, char **argv) {
                                                                                     : "bf16");
     o.activations = compileActivations;
     if (compilePrecision == Precision::Exact &&
-        compileActivations == moec::driver::ActivationElement::bf16)
+        compileActivations != moec::driver::ActivationElement::f32)
       return createStringError(inconvertibleErrorCode(),
                                "--precision=exact keeps the activations in f32; drop "
-                               "--activations=bf16");
+                               "--activations=%s",
+                               compileActivations == moec::driver::ActivationElement::bf16
+                                   ? "bf16"
+                                   : "fp8");
+    if (compileActivations == moec::driver::ActivationElement::fp8 &&
+        o.quantize == moec::driver::QuantizeMode::int8)
+      return createStringError(inconvertibleErrorCode(),
+                               "--activations=fp8 quantizes the inputs of FP8 products; "
+                               "--quantize=int8 quantizes its activations to int8 already");
     o.fuseResidualNorm = !compileNoFuseResidualNorm;
     o.fuseGateUp = !compileNoFuseGateUp;
     o.fuseMlaInputProj = !compileNoFuseMlaInputProj;

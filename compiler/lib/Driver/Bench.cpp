@@ -77,6 +77,7 @@ std::string range(const std::vector<double> &v, const char *format, double unit 
 struct Numerics {
   std::map<std::string, int64_t> weights; ///< dtype name -> matrix weights
   int64_t bf16ActivationSteps = 0;
+  int64_t fp8ActivationSteps = 0;
   int64_t productSteps = 0;               ///< steps that multiply by weights
   std::string kvCache;                    ///< the states' dtype ("" without states)
 };
@@ -99,6 +100,7 @@ Numerics numericsOf(const Plan &plan) {
     for (const plan::Step *s : *root.steps()) {
       n.productSteps += multipliesWeights(s->kind());
       n.bf16ActivationSteps += s->activations() == plan::DType::BF16;
+      n.fp8ActivationSteps += s->activations() == plan::DType::F8E4M3;
     }
   if (root.states() && root.states()->size() > 0)
     n.kvCache = plan::EnumNameDType(root.states()->Get(0)->dtype());
@@ -145,6 +147,7 @@ Error bench(const BenchCommandOptions &options) {
     j["numerics"] = {{"matrix_weights", numerics.weights},
                      {"product_steps", numerics.productSteps},
                      {"bf16_activation_steps", numerics.bf16ActivationSteps},
+                     {"fp8_activation_steps", numerics.fp8ActivationSteps},
                      {"kv_cache", numerics.kvCache.empty() ? json(nullptr) : json(numerics.kvCache)}};
     j["prefill_tokens_per_second"] = spread(r.prefillTokensPerSecond);
     j["decode_tokens_per_second"] = spread(r.decodeTokensPerSecond);
@@ -200,11 +203,15 @@ Error bench(const BenchCommandOptions &options) {
   for (const auto &[dtype, count] : numerics.weights)
     weights += (weights.empty() ? "" : ", ") + std::to_string(count) + " " + dtype;
   os << "numerics: matrix weights " << (weights.empty() ? "none" : weights) << "; activations "
-     << (numerics.bf16ActivationSteps == 0
-             ? std::string("f32")
-             : formatv("bf16 in {0} of {1} weight-product steps", numerics.bf16ActivationSteps,
+     << (numerics.bf16ActivationSteps != 0
+             ? formatv("bf16 in {0} of {1} weight-product steps", numerics.bf16ActivationSteps,
                        numerics.productSteps)
-                   .str())
+                   .str()
+         : numerics.fp8ActivationSteps != 0
+             ? formatv("e4m3 (1x128 blocks) in {0} of {1} weight-product steps",
+                       numerics.fp8ActivationSteps, numerics.productSteps)
+                   .str()
+             : std::string("f32"))
      << "; KV cache " << (numerics.kvCache.empty() ? "none" : numerics.kvCache) << "\n";
   os << formatv("warm-up (not timed): {0:f1} MB of weights touched page by page, then one "
                 "generation; {1:f2} s\n",

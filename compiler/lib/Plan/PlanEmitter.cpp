@@ -722,9 +722,10 @@ llvm::Error Emitter::step(Operation *op, plan::StepKind kind, std::vector<Value>
     outs.push_back(buffer(v));
   const int32_t index =
       w.addStep(kind, ins, outs, weightIdx, std::move(attrs), stepName(op), states);
-  // The dialect's verifier holds moe.activations to bf16.
-  if (op->hasAttr(mlir::moe::kActivationsAttrName))
-    w.setStepActivations(index, plan::DType::BF16);
+  // The dialect's verifier holds moe.activations to bf16 or f8E4M3FN.
+  if (auto acts = op->getAttrOfType<mlir::TypeAttr>(mlir::moe::kActivationsAttrName))
+    w.setStepActivations(index, acts.getValue().isBF16() ? plan::DType::BF16
+                                                         : plan::DType::F8E4M3);
   return llvm::Error::success();
 }
 

@@ -71,6 +71,10 @@ void mlir::moe::buildCompilePipeline(OpPassManager &pm,
     Bf16ActivationsPassOptions acts;
     acts.report = options.report;
     late.addPass(createBf16ActivationsPass(acts));
+  } else if (options.activations == ActivationElement::fp8) {
+    Fp8ActivationsPassOptions acts;
+    acts.report = options.report;
+    late.addPass(createFp8ActivationsPass(acts));
   }
 }
 

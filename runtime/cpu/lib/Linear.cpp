@@ -13,6 +13,7 @@
 #include "Scratch.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <optional>
 
@@ -60,6 +61,19 @@ void quantizeActivationsI8(const float *x, int64_t K, int16_t *q, float *scales)
   detail::activeKernels().quantizeActsI8(x, 1, K, K, a);
   std::memcpy(q, a.q, static_cast<size_t>(K) * sizeof(int16_t));
   std::memcpy(scales, a.scale, static_cast<size_t>(a.blocks) * sizeof(float));
+}
+
+void quantizeActivationsFp8(const float *x, int64_t K, uint8_t *codes, float *scales) {
+  for (int64_t b0 = 0; b0 < K; b0 += kFp8ActBlock) {
+    const int64_t b1 = std::min(K, b0 + kFp8ActBlock);
+    float amax = 0.f;
+    for (int64_t k = b0; k < b1; ++k)
+      amax = std::max(amax, std::fabs(x[k]));
+    const float s = std::max(amax, 1e-4f) / 448.f;
+    scales[b0 / kFp8ActBlock] = s;
+    for (int64_t k = b0; k < b1; ++k)
+      codes[k] = floatToFp8e4m3(x[k] / s);
+  }
 }
 
 void linear(const float *x, int64_t T, const Weight &W, float *y) {

@@ -36,7 +36,7 @@ enum class ScratchSlot : uint8_t {
   Fp8Panel,     ///< linearRows of an FP8 weight at prefill: one decoded panel (any thread)
   AttentionRows, ///< attend over a bf16 KV cache: one chunk of rows widened (any thread)
   AmxTiles,     ///< int8 / bf16 prefill with AMX: the activations packed as tiles (any thread)
-  Bf16Input,    ///< linearRows with bf16 activations: x rounded to bf16 (any thread)
+  Bf16Input,    ///< linearRows with bf16 or FP8 activations: x rounded (any thread)
   Count
 };
 

@@ -202,6 +202,43 @@ def Bf16ActivationsPass : Pass<"moe-bf16-activations", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::moe::MoeDialect"];
 }
 
+def Fp8ActivationsPass : Pass<"moe-fp8-activations", "::mlir::func::FuncOp"> {
+  let summary = "Quantize the FP8 products' activations to e4m3 per token and 128 columns";
+  let description = [{
+    DeepSeek's FP8 GEMM (spec section 3): a product with FP8 block-scaled weights
+    quantizes its input activations per token and per 128 consecutive columns,
+    `s = max(amax, 1e-4) / 448` (float32), `q = e4m3(x / s)` (nearest even,
+    saturating), and sums `q * w` in fp32 per 128-wide block, each block's sum
+    multiplied by the activation and the weight scale. Marks the ops DeepSeek
+    runs through that GEMM (`moe.linear`, `moe.logits`, the SwiGLU MLPs and
+    the routed experts, fused or not) when they read `#moe.block_fp8` weights
+    with `moe.activations = f8E4M3FN`; ops with other weights keep fp32
+    activations, and the MLA core's products (`moe.head_linear`,
+    `moe.expanded_attention`) multiply by `kv_b_proj` dequantized, as
+    DeepSeek's absorbed attention does. A numeric mode: what a Hopper GPU's
+    FP8 tensor cores compute; the CPU backend emulates it (the quantized
+    values, dequantized, in its fp32 products). It runs last in
+    `moe-compile{activations=fp8}`. With `report`, each function gets a remark
+    with the count.
+
+    Before:
+    ```mlir
+    %y = moe.linear %x, %w : tensor<?x256xf32>,
+        tensor<512x256xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<?x512xf32>
+    ```
+    After `-moe-fp8-activations`:
+    ```mlir
+    %y = moe.linear %x, %w {moe.activations = f8E4M3FN} : tensor<?x256xf32>,
+        tensor<512x256xf8E4M3FN, #moe.block_fp8<128, 128>> -> tensor<?x512xf32>
+    ```
+  }];
+  let options = [
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Emit a remark per function with the number of products marked">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
 def FuseResidualNormPass : Pass<"moe-fuse-residual-norm", "::mlir::func::FuncOp"> {
   let summary = "Fuse each residual add with the RMSNorm that reads it";
   let description = [{

@@ -54,11 +54,14 @@ struct MoeCompilePipelineOptions
   PassOptions::Option<ActivationElement> activations{
       *this, "activations",
       llvm::cl::desc("Element type the matrix products' activations are rounded to "
-                     "(moe-bf16-activations)"),
+                     "(moe-bf16-activations, moe-fp8-activations)"),
       llvm::cl::init(ActivationElement::f32),
       llvm::cl::values(clEnumValN(ActivationElement::f32, "f32", "float32: the exact path"),
                        clEnumValN(ActivationElement::bf16, "bf16",
-                                  "bfloat16, rounded to nearest even (AMX-BF16 tiles)"))};
+                                  "bfloat16, rounded to nearest even (AMX-BF16 tiles)"),
+                       clEnumValN(ActivationElement::fp8, "fp8",
+                                  "e4m3 per token and 128 columns with a scale, in the "
+                                  "products with FP8 weights (DeepSeek's FP8 GEMM)"))};
   PassOptions::Option<bool> fuseResidualNorm{
       *this, "fuse-residual-norm",
       llvm::cl::desc("Fuse residual adds with the RMSNorm after them (moe-fuse-residual-norm)"),
@@ -105,7 +108,8 @@ struct MoeCompilePipelineOptions
 /// Adds the moe-compile passes to `pm`, which must run on builtin.module:
 /// canonicalize, moe-kv-cache-type, (with quantize=fp8) moe-quantize-fp8, moe-split-phases, moe-decompose-mla, moe-decompose-moe,
 /// moe-absorb-mla{function=prefill}, moe-absorb-mla{function=decode}, the fusions,
-/// canonicalize, (with activations=bf16) moe-bf16-activations (the function-level
+/// canonicalize, (with activations=bf16) moe-bf16-activations or (with
+/// activations=fp8) moe-fp8-activations (the function-level
 /// passes nested on func.func).
 void buildCompilePipeline(OpPassManager &pm,
                           const MoeCompilePipelineOptions &options);

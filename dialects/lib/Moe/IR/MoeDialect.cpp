@@ -231,8 +231,8 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
   }
   if (name == kActivationsAttrName) {
     auto type = dyn_cast<TypeAttr>(attr.getValue());
-    if (!type || !type.getValue().isBF16())
-      return op->emitError() << "expected '" << name << "' to be bf16, got "
+    if (!type || !(type.getValue().isBF16() || isa<Float8E4M3FNType>(type.getValue())))
+      return op->emitError() << "expected '" << name << "' to be bf16 or f8E4M3FN, got "
                              << attr.getValue();
     if (!multipliesWeights(op))
       return op->emitError() << "expected '" << name

@@ -33,6 +33,8 @@
 #include "TokenBlock.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <optional>
 
 namespace moec::cpu::detail {
@@ -402,6 +404,41 @@ inline void roundRowsToBf16(const float *x, int64_t T, int64_t ldx, int64_t K, f
   }
 }
 
+/// |v| on the e4m3fn grid (nearest even, saturating at 448): floatToFp8e4m3 then
+/// fp8e4m3ToFloat, in float arithmetic the compiler inlines. v is finite, >= 0.
+inline float roundToE4m3Grid(float v) {
+  if (v < 0.015625f) // below 2^-6: subnormal codes, steps of 2^-9
+    return std::nearbyint(v * 512.f) * (1.f / 512.f);
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u = (u + 0x7FFFFu + ((u >> 20) & 1u)) & 0xFFF00000u; // 3 mantissa bits, nearest even
+  float r;
+  std::memcpy(&r, &u, 4);
+  return r < 448.f ? r : 448.f;
+}
+
+/// xq[t * K + k] = x[t * ldx + k] quantized as quantizeActivationsFp8 does (per
+/// token and kFp8ActBlock columns), then dequantized: code * scale (float32).
+/// NaN stays NaN.
+inline void fakeQuantizeRowsFp8(const float *x, int64_t T, int64_t ldx, int64_t K,
+                                float *xq) {
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t b0 = 0; b0 < K; b0 += kFp8ActBlock) {
+      const float *in = x + t * ldx;
+      float *out = xq + t * K;
+      const int64_t b1 = std::min(K, b0 + kFp8ActBlock);
+      float amax = 0.f;
+      for (int64_t k = b0; k < b1; ++k)
+        amax = std::max(amax, std::fabs(in[k]));
+      const float s = std::max(amax, 1e-4f) / 448.f;
+      for (int64_t k = b0; k < b1; ++k) {
+        const float q = in[k] / s;
+        const float r = roundToE4m3Grid(std::fabs(q));
+        out[k] = std::isnan(q) ? q : std::copysign(r, q) * s;
+      }
+    }
+}
+
 template <class Isa>
 void linearRowsImpl(const float *x, int64_t T, int64_t ldx, const Weight &W,
                     int64_t rowBegin, int64_t rowEnd, float *y, int64_t ldy) {
@@ -410,7 +447,12 @@ void linearRowsImpl(const float *x, int64_t T, int64_t ldx, const Weight &W,
   // bf16 activations: on the tile unit for a bf16 or FP8 weight at prefill, else x rounded
   // here and multiplied as usual.
   std::optional<Scratch> rounded;
-  if (W.bf16Activations && W.cols > 0 && T > 0) {
+  if (W.fp8Activations && W.cols > 0 && T > 0) {
+    rounded.emplace(ScratchSlot::Bf16Input, size_t(T * W.cols) * sizeof(float));
+    fakeQuantizeRowsFp8(x, T, ldx, W.cols, rounded->as<float>());
+    x = rounded->as<float>();
+    ldx = W.cols;
+  } else if (W.bf16Activations && W.cols > 0 && T > 0) {
     if constexpr (Isa::kAmx)
       if (amxBf16Weight(W) && T > Isa::kTokenBlock)
         return Isa::amxBf16Rows(x, T, ldx, W, rowBegin, rowEnd, y, ldy);

@@ -2259,7 +2259,7 @@ func.func @quantize_fp8_again() {
 
 // moe.activations is bf16, on an op that multiplies by weights.
 func.func @activations_f16(%x: tensor<?x64xf32>, %w: tensor<32x64xbf16>) {
-  // expected-error @+1 {{expected 'moe.activations' to be bf16, got f16}}
+  // expected-error @+1 {{expected 'moe.activations' to be bf16 or f8E4M3FN, got f16}}
   %y = moe.linear %x, %w {moe.activations = f16} : tensor<?x64xf32>, tensor<32x64xbf16> -> tensor<?x32xf32>
   return
 }

@@ -56,6 +56,13 @@ struct Weight {
   /// FP8 weights (decoded to bf16) by such x on the tile unit at prefill (sums in
   /// another order; the tiles read bf16 subnormals, below 2^-126, as zero).
   bool bf16Activations = false;
+  /// FP8 activations (a plan step's `activations: F8E4M3`, DeepSeek's FP8 GEMM,
+  /// spec section 3): every product with this weight's rows quantizes x per token
+  /// and kFp8ActBlock columns (quantizeActivationsFp8) and multiplies the
+  /// quantized values, dequantized (code * scale, a float32 product), with fp32
+  /// sums: the same products as a per-block GEMM of the codes up to the order of
+  /// the fp32 sums. Ignored for int8 weights.
+  bool fp8Activations = false;
 };
 
 /// Side of the square FP8 weight scale block the kernels implement: their register
@@ -124,6 +131,16 @@ uint16_t floatToF16(float v);
 /// Decodes `count` values of `type` stored little-endian at `data` (any alignment)
 /// into floats with the conversions above; F8E4M3 values come out unscaled.
 void decodeToFloat(WeightType type, const void *data, int64_t count, float *out);
+
+/// Columns per activation block of the FP8 activation quantization.
+inline constexpr int64_t kFp8ActBlock = 128;
+
+/// DeepSeek's activation quantization (spec section 3, its `act_quant`) of one
+/// token row of K values, per block of kFp8ActBlock columns (the last one
+/// partial): s = max(amax, 1e-4) / 448 (float32), code = e4m3(x / s) (a float32
+/// division, then floatToFp8e4m3: nearest even, saturating at +-448). Writes K
+/// codes and ceil(K / kFp8ActBlock) scales. Exposed for tests and emulations.
+void quantizeActivationsFp8(const float *x, int64_t K, uint8_t *codes, float *scales);
 
 /// Columns per activation block of the W8A8 path (the weights' block side).
 inline constexpr int64_t kInt8ActBlock = 128;

@@ -101,10 +101,10 @@ def Moe_KvCacheElement : I32EnumAttr<"KvCacheElement", "KV cache element type", 
 }
 
 /// Not an attribute of any op: the `activations` option of the `moe-compile`
-/// pipeline (moe-bf16-activations).
+/// pipeline (moe-bf16-activations, moe-fp8-activations).
 def Moe_ActivationElement : I32EnumAttr<"ActivationElement",
     "element type of the matrix products' activations", [
-    I32EnumAttrCase<"f32", 0>, I32EnumAttrCase<"bf16", 1>]> {
+    I32EnumAttrCase<"f32", 0>, I32EnumAttrCase<"bf16", 1>, I32EnumAttrCase<"fp8", 2>]> {
   let cppNamespace = "::mlir::moe";
   let genSpecializedAttr = 0;
 }

@@ -36,9 +36,11 @@ inline constexpr llvm::StringLiteral kSourceAttrName = "moe.source";
 /// the naive MLA form: the batch size from which the runtime runs @prefill
 /// (EntryPoint.min_tokens); smaller batches run @decode.
 inline constexpr llvm::StringLiteral kPrefillMinTokensAttr = "moe.prefill_min_tokens";
-/// Op attribute (a TypeAttr, bf16) that moe-bf16-activations sets on a step op
-/// with weight operands: its matrix products round their input activations to
-/// that type (nearest even) and multiply the rounded values with fp32 sums.
+/// Op attribute (a TypeAttr) on a step op with weight operands. bf16
+/// (moe-bf16-activations): its matrix products round their input activations to
+/// bf16 (nearest even) and multiply the rounded values with fp32 sums.
+/// f8E4M3FN (moe-fp8-activations): they quantize their input per token and 128
+/// columns to e4m3 with a scale, as DeepSeek's FP8 GEMM does (spec section 3).
 inline constexpr llvm::StringLiteral kActivationsAttrName = "moe.activations";
 
 /// Whether `op` is a step op whose matrix products read weights (linear, logits,
