@@ -43,6 +43,7 @@ struct Case {
   bool quantizeFp8 = false;
   bool bf16Acts = false; ///< --activations=bf16
   bool kvFp8 = false;    ///< --kv-cache=fp8 (sm_90a only)
+  bool fp8Acts = false;  ///< --activations=fp8 (with FP8 weights)
 };
 
 /// Logits of a prompt and of `steps` greedy decode steps after it, and the tokens.
@@ -114,6 +115,8 @@ TEST_P(EmulatedGpu, AgreesWithTheCpuBackend) {
     o.activations = driver::ActivationElement::bf16;
   if (c.kvFp8)
     o.kvCache = driver::KvCacheElement::fp8;
+  if (c.fp8Acts)
+    o.activations = driver::ActivationElement::fp8;
   llvm::Error err = driver::compile(o);
   ASSERT_FALSE(static_cast<bool>(err)) << llvm::toString(std::move(err));
   std::unique_ptr<Plan> plan;
@@ -172,13 +175,16 @@ TEST_P(EmulatedGpu, AgreesWithTheCpuBackend) {
   // With bf16 activations an fp32 difference in the order of sums (1e-6) can move an
   // input across a bf16 rounding boundary (2^-9 relative), and the tiny models carry
   // that on: the golden test's bound for that mode (GoldenTest.cpp), tokens identical.
-  const double bound = c.bf16Acts ? 5e-3 : 1e-3;
+  // FP8 activations likewise, with e4m3's coarser steps (1/16): the golden test
+  // bounds that mode at 3e-2.
+  const double bound = c.fp8Acts ? 3e-2 : c.bf16Acts ? 5e-3 : 1e-3;
   EXPECT_LE(promptError, bound);
   EXPECT_LE(decodeError, bound);
   EXPECT_EQ(gpu.tokens, cpu.tokens);
   RecordProperty("prompt_rel_error", std::to_string(promptError));
   RecordProperty("decode_rel_error", std::to_string(decodeError));
   std::cout << c.variant << (c.quantizeFp8 ? " (fp8)" : "") << (c.bf16Acts ? " (bf16 acts)" : "")
+            << (c.fp8Acts ? " (fp8 acts)" : "")
             << (c.kvFp8 ? " (fp8 kv cache)" : "") << " on " << c.backend
             << ": prompt logits rel. error " << promptError << ", decode " << decodeError
             << "\n";
@@ -207,6 +213,12 @@ std::vector<Case> cases() {
       out.push_back({name, dir, "emulated-sm_80", true, /*bf16Acts=*/true});
       out.push_back({name, dir, "emulated-sm_90a", false, false, /*kvFp8=*/true});
     }
+    // FP8 activations (DeepSeek's FP8 GEMM, quantized per 128 columns in the
+    // products): on the trained model's FP8 copy and a quantized random one.
+    if (name == "poems_fp8" || name == "v3_fp8")
+      out.push_back({name, dir, "emulated-sm_90a", false, false, false, /*fp8Acts=*/true});
+    if (name == "v3" || name == "v2_lite")
+      out.push_back({name, dir, "emulated-sm_80", true, false, false, /*fp8Acts=*/true});
   }
   return out;
 }
@@ -216,7 +228,8 @@ INSTANTIATE_TEST_SUITE_P(Golden, EmulatedGpu, ::testing::ValuesIn(cases()),
                            std::string name = info.param.variant +
                                               (info.param.quantizeFp8 ? "_quantized_fp8" : "") +
                                               (info.param.bf16Acts ? "_bf16acts" : "") +
-                                              (info.param.kvFp8 ? "_kv_fp8" : "") + "_" +
+                                              (info.param.kvFp8 ? "_kv_fp8" : "") +
+                                              (info.param.fp8Acts ? "_fp8acts" : "") + "_" +
                                               info.param.backend;
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;

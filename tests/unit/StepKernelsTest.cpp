@@ -36,11 +36,12 @@ struct Case {
   std::string checkpoint;    ///< its checkpoint directory
   bool quantizeFp8 = false;  ///< --quantize=fp8
   bool bf16Acts = false;     ///< --activations=bf16
+  bool fp8Acts = false;      ///< --activations=fp8
 };
 
 std::string caseName(const testing::TestParamInfo<Case> &info) {
   return info.param.variant + (info.param.quantizeFp8 ? "_quantized_fp8" : "") +
-         (info.param.bf16Acts ? "_bf16acts" : "");
+         (info.param.bf16Acts ? "_bf16acts" : "") + (info.param.fp8Acts ? "_fp8acts" : "");
 }
 
 /// What the kernel modules of a compiled plan look like.
@@ -64,8 +65,9 @@ Compiled compileWithKernels(const Case &c) {
   o.quiet = true;
   o.weights = moec::WeightPlacement::External;
   o.quantize = c.quantizeFp8 ? moec::driver::QuantizeMode::fp8 : moec::driver::QuantizeMode::none;
-  o.activations = c.bf16Acts ? moec::driver::ActivationElement::bf16
-                             : moec::driver::ActivationElement::f32;
+  o.activations = c.bf16Acts  ? moec::driver::ActivationElement::bf16
+                  : c.fp8Acts ? moec::driver::ActivationElement::fp8
+                              : moec::driver::ActivationElement::f32;
   o.gpuTargets = {"sm_90a", "sm_80"};
   Compiled out;
   o.inspectPlan = [&](const plan::PlanT &p) -> llvm::Error {
@@ -144,6 +146,8 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
                   std::string::npos,
               GetParam().bf16Acts)
         << "bf16 activations put the linear steps on the tensor cores";
+    EXPECT_EQ(m.ptx.find("_fp8acts(") != std::string::npos, GetParam().fp8Acts)
+        << "FP8 activations have kernels of their own (quantizing per 128 columns)";
   }
 }
 
@@ -174,7 +178,8 @@ TEST_P(StepKernels, PtxasAssemblesEveryKernelWithoutSpills) {
 }
 
 /// Every variant of tests/golden/manifest.json; the unquantized ones also with
-/// --quantize=fp8, and with bf16 activations.
+/// --quantize=fp8, and with bf16 activations; every one with FP8 weights and FP8
+/// activations.
 std::vector<Case> cases() {
   std::vector<Case> out;
   for (const moec::testing::GoldenVariant &v : moec::testing::goldenVariants(kGolden)) {
@@ -183,6 +188,9 @@ std::vector<Case> cases() {
     if (name.find("fp8") == std::string::npos) {
       out.push_back({name, path, /*quantizeFp8=*/true});
       out.push_back({name, path, true, /*bf16Acts=*/true});
+      out.push_back({name, path, true, false, /*fp8Acts=*/true});
+    } else {
+      out.push_back({name, path, false, false, /*fp8Acts=*/true});
     }
   }
   return out;

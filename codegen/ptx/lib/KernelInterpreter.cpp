@@ -374,11 +374,12 @@ llvm::Error Interpreter::runOp(Operation *op, Mask mask) {
     return llvm::Error::success();
   }
   // Float arithmetic, in the operands' own precision.
-  if (isa<arith::AddFOp, arith::SubFOp, arith::MulFOp, arith::DivFOp, arith::MaximumFOp>(op)) {
+  if (isa<arith::AddFOp, arith::SubFOp, arith::MulFOp, arith::DivFOp, arith::MaximumFOp,
+          arith::MinimumFOp>(op)) {
     Lanes &a = in(0), &b = in(1);
     Type t = op->getResult(0).getType();
     bool f64 = t.isF64();
-    // In the operands' own precision (maximumf propagates NaN).
+    // In the operands' own precision (maximumf and minimumf propagate NaN).
     auto apply = [op](auto x, auto y) -> decltype(x) {
       if (isa<arith::AddFOp>(op))
         return x + y;
@@ -388,7 +389,9 @@ llvm::Error Interpreter::runOp(Operation *op, Mask mask) {
         return x * y;
       if (isa<arith::DivFOp>(op))
         return x / y;
-      return std::isnan(x) || std::isnan(y) ? decltype(x)(NAN) : std::fmax(x, y);
+      if (std::isnan(x) || std::isnan(y))
+        return decltype(x)(NAN);
+      return isa<arith::MinimumFOp>(op) ? std::fmin(x, y) : std::fmax(x, y);
     };
     map(op, mask, [&](int l) -> uint64_t {
       return f64 ? bitsOf(apply(asF64(a[l]), asF64(b[l])))

@@ -13,7 +13,9 @@
 // to fp32 exactly (bf16 by a shift, f16 by fpext, e4m3 through
 // cvt.rn.f16x2.e4m3x2 on sm_90a or an exact integer decode on sm_80) and
 // multiplied by their block scale; with Step.activations = BF16 the products'
-// inputs are rounded to bfloat16 (nearest even) first. Rope's cos and sin are
+// inputs are rounded to bfloat16 (nearest even) first, with F8E4M3 quantized per
+// token and 128 columns to e4m3 with a scale (DeepSeek's FP8 GEMM: a warp maximum
+// per block, then each value's code, dequantized, as the CPU emulates it). Rope's cos and sin are
 // evaluated in double (fdlibm's reduction and polynomials) and rounded once, as
 // the CPU does with std::cos; exp is ex2.approx (relative error ~2^-22).
 // The naive MLA core (expanded_attention) runs in the absorbed order on the GPU
@@ -206,6 +208,33 @@ public:
     return arith::BitcastOp::create(b, f32, kept);
   }
 
+  /// DeepSeek's activation quantization of one value with its block's scale s
+  /// (spec section 3), dequantized: e4m3(x / s) * s, the code's rounding to nearest
+  /// even and saturating at 448 done on the float (the CPU's fakeQuantizeRowsFp8:
+  /// the same bits on both targets, no cvt).
+  Value quantizeE4m3(Value x, Value s) {
+    Value q = fdiv(x, s);
+    Value bits = arith::BitcastOp::create(b, i32, q);
+    Value sign = arith::AndIOp::create(b, bits, c32(static_cast<int32_t>(0x80000000u)));
+    Value a = arith::BitcastOp::create(b, f32, arith::AndIOp::create(b, bits, c32(0x7fffffff)));
+    // Below 2^-6 (subnormal codes, steps of 2^-9): a + 2^14 rounds a to a multiple
+    // of 2^-9, nearest even.
+    Value small = fsub(fadd(a, cf(16384.0f)), cf(16384.0f));
+    // Else keep 3 mantissa bits, nearest even.
+    Value u = arith::BitcastOp::create(b, i32, a);
+    Value lsb = arith::AndIOp::create(b, arith::ShRUIOp::create(b, u, c32(20)), c32(1));
+    Value kept = arith::AndIOp::create(b, add(add(u, c32(0x7ffff)), lsb),
+                                       c32(static_cast<int32_t>(0xfff00000u)));
+    Value normal = arith::MinimumFOp::create(b, arith::BitcastOp::create(b, f32, kept),
+                                             cf(448.0f));
+    Value r = select(arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, a, cf(0.015625f)),
+                     small, normal);
+    Value signedR = arith::BitcastOp::create(
+        b, f32, arith::OrIOp::create(b, arith::BitcastOp::create(b, i32, r), sign));
+    Value isNan = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, q, q);
+    return select(isNan, q, fmul(signedR, s));
+  }
+
   /// e^x through ex2.approx.
   Value exp(Value x) {
     Value scaled = fmul(x, cf(1.4426950408889634f));
@@ -258,6 +287,17 @@ public:
       Value other = NVVM::ShflOp::create(b, f32, all, v, c32(offset), clamp,
                                          NVVM::ShflKind::bfly, UnitAttr());
       v = fadd(v, other);
+    }
+    return v;
+  }
+
+  /// The largest of `v` over the 32 lanes of the warp (NaN if any is), in every lane.
+  Value warpMax(Value v) {
+    Value all = c32(-1), clamp = c32(31);
+    for (int32_t offset = 16; offset >= 1; offset /= 2) {
+      Value other = NVVM::ShflOp::create(b, f32, all, v, c32(offset), clamp,
+                                         NVVM::ShflKind::bfly, UnitAttr());
+      v = fmax(v, other);
     }
     return v;
   }
@@ -359,6 +399,137 @@ bool weightAccess(const plan::PlanT &plan, const plan::WeightT &w, WeightAccess 
   return true;
 }
 
+/// What a product does to its input activations (Step.activations): nothing
+/// (F32), round them to bf16 (BF16), or quantize them per 128 columns to e4m3
+/// with a scale (F8E4M3, DeepSeek's FP8 GEMM).
+enum class Acts : uint8_t { F32, Bf16, Fp8 };
+
+Acts actsOf(const plan::StepT &step) {
+  return step.activations == plan::DType::BF16     ? Acts::Bf16
+         : step.activations == plan::DType::F8E4M3 ? Acts::Fp8
+                                                   : Acts::F32;
+}
+
+const char *actsSuffix(Acts acts) {
+  return acts == Acts::Bf16 ? "_bf16acts" : acts == Acts::Fp8 ? "_fp8acts" : "";
+}
+
+/// The `vec` weights W(row, col .. col + vec - 1) held by one 32-bit word (4 e4m3 or
+/// 2 bf16/f16), widened to f32 and multiplied by their block scale.
+SmallVector<Value> loadWeightWord(KernelEmitter &e, const WeightAccess &wa, Value w,
+                                  Value scale, Value row, Value col, int64_t vec) {
+  Value word = e.load(e.i32, w, e.divu(e.add(e.mul(row, wa.cols), col), vec));
+  SmallVector<Value> wv;
+  if (wa.fp8() && e.sm90) {
+    for (int64_t pair = 0; pair < 2; ++pair) {
+      Value bits = arith::TruncIOp::create(
+          e.b, e.i16, arith::ShRUIOp::create(e.b, word, e.c32(int32_t(16 * pair))));
+      Value both = LLVM::CallIntrinsicOp::create(
+                       e.b, VectorType::get({2}, e.f16),
+                       e.b.getStringAttr("llvm.nvvm.e4m3x2.to.f16x2.rn"), ValueRange{bits})
+                       .getResult(0);
+      for (int32_t half = 0; half < 2; ++half)
+        wv.push_back(arith::ExtFOp::create(
+            e.b, e.f32, Value(LLVM::ExtractElementOp::create(e.b, both, e.c32(half)))));
+    }
+  } else {
+    for (int64_t j = 0; j < vec; ++j) {
+      int32_t bits = int32_t(32 / vec);
+      Value part = arith::ShRUIOp::create(e.b, word, e.c32(int32_t(j) * bits));
+      if (wa.fp8()) {
+        wv.push_back(e.decodeE4m3(arith::TruncIOp::create(e.b, e.i8, part)));
+      } else if (wa.dtype == plan::DType::BF16) {
+        Value high = arith::ShLIOp::create(
+            e.b, arith::AndIOp::create(e.b, part, e.c32(0xffff)), e.c32(16));
+        wv.push_back(arith::BitcastOp::create(e.b, e.f32, high));
+      } else {
+        Value half =
+            arith::BitcastOp::create(e.b, e.f16, arith::TruncIOp::create(e.b, e.i16, part));
+        wv.push_back(arith::ExtFOp::create(e.b, e.f32, half));
+      }
+    }
+  }
+  if (wa.fp8()) {
+    // The vec elements share one 128x128 block: one scale.
+    Value si =
+        e.add(e.mul(e.divu(row, wa.blockRows), wa.scaleCols), e.divu(col, wa.blockCols));
+    Value s = e.load(e.f32, scale, si);
+    for (Value &v : wv)
+      v = e.fmul(v, s);
+  }
+  return wv;
+}
+
+/// warpDots with FP8 activations: per block of kFp8ActBlock columns of x (the
+/// product's own columns 0..K-1), amax over the block (a warp maximum: each lane
+/// holds 4 consecutive columns), s = max(amax, 1e-4) / 448, each x replaced by
+/// e4m3(x / s) * s; then the products as usual. Columns past K count as 0.
+SmallVector<Value> warpDotsFp8Acts(KernelEmitter &e, const WeightAccess &wa, Value w,
+                                   Value scale, int64_t K,
+                                   llvm::function_ref<std::pair<Value, Value>(Value)> at,
+                                   Value x, ArrayRef<Value> xStarts, Value lane,
+                                   bool contiguous) {
+  constexpr int64_t kPerLane = moec::cpu::kFp8ActBlock / kWarp;
+  static_assert(kPerLane == 4, "a lane holds one 32-bit word of e4m3 weights");
+  bool word = contiguous && K % kPerLane == 0 && wa.cols % kPerLane == 0 &&
+              (wa.fp8() ? wa.blockCols % kPerLane == 0
+                        : wa.dtype == plan::DType::BF16 || wa.dtype == plan::DType::F16);
+  int64_t vec = wa.fp8() ? 4 : 2;
+  int64_t blocks = (K + moec::cpu::kFp8ActBlock - 1) / moec::cpu::kFp8ActBlock;
+  SmallVector<Value> zeros(xStarts.size(), e.cf(0.0f));
+  SmallVector<Value> acc = e.loop(
+      e.c64(0), e.c64(blocks), e.c64(1), zeros, [&](Value blk, ValueRange sums) {
+        Value first = e.add(e.mul(blk, moec::cpu::kFp8ActBlock), e.mul(lane, kPerLane));
+        // Column j of this lane, clamped into [0, K) for the loads, and whether it
+        // is one of the product's columns.
+        SmallVector<Value> cols, inside;
+        for (int64_t j = 0; j < kPerLane; ++j) {
+          Value k = e.add(first, j);
+          inside.push_back(e.ult(k, e.c64(K)));
+          cols.push_back(e.minu(k, e.c64(K - 1)));
+        }
+        SmallVector<Value> wv;
+        if (word) {
+          // K % 4 == 0: a lane's 4 columns are all inside or all outside.
+          auto [row, col] = at(cols[0]);
+          for (int64_t part = 0; part < kPerLane; part += vec) {
+            SmallVector<Value> got =
+                loadWeightWord(e, wa, w, scale, row, e.add(col, part), vec);
+            wv.append(got.begin(), got.end());
+          }
+        } else {
+          for (int64_t j = 0; j < kPerLane; ++j) {
+            auto [row, col] = at(cols[size_t(j)]);
+            wv.push_back(wa.load(e, w, scale, row, col));
+          }
+        }
+        SmallVector<Value> next(sums.begin(), sums.end());
+        for (size_t i = 0; i < xStarts.size(); ++i) {
+          SmallVector<Value> xv;
+          Value amax = e.cf(0.0f);
+          for (int64_t j = 0; j < kPerLane; ++j) {
+            Value v = e.select(inside[size_t(j)],
+                               e.load(e.f32, x, e.add(xStarts[i], cols[size_t(j)])),
+                               e.cf(0.0f));
+            xv.push_back(v);
+            Value magnitude = arith::BitcastOp::create(
+                e.b, e.f32,
+                arith::AndIOp::create(e.b, arith::BitcastOp::create(e.b, e.i32, v),
+                                      e.c32(0x7fffffff)));
+            amax = e.fmax(amax, magnitude);
+          }
+          Value s = e.fdiv(e.fmax(e.warpMax(amax), e.cf(1e-4f)), e.cf(448.0f));
+          for (int64_t j = 0; j < kPerLane; ++j)
+            next[i] = e.fma(e.quantizeE4m3(xv[size_t(j)], s), wv[size_t(j)], next[i]);
+        }
+        return next;
+      });
+  SmallVector<Value> totals;
+  for (Value a : acc)
+    totals.push_back(e.warpSum(a));
+  return totals;
+}
+
 /// One warp's dot products over k = 0..K-1 of W(row(k), col(k)) with x[start + k]
 /// for each start in `xStarts`: every lane gets the sums.
 ///
@@ -368,8 +539,11 @@ bool weightAccess(const plan::PlanT &plan, const plan::WeightT &w, WeightAccess 
 /// instead of 32, and sm_90a widens two e4m3 per cvt.
 SmallVector<Value> warpDots(KernelEmitter &e, const WeightAccess &wa, Value w, Value scale,
                             int64_t K, llvm::function_ref<std::pair<Value, Value>(Value)> at,
-                            Value x, ArrayRef<Value> xStarts, bool bf16Acts, Value lane,
+                            Value x, ArrayRef<Value> xStarts, Acts acts, Value lane,
                             bool contiguous = false) {
+  if (acts == Acts::Fp8)
+    return warpDotsFp8Acts(e, wa, w, scale, K, at, x, xStarts, lane, contiguous);
+  bool bf16Acts = acts == Acts::Bf16;
   SmallVector<Value> zeros(xStarts.size(), e.cf(0.0f));
   int64_t vec = wa.fp8() ? 4 : (wa.dtype == plan::DType::BF16 || wa.dtype == plan::DType::F16) ? 2 : 1;
   if (!contiguous || K % vec || wa.cols % vec || (wa.fp8() && wa.blockCols % vec))
@@ -378,47 +552,7 @@ SmallVector<Value> warpDots(KernelEmitter &e, const WeightAccess &wa, Value w, V
     SmallVector<Value> acc = e.loop(
         e.mul(lane, vec), e.c64(K), e.c64(kWarp * vec), zeros, [&](Value k0, ValueRange sums) {
           auto [row, col] = at(k0);
-          // The word holding elements (row, col .. col + vec - 1).
-          Value word = e.load(e.i32, w, e.divu(e.add(e.mul(row, wa.cols), col), vec));
-          SmallVector<Value> wv;
-          if (wa.fp8() && e.sm90) {
-            for (int64_t pair = 0; pair < 2; ++pair) {
-              Value bits = arith::TruncIOp::create(
-                  e.b, e.i16, arith::ShRUIOp::create(e.b, word, e.c32(int32_t(16 * pair))));
-              Value both = LLVM::CallIntrinsicOp::create(
-                               e.b, VectorType::get({2}, e.f16),
-                               e.b.getStringAttr("llvm.nvvm.e4m3x2.to.f16x2.rn"),
-                               ValueRange{bits})
-                               .getResult(0);
-              for (int32_t half = 0; half < 2; ++half)
-                wv.push_back(arith::ExtFOp::create(
-                    e.b, e.f32, Value(LLVM::ExtractElementOp::create(e.b, both, e.c32(half)))));
-            }
-          } else {
-            for (int64_t j = 0; j < vec; ++j) {
-              int32_t bits = int32_t(32 / vec);
-              Value part = arith::ShRUIOp::create(e.b, word, e.c32(int32_t(j) * bits));
-              if (wa.fp8()) {
-                wv.push_back(e.decodeE4m3(arith::TruncIOp::create(e.b, e.i8, part)));
-              } else if (wa.dtype == plan::DType::BF16) {
-                Value high = arith::ShLIOp::create(
-                    e.b, arith::AndIOp::create(e.b, part, e.c32(0xffff)), e.c32(16));
-                wv.push_back(arith::BitcastOp::create(e.b, e.f32, high));
-              } else {
-                Value half = arith::BitcastOp::create(
-                    e.b, e.f16, arith::TruncIOp::create(e.b, e.i16, part));
-                wv.push_back(arith::ExtFOp::create(e.b, e.f32, half));
-              }
-            }
-          }
-          if (wa.fp8()) {
-            // The vec elements share one 128x128 block: one scale.
-            Value si = e.add(e.mul(e.divu(row, wa.blockRows), wa.scaleCols),
-                             e.divu(col, wa.blockCols));
-            Value s = e.load(e.f32, scale, si);
-            for (Value &v : wv)
-              v = e.fmul(v, s);
-          }
+          SmallVector<Value> wv = loadWeightWord(e, wa, w, scale, row, col, vec);
           SmallVector<Value> next(sums.begin(), sums.end());
           for (int64_t j = 0; j < vec; ++j)
             for (size_t i = 0; i < xStarts.size(); ++i) {
@@ -465,12 +599,12 @@ struct MatVec {
   bool transpose = false;
   int64_t yCols = 0, yOffset = 0;
   WeightAccess weight;
-  bool bf16Acts = false;
+  Acts acts = Acts::F32;
 
   std::string key() const {
     return llvm::formatv("{0}_h{1}n{2}k{3}_x{4}s{5}o{6}_r{7}o{8}{9}_y{10}o{11}{12}", weight.key(),
                          heads, n, k, xCols, xStride, xOffset, rowStride, rowOffset,
-                         transpose ? "t" : "", yCols, yOffset, bf16Acts ? "_bf16acts" : "");
+                         transpose ? "t" : "", yCols, yOffset, actsSuffix(acts));
   }
   int64_t outputs() const { return heads * n; }
 
@@ -497,7 +631,7 @@ struct MatVec {
             return transpose ? std::make_pair(e.add(headRow, kk), r)
                              : std::make_pair(e.add(headRow, r), kk);
           },
-          x, xStarts, bf16Acts, lane, /*contiguous=*/!transpose);
+          x, xStarts, acts, lane, /*contiguous=*/!transpose);
       e.when(e.ieq(lane, e.c64(0)), [&] {
         for (int64_t tt = 0; tt < kTokenTile; ++tt) {
           Value t = e.add(firstToken, tt);
@@ -547,7 +681,7 @@ struct MmaLinear {
   /// Whether the tensor-core path applies (else MatVec runs the step).
   static bool applies(const MatVec &m) {
     bool fp8 = m.weight.fp8();
-    return m.bf16Acts && m.heads == 1 && !m.transpose && m.xStride == 0 && m.xOffset == 0 &&
+    return m.acts == Acts::Bf16 && m.heads == 1 && !m.transpose && m.xStride == 0 && m.xOffset == 0 &&
            m.rowOffset == 0 && m.yOffset == 0 && m.k == m.weight.cols && m.k % kStep == 0 &&
            m.n % kTileOutputs == 0 &&
            (m.weight.dtype == plan::DType::BF16 ||
@@ -914,7 +1048,7 @@ llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec>
   m.yCols = tokenCols(buffer(step, true, 0));
   // As on the CPU (isa/Linear.h): the transposed head_linear (q_nope through W_UK)
   // multiplies its input unrounded.
-  m.bf16Acts = step.activations == plan::DType::BF16 && !m.transpose;
+  m.acts = m.transpose ? Acts::F32 : actsOf(step);
   if (m.yCols != m.outputs())
     return llvm::Error::success();
   bool fp8 = m.weight.fp8();
@@ -1113,7 +1247,7 @@ llvm::Error SpecBuilder::expandedAttention(const plan::StepT &step,
   absorbQ.transpose = true;
   absorbQ.yCols = 2 * H * C;
   absorbQ.weight = wa;
-  absorbQ.bf16Acts = false; // the transposed product, unrounded as in q_absorb
+  absorbQ.acts = Acts::F32; // the transposed product, unrounded as in q_absorb
   MatVec expandV;
   expandV.heads = H;
   expandV.n = v;
@@ -1127,7 +1261,7 @@ llvm::Error SpecBuilder::expandedAttention(const plan::StepT &step,
   expandV.weight = wa;
   // With bf16 activations the CPU's naive form rounds the latent rows it expands:
   // a no-op for the bf16 KV cache (the default), so neither absorbed product rounds.
-  expandV.bf16Acts = false;
+  expandV.acts = Acts::F32;
   att.heads = H;
   att.latentDim = C;
   att.ropeDim = rope;
@@ -1198,7 +1332,7 @@ std::pair<Value, Value> gateUpRows(KernelEmitter &e, Value i, int64_t I, int64_t
 /// swiglu_mlp, fused_swiglu_mlp, moe_experts, fused_moe_experts and router.
 llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *out) {
   int64_t D = tokenCols(buffer(step, false, 0));
-  bool bf16Acts = step.activations == plan::DType::BF16;
+  Acts acts = actsOf(step);
   unsigned pointers = numPointers(step);
 
   if (step.kind == plan::StepKind::Router) {
@@ -1374,7 +1508,7 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
     weightsKey += "_" + w.key();
   std::string key = llvm::formatv("moec_{0}_d{1}i{2}{3}{4}{5}", stepKindName(step.kind), D, I,
                                   weightsKey, fused ? llvm::formatv("_u{0}", unit).str() : "",
-                                  bf16Acts ? "_bf16acts" : "");
+                                  actsSuffix(acts));
 
   if (!experts) {
     // Weights: [gate, up, down] or [gate_up, down]; pointers x, out, then weights.
@@ -1393,7 +1527,7 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
       m.yCols = S;
       m.yOffset = yOffset;
       m.weight = w;
-      m.bf16Acts = bf16Acts;
+      m.acts = acts;
       out->push_back(m.spec(key + suffix, pointers, 0, scratch,
                             [ptr, w](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
                               return {k.ptrs[0], k.scratch, k.ptrs[ptr],
@@ -1430,7 +1564,7 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
     m.xOffset = hOffset;
     m.yCols = D;
     m.weight = wa[perExpert - 1];
-    m.bf16Acts = bf16Acts;
+    m.acts = acts;
     WeightAccess dw = wa[perExpert - 1];
     out->push_back(m.spec(key + "_down", pointers, 0, scratch,
                           [downP, dw](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
@@ -1488,16 +1622,16 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
         auto [w, s] = weightOf(e, k.ptrs[4], expert, 0);
         auto [gr, ur] = gateUpRows(e, i, I, unit);
         g = warpDots(e, wa[0], w, s, D, [&](Value c) { return std::make_pair(gr, c); },
-                     k.ptrs[0], {xStart}, bf16Acts, lane, /*contiguous=*/true)[0];
+                     k.ptrs[0], {xStart}, acts, lane, /*contiguous=*/true)[0];
         u = warpDots(e, wa[0], w, s, D, [&](Value c) { return std::make_pair(ur, c); },
-                     k.ptrs[0], {xStart}, bf16Acts, lane, /*contiguous=*/true)[0];
+                     k.ptrs[0], {xStart}, acts, lane, /*contiguous=*/true)[0];
       } else {
         auto [gw, gs] = weightOf(e, k.ptrs[4], expert, 0);
         auto [uw, us] = weightOf(e, k.ptrs[4], expert, 1);
         g = warpDots(e, wa[0], gw, gs, D, [&](Value c) { return std::make_pair(i, c); },
-                     k.ptrs[0], {xStart}, bf16Acts, lane, /*contiguous=*/true)[0];
+                     k.ptrs[0], {xStart}, acts, lane, /*contiguous=*/true)[0];
         u = warpDots(e, wa[1], uw, us, D, [&](Value c) { return std::make_pair(i, c); },
-                     k.ptrs[0], {xStart}, bf16Acts, lane, /*contiguous=*/true)[0];
+                     k.ptrs[0], {xStart}, acts, lane, /*contiguous=*/true)[0];
       }
       e.when(e.ieq(lane, e.c64(0)), [&] {
         e.store(e.fmul(e.silu(g), u), k.scratch, e.add(e.mul(t, K * I), item));
@@ -1527,7 +1661,7 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
                              Value dot = warpDots(
                                  e, wa[perExpert - 1], w, s, I,
                                  [&](Value c2) { return std::make_pair(d, c2); }, k.scratch,
-                                 {hStart}, bf16Acts, lane, /*contiguous=*/true)[0];
+                                 {hStart}, acts, lane, /*contiguous=*/true)[0];
                              Value weight = e.load(e.f32, k.ptrs[2], e.add(e.mul(t, K), kk));
                              return {e.fma(weight, dot, c[0])};
                            })[0];
