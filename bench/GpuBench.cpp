@@ -82,8 +82,10 @@ struct MiniPlan {
   }
 };
 
-/// The FP8 linear step y = x W^T, W [N, K] with 128x128 block scales.
-plan::PlanT linearPlan(int64_t N, int64_t K) {
+/// The FP8 linear step y = x W^T, W [N, K] with 128x128 block scales; with FP8
+/// activations (DeepSeek's FP8 GEMM) sm_90a runs batches of 16 tokens or more as
+/// the wgmma GEMM.
+plan::PlanT linearPlan(int64_t N, int64_t K, bool fp8Acts = false) {
   MiniPlan m;
   int32_t x = m.buffer({-1, K}), y = m.buffer({-1, N});
   int32_t w = m.weight({N, K}, plan::DType::F8E4M3);
@@ -92,6 +94,8 @@ plan::PlanT linearPlan(int64_t N, int64_t K) {
   step->operands = {x};
   step->results = {y};
   step->weights = {w};
+  if (fp8Acts)
+    step->activations = plan::DType::F8E4M3;
   m.plan.steps.push_back(std::move(step));
   return std::move(m.plan);
 }
@@ -134,8 +138,10 @@ int ptxOnly() {
   if (!ptxas)
     die("ptxas not found (CUDA_HOME, PATH, /usr/local/cuda/bin)", 2);
   std::vector<plan::PlanT> plans;
-  for (const auto &nk : kShapes)
+  for (const auto &nk : kShapes) {
     plans.push_back(linearPlan(nk[0], nk[1]));
+    plans.push_back(linearPlan(nk[0], nk[1], /*fp8Acts=*/true));
+  }
   plans.push_back(mlaPlan());
   std::printf("target\tkernel\tregisters\tstack_bytes\tspill_bytes\n");
   for (const char *chip : {"sm_90a", "sm_80"})
@@ -200,6 +206,8 @@ template <typename Fn> double time(const Driver &d, int reps, Fn launch) {
 void launchAll(const Driver &d, const Loaded &l, const moec::KernelStepResources &r,
                int32_t tokens) {
   for (size_t i = 0; i < l.entries.size(); ++i) {
+    if (!moec::kernelEntryRuns(l.entries[i], tokens))
+      continue;
     moec::KernelLaunch k = moec::kernelLaunch(l.entries[i], r, tokens);
     std::vector<void *> args;
     for (uint64_t &v : k.args)
@@ -259,15 +267,39 @@ int main(int argc, char **argv) {
   std::printf("| copy (DtoD, read + write) | 1 GiB | %.3f ms | %.0f GB/s | reference |\n", copyMs,
               copyGBs);
 
-  // gemv / gemm: the FP8 linear kernel over DeepSeek-V3's shapes.
+  // gemv / gemm: the FP8 linear kernel over DeepSeek-V3's shapes; the GEMM with
+  // FP8 activations (on sm_90a the wgmma kernel, its weight through a tensor map).
   for (const auto &nk : kShapes) {
     const int64_t N = nk[0], K = nk[1];
     for (int64_t T : {int64_t(1), int64_t(4096)}) {
-      Loaded l = load(d, linearPlan(N, K), chip);
+      Loaded l = load(d, linearPlan(N, K, /*fp8Acts=*/T > 1), chip);
       moec::KernelStepResources r;
       r.buffers = {alloc(d, uint64_t(T * K) * 4), alloc(d, uint64_t(T * N) * 4)};
       r.weights = {alloc(d, uint64_t(N * K)),
                    alloc(d, uint64_t(((N + 127) / 128) * ((K + 127) / 128)) * 4)};
+      std::vector<uint32_t> box;
+      for (const plan::KernelEntryT &e : l.entries)
+        if (!e.tma_box.empty())
+          box = e.tma_box;
+      if (box.size() == 2) {
+        if (!d.cuTensorMapEncodeTiled)
+          die("the driver has no cuTensorMapEncodeTiled (CUDA 12 or newer)");
+        const unsigned long long dims[2] = {uint64_t(K), uint64_t(N)}, strides[1] = {uint64_t(K)};
+        const unsigned boxDims[2] = {box[0], box[1]}, elementStrides[2] = {1, 1};
+        moec::cuda::CUtensorMap map{};
+        check(d,
+              d.cuTensorMapEncodeTiled(&map, moec::cuda::CU_TENSOR_MAP_DATA_TYPE_UINT8, 2,
+                                       reinterpret_cast<void *>(r.weights[0]), dims, strides,
+                                       boxDims, elementStrides,
+                                       moec::cuda::CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                       moec::cuda::CU_TENSOR_MAP_SWIZZLE_NONE,
+                                       moec::cuda::CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                                       moec::cuda::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+              "cuTensorMapEncodeTiled");
+        CUdeviceptr mapMemory = alloc(d, sizeof(map));
+        check(d, d.cuMemcpyHtoD(mapMemory, &map, sizeof(map)), "cuMemcpyHtoD");
+        r.tensorMaps = {mapMemory};
+      }
       int runs = T == 1 ? reps * 10 : std::max(1, reps / 4);
       double ms = time(d, runs, [&] { launchAll(d, l, r, int32_t(T)); });
       if (T == 1) {
@@ -276,13 +308,15 @@ int main(int argc, char **argv) {
                     (long long)N, (long long)K, ms, gbs, 100.0 * gbs / copyGBs);
       } else {
         double tflops = 2.0 * double(T) * double(N) * double(K) / (ms * 1e-3) / 1e12;
-        std::printf("| FP8 GEMM | M=%lld, %lldx%lld | %.3f ms | %.1f TFLOPS | %.2f%% of %.0f peak; cuBLASLt not measured |\n",
-                    (long long)T, (long long)N, (long long)K, ms, tflops, 100.0 * tflops / peak,
-                    peak);
+        std::printf("| FP8 GEMM (%s), FP8 activations | M=%lld, %lldx%lld | %.3f ms | %.1f TFLOPS | %.2f%% of %.0f peak; cuBLASLt not measured |\n",
+                    box.empty() ? "SIMT" : "wgmma + TMA", (long long)T, (long long)N,
+                    (long long)K, ms, tflops, 100.0 * tflops / peak, peak);
       }
       for (uint64_t p : r.buffers)
         d.cuMemFree(p);
       for (uint64_t p : r.weights)
+        d.cuMemFree(p);
+      for (uint64_t p : r.tensorMaps)
         d.cuMemFree(p);
     }
   }

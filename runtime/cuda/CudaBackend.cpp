@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 namespace moec {
@@ -43,6 +44,7 @@ struct CudaStep {
   std::vector<uint64_t> bufferOffsets; ///< operands then results, arena offsets
   std::vector<CUdeviceptr> weights;    ///< device addresses, scales after their weights
   CUdeviceptr weightTable = 0;         ///< `weights` in device memory (weight_table entries)
+  std::vector<CUdeviceptr> tensorMaps; ///< per FP8 weight, its CUtensorMap (tma_box entries)
   std::vector<int32_t> states;         ///< Plan.states indices
 };
 
@@ -66,6 +68,8 @@ public:
       d.cuMemFree(memory);
     for (CUdeviceptr table : weightTables)
       d.cuMemFree(table);
+    for (auto &[key, map] : tensorMaps)
+      d.cuMemFree(map);
     for (CapturedGraph &g : graphs) {
       d.cuGraphExecDestroy(g.exec);
       d.cuGraphDestroy(g.graph);
@@ -199,6 +203,10 @@ private:
   std::map<std::string, cuda::CUfunction> functions;
   std::map<int32_t, CUdeviceptr> weightMemory;
   std::vector<CUdeviceptr> weightTables;
+  /// CUtensorMaps in device memory, by (weight index, box columns, box rows).
+  std::map<std::tuple<int32_t, uint32_t, uint32_t>, CUdeviceptr> tensorMaps;
+  Status tensorMap(const Plan &plan, int32_t index, const std::vector<uint32_t> &box,
+                   CUdeviceptr *out);
   CUdeviceptr scratch = 0;
   uint64_t scratchBytes = 0, scratchAllocated = 0;
 
@@ -223,6 +231,46 @@ private:
   bool graphsEnabled = true;
   std::vector<CapturedGraph> graphs;
 };
+
+/// The CUtensorMap plan.fbs describes for a tma_box entry (2-D bytes {cols, rows},
+/// no swizzle, zeros out of bounds), encoded by the driver and kept in device memory.
+Status CudaBackend::tensorMap(const Plan &plan, int32_t index, const std::vector<uint32_t> &box,
+                              CUdeviceptr *out) {
+  const auto key = std::make_tuple(index, box[0], box[1]);
+  if (auto found = tensorMaps.find(key); found != tensorMaps.end()) {
+    *out = found->second;
+    return Status();
+  }
+  if (!d.cuTensorMapEncodeTiled)
+    return Status::error("cuda: %s: the driver has no cuTensorMapEncodeTiled (CUDA 12 or "
+                         "newer is needed for the TMA kernels of sm_90a)",
+                         plan.name().c_str());
+  const plan::Weight *w = plan.root().weights()->Get(uint32_t(index));
+  if (!w->shape() || w->shape()->size() != 2)
+    return Status::error("cuda: %s: weight %d is not 2-D: no tensor map", plan.name().c_str(),
+                         index);
+  CUdeviceptr weightMemory = 0;
+  MOEC_RETURN_IF_ERROR(weight(plan, index, &weightMemory));
+  const unsigned long long dims[2] = {uint64_t(w->shape()->Get(1)), uint64_t(w->shape()->Get(0))};
+  const unsigned long long strides[1] = {dims[0]};
+  const unsigned boxDims[2] = {box[0], box[1]}, elementStrides[2] = {1, 1};
+  cuda::CUtensorMap map{};
+  MOEC_RETURN_IF_ERROR(d.check(
+      d.cuTensorMapEncodeTiled(&map, cuda::CU_TENSOR_MAP_DATA_TYPE_UINT8, 2,
+                               reinterpret_cast<void *>(weightMemory), dims, strides, boxDims,
+                               elementStrides, cuda::CU_TENSOR_MAP_INTERLEAVE_NONE,
+                               cuda::CU_TENSOR_MAP_SWIZZLE_NONE,
+                               cuda::CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                               cuda::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+      ("cuTensorMapEncodeTiled for " + std::string(w->name() ? w->name()->c_str() : "a weight"))
+          .c_str()));
+  CUdeviceptr memory = 0;
+  MOEC_RETURN_IF_ERROR(d.check(d.cuMemAlloc(&memory, sizeof(map)), "cuMemAlloc (tensor map)"));
+  tensorMaps[key] = memory;
+  MOEC_RETURN_IF_ERROR(copyToDevice(reinterpret_cast<void *>(memory), &map, sizeof(map)));
+  *out = memory;
+  return Status();
+}
 
 Status CudaBackend::weight(const Plan &plan, int32_t index, CUdeviceptr *out) {
   auto found = weightMemory.find(index);
@@ -334,6 +382,18 @@ Status CudaBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Pr
       MOEC_RETURN_IF_ERROR(weight(plan, w, &memory));
       s.weights.push_back(memory);
     }
+    // TMA kernels (KernelEntry.tma_box): a tensor map per FP8 weight of the step.
+    std::vector<uint32_t> box;
+    for (const Launch &launch : s.launches)
+      if (launch.entry->tma_box() && launch.entry->tma_box()->size() > 0)
+        box.assign(launch.entry->tma_box()->begin(), launch.entry->tma_box()->end());
+    if (!box.empty() && step->weights())
+      for (int32_t w : *step->weights())
+        if (plan.root().weights()->Get(uint32_t(w))->dtype() == plan::DType::F8E4M3) {
+          CUdeviceptr map = 0;
+          MOEC_RETURN_IF_ERROR(tensorMap(plan, w, box, &map));
+          s.tensorMaps.push_back(map);
+        }
     bool table = false;
     for (const Launch &launch : s.launches)
       table |= launch.entry->weight_table();
@@ -425,6 +485,7 @@ Status CudaBackend::launchAll(CudaProgram &program, const Bindings &bindings) {
       r.buffers.push_back(arena + offset);
     r.weights.assign(step.weights.begin(), step.weights.end());
     r.weightTable = step.weightTable;
+    r.tensorMaps.assign(step.tensorMaps.begin(), step.tensorMaps.end());
     for (int32_t state : step.states) {
       if (size_t(state) >= bindings.numStates)
         return Status::error("cuda: %s: state %d is not bound",
@@ -434,6 +495,8 @@ Status CudaBackend::launchAll(CudaProgram &program, const Bindings &bindings) {
     }
     r.scratch = scratch;
     for (const Launch &launch : step.launches) {
+      if (!kernelEntryRuns(*launch.entry, tokens))
+        continue; // the alternative for other batch sizes
       // Every argument is passed from a 64-bit slot; the driver reads T's 4 bytes
       // from the low half of its slot (little-endian).
       KernelLaunch k = kernelLaunch(*launch.entry, r, tokens);

@@ -91,6 +91,9 @@ Status load(Driver *d) {
   resolve(handle, "cuEventDestroy_v2", &d->cuEventDestroy, &missing);
   resolve(handle, "cuGetErrorName", &d->cuGetErrorName, &missing);
   resolve(handle, "cuGetErrorString", &d->cuGetErrorString, &missing);
+  // Optional: TMA kernels are refused without it.
+  d->cuTensorMapEncodeTiled = reinterpret_cast<decltype(d->cuTensorMapEncodeTiled)>(
+      ::dlsym(handle, "cuTensorMapEncodeTiled"));
   if (!missing.empty())
     return Status::error("cuda: libcuda.so.1 has no %s (the driver is too old)",
                          missing.c_str());

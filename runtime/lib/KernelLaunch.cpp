@@ -13,6 +13,7 @@ struct EntryFields {
   uint32_t tokensPerBlock = 0, sharedBytes = 0;
   uint64_t scratchPerToken = 0;
   bool weightTable = false;
+  bool tma = false;
 };
 
 KernelLaunch launch(const EntryFields &e, const KernelStepResources &r, int32_t tokens) {
@@ -22,6 +23,8 @@ KernelLaunch launch(const EntryFields &e, const KernelStepResources &r, int32_t 
     k.args.push_back(r.weightTable);
   else
     k.args.insert(k.args.end(), r.weights.begin(), r.weights.end());
+  if (e.tma)
+    k.args.insert(k.args.end(), r.tensorMaps.begin(), r.tensorMaps.end());
   for (size_t s = 0; s < r.stateData.size(); ++s) {
     k.args.push_back(r.stateData[s]);
     k.args.push_back(uint64_t(r.stateRows[s]));
@@ -75,6 +78,16 @@ bool generatedKernelsRun(const StepTypes &types, const std::string &target, std:
   return true;
 }
 
+bool kernelEntryRuns(const plan::KernelEntry &entry, int32_t tokens) {
+  return uint32_t(tokens) >= entry.min_tokens() &&
+         (entry.max_tokens() == 0 || uint32_t(tokens) <= entry.max_tokens());
+}
+
+bool kernelEntryRuns(const plan::KernelEntryT &entry, int32_t tokens) {
+  return uint32_t(tokens) >= entry.min_tokens &&
+         (entry.max_tokens == 0 || uint32_t(tokens) <= entry.max_tokens);
+}
+
 KernelLaunch kernelLaunch(const plan::KernelEntry &entry, const KernelStepResources &r,
                           int32_t tokens) {
   EntryFields e;
@@ -88,6 +101,7 @@ KernelLaunch kernelLaunch(const plan::KernelEntry &entry, const KernelStepResour
   e.sharedBytes = entry.shared_mem_bytes();
   e.scratchPerToken = entry.scratch_bytes_per_token();
   e.weightTable = entry.weight_table();
+  e.tma = entry.tma_box() && entry.tma_box()->size() > 0;
   return launch(e, r, tokens);
 }
 
@@ -104,6 +118,7 @@ KernelLaunch kernelLaunch(const plan::KernelEntryT &entry, const KernelStepResou
   e.sharedBytes = entry.shared_mem_bytes;
   e.scratchPerToken = entry.scratch_bytes_per_token;
   e.weightTable = entry.weight_table;
+  e.tma = !entry.tma_box.empty();
   return launch(e, r, tokens);
 }
 

@@ -314,6 +314,20 @@ Status verifyKernelModules(const PlanInfo &info) {
         return Status::error("%s: kernels[%u]: tokens_per_block is %u, so grid x comes from "
                              "the token count and must be stored as 1",
                              label.c_str(), k, kernel->tokens_per_block());
+      if (kernel->max_tokens() > 0 && kernel->max_tokens() < kernel->min_tokens())
+        return Status::error("%s: kernels[%u]: runs for no token count (min_tokens %u, "
+                             "max_tokens %u)",
+                             label.c_str(), k, kernel->min_tokens(), kernel->max_tokens());
+      if (kernel->tma_box() && kernel->tma_box()->size() > 0) {
+        if (kernel->tma_box()->size() != 2)
+          return Status::error("%s: kernels[%u]: tma_box has %u dims, the runtime makes "
+                               "2-D tensor maps",
+                               label.c_str(), k, kernel->tma_box()->size());
+        for (uint32_t d : *kernel->tma_box())
+          if (d == 0 || d > 256)
+            return Status::error("%s: kernels[%u]: a tma_box side of %u (TMA allows 1..256)",
+                                 label.c_str(), k, d);
+      }
       if (kernel->block()) {
         uint64_t threads = 1;
         for (uint32_t d : *kernel->block())

@@ -11,6 +11,7 @@
 
 #include "mlir/IR/MLIRContext.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -19,6 +20,8 @@
 
 namespace moec {
 namespace {
+
+std::atomic<uint64_t> tmaLaunches{0};
 
 struct EmulatedStep {
   uint32_t index = 0;
@@ -34,6 +37,8 @@ public:
   mlir::OwningOpRef<mlir::ModuleOp> module;
   std::vector<EmulatedStep> steps;
   std::vector<std::unique_ptr<std::vector<uint64_t>>> tables; ///< weight tables, per step
+  /// The tensor maps of the entries with a tma_box (the interpreter's stand-in).
+  std::vector<std::unique_ptr<ptx::EmulatedTensorMap>> tensorMaps;
   std::vector<uint8_t> scratch;
 };
 
@@ -142,6 +147,27 @@ Status EmulatedGpuBackend::prepare(const Plan &plan, uint32_t entry,
     s.states = std::move(args.states);
     for (int32_t w : args.weights)
       s.resources.weights.push_back(weight(plan, w));
+    // Tensor maps (KernelEntry.tma_box): one per FP8 weight, for the box the step's
+    // kernels name (moec's GEMMs use one box per step).
+    std::vector<uint32_t> box;
+    for (const auto &launch : s.launches)
+      if (!launch.first.tma_box.empty())
+        box = launch.first.tma_box;
+    if (box.size() == 2 && step->weights())
+      for (int32_t w : *step->weights()) {
+        const plan::Weight *pw = plan.root().weights()->Get(uint32_t(w));
+        if (pw->dtype() != plan::DType::F8E4M3 || !pw->shape() || pw->shape()->size() != 2)
+          continue;
+        auto map = std::make_unique<ptx::EmulatedTensorMap>();
+        map->base = weight(plan, w);
+        map->dims[0] = uint64_t(pw->shape()->Get(1));
+        map->dims[1] = uint64_t(pw->shape()->Get(0));
+        map->rowStride = map->dims[0];
+        map->box[0] = box[0];
+        map->box[1] = box[1];
+        s.resources.tensorMaps.push_back(reinterpret_cast<uint64_t>(map.get()));
+        program->tensorMaps.push_back(std::move(map));
+      }
     auto table = std::make_unique<std::vector<uint64_t>>(s.resources.weights);
     s.resources.weightTable = reinterpret_cast<uint64_t>(table->data());
     program->tables.push_back(std::move(table));
@@ -165,7 +191,11 @@ Status EmulatedGpuBackend::execute(Program &base, const Bindings &bindings) {
     }
     r.scratch = reinterpret_cast<uint64_t>(program.scratch.data());
     for (auto &[entry, function] : step.launches) {
+      if (!kernelEntryRuns(entry, int32_t(bindings.tokens)))
+        continue;
       KernelLaunch k = kernelLaunch(entry, r, int32_t(bindings.tokens));
+      if (!entry.tma_box.empty())
+        ++tmaLaunches;
       if (llvm::Error err = ptx::interpretKernel(function, k.grid, k.block, k.args))
         return Status::error("%s: step %u: %s", label.c_str(), step.index,
                              llvm::toString(std::move(err)).c_str());
@@ -186,6 +216,8 @@ Status createSm80(const BackendOptions &, std::unique_ptr<Backend> *out) {
 }
 
 } // namespace
+
+uint64_t emulatedTmaLaunches() { return tmaLaunches.load(); }
 
 void registerEmulatedGpuBackends() {
   static std::once_flag once;

@@ -12,9 +12,14 @@
 #ifndef MOEC_TESTS_GPU_EMULATEDGPUBACKEND_H
 #define MOEC_TESTS_GPU_EMULATEDGPUBACKEND_H
 
+#include <cstdint>
+
 namespace moec {
 /// Registers "emulated-sm_90a" and "emulated-sm_80" (idempotent).
 void registerEmulatedGpuBackends();
+/// Launches of TMA kernels (KernelEntry.tma_box: the wgmma GEMMs) since the
+/// process started, for tests that must see them run.
+uint64_t emulatedTmaLaunches();
 } // namespace moec
 
 #endif // MOEC_TESTS_GPU_EMULATEDGPUBACKEND_H

@@ -13,7 +13,9 @@
 #     reference loops, with the kernels codegen/ptx generates for it);
 #  2. every golden variant, as it is and with --quantize=fp8 --activations=fp8: the
 #     prompt's logits and 16 greedy tokens on cuda vs the cpu backend (relative
-#     error <= 1e-3, 3e-2 with FP8 activations; tokens identical);
+#     error <= 1e-3, 3e-2 with FP8 activations; tokens identical); with FP8
+#     activations the prompt is repeated to 40 tokens, so that on sm_90a the
+#     prefill runs the wgmma GEMM (TMA, mbarriers) and decode the other kernels;
 #  3. moec_gpu_bench: the generated kernels' speed against the device's copy
 #     bandwidth (decode GEMV, MLA decode) and the FP8 peak (GEMM; cuBLASLt is not
 #     measured: no cuBLAS is linked or loaded).
@@ -118,6 +120,12 @@ for mode in $modes; do
     continue
   fi
   tokens=$(tr -dc '0-9,' < "tests/golden/data/$v/prompt.json" | sed 's/^,*//;s/,*$//')
+  # FP8 activations: the prompt repeated to 40 tokens, so that the prefill runs the
+  # linear steps as sm_90a's wgmma GEMM (16 tokens or more) and decode the
+  # matrix-vector kernels.
+  if [ "$mode" = fp8acts ]; then
+    tokens=$(python3 -c 'import sys; t = sys.argv[1].split(","); print(",".join((t * 40)[:40]))' "$tokens")
+  fi
   "$build/bin/moec-run" "$plan" --device cpu --tokens "$tokens" --dump-logits "$tmp/cpu.npy" \
     > /dev/null 2> "$tmp/cpu.err"
   cpu_tokens=$("$build/bin/moec-run" "$plan" --device cpu --tokens "$tokens" --max-new-tokens 16 2>/dev/null)

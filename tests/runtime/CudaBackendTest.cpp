@@ -63,6 +63,35 @@ TEST(KernelLaunch, ArgumentsFollowThePlanConvention) {
   EXPECT_EQ(k.grid, (std::array<uint32_t, 3>{1, 7, 1})) << "a fixed grid stays";
 }
 
+/// A TMA entry (tma_box) takes one tensor-map pointer per FP8 weight right after
+/// the weights; min_tokens / max_tokens pick the alternative for a batch size.
+TEST(KernelLaunch, TensorMapsFollowTheWeightsAndTokenRangesPickTheKernel) {
+  KernelStepResources r;
+  r.buffers = {0x1000, 0x2000};
+  r.weights = {0xa000, 0xa100};
+  r.tensorMaps = {0x7000};
+  r.scratch = 0xf000;
+  plan::KernelEntryT gemm;
+  gemm.grid = {1, 4, 1};
+  gemm.block = {128, 1, 1};
+  gemm.tokens_per_block = 64;
+  gemm.tma_box = {16, 64};
+  gemm.min_tokens = 16;
+  KernelLaunch k = kernelLaunch(gemm, r, 100);
+  EXPECT_EQ(k.args, (std::vector<uint64_t>{0x1000, 0x2000, 0xa000, 0xa100, 0x7000, 100}));
+  EXPECT_EQ(k.grid, (std::array<uint32_t, 3>{2, 4, 1}));
+  plan::KernelEntryT small;
+  small.max_tokens = 15;
+  EXPECT_EQ(kernelLaunch(small, r, 3).args, (std::vector<uint64_t>{0x1000, 0x2000, 0xa000, 0xa100, 3}))
+      << "no tensor map without a tma_box";
+  for (int32_t tokens : {1, 15, 16, 4096}) {
+    EXPECT_EQ(kernelEntryRuns(gemm, tokens), tokens >= 16) << tokens;
+    EXPECT_EQ(kernelEntryRuns(small, tokens), tokens <= 15) << tokens;
+  }
+  plan::KernelEntryT any;
+  EXPECT_TRUE(kernelEntryRuns(any, 1) && kernelEntryRuns(any, 1 << 20));
+}
+
 TEST(CudaBackend, CreatesOrSaysWhyNotInOneLine) {
   std::unique_ptr<Backend> backend;
   Status created = createBackend("cuda", BackendOptions(), &backend);

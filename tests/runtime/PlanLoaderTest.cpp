@@ -771,12 +771,27 @@ TEST(PlanLoader, KernelModulesRoundTripAndAreChecked) {
   EXPECT_EQ(mini.load(), mini.path + ": kernel_modules[0] (sm_90a): kernels[0]: a block of 2048 "
                                      "threads (CUDA allows 1..1024)");
   mini.writer.plan().kernel_modules[0]->kernels[0]->block = {256, 1, 1};
+  mini.writer.plan().kernel_modules[0]->kernels[0]->min_tokens = 16;
+  mini.writer.plan().kernel_modules[0]->kernels[0]->max_tokens = 15;
+  EXPECT_EQ(mini.load(), mini.path + ": kernel_modules[0] (sm_90a): kernels[0]: runs for no "
+                                     "token count (min_tokens 16, max_tokens 15)");
+  mini.writer.plan().kernel_modules[0]->kernels[0]->max_tokens = 0;
+  mini.writer.plan().kernel_modules[0]->kernels[0]->tma_box = {16, 64, 1};
+  EXPECT_EQ(mini.load(), mini.path + ": kernel_modules[0] (sm_90a): kernels[0]: tma_box has 3 "
+                                     "dims, the runtime makes 2-D tensor maps");
+  mini.writer.plan().kernel_modules[0]->kernels[0]->tma_box = {16, 512};
+  EXPECT_EQ(mini.load(), mini.path + ": kernel_modules[0] (sm_90a): kernels[0]: a tma_box side "
+                                     "of 512 (TMA allows 1..256)");
+  mini.writer.plan().kernel_modules[0]->kernels[0]->tma_box = {16, 64};
   mini.writer.plan().kernel_modules[0]->cubin = {0x7f, 'E', 'L', 'F'};
   mini.writer.plan().kernel_modules[0]->ptxas_version = "13.0.88";
   ASSERT_EQ(mini.load(), "");
   ASSERT_TRUE(Plan::load(mini.path, &plan).ok());
   loaded = plan->root().kernel_modules()->Get(0);
   EXPECT_EQ(loaded->kernels()->Get(0)->tokens_per_block(), 4u);
+  EXPECT_EQ(loaded->kernels()->Get(0)->min_tokens(), 16u);
+  ASSERT_NE(loaded->kernels()->Get(0)->tma_box(), nullptr);
+  EXPECT_EQ(loaded->kernels()->Get(0)->tma_box()->Get(1), 64u);
   ASSERT_NE(loaded->cubin(), nullptr);
   EXPECT_EQ(loaded->cubin()->size(), 4u);
   EXPECT_EQ(loaded->ptxas_version()->str(), "13.0.88");

@@ -108,14 +108,31 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
       ASSERT_EQ(e.block.size(), 3u);
       EXPECT_EQ(e.grid[0], 1u) << "grid x is the token axis";
       EXPECT_GE(e.tokens_per_block, 1u);
-      EXPECT_TRUE(e.block[0] == 32 || e.block[0] == 256) << e.block[0];
+      const bool gemm = e.name.rfind("moec_linear_wgmma_", 0) == 0;
+      EXPECT_TRUE(e.block[0] == 32 || e.block[0] == 256 || (gemm && e.block[0] == 128))
+          << e.block[0];
+      // TMA: a 16 x 64 box of the weight, and only for the GEMM.
+      const std::vector<uint32_t> box = gemm ? std::vector<uint32_t>{16, 64} : std::vector<uint32_t>();
+      EXPECT_EQ(e.tma_box, box) << e.name;
       plan::StepKind kind = compiled.stepKinds[e.step];
       EXPECT_TRUE(moec::ptx::hasStepKernelGenerator(kind)) << moec::stepKindName(kind);
       if (kind == plan::StepKind::Linear || kind == plan::StepKind::HeadLinear) {
-        // 16-token tiles on the tensor cores (bf16 activations), else 4 per block.
+        // 16-token tiles on the tensor cores (bf16 activations), 64 in the wgmma
+        // GEMM (FP8 activations, sm_90a, from 16 tokens: the matrix-vector kernel
+        // takes the smaller batches), else 4 per block.
         bool mma = e.name.rfind("moec_linear_mma_", 0) == 0;
-        EXPECT_EQ(e.tokens_per_block, mma ? 16u : 4u) << e.name;
+        EXPECT_EQ(e.tokens_per_block, mma ? 16u : gemm ? 64u : 4u) << e.name;
         EXPECT_TRUE(!mma || GetParam().bf16Acts) << e.name;
+        EXPECT_TRUE(!gemm || (GetParam().fp8Acts && m.chip == "sm_90a")) << e.name;
+        if (gemm)
+          EXPECT_EQ(e.min_tokens, 16u) << e.name;
+        if (e.max_tokens > 0) { // the alternative below the GEMM's batch sizes
+          EXPECT_EQ(e.max_tokens, 15u) << e.name;
+          bool paired = false;
+          for (const plan::KernelEntryT &other : m.entries)
+            paired |= other.step == e.step && other.min_tokens == e.max_tokens + 1;
+          EXPECT_TRUE(paired) << e.name << " has no alternative for 16 tokens or more";
+        }
         EXPECT_EQ(e.scratch_bytes_per_token, 0u);
       }
       // Phased steps pass data through scratch; the routed experts their weights
@@ -148,6 +165,14 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
         << "bf16 activations put the linear steps on the tensor cores";
     EXPECT_EQ(m.ptx.find("_fp8acts(") != std::string::npos, GetParam().fp8Acts)
         << "FP8 activations have kernels of their own (quantizing per 128 columns)";
+    // FP8 activations on sm_90a: the linear steps' prefill on the FP8 tensor cores.
+    const bool hopperGemm = sm90 && GetParam().fp8Acts;
+    for (const char *instruction :
+         {"wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3",
+          "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes",
+          "mbarrier.try_wait.parity", "mbarrier.arrive.expect_tx", "wgmma.wait_group.sync.aligned",
+          "fence.proxy.async.shared::cta"})
+      EXPECT_EQ(m.ptx.find(instruction) != std::string::npos, hopperGemm) << instruction;
   }
 }
 
@@ -172,7 +197,10 @@ TEST_P(StepKernels, PtxasAssemblesEveryKernelWithoutSpills) {
       EXPECT_EQ(k.spillLoadBytes, 0u) << k.name;
       EXPECT_EQ(k.stackBytes, 0u) << k.name;
       EXPECT_GT(k.registers, 0u) << k.name;
-      EXPECT_LE(k.registers, 64u) << k.name;
+      // 8 warps per block: 64 registers keep a full SM busy. The wgmma GEMM runs one
+      // warpgroup per block with 32 accumulators and a block's 32 sums in registers.
+      const bool gemm = k.name.rfind("moec_linear_wgmma_", 0) == 0;
+      EXPECT_LE(k.registers, gemm ? 128u : 64u) << k.name;
     }
   }
 }

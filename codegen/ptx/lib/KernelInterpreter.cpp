@@ -10,21 +10,23 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include "llvm/ADT/bit.h"
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <type_traits>
+#include <vector>
 
 using namespace mlir;
 
 namespace moec::ptx {
 namespace {
 
-constexpr int kLanes = 32;
-using Lanes = std::array<uint64_t, kLanes>;
-using Mask = uint32_t;
+constexpr int kWarpLanes = 32;
 
 llvm::Error fail(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s", message.str().c_str());
@@ -70,16 +72,35 @@ uint64_t fromDouble(double d, Type type) {
     return cpu::floatToF16(float(d));
   return bitsOf(float(d));
 }
+/// Whether a pointer of this type addresses shared memory (shared::cta, 3, or
+/// shared::cluster, 7: the interpreter's values for both are shared offsets).
+bool isShared(Type type) {
+  auto ptr = dyn_cast<LLVM::LLVMPointerType>(type);
+  return ptr && (ptr.getAddressSpace() == 3 || ptr.getAddressSpace() == 7);
+}
+
+/// The interpreter's stand-in for the opaque CUtensorMap (KernelInterpreter.h).
+using TensorMap = EmulatedTensorMap;
+
 /// Size in bytes of a GEP element / load type.
 uint64_t sizeOf(Type type) { return (widthOf(type) + 7) / 8; }
 
-class Interpreter {
+/// N lanes in lockstep: one warp (32), or a warpgroup's 128 threads (the kernels
+/// with moec.warpgroup: wgmma, shared memory, barriers).
+template <int N> class Interpreter {
 public:
+  static constexpr int kLanes = N;
+  using Lanes = std::array<uint64_t, N>;
+  using Mask = std::conditional_t<N == 32, uint32_t, unsigned __int128>;
+
   Interpreter(std::array<uint32_t, 3> block) : blockDim(block) {}
 
   llvm::Error runWarp(gpu::GPUFuncOp kernel, std::array<uint32_t, 3> blockIndex, uint32_t warp,
                       llvm::ArrayRef<uint64_t> args) {
     values.clear();
+    structs.clear();
+    barriers.clear();
+    shared.assign(shared.size(), 0);
     blockId = blockIndex;
     warpBase = warp * kLanes;
     Mask mask = 0;
@@ -95,7 +116,7 @@ public:
       l.fill(truncate(args[i], widthOf(entry.getArgument(i).getType())));
       values[entry.getArgument(i)] = l;
     }
-    SmallVector<Lanes> ignored;
+    SmallVector<Lanes, 4> ignored;
     return runBlock(entry, mask, &ignored);
   }
 
@@ -104,7 +125,7 @@ private:
 
   /// Runs the ops of `block` for the lanes of `mask`; the terminator's operands
   /// (scf.yield) go to `yields`.
-  llvm::Error runBlock(Block &block, Mask mask, SmallVector<Lanes> *yields) {
+  llvm::Error runBlock(Block &block, Mask mask, SmallVector<Lanes, 4> *yields) {
     for (Operation &op : block) {
       if (isa<scf::YieldOp, gpu::ReturnOp>(op)) {
         yields->clear();
@@ -138,20 +159,51 @@ private:
   llvm::Error runIntrinsic(LLVM::CallIntrinsicOp op, Mask mask);
 
   llvm::Error runMma(NVVM::MmaOp op, Mask mask);
+  llvm::Error runWgmma(NVVM::WgmmaMmaAsyncOp op, Mask mask);
+  llvm::Error runSharedMemoryOp(Operation *op, Mask mask, bool *handled);
+
+  /// Host address of shared byte `offset` of the block (its own copy).
+  uint8_t *sharedByte(uint64_t offset, uint64_t size) {
+    if (offset + size > shared.size())
+      return nullptr;
+    return shared.data() + offset;
+  }
 
   llvm::DenseMap<Value, Lanes> values;
-  /// Struct values (mma.sync's results), one Lanes per member.
+  /// Struct values (mma.sync's and wgmma's results), one Lanes per member.
   llvm::DenseMap<Value, SmallVector<Lanes, 4>> structs;
   std::array<uint32_t, 3> blockDim;
   std::array<uint32_t, 3> blockId{};
   uint32_t warpBase = 0;
+
+public:
+  /// The block's shared memory: every llvm.mlir.global of address space 3 the
+  /// kernel's module declares, at offsets in declaration order (pointers of address
+  /// spaces 3 and 7 hold such offsets, as the hardware's shared window does).
+  std::vector<uint8_t> shared;
+  llvm::StringMap<uint64_t> sharedOffsets;
+
+private:
+  /// An mbarrier object's state, by its shared offset.
+  struct Barrier {
+    int64_t expected = 0, pending = 0, tx = 0;
+    uint32_t phase = 0;
+  };
+  std::map<uint64_t, Barrier> barriers;
+  /// Completes the current phase when every arrival and transaction is in.
+  static void settle(Barrier &b) {
+    if (b.pending == 0 && b.tx == 0) {
+      b.phase ^= 1;
+      b.pending = b.expected;
+    }
+  }
 };
 
-llvm::Error Interpreter::runFor(scf::ForOp op, Mask mask) {
+template <int N> llvm::Error Interpreter<N>::runFor(scf::ForOp op, Mask mask) {
   Lanes lb = get(op.getLowerBound()), ub = get(op.getUpperBound()),
         step = get(op.getStep());
   Block *body = op.getBody();
-  SmallVector<Lanes> carried;
+  SmallVector<Lanes, 4> carried;
   for (Value init : op.getInitArgs())
     carried.push_back(get(init));
   Lanes iv = lb;
@@ -167,7 +219,7 @@ llvm::Error Interpreter::runFor(scf::ForOp op, Mask mask) {
     values[op.getInductionVar()] = iv;
     for (size_t i = 0; i < carried.size(); ++i)
       values[op.getRegionIterArgs()[i]] = carried[i];
-    SmallVector<Lanes> yields;
+    SmallVector<Lanes, 4> yields;
     if (llvm::Error err = runBlock(*body, m, &yields))
       return err;
     eachLane(m, [&](int l) {
@@ -181,7 +233,7 @@ llvm::Error Interpreter::runFor(scf::ForOp op, Mask mask) {
   return llvm::Error::success();
 }
 
-llvm::Error Interpreter::runIf(scf::IfOp op, Mask mask) {
+template <int N> llvm::Error Interpreter<N>::runIf(scf::IfOp op, Mask mask) {
   Lanes cond = get(op.getCondition());
   Mask thenMask = 0;
   eachLane(mask, [&](int l) {
@@ -189,7 +241,7 @@ llvm::Error Interpreter::runIf(scf::IfOp op, Mask mask) {
       thenMask |= Mask(1) << l;
   });
   Mask elseMask = mask & ~thenMask;
-  SmallVector<Lanes> thenYields, elseYields;
+  SmallVector<Lanes, 4> thenYields, elseYields;
   if (thenMask)
     if (llvm::Error err = runBlock(*op.thenBlock(), thenMask, &thenYields))
       return err;
@@ -211,11 +263,13 @@ llvm::Error Interpreter::runIf(scf::IfOp op, Mask mask) {
 /// L: group g = L / 4, t = L % 4; A regs {g, 2t..}, {g+8, 2t..}, {g, 2t+8..},
 /// {g+8, 2t+8..}; B regs {k 2t.., n g}, {k 2t+8.., n g}; C {g, 2t..}, {g+8, 2t..}),
 /// the products summed in fp32, scattered back.
-llvm::Error Interpreter::runMma(NVVM::MmaOp op, Mask mask) {
+template <int N> llvm::Error Interpreter<N>::runMma(NVVM::MmaOp op, Mask mask) {
   if (op.getShape().getM() != 16 || op.getShape().getN() != 8 || op.getShape().getK() != 16 ||
       op.getOperandA().size() != 4 || op.getOperandB().size() != 2 ||
       op.getOperandC().size() != 4)
     return fail("the kernel interpreter takes mma.sync m16n8k16 with bf16 operands only");
+  if (N != kWarpLanes)
+    return fail("mma.sync in a warpgroup kernel");
   if (mask != ~Mask(0))
     return fail("mma.sync with inactive lanes");
   float A[16][16], B[16][8], C[16][8];
@@ -251,7 +305,7 @@ llvm::Error Interpreter::runMma(NVVM::MmaOp op, Mask mask) {
   return llvm::Error::success();
 }
 
-llvm::Error Interpreter::runIntrinsic(LLVM::CallIntrinsicOp op, Mask mask) {
+template <int N> llvm::Error Interpreter<N>::runIntrinsic(LLVM::CallIntrinsicOp op, Mask mask) {
   llvm::StringRef name = op.getIntrin();
   auto arg = [&](unsigned i) -> Lanes & { return get(op.getArgs()[i]); };
   if (name == "llvm.nvvm.sqrt.rn.f") {
@@ -284,7 +338,7 @@ llvm::Error Interpreter::runIntrinsic(LLVM::CallIntrinsicOp op, Mask mask) {
   return llvm::Error::success();
 }
 
-llvm::Error Interpreter::runOp(Operation *op, Mask mask) {
+template <int N> llvm::Error Interpreter<N>::runOp(Operation *op, Mask mask) {
   auto in = [&](unsigned i) -> Lanes & { return get(op->getOperand(i)); };
   auto inWidth = [&](unsigned i) { return widthOf(op->getOperand(i).getType()); };
   if (auto c = dyn_cast<arith::ConstantOp>(op)) {
@@ -321,49 +375,49 @@ llvm::Error Interpreter::runOp(Operation *op, Mask mask) {
   using BinaryInt = uint64_t (*)(uint64_t, uint64_t, unsigned);
   BinaryInt binary =
       llvm::TypeSwitch<Operation *, BinaryInt>(op)
-          .Case<arith::AddIOp>([](auto) -> BinaryInt {
+          .template Case<arith::AddIOp>([](auto) -> BinaryInt {
             return [](uint64_t a, uint64_t b, unsigned) { return a + b; };
           })
-          .Case<arith::SubIOp>([](auto) -> BinaryInt {
+          .template Case<arith::SubIOp>([](auto) -> BinaryInt {
             return [](uint64_t a, uint64_t b, unsigned) { return a - b; };
           })
-          .Case<arith::MulIOp>([](auto) -> BinaryInt {
+          .template Case<arith::MulIOp>([](auto) -> BinaryInt {
             return [](uint64_t a, uint64_t b, unsigned) { return a * b; };
           })
-          .Case<arith::DivUIOp>([](auto) -> BinaryInt {
+          .template Case<arith::DivUIOp>([](auto) -> BinaryInt {
             return [](uint64_t a, uint64_t b, unsigned) { return b ? a / b : 0; };
           })
-          .Case<arith::RemUIOp>([](auto) -> BinaryInt {
+          .template Case<arith::RemUIOp>([](auto) -> BinaryInt {
             return [](uint64_t a, uint64_t b, unsigned) { return b ? a % b : 0; };
           })
-          .Case<arith::DivSIOp>([](auto) -> BinaryInt {
+          .template Case<arith::DivSIOp>([](auto) -> BinaryInt {
             return [](uint64_t a, uint64_t b, unsigned w) {
               int64_t d = signExtend(b, w);
               return d ? uint64_t(signExtend(a, w) / d) : 0;
             };
           })
-          .Case<arith::RemSIOp>([](auto) -> BinaryInt {
+          .template Case<arith::RemSIOp>([](auto) -> BinaryInt {
             return [](uint64_t a, uint64_t b, unsigned w) {
               int64_t d = signExtend(b, w);
               return d ? uint64_t(signExtend(a, w) % d) : 0;
             };
           })
-          .Case<arith::MinUIOp>([](auto) -> BinaryInt {
+          .template Case<arith::MinUIOp>([](auto) -> BinaryInt {
             return [](uint64_t a, uint64_t b, unsigned) { return a < b ? a : b; };
           })
-          .Case<arith::AndIOp>([](auto) -> BinaryInt {
+          .template Case<arith::AndIOp>([](auto) -> BinaryInt {
             return [](uint64_t a, uint64_t b, unsigned) { return a & b; };
           })
-          .Case<arith::OrIOp>([](auto) -> BinaryInt {
+          .template Case<arith::OrIOp>([](auto) -> BinaryInt {
             return [](uint64_t a, uint64_t b, unsigned) { return a | b; };
           })
-          .Case<arith::XOrIOp>([](auto) -> BinaryInt {
+          .template Case<arith::XOrIOp>([](auto) -> BinaryInt {
             return [](uint64_t a, uint64_t b, unsigned) { return a ^ b; };
           })
-          .Case<arith::ShLIOp>([](auto) -> BinaryInt {
+          .template Case<arith::ShLIOp>([](auto) -> BinaryInt {
             return [](uint64_t a, uint64_t b, unsigned w) { return b < w ? a << b : 0; };
           })
-          .Case<arith::ShRUIOp>([](auto) -> BinaryInt {
+          .template Case<arith::ShRUIOp>([](auto) -> BinaryInt {
             return [](uint64_t a, uint64_t b, unsigned w) { return b < w ? a >> b : 0; };
           })
           .Default([](Operation *) -> BinaryInt { return nullptr; });
@@ -503,21 +557,48 @@ llvm::Error Interpreter::runOp(Operation *op, Mask mask) {
   if (auto load = dyn_cast<LLVM::LoadOp>(op)) {
     Lanes &address = get(load.getAddr());
     uint64_t size = sizeOf(load.getType());
+    const bool toShared = isShared(load.getAddr().getType());
+    bool outside = false;
     map(op, mask, [&](int l) {
       uint64_t v = 0;
-      std::memcpy(&v, reinterpret_cast<const void *>(address[l]), size);
+      const void *from = reinterpret_cast<const void *>(address[l]);
+      if (toShared)
+        from = sharedByte(address[l], size);
+      if (!from) {
+        outside = true;
+        return v;
+      }
+      std::memcpy(&v, from, size);
       return v;
     });
+    if (outside)
+      return fail("a load past the block's shared memory");
     return llvm::Error::success();
   }
   if (auto store = dyn_cast<LLVM::StoreOp>(op)) {
     Lanes &address = get(store.getAddr()), &value = get(store.getValue());
     uint64_t size = sizeOf(store.getValue().getType());
+    const bool toShared = isShared(store.getAddr().getType());
+    bool outside = false;
     eachLane(mask, [&](int l) {
-      std::memcpy(reinterpret_cast<void *>(address[l]), &value[l], size);
+      void *to = reinterpret_cast<void *>(address[l]);
+      if (toShared)
+        to = sharedByte(address[l], size);
+      if (!to) {
+        outside = true;
+        return;
+      }
+      std::memcpy(to, &value[l], size);
     });
+    if (outside)
+      return fail("a store past the block's shared memory");
     return llvm::Error::success();
   }
+  bool handled = false;
+  if (llvm::Error err = runSharedMemoryOp(op, mask, &handled))
+    return err;
+  if (handled)
+    return llvm::Error::success();
   if (auto extract = dyn_cast<LLVM::ExtractElementOp>(op)) {
     Lanes &vec = get(extract.getVector()), &pos = get(extract.getPosition());
     unsigned w = widthOf(extract.getType());
@@ -550,19 +631,242 @@ llvm::Error Interpreter::runOp(Operation *op, Mask mask) {
   return fail("the kernel interpreter does not know '" + op->getName().getStringRef() + "'");
 }
 
+/// The shared-memory, barrier, TMA and wgmma ops of the warpgroup kernels.
+template <int N>
+llvm::Error Interpreter<N>::runSharedMemoryOp(Operation *op, Mask mask, bool *handled) {
+  *handled = true;
+  auto all = [&] {
+    Mask full = 0;
+    for (int l = 0; l < kLanes; ++l)
+      if (warpBase + uint32_t(l) < blockDim[0])
+        full |= Mask(1) << l;
+    return full;
+  };
+  if (auto address = dyn_cast<LLVM::AddressOfOp>(op)) {
+    auto found = sharedOffsets.find(address.getGlobalName());
+    if (found == sharedOffsets.end())
+      return fail("the kernel interpreter takes addresses of shared globals only, not @" +
+                  address.getGlobalName());
+    const uint64_t offset = found->second;
+    map(op, mask, [&](int) { return offset; });
+    return llvm::Error::success();
+  }
+  if (isa<LLVM::AddrSpaceCastOp, LLVM::PtrToIntOp>(op)) {
+    // Global and generic addresses are host addresses; shared ones stay offsets.
+    Lanes &a = get(op->getOperand(0));
+    map(op, mask, [&](int l) { return a[l]; });
+    return llvm::Error::success();
+  }
+  if (auto undef = dyn_cast<LLVM::UndefOp>(op)) {
+    auto type = dyn_cast<LLVM::LLVMStructType>(undef.getType());
+    if (!type)
+      return fail("the kernel interpreter takes undef structs only");
+    structs[undef.getResult()] = SmallVector<Lanes, 4>(type.getBody().size(), Lanes{});
+    return llvm::Error::success();
+  }
+  if (isa<NVVM::Barrier0Op>(op)) {
+    // Lockstep: every thread is here at once, if none took another branch.
+    if (N != 128 || mask != all())
+      return fail("barrier.sync 0 where not every thread of the block is (divergent, or "
+                  "a kernel without moec.warpgroup)");
+    return llvm::Error::success();
+  }
+  if (isa<NVVM::FenceProxyOp, NVVM::FenceMbarrierInitOp, NVVM::WgmmaFenceAlignedOp,
+          NVVM::WgmmaGroupSyncAlignedOp, NVVM::WgmmaWaitGroupSyncOp>(op))
+    return llvm::Error::success(); // every effect is immediate here
+  if (auto init = dyn_cast<NVVM::MBarrierInitOp>(op)) {
+    Lanes &address = get(init.getAddr()), &count = get(init.getCount());
+    eachLane(mask, [&](int l) {
+      Barrier b;
+      b.expected = b.pending = int64_t(count[l]);
+      barriers[address[l]] = b;
+    });
+    return llvm::Error::success();
+  }
+  if (auto arrive = dyn_cast<NVVM::MBarrierArriveExpectTxOp>(op)) {
+    Lanes &address = get(arrive.getAddr()), &bytes = get(arrive.getTxcount());
+    bool unknown = false;
+    eachLane(mask, [&](int l) {
+      auto found = barriers.find(address[l]);
+      if (found == barriers.end()) {
+        unknown = true;
+        return;
+      }
+      found->second.tx += int64_t(bytes[l]);
+      found->second.pending -= 1;
+      settle(found->second);
+    });
+    if (unknown)
+      return fail("mbarrier.arrive.expect_tx on an mbarrier never initialized");
+    return llvm::Error::success();
+  }
+  if (auto wait = dyn_cast<NVVM::MBarrierTryWaitParityOp>(op)) {
+    // Copies complete at once here: a phase that has not completed never will.
+    Lanes &address = get(wait.getAddr()), &parity = get(wait.getPhase());
+    bool stuck = false;
+    eachLane(mask, [&](int l) {
+      auto found = barriers.find(address[l]);
+      stuck |= found == barriers.end() || found->second.phase == (parity[l] & 1);
+    });
+    if (stuck)
+      return fail("mbarrier.try_wait.parity would wait forever (the phase it waits for "
+                  "never completes: a missing arrive or copy, or the wrong parity)");
+    return llvm::Error::success();
+  }
+  if (auto copy = dyn_cast<NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp>(op)) {
+    if (copy.getCoordinates().size() != 2)
+      return fail("the kernel interpreter takes 2-D tensor copies only");
+    Lanes &dst = get(copy.getDstMem()), &map = get(copy.getTmaDescriptor()),
+          &bar = get(copy.getMbar());
+    Lanes &c0 = get(copy.getCoordinates()[0]), &c1 = get(copy.getCoordinates()[1]);
+    std::string problem;
+    eachLane(mask, [&](int l) {
+      TensorMap t;
+      std::memcpy(&t, reinterpret_cast<const void *>(map[l]), sizeof(t));
+      const int64_t x0 = signExtend(c0[l], 32), y0 = signExtend(c1[l], 32);
+      const uint64_t bytes = uint64_t(t.box[0]) * t.box[1];
+      uint8_t *out = sharedByte(dst[l], bytes);
+      if (!out) {
+        problem = "a tensor copy past the block's shared memory";
+        return;
+      }
+      // The box, row by row, elements outside the tensor as zero.
+      for (uint32_t y = 0; y < t.box[1]; ++y)
+        for (uint32_t x = 0; x < t.box[0]; ++x) {
+          const int64_t gx = x0 + x, gy = y0 + y;
+          const bool inside = gx >= 0 && gy >= 0 && uint64_t(gx) < t.dims[0] &&
+                              uint64_t(gy) < t.dims[1];
+          out[y * t.box[0] + x] =
+              inside ? reinterpret_cast<const uint8_t *>(t.base)[uint64_t(gy) * t.rowStride +
+                                                                 uint64_t(gx)]
+                     : 0;
+        }
+      auto found = barriers.find(bar[l]);
+      if (found == barriers.end()) {
+        problem = "a tensor copy signals an mbarrier never initialized";
+        return;
+      }
+      found->second.tx -= int64_t(bytes);
+      settle(found->second);
+    });
+    if (!problem.empty())
+      return fail(problem);
+    return llvm::Error::success();
+  }
+  if (auto mma = dyn_cast<NVVM::WgmmaMmaAsyncOp>(op))
+    return runWgmma(mma, mask);
+  *handled = false;
+  return llvm::Error::success();
+}
+
+/// wgmma.mma_async m64nNk32 with e4m3 A and B from shared memory (descriptors:
+/// start, LBO, SBO >> 4; no swizzle; A and B K-major: element (row, k) of a core
+/// matrix grid at start + (row / 8) * SBO + (k / 16) * LBO + (row % 8) * 16 + k % 16),
+/// f32 D in registers: thread t = 32 w + l holds D[16 w + l / 4 (+8)][8 i + 2 (l % 4) (+1)]
+/// in its values 4 i + {0, 1, 2, 3}. Each product is exact in f32; the sums are
+/// f32 fmas in k order (the tensor cores' own order and internal precision differ).
+template <int N>
+llvm::Error Interpreter<N>::runWgmma(NVVM::WgmmaMmaAsyncOp op, Mask mask) {
+  if (N != 128)
+    return fail("wgmma.mma_async in a kernel without moec.warpgroup");
+  const int64_t M = op.getShape().getM(), Ncols = op.getShape().getN(),
+                K = op.getShape().getK();
+  if (M != 64 || K != 32 || op.getTypeA() != NVVM::WGMMATypes::e4m3 ||
+      op.getTypeB() != NVVM::WGMMATypes::e4m3 || op.getTypeD() != NVVM::WGMMATypes::f32 ||
+      Ncols % 8 != 0)
+    return fail("the kernel interpreter takes wgmma m64nNk32 e4m3 x e4m3 -> f32 only");
+  Mask full = 0;
+  for (int l = 0; l < kLanes; ++l)
+    full |= Mask(1) << l;
+  if (mask != full)
+    return fail("wgmma.mma_async with inactive threads");
+  auto found = structs.find(op.getInouts());
+  if (found == structs.end() || found->second.size() != size_t(Ncols / 2))
+    return fail("wgmma.mma_async: its accumulator struct is unknown or of the wrong size");
+  const uint64_t descA = get(op.getDescriptorA())[0], descB = get(op.getDescriptorB())[0];
+  auto element = [&](uint64_t desc, int64_t row, int64_t k, bool *bad) -> float {
+    if ((desc >> 62) != 0) {
+      *bad = true;
+      return 0.f;
+    }
+    const uint64_t start = (desc & 0x3fff) << 4, lbo = ((desc >> 16) & 0x3fff) << 4,
+                   sbo = ((desc >> 32) & 0x3fff) << 4;
+    const uint64_t at =
+        start + uint64_t(row / 8) * sbo + uint64_t(k / 16) * lbo + uint64_t(row % 8) * 16 +
+        uint64_t(k % 16);
+    const uint8_t *byte = sharedByte(at, 1);
+    if (!byte) {
+      *bad = true;
+      return 0.f;
+    }
+    return cpu::fp8e4m3ToFloat(*byte);
+  };
+  bool bad = false;
+  std::vector<float> A(size_t(M * K)), B(size_t(Ncols * K));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t k = 0; k < K; ++k)
+      A[size_t(m * K + k)] = element(descA, m, k, &bad);
+  for (int64_t n = 0; n < Ncols; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      B[size_t(n * K + k)] = element(descB, n, k, &bad);
+  if (bad)
+    return fail("wgmma.mma_async: a descriptor with a swizzle, or past shared memory");
+  const bool accumulate = op.getScaleD() == NVVM::WGMMAScaleOut::one;
+  SmallVector<Lanes, 4> d = found->second;
+  for (int t = 0; t < kLanes; ++t) {
+    const int w = t / 32, l = t % 32;
+    for (int64_t j = 0; j < Ncols / 2; ++j) {
+      const int64_t m = 16 * w + l / 4 + (j % 4 < 2 ? 0 : 8);
+      const int64_t n = 8 * (j / 4) + 2 * (l % 4) + j % 2;
+      float sum = accumulate ? asF32(d[size_t(j)][size_t(t)]) : 0.f;
+      for (int64_t k = 0; k < K; ++k)
+        sum = std::fmaf(A[size_t(m * K + k)], B[size_t(n * K + k)], sum);
+      d[size_t(j)][size_t(t)] = bitsOf(sum);
+    }
+  }
+  structs[op.getResult()] = std::move(d);
+  return llvm::Error::success();
+}
+
 } // namespace
 
 llvm::Error interpretKernel(gpu::GPUFuncOp kernel, std::array<uint32_t, 3> grid,
                             std::array<uint32_t, 3> block, llvm::ArrayRef<uint64_t> args) {
-  if (block[0] == 0 || block[0] % kLanes != 0 || block[1] != 1 || block[2] != 1)
+  if (block[0] == 0 || block[0] % kWarpLanes != 0 || block[1] != 1 || block[2] != 1)
     return fail(llvm::formatv("{0}: the kernel interpreter takes blocks of a multiple of 32 "
                               "threads in x, got {1}x{2}x{3}",
                               kernel.getName(), block[0], block[1], block[2]));
-  Interpreter interpreter(block);
+  if (kernel->hasAttr("moec.warpgroup")) {
+    // One warpgroup in lockstep, with its shared memory.
+    if (block[0] != 128)
+      return fail(kernel.getName() + ": a warpgroup kernel takes blocks of 128 threads");
+    Interpreter<128> interpreter(block);
+    uint64_t bytes = 0;
+    if (auto module = kernel->getParentOfType<gpu::GPUModuleOp>())
+      for (auto global : module.getOps<LLVM::GlobalOp>()) {
+        if (global.getAddrSpace() != 3)
+          continue;
+        auto array = dyn_cast<LLVM::LLVMArrayType>(global.getType());
+        if (!array)
+          continue;
+        uint64_t align = std::max<uint64_t>(global.getAlignment().value_or(16), 16);
+        bytes = (bytes + align - 1) / align * align;
+        interpreter.sharedOffsets[global.getSymName()] = bytes;
+        bytes += array.getNumElements() * sizeOf(array.getElementType());
+      }
+    interpreter.shared.assign(bytes, 0);
+    for (uint32_t z = 0; z < grid[2]; ++z)
+      for (uint32_t y = 0; y < grid[1]; ++y)
+        for (uint32_t x = 0; x < grid[0]; ++x)
+          if (llvm::Error err = interpreter.runWarp(kernel, {x, y, z}, 0, args))
+            return fail(kernel.getName() + ": " + llvm::toString(std::move(err)));
+    return llvm::Error::success();
+  }
+  Interpreter<kWarpLanes> interpreter(block);
   for (uint32_t z = 0; z < grid[2]; ++z)
     for (uint32_t y = 0; y < grid[1]; ++y)
       for (uint32_t x = 0; x < grid[0]; ++x)
-        for (uint32_t w = 0; w < block[0] / kLanes; ++w)
+        for (uint32_t w = 0; w < block[0] / kWarpLanes; ++w)
           if (llvm::Error err = interpreter.runWarp(kernel, {x, y, z}, w, args))
             return fail(kernel.getName() + ": " + llvm::toString(std::move(err)));
   return llvm::Error::success();

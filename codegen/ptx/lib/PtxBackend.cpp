@@ -5,6 +5,7 @@
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
 #include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
+#include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -123,6 +124,9 @@ llvm::Expected<std::string> translateToPtx(ModuleOp module,
         pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps(options));
         // Constants feeding NVVM ops can survive the GPU conversion.
         pm.addNestedPass<gpu::GPUModuleOp>(createArithToLLVMConversionPass());
+        // NVVM ops without an LLVM intrinsic (wgmma.mma_async, mbarrier.try_wait.parity)
+        // become inline PTX.
+        pm.addNestedPass<gpu::GPUModuleOp>(createConvertNVVMToLLVMPass());
         // Branches from scf-to-cf, inside the gpu.module's functions.
         pm.addPass(createConvertControlFlowToLLVMPass());
         pm.addPass(createReconcileUnrealizedCastsPass());

@@ -333,9 +333,34 @@ public:
     body();
   }
 
+  /// The kernel's static shared memory: `bytes` in one 1024-aligned
+  /// llvm.mlir.global of address space 3, named after the kernel; its address.
+  Value sharedMemory(int64_t bytes) {
+    std::string name = kernelName + "_smem";
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      LLVM::GlobalOp::create(b, LLVM::LLVMArrayType::get(i8, uint64_t(bytes)),
+                             /*isConstant=*/false, LLVM::Linkage::Internal, name, Attribute(),
+                             /*alignment=*/1024, /*addrSpace=*/3);
+    }
+    return LLVM::AddressOfOp::create(b, sharedPtr(), name);
+  }
+  Type sharedPtr() { return LLVM::LLVMPointerType::get(b.getContext(), 3); }
+  /// The shared address `base` + `offset` bytes.
+  Value sharedAt(Value base, Value offset) {
+    return LLVM::GEPOp::create(b, sharedPtr(), i8, base, ValueRange{offset},
+                               LLVM::GEPNoWrapFlags::inbounds);
+  }
+  Value sharedAt(Value base, int64_t offset) { return sharedAt(base, c64(offset)); }
+  /// barrier.sync 0: every thread of the block.
+  void barrier() { NVVM::Barrier0Op::create(b); }
+
   ImplicitLocOpBuilder &b;
   bool sm90;
   Type f32, f64, f16, i8, i16, i32, i64, ptr;
+  gpu::GPUModuleOp module;
+  std::string kernelName;
 };
 
 /// The kernel arguments (plan.fbs's KernelEntry convention).
@@ -343,6 +368,7 @@ struct KernelArgs {
   SmallVector<Value> ptrs;  ///< operands, results, weights (scales after theirs)
   SmallVector<Value> states; ///< per state: address, then rows per sequence (i64)
   Value scratch;             ///< when the kernel has scratch
+  Value tensorMap;           ///< the FP8 weight's CUtensorMap (KernelSpec.tmaBox)
   Value tokens;              ///< T, i64
 };
 
@@ -358,6 +384,13 @@ struct KernelSpec {
   unsigned tokensPerBlock = 1;
   /// The weights come as one pointer to a device table of their addresses.
   bool weightTable = false;
+  /// Token counts the kernel runs for (KernelEntry.min_tokens / max_tokens; 0: any).
+  unsigned minTokens = 0, maxTokens = 0;
+  /// Non-empty: one CUtensorMap pointer per FP8 weight follows the weights (KernelEntry.tma_box).
+  std::vector<uint32_t> tmaBox;
+  /// The block's threads work as one warpgroup (wgmma, shared memory, barriers):
+  /// the kernel interpreter runs them in lockstep (the function's moec.warpgroup).
+  bool warpgroup = false;
   std::function<void(KernelEmitter &, const KernelArgs &)> body;
 };
 
@@ -783,6 +816,238 @@ struct MmaLinear {
   }
 };
 
+/// linear on sm_90a's FP8 tensor cores, for steps with FP8 weights and FP8
+/// activations (Step.activations = F8E4M3: DeepSeek's FP8 GEMM) and batches of
+/// kMinTokens or more (prefill; MatVec runs the smaller ones). One warpgroup (128
+/// threads) per tile of 64 tokens x 64 outputs; per 128-wide block of K:
+///   - the weight tile (64 rows x 128 bytes) arrives by TMA
+///     (cp.async.bulk.tensor.2d, eight boxes of 16 x 64), double-buffered: the
+///     next block's copy is in flight while this one is multiplied, each stage
+///     with its mbarrier (arrive.expect_tx, then try_wait.parity);
+///   - the activations are quantized on the fly, per token and block, as the CPU
+///     emulates it (a warp's maximum per row, s = max(amax, 1e-4) / 448, codes by
+///     cvt.rn.satfinite.e4m3x2.f32) into shared memory, the scales beside them;
+///   - four wgmma.mma_async m64n64k32 e4m3 x e4m3 -> f32 sum the block; the block's
+///     sums are then multiplied by the activation and the weight scale and added
+///     to fp32 accumulators in registers (the promotion of spec section 3: the
+///     tensor cores' own accumulation never spans more than one block).
+/// Shared operands are in wgmma's canonical K-major layout without swizzle: core
+/// matrices of 8 rows x 16 bytes, 128 contiguous bytes each; a 16-byte column
+/// slice of the tile at a time (1024 bytes: the core matrices down M or N, 128
+/// apart = SBO), slices 1024 apart (LBO), so a TMA box of 16 x 64 lands exactly
+/// as one slice.
+struct WgmmaLinear {
+  int64_t n = 0, k = 0, xCols = 0, yCols = 0;
+  WeightAccess weight;
+
+  static constexpr int64_t kTileTokens = 64, kTileOutputs = 64, kBlockK = 128;
+  static constexpr int64_t kSlice = 16;     ///< bytes of K per core matrix row
+  static constexpr int64_t kSliceBytes = 64 * kSlice; ///< one 16-wide slice of a tile
+  static constexpr int64_t kThreads = 128;
+  static constexpr unsigned kMinTokens = 16;
+  // Shared memory (bytes): A, two B stages, the A scales, two mbarriers.
+  static constexpr int64_t kA = 0, kTileBytes = kTileTokens * kBlockK;
+  static constexpr int64_t kB = kTileBytes;
+  static constexpr int64_t kScales = kB + 2 * kTileBytes;
+  static constexpr int64_t kBarriers = kScales + kTileTokens * 4;
+  static constexpr int64_t kShared = kBarriers + 16;
+
+  static bool applies(const MatVec &m, bool sm90) {
+    return sm90 && m.acts == Acts::Fp8 && m.weight.fp8() && m.heads == 1 && !m.transpose &&
+           m.xStride == 0 && m.xOffset == 0 && m.rowOffset == 0 && m.yOffset == 0 &&
+           m.k == m.weight.cols && m.weight.blockRows == kBlockK &&
+           m.weight.blockCols == kBlockK && m.k % kSlice == 0 && m.yCols >= m.n;
+  }
+
+  std::string key() const {
+    return llvm::formatv("{0}_n{1}k{2}_x{3}_y{4}", weight.key(), n, k, xCols, yCols);
+  }
+
+  /// A shared-memory matrix descriptor: start address, LBO and SBO (each >> 4), no
+  /// swizzle.
+  static Value descriptor(KernelEmitter &e, Value sharedAddress) {
+    Value start = arith::AndIOp::create(e.b, arith::ShRUIOp::create(e.b, sharedAddress, e.c64(4)),
+                                        e.c64(0x3fff));
+    int64_t fixed = ((kSliceBytes >> 4) << 16) | (int64_t(128 >> 4) << 32);
+    return arith::OrIOp::create(e.b, start, e.c64(fixed));
+  }
+
+  KernelSpec spec(std::string name, unsigned numPointers) const {
+    KernelSpec sp;
+    sp.name = std::move(name);
+    sp.numPointers = numPointers;
+    sp.block = unsigned(kThreads);
+    sp.gridY = unsigned((n + kTileOutputs - 1) / kTileOutputs);
+    sp.tokensPerBlock = unsigned(kTileTokens);
+    sp.minTokens = kMinTokens;
+    sp.tmaBox = {uint32_t(kSlice), uint32_t(kTileOutputs)};
+    sp.warpgroup = true;
+    WgmmaLinear self = *this;
+    sp.body = [self](KernelEmitter &e, const KernelArgs &a) { self.emit(e, a); };
+    return sp;
+  }
+
+  void emit(KernelEmitter &e, const KernelArgs &a) const {
+    MLIRContext *ctx = e.b.getContext();
+    Value x = a.ptrs[0], y = a.ptrs[1], scale = a.ptrs[3];
+    // TMA takes the tensor map by its generic address.
+    Value map = LLVM::AddrSpaceCastOp::create(e.b, LLVM::LLVMPointerType::get(ctx, 0),
+                                              a.tensorMap);
+    Value tokens = a.tokens;
+    Value smem = e.sharedMemory(kShared);
+    Value tid = e.threadId();
+    Value warp = e.divu(tid, kWarp), lane = e.remu(tid, kWarp);
+    Value m0 = e.mul(e.blockId(gpu::Dimension::x), kTileTokens);
+    Value n0 = e.mul(e.blockId(gpu::Dimension::y), kTileOutputs);
+    int64_t blocks = (k + kBlockK - 1) / kBlockK;
+    Value first = e.ieq(tid, e.c64(0));
+    auto toI32 = [&](Value v) { return arith::TruncIOp::create(e.b, e.i32, v); };
+    auto barrierAt = [&](Value stage) { return e.sharedAt(smem, e.add(e.mul(stage, 8), kBarriers)); };
+
+    e.when(first, [&] {
+      for (int64_t st = 0; st < 2; ++st)
+        NVVM::MBarrierInitOp::create(e.b, e.sharedAt(smem, kBarriers + 8 * st), e.c32(1),
+                                     Value());
+      NVVM::FenceMbarrierInitOp::create(e.b);
+    });
+    e.barrier();
+
+    // Thread 0: the weight tile of block kb into stage kb % 2, eight 16 x 64 boxes.
+    auto issue = [&](Value kb) {
+      Value stage = e.remu(kb, 2);
+      Value bar = barrierAt(stage);
+      NVVM::MBarrierArriveExpectTxOp::create(e.b, Type(), bar, e.c32(int32_t(kTileBytes)),
+                                             NVVM::MemScopeKindAttr(), BoolAttr(), Value());
+      Value base = e.add(e.mul(stage, kTileBytes), kB);
+      for (int64_t j = 0; j < kBlockK / kSlice; ++j) {
+        // shared::cluster addressing (address space 7) of this CTA's own shared
+        // memory: the launch is a cluster of one.
+        Value dst = LLVM::AddrSpaceCastOp::create(
+            e.b, LLVM::LLVMPointerType::get(e.b.getContext(), 7),
+            e.sharedAt(smem, e.add(base, j * kSliceBytes)));
+        Value col = toI32(e.add(e.mul(kb, kBlockK), j * kSlice));
+        NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+            e.b, dst, map, ValueRange{col, toI32(n0)}, bar, ValueRange{}, Value(), Value(),
+            NVVM::TMALoadModeAttr(), e.b.getBoolAttr(false), NVVM::CTAGroupKindAttr(), Value());
+      }
+    };
+    e.when(first, [&] { issue(e.c64(0)); });
+
+    Type acc32 = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(32, e.f32));
+    SmallVector<Value> zeros(32, e.cf(0.0f));
+    Value rowInWarp = e.divu(lane, 4);
+    Value r0 = e.add(e.mul(warp, 16), rowInWarp); // the fragment's rows r0, r0 + 8
+    SmallVector<Value> acc = e.loop(
+        e.c64(0), e.c64(blocks), e.c64(1), zeros, [&](Value kb, ValueRange sums) {
+          Value stage = e.remu(kb, 2);
+          Value parity = toI32(e.remu(e.divu(kb, 2), 2));
+          e.when(arith::AndIOp::create(e.b, first, e.ult(e.add(kb, 1), e.c64(blocks))),
+                 [&] { issue(e.add(kb, 1)); });
+
+          // Quantize this block of the activations: warp w takes rows 16w..16w+15,
+          // each lane 4 consecutive columns of a row.
+          e.loop(e.c64(0), e.c64(16), e.c64(1), [&](Value r) {
+            Value row = e.add(e.mul(warp, 16), r);
+            Value t = e.add(m0, row);
+            Value tValid = e.ult(t, tokens);
+            Value tRead = e.minu(t, e.add(tokens, e.c64(-1)));
+            SmallVector<Value> xv;
+            Value amax = e.cf(0.0f);
+            for (int64_t j = 0; j < 4; ++j) {
+              Value col = e.add(e.add(e.mul(kb, kBlockK), e.mul(lane, 4)), j);
+              Value valid = arith::AndIOp::create(e.b, tValid, e.ult(col, e.c64(k)));
+              Value v = e.load(e.f32, x, e.add(e.mul(tRead, xCols), e.minu(col, e.c64(k - 1))));
+              v = e.select(valid, v, e.cf(0.0f));
+              xv.push_back(v);
+              Value magnitude = arith::BitcastOp::create(
+                  e.b, e.f32,
+                  arith::AndIOp::create(e.b, arith::BitcastOp::create(e.b, e.i32, v),
+                                        e.c32(0x7fffffff)));
+              amax = e.fmax(amax, magnitude);
+            }
+            Value sa = e.fdiv(e.fmax(e.warpMax(amax), e.cf(1e-4f)), e.cf(448.0f));
+            Value word;
+            for (int64_t pair = 0; pair < 2; ++pair) {
+              // cvt.rn.satfinite.e4m3x2.f32 a, b: b is the low byte.
+              Value bits = LLVM::CallIntrinsicOp::create(
+                               e.b, e.i16, e.b.getStringAttr("llvm.nvvm.ff.to.e4m3x2.rn"),
+                               ValueRange{e.fdiv(xv[size_t(2 * pair + 1)], sa),
+                                          e.fdiv(xv[size_t(2 * pair)], sa)})
+                               .getResult(0);
+              Value wide = arith::ExtUIOp::create(e.b, e.i32, bits);
+              word = pair == 0 ? wide
+                               : arith::OrIOp::create(
+                                     e.b, word, arith::ShLIOp::create(e.b, wide, e.c32(16)));
+            }
+            Value offset = e.add(e.add(e.mul(e.divu(lane, 4), kSliceBytes),
+                                       e.mul(e.divu(row, 8), 128)),
+                                 e.add(e.mul(e.remu(row, 8), 16), e.mul(e.remu(lane, 4), 4)));
+            LLVM::StoreOp::create(e.b, word, e.sharedAt(smem, e.add(offset, kA)));
+            e.when(e.ieq(lane, e.c64(0)), [&] {
+              LLVM::StoreOp::create(e.b, sa, e.sharedAt(smem, e.add(e.mul(row, 4), kScales)));
+            });
+          });
+          // The generic-proxy writes above, visible to wgmma's async proxy.
+          NVVM::FenceProxyOp::create(
+              e.b, NVVM::ProxyKindAttr::get(ctx, NVVM::ProxyKind::async_shared),
+              NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+          e.barrier();
+          NVVM::MBarrierTryWaitParityOp::create(e.b, barrierAt(stage), parity,
+                                                e.c32(0x989680));
+
+          NVVM::WgmmaFenceAlignedOp::create(e.b);
+          Value d = LLVM::UndefOp::create(e.b, acc32);
+          Value aBase = LLVM::PtrToIntOp::create(e.b, e.i64, e.sharedAt(smem, kA));
+          Value bBase = LLVM::PtrToIntOp::create(
+              e.b, e.i64, e.sharedAt(smem, e.add(e.mul(stage, kTileBytes), kB)));
+          for (int64_t i = 0; i < kBlockK / 32; ++i) {
+            Value descA = descriptor(e, e.add(aBase, 2 * i * kSliceBytes));
+            Value descB = descriptor(e, e.add(bBase, 2 * i * kSliceBytes));
+            d = NVVM::WgmmaMmaAsyncOp::create(
+                e.b, acc32, d, descA, descB, NVVM::MMAShapeAttr::get(ctx, 64, 64, 32),
+                NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::e4m3),
+                NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::e4m3),
+                NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32),
+                NVVM::WGMMAScaleOutAttr::get(ctx, i == 0 ? NVVM::WGMMAScaleOut::zero
+                                                         : NVVM::WGMMAScaleOut::one),
+                NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+                NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+                NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
+                NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col), NVVM::MMAIntOverflowAttr());
+          }
+          NVVM::WgmmaGroupSyncAlignedOp::create(e.b);
+          NVVM::WgmmaWaitGroupSyncOp::create(e.b, e.b.getI64IntegerAttr(0));
+
+          // Promotion: this block's sums times the activation and weight scales.
+          Value sw = e.load(e.f32, scale,
+                            e.add(e.mul(e.divu(n0, weight.blockRows), weight.scaleCols), kb));
+          Value sa0 = LLVM::LoadOp::create(e.b, e.f32,
+                                           e.sharedAt(smem, e.add(e.mul(r0, 4), kScales)));
+          Value sa1 = LLVM::LoadOp::create(
+              e.b, e.f32, e.sharedAt(smem, e.add(e.mul(r0, 4), kScales + 8 * 4)));
+          Value f0 = e.fmul(sa0, sw), f1 = e.fmul(sa1, sw);
+          SmallVector<Value> next;
+          for (int64_t j = 0; j < 32; ++j) {
+            Value part = LLVM::ExtractValueOp::create(e.b, d, ArrayRef<int64_t>{j});
+            next.push_back(e.fma(part, j % 4 < 2 ? f0 : f1, sums[size_t(j)]));
+          }
+          // Every warp is done with A and this stage before they are refilled.
+          e.barrier();
+          return next;
+        });
+
+    // Fragment j of lane l: row r0 (+8 for j % 4 >= 2), column 8 (j / 4) + 2 (l % 4) + j % 2.
+    Value colInQuad = e.mul(e.remu(lane, 4), 2);
+    for (int64_t j = 0; j < 32; ++j) {
+      Value t = e.add(e.add(m0, r0), j % 4 < 2 ? 0 : 8);
+      Value col = e.add(e.add(n0, colInQuad), 8 * (j / 4) + j % 2);
+      e.when(arith::AndIOp::create(e.b, e.ult(t, tokens), e.ult(col, e.c64(n))),
+             [&] { e.store(acc[size_t(j)], y, e.add(e.mul(t, yCols), col)); });
+    }
+  }
+};
+
+
 /// Absorbed MLA attention for one (token, head) per warp: scores of the latent
 /// query with every cached latent row j <= positions[t] of the token's sequence
 /// plus the rope parts, an online softmax, and the latents weighted by it.
@@ -1052,6 +1317,23 @@ llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec>
   if (m.yCols != m.outputs())
     return llvm::Error::success();
   bool fp8 = m.weight.fp8();
+  if (step.kind == plan::StepKind::Linear && WgmmaLinear::applies(m, sm90)) {
+    // Prefill batches on the FP8 tensor cores, smaller ones as matrix-vector products.
+    WgmmaLinear gemm;
+    gemm.n = m.n;
+    gemm.k = m.k;
+    gemm.xCols = m.xCols;
+    gemm.yCols = m.yCols;
+    gemm.weight = m.weight;
+    KernelSpec small = m.spec("moec_linear_" + m.key(), 4, 0, 0,
+                              [](KernelEmitter &, const KernelArgs &a) -> std::array<Value, 4> {
+                                return {a.ptrs[0], a.ptrs[1], a.ptrs[2], a.ptrs[3]};
+                              });
+    small.maxTokens = WgmmaLinear::kMinTokens - 1;
+    out->push_back(std::move(small));
+    out->push_back(gemm.spec("moec_linear_wgmma_" + gemm.key(), 4));
+    return llvm::Error::success();
+  }
   if (step.kind == plan::StepKind::Linear && MmaLinear::applies(m)) {
     MmaLinear mma;
     mma.n = m.n;
@@ -1836,6 +2118,9 @@ llvm::Expected<StepKernelModule> buildStepKernels(MLIRContext &ctx, const plan::
       entry.tokens_per_block = spec.tokensPerBlock;
       entry.scratch_bytes_per_token = spec.scratchPerToken;
       entry.weight_table = spec.weightTable;
+      entry.min_tokens = spec.minTokens;
+      entry.max_tokens = spec.maxTokens;
+      entry.tma_box = spec.tmaBox;
       result.entries.push_back(std::move(entry));
       if (built.count(spec.name))
         continue;
@@ -1847,6 +2132,8 @@ llvm::Expected<StepKernelModule> buildStepKernels(MLIRContext &ctx, const plan::
         args.push_back(ptrType);
         args.push_back(b.getI64Type());
       }
+      if (!spec.tmaBox.empty())
+        args.push_back(ptrType); // the FP8 weight's tensor map (one weight)
       if (spec.scratchPerToken)
         args.push_back(ptrType);
       args.push_back(b.getI32Type());
@@ -1855,13 +2142,19 @@ llvm::Expected<StepKernelModule> buildStepKernels(MLIRContext &ctx, const plan::
       auto func = gpu::GPUFuncOp::create(b, spec.name, b.getFunctionType(args, {}));
       func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
       func.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({int32_t(spec.block), 1, 1}));
+      if (spec.warpgroup)
+        func->setAttr("moec.warpgroup", b.getUnitAttr());
       Block &body = func.getBody().front();
       b.setInsertionPointToStart(&body);
       KernelEmitter e(b, sm90);
+      e.module = gpuModule;
+      e.kernelName = spec.name;
       KernelArgs kargs;
       unsigned next = 0;
       for (; next < spec.numPointers; ++next)
         kargs.ptrs.push_back(body.getArgument(next));
+      if (!spec.tmaBox.empty())
+        kargs.tensorMap = body.getArgument(next++);
       for (unsigned i = 0; i < 2 * spec.numStates; ++i)
         kargs.states.push_back(body.getArgument(next++));
       if (spec.scratchPerToken)

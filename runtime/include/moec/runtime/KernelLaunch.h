@@ -38,6 +38,9 @@ struct KernelStepResources {
   std::vector<uint64_t> stateData;   ///< per state: row 0 of sequence 0
   std::vector<int64_t> stateRows;    ///< per state: rows per sequence
   uint64_t scratch = 0;              ///< the shared device scratch
+  /// Entries with a `tma_box`: per FP8 weight of the step, in weight order, the
+  /// device address of its CUtensorMap for that box.
+  std::vector<uint64_t> tensorMaps;
 };
 
 /// One launch: the argument values in order, each widened to 64 bits (T, an i32,
@@ -53,6 +56,10 @@ struct KernelLaunch {
 /// types on `target` ("sm_90a", "sm_80"): every kind, but not int8 (W8A8) weights,
 /// and an FP8 KV cache only on sm_90a. If not, `*why` says why.
 bool generatedKernelsRun(const StepTypes &types, const std::string &target, std::string *why);
+
+/// Whether `entry` runs for a call of `tokens` tokens (its min_tokens / max_tokens).
+bool kernelEntryRuns(const plan::KernelEntry &entry, int32_t tokens);
+bool kernelEntryRuns(const plan::KernelEntryT &entry, int32_t tokens);
 
 /// The launch of `entry` over `tokens` tokens with the step's resources `r`.
 KernelLaunch kernelLaunch(const plan::KernelEntry &entry, const KernelStepResources &r,
