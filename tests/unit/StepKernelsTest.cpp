@@ -109,6 +109,8 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
       EXPECT_EQ(e.grid[0], 1u) << "grid x is the token axis";
       EXPECT_GE(e.tokens_per_block, 1u);
       const bool gemm = e.name.rfind("moec_linear_wgmma_", 0) == 0;
+      // The GEMM's first kernel: the activations quantized once, into scratch.
+      const bool actQuant = e.name.rfind("moec_linear_actquant_", 0) == 0;
       EXPECT_TRUE(e.block[0] == 32 || e.block[0] == 256 || (gemm && e.block[0] == 128))
           << e.block[0];
       // TMA: a 16 x 64 box of the weight, and only for the GEMM.
@@ -121,10 +123,10 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
         // GEMM (FP8 activations, sm_90a, from 16 tokens: the matrix-vector kernel
         // takes the smaller batches), else 4 per block.
         bool mma = e.name.rfind("moec_linear_mma_", 0) == 0;
-        EXPECT_EQ(e.tokens_per_block, mma ? 16u : gemm ? 64u : 4u) << e.name;
+        EXPECT_EQ(e.tokens_per_block, mma ? 16u : gemm ? 64u : actQuant ? 1u : 4u) << e.name;
         EXPECT_TRUE(!mma || GetParam().bf16Acts) << e.name;
-        EXPECT_TRUE(!gemm || (GetParam().fp8Acts && m.chip == "sm_90a")) << e.name;
-        if (gemm)
+        EXPECT_TRUE(!(gemm || actQuant) || (GetParam().fp8Acts && m.chip == "sm_90a")) << e.name;
+        if (gemm || actQuant)
           EXPECT_EQ(e.min_tokens, 16u) << e.name;
         if (e.max_tokens > 0) { // the alternative below the GEMM's batch sizes
           EXPECT_EQ(e.max_tokens, 15u) << e.name;
@@ -133,11 +135,11 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
             paired |= other.step == e.step && other.min_tokens == e.max_tokens + 1;
           EXPECT_TRUE(paired) << e.name << " has no alternative for 16 tokens or more";
         }
-        EXPECT_EQ(e.scratch_bytes_per_token, 0u);
       }
-      // Phased steps pass data through scratch; the routed experts their weights
-      // through a table.
-      bool phased = kind == plan::StepKind::Router || kind == plan::StepKind::SwigluMlp ||
+      // Phased steps pass data through scratch (the GEMM's codes and scales too);
+      // the routed experts their weights through a table.
+      bool phased = gemm || actQuant || kind == plan::StepKind::Router ||
+                    kind == plan::StepKind::SwigluMlp ||
                     kind == plan::StepKind::FusedSwigluMlp ||
                     kind == plan::StepKind::MoeExperts ||
                     kind == plan::StepKind::FusedMoeExperts ||

@@ -671,9 +671,25 @@ llvm::Error Interpreter<N>::runSharedMemoryOp(Operation *op, Mask mask, bool *ha
                   "a kernel without moec.warpgroup)");
     return llvm::Error::success();
   }
-  if (isa<NVVM::FenceProxyOp, NVVM::FenceMbarrierInitOp, NVVM::WgmmaFenceAlignedOp,
-          NVVM::WgmmaGroupSyncAlignedOp, NVVM::WgmmaWaitGroupSyncOp>(op))
+  if (isa<NVVM::FenceProxyOp, NVVM::FenceProxyAcquireOp, NVVM::FenceMbarrierInitOp,
+          NVVM::WgmmaFenceAlignedOp, NVVM::WgmmaGroupSyncAlignedOp,
+          NVVM::WgmmaWaitGroupSyncOp>(op))
     return llvm::Error::success(); // every effect is immediate here
+  if (auto asmOp = dyn_cast<LLVM::InlineAsmOp>(op)) {
+    // An empty asm whose outputs are its tied inputs (a register fence): a struct
+    // of the operands.
+    auto type = asmOp.getNumResults() == 1
+                    ? dyn_cast<LLVM::LLVMStructType>(asmOp.getResult(0).getType())
+                    : LLVM::LLVMStructType();
+    if (!asmOp.getAsmString().empty() || !type ||
+        type.getBody().size() != asmOp.getOperands().size())
+      return fail("the kernel interpreter takes only empty inline asm that ties its operands");
+    SmallVector<Lanes, 4> members;
+    for (Value v : asmOp.getOperands())
+      members.push_back(get(v));
+    structs[asmOp.getResult(0)] = std::move(members);
+    return llvm::Error::success();
+  }
   if (auto init = dyn_cast<NVVM::MBarrierInitOp>(op)) {
     Lanes &address = get(init.getAddr()), &count = get(init.getCount());
     eachLane(mask, [&](int l) {

@@ -48,7 +48,7 @@ struct ChipInfo {
   llvm::StringRef features;
 };
 constexpr ChipInfo kChips[] = {
-    {"sm_90a", "+ptx80"}, // Hopper; the arch-specific 'a' needs PTX ISA 8.0
+    {"sm_90a", "+ptx83"}, // Hopper; 'a' needs PTX ISA 8.0, fence.proxy.tensormap 8.3
     {"sm_80", "+ptx70"},  // Ampere
 };
 } // namespace

@@ -818,19 +818,20 @@ struct MmaLinear {
 
 /// linear on sm_90a's FP8 tensor cores, for steps with FP8 weights and FP8
 /// activations (Step.activations = F8E4M3: DeepSeek's FP8 GEMM) and batches of
-/// kMinTokens or more (prefill; MatVec runs the smaller ones). One warpgroup (128
-/// threads) per tile of 64 tokens x 64 outputs; per 128-wide block of K:
-///   - the weight tile (64 rows x 128 bytes) arrives by TMA
-///     (cp.async.bulk.tensor.2d, eight boxes of 16 x 64), double-buffered: the
-///     next block's copy is in flight while this one is multiplied, each stage
-///     with its mbarrier (arrive.expect_tx, then try_wait.parity);
-///   - the activations are quantized on the fly, per token and block, as the CPU
-///     emulates it (a warp's maximum per row, s = max(amax, 1e-4) / 448, codes by
-///     cvt.rn.satfinite.e4m3x2.f32) into shared memory, the scales beside them;
-///   - four wgmma.mma_async m64n64k32 e4m3 x e4m3 -> f32 sum the block; the block's
-///     sums are then multiplied by the activation and the weight scale and added
-///     to fp32 accumulators in registers (the promotion of spec section 3: the
-///     tensor cores' own accumulation never spans more than one block).
+/// kMinTokens or more (prefill; MatVec runs the smaller ones). Two kernels:
+///   1. quantize: each token's input, per 128 columns, to e4m3 codes and a scale
+///      (a warp per block: its maximum, s = max(amax, 1e-4) / 448, codes by
+///      cvt.rn.satfinite.e4m3x2.f32), into device scratch, once;
+///   2. the GEMM: one warpgroup (128 threads) per tile of 64 tokens x 64 outputs;
+///      per 128-wide block of K the weight tile (64 rows x 128 bytes) arrives by TMA
+///      (cp.async.bulk.tensor.2d, eight boxes of 16 x 64), double-buffered: the
+///      next block's copy is in flight while this one is multiplied, each stage
+///      with its mbarrier (arrive.expect_tx, then try_wait.parity); the tile's
+///      codes are copied from scratch into shared memory by the threads; four
+///      wgmma.mma_async m64n64k32 e4m3 x e4m3 -> f32 sum the block, whose sums are
+///      then multiplied by the activation and the weight scale and added to fp32
+///      accumulators in registers (the promotion of spec section 3: the tensor
+///      cores' own accumulation never spans more than one block).
 /// Shared operands are in wgmma's canonical K-major layout without swizzle: core
 /// matrices of 8 rows x 16 bytes, 128 contiguous bytes each; a 16-byte column
 /// slice of the tile at a time (1024 bytes: the core matrices down M or N, 128
@@ -845,11 +846,10 @@ struct WgmmaLinear {
   static constexpr int64_t kSliceBytes = 64 * kSlice; ///< one 16-wide slice of a tile
   static constexpr int64_t kThreads = 128;
   static constexpr unsigned kMinTokens = 16;
-  // Shared memory (bytes): A, two B stages, the A scales, two mbarriers.
+  // Shared memory (bytes): A, two B stages, two mbarriers.
   static constexpr int64_t kA = 0, kTileBytes = kTileTokens * kBlockK;
   static constexpr int64_t kB = kTileBytes;
-  static constexpr int64_t kScales = kB + 2 * kTileBytes;
-  static constexpr int64_t kBarriers = kScales + kTileTokens * 4;
+  static constexpr int64_t kBarriers = kB + 2 * kTileBytes;
   static constexpr int64_t kShared = kBarriers + 16;
 
   static bool applies(const MatVec &m, bool sm90) {
@@ -858,6 +858,12 @@ struct WgmmaLinear {
            m.k == m.weight.cols && m.weight.blockRows == kBlockK &&
            m.weight.blockCols == kBlockK && m.k % kSlice == 0 && m.yCols >= m.n;
   }
+
+  int64_t blocks() const { return (k + kBlockK - 1) / kBlockK; }
+  /// Scratch per token: the codes of every whole block (zeros past K), then the
+  /// scales, padded to 16 bytes.
+  int64_t codesBytes() const { return blocks() * kBlockK; }
+  int64_t scratchPerToken() const { return codesBytes() + 4 * ((blocks() + 3) / 4 * 4); }
 
   std::string key() const {
     return llvm::formatv("{0}_n{1}k{2}_x{3}_y{4}", weight.key(), n, k, xCols, yCols);
@@ -872,24 +878,79 @@ struct WgmmaLinear {
     return arith::OrIOp::create(e.b, start, e.c64(fixed));
   }
 
-  KernelSpec spec(std::string name, unsigned numPointers) const {
-    KernelSpec sp;
-    sp.name = std::move(name);
-    sp.numPointers = numPointers;
-    sp.block = unsigned(kThreads);
-    sp.gridY = unsigned((n + kTileOutputs - 1) / kTileOutputs);
-    sp.tokensPerBlock = unsigned(kTileTokens);
-    sp.minTokens = kMinTokens;
-    sp.tmaBox = {uint32_t(kSlice), uint32_t(kTileOutputs)};
-    sp.warpgroup = true;
+  /// The two kernels, in launch order.
+  std::vector<KernelSpec> specs(const std::string &key, unsigned numPointers) const {
     WgmmaLinear self = *this;
-    sp.body = [self](KernelEmitter &e, const KernelArgs &a) { self.emit(e, a); };
-    return sp;
+    KernelSpec quantize;
+    quantize.name = "moec_linear_actquant_" + key;
+    quantize.numPointers = numPointers;
+    quantize.scratchPerToken = uint64_t(scratchPerToken());
+    quantize.block = unsigned(kWarpsPerBlock * kWarp);
+    quantize.gridY = unsigned((blocks() + kWarpsPerBlock - 1) / kWarpsPerBlock);
+    quantize.tokensPerBlock = 1;
+    quantize.minTokens = kMinTokens;
+    quantize.body = [self](KernelEmitter &e, const KernelArgs &a) { self.emitQuantize(e, a); };
+    KernelSpec gemm;
+    gemm.name = "moec_linear_wgmma_" + key;
+    gemm.numPointers = numPointers;
+    gemm.scratchPerToken = uint64_t(scratchPerToken());
+    gemm.block = unsigned(kThreads);
+    gemm.gridY = unsigned((n + kTileOutputs - 1) / kTileOutputs);
+    gemm.tokensPerBlock = unsigned(kTileTokens);
+    gemm.minTokens = kMinTokens;
+    gemm.tmaBox = {uint32_t(kSlice), uint32_t(kTileOutputs)};
+    gemm.warpgroup = true;
+    gemm.body = [self](KernelEmitter &e, const KernelArgs &a) { self.emitGemm(e, a); };
+    return {std::move(quantize), std::move(gemm)};
   }
 
-  void emit(KernelEmitter &e, const KernelArgs &a) const {
+  /// Token blockIdx.x, blocks 8 blockIdx.y + warp: codes and scale into scratch.
+  void emitQuantize(KernelEmitter &e, const KernelArgs &a) const {
+    Value x = a.ptrs[0];
+    Value t = e.blockId(gpu::Dimension::x);
+    Value tid = e.threadId();
+    Value lane = e.remu(tid, kWarp);
+    Value kb = e.add(e.mul(e.blockId(gpu::Dimension::y), kWarpsPerBlock), e.divu(tid, kWarp));
+    e.when(e.ult(kb, e.c64(blocks())), [&] {
+      SmallVector<Value> xv;
+      Value amax = e.cf(0.0f);
+      for (int64_t j = 0; j < 4; ++j) {
+        Value col = e.add(e.add(e.mul(kb, kBlockK), e.mul(lane, 4)), j);
+        Value v = e.load(e.f32, x, e.add(e.mul(t, xCols), e.minu(col, e.c64(k - 1))));
+        v = e.select(e.ult(col, e.c64(k)), v, e.cf(0.0f));
+        xv.push_back(v);
+        Value magnitude = arith::BitcastOp::create(
+            e.b, e.f32,
+            arith::AndIOp::create(e.b, arith::BitcastOp::create(e.b, e.i32, v),
+                                  e.c32(0x7fffffff)));
+        amax = e.fmax(amax, magnitude);
+      }
+      Value sa = e.fdiv(e.fmax(e.warpMax(amax), e.cf(1e-4f)), e.cf(448.0f));
+      Value word;
+      for (int64_t pair = 0; pair < 2; ++pair) {
+        // cvt.rn.satfinite.e4m3x2.f32 a, b: b is the low byte.
+        Value bits = LLVM::CallIntrinsicOp::create(
+                         e.b, e.i16, e.b.getStringAttr("llvm.nvvm.ff.to.e4m3x2.rn"),
+                         ValueRange{e.fdiv(xv[size_t(2 * pair + 1)], sa),
+                                    e.fdiv(xv[size_t(2 * pair)], sa)})
+                         .getResult(0);
+        Value wide = arith::ExtUIOp::create(e.b, e.i32, bits);
+        word = pair == 0 ? wide
+                         : arith::OrIOp::create(e.b, word,
+                                                arith::ShLIOp::create(e.b, wide, e.c32(16)));
+      }
+      Value row = e.mul(t, scratchPerToken());
+      // The row's codes as 32-bit words: word (row + kb*128 + 4*lane) / 4.
+      e.store(word, a.scratch, e.divu(e.add(row, e.add(e.mul(kb, kBlockK), e.mul(lane, 4))), 4));
+      e.when(e.ieq(lane, e.c64(0)), [&] {
+        e.store(sa, a.scratch, e.divu(e.add(row, e.add(e.mul(kb, 4), codesBytes())), 4));
+      });
+    });
+  }
+
+  void emitGemm(KernelEmitter &e, const KernelArgs &a) const {
     MLIRContext *ctx = e.b.getContext();
-    Value x = a.ptrs[0], y = a.ptrs[1], scale = a.ptrs[3];
+    Value y = a.ptrs[1], scale = a.ptrs[3];
     // TMA takes the tensor map by its generic address.
     Value map = LLVM::AddrSpaceCastOp::create(e.b, LLVM::LLVMPointerType::get(ctx, 0),
                                               a.tensorMap);
@@ -899,8 +960,8 @@ struct WgmmaLinear {
     Value warp = e.divu(tid, kWarp), lane = e.remu(tid, kWarp);
     Value m0 = e.mul(e.blockId(gpu::Dimension::x), kTileTokens);
     Value n0 = e.mul(e.blockId(gpu::Dimension::y), kTileOutputs);
-    int64_t blocks = (k + kBlockK - 1) / kBlockK;
     Value first = e.ieq(tid, e.c64(0));
+    Value lastToken = e.add(tokens, e.c64(-1));
     auto toI32 = [&](Value v) { return arith::TruncIOp::create(e.b, e.i32, v); };
     auto barrierAt = [&](Value stage) { return e.sharedAt(smem, e.add(e.mul(stage, 8), kBarriers)); };
 
@@ -909,6 +970,13 @@ struct WgmmaLinear {
         NVVM::MBarrierInitOp::create(e.b, e.sharedAt(smem, kBarriers + 8 * st), e.c32(1),
                                      Value());
       NVVM::FenceMbarrierInitOp::create(e.b);
+      NVVM::FenceProxyOp::create(
+          e.b, NVVM::ProxyKindAttr::get(ctx, NVVM::ProxyKind::async_shared),
+          NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+      // The tensor map lives in global memory, written by the host before the
+      // launch: acquire it for the tensormap proxy before TMA reads it.
+      NVVM::FenceProxyAcquireOp::create(e.b, NVVM::MemScopeKind::SYS, map, e.c32(128),
+                                        NVVM::ProxyKind::GENERIC, NVVM::ProxyKind::TENSORMAP);
     });
     e.barrier();
 
@@ -923,7 +991,7 @@ struct WgmmaLinear {
         // shared::cluster addressing (address space 7) of this CTA's own shared
         // memory: the launch is a cluster of one.
         Value dst = LLVM::AddrSpaceCastOp::create(
-            e.b, LLVM::LLVMPointerType::get(e.b.getContext(), 7),
+            e.b, LLVM::LLVMPointerType::get(ctx, 7),
             e.sharedAt(smem, e.add(base, j * kSliceBytes)));
         Value col = toI32(e.add(e.mul(kb, kBlockK), j * kSlice));
         NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
@@ -935,58 +1003,34 @@ struct WgmmaLinear {
 
     Type acc32 = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(32, e.f32));
     SmallVector<Value> zeros(32, e.cf(0.0f));
-    Value rowInWarp = e.divu(lane, 4);
-    Value r0 = e.add(e.mul(warp, 16), rowInWarp); // the fragment's rows r0, r0 + 8
+    Value r0 = e.add(e.mul(warp, 16), e.divu(lane, 4)); // the fragment's rows r0, r0 + 8
+    // Scale rows of the fragment's two tokens (clamped: rows past T are not stored).
+    Value scaleRow0 = e.mul(e.minu(e.add(m0, r0), lastToken), scratchPerToken());
+    Value scaleRow1 = e.mul(e.minu(e.add(e.add(m0, r0), 8), lastToken), scratchPerToken());
     SmallVector<Value> acc = e.loop(
-        e.c64(0), e.c64(blocks), e.c64(1), zeros, [&](Value kb, ValueRange sums) {
+        e.c64(0), e.c64(blocks()), e.c64(1), zeros, [&](Value kb, ValueRange sums) {
           Value stage = e.remu(kb, 2);
           Value parity = toI32(e.remu(e.divu(kb, 2), 2));
-          e.when(arith::AndIOp::create(e.b, first, e.ult(e.add(kb, 1), e.c64(blocks))),
+          e.when(arith::AndIOp::create(e.b, first, e.ult(e.add(kb, 1), e.c64(blocks()))),
                  [&] { issue(e.add(kb, 1)); });
 
-          // Quantize this block of the activations: warp w takes rows 16w..16w+15,
-          // each lane 4 consecutive columns of a row.
-          e.loop(e.c64(0), e.c64(16), e.c64(1), [&](Value r) {
-            Value row = e.add(e.mul(warp, 16), r);
+          // The block's codes, 64 rows x 128 bytes, 8 bytes per load: thread tid
+          // takes words tid + 128 i; word q is row q / 16, bytes 8 (q % 16) ...
+          for (int64_t i = 0; i < kTileBytes / 8 / kThreads; ++i) {
+            Value q = e.add(tid, i * kThreads);
+            Value row = e.divu(q, 16), chunk = e.remu(q, 16);
             Value t = e.add(m0, row);
-            Value tValid = e.ult(t, tokens);
-            Value tRead = e.minu(t, e.add(tokens, e.c64(-1)));
-            SmallVector<Value> xv;
-            Value amax = e.cf(0.0f);
-            for (int64_t j = 0; j < 4; ++j) {
-              Value col = e.add(e.add(e.mul(kb, kBlockK), e.mul(lane, 4)), j);
-              Value valid = arith::AndIOp::create(e.b, tValid, e.ult(col, e.c64(k)));
-              Value v = e.load(e.f32, x, e.add(e.mul(tRead, xCols), e.minu(col, e.c64(k - 1))));
-              v = e.select(valid, v, e.cf(0.0f));
-              xv.push_back(v);
-              Value magnitude = arith::BitcastOp::create(
-                  e.b, e.f32,
-                  arith::AndIOp::create(e.b, arith::BitcastOp::create(e.b, e.i32, v),
-                                        e.c32(0x7fffffff)));
-              amax = e.fmax(amax, magnitude);
-            }
-            Value sa = e.fdiv(e.fmax(e.warpMax(amax), e.cf(1e-4f)), e.cf(448.0f));
-            Value word;
-            for (int64_t pair = 0; pair < 2; ++pair) {
-              // cvt.rn.satfinite.e4m3x2.f32 a, b: b is the low byte.
-              Value bits = LLVM::CallIntrinsicOp::create(
-                               e.b, e.i16, e.b.getStringAttr("llvm.nvvm.ff.to.e4m3x2.rn"),
-                               ValueRange{e.fdiv(xv[size_t(2 * pair + 1)], sa),
-                                          e.fdiv(xv[size_t(2 * pair)], sa)})
-                               .getResult(0);
-              Value wide = arith::ExtUIOp::create(e.b, e.i32, bits);
-              word = pair == 0 ? wide
-                               : arith::OrIOp::create(
-                                     e.b, word, arith::ShLIOp::create(e.b, wide, e.c32(16)));
-            }
-            Value offset = e.add(e.add(e.mul(e.divu(lane, 4), kSliceBytes),
-                                       e.mul(e.divu(row, 8), 128)),
-                                 e.add(e.mul(e.remu(row, 8), 16), e.mul(e.remu(lane, 4), 4)));
-            LLVM::StoreOp::create(e.b, word, e.sharedAt(smem, e.add(offset, kA)));
-            e.when(e.ieq(lane, e.c64(0)), [&] {
-              LLVM::StoreOp::create(e.b, sa, e.sharedAt(smem, e.add(e.mul(row, 4), kScales)));
-            });
-          });
+            Value from = e.add(e.add(e.mul(e.minu(t, lastToken), scratchPerToken()),
+                                     e.mul(kb, kBlockK)),
+                               e.mul(chunk, 8));
+            // Scratch rows are 16-byte aligned (scratchPerToken): 8-byte loads.
+            Value word = LLVM::LoadOp::create(e.b, e.i64, e.addr(e.i64, a.scratch, e.divu(from, 8)),
+                                              /*alignment=*/8);
+            Value v = e.select(e.ult(t, tokens), word, e.c64(0));
+            Value to = e.add(e.add(e.mul(e.divu(chunk, 2), kSliceBytes), e.mul(e.divu(row, 8), 128)),
+                             e.add(e.mul(e.remu(row, 8), 16), e.mul(e.remu(chunk, 2), 8)));
+            LLVM::StoreOp::create(e.b, v, e.sharedAt(smem, e.add(to, kA)));
+          }
           // The generic-proxy writes above, visible to wgmma's async proxy.
           NVVM::FenceProxyOp::create(
               e.b, NVVM::ProxyKindAttr::get(ctx, NVVM::ProxyKind::async_shared),
@@ -1017,14 +1061,31 @@ struct WgmmaLinear {
           }
           NVVM::WgmmaGroupSyncAlignedOp::create(e.b);
           NVVM::WgmmaWaitGroupSyncOp::create(e.b, e.b.getI64IntegerAttr(0));
+          // The accumulators are written asynchronously: tie every read of them to
+          // after the wait with an empty volatile asm that "rewrites" them (LLVM may
+          // not hoist a register read above it), as CUTLASS's warpgroup_fence_operand.
+          {
+            SmallVector<Value> parts;
+            for (int64_t j = 0; j < 32; ++j)
+              parts.push_back(LLVM::ExtractValueOp::create(e.b, d, ArrayRef<int64_t>{j}));
+            std::string constraints;
+            for (int64_t j = 0; j < 32; ++j)
+              constraints += (j ? ",=f" : "=f");
+            for (int64_t j = 0; j < 32; ++j)
+              constraints += "," + std::to_string(j);
+            d = LLVM::InlineAsmOp::create(e.b, acc32, parts, "", constraints,
+                                          /*has_side_effects=*/true, /*is_align_stack=*/false,
+                                          LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
+                                          ArrayAttr())
+                    .getResult(0);
+          }
 
           // Promotion: this block's sums times the activation and weight scales.
           Value sw = e.load(e.f32, scale,
                             e.add(e.mul(e.divu(n0, weight.blockRows), weight.scaleCols), kb));
-          Value sa0 = LLVM::LoadOp::create(e.b, e.f32,
-                                           e.sharedAt(smem, e.add(e.mul(r0, 4), kScales)));
-          Value sa1 = LLVM::LoadOp::create(
-              e.b, e.f32, e.sharedAt(smem, e.add(e.mul(r0, 4), kScales + 8 * 4)));
+          Value scaleAt = e.add(e.mul(kb, 4), codesBytes());
+          Value sa0 = e.load(e.f32, a.scratch, e.divu(e.add(scaleRow0, scaleAt), 4));
+          Value sa1 = e.load(e.f32, a.scratch, e.divu(e.add(scaleRow1, scaleAt), 4));
           Value f0 = e.fmul(sa0, sw), f1 = e.fmul(sa1, sw);
           SmallVector<Value> next;
           for (int64_t j = 0; j < 32; ++j) {
@@ -1331,7 +1392,8 @@ llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec>
                               });
     small.maxTokens = WgmmaLinear::kMinTokens - 1;
     out->push_back(std::move(small));
-    out->push_back(gemm.spec("moec_linear_wgmma_" + gemm.key(), 4));
+    for (KernelSpec &spec : gemm.specs(gemm.key(), 4))
+      out->push_back(std::move(spec));
     return llvm::Error::success();
   }
   if (step.kind == plan::StepKind::Linear && MmaLinear::applies(m)) {
