@@ -6,7 +6,7 @@
 // RUN: not moec emit-ptx --kernel=rms_norm --arch=sm_70 -o %t.bad.ptx 2>&1 | FileCheck %s --check-prefix=BADARCH
 // RUN: not test -e %t.bad.ptx
 
-// SM90A: .version 8.0
+// SM90A: .version 8.3
 // SM90A: .target sm_90a
 // SM80: .target sm_80
 // CHECK: .address_size 64
