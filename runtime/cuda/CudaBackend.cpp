@@ -371,7 +371,7 @@ Status CudaBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Pr
     for (auto it = range.first; it != range.second; ++it) {
       Launch launch{functions.at(it->second->name()->str()), it->second};
       scratchBytes = std::max<uint64_t>(
-          scratchBytes, it->second->scratch_bytes_per_token() * uint64_t(plan.maxTokens()));
+          scratchBytes, it->second->scratch_bytes_per_token() * scratchTokens(*it->second, plan));
       s.launches.push_back(launch);
     }
     StepArguments args = stepArguments(plan, index);

@@ -4,6 +4,8 @@
 
 #include "moec/runtime/Plan.h"
 
+#include <algorithm>
+
 namespace moec {
 namespace {
 
@@ -76,6 +78,16 @@ bool generatedKernelsRun(const StepTypes &types, const std::string &target, std:
         return false;
       }
   return true;
+}
+
+uint64_t scratchTokens(const plan::KernelEntry &entry, const Plan &plan) {
+  const uint64_t most = uint64_t(plan.maxTokens());
+  return entry.max_tokens() > 0 ? std::min<uint64_t>(most, entry.max_tokens()) : most;
+}
+
+uint64_t scratchTokens(const plan::KernelEntryT &entry, const Plan &plan) {
+  const uint64_t most = uint64_t(plan.maxTokens());
+  return entry.max_tokens > 0 ? std::min<uint64_t>(most, entry.max_tokens) : most;
 }
 
 bool kernelEntryRuns(const plan::KernelEntry &entry, int32_t tokens) {

@@ -140,7 +140,7 @@ Status EmulatedGpuBackend::prepare(const Plan &plan, uint32_t entry,
     for (auto it = range.first; it != range.second; ++it) {
       s.launches.emplace_back(it->second, functions.at(it->second.name));
       scratchBytes = std::max<uint64_t>(
-          scratchBytes, it->second.scratch_bytes_per_token * uint64_t(plan.maxTokens()));
+          scratchBytes, it->second.scratch_bytes_per_token * scratchTokens(it->second, plan));
     }
     StepArguments args = stepArguments(plan, index);
     s.bufferOffsets = std::move(args.bufferOffsets);

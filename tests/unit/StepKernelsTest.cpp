@@ -138,7 +138,13 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
       }
       // Phased steps pass data through scratch (the GEMM's codes and scales too);
       // the routed experts their weights through a table.
-      bool phased = gemm || actQuant || kind == plan::StepKind::Router ||
+      // MLA decode splits each head's rows, then combines the partial softmaxes.
+      const bool split = e.name.rfind("moec_latent_attention_split_", 0) == 0 ||
+                         e.name.rfind("moec_latent_attention_combine_", 0) == 0;
+      EXPECT_EQ(e.max_tokens, split ? 16u : e.max_tokens) << e.name;
+      if (split)
+        EXPECT_EQ(e.grid[2], e.name.find("_split_") != std::string::npos ? 16u : 1u) << e.name;
+      bool phased = gemm || actQuant || split || kind == plan::StepKind::Router ||
                     kind == plan::StepKind::SwigluMlp ||
                     kind == plan::StepKind::FusedSwigluMlp ||
                     kind == plan::StepKind::MoeExperts ||

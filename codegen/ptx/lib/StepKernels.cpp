@@ -380,7 +380,7 @@ struct KernelSpec {
   unsigned numStates = 0;
   uint64_t scratchPerToken = 0; ///< bytes of device scratch per token
   unsigned block = 256;
-  unsigned gridY = 1;
+  unsigned gridY = 1, gridZ = 1;
   unsigned tokensPerBlock = 1;
   /// The weights come as one pointer to a device table of their addresses.
   bool weightTable = false;
@@ -1120,22 +1120,34 @@ struct LatentAttention {
   float scale = 1.0f;
   plan::DType stateType = plan::DType::F32;
 
+  /// Decode batches (up to kSplitMaxTokens tokens) split each (token, head)'s rows
+  /// into kSplits chunks, a warp each, then combine the partial softmaxes: 16x the
+  /// warps where one token's 128 heads alone would leave most SMs idle.
+  static constexpr int64_t kSplits = 16;
+  static constexpr unsigned kSplitMaxTokens = 16;
+
   std::string key() const {
     return llvm::formatv("h{0}c{1}r{2}_ql{3}_q{4}s{5}o{6}_o{7}_{8}_s{9:x}", heads, latentDim,
                          ropeDim, qLatCols, qCols, qStride, qRopeOffset, outCols,
                          dtypeSuffix(stateType), llvm::bit_cast<uint32_t>(scale));
   }
+  int64_t lanesPerDim() const { return (latentDim + kWarp - 1) / kWarp; }
+  /// Scratch per token of the split form: per head and split, m, l and C sums.
+  uint64_t splitScratchPerToken() const {
+    return uint64_t(heads * kSplits * (latentDim + 2)) * sizeof(float);
+  }
 
-  void emit(KernelEmitter &e, Value qLat, Value q, Value positions, Value seqIds, Value latent,
-            Value latentRows, Value rope, Value ropeRows, Value out) const {
-    Value t = e.blockId(gpu::Dimension::x);
-    Value h = e.blockId(gpu::Dimension::y);
-    Value lane = e.threadId();
-    Value pos = e.toI64(e.load(e.i32, positions, t));
-    Value seq = e.toI64(e.load(e.i32, seqIds, t));
-    int64_t cPer = (latentDim + kWarp - 1) / kWarp, rPer = (ropeDim + kWarp - 1) / kWarp;
+  /// The online softmax of token t, head h over rows [begin, end) of its sequence:
+  /// {max, sum of exp, then this lane's cPer weighted latent sums}, and the lane's
+  /// dims with their validity.
+  SmallVector<Value> attend(KernelEmitter &e, Value qLat, Value q, Value t, Value h, Value seq,
+                            Value latent, Value latentRows, Value rope, Value ropeRows,
+                            Value begin, Value end, SmallVector<Value> &dims,
+                            SmallVector<Value> &dimOk) const {
+    Value lane = e.remu(e.threadId(), kWarp);
+    int64_t cPer = lanesPerDim(), rPer = (ropeDim + kWarp - 1) / kWarp;
     // This lane's dims: d = lane + 32 i (clamped loads, masked sums).
-    SmallVector<Value> dims, dimOk, qv, ropeDims, ropeOk, qr;
+    SmallVector<Value> qv, ropeDims, qr;
     Value qLatBase = e.add(e.mul(t, qLatCols), e.mul(h, latentDim));
     Value qBase = e.add(e.add(e.mul(t, qCols), e.mul(h, qStride)), qRopeOffset);
     for (int64_t i = 0; i < cPer; ++i) {
@@ -1151,40 +1163,108 @@ struct LatentAttention {
       Value ok = e.ult(d, e.c64(ropeDim));
       Value dc = e.minu(d, e.c64(ropeDim - 1));
       ropeDims.push_back(dc);
-      ropeOk.push_back(ok);
       qr.push_back(e.select(ok, e.load(e.f32, q, e.add(qBase, dc)), e.cf(0.0f)));
     }
     Value latentBase = e.mul(seq, latentRows), ropeBase = e.mul(seq, ropeRows);
     SmallVector<Value> init = {e.cf(-INFINITY), e.cf(0.0f)};
     for (int64_t i = 0; i < cPer; ++i)
       init.push_back(e.cf(0.0f));
-    SmallVector<Value> state = e.loop(
-        e.c64(0), e.add(pos, 1), e.c64(1), init, [&](Value j, ValueRange carried) {
-          Value latentRow = e.mul(e.add(latentBase, j), latentDim);
-          Value ropeRow = e.mul(e.add(ropeBase, j), ropeDim);
-          SmallVector<Value> c;
-          Value partial = e.cf(0.0f);
-          for (int64_t i = 0; i < cPer; ++i) {
-            c.push_back(e.loadAsF32(stateType, latent, e.add(latentRow, dims[i])));
-            partial = e.fma(qv[i], c[i], partial);
-          }
-          for (int64_t i = 0; i < rPer; ++i)
-            partial =
-                e.fma(qr[i], e.loadAsF32(stateType, rope, e.add(ropeRow, ropeDims[i])), partial);
-          Value s = e.fmul(e.warpSum(partial), e.cf(scale));
-          Value m = carried[0], l = carried[1];
-          Value mNew = e.fmax(m, s);
-          Value correction = e.exp(e.fsub(m, mNew));
-          Value p = e.exp(e.fsub(s, mNew));
-          SmallVector<Value> next = {mNew, e.fma(l, correction, p)};
-          for (int64_t i = 0; i < cPer; ++i)
-            next.push_back(e.fma(p, c[i], e.fmul(carried[2 + i], correction)));
-          return next;
-        });
+    return e.loop(begin, end, e.c64(1), init, [&](Value j, ValueRange carried) {
+      Value latentRow = e.mul(e.add(latentBase, j), latentDim);
+      Value ropeRow = e.mul(e.add(ropeBase, j), ropeDim);
+      SmallVector<Value> c;
+      Value partial = e.cf(0.0f);
+      for (int64_t i = 0; i < cPer; ++i) {
+        c.push_back(e.loadAsF32(stateType, latent, e.add(latentRow, dims[i])));
+        partial = e.fma(qv[i], c[i], partial);
+      }
+      for (int64_t i = 0; i < rPer; ++i)
+        partial = e.fma(qr[i], e.loadAsF32(stateType, rope, e.add(ropeRow, ropeDims[i])), partial);
+      Value s = e.fmul(e.warpSum(partial), e.cf(scale));
+      Value m = carried[0], l = carried[1];
+      Value mNew = e.fmax(m, s);
+      Value correction = e.exp(e.fsub(m, mNew));
+      Value p = e.exp(e.fsub(s, mNew));
+      SmallVector<Value> next = {mNew, e.fma(l, correction, p)};
+      for (int64_t i = 0; i < cPer; ++i)
+        next.push_back(e.fma(p, c[i], e.fmul(carried[2 + i], correction)));
+      return next;
+    });
+  }
+
+  /// One warp per (token blockIdx.x, head blockIdx.y) over all of its rows.
+  void emit(KernelEmitter &e, Value qLat, Value q, Value positions, Value seqIds, Value latent,
+            Value latentRows, Value rope, Value ropeRows, Value out) const {
+    Value t = e.blockId(gpu::Dimension::x);
+    Value h = e.blockId(gpu::Dimension::y);
+    Value pos = e.toI64(e.load(e.i32, positions, t));
+    Value seq = e.toI64(e.load(e.i32, seqIds, t));
+    SmallVector<Value> dims, dimOk;
+    SmallVector<Value> state = attend(e, qLat, q, t, h, seq, latent, latentRows, rope, ropeRows,
+                                      e.c64(0), e.add(pos, 1), dims, dimOk);
     Value inv = e.fdiv(e.cf(1.0f), state[1]);
     Value outBase = e.add(e.mul(t, outCols), e.mul(h, latentDim));
-    for (int64_t i = 0; i < cPer; ++i)
+    for (int64_t i = 0; i < lanesPerDim(); ++i)
       e.when(dimOk[i], [&] { e.store(e.fmul(state[2 + i], inv), out, e.add(outBase, dims[i])); });
+  }
+
+  /// Split form, phase 1: warp (t, h, split blockIdx.z) over its chunk of the rows,
+  /// ceil(rows / kSplits) each (an empty chunk leaves m = -inf, l = 0); the partial
+  /// state into scratch.
+  void emitSplit(KernelEmitter &e, Value qLat, Value q, Value positions, Value seqIds,
+                 Value latent, Value latentRows, Value rope, Value ropeRows,
+                 Value scratch) const {
+    Value t = e.blockId(gpu::Dimension::x);
+    Value h = e.blockId(gpu::Dimension::y);
+    Value split = e.blockId(gpu::Dimension::z);
+    Value lane = e.remu(e.threadId(), kWarp);
+    Value pos = e.toI64(e.load(e.i32, positions, t));
+    Value seq = e.toI64(e.load(e.i32, seqIds, t));
+    Value rows = e.add(pos, 1);
+    Value chunk = e.divu(e.add(rows, kSplits - 1), kSplits);
+    Value begin = e.minu(e.mul(split, chunk), rows);
+    Value end = e.minu(e.add(begin, chunk), rows);
+    SmallVector<Value> dims, dimOk;
+    SmallVector<Value> state = attend(e, qLat, q, t, h, seq, latent, latentRows, rope, ropeRows,
+                                      begin, end, dims, dimOk);
+    Value base = e.mul(e.add(e.mul(e.add(e.mul(t, heads), h), kSplits), split), latentDim + 2);
+    e.when(e.ieq(lane, e.c64(0)), [&] {
+      e.store(state[0], scratch, base);
+      e.store(state[1], scratch, e.add(base, 1));
+    });
+    for (int64_t i = 0; i < lanesPerDim(); ++i)
+      e.when(dimOk[i], [&] { e.store(state[2 + i], scratch, e.add(e.add(base, 2), dims[i])); });
+  }
+
+  /// Split form, phase 2: warp (t, h) merges its kSplits partial softmaxes.
+  void emitCombine(KernelEmitter &e, Value scratch, Value out) const {
+    Value t = e.blockId(gpu::Dimension::x);
+    Value h = e.blockId(gpu::Dimension::y);
+    Value lane = e.remu(e.threadId(), kWarp);
+    Value first = e.mul(e.mul(e.add(e.mul(t, heads), h), kSplits), latentDim + 2);
+    auto at = [&](int64_t split, int64_t field) { return e.add(first, split * (latentDim + 2) + field); };
+    Value m = e.cf(-INFINITY);
+    for (int64_t sp = 0; sp < kSplits; ++sp)
+      m = e.fmax(m, e.load(e.f32, scratch, at(sp, 0)));
+    SmallVector<Value> weights;
+    Value l = e.cf(0.0f);
+    for (int64_t sp = 0; sp < kSplits; ++sp) {
+      // An empty chunk: exp(-inf - m) = 0 (m is finite: chunk 0 holds row 0).
+      Value w = e.exp(e.fsub(e.load(e.f32, scratch, at(sp, 0)), m));
+      weights.push_back(w);
+      l = e.fma(e.load(e.f32, scratch, at(sp, 1)), w, l);
+    }
+    Value inv = e.fdiv(e.cf(1.0f), l);
+    Value outBase = e.add(e.mul(t, outCols), e.mul(h, latentDim));
+    for (int64_t i = 0; i < lanesPerDim(); ++i) {
+      Value d = e.add(lane, i * kWarp);
+      e.when(e.ult(d, e.c64(latentDim)), [&] {
+        Value sum = e.cf(0.0f);
+        for (int64_t sp = 0; sp < kSplits; ++sp)
+          sum = e.fma(e.load(e.f32, scratch, e.add(at(sp, 2), d)), weights[size_t(sp)], sum);
+        e.store(e.fmul(sum, inv), out, e.add(outBase, d));
+      });
+    }
   }
 };
 
@@ -1544,12 +1624,41 @@ llvm::Error SpecBuilder::latentAttention(const plan::StepT &step, std::vector<Ke
   att.scale = a->softmax_scale;
   if (att.latentDim > 32 * kWarp || att.ropeDim > 4 * kWarp)
     return llvm::Error::success(); // more accumulators per lane than registers
+  // Decode (up to 16 tokens): split over the rows, then combined; larger batches
+  // have warps enough with one per (token, head).
+  KernelSpec split;
+  split.name = "moec_latent_attention_split_" + att.key();
+  split.numPointers = 5; // q_lat, q, positions, seq_ids, o
+  split.numStates = 2;
+  split.scratchPerToken = att.splitScratchPerToken();
+  split.block = kWarp;
+  split.gridY = unsigned(att.heads);
+  split.gridZ = unsigned(LatentAttention::kSplits);
+  split.maxTokens = LatentAttention::kSplitMaxTokens;
+  split.body = [att](KernelEmitter &e, const KernelArgs &k) {
+    att.emitSplit(e, k.ptrs[0], k.ptrs[1], k.ptrs[2], k.ptrs[3], k.states[0], k.states[1],
+                  k.states[2], k.states[3], k.scratch);
+  };
+  out->push_back(std::move(split));
+  KernelSpec combine;
+  combine.name = "moec_latent_attention_combine_" + att.key();
+  combine.numPointers = 5;
+  combine.numStates = 2;
+  combine.scratchPerToken = att.splitScratchPerToken();
+  combine.block = kWarp;
+  combine.gridY = unsigned(att.heads);
+  combine.maxTokens = LatentAttention::kSplitMaxTokens;
+  combine.body = [att](KernelEmitter &e, const KernelArgs &k) {
+    att.emitCombine(e, k.scratch, k.ptrs[4]);
+  };
+  out->push_back(std::move(combine));
   KernelSpec spec;
   spec.name = "moec_latent_attention_" + att.key();
   spec.numPointers = 5; // q_lat, q, positions, seq_ids, o
   spec.numStates = 2;
   spec.block = kWarp;
   spec.gridY = unsigned(att.heads);
+  spec.minTokens = LatentAttention::kSplitMaxTokens + 1;
   spec.body = [att](KernelEmitter &e, const KernelArgs &k) {
     att.emit(e, k.ptrs[0], k.ptrs[1], k.ptrs[2], k.ptrs[3], k.states[0], k.states[1],
              k.states[2], k.states[3], k.ptrs[4]);
@@ -2174,7 +2283,7 @@ llvm::Expected<StepKernelModule> buildStepKernels(MLIRContext &ctx, const plan::
       plan::KernelEntryT entry;
       entry.name = spec.name;
       entry.step = int32_t(s);
-      entry.grid = {1, spec.gridY, 1};
+      entry.grid = {1, spec.gridY, spec.gridZ};
       entry.block = {spec.block, 1, 1};
       entry.shared_mem_bytes = 0;
       entry.tokens_per_block = spec.tokensPerBlock;

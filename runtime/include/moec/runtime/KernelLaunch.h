@@ -57,6 +57,11 @@ struct KernelLaunch {
 /// and an FP8 KV cache only on sm_90a. If not, `*why` says why.
 bool generatedKernelsRun(const StepTypes &types, const std::string &target, std::string *why);
 
+/// The most tokens `entry` runs for in `plan`: its max_tokens, or the plan's max
+/// tokens without one (the scratch it needs is that times scratch_bytes_per_token).
+uint64_t scratchTokens(const plan::KernelEntry &entry, const Plan &plan);
+uint64_t scratchTokens(const plan::KernelEntryT &entry, const Plan &plan);
+
 /// Whether `entry` runs for a call of `tokens` tokens (its min_tokens / max_tokens).
 bool kernelEntryRuns(const plan::KernelEntry &entry, int32_t tokens);
 bool kernelEntryRuns(const plan::KernelEntryT &entry, int32_t tokens);
