@@ -42,7 +42,7 @@ struct Case {
   std::string variant, checkpoint, backend;
   bool quantizeFp8 = false;
   bool bf16Acts = false; ///< --activations=bf16
-  bool kvFp8 = false;    ///< --kv-cache=fp8 (sm_90a only)
+  bool kvFp8 = false;    ///< --kv-cache=fp8
   bool fp8Acts = false;  ///< --activations=fp8 (with FP8 weights)
   /// > 0: the prompt repeated to this many tokens: prefill batches from 16 tokens
   /// run the FP8 linears as wgmma GEMMs on sm_90a (70: two token tiles, the second
@@ -225,6 +225,8 @@ std::vector<Case> cases() {
       out.push_back({name, dir, "emulated-sm_90a", true, /*bf16Acts=*/true});
       out.push_back({name, dir, "emulated-sm_80", true, /*bf16Acts=*/true});
       out.push_back({name, dir, "emulated-sm_90a", false, false, /*kvFp8=*/true});
+      // sm_80 stores e4m3 without cvt (integer arithmetic on the rounded float).
+      out.push_back({name, dir, "emulated-sm_80", false, false, /*kvFp8=*/true});
     }
     // FP8 activations (DeepSeek's FP8 GEMM, quantized per 128 columns in the
     // products): on the trained model's FP8 copy and a quantized random one.

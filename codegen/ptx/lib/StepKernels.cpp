@@ -162,13 +162,15 @@ public:
       Value bits = arith::BitcastOp::create(b, i32, roundToBf16(v));
       Value high = arith::ShRUIOp::create(b, bits, c32(16));
       store(arith::TruncIOp::create(b, i16, high), base, index);
-    } else if (dtype == plan::DType::F8E4M3) {
+    } else if (dtype == plan::DType::F8E4M3 && sm90) {
       // cvt.rn.satfinite.e4m3x2.f32 (sm_90a): the second operand is the low byte.
       Value pair = LLVM::CallIntrinsicOp::create(b, i16,
                                                  b.getStringAttr("llvm.nvvm.ff.to.e4m3x2.rn"),
                                                  ValueRange{cf(0.0f), v})
                        .getResult(0);
       store(arith::TruncIOp::create(b, i8, pair), base, index);
+    } else if (dtype == plan::DType::F8E4M3) {
+      store(encodeE4m3(v), base, index); // sm_80 has no fp8 conversion
     } else {
       store(v, base, index);
     }
@@ -208,15 +210,9 @@ public:
     return arith::BitcastOp::create(b, f32, kept);
   }
 
-  /// DeepSeek's activation quantization of one value with its block's scale s
-  /// (spec section 3), dequantized: e4m3(x / s) * s, the code's rounding to nearest
-  /// even and saturating at 448 done on the float (the CPU's fakeQuantizeRowsFp8:
-  /// the same bits on both targets, no cvt).
-  Value quantizeE4m3(Value x, Value s) {
-    Value q = fdiv(x, s);
-    Value bits = arith::BitcastOp::create(b, i32, q);
-    Value sign = arith::AndIOp::create(b, bits, c32(static_cast<int32_t>(0x80000000u)));
-    Value a = arith::BitcastOp::create(b, f32, arith::AndIOp::create(b, bits, c32(0x7fffffff)));
+  /// |x| (finite, >= 0) rounded to the e4m3fn grid: nearest even, saturating at 448
+  /// (the CPU's roundToE4m3Grid).
+  Value roundE4m3Magnitude(Value a) {
     // Below 2^-6 (subnormal codes, steps of 2^-9): a + 2^14 rounds a to a multiple
     // of 2^-9, nearest even.
     Value small = fsub(fadd(a, cf(16384.0f)), cf(16384.0f));
@@ -227,8 +223,42 @@ public:
                                        c32(static_cast<int32_t>(0xfff00000u)));
     Value normal = arith::MinimumFOp::create(b, arith::BitcastOp::create(b, f32, kept),
                                              cf(448.0f));
-    Value r = select(arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, a, cf(0.015625f)),
-                     small, normal);
+    return select(arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, a, cf(0.015625f)), small,
+                  normal);
+  }
+
+  /// An f32 as an e4m3fn byte without cvt (sm_80): floatToFp8e4m3's rounding (nearest
+  /// even, saturating at +-448), NaN as 0x7f with its sign.
+  Value encodeE4m3(Value v) {
+    Value bits = arith::BitcastOp::create(b, i32, v);
+    Value sign = arith::AndIOp::create(b, arith::ShRUIOp::create(b, bits, c32(24)), c32(0x80));
+    Value a = arith::BitcastOp::create(b, f32, arith::AndIOp::create(b, bits, c32(0x7fffffff)));
+    Value r = roundE4m3Magnitude(a);
+    Value u = arith::BitcastOp::create(b, i32, r);
+    // Normal (r >= 2^-6, f32 exponent >= 121): ((exponent - 120) << 3) | top 3 mantissa
+    // bits; subnormal: r * 512, an integer 0..7.
+    Value exponent = arith::ShRUIOp::create(b, u, c32(23));
+    Value normal = arith::OrIOp::create(
+        b, arith::ShLIOp::create(b, arith::SubIOp::create(b, exponent, c32(120)), c32(3)),
+        arith::AndIOp::create(b, arith::ShRUIOp::create(b, u, c32(20)), c32(7)));
+    Value subnormal = arith::FPToSIOp::create(b, i32, fmul(r, cf(512.0f)));
+    Value code = select(arith::CmpIOp::create(b, arith::CmpIPredicate::uge, exponent, c32(121)),
+                        normal, subnormal);
+    Value isNan = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, v, v);
+    code = select(isNan, c32(0x7f), code);
+    return arith::TruncIOp::create(b, i8, arith::OrIOp::create(b, code, sign));
+  }
+
+  /// DeepSeek's activation quantization of one value with its block's scale s
+  /// (spec section 3), dequantized: e4m3(x / s) * s, the code's rounding to nearest
+  /// even and saturating at 448 done on the float (the CPU's fakeQuantizeRowsFp8:
+  /// the same bits on both targets, no cvt).
+  Value quantizeE4m3(Value x, Value s) {
+    Value q = fdiv(x, s);
+    Value bits = arith::BitcastOp::create(b, i32, q);
+    Value sign = arith::AndIOp::create(b, bits, c32(static_cast<int32_t>(0x80000000u)));
+    Value a = arith::BitcastOp::create(b, f32, arith::AndIOp::create(b, bits, c32(0x7fffffff)));
+    Value r = roundE4m3Magnitude(a);
     Value signedR = arith::BitcastOp::create(
         b, f32, arith::OrIOp::create(b, arith::BitcastOp::create(b, i32, r), sign));
     Value isNan = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, q, q);
@@ -1307,7 +1337,7 @@ private:
         return false;
     *out = plan.states[step.states[0]]->dtype;
     return *out == plan::DType::F32 || *out == plan::DType::BF16 ||
-           (*out == plan::DType::F8E4M3 && sm90);
+           *out == plan::DType::F8E4M3;
   }
 
   llvm::Error embedding(const plan::StepT &step, std::vector<KernelSpec> *out);

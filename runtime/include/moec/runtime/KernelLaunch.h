@@ -54,7 +54,7 @@ struct KernelLaunch {
 
 /// Whether the kernels moec generates (codegen/ptx StepKernels.h) run a step of these
 /// types on `target` ("sm_90a", "sm_80"): every kind, but not int8 (W8A8) weights,
-/// and an FP8 KV cache only on sm_90a. If not, `*why` says why.
+/// (an FP8 KV cache on both targets). If not, `*why` says why.
 bool generatedKernelsRun(const StepTypes &types, const std::string &target, std::string *why);
 
 /// The most tokens `entry` runs for in `plan`: its max_tokens, or the plan's max
