@@ -213,6 +213,8 @@ protected:
   }
 
   void checkNarrowKvCache(const std::string &type);
+  std::vector<std::pair<std::string, Npy>> logitsAtTwoLevels(const std::vector<std::string> &flags,
+                                                             const std::string &tag);
 
   std::string tmp;
 };
@@ -639,6 +641,35 @@ void Golden::checkNarrowKvCache(const std::string &type) {
 
 TEST_P(Golden, Bf16KvCachePlanMatchesTheNumpyEmulation) { checkNarrowKvCache("bf16"); }
 
+/// The checkpoint compiled with `flags` (naive MLA, f32 KV cache), its logits over
+/// the prompt and the reference's continuation at the AVX2 level and at the level
+/// this CPU detects: {("avx2", logits), ("detected", logits)}.
+std::vector<std::pair<std::string, Npy>>
+Golden::logitsAtTwoLevels(const std::vector<std::string> &flags, const std::string &tag) {
+  std::vector<std::pair<std::string, Npy>> out;
+  std::string err;
+  const std::string plan = tmp + "/" + tag + ".plan";
+  std::vector<std::string> compile = {kBin + "/moec", "compile", checkpointDir()};
+  compile.insert(compile.end(), flags.begin(), flags.end());
+  for (const char *f : {"--mla-form=naive", "--kv-cache=f32", "-o", plan.c_str(), "--quiet"})
+    compile.push_back(f);
+  EXPECT_EQ(run(compile, "", err), 0) << err;
+  if (::testing::Test::HasFailure())
+    return out;
+  for (const char *level : {"avx2", static_cast<const char *>(nullptr)}) {
+    const std::string name = level ? level : "detected";
+    const std::string npy = tmp + "/" + tag + "-" + name + ".npy";
+    const int rc = runAtLevel(
+        level, {kBin + "/moec-run", plan, "--tokens", continuationTokens(), "--dump-logits", npy},
+        "", err);
+    EXPECT_EQ(rc, 0) << name << ": " << err;
+    if (rc != 0)
+      return out;
+    out.emplace_back(name, readNpy(npy));
+  }
+  return out;
+}
+
 /// `moec compile --activations=bf16` (naive MLA, f32 KV cache) against
 /// tests/golden/emulate_bf16_acts.py: the weight products round their inputs to
 /// bf16. Checked at the AVX2 level (rounded inputs, FMA sums) and at the level this
@@ -660,22 +691,10 @@ TEST_P(Golden, Bf16ActivationsPlanMatchesTheNumpyEmulation) {
   const Npy emulated = readNpy(expected);
   const Npy exact = readNpy(variantDir() + "/logits_full.npy");
   const int64_t rows = emulated.shape[0], vocab = emulated.shape[1];
-  std::string err;
-  const std::string plan = tmp + "/bf16-acts.plan";
-  ASSERT_EQ(run({kBin + "/moec", "compile", checkpointDir(), "--activations=bf16",
-                 "--mla-form=naive", "--kv-cache=f32", "-o", plan, "--quiet"},
-                "", err),
-            0)
-      << err;
-  for (const char *level : {"avx2", static_cast<const char *>(nullptr)}) {
-    const std::string name = level ? level : "detected";
+  std::vector<std::pair<std::string, Npy>> runs;
+  ASSERT_NO_FATAL_FAILURE(runs = logitsAtTwoLevels({"--activations=bf16"}, "bf16-acts"));
+  for (const auto &[name, ours] : runs) {
     SCOPED_TRACE(name);
-    const std::string npy = tmp + "/bf16-acts-" + name + ".npy";
-    const int rc = runAtLevel(
-        level, {kBin + "/moec-run", plan, "--tokens", continuationTokens(), "--dump-logits", npy},
-        "", err);
-    ASSERT_EQ(rc, 0) << err;
-    const Npy ours = readNpy(npy);
     ASSERT_EQ(ours.shape, emulated.shape);
     const double error = relativeError(ours, emulated, emulated.data.size());
     EXPECT_LE(error, 5e-3);
@@ -713,23 +732,11 @@ TEST_P(Golden, Fp8ActivationsPlanMatchesTheNumpyEmulation) {
   const Npy emulated = readNpy(expected);
   const Npy exact = readNpy(variantDir() + "/logits_full.npy");
   const int64_t rows = emulated.shape[0], vocab = emulated.shape[1];
-  std::string err;
-  const std::string plan = tmp + "/fp8-acts.plan";
-  ASSERT_EQ(run({kBin + "/moec", "compile", checkpointDir(), "--quantize=fp8",
-                 "--activations=fp8", "--mla-form=naive", "--kv-cache=f32", "-o", plan,
-                 "--quiet"},
-                "", err),
-            0)
-      << err;
-  for (const char *level : {"avx2", static_cast<const char *>(nullptr)}) {
-    const std::string name = level ? level : "detected";
+  std::vector<std::pair<std::string, Npy>> runs;
+  ASSERT_NO_FATAL_FAILURE(
+      runs = logitsAtTwoLevels({"--quantize=fp8", "--activations=fp8"}, "fp8-acts"));
+  for (const auto &[name, ours] : runs) {
     SCOPED_TRACE(name);
-    const std::string npy = tmp + "/fp8-acts-" + name + ".npy";
-    const int rc = runAtLevel(
-        level, {kBin + "/moec-run", plan, "--tokens", continuationTokens(), "--dump-logits", npy},
-        "", err);
-    ASSERT_EQ(rc, 0) << err;
-    const Npy ours = readNpy(npy);
     ASSERT_EQ(ours.shape, emulated.shape);
     const double error = relativeError(ours, emulated, emulated.data.size());
     EXPECT_LE(error, 3e-2);

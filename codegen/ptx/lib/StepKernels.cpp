@@ -310,26 +310,24 @@ public:
     return {cosA, sinA};
   }
 
-  /// The sum of `v` over the 32 lanes of the warp, in every lane.
-  Value warpSum(Value v) {
+  /// `combine` of `v` over the 32 lanes of the warp (a butterfly), in every lane.
+  Value warpReduce(Value v, Value (KernelEmitter::*combine)(Value, Value)) {
     Value all = c32(-1), clamp = c32(31);
     for (int32_t offset = 16; offset >= 1; offset /= 2) {
       Value other = NVVM::ShflOp::create(b, f32, all, v, c32(offset), clamp,
                                          NVVM::ShflKind::bfly, UnitAttr());
-      v = fadd(v, other);
+      v = (this->*combine)(v, other);
     }
     return v;
   }
-
+  /// The sum of `v` over the 32 lanes of the warp, in every lane.
+  Value warpSum(Value v) { return warpReduce(v, &KernelEmitter::fadd); }
   /// The largest of `v` over the 32 lanes of the warp (NaN if any is), in every lane.
-  Value warpMax(Value v) {
-    Value all = c32(-1), clamp = c32(31);
-    for (int32_t offset = 16; offset >= 1; offset /= 2) {
-      Value other = NVVM::ShflOp::create(b, f32, all, v, c32(offset), clamp,
-                                         NVVM::ShflKind::bfly, UnitAttr());
-      v = fmax(v, other);
-    }
-    return v;
+  Value warpMax(Value v) { return warpReduce(v, &KernelEmitter::fmax); }
+  /// |x| of an f32 (its sign bit cleared).
+  Value fabs(Value x) {
+    return arith::BitcastOp::create(
+        b, f32, arith::AndIOp::create(b, arith::BitcastOp::create(b, i32, x), c32(0x7fffffff)));
   }
 
   /// scf.for over i64 [lb, ub) by `step` carrying `init`; returns the results.
@@ -575,11 +573,7 @@ SmallVector<Value> warpDotsFp8Acts(KernelEmitter &e, const WeightAccess &wa, Val
                                e.load(e.f32, x, e.add(xStarts[i], cols[size_t(j)])),
                                e.cf(0.0f));
             xv.push_back(v);
-            Value magnitude = arith::BitcastOp::create(
-                e.b, e.f32,
-                arith::AndIOp::create(e.b, arith::BitcastOp::create(e.b, e.i32, v),
-                                      e.c32(0x7fffffff)));
-            amax = e.fmax(amax, magnitude);
+            amax = e.fmax(amax, e.fabs(v));
           }
           Value s = e.fdiv(e.fmax(e.warpMax(amax), e.cf(1e-4f)), e.cf(448.0f));
           for (int64_t j = 0; j < kPerLane; ++j)
@@ -949,11 +943,7 @@ struct WgmmaLinear {
         Value v = e.load(e.f32, x, e.add(e.mul(t, xCols), e.minu(col, e.c64(k - 1))));
         v = e.select(e.ult(col, e.c64(k)), v, e.cf(0.0f));
         xv.push_back(v);
-        Value magnitude = arith::BitcastOp::create(
-            e.b, e.f32,
-            arith::AndIOp::create(e.b, arith::BitcastOp::create(e.b, e.i32, v),
-                                  e.c32(0x7fffffff)));
-        amax = e.fmax(amax, magnitude);
+        amax = e.fmax(amax, e.fabs(v));
       }
       Value sa = e.fdiv(e.fmax(e.warpMax(amax), e.cf(1e-4f)), e.cf(448.0f));
       Value word;
