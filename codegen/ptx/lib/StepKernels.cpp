@@ -840,6 +840,18 @@ struct MmaLinear {
   }
 };
 
+/// A tensor-core linear (MmaLinear, WgmmaLinear) with the shape of a plain
+/// matrix-vector product m: n outputs, k inputs, x and y row widths, the weight.
+template <typename Linear> Linear linearShape(const MatVec &m) {
+  Linear l;
+  l.n = m.n;
+  l.k = m.k;
+  l.xCols = m.xCols;
+  l.yCols = m.yCols;
+  l.weight = m.weight;
+  return l;
+}
+
 /// linear on sm_90a's FP8 tensor cores, for steps with FP8 weights and FP8
 /// activations (Step.activations = F8E4M3: DeepSeek's FP8 GEMM) and batches of
 /// kMinTokens or more (prefill; MatVec runs the smaller ones). Two kernels:
@@ -1480,12 +1492,7 @@ llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec>
   bool fp8 = m.weight.fp8();
   if (step.kind == plan::StepKind::Linear && WgmmaLinear::applies(m, sm90)) {
     // Prefill batches on the FP8 tensor cores, smaller ones as matrix-vector products.
-    WgmmaLinear gemm;
-    gemm.n = m.n;
-    gemm.k = m.k;
-    gemm.xCols = m.xCols;
-    gemm.yCols = m.yCols;
-    gemm.weight = m.weight;
+    WgmmaLinear gemm = linearShape<WgmmaLinear>(m);
     KernelSpec small = m.spec("moec_linear_" + m.key(), 4, 0, 0,
                               [](KernelEmitter &, const KernelArgs &a) -> std::array<Value, 4> {
                                 return {a.ptrs[0], a.ptrs[1], a.ptrs[2], a.ptrs[3]};
@@ -1497,12 +1504,7 @@ llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec>
     return llvm::Error::success();
   }
   if (step.kind == plan::StepKind::Linear && MmaLinear::applies(m)) {
-    MmaLinear mma;
-    mma.n = m.n;
-    mma.k = m.k;
-    mma.xCols = m.xCols;
-    mma.yCols = m.yCols;
-    mma.weight = m.weight;
+    MmaLinear mma = linearShape<MmaLinear>(m);
     out->push_back(mma.spec("moec_linear_mma_" + mma.key()));
     return llvm::Error::success();
   }
