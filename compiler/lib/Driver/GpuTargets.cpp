@@ -14,6 +14,8 @@
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringExtras.h"
 
+#include <set>
+
 using namespace llvm;
 
 namespace moec::driver {
@@ -87,6 +89,19 @@ Error detail::addKernelModules(plan::PlanT &plan, ArrayRef<std::string> chips,
       line += ", no cubin (ptxas not found: set CUDA_HOME or put ptxas on PATH; the "
               "driver will JIT-compile the PTX)";
     }
+    // Steps whose prefill runs on the FP8 tensor cores (the TMA kernels).
+    std::set<int32_t> gemmSteps;
+    uint32_t gemmFrom = 0;
+    for (const auto &entry : module->kernels)
+      if (!entry->tma_box.empty()) {
+        gemmSteps.insert(entry->step);
+        gemmFrom = entry->min_tokens;
+      }
+    if (!gemmSteps.empty())
+      line += formatv("; {0} linear step(s) on the FP8 tensor cores from {1} tokens "
+                      "(wgmma, TMA)",
+                      gemmSteps.size(), gemmFrom)
+                  .str();
     if (!generated->uncovered.empty())
       line += "; no kernel yet for " + describeUncovered(plan, generated->uncovered);
     if (lines)
