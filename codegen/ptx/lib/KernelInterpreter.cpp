@@ -127,7 +127,7 @@ private:
   /// (scf.yield) go to `yields`.
   llvm::Error runBlock(Block &block, Mask mask, SmallVector<Lanes, 4> *yields) {
     for (Operation &op : block) {
-      if (isa<scf::YieldOp, gpu::ReturnOp>(op)) {
+      if (isa<scf::YieldOp, scf::ConditionOp, gpu::ReturnOp>(op)) {
         yields->clear();
         for (Value v : op.getOperands())
           yields->push_back(get(v));
@@ -358,6 +358,30 @@ template <int N> llvm::Error Interpreter<N>::runOp(Operation *op, Mask mask) {
     return runFor(f, mask);
   if (auto i = dyn_cast<scf::IfOp>(op))
     return runIf(i, mask);
+  if (auto w = dyn_cast<scf::WhileOp>(op)) {
+    // Loops without carried values (the mbarrier waits): the lanes whose condition
+    // holds run the body, until none does.
+    if (w.getNumOperands() != 0 || w.getNumResults() != 0)
+      return fail("the kernel interpreter takes scf.while without carried values only");
+    Mask active = mask;
+    for (int64_t round = 0; active; ++round) {
+      if (round > (int64_t(1) << 24))
+        return fail("an scf.while ran 2^24 rounds");
+      SmallVector<Lanes, 4> yields;
+      if (llvm::Error err = runBlock(w.getBefore().front(), active, &yields))
+        return err;
+      Mask next = 0;
+      eachLane(active, [&](int l) {
+        if (yields[0][l] & 1)
+          next |= Mask(1) << l;
+      });
+      active = next;
+      if (active)
+        if (llvm::Error err = runBlock(w.getAfter().front(), active, &yields))
+          return err;
+    }
+    return llvm::Error::success();
+  }
   if (auto call = dyn_cast<LLVM::CallIntrinsicOp>(op))
     return runIntrinsic(call, mask);
   if (auto mma = dyn_cast<NVVM::MmaOp>(op))
@@ -714,6 +738,24 @@ llvm::Error Interpreter<N>::runSharedMemoryOp(Operation *op, Mask mask, bool *ha
     });
     if (unknown)
       return fail("mbarrier.arrive.expect_tx on an mbarrier never initialized");
+    return llvm::Error::success();
+  }
+  if (auto wait = dyn_cast<NVVM::MBarrierTryWaitOp>(op)) {
+    // try_wait with a phase parity: true once that phase completed. Copies complete
+    // at once here, so a phase that has not completed never will: an error rather
+    // than a loop that spins forever.
+    Lanes &address = get(wait.getAddr()), &parity = get(wait.getStateOrPhase());
+    if (!wait.getStateOrPhase().getType().isInteger(32))
+      return fail("the kernel interpreter takes mbarrier.try_wait with a phase parity only");
+    bool stuck = false;
+    eachLane(mask, [&](int l) {
+      auto found = barriers.find(address[l]);
+      stuck |= found == barriers.end() || found->second.phase == (parity[l] & 1);
+    });
+    if (stuck)
+      return fail("mbarrier.try_wait.parity would wait forever (the phase it waits for "
+                  "never completes: a missing arrive or copy, or the wrong parity)");
+    map(op, mask, [&](int) { return uint64_t(1); });
     return llvm::Error::success();
   }
   if (auto wait = dyn_cast<NVVM::MBarrierTryWaitParityOp>(op)) {

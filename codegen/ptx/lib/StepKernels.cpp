@@ -383,6 +383,27 @@ public:
   Value sharedAt(Value base, int64_t offset) { return sharedAt(base, c64(offset)); }
   /// barrier.sync 0: every thread of the block.
   void barrier() { NVVM::Barrier0Op::create(b); }
+  /// Waits until the phase of parity `parity` (i32) of the mbarrier at `bar`
+  /// completed: mbarrier.try_wait.parity in a loop each thread leaves on its own
+  /// predicate (a plain conditional branch, as a thread may see the phase complete
+  /// a little before another; nvvm.mbarrier.try_wait.parity's own loop branches
+  /// with bra.uni, which assumes they agree).
+  void waitParity(Value bar, Value parity) {
+    auto loop = scf::WhileOp::create(b, TypeRange{}, ValueRange{});
+    {
+      OpBuilder::InsertionGuard guard(b);
+      Block *before = b.createBlock(&loop.getBefore());
+      b.setInsertionPointToStart(before);
+      Value done = NVVM::MBarrierTryWaitOp::create(b, b.getI1Type(), bar, parity, c32(0x989680),
+                                                   NVVM::MemScopeKind::CTA, false);
+      Value pending = arith::XOrIOp::create(
+          b, done, arith::ConstantOp::create(b, b.getBoolAttr(true)));
+      scf::ConditionOp::create(b, pending, ValueRange{});
+      Block *after = b.createBlock(&loop.getAfter());
+      b.setInsertionPointToStart(after);
+      scf::YieldOp::create(b, ValueRange{});
+    }
+  }
 
   ImplicitLocOpBuilder &b;
   bool sm90;
@@ -1068,8 +1089,7 @@ struct WgmmaLinear {
               e.b, NVVM::ProxyKindAttr::get(ctx, NVVM::ProxyKind::async_shared),
               NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
           e.barrier();
-          NVVM::MBarrierTryWaitParityOp::create(e.b, barrierAt(stage), parity,
-                                                e.c32(0x989680));
+          e.waitParity(barrierAt(stage), parity);
 
           NVVM::WgmmaFenceAlignedOp::create(e.b);
           Value d = LLVM::UndefOp::create(e.b, acc32);
