@@ -758,19 +758,6 @@ llvm::Error Interpreter<N>::runSharedMemoryOp(Operation *op, Mask mask, bool *ha
     map(op, mask, [&](int) { return uint64_t(1); });
     return llvm::Error::success();
   }
-  if (auto wait = dyn_cast<NVVM::MBarrierTryWaitParityOp>(op)) {
-    // Copies complete at once here: a phase that has not completed never will.
-    Lanes &address = get(wait.getAddr()), &parity = get(wait.getPhase());
-    bool stuck = false;
-    eachLane(mask, [&](int l) {
-      auto found = barriers.find(address[l]);
-      stuck |= found == barriers.end() || found->second.phase == (parity[l] & 1);
-    });
-    if (stuck)
-      return fail("mbarrier.try_wait.parity would wait forever (the phase it waits for "
-                  "never completes: a missing arrive or copy, or the wrong parity)");
-    return llvm::Error::success();
-  }
   if (auto copy = dyn_cast<NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp>(op)) {
     if (copy.getCoordinates().size() != 2)
       return fail("the kernel interpreter takes 2-D tensor copies only");
