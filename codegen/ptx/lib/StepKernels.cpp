@@ -324,6 +324,14 @@ public:
   Value warpSum(Value v) { return warpReduce(v, &KernelEmitter::fadd); }
   /// The largest of `v` over the 32 lanes of the warp (NaN if any is), in every lane.
   Value warpMax(Value v) { return warpReduce(v, &KernelEmitter::fmax); }
+  /// The FP8 activation scale of a 128-column block whose values the warp's lanes
+  /// hold (`values`, this lane's): max(amax, 1e-4) / 448 (spec section 3).
+  Value activationScale(ArrayRef<Value> values) {
+    Value amax = cf(0.0f);
+    for (Value v : values)
+      amax = fmax(amax, fabs(v));
+    return fdiv(fmax(warpMax(amax), cf(1e-4f)), cf(448.0f));
+  }
   /// |x| of an f32 (its sign bit cleared).
   Value fabs(Value x) {
     return arith::BitcastOp::create(
@@ -588,15 +596,13 @@ SmallVector<Value> warpDotsFp8Acts(KernelEmitter &e, const WeightAccess &wa, Val
         SmallVector<Value> next(sums.begin(), sums.end());
         for (size_t i = 0; i < xStarts.size(); ++i) {
           SmallVector<Value> xv;
-          Value amax = e.cf(0.0f);
           for (int64_t j = 0; j < kPerLane; ++j) {
             Value v = e.select(inside[size_t(j)],
                                e.load(e.f32, x, e.add(xStarts[i], cols[size_t(j)])),
                                e.cf(0.0f));
             xv.push_back(v);
-            amax = e.fmax(amax, e.fabs(v));
           }
-          Value s = e.fdiv(e.fmax(e.warpMax(amax), e.cf(1e-4f)), e.cf(448.0f));
+          Value s = e.activationScale(xv);
           for (int64_t j = 0; j < kPerLane; ++j)
             next[i] = e.fma(e.quantizeE4m3(xv[size_t(j)], s), wv[size_t(j)], next[i]);
         }
@@ -970,15 +976,13 @@ struct WgmmaLinear {
     Value kb = e.add(e.mul(e.blockId(gpu::Dimension::y), kWarpsPerBlock), e.divu(tid, kWarp));
     e.when(e.ult(kb, e.c64(blocks())), [&] {
       SmallVector<Value> xv;
-      Value amax = e.cf(0.0f);
       for (int64_t j = 0; j < 4; ++j) {
         Value col = e.add(e.add(e.mul(kb, kBlockK), e.mul(lane, 4)), j);
         Value v = e.load(e.f32, x, e.add(e.mul(t, xCols), e.minu(col, e.c64(k - 1))));
         v = e.select(e.ult(col, e.c64(k)), v, e.cf(0.0f));
         xv.push_back(v);
-        amax = e.fmax(amax, e.fabs(v));
       }
-      Value sa = e.fdiv(e.fmax(e.warpMax(amax), e.cf(1e-4f)), e.cf(448.0f));
+      Value sa = e.activationScale(xv);
       Value word;
       for (int64_t pair = 0; pair < 2; ++pair) {
         // cvt.rn.satfinite.e4m3x2.f32 a, b: b is the low byte.
