@@ -6,7 +6,9 @@
 //   gemv     decode: the FP8 linear kernel at T = 1 over DeepSeek-V3's shapes,
 //            weight bytes per second, as a fraction of the copy bandwidth;
 //   gemm     prefill: the same kernels at M = 4096 tokens, TFLOPS, as a fraction
-//            of the dense FP8 peak given with --peak-tflops (H200: 1979);
+//            of the dense FP8 peak given with --peak-tflops (H200: 1979), and
+//            cuBLASLt's FP8 GEMM on the same shape (block scales as DeepSeek's
+//            where the library has them), timed alternately with moec's;
 //   mla      decode attention: the absorbed kernel over a 4096-token bf16 latent
 //            cache (C 512, R 64) for 128 heads, cache bytes per second.
 // The kernels are generated here exactly as moec compile --target generates them
@@ -20,6 +22,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "../runtime/cuda/CudaDriver.h"
+#include "CublasLtGemm.h"
 
 #include "moec/Codegen/Ptxas.h"
 #include "moec/Codegen/StepKernels.h"
@@ -143,6 +146,12 @@ int ptxOnly() {
     plans.push_back(linearPlan(nk[0], nk[1], /*fp8Acts=*/true));
   }
   plans.push_back(mlaPlan());
+  // The GEMM reference's library, opened as a GPU run opens it (no GPU needed).
+  std::string cublasWhy;
+  if (auto cublas = moec::bench::CublasLtGemm::open(&cublasWhy))
+    std::printf("reference GEMM: %s (library found; measured on a GPU)\n", cublas->version().c_str());
+  else
+    std::printf("reference GEMM: cuBLASLt %s\n", cublasWhy.c_str());
   std::printf("target\tkernel\tregisters\tstack_bytes\tspill_bytes\n");
   for (const char *chip : {"sm_90a", "sm_80"})
     for (const plan::PlanT &p : plans) {
@@ -263,6 +272,14 @@ int main(int argc, char **argv) {
   double copyGBs = 2.0 * double(copyBytes) / (copyMs * 1e-3) / 1e9;
   d.cuMemFree(src);
   d.cuMemFree(dst);
+  // cuBLASLt, the GEMM reference (dlopen; absent: the rows say why).
+  std::string cublasWhy;
+  std::unique_ptr<moec::bench::CublasLtGemm> cublas = moec::bench::CublasLtGemm::open(&cublasWhy);
+  if (cublas)
+    std::printf("reference GEMM: %s\n\n", cublas->version().c_str());
+  else
+    std::printf("reference GEMM: cuBLASLt %s\n\n", cublasWhy.c_str());
+
   std::printf("| benchmark | shape | time | rate | vs reference |\n|---|---|---|---|---|\n");
   std::printf("| copy (DtoD, read + write) | 1 GiB | %.3f ms | %.0f GB/s | reference |\n", copyMs,
               copyGBs);
@@ -302,15 +319,52 @@ int main(int argc, char **argv) {
       }
       int runs = T == 1 ? reps * 10 : std::max(1, reps / 4);
       double ms = time(d, runs, [&] { launchAll(d, l, r, int32_t(T)); });
+      std::string reference = "cuBLASLt " + cublasWhy;
+      if (T > 1 && cublas) {
+        // cuBLASLt on the same shape, timed alternately with moec's kernels (the
+        // best of two rounds each): Y (bf16) = X (e4m3) . W^T (e4m3).
+        moec::bench::CublasLtGemm::ScaleFloats sf = moec::bench::CublasLtGemm::scaleFloats(T, N, K);
+        CUdeviceptr x = alloc(d, uint64_t(T * K)), w = alloc(d, uint64_t(N * K)),
+                    y = alloc(d, uint64_t(T * N) * 2), xs = alloc(d, sf.x * 4),
+                    ws = alloc(d, sf.w * 4),
+                    work = alloc(d, moec::bench::CublasLtGemm::kWorkspaceBytes);
+        std::vector<float> ones(std::max(sf.x, sf.w), 1.0f);
+        check(d, d.cuMemcpyHtoD(xs, ones.data(), sf.x * 4), "cuMemcpyHtoD");
+        check(d, d.cuMemcpyHtoD(ws, ones.data(), sf.w * 4), "cuMemcpyHtoD");
+        std::string why;
+        if (!cublas->prepare(T, N, K, x, xs, w, ws, y, work,
+                             moec::bench::CublasLtGemm::kWorkspaceBytes, &why)) {
+          reference = "cuBLASLt not measured: " + why;
+        } else {
+          double blasMs = 0;
+          for (int round = 0; round < 2; ++round) {
+            double b = time(d, runs, [&] {
+              if (!cublas->run(&why))
+                die(why);
+            });
+            blasMs = round == 0 ? b : std::min(blasMs, b);
+            ms = std::min(ms, time(d, runs, [&] { launchAll(d, l, r, int32_t(T)); }));
+          }
+          double blasTflops = 2.0 * double(T) * double(N) * double(K) / (blasMs * 1e-3) / 1e12;
+          std::printf("| cuBLASLt FP8 GEMM, %s | M=%lld, %lldx%lld | %.3f ms | %.1f TFLOPS | %.2f%% of %.0f peak; reference |\n",
+                      cublas->scaling().c_str(), (long long)T, (long long)N, (long long)K, blasMs,
+                      blasTflops, 100.0 * blasTflops / peak, peak);
+          char ratio[64];
+          std::snprintf(ratio, sizeof(ratio), "%.2fx cuBLASLt's throughput", blasMs / ms);
+          reference = ratio;
+        }
+        for (CUdeviceptr p : {x, w, y, xs, ws, work})
+          d.cuMemFree(p);
+      }
       if (T == 1) {
         double gbs = double(N * K) / (ms * 1e-3) / 1e9;
         std::printf("| decode GEMV, FP8 weights | %lldx%lld, T=1 | %.4f ms | %.0f GB/s | %.1f%% of copy |\n",
                     (long long)N, (long long)K, ms, gbs, 100.0 * gbs / copyGBs);
       } else {
         double tflops = 2.0 * double(T) * double(N) * double(K) / (ms * 1e-3) / 1e12;
-        std::printf("| FP8 GEMM (%s), FP8 activations | M=%lld, %lldx%lld | %.3f ms | %.1f TFLOPS | %.2f%% of %.0f peak; cuBLASLt not measured |\n",
+        std::printf("| moec FP8 GEMM (%s), FP8 activations | M=%lld, %lldx%lld | %.3f ms | %.1f TFLOPS | %.2f%% of %.0f peak; %s |\n",
                     box.empty() ? "SIMT" : "wgmma + TMA", (long long)T, (long long)N,
-                    (long long)K, ms, tflops, 100.0 * tflops / peak, peak);
+                    (long long)K, ms, tflops, 100.0 * tflops / peak, peak, reference.c_str());
       }
       for (uint64_t p : r.buffers)
         d.cuMemFree(p);

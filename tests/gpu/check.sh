@@ -17,8 +17,9 @@
 #     activations the prompt is repeated to 40 tokens, so that on sm_90a the
 #     prefill runs the wgmma GEMM (TMA, mbarriers) and decode the other kernels;
 #  3. moec_gpu_bench: the generated kernels' speed against the device's copy
-#     bandwidth (decode GEMV, MLA decode) and the FP8 peak (GEMM; cuBLASLt is not
-#     measured: no cuBLAS is linked or loaded).
+#     bandwidth (decode GEMV, MLA decode), the FP8 peak and cuBLASLt's FP8 GEMM on
+#     the same shapes (opened with dlopen; DeepSeek's 1x128 / 128x128 block scales
+#     where the library has them, cuBLAS 12.9+; timed alternately with moec's).
 # Environment: MOEC_GPU_BUILD (default build-gpu), MOEC_GPU_JOBS (default nproc).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
