@@ -78,6 +78,8 @@ public:
       d.cuModuleUnload(module);
     if (scratch)
       d.cuMemFree(scratch);
+    if (greedyTokens)
+      d.cuMemFree(greedyTokens);
     if (stream)
       d.cuStreamDestroy(stream);
     if (context)
@@ -177,6 +179,9 @@ public:
   Status execute(Program &program, const Bindings &bindings) override;
   /// Launches every step of `program` on the stream (or into a capture).
   Status launchAll(CudaProgram &program, const Bindings &bindings);
+  /// The plan's argmax kernels (KernelModule.argmax) on the device, when it has them.
+  Status argmaxRows(Program &program, const void *logits, int64_t rows, int64_t vocab,
+                    int32_t *tokens) override;
   Status synchronize() override {
     MOEC_RETURN_IF_ERROR(bind());
     return d.check(d.cuStreamSynchronize(stream), "cuStreamSynchronize");
@@ -209,6 +214,10 @@ private:
                    CUdeviceptr *out);
   CUdeviceptr scratch = 0;
   uint64_t scratchBytes = 0, scratchAllocated = 0;
+  /// The loaded module's greedy-decoding kernels (KernelModule.argmax), in order.
+  std::vector<Launch> argmaxLaunches;
+  CUdeviceptr greedyTokens = 0; ///< their output, i32 per row
+  int64_t greedyCapacity = 0;   ///< rows greedyTokens holds
 
   /// What a captured graph was launched with: replayed only for the same.
   struct GraphKey {
@@ -338,6 +347,15 @@ Status CudaBackend::loadModule(const Plan &plan, const plan::KernelModule **out)
                                  ("looking up kernel " + fn).c_str()));
     functions[fn] = function;
   }
+  argmaxLaunches.clear();
+  for (flatbuffers::uoffset_t k = 0; chosen->argmax() && k < chosen->argmax()->size(); ++k) {
+    const plan::KernelEntry *entry = chosen->argmax()->Get(k);
+    cuda::CUfunction function = nullptr;
+    MOEC_RETURN_IF_ERROR(
+        d.check(d.cuModuleGetFunction(&function, module, entry->name()->c_str()),
+                ("looking up kernel " + entry->name()->str()).c_str()));
+    argmaxLaunches.push_back({function, entry});
+  }
   loadedPlan = &plan;
   loadedModule = chosen;
   *out = chosen;
@@ -406,6 +424,9 @@ Status CudaBackend::prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Pr
     }
     program->steps.push_back(std::move(s));
   }
+  for (const Launch &launch : argmaxLaunches)
+    scratchBytes = std::max<uint64_t>(
+        scratchBytes, launch.entry->scratch_bytes_per_token() * scratchTokens(*launch.entry, plan));
   // The scratch grows to the largest any program needs; captured graphs, which hold
   // the old addresses, are dropped with it (and whenever a program is prepared: a new
   // one may take a freed one's address).
@@ -516,6 +537,39 @@ Status CudaBackend::launchAll(CudaProgram &program, const Bindings &bindings) {
     }
   }
   return Status();
+}
+
+Status CudaBackend::argmaxRows(Program &base, const void *logits, int64_t rows, int64_t vocab,
+                               int32_t *tokens) {
+  auto &program = static_cast<CudaProgram &>(base);
+  // Plans compiled before the argmax kernels choose on the host.
+  if (argmaxLaunches.empty() || loadedPlan != &program.plan || rows > program.plan.maxTokens())
+    return Backend::argmaxRows(base, logits, rows, vocab, tokens);
+  MOEC_RETURN_IF_ERROR(bind());
+  if (rows > greedyCapacity) {
+    if (greedyTokens)
+      d.cuMemFree(greedyTokens);
+    greedyTokens = 0;
+    greedyCapacity = 0;
+    const int64_t capacity = program.plan.maxTokens();
+    MOEC_RETURN_IF_ERROR(d.check(d.cuMemAlloc(&greedyTokens, uint64_t(capacity) * 4),
+                                 "cuMemAlloc (greedy tokens)"));
+    greedyCapacity = capacity;
+  }
+  KernelStepResources r;
+  r.buffers = {reinterpret_cast<CUdeviceptr>(logits), greedyTokens};
+  r.scratch = scratch;
+  for (const Launch &launch : argmaxLaunches) {
+    KernelLaunch k = kernelLaunch(*launch.entry, r, int32_t(rows));
+    std::vector<void *> args;
+    for (uint64_t &value : k.args)
+      args.push_back(&value);
+    MOEC_RETURN_IF_ERROR(d.check(
+        d.cuLaunchKernel(launch.function, k.grid[0], k.grid[1], k.grid[2], k.block[0],
+                         k.block[1], k.block[2], k.sharedBytes, stream, args.data(), nullptr),
+        ("launching " + launch.entry->name()->str()).c_str()));
+  }
+  return copyToHost(tokens, reinterpret_cast<void *>(greedyTokens), uint64_t(rows) * 4);
 }
 
 Status createCudaBackend(const BackendOptions &options, std::unique_ptr<Backend> *out) {

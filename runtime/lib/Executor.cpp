@@ -105,6 +105,26 @@ Status Executor::forward(const TokenBatch &batch, KvCache &cache, float *logits)
 
 Status Executor::forward(const TokenBatch &batch, KvCache &cache, float *logits,
                          const StepObserver &observer) {
+  Prepared *ran = nullptr;
+  MOEC_RETURN_IF_ERROR(runSteps(batch, cache, observer, &ran));
+  return backend_->copyToHost(logits, ran->logits,
+                              uint64_t(batch.count) * uint64_t(vocabSize()) * sizeof(float));
+}
+
+Status Executor::forwardGreedy(const TokenBatch &batch, KvCache &cache, int64_t row,
+                               int32_t *token) {
+  if (row < 0 || row >= batch.count)
+    return Status::error("forward: greedy row %" PRId64 " of a batch of %" PRId64, row,
+                         batch.count);
+  Prepared *ran = nullptr;
+  MOEC_RETURN_IF_ERROR(runSteps(batch, cache, StepObserver(), &ran));
+  const uint64_t rowBytes = uint64_t(vocabSize()) * sizeof(float);
+  return backend_->argmaxRows(*ran->program, ran->logits + uint64_t(row) * rowBytes, 1,
+                              vocabSize(), token);
+}
+
+Status Executor::runSteps(const TokenBatch &batch, KvCache &cache, const StepObserver &observer,
+                          Prepared **ran) {
   MOEC_RETURN_IF_ERROR(validate(batch));
   // A cache made for another plan would index states or rows that are not there.
   if (!cache.fits(plan_)) {
@@ -166,8 +186,8 @@ Status Executor::forward(const TokenBatch &batch, KvCache &cache, float *logits,
   MOEC_RETURN_IF_ERROR(backend_->synchronize());
   cache.commit(newLengths_);
   lastEntry_ = run.entry;
-  return backend_->copyToHost(logits, run.logits,
-                              uint64_t(batch.count) * uint64_t(vocabSize()) * sizeof(float));
+  *ran = &run;
+  return Status();
 }
 
 } // namespace moec

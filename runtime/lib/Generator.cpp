@@ -52,16 +52,23 @@ Status generate(Executor &executor, KvCache &cache, int32_t seq,
     decodeLogits->clear();
 
   std::vector<uint8_t> want;
-  // `wanted`: the rows of the logits to compute (null: all of them).
+  Sampler sampler(options.sampling);
+  // Greedy choices without logits to keep are made where the logits are (on a GPU:
+  // on the device, 4 bytes copied back instead of a row of the vocabulary).
+  const bool choiceOnDevice = sampler.greedy() && !decodeLogits;
+  // `wanted`: the rows of the logits to compute (null: all of them). With `greedy`
+  // set, only the greedy choice from the last row is kept, in *greedy.
   auto run = [&](const int32_t *tokens, int64_t count, int64_t firstPosition,
-                 const uint8_t *wanted = nullptr) -> Status {
+                 const uint8_t *wanted = nullptr, int32_t *greedy = nullptr) -> Status {
     positions.resize(size_t(count));
     seqIds.assign(size_t(count), seq);
     for (int64_t i = 0; i < count; ++i)
       positions[size_t(i)] = int32_t(firstPosition + i);
-    logits.resize(size_t(count * vocab));
     TokenBatch batch{tokens, positions.data(), seqIds.data(), count};
     batch.wantLogits = wanted;
+    if (greedy)
+      return executor.forwardGreedy(batch, cache, count - 1, greedy);
+    logits.resize(size_t(count * vocab));
     return executor.forward(batch, cache, logits.data());
   };
 
@@ -69,16 +76,20 @@ Status generate(Executor &executor, KvCache &cache, int32_t seq,
   // logits, only the last token's row is computed: the first token is sampled from
   // it, and every other row would cost an lm_head product for nothing.
   auto prefillStart = std::chrono::steady_clock::now();
+  int32_t token = -1; // the first generated token, once chosen
   for (int64_t offset = 0; offset < promptSize; offset += chunkMax) {
     int64_t count = std::min(chunkMax, promptSize - offset);
+    const bool last = offset + count == promptSize;
     const uint8_t *wanted = nullptr;
     if (!promptLogits) {
       want.assign(size_t(count), 0);
-      if (offset + count == promptSize)
+      if (last)
         want.back() = 1;
       wanted = want.data();
     }
-    MOEC_RETURN_IF_ERROR(run(prompt.data() + offset, count, start + offset, wanted));
+    int32_t *greedy =
+        last && choiceOnDevice && !promptLogits && options.maxNewTokens > 0 ? &token : nullptr;
+    MOEC_RETURN_IF_ERROR(run(prompt.data() + offset, count, start + offset, wanted, greedy));
     if (promptLogits)
       promptLogits->insert(promptLogits->end(), logits.begin(), logits.end());
   }
@@ -87,9 +98,10 @@ Status generate(Executor &executor, KvCache &cache, int32_t seq,
   if (options.maxNewTokens == 0)
     return Status();
 
-  Sampler sampler(options.sampling);
-  int64_t lastRow = int64_t(logits.size()) / vocab - 1;
-  int32_t token = sampler.sample(logits.data() + lastRow * vocab, vocab);
+  if (token < 0) {
+    int64_t lastRow = int64_t(logits.size()) / vocab - 1;
+    token = sampler.sample(logits.data() + lastRow * vocab, vocab);
+  }
   int64_t position = start + promptSize;
   auto decodeStart = std::chrono::steady_clock::now();
   for (;;) {
@@ -101,6 +113,13 @@ Status generate(Executor &executor, KvCache &cache, int32_t seq,
                 options.stopTokens.end();
     if (!keepGoing || stop || s.generatedTokens >= options.maxNewTokens)
       break;
+    if (choiceOnDevice) {
+      int32_t next = -1;
+      MOEC_RETURN_IF_ERROR(run(&token, 1, position++, nullptr, &next));
+      ++s.decodedTokens;
+      token = next;
+      continue;
+    }
     MOEC_RETURN_IF_ERROR(run(&token, 1, position++));
     ++s.decodedTokens;
     if (decodeLogits)

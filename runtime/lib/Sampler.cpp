@@ -61,13 +61,8 @@ int32_t Sampler::sample(const float *logits, int64_t vocab) {
       return a.first > b.first;
     return a.second < b.second;
   };
-  if (params_.temperature <= 0.f || params_.topK == 1) {
-    std::pair<float, int32_t> best = {logits[0], 0};
-    for (int64_t i = 1; i < vocab; ++i)
-      if (before({logits[i], int32_t(i)}, best))
-        best = {logits[i], int32_t(i)};
-    return best.second;
-  }
+  if (params_.temperature <= 0.f || params_.topK == 1)
+    return greedyToken(logits, vocab);
   if (params_.topK <= 0 && params_.topP >= 1.f) {
     // No filter: the softmax in id order, no sort (a sort costs milliseconds at
     // DeepSeek's 129,280-token vocabulary). NaN logits have probability 0.

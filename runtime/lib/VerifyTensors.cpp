@@ -285,6 +285,51 @@ Status verifyStates(PlanInfo &info) {
   return Status();
 }
 
+namespace {
+
+/// One KernelEntry of a module's `kernels` (a step's) or `argmax` (step -1).
+Status verifyKernelEntry(const plan::KernelEntry *kernel, const std::string &at, bool argmax,
+                         size_t numSteps) {
+  if (!kernel->name() || kernel->name()->size() == 0)
+    return Status::error("%s: name is empty", at.c_str());
+  if (argmax && kernel->step() != -1)
+    return Status::error("%s: step is %d, an argmax kernel belongs to no step (-1)", at.c_str(),
+                         kernel->step());
+  if (kernel->step() < -1 ||
+      (kernel->step() >= 0 && static_cast<size_t>(kernel->step()) >= numSteps))
+    return Status::error("%s: step %d is out of range, plan has %zu steps", at.c_str(),
+                         kernel->step(), numSteps);
+  if ((kernel->grid() && kernel->grid()->size() != 3) ||
+      (kernel->block() && kernel->block()->size() != 3))
+    return Status::error("%s: grid and block need 3 values each", at.c_str());
+  if (kernel->tokens_per_block() > 0 && (!kernel->grid() || kernel->grid()->Get(0) != 1))
+    return Status::error("%s: tokens_per_block is %u, so grid x comes from the token count "
+                         "and must be stored as 1",
+                         at.c_str(), kernel->tokens_per_block());
+  if (kernel->max_tokens() > 0 && kernel->max_tokens() < kernel->min_tokens())
+    return Status::error("%s: runs for no token count (min_tokens %u, max_tokens %u)",
+                         at.c_str(), kernel->min_tokens(), kernel->max_tokens());
+  if (kernel->tma_box() && kernel->tma_box()->size() > 0) {
+    if (kernel->tma_box()->size() != 2)
+      return Status::error("%s: tma_box has %u dims, the runtime makes 2-D tensor maps",
+                           at.c_str(), kernel->tma_box()->size());
+    for (uint32_t d : *kernel->tma_box())
+      if (d == 0 || d > 256)
+        return Status::error("%s: a tma_box side of %u (TMA allows 1..256)", at.c_str(), d);
+  }
+  if (kernel->block()) {
+    uint64_t threads = 1;
+    for (uint32_t d : *kernel->block())
+      threads *= d;
+    if (threads == 0 || threads > 1024)
+      return Status::error("%s: a block of %llu threads (CUDA allows 1..1024)", at.c_str(),
+                           static_cast<unsigned long long>(threads));
+  }
+  return Status();
+}
+
+} // namespace
+
 Status verifyKernelModules(const PlanInfo &info) {
   const auto *modules = info.root->kernel_modules();
   if (!modules)
@@ -295,47 +340,13 @@ Status verifyKernelModules(const PlanInfo &info) {
     std::string label = elementLabel("kernel_modules", m, module->target_arch());
     if (!module->target_arch() || module->target_arch()->size() == 0)
       return Status::error("%s: target_arch is empty", label.c_str());
-    if (!module->kernels())
-      continue;
-    for (flatbuffers::uoffset_t k = 0; k < module->kernels()->size(); ++k) {
-      const plan::KernelEntry *kernel = module->kernels()->Get(k);
-      if (!kernel->name() || kernel->name()->size() == 0)
-        return Status::error("%s: kernels[%u]: name is empty", label.c_str(), k);
-      if (kernel->step() < -1 || (kernel->step() >= 0 &&
-                                  static_cast<size_t>(kernel->step()) >= numSteps))
-        return Status::error("%s: kernels[%u]: step %d is out of range, plan has %zu steps",
-                             label.c_str(), k, kernel->step(), numSteps);
-      if ((kernel->grid() && kernel->grid()->size() != 3) ||
-          (kernel->block() && kernel->block()->size() != 3))
-        return Status::error("%s: kernels[%u]: grid and block need 3 values each",
-                             label.c_str(), k);
-      if (kernel->tokens_per_block() > 0 &&
-          (!kernel->grid() || kernel->grid()->Get(0) != 1))
-        return Status::error("%s: kernels[%u]: tokens_per_block is %u, so grid x comes from "
-                             "the token count and must be stored as 1",
-                             label.c_str(), k, kernel->tokens_per_block());
-      if (kernel->max_tokens() > 0 && kernel->max_tokens() < kernel->min_tokens())
-        return Status::error("%s: kernels[%u]: runs for no token count (min_tokens %u, "
-                             "max_tokens %u)",
-                             label.c_str(), k, kernel->min_tokens(), kernel->max_tokens());
-      if (kernel->tma_box() && kernel->tma_box()->size() > 0) {
-        if (kernel->tma_box()->size() != 2)
-          return Status::error("%s: kernels[%u]: tma_box has %u dims, the runtime makes "
-                               "2-D tensor maps",
-                               label.c_str(), k, kernel->tma_box()->size());
-        for (uint32_t d : *kernel->tma_box())
-          if (d == 0 || d > 256)
-            return Status::error("%s: kernels[%u]: a tma_box side of %u (TMA allows 1..256)",
-                                 label.c_str(), k, d);
-      }
-      if (kernel->block()) {
-        uint64_t threads = 1;
-        for (uint32_t d : *kernel->block())
-          threads *= d;
-        if (threads == 0 || threads > 1024)
-          return Status::error("%s: kernels[%u]: a block of %llu threads (CUDA allows 1..1024)",
-                               label.c_str(), k, static_cast<unsigned long long>(threads));
-      }
+    for (bool argmax : {false, true}) {
+      const auto *entries = argmax ? module->argmax() : module->kernels();
+      for (flatbuffers::uoffset_t k = 0; entries && k < entries->size(); ++k)
+        MOEC_RETURN_IF_ERROR(verifyKernelEntry(
+            entries->Get(k),
+            label + (argmax ? ": argmax[" : ": kernels[") + std::to_string(k) + "]", argmax,
+            numSteps));
     }
   }
   return Status();

@@ -22,6 +22,7 @@ namespace moec {
 namespace {
 
 std::atomic<uint64_t> tmaLaunches{0};
+std::atomic<uint64_t> argmaxLaunches{0}; ///< greedy-decoding kernels interpreted
 
 struct EmulatedStep {
   uint32_t index = 0;
@@ -40,6 +41,9 @@ public:
   /// The tensor maps of the entries with a tma_box (the interpreter's stand-in).
   std::vector<std::unique_ptr<ptx::EmulatedTensorMap>> tensorMaps;
   std::vector<uint8_t> scratch;
+  /// The greedy-decoding kernels (KernelModule.argmax), in launch order.
+  std::vector<std::pair<plan::KernelEntryT, mlir::gpu::GPUFuncOp>> argmax;
+  int64_t maxTokens = 0;
 };
 
 class EmulatedGpuBackend final : public Backend {
@@ -85,6 +89,8 @@ public:
   Status prepare(const Plan &plan, uint32_t entry, std::unique_ptr<Program> *out) override;
   Status execute(Program &program, const Bindings &bindings) override;
   Status synchronize() override { return Status(); }
+  Status argmaxRows(Program &program, const void *logits, int64_t rows, int64_t vocab,
+                    int32_t *tokens) override;
 
 private:
   uint64_t weight(const Plan &plan, int32_t index) {
@@ -173,6 +179,12 @@ Status EmulatedGpuBackend::prepare(const Plan &plan, uint32_t entry,
     program->tables.push_back(std::move(table));
     program->steps.push_back(std::move(s));
   }
+  for (plan::KernelEntryT &e : built->argmax) {
+    scratchBytes = std::max<uint64_t>(scratchBytes,
+                                      e.scratch_bytes_per_token * scratchTokens(e, plan));
+    program->argmax.emplace_back(e, functions.at(e.name));
+  }
+  program->maxTokens = plan.maxTokens();
   program->scratch.assign(scratchBytes + 256, 0);
   *out = std::move(program);
   return Status();
@@ -206,6 +218,26 @@ Status EmulatedGpuBackend::execute(Program &base, const Bindings &bindings) {
   return Status();
 }
 
+Status EmulatedGpuBackend::argmaxRows(Program &base, const void *logits, int64_t rows,
+                                      int64_t vocab, int32_t *tokens) {
+  auto &program = static_cast<EmulatedProgram &>(base);
+  if (program.argmax.empty() || rows > program.maxTokens)
+    return Backend::argmaxRows(base, logits, rows, vocab, tokens);
+  std::vector<int32_t> device(size_t(rows), -1);
+  KernelStepResources r;
+  r.buffers = {reinterpret_cast<uint64_t>(logits), reinterpret_cast<uint64_t>(device.data())};
+  r.scratch = reinterpret_cast<uint64_t>(program.scratch.data());
+  for (auto &[entry, function] : program.argmax) {
+    KernelLaunch k = kernelLaunch(entry, r, int32_t(rows));
+    if (llvm::Error err = ptx::interpretKernel(function, k.grid, k.block, k.args))
+      return Status::error("%s: %s: %s", label.c_str(), entry.name.c_str(),
+                           llvm::toString(std::move(err)).c_str());
+    ++argmaxLaunches;
+  }
+  std::memcpy(tokens, device.data(), size_t(rows) * sizeof(int32_t));
+  return Status();
+}
+
 Status createSm90(const BackendOptions &, std::unique_ptr<Backend> *out) {
   *out = std::make_unique<EmulatedGpuBackend>("sm_90a");
   return Status();
@@ -218,6 +250,7 @@ Status createSm80(const BackendOptions &, std::unique_ptr<Backend> *out) {
 } // namespace
 
 uint64_t emulatedTmaLaunches() { return tmaLaunches.load(); }
+uint64_t emulatedArgmaxLaunches() { return argmaxLaunches.load(); }
 
 void registerEmulatedGpuBackends() {
   static std::once_flag once;

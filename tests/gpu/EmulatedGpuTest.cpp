@@ -17,6 +17,7 @@
 #include "moec/Driver/Driver.h"
 #include "moec/cpu/kernels.h"
 #include "moec/runtime/Executor.h"
+#include "moec/runtime/Generator.h"
 #include "moec/runtime/KvCache.h"
 #include "moec/runtime/Plan.h"
 
@@ -31,6 +32,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <map>
 
 namespace moec {
@@ -201,6 +203,112 @@ TEST_P(EmulatedGpu, AgreesWithTheCpuBackend) {
             << (c.kvFp8 ? " (fp8 kv cache)" : "") << " on " << c.backend
             << ": prompt logits rel. error " << promptError << ", decode " << decodeError
             << "\n";
+  plan.reset();
+  llvm::sys::fs::remove_directories(dir);
+}
+
+/// Compiles `checkpoint` (weights referenced) into `dir`/model.plan and loads it.
+std::unique_ptr<Plan> compileAndLoad(const std::string &checkpoint, const std::string &dir) {
+  driver::CompileOptions o;
+  o.checkpointDir = checkpoint;
+  o.output = dir + "/model.plan";
+  o.quiet = true;
+  o.weights = WeightPlacement::External;
+  o.maxTokens = 32;
+  llvm::Error err = driver::compile(o);
+  EXPECT_FALSE(static_cast<bool>(err)) << llvm::toString(std::move(err));
+  std::unique_ptr<Plan> plan;
+  Status loaded = Plan::load(o.output, &plan);
+  EXPECT_TRUE(loaded.ok()) << loaded.message();
+  return plan;
+}
+
+// Greedy decoding on the device (KernelModule.argmax): the split and combine
+// kernels pick, for every row, what greedyToken picks on the host: the largest
+// logit, the lowest id on ties (also across the 32 parts of the vocabulary), NaN
+// last, 0 for a row of NaN; infinities are ordinary values.
+TEST(EmulatedGpuArgmax, KernelsPickTheGreedyTokenOfEachRow) {
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("moec-emulated-argmax", dir));
+  std::unique_ptr<Plan> plan = compileAndLoad(kGolden + "/../../models/poems-v3", dir.str().str());
+  ASSERT_TRUE(plan);
+  const int64_t V = plan->tokenBound();
+  ASSERT_GT(V, 64 * 32) << "the parts of the vocabulary below hold several columns";
+  const int64_t part = (V + 31) / 32;
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = INFINITY;
+  std::vector<std::vector<float>> rows;
+  std::vector<int32_t> want;
+  auto row = [&](std::initializer_list<std::pair<int64_t, float>> set, float fill, int32_t w) {
+    std::vector<float> r(size_t(V), fill);
+    for (auto [i, v] : set)
+      r[size_t(i)] = v;
+    rows.push_back(r);
+    want.push_back(w);
+  };
+  row({{17, 3.0f}}, 0.0f, 17);
+  row({{V - 1, 1.0f}}, 0.0f, int32_t(V - 1));                      // the last column
+  row({{part + 5, 2.0f}, {5, 2.0f}, {3 * part, 2.0f}}, 0.0f, 5);  // ties across parts
+  row({{2 * part - 1, 2.0f}, {2 * part, 2.0f}}, -1.0f, int32_t(2 * part - 1)); // a part's edge
+  row({{0, nan}, {9, 0.5f}}, -inf, 9);                               // NaN last
+  row({}, nan, 0);                                                   // all NaN
+  row({}, -inf, 0);                                                  // all -inf: the first
+  row({{100, inf}, {40, inf}}, 1.0f, 40);                            // +inf ties
+  row({{V / 2, -1e-30f}}, -1.0f, int32_t(V / 2));
+  registerEmulatedGpuBackends();
+  for (const char *name : {"emulated-sm_90a", "emulated-sm_80"}) {
+    SCOPED_TRACE(name);
+    std::unique_ptr<Backend> backend;
+    ASSERT_TRUE(createBackend(name, BackendOptions(), &backend).ok());
+    std::unique_ptr<Program> program;
+    Status prepared = backend->prepare(*plan, 0, &program);
+    ASSERT_TRUE(prepared.ok()) << prepared.message();
+    std::vector<float> logits;
+    for (const auto &r : rows)
+      logits.insert(logits.end(), r.begin(), r.end());
+    std::vector<int32_t> got(rows.size(), -1);
+    const uint64_t before = emulatedArgmaxLaunches();
+    Status s = backend->argmaxRows(*program, logits.data(), int64_t(rows.size()), V, got.data());
+    ASSERT_TRUE(s.ok()) << s.message();
+    EXPECT_EQ(emulatedArgmaxLaunches(), before + 2) << "the split and the combine kernel ran";
+    EXPECT_EQ(got, want);
+    for (size_t i = 0; i < rows.size(); ++i)
+      EXPECT_EQ(greedyToken(rows[i].data(), V), want[i]) << "row " << i;
+  }
+  plan.reset();
+  llvm::sys::fs::remove_directories(dir);
+}
+
+// moec-run's greedy generation (generate() with temperature 0) chooses each token on
+// the device: the trained model's continuation of its golden prompt is the CPU's.
+TEST(EmulatedGpuArgmax, GreedyGenerationChoosesOnTheDevice) {
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("moec-emulated-greedy", dir));
+  std::unique_ptr<Plan> plan = compileAndLoad(kGolden + "/../../models/poems-v3", dir.str().str());
+  ASSERT_TRUE(plan);
+  std::ifstream promptFile(kGolden + "/data/poems/prompt.json");
+  std::vector<int32_t> prompt = nlohmann::json::parse(promptFile)["tokens"];
+  registerEmulatedGpuBackends();
+  if (cpu::detectedSimdLevel() == cpu::SimdLevel::Avx512Amx)
+    ASSERT_TRUE(cpu::setSimdLevelForTesting(cpu::SimdLevel::Avx512Vnni));
+  std::map<std::string, std::vector<int32_t>> tokens;
+  for (const char *name : {"cpu", "emulated-sm_90a", "emulated-sm_80"}) {
+    ExecutorOptions options;
+    options.backend = name;
+    std::unique_ptr<Executor> executor;
+    ASSERT_TRUE(Executor::create(*plan, options, &executor).ok());
+    std::unique_ptr<KvCache> cache;
+    ASSERT_TRUE(executor->createCache(1, 64, &cache).ok());
+    GenerationOptions g;
+    g.maxNewTokens = 6;
+    const uint64_t before = emulatedArgmaxLaunches();
+    Status s = generate(*executor, *cache, 0, prompt, g, nullptr, &tokens[name], nullptr);
+    ASSERT_TRUE(s.ok()) << s.message();
+    // One choice after the prompt, one per decode step: two kernels each.
+    EXPECT_EQ(emulatedArgmaxLaunches() - before, std::string(name) == "cpu" ? 0u : 2u * 6u);
+  }
+  EXPECT_EQ(tokens["cpu"].size(), 6u);
+  EXPECT_EQ(tokens["emulated-sm_90a"], tokens["cpu"]);
+  EXPECT_EQ(tokens["emulated-sm_80"], tokens["cpu"]);
   plan.reset();
   llvm::sys::fs::remove_directories(dir);
 }

@@ -795,6 +795,27 @@ TEST(PlanLoader, KernelModulesRoundTripAndAreChecked) {
   ASSERT_NE(loaded->cubin(), nullptr);
   EXPECT_EQ(loaded->cubin()->size(), 4u);
   EXPECT_EQ(loaded->ptxas_version()->str(), "13.0.88");
+  // The greedy-decoding kernels (KernelModule.argmax) get the same checks and belong
+  // to no step.
+  auto argmax = std::make_unique<plan::KernelEntryT>();
+  argmax->name = "moec_argmax_split_v16";
+  argmax->step = 0;
+  argmax->grid = {1, 1, 32};
+  argmax->block = {32, 1, 1};
+  argmax->tokens_per_block = 1;
+  mini.writer.plan().kernel_modules[0]->argmax.push_back(std::move(argmax));
+  EXPECT_EQ(mini.load(), mini.path + ": kernel_modules[0] (sm_90a): argmax[0]: step is 0, an "
+                                     "argmax kernel belongs to no step (-1)");
+  mini.writer.plan().kernel_modules[0]->argmax[0]->step = -1;
+  mini.writer.plan().kernel_modules[0]->argmax[0]->block = {32, 1};
+  EXPECT_EQ(mini.load(), mini.path + ": kernel_modules[0] (sm_90a): argmax[0]: grid and block "
+                                     "need 3 values each");
+  mini.writer.plan().kernel_modules[0]->argmax[0]->block = {32, 1, 1};
+  ASSERT_EQ(mini.load(), "");
+  ASSERT_TRUE(Plan::load(mini.path, &plan).ok());
+  loaded = plan->root().kernel_modules()->Get(0);
+  ASSERT_NE(loaded->argmax(), nullptr);
+  EXPECT_EQ(loaded->argmax()->Get(0)->grid()->Get(2), 32u);
 }
 
 TEST(PlanLoader, PrefillAndDecodeAreRequired) {

@@ -49,6 +49,7 @@ struct Module {
   std::string chip, ptx;
   std::vector<uint8_t> cubin;
   std::vector<plan::KernelEntryT> entries;
+  std::vector<plan::KernelEntryT> argmax; ///< KernelModule.argmax
 };
 struct Compiled {
   std::vector<plan::StepKind> stepKinds;
@@ -79,6 +80,8 @@ Compiled compileWithKernels(const Case &c) {
       Module copy{m->target_arch, m->ptx, m->cubin, {}};
       for (const auto &e : m->kernels)
         copy.entries.push_back(*e);
+      for (const auto &e : m->argmax)
+        copy.argmax.push_back(*e);
       out.modules.push_back(std::move(copy));
     }
     return llvm::Error::success();
@@ -155,6 +158,20 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
                                     kind == plan::StepKind::FusedMoeExperts)
           << e.name;
     }
+    // Greedy decoding on the device: a warp per (row, 1/32 of the vocabulary), then
+    // a warp per row over the 32 winners, through 8 bytes of scratch per winner.
+    ASSERT_EQ(m.argmax.size(), 2u);
+    for (const plan::KernelEntryT &e : m.argmax) {
+      const bool split = e.name.rfind("moec_argmax_split_v", 0) == 0;
+      EXPECT_TRUE(split || e.name.rfind("moec_argmax_combine_v", 0) == 0) << e.name;
+      EXPECT_NE(m.ptx.find(".entry " + e.name + "("), std::string::npos) << e.name;
+      EXPECT_EQ(e.step, -1) << e.name;
+      EXPECT_EQ(e.block, (std::vector<uint32_t>{32, 1, 1})) << e.name;
+      EXPECT_EQ(e.grid, (std::vector<uint32_t>{1, 1, split ? 32u : 1u})) << e.name;
+      EXPECT_EQ(e.tokens_per_block, 1u) << e.name;
+      EXPECT_EQ(e.scratch_bytes_per_token, 256u) << e.name;
+    }
+    EXPECT_EQ(m.argmax[0].name.rfind("moec_argmax_split_v", 0), 0u) << "split runs first";
     // Every step of every golden plan has its kernels (their KV caches are bf16).
     for (size_t s = 0; s < compiled.stepKinds.size(); ++s)
       EXPECT_TRUE(covered.count(int32_t(s)))
@@ -197,6 +214,8 @@ TEST_P(StepKernels, PtxasAssemblesEveryKernelWithoutSpills) {
     ASSERT_TRUE(static_cast<bool>(assembled)) << llvm::toString(assembled.takeError());
     std::set<std::string> names;
     for (const plan::KernelEntryT &e : m.entries)
+      names.insert(e.name);
+    for (const plan::KernelEntryT &e : m.argmax)
       names.insert(e.name);
     ASSERT_EQ(assembled->kernels.size(), names.size()) << assembled->log;
     for (const moec::ptx::KernelResources &k : assembled->kernels) {

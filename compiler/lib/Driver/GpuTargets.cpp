@@ -64,11 +64,13 @@ Error detail::addKernelModules(plan::PlanT &plan, ArrayRef<std::string> chips,
     module->ptx = generated->ptx;
     for (plan::KernelEntryT &entry : generated->entries)
       module->kernels.push_back(std::make_unique<plan::KernelEntryT>(std::move(entry)));
+    for (plan::KernelEntryT &entry : generated->argmax)
+      module->argmax.push_back(std::make_unique<plan::KernelEntryT>(std::move(entry)));
     std::string line =
-        formatv("{0}: {1} kernels for {2} of {3} steps, PTX {4:f1} KiB", chip,
+        formatv("{0}: {1} kernels for {2} of {3} steps{5}, PTX {4:f1} KiB", chip,
                 generated->distinctKernels, plan.steps.size() - generated->uncovered.size(),
-                plan.steps.size(),
-                generated->ptx.size() / 1024.0);
+                plan.steps.size(), generated->ptx.size() / 1024.0,
+                generated->argmax.empty() ? "" : " and the greedy argmax");
     if (!generated->ptx.empty() && ptxas) {
       auto assembled = ptx::assemblePtx(*ptxas, generated->ptx, chip);
       if (!assembled)
@@ -178,8 +180,12 @@ Error emitCheckpointPtx(const CompileOptions &options, StringRef dir) {
                          r.spillStoreBytes, r.spillLoadBytes)
                      .str();
     }
-    errs() << formatv("moec: {0}: wrote {1} kernels for {2} of {3} steps to {4}\n", c.chip,
-                      c.kernels.size(), numSteps - c.uncovered.size(), numSteps, chipDir);
+    bool argmax = llvm::any_of(c.kernels, [](const ptx::KernelPtx &k) {
+      return StringRef(k.name).starts_with("moec_argmax_");
+    });
+    errs() << formatv("moec: {0}: wrote {1} kernels for {2} of {3} steps{5} to {4}\n", c.chip,
+                      c.kernels.size(), numSteps - c.uncovered.size(), numSteps, chipDir,
+                      argmax ? " and the greedy argmax" : "");
   }
   if (!uncoveredText.empty())
     errs() << "moec: note: no kernel yet for " << uncoveredText << "\n";

@@ -26,6 +26,7 @@
 #define MOEC_RUNTIME_BACKEND_H
 
 #include "moec/runtime/PlanFormat.h"
+#include "moec/runtime/Sampler.h"
 #include "moec/runtime/Status.h"
 
 #include <cstdint>
@@ -150,6 +151,20 @@ public:
   virtual Status execute(Program &program, const Bindings &bindings) = 0;
   /// Waits until everything executed has finished.
   virtual Status synchronize() = 0;
+
+  /// Greedy decoding: writes to host `tokens` the greedyToken (Sampler.h) of each
+  /// of `rows` rows of f32 logits [rows, vocab] at device address `logits`, which
+  /// `program` (its plan) produced. This default copies the rows to the host and
+  /// chooses there; a GPU backend chooses on the device and copies 4 bytes a row.
+  /// (Inline, as every member: a backend library links without the runtime.)
+  virtual Status argmaxRows(Program &/*program*/, const void *logits, int64_t rows, int64_t vocab,
+                            int32_t *tokens) {
+    std::vector<float> host(size_t(rows * vocab));
+    MOEC_RETURN_IF_ERROR(copyToHost(host.data(), logits, host.size() * sizeof(float)));
+    for (int64_t r = 0; r < rows; ++r)
+      tokens[r] = greedyToken(host.data() + r * vocab, vocab);
+    return Status();
+  }
 };
 
 /// Creates a backend.

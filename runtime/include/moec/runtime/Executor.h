@@ -71,6 +71,10 @@ public:
   /// slower, for inspection (moec compile --accuracy-report).
   Status forward(const TokenBatch &batch, KvCache &cache, float *logits,
                  const StepObserver &observer);
+  /// As forward(), but writes only the greedy choice (greedyToken, Sampler.h) from
+  /// logits row `row` (a row the batch wants) to `*token`: the logits stay on the
+  /// device, where a GPU backend chooses (Backend::argmaxRows).
+  Status forwardGreedy(const TokenBatch &batch, KvCache &cache, int64_t row, int32_t *token);
 
   /// The plan.
   const Plan &plan() const { return plan_; }
@@ -100,6 +104,9 @@ private:
   Status validate(const TokenBatch &batch) const;
   Status checkSteps(const EntryPointInfo &entry) const;
   Status prepare(const EntryPointInfo &entry, Prepared *out);
+  /// forward() up to the logits, left on the device; `*ran`: the entry point run.
+  Status runSteps(const TokenBatch &batch, KvCache &cache, const StepObserver &observer,
+                  Prepared **ran);
   /// True when every token of `batch` is the next token of a distinct sequence.
   bool isDecode(const TokenBatch &batch, const KvCache &cache) const;
 

@@ -12,6 +12,7 @@
 
 #include "moec/runtime/Status.h"
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -24,6 +25,21 @@ struct SamplingParams {
   float topP = 1.f;        ///< keep the fewest tokens whose probability reaches p; 1: all
   uint64_t seed = 0;       ///< random seed
 };
+
+/// The greedy choice from one row of logits: the largest logit, the lowest id on
+/// ties, NaN last (a row of NaN gives 0). GPU backends choose on the device by the
+/// same order (KernelModule.argmax).
+inline int32_t greedyToken(const float *logits, int64_t vocab) {
+  int32_t best = 0;
+  for (int64_t i = 1; i < vocab; ++i) {
+    const float v = logits[i], b = logits[best];
+    // v before b: b is NaN and v is not, or both numbers and v larger (the lower
+    // id, best, wins ties and pairs of NaN).
+    if ((std::isnan(b) && !std::isnan(v)) || v > b)
+      best = int32_t(i);
+  }
+  return best;
+}
 
 /// xoshiro256** seeded through splitmix64: portable and reproducible.
 class Random {
@@ -56,6 +72,9 @@ private:
 class Sampler {
 public:
   explicit Sampler(const SamplingParams &params) : params_(params), random_(params.seed) {}
+  /// Whether every choice is greedyToken's (temperature <= 0 or top-k 1): no
+  /// random numbers, the logits themselves not needed on the host.
+  bool greedy() const { return params_.temperature <= 0.f || params_.topK == 1; }
   /// Checks the parameters ("--top-p 1.5 is outside (0, 1]" style messages).
   static Status validate(const SamplingParams &params);
   /// Picks a token id from `vocab` logits. NaN logits are never picked.

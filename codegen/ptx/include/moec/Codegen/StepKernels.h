@@ -36,6 +36,9 @@ struct StepKernelModule {
   mlir::OwningOpRef<mlir::ModuleOp> module;
   /// One entry per step that has a kernel (KernelEntry.step set), in step order.
   std::vector<plan::KernelEntryT> entries;
+  /// Greedy decoding on the device (KernelModule.argmax; step -1): empty when no
+  /// step has a kernel or the plan has no f32 logits.
+  std::vector<plan::KernelEntryT> argmax;
   /// Steps no generator covers yet, in step order.
   std::vector<uint32_t> uncovered;
   /// Distinct kernels in `module`.
@@ -56,6 +59,8 @@ llvm::Expected<StepKernelModule> buildStepKernels(mlir::MLIRContext &ctx,
 struct StepKernelPtx {
   std::string ptx;
   std::vector<plan::KernelEntryT> entries;
+  std::vector<plan::KernelEntryT> argmax; ///< KernelModule.argmax
+
   std::vector<uint32_t> uncovered;
   size_t distinctKernels = 0;
 };
