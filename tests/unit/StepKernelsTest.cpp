@@ -124,19 +124,27 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
       if (kind == plan::StepKind::Linear || kind == plan::StepKind::HeadLinear) {
         // 16-token tiles on the tensor cores (bf16 activations), 64 in the wgmma
         // GEMM (FP8 activations, sm_90a, from 16 tokens: the matrix-vector kernel
-        // takes the smaller batches), else 4 per block.
+        // takes the smaller batches), else 4 per block, and 1 in the matrix-vector
+        // kernel for one token (decode: "_t1").
         bool mma = e.name.rfind("moec_linear_mma_", 0) == 0;
-        EXPECT_EQ(e.tokens_per_block, mma ? 16u : gemm ? 64u : actQuant ? 1u : 4u) << e.name;
+        bool single = e.name.size() > 3 && e.name.compare(e.name.size() - 3, 3, "_t1") == 0;
+        EXPECT_EQ(e.tokens_per_block,
+                  mma ? 16u : gemm ? 64u : (actQuant || single) ? 1u : 4u)
+            << e.name;
         EXPECT_TRUE(!mma || GetParam().bf16Acts) << e.name;
         EXPECT_TRUE(!(gemm || actQuant) || (GetParam().fp8Acts && m.chip == "sm_90a")) << e.name;
         if (gemm || actQuant)
           EXPECT_EQ(e.min_tokens, 16u) << e.name;
-        if (e.max_tokens > 0) { // the alternative below the GEMM's batch sizes
-          EXPECT_EQ(e.max_tokens, 15u) << e.name;
+        EXPECT_EQ(single, !mma && e.max_tokens == 1) << e.name;
+        if (!mma && !gemm && !actQuant && !single)
+          EXPECT_EQ(e.min_tokens, 2u) << e.name << ": one token runs the _t1 kernel";
+        if (e.max_tokens > 0) { // the alternative below the next one's batch sizes
+          EXPECT_TRUE(e.max_tokens == 1 || e.max_tokens == 15) << e.name;
           bool paired = false;
           for (const plan::KernelEntryT &other : m.entries)
             paired |= other.step == e.step && other.min_tokens == e.max_tokens + 1;
-          EXPECT_TRUE(paired) << e.name << " has no alternative for 16 tokens or more";
+          EXPECT_TRUE(paired) << e.name << " has no alternative for "
+                              << e.max_tokens + 1 << " tokens or more";
         }
       }
       // Phased steps pass data through scratch (the GEMM's codes and scales too);
