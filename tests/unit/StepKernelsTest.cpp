@@ -111,9 +111,15 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
       ASSERT_EQ(e.block.size(), 3u);
       EXPECT_EQ(e.grid[0], 1u) << "grid x is the token axis";
       EXPECT_GE(e.tokens_per_block, 1u);
-      const bool gemm = e.name.rfind("moec_linear_wgmma_", 0) == 0;
-      // The GEMM's first kernel: the activations quantized once, into scratch.
-      const bool actQuant = e.name.rfind("moec_linear_actquant_", 0) == 0;
+      // The wgmma GEMMs: linear steps', and an MLP's two products (_gate_up_wgmma,
+      // _down_wgmma; its silu between them is _silu_wgmma, 256 threads, no TMA).
+      const bool gemm = e.name.rfind("moec_linear_wgmma_", 0) == 0 ||
+                        (e.name.find("_wgmma") != std::string::npos &&
+                         e.name.find("_silu_wgmma") == std::string::npos);
+      // A GEMM's first kernel: the activations quantized once, into scratch.
+      const bool actQuant = e.name.find("actquant") != std::string::npos;
+      if (gemm || actQuant)
+        EXPECT_TRUE(GetParam().fp8Acts && m.chip == "sm_90a") << e.name;
       EXPECT_TRUE(e.block[0] == 32 || e.block[0] == 256 || (gemm && e.block[0] == 128))
           << e.block[0];
       // TMA: a 16 x 64 box of the weight, and only for the GEMM.
@@ -234,7 +240,8 @@ TEST_P(StepKernels, PtxasAssemblesEveryKernelWithoutSpills) {
       EXPECT_GT(k.registers, 0u) << k.name;
       // 8 warps per block: 64 registers keep a full SM busy. The wgmma GEMM runs one
       // warpgroup per block with 32 accumulators and a block's 32 sums in registers.
-      const bool gemm = k.name.rfind("moec_linear_wgmma_", 0) == 0;
+      const bool gemm = k.name.find("_wgmma") != std::string::npos &&
+                        k.name.find("_silu_wgmma") == std::string::npos;
       EXPECT_LE(k.registers, gemm ? 128u : 64u) << k.name;
     }
   }

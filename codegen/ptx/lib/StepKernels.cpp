@@ -451,7 +451,7 @@ struct KernelArgs {
   SmallVector<Value> ptrs;  ///< operands, results, weights (scales after theirs)
   SmallVector<Value> states; ///< per state: address, then rows per sequence (i64)
   Value scratch;             ///< when the kernel has scratch
-  Value tensorMap;           ///< the FP8 weight's CUtensorMap (KernelSpec.tmaBox)
+  SmallVector<Value> tensorMaps; ///< per FP8 weight of the step, its CUtensorMap (tmaBox)
   Value tokens;              ///< T, i64
 };
 
@@ -471,6 +471,8 @@ struct KernelSpec {
   unsigned minTokens = 0, maxTokens = 0;
   /// Non-empty: one CUtensorMap pointer per FP8 weight follows the weights (KernelEntry.tma_box).
   std::vector<uint32_t> tmaBox;
+  /// With tmaBox: how many (the step's FP8 weights).
+  unsigned numTensorMaps = 1;
   /// The block's threads work as one warpgroup (wgmma, shared memory, barriers):
   /// the kernel interpreter runs them in lockstep (the function's moec.warpgroup).
   bool warpgroup = false;
@@ -967,6 +969,20 @@ template <typename Linear> Linear linearShape(const MatVec &m) {
 struct WgmmaLinear {
   int64_t n = 0, k = 0, xCols = 0, yCols = 0;
   WeightAccess weight;
+  /// Where the operands are (a linear step's: x ptrs[0], y ptrs[1], W ptrs[2], its
+  /// scale ptrs[3], the first tensor map, codes at the start of each scratch row);
+  /// an MLP's products chain two GEMMs through scratch.
+  int64_t xOffset = 0, yOffset = 0; ///< floats into each row of x, y
+  int64_t rowBytes = 0;             ///< scratch bytes per token (0: regionBytes())
+  int64_t codesOffset = 0;          ///< bytes into a scratch row: the codes, then the scales
+  unsigned mapIndex = 0;            ///< which of the step's tensor maps is W's
+  /// The quantize kernel: rows per token (routed experts: one per choice), each
+  /// subStrideBytes after the last in x (as floats) and in scratch.
+  int64_t subRows = 1, subStrideBytes = 0;
+  std::function<std::array<Value, 4>(KernelEmitter &, const KernelArgs &)> pick =
+      [](KernelEmitter &, const KernelArgs &a) -> std::array<Value, 4> {
+    return {a.ptrs[0], a.ptrs[1], a.ptrs[2], a.ptrs[3]};
+  };
 
   static constexpr int64_t kTileTokens = 64, kTileOutputs = 64, kBlockK = 128;
   static constexpr int64_t kSlice = 16;     ///< bytes of K per core matrix row
@@ -987,10 +1003,12 @@ struct WgmmaLinear {
   }
 
   int64_t blocks() const { return (k + kBlockK - 1) / kBlockK; }
-  /// Scratch per token: the codes of every whole block (zeros past K), then the
-  /// scales, padded to 16 bytes.
+  /// A token's quantized input: the codes of every whole block (zeros past K), then
+  /// the scales, padded to 16 bytes.
   int64_t codesBytes() const { return blocks() * kBlockK; }
-  int64_t scratchPerToken() const { return codesBytes() + 4 * ((blocks() + 3) / 4 * 4); }
+  int64_t regionBytes() const { return codesBytes() + 4 * ((blocks() + 3) / 4 * 4); }
+  /// Scratch bytes between tokens.
+  int64_t scratchPerToken() const { return rowBytes ? rowBytes : regionBytes(); }
 
   std::string key() const {
     return llvm::formatv("{0}_n{1}k{2}_x{3}_y{4}", weight.key(), n, k, xCols, yCols);
@@ -1005,11 +1023,11 @@ struct WgmmaLinear {
     return arith::OrIOp::create(e.b, start, e.c64(fixed));
   }
 
-  /// The two kernels, in launch order.
-  std::vector<KernelSpec> specs(const std::string &key, unsigned numPointers) const {
+  /// The quantize kernel: a token per block x, 8 blocks of K per block y.
+  KernelSpec quantizeSpec(const std::string &name, unsigned numPointers) const {
     WgmmaLinear self = *this;
     KernelSpec quantize;
-    quantize.name = "moec_linear_actquant_" + key;
+    quantize.name = name;
     quantize.numPointers = numPointers;
     quantize.scratchPerToken = uint64_t(scratchPerToken());
     quantize.block = unsigned(kWarpsPerBlock * kWarp);
@@ -1017,8 +1035,18 @@ struct WgmmaLinear {
     quantize.tokensPerBlock = 1;
     quantize.minTokens = kMinTokens;
     quantize.body = [self](KernelEmitter &e, const KernelArgs &a) { self.emitQuantize(e, a); };
+    return quantize;
+  }
+
+  /// The two kernels, in launch order: `quantName` quantizes, `gemmName` multiplies;
+  /// the step has `numMaps` FP8 weights (tensor maps).
+  std::vector<KernelSpec> specs(const std::string &quantName, const std::string &gemmName,
+                                unsigned numPointers, unsigned numMaps = 1) const {
+    WgmmaLinear self = *this;
+    KernelSpec quantize = quantizeSpec(quantName, numPointers);
     KernelSpec gemm;
-    gemm.name = "moec_linear_wgmma_" + key;
+    gemm.name = gemmName;
+    gemm.numTensorMaps = numMaps;
     gemm.numPointers = numPointers;
     gemm.scratchPerToken = uint64_t(scratchPerToken());
     gemm.block = unsigned(kThreads);
@@ -1033,16 +1061,19 @@ struct WgmmaLinear {
 
   /// Token blockIdx.x, blocks 8 blockIdx.y + warp: codes and scale into scratch.
   void emitQuantize(KernelEmitter &e, const KernelArgs &a) const {
-    Value x = a.ptrs[0];
+    Value x = pick(e, a)[0];
     Value t = e.blockId(gpu::Dimension::x);
     Value tid = e.threadId();
     Value lane = e.remu(tid, kWarp);
     Value kb = e.add(e.mul(e.blockId(gpu::Dimension::y), kWarpsPerBlock), e.divu(tid, kWarp));
+    e.loop(e.c64(0), e.c64(subRows), e.c64(1), [&](Value sub) {
+    Value xRow = e.add(e.add(e.mul(t, xCols), xOffset), e.mul(sub, subStrideBytes / 4));
+    Value row = e.add(e.add(e.mul(t, scratchPerToken()), codesOffset), e.mul(sub, subStrideBytes));
     e.when(e.ult(kb, e.c64(blocks())), [&] {
       SmallVector<Value> xv;
       for (int64_t j = 0; j < 4; ++j) {
         Value col = e.add(e.add(e.mul(kb, kBlockK), e.mul(lane, 4)), j);
-        Value v = e.load(e.f32, x, e.add(e.mul(t, xCols), e.minu(col, e.c64(k - 1))));
+        Value v = e.load(e.f32, x, e.add(xRow, e.minu(col, e.c64(k - 1))));
         v = e.select(e.ult(col, e.c64(k)), v, e.cf(0.0f));
         xv.push_back(v);
       }
@@ -1060,33 +1091,34 @@ struct WgmmaLinear {
                          : arith::OrIOp::create(e.b, word,
                                                 arith::ShLIOp::create(e.b, wide, e.c32(16)));
       }
-      Value row = e.mul(t, scratchPerToken());
       // The row's codes as 32-bit words: word (row + kb*128 + 4*lane) / 4.
       e.store(word, a.scratch, e.divu(e.add(row, e.add(e.mul(kb, kBlockK), e.mul(lane, 4))), 4));
       e.when(e.ieq(lane, e.c64(0)), [&] {
         e.store(sa, a.scratch, e.divu(e.add(row, e.add(e.mul(kb, 4), codesBytes())), 4));
       });
     });
+    });
   }
 
+  /// How the 64 rows of a tile map to memory.
+  struct TileRows {
+    /// Row r (0..63): whether it holds a product row, and the byte offset in scratch
+    /// of its codes (then scales); for a row that does not, any valid row's offset.
+    std::function<std::pair<Value, Value>(KernelEmitter &, Value r)> source;
+    /// The float index into y of row r's first output column (rows that hold one).
+    std::function<Value(KernelEmitter &, Value r)> out;
+  };
+
+  /// The linear step's GEMM: tile (blockIdx.x, blockIdx.y) of the tokens x outputs,
+  /// W by TMA from the step's tensor map.
   void emitGemm(KernelEmitter &e, const KernelArgs &a) const {
     MLIRContext *ctx = e.b.getContext();
-    Value y = a.ptrs[1], scale = a.ptrs[3];
+    std::array<Value, 4> p = pick(e, a);
     // TMA takes the tensor map by its generic address.
     Value map = LLVM::AddrSpaceCastOp::create(e.b, LLVM::LLVMPointerType::get(ctx, 0),
-                                              a.tensorMap);
-    Value tokens = a.tokens;
+                                              a.tensorMaps[mapIndex]);
     Value smem = e.sharedMemory(kShared);
-    Value tid = e.threadId();
-    Value warp = e.divu(tid, kWarp), lane = e.remu(tid, kWarp);
-    Value m0 = e.mul(e.blockId(gpu::Dimension::x), kTileTokens);
-    Value n0 = e.mul(e.blockId(gpu::Dimension::y), kTileOutputs);
-    Value first = e.ieq(tid, e.c64(0));
-    Value lastToken = e.add(tokens, e.c64(-1));
-    auto toI32 = [&](Value v) { return arith::TruncIOp::create(e.b, e.i32, v); };
-    auto barrierAt = [&](Value stage) { return e.sharedAt(smem, e.add(e.mul(stage, 8), kBarriers)); };
-
-    e.when(first, [&] {
+    e.when(e.ieq(e.threadId(), e.c64(0)), [&] {
       for (int64_t st = 0; st < 2; ++st)
         NVVM::MBarrierInitOp::create(e.b, e.sharedAt(smem, kBarriers + 8 * st), e.c32(1),
                                      Value());
@@ -1100,6 +1132,34 @@ struct WgmmaLinear {
                                         NVVM::ProxyKind::GENERIC, NVVM::ProxyKind::TENSORMAP);
     });
     e.barrier();
+    Value tokens = a.tokens;
+    Value m0 = e.mul(e.blockId(gpu::Dimension::x), kTileTokens);
+    Value lastToken = e.add(tokens, e.c64(-1));
+    TileRows rows;
+    rows.source = [&](KernelEmitter &e, Value r) {
+      Value t = e.add(m0, r);
+      return std::make_pair(
+          e.ult(t, tokens), e.add(e.mul(e.minu(t, lastToken), scratchPerToken()), codesOffset));
+    };
+    rows.out = [&](KernelEmitter &e, Value r) {
+      return e.add(e.mul(e.add(m0, r), yCols), yOffset);
+    };
+    emitTile(e, a, smem, e.mul(e.blockId(gpu::Dimension::y), kTileOutputs), p[2], p[3], map,
+             p[1], rows);
+  }
+
+  /// One 64 x 64 tile of outputs n0.. for the rows `rows`: W's FP8 tile of each
+  /// 128-wide block of K by TMA from `map` (double-buffered; the caller initialised
+  /// the two mbarriers), or, when `map` is null, copied by the threads with the
+  /// codes (one stage); `scale` is W's block scales.
+  void emitTile(KernelEmitter &e, const KernelArgs &a, Value smem, Value n0, Value w,
+                Value scale, Value map, Value y, const TileRows &rows) const {
+    MLIRContext *ctx = e.b.getContext();
+    Value tid = e.threadId();
+    Value warp = e.divu(tid, kWarp), lane = e.remu(tid, kWarp);
+    Value first = e.ieq(tid, e.c64(0));
+    auto toI32 = [&](Value v) { return arith::TruncIOp::create(e.b, e.i32, v); };
+    auto barrierAt = [&](Value stage) { return e.sharedAt(smem, e.add(e.mul(stage, 8), kBarriers)); };
 
     // Thread 0: the weight tile of block kb into stage kb % 2, eight 16 x 64 boxes.
     auto issue = [&](Value kb) {
@@ -1120,44 +1180,63 @@ struct WgmmaLinear {
             NVVM::TMALoadModeAttr(), e.b.getBoolAttr(false), NVVM::CTAGroupKindAttr(), Value());
       }
     };
-    e.when(first, [&] { issue(e.c64(0)); });
+    if (map)
+      e.when(first, [&] { issue(e.c64(0)); });
 
     Type acc32 = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(32, e.f32));
     SmallVector<Value> zeros(32, e.cf(0.0f));
     Value r0 = e.add(e.mul(warp, 16), e.divu(lane, 4)); // the fragment's rows r0, r0 + 8
-    // Scale rows of the fragment's two tokens (clamped: rows past T are not stored).
-    Value scaleRow0 = e.mul(e.minu(e.add(m0, r0), lastToken), scratchPerToken());
-    Value scaleRow1 = e.mul(e.minu(e.add(e.add(m0, r0), 8), lastToken), scratchPerToken());
+    // The scales' rows of the fragment's two rows, and the rows this thread copies
+    // codes from: 8-byte word q = tid + 128 i is row q / 16 = tid / 16 + 8 i.
+    Value scaleRow0 = rows.source(e, r0).second;
+    Value scaleRow1 = rows.source(e, e.add(r0, 8)).second;
+    SmallVector<std::pair<Value, Value>> copyRows;
+    for (int64_t i = 0; i < kTileBytes / 8 / kThreads; ++i)
+      copyRows.push_back(rows.source(e, e.add(e.divu(tid, 16), i * (kThreads / 16))));
+    // Where word q lands in a tile: 16-byte slice chunk / 2 (kSliceBytes each), row
+    // `row`'s 16 bytes of it, the half chunk % 2.
+    auto canonical = [&](Value row, Value chunk) {
+      return e.add(e.add(e.mul(e.divu(chunk, 2), kSliceBytes), e.mul(row, 16)),
+                   e.mul(e.remu(chunk, 2), 8));
+    };
     SmallVector<Value> acc = e.loop(
         e.c64(0), e.c64(blocks()), e.c64(1), zeros, [&](Value kb, ValueRange sums) {
-          Value stage = e.remu(kb, 2);
+          Value stage = map ? e.remu(kb, 2) : e.c64(0);
           Value parity = toI32(e.remu(e.divu(kb, 2), 2));
-          e.when(arith::AndIOp::create(e.b, first, e.ult(e.add(kb, 1), e.c64(blocks()))),
-                 [&] { issue(e.add(kb, 1)); });
+          if (map)
+            e.when(arith::AndIOp::create(e.b, first, e.ult(e.add(kb, 1), e.c64(blocks()))),
+                   [&] { issue(e.add(kb, 1)); });
 
           // The block's codes, 64 rows x 128 bytes, 8 bytes per load: thread tid
           // takes words tid + 128 i; word q is row q / 16, bytes 8 (q % 16) ...
           for (int64_t i = 0; i < kTileBytes / 8 / kThreads; ++i) {
             Value q = e.add(tid, i * kThreads);
             Value row = e.divu(q, 16), chunk = e.remu(q, 16);
-            Value t = e.add(m0, row);
-            Value from = e.add(e.add(e.mul(e.minu(t, lastToken), scratchPerToken()),
-                                     e.mul(kb, kBlockK)),
-                               e.mul(chunk, 8));
+            auto [valid, rowStart] = copyRows[size_t(i)];
+            Value from = e.add(e.add(rowStart, e.mul(kb, kBlockK)), e.mul(chunk, 8));
             // Scratch rows are 16-byte aligned (scratchPerToken): 8-byte loads.
             Value word = LLVM::LoadOp::create(e.b, e.i64, e.addr(e.i64, a.scratch, e.divu(from, 8)),
                                               /*alignment=*/8);
-            Value v = e.select(e.ult(t, tokens), word, e.c64(0));
-            Value to = e.add(e.add(e.mul(e.divu(chunk, 2), kSliceBytes), e.mul(e.divu(row, 8), 128)),
-                             e.add(e.mul(e.remu(row, 8), 16), e.mul(e.remu(chunk, 2), 8)));
-            LLVM::StoreOp::create(e.b, v, e.sharedAt(smem, e.add(to, kA)));
+            Value v = e.select(valid, word, e.c64(0));
+            LLVM::StoreOp::create(e.b, v, e.sharedAt(smem, e.add(canonical(row, chunk), kA)));
+            if (!map) {
+              // W's tile: rows n0 + row, bytes kb*128 + 8 chunk (zeros past N or K).
+              Value wr = e.add(n0, row), col = e.add(e.mul(kb, kBlockK), e.mul(chunk, 8));
+              Value inside = arith::AndIOp::create(e.b, e.ult(wr, e.c64(n)), e.ult(col, e.c64(k)));
+              Value at = e.add(e.mul(e.minu(wr, e.c64(n - 1)), k), e.minu(col, e.c64(k - 8)));
+              Value ww = LLVM::LoadOp::create(e.b, e.i64, e.addr(e.i64, w, e.divu(at, 8)),
+                                              /*alignment=*/8);
+              LLVM::StoreOp::create(e.b, e.select(inside, ww, e.c64(0)),
+                                    e.sharedAt(smem, e.add(canonical(row, chunk), kB)));
+            }
           }
           // The generic-proxy writes above, visible to wgmma's async proxy.
           NVVM::FenceProxyOp::create(
               e.b, NVVM::ProxyKindAttr::get(ctx, NVVM::ProxyKind::async_shared),
               NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
           e.barrier();
-          e.waitParity(barrierAt(stage), parity);
+          if (map)
+            e.waitParity(barrierAt(stage), parity);
 
           NVVM::WgmmaFenceAlignedOp::create(e.b);
           Value d = LLVM::UndefOp::create(e.b, acc32);
@@ -1219,13 +1298,19 @@ struct WgmmaLinear {
 
     // Fragment j of lane l: row r0 (+8 for j % 4 >= 2), column 8 (j / 4) + 2 (l % 4) + j % 2.
     Value colInQuad = e.mul(e.remu(lane, 4), 2);
+    std::array<std::pair<Value, Value>, 2> outRows;
+    for (int64_t h = 0; h < 2; ++h) {
+      Value r = e.add(r0, 8 * h);
+      outRows[size_t(h)] = {rows.source(e, r).first, rows.out(e, r)};
+    }
     for (int64_t j = 0; j < 32; ++j) {
-      Value t = e.add(e.add(m0, r0), j % 4 < 2 ? 0 : 8);
+      auto [valid, start] = outRows[j % 4 < 2 ? 0 : 1];
       Value col = e.add(e.add(n0, colInQuad), 8 * (j / 4) + j % 2);
-      e.when(arith::AndIOp::create(e.b, e.ult(t, tokens), e.ult(col, e.c64(n))),
-             [&] { e.store(acc[size_t(j)], y, e.add(e.mul(t, yCols), col)); });
+      e.when(arith::AndIOp::create(e.b, valid, e.ult(col, e.c64(n))),
+             [&] { e.store(acc[size_t(j)], y, e.add(start, col)); });
     }
   }
+
 };
 
 
@@ -1604,7 +1689,8 @@ llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec>
     // Prefill batches on the FP8 tensor cores, smaller ones as matrix-vector products.
     WgmmaLinear gemm = linearShape<WgmmaLinear>(m);
     matVec(WgmmaLinear::kMinTokens - 1);
-    for (KernelSpec &spec : gemm.specs(gemm.key(), 4))
+    for (KernelSpec &spec :
+         gemm.specs("moec_linear_actquant_" + gemm.key(), "moec_linear_wgmma_" + gemm.key(), 4))
       out->push_back(std::move(spec));
     return llvm::Error::success();
   }
@@ -2085,6 +2171,57 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
     // Weights: [gate, up, down] or [gate_up, down]; pointers x, out, then weights.
     unsigned gateP = weightPointer(step, 0), downP = weightPointer(step, perExpert - 1);
     unsigned upP = fused ? gateP : weightPointer(step, 1);
+    // FP8 weights and FP8 activations on sm_90a (DeepSeek's FP8 GEMM): batches from
+    // 16 tokens run both products on the FP8 tensor cores, the wgmma GEMM of the
+    // linear steps chained through scratch: x quantized, the gate_up products, silu(g)
+    // * u, h quantized, out = h W_down^T. Smaller batches: the kernels further below.
+    // A scratch row: x's codes and scales | the 2I products | h (I) | h's codes and
+    // scales.
+    std::vector<KernelSpec> tensorCores;
+    if (fused && sm90 && acts == Acts::Fp8) {
+      MatVec gu, dn;
+      gu.n = 2 * I, gu.k = D, gu.xCols = D, gu.yCols = 2 * I, gu.weight = wa[0], gu.acts = acts;
+      dn.n = D, dn.k = I, dn.xCols = I, dn.yCols = D, dn.weight = wa[1], dn.acts = acts;
+      if (WgmmaLinear::applies(gu, sm90) && WgmmaLinear::applies(dn, sm90)) {
+        WgmmaLinear g1 = linearShape<WgmmaLinear>(gu), g2 = linearShape<WgmmaLinear>(dn);
+        const int64_t pOff = g1.regionBytes(), hOff = pOff + 8 * I, qOff = hOff + 4 * I;
+        const int64_t row = qOff + g2.regionBytes();
+        g1.rowBytes = g2.rowBytes = row;
+        g1.yCols = row / 4;
+        g1.yOffset = pOff / 4;
+        g1.pick = [gateP](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
+          return {k.ptrs[0], k.scratch, k.ptrs[gateP], k.ptrs[gateP + 1]};
+        };
+        g2.xCols = row / 4;
+        g2.xOffset = hOff / 4;
+        g2.codesOffset = qOff;
+        g2.mapIndex = 1;
+        g2.pick = [downP](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
+          return {k.scratch, k.ptrs[1], k.ptrs[downP], k.ptrs[downP + 1]};
+        };
+        for (KernelSpec &spec : g1.specs(key + "_gate_up_actquant", key + "_gate_up_wgmma",
+                                         pointers, /*numMaps=*/2))
+          tensorCores.push_back(std::move(spec));
+        KernelSpec silu = perToken(key + "_silu_wgmma", pointers, 0, uint64_t(row), false,
+                                   [=](KernelEmitter &e, const KernelArgs &k, Value t) {
+                                     Value base = e.mul(t, row / 4);
+                                     e.loop(e.threadId(), e.c64(I), e.c64(256), [&](Value i) {
+                                       auto [gr, ur] = gateUpRows(e, i, I, unit);
+                                       Value products = e.add(base, pOff / 4);
+                                       Value g = e.load(e.f32, k.scratch, e.add(products, gr));
+                                       Value u = e.load(e.f32, k.scratch, e.add(products, ur));
+                                       e.store(e.fmul(e.silu(g), u), k.scratch,
+                                               e.add(e.add(base, hOff / 4), i));
+                                     });
+                                   });
+        silu.minTokens = WgmmaLinear::kMinTokens;
+        tensorCores.push_back(std::move(silu));
+        for (KernelSpec &spec : g2.specs(key + "_down_actquant", key + "_down_wgmma", pointers,
+                                         /*numMaps=*/2))
+          tensorCores.push_back(std::move(spec));
+      }
+    }
+    const unsigned below = tensorCores.empty() ? 0 : WgmmaLinear::kMinTokens - 1;
     // Scratch per token: the 2I products, then the I activations h (fused) or
     // h in place of the gate products (unfused).
     int64_t S = fused ? 3 * I : 2 * I, hOffset = fused ? 2 * I : 0;
@@ -2104,6 +2241,7 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
                               return {k.ptrs[0], k.scratch, k.ptrs[ptr],
                                       w.fp8() ? k.ptrs[ptr + 1] : k.ptrs[ptr]};
                             }));
+      out->back().maxTokens = below;
     };
     if (fused) {
       products(2 * I, 0, wa[0], gateP, "_gate_up");
@@ -2128,6 +2266,7 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
                                         e.add(e.add(base, hOffset), i));
                               });
                             }));
+    out->back().maxTokens = below;
     MatVec m;
     m.n = D;
     m.k = I;
@@ -2142,6 +2281,9 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
                             return {k.scratch, k.ptrs[1], k.ptrs[downP],
                                     dw.fp8() ? k.ptrs[downP + 1] : k.ptrs[downP]};
                           }));
+    out->back().maxTokens = below;
+    for (KernelSpec &spec : tensorCores)
+      out->push_back(std::move(spec));
     return llvm::Error::success();
   }
 
@@ -2497,12 +2639,12 @@ llvm::Expected<StepKernelModule> buildStepKernels(MLIRContext &ctx, const plan::
 
       // (pointers..., (state, rows)..., [scratch,] i32 T)
       SmallVector<Type> args(spec.numPointers, ptrType);
+      if (!spec.tmaBox.empty()) // one tensor map per FP8 weight of the step
+        args.append(spec.numTensorMaps, ptrType);
       for (unsigned i = 0; i < spec.numStates; ++i) {
         args.push_back(ptrType);
         args.push_back(b.getI64Type());
       }
-      if (!spec.tmaBox.empty())
-        args.push_back(ptrType); // the FP8 weight's tensor map (one weight)
       if (spec.scratchPerToken)
         args.push_back(ptrType);
       args.push_back(b.getI32Type());
@@ -2523,7 +2665,8 @@ llvm::Expected<StepKernelModule> buildStepKernels(MLIRContext &ctx, const plan::
       for (; next < spec.numPointers; ++next)
         kargs.ptrs.push_back(body.getArgument(next));
       if (!spec.tmaBox.empty())
-        kargs.tensorMap = body.getArgument(next++);
+        for (unsigned i = 0; i < spec.numTensorMaps; ++i)
+          kargs.tensorMaps.push_back(body.getArgument(next++));
       for (unsigned i = 0; i < 2 * spec.numStates; ++i)
         kargs.states.push_back(body.getArgument(next++));
       if (spec.scratchPerToken)

@@ -91,19 +91,36 @@ Error detail::addKernelModules(plan::PlanT &plan, ArrayRef<std::string> chips,
       line += ", no cubin (ptxas not found: set CUDA_HOME or put ptxas on PATH; the "
               "driver will JIT-compile the PTX)";
     }
-    // Steps whose prefill runs on the FP8 tensor cores (the TMA kernels).
-    std::set<int32_t> gemmSteps;
+    // Steps whose prefill runs on the FP8 tensor cores: the TMA kernels, and the
+    // routed experts' grouped GEMM (its weights copied by the threads).
+    std::set<int32_t> gemmLinears, gemmMlps, gemmExperts;
     uint32_t gemmFrom = 0;
-    for (const auto &entry : module->kernels)
-      if (!entry->tma_box.empty()) {
-        gemmSteps.insert(entry->step);
-        gemmFrom = entry->min_tokens;
-      }
-    if (!gemmSteps.empty())
-      line += formatv("; {0} linear step(s) on the FP8 tensor cores from {1} tokens "
-                      "(wgmma, TMA)",
-                      gemmSteps.size(), gemmFrom)
+    for (const auto &entry : module->kernels) {
+      bool grouped = StringRef(entry->name).ends_with("_grouped_down_wgmma");
+      if (entry->tma_box.empty() && !grouped)
+        continue;
+      bool linear = plan.steps[size_t(entry->step)]->kind == plan::StepKind::Linear;
+      (grouped ? gemmExperts : linear ? gemmLinears : gemmMlps).insert(entry->step);
+      gemmFrom = entry->min_tokens;
+    }
+    if (!gemmLinears.empty() || !gemmMlps.empty() || !gemmExperts.empty()) {
+      SmallVector<std::string> kinds;
+      if (!gemmLinears.empty())
+        kinds.push_back(formatv("{0} linear", gemmLinears.size()).str());
+      if (!gemmMlps.empty())
+        kinds.push_back(formatv("{0} MLP", gemmMlps.size()).str());
+      if (!gemmExperts.empty())
+        kinds.push_back(formatv("{0} routed-expert", gemmExperts.size()).str());
+      std::string list = kinds.front();
+      for (size_t i = 1; i < kinds.size(); ++i)
+        list += (i + 1 == kinds.size() ? " and " : ", ") + kinds[i];
+      line += formatv("; {0} step(s) on the FP8 tensor cores from {1} tokens (wgmma{2})", list,
+                      gemmFrom,
+                      gemmExperts.empty()                          ? ", TMA"
+                      : gemmLinears.empty() && gemmMlps.empty() ? ""
+                                                                : "; TMA for the dense weights")
                   .str();
+    }
     if (!generated->uncovered.empty())
       line += "; no kernel yet for " + describeUncovered(plan, generated->uncovered);
     if (lines)
