@@ -23,6 +23,7 @@ namespace {
 
 std::atomic<uint64_t> tmaLaunches{0};
 std::atomic<uint64_t> argmaxLaunches{0}; ///< greedy-decoding kernels interpreted
+std::atomic<uint64_t> groupedLaunches{0}; ///< the routed experts' grouped GEMM kernels
 
 struct EmulatedStep {
   uint32_t index = 0;
@@ -208,6 +209,8 @@ Status EmulatedGpuBackend::execute(Program &base, const Bindings &bindings) {
       KernelLaunch k = kernelLaunch(entry, r, int32_t(bindings.tokens));
       if (!entry.tma_box.empty())
         ++tmaLaunches;
+      if (entry.name.find("_grouped_") != std::string::npos)
+        ++groupedLaunches;
       if (llvm::Error err = ptx::interpretKernel(function, k.grid, k.block, k.args))
         return Status::error("%s: step %u: %s", label.c_str(), step.index,
                              llvm::toString(std::move(err)).c_str());
@@ -251,6 +254,7 @@ Status createSm80(const BackendOptions &, std::unique_ptr<Backend> *out) {
 
 uint64_t emulatedTmaLaunches() { return tmaLaunches.load(); }
 uint64_t emulatedArgmaxLaunches() { return argmaxLaunches.load(); }
+uint64_t emulatedGroupedLaunches() { return groupedLaunches.load(); }
 
 void registerEmulatedGpuBackends() {
   static std::once_flag once;

@@ -20,6 +20,9 @@ void registerEmulatedGpuBackends();
 /// Launches of TMA kernels (KernelEntry.tma_box: the wgmma GEMMs) since the
 /// process started, for tests that must see them run.
 uint64_t emulatedTmaLaunches();
+/// Launches of the routed experts' grouped-GEMM kernels (names with "_grouped_")
+/// since the process started.
+uint64_t emulatedGroupedLaunches();
 /// Launches of greedy-decoding kernels (KernelModule.argmax) since the process
 /// started.
 uint64_t emulatedArgmaxLaunches();

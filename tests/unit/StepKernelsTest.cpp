@@ -110,9 +110,15 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
       ASSERT_EQ(e.grid.size(), 3u);
       ASSERT_EQ(e.block.size(), 3u);
       EXPECT_EQ(e.grid[0], 1u) << "grid x is the token axis";
-      EXPECT_GE(e.tokens_per_block, 1u);
-      // The wgmma GEMMs: linear steps', and an MLP's two products (_gate_up_wgmma,
-      // _down_wgmma; its silu between them is _silu_wgmma, 256 threads, no TMA).
+      // The routed experts' grouped GEMM (FP8 activations, sm_90a, from 16 tokens):
+      // _grouped_route, a warp per expert (grid y, not the token axis), then x
+      // quantized, the gate_up GEMM, silu, h quantized, the down GEMM, the sum.
+      const bool grouped = e.name.find("_grouped_") != std::string::npos;
+      const bool route = grouped && e.name.find("_grouped_route") != std::string::npos;
+      EXPECT_EQ(e.tokens_per_block >= 1u, !route) << e.name;
+      // The wgmma GEMMs: linear steps', an MLP's two products (_gate_up_wgmma,
+      // _down_wgmma; its silu between them is _silu_wgmma, 256 threads, no TMA), and
+      // the routed experts' two (their weights copied by the threads: no TMA).
       const bool gemm = e.name.rfind("moec_linear_wgmma_", 0) == 0 ||
                         (e.name.find("_wgmma") != std::string::npos &&
                          e.name.find("_silu_wgmma") == std::string::npos);
@@ -123,9 +129,31 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
       EXPECT_TRUE(e.block[0] == 32 || e.block[0] == 256 || (gemm && e.block[0] == 128))
           << e.block[0];
       // TMA: a 16 x 64 box of the weight, and only for the GEMM.
-      const std::vector<uint32_t> box = gemm ? std::vector<uint32_t>{16, 64} : std::vector<uint32_t>();
+      const std::vector<uint32_t> box =
+          gemm && !grouped ? std::vector<uint32_t>{16, 64} : std::vector<uint32_t>();
       EXPECT_EQ(e.tma_box, box) << e.name;
       plan::StepKind kind = compiled.stepKinds[e.step];
+      if (grouped) {
+        EXPECT_EQ(kind, plan::StepKind::FusedMoeExperts) << e.name;
+        EXPECT_TRUE(GetParam().fp8Acts && m.chip == "sm_90a") << e.name;
+        EXPECT_EQ(e.min_tokens, 16u) << e.name;
+        EXPECT_EQ(e.max_tokens, 0u) << e.name;
+        if (route)
+          EXPECT_EQ(e.block[0], 32u) << e.name;
+        if (route)
+          EXPECT_GE(e.grid[1], 2u) << e.name << ": a block per expert";
+        // Every kernel of the step shares one scratch layout.
+        for (const plan::KernelEntryT &other : m.entries)
+          if (other.step == e.step && other.name.find("_grouped_") != std::string::npos)
+            EXPECT_EQ(other.scratch_bytes_per_token, e.scratch_bytes_per_token) << other.name;
+      }
+      if (kind == plan::StepKind::FusedMoeExperts && !grouped) {
+        // The per-token kernels take the batches below the grouped GEMM's, if any.
+        bool hasGrouped = false;
+        for (const plan::KernelEntryT &other : m.entries)
+          hasGrouped |= other.step == e.step && other.name.find("_grouped_") != std::string::npos;
+        EXPECT_EQ(e.max_tokens, hasGrouped ? 15u : 0u) << e.name;
+      }
       EXPECT_TRUE(moec::ptx::hasStepKernelGenerator(kind)) << moec::stepKindName(kind);
       if (kind == plan::StepKind::Linear || kind == plan::StepKind::HeadLinear) {
         // 16-token tiles on the tensor cores (bf16 activations), 64 in the wgmma
@@ -212,6 +240,14 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
           "mbarrier.try_wait.parity", "mbarrier.arrive.expect_tx", "wgmma.wait_group.sync.aligned",
           "fence.proxy.async.shared::cta"})
       EXPECT_EQ(m.ptx.find(instruction) != std::string::npos, hopperGemm) << instruction;
+    // ... and the trained model's routed experts (128-wide FP8 blocks, 256 x 128
+    // products) on the grouped GEMM.
+    size_t groupedKernels = 0;
+    for (const plan::KernelEntryT &e : m.entries)
+      groupedKernels += e.name.find("_grouped_") != std::string::npos;
+    if (GetParam().variant.rfind("poems", 0) == 0)
+      EXPECT_EQ(groupedKernels, hopperGemm ? 7u * 3u * 2u : 0u)
+          << "seven kernels for each of three MoE layers in prefill and decode";
   }
 }
 

@@ -350,6 +350,24 @@ public:
   Value warpSum(Value v) { return warpReduce(v, &KernelEmitter::fadd); }
   /// The largest of `v` over the 32 lanes of the warp (NaN if any is), in every lane.
   Value warpMax(Value v) { return warpReduce(v, &KernelEmitter::fmax); }
+  /// Over the 32 lanes of a warp (its threads 0..31 all here) of i64 `v` (each
+  /// below 2^31 in all): the sum over the lanes before this one, and over all.
+  /// A butterfly: after offset o, `total` spans the lane's aligned group of 2o lanes
+  /// and `prefix` the lanes of that group before it.
+  std::pair<Value, Value> warpScan(Value v) {
+    Value all = c32(-1), clamp = c32(31);
+    Value lane = remu(threadId(), 32);
+    Value total = arith::TruncIOp::create(b, i32, v), prefix = c32(0);
+    for (int32_t offset = 1; offset <= 16; offset *= 2) {
+      Value other = NVVM::ShflOp::create(b, i32, all, total, c32(offset), clamp,
+                                         NVVM::ShflKind::bfly, UnitAttr());
+      Value upper = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
+                                          arith::AndIOp::create(b, lane, c64(offset)), c64(0));
+      prefix = select(upper, add(prefix, other), prefix);
+      total = add(total, other);
+    }
+    return {toI64(prefix), toI64(total)};
+  }
   /// The FP8 activation scale of a 128-column block whose values the warp's lanes
   /// hold (`values`, this lane's): max(amax, 1e-4) / 448 (spec section 3).
   Value activationScale(ArrayRef<Value> values) {
@@ -995,6 +1013,21 @@ struct WgmmaLinear {
   static constexpr int64_t kBarriers = kB + 2 * kTileBytes;
   static constexpr int64_t kShared = kBarriers + 16;
 
+  /// Routed experts (a grouped GEMM): the rows are the (token, choice) pairs of the
+  /// routing, grouped by expert (route lists, below); tiles of 64 pairs of one expert
+  /// are numbered expert by expert, and block x takes tiles x, x + gridDim.x, ...
+  /// (at most ceil(T K / 64) + E of them). `expertCount(e, ex)` gives (first list
+  /// entry, pairs) of expert ex, `pairOf(e, q)` the pair (token t, choice k) of list
+  /// entry q, `codesOf` / `outOf` where that pair's codes are and its output row
+  /// starts (float index into scratch), `weightOf` the expert's (W, scales).
+  struct Grouped {
+    int64_t experts = 0, topK = 0, tokensPerBlock = 1;
+    std::function<std::pair<Value, Value>(KernelEmitter &, Value ex)> expertCount;
+    std::function<std::pair<Value, Value>(KernelEmitter &, Value q)> pairOf;
+    std::function<Value(KernelEmitter &, Value t, Value k)> codesOf, outOf;
+    std::function<std::pair<Value, Value>(KernelEmitter &, const KernelArgs &, Value ex)> weightOf;
+  };
+
   static bool applies(const MatVec &m, bool sm90) {
     return sm90 && m.acts == Acts::Fp8 && m.weight.fp8() && m.heads == 1 && !m.transpose &&
            m.xStride == 0 && m.xOffset == 0 && m.rowOffset == 0 && m.yOffset == 0 &&
@@ -1036,6 +1069,27 @@ struct WgmmaLinear {
     quantize.minTokens = kMinTokens;
     quantize.body = [self](KernelEmitter &e, const KernelArgs &a) { self.emitQuantize(e, a); };
     return quantize;
+  }
+
+  /// The grouped GEMM of routed experts (emitGrouped, W copied by the threads: no
+  /// tensor maps); `grouped` describes the rows, given the kernel's arguments.
+  KernelSpec groupedSpec(const std::string &name, unsigned numPointers, int64_t tokensPerBlock,
+                         std::function<Grouped(const KernelArgs &)> grouped) const {
+    WgmmaLinear self = *this;
+    KernelSpec gemm;
+    gemm.name = name;
+    gemm.numPointers = numPointers;
+    gemm.weightTable = true;
+    gemm.scratchPerToken = uint64_t(scratchPerToken());
+    gemm.block = unsigned(kThreads);
+    gemm.gridY = unsigned((n + kTileOutputs - 1) / kTileOutputs);
+    gemm.tokensPerBlock = unsigned(tokensPerBlock);
+    gemm.minTokens = kMinTokens;
+    gemm.warpgroup = true;
+    gemm.body = [self, grouped](KernelEmitter &e, const KernelArgs &a) {
+      self.emitGrouped(e, a, grouped(a));
+    };
+    return gemm;
   }
 
   /// The two kernels, in launch order: `quantName` quantizes, `gemmName` multiplies;
@@ -1311,6 +1365,48 @@ struct WgmmaLinear {
     }
   }
 
+  /// Routed experts: see Grouped.
+  void emitGrouped(KernelEmitter &e, const KernelArgs &a, const Grouped &g) const {
+    Value smem = e.sharedMemory(kShared);
+    Value tokens = a.tokens;
+    Value gx = e.divu(e.add(tokens, g.tokensPerBlock - 1), g.tokensPerBlock);
+    Value bound = e.add(e.divu(e.add(e.mul(tokens, g.topK), kTileTokens - 1), kTileTokens),
+                        g.experts);
+    Value n0 = e.mul(e.blockId(gpu::Dimension::y), kTileOutputs);
+    e.loop(e.blockId(gpu::Dimension::x), bound, gx, [&](Value j) {
+      // Tile j: the expert whose tiles cover it (E when none: j is past the last).
+      SmallVector<Value> found = e.loop(
+          e.c64(0), e.c64(g.experts), e.c64(1), {e.c64(0), e.c64(g.experts), e.c64(0)},
+          [&](Value ex, ValueRange c) -> SmallVector<Value> {
+            Value count = g.expertCount(e, ex).second;
+            Value tiles = e.divu(e.add(count, kTileTokens - 1), kTileTokens);
+            Value hit = arith::AndIOp::create(
+                e.b, e.ult(c[0], e.add(j, 1)), e.ult(j, e.add(c[0], tiles)));
+            return {e.add(c[0], tiles), e.select(hit, ex, c[1]),
+                    e.select(hit, e.mul(e.sub(j, c[0]), kTileTokens), c[2])};
+          });
+      Value ex = found[1], m0 = found[2];
+      e.when(e.ult(ex, e.c64(g.experts)), [&] {
+        auto [start, count] = g.expertCount(e, ex);
+        Value last = e.add(count, e.c64(-1));
+        auto pair = [&](Value r) {
+          Value i = e.add(m0, r);
+          return std::make_pair(e.ult(i, count), g.pairOf(e, e.add(start, e.minu(i, last))));
+        };
+        TileRows rows;
+        rows.source = [&](KernelEmitter &e, Value r) {
+          auto [valid, tk] = pair(r);
+          return std::make_pair(valid, g.codesOf(e, tk.first, tk.second));
+        };
+        rows.out = [&](KernelEmitter &e, Value r) {
+          auto tk = pair(r).second;
+          return g.outOf(e, tk.first, tk.second);
+        };
+        auto [w, scale] = g.weightOf(e, a, ex);
+        emitTile(e, a, smem, n0, w, scale, Value(), a.scratch, rows);
+      });
+    });
+  }
 };
 
 
@@ -2313,6 +2409,167 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
     Value id = e.toI64(e.load(e.i32, idx, e.add(e.mul(t, K), k)));
     return e.minu(id, e.c64(E - 1)); // the router's ids are < E; never read past the table
   };
+  // FP8 weights and FP8 activations on sm_90a: batches from 16 tokens run on the FP8
+  // tensor cores as a grouped GEMM (tokens gathered per expert), seven kernels:
+  //   route      a warp per expert lists the (token, choice) pairs routed to it, in
+  //              pair order (t K + k), the lists one after another, expert by expert;
+  //   x quantized (1x128), the gate_up GEMM per expert into each pair's products,
+  //   silu(g) * u, h quantized per pair, the down GEMM per expert into each pair's
+  //   output row, and out[t] = sum over k of weight[t, k] * row(t, k), in k order.
+  // A token's scratch row: x's codes and scales | its K list entries (i32) | the
+  // first row only: (first entry, pairs) per expert | per choice k: a work area of
+  // max(3I, D) floats (the 2I products then h; later the D outputs) and h's codes
+  // and scales. Smaller batches: the two kernels below (each token reads its
+  // experts' weights).
+  std::vector<KernelSpec> grouped;
+  if (fused && sm90 && acts == Acts::Fp8 && K <= 64) {
+    MatVec gu, dn;
+    gu.n = 2 * I, gu.k = D, gu.xCols = D, gu.yCols = 2 * I, gu.weight = wa[0], gu.acts = acts;
+    dn.n = D, dn.k = I, dn.xCols = I, dn.yCols = D, dn.weight = wa[1], dn.acts = acts;
+    if (WgmmaLinear::applies(gu, sm90) && WgmmaLinear::applies(dn, sm90)) {
+      WgmmaLinear g1 = linearShape<WgmmaLinear>(gu), g2 = linearShape<WgmmaLinear>(dn);
+      auto align16 = [](int64_t v) { return (v + 15) / 16 * 16; };
+      const int64_t listOff = g1.regionBytes(), countsOff = listOff + align16(4 * K);
+      const int64_t pairBase = countsOff + align16(8 * E);
+      const int64_t work = std::max(3 * I, D); // floats
+      const int64_t hCodes = align16(4 * work), pairBytes = hCodes + g2.regionBytes();
+      const int64_t row = pairBase + K * pairBytes;
+      const int64_t tpb = std::max<int64_t>(1, WgmmaLinear::kTileTokens / K);
+      g1.rowBytes = g2.rowBytes = row;
+      g2.pick = [](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
+        return {k.scratch, k.scratch, k.scratch, k.scratch};
+      };
+      g2.xCols = row / 4;
+      g2.xOffset = pairBase / 4 + 2 * I;
+      g2.codesOffset = pairBase + hCodes;
+      g2.subRows = K;
+      g2.subStrideBytes = pairBytes;
+      // List entry q: token row q / K, slot q % K (i32 index into scratch).
+      auto listAt = [=](KernelEmitter &e, Value q) {
+        return e.add(e.add(e.mul(e.divu(q, K), row / 4), listOff / 4), e.remu(q, K));
+      };
+      // The float index of pair (t, k)'s work area.
+      auto workOf = [=](KernelEmitter &e, Value t, Value kk) {
+        return e.add(e.add(e.mul(t, row / 4), pairBase / 4), e.mul(kk, pairBytes / 4));
+      };
+      auto i32 = [](KernelEmitter &e, Value v) { return arith::TruncIOp::create(e.b, e.i32, v); };
+
+      KernelSpec route;
+      route.name = key + "_grouped_route";
+      route.numPointers = 5;
+      route.weightTable = true;
+      route.scratchPerToken = uint64_t(row);
+      route.block = kWarp;
+      route.tokensPerBlock = 0; // grid as stored: a block per expert
+      route.gridY = unsigned(E);
+      route.minTokens = WgmmaLinear::kMinTokens;
+      route.body = [=](KernelEmitter &e, const KernelArgs &k) {
+        Value ex = e.blockId(gpu::Dimension::y);
+        Value lane = e.threadId();
+        Value total = e.mul(k.tokens, K);
+        Value chunk = e.divu(e.add(total, kWarp - 1), kWarp);
+        Value lo = e.minu(e.mul(lane, chunk), total), hi = e.minu(e.add(lo, chunk), total);
+        auto idOf = [&](Value p) {
+          return e.minu(e.toI64(e.load(e.i32, k.ptrs[1], p)), e.c64(E - 1));
+        };
+        auto one = [&](Value c) { return e.select(c, e.c64(1), e.c64(0)); };
+        SmallVector<Value> counts =
+            e.loop(lo, hi, e.c64(1), {e.c64(0), e.c64(0)},
+                   [&](Value p, ValueRange c) -> SmallVector<Value> {
+                     Value id = idOf(p);
+                     return {e.add(c[0], one(e.ult(id, ex))), e.add(c[1], one(e.ieq(id, ex)))};
+                   });
+        Value first = e.warpScan(counts[0]).second;
+        auto [before, pairs] = e.warpScan(counts[1]);
+        e.loop(lo, hi, e.c64(1), {e.add(first, before)},
+               [&](Value p, ValueRange c) -> SmallVector<Value> {
+                 Value mine = e.ieq(idOf(p), ex);
+                 e.when(mine, [&] { e.store(i32(e, p), k.scratch, listAt(e, c[0])); });
+                 return {e.add(c[0], one(mine))};
+               });
+        e.when(e.ieq(lane, e.c64(0)), [&] {
+          Value at = e.add(e.mul(ex, 2), countsOff / 4);
+          e.store(i32(e, first), k.scratch, at);
+          e.store(i32(e, pairs), k.scratch, e.add(at, 1));
+        });
+      };
+      grouped.push_back(std::move(route));
+      grouped.push_back(g1.quantizeSpec(key + "_grouped_gate_up_actquant", 5));
+      grouped.back().weightTable = true;
+
+      // The rows of a grouped GEMM: list entries; `codes` gives where a pair's
+      // quantized input is (bytes into scratch).
+      auto rowsOf = [=](const KernelArgs &k, size_t role,
+                        std::function<Value(KernelEmitter &, Value, Value)> codes) {
+        WgmmaLinear::Grouped g;
+        g.experts = E;
+        g.topK = K;
+        g.tokensPerBlock = tpb;
+        Value scratch = k.scratch, table = k.ptrs[4];
+        g.expertCount = [=](KernelEmitter &e, Value ex) {
+          Value at = e.add(e.mul(ex, 2), countsOff / 4);
+          return std::make_pair(e.toI64(e.load(e.i32, scratch, at)),
+                                e.toI64(e.load(e.i32, scratch, e.add(at, 1))));
+        };
+        g.pairOf = [=](KernelEmitter &e, Value q) {
+          Value p = e.toI64(e.load(e.i32, scratch, listAt(e, q)));
+          return std::make_pair(e.divu(p, K), e.remu(p, K));
+        };
+        g.codesOf = codes;
+        g.outOf = workOf;
+        g.weightOf = [=](KernelEmitter &e, const KernelArgs &, Value ex) {
+          return weightOf(e, table, ex, role);
+        };
+        return g;
+      };
+      grouped.push_back(g1.groupedSpec(key + "_grouped_gate_up_wgmma", 5, tpb,
+                                       [=](const KernelArgs &k) {
+                                         return rowsOf(k, 0, [=](KernelEmitter &e, Value t, Value) {
+                                           return e.mul(t, row);
+                                         });
+                                       }));
+      KernelSpec silu = perToken(
+          key + "_grouped_silu", 5, 0, uint64_t(row), true,
+          [=](KernelEmitter &e, const KernelArgs &k, Value t) {
+            e.loop(e.threadId(), e.c64(K * I), e.c64(256), [&](Value item) {
+              Value base = workOf(e, t, e.divu(item, I));
+              Value i = e.remu(item, I);
+              auto [gr, ur] = gateUpRows(e, i, I, unit);
+              Value g = e.load(e.f32, k.scratch, e.add(base, gr));
+              Value u = e.load(e.f32, k.scratch, e.add(base, ur));
+              e.store(e.fmul(e.silu(g), u), k.scratch, e.add(e.add(base, 2 * I), i));
+            });
+          });
+      silu.minTokens = WgmmaLinear::kMinTokens;
+      grouped.push_back(std::move(silu));
+      grouped.push_back(g2.quantizeSpec(key + "_grouped_down_actquant", 5));
+      grouped.back().weightTable = true;
+      grouped.push_back(g2.groupedSpec(
+          key + "_grouped_down_wgmma", 5, tpb, [=](const KernelArgs &k) {
+            return rowsOf(k, perExpert - 1, [=](KernelEmitter &e, Value t, Value kk) {
+              return e.add(e.add(e.mul(t, row), pairBase + hCodes), e.mul(kk, pairBytes));
+            });
+          }));
+      KernelSpec combine = perToken(
+          key + "_grouped_combine", 5, 0, uint64_t(row), true,
+          [=](KernelEmitter &e, const KernelArgs &k, Value t) {
+            e.loop(e.threadId(), e.c64(D), e.c64(256), [&](Value d) {
+              Value total = e.loop(e.c64(0), e.c64(K), e.c64(1), {e.cf(0.0f)},
+                                   [&](Value kk, ValueRange c) -> SmallVector<Value> {
+                                     Value w = e.load(e.f32, k.ptrs[2], e.add(e.mul(t, K), kk));
+                                     Value y = e.load(e.f32, k.scratch,
+                                                      e.add(workOf(e, t, kk), d));
+                                     return {e.fma(w, y, c[0])};
+                                   })[0];
+              e.store(total, k.ptrs[3], e.add(e.mul(t, D), d));
+            });
+          });
+      combine.minTokens = WgmmaLinear::kMinTokens;
+      grouped.push_back(std::move(combine));
+    }
+  }
+  const unsigned fewer = grouped.empty() ? 0 : WgmmaLinear::kMinTokens - 1;
+
   // Phase 1: h[t, k, i] = silu(gate_e(x_t)[i]) * up_e(x_t)[i], a warp per (k, i).
   KernelSpec up;
   up.name = key + "_gate_up";
@@ -2382,6 +2639,10 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
     });
   };
   out->push_back(std::move(downSpec));
+  for (size_t i = out->size() - 2; i < out->size(); ++i)
+    (*out)[i].maxTokens = fewer;
+  for (KernelSpec &spec : grouped)
+    out->push_back(std::move(spec));
   return llvm::Error::success();
 }
 
