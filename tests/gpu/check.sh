@@ -14,8 +14,10 @@
 #  2. every golden variant, as it is and with --quantize=fp8 --activations=fp8: the
 #     prompt's logits and 16 greedy tokens on cuda vs the cpu backend (relative
 #     error <= 1e-3, 3e-2 with FP8 activations; tokens identical); with FP8
-#     activations the prompt is repeated to 40 tokens, so that on sm_90a the
-#     prefill runs the wgmma GEMM (TMA, mbarriers) and decode the other kernels;
+#     activations the prompt is repeated to 96 tokens, so that on sm_90a the
+#     prefill runs the wgmma GEMMs (TMA, mbarriers; the routed experts' grouped
+#     GEMM with more than 64 pairs for some experts of the trained model) and
+#     decode the other kernels;
 #  3. moec_gpu_bench: the generated kernels' speed against the device's copy
 #     bandwidth (decode GEMV, MLA decode), the FP8 peak and cuBLASLt's FP8 GEMM on
 #     the same shapes (opened with dlopen; DeepSeek's 1x128 / 128x128 block scales
@@ -44,9 +46,9 @@ compile_plans() {
   local moec=$1
   mkdir -p "$plans"
   for v in $variants; do
-    "$moec" compile "$(checkpoint "$v")" --weights=external --max-tokens 64 \
+    "$moec" compile "$(checkpoint "$v")" --weights=external --max-tokens 128 \
       --target=cpu,sm_90a,sm_80 --quiet -o "$plans/$v.plan" || return 1
-    "$moec" compile "$(checkpoint "$v")" --weights=external --max-tokens 64 \
+    "$moec" compile "$(checkpoint "$v")" --weights=external --max-tokens 128 \
       --quantize=fp8 --activations=fp8 \
       --target=cpu,sm_90a,sm_80 --quiet -o "$plans/$v.fp8acts.plan" || return 1
   done
@@ -121,11 +123,11 @@ for mode in $modes; do
     continue
   fi
   tokens=$(tr -dc '0-9,' < "tests/golden/data/$v/prompt.json" | sed 's/^,*//;s/,*$//')
-  # FP8 activations: the prompt repeated to 40 tokens, so that the prefill runs the
-  # linear steps as sm_90a's wgmma GEMM (16 tokens or more) and decode the
-  # matrix-vector kernels.
+  # FP8 activations: the prompt repeated to 96 tokens, so that the prefill runs the
+  # linear steps, MLPs and routed experts as sm_90a's wgmma GEMMs (16 tokens or
+  # more) and decode the matrix-vector kernels.
   if [ "$mode" = fp8acts ]; then
-    tokens=$(python3 -c 'import sys; t = sys.argv[1].split(","); print(",".join((t * 40)[:40]))' "$tokens")
+    tokens=$(python3 -c 'import sys; t = sys.argv[1].split(","); print(",".join((t * 96)[:96]))' "$tokens")
   fi
   "$build/bin/moec-run" "$plan" --device cpu --tokens "$tokens" --dump-logits "$tmp/cpu.npy" \
     > /dev/null 2> "$tmp/cpu.err"
