@@ -90,13 +90,19 @@ nlohmann::json readJson(const std::string &path) {
   return nlohmann::json::parse(in);
 }
 
+/// The larger of a running maximum and a new value; NaN once either is NaN (a
+/// plain std::max(worst, NaN) returns worst: a NaN result would pass every bound).
+double maxOrNan(double worst, double value) {
+  return std::isnan(worst) || std::isnan(value) ? NAN : std::max(worst, value);
+}
+
 /// Returns max|ours - ref| / max|ref| over the first `count` values of both
-/// (ref must not be all zeros).
+/// (ref must not be all zeros); NaN if a difference is.
 double relativeError(const Npy &ours, const Npy &ref, size_t count) {
   double maxRef = 0, maxDiff = 0;
   for (size_t j = 0; j < count; ++j) {
     maxRef = std::max(maxRef, std::fabs(double(ref.data[j])));
-    maxDiff = std::max(maxDiff, std::fabs(double(ours.data[j]) - ref.data[j]));
+    maxDiff = maxOrNan(maxDiff, std::fabs(double(ours.data[j]) - ref.data[j]));
   }
   EXPECT_GT(maxRef, 0.0);
   return maxDiff / std::max(maxRef, 1e-30);
@@ -514,7 +520,7 @@ TEST_P(Golden, Int8PlanMatchesTheNumpyEmulation) {
       int64_t best = 0, bestRef = 0;
       for (int64_t j = 0; j < vocab; ++j) {
         const double a = ours.data[r * vocab + j], b = ref.data[r * vocab + j];
-        worst = std::max(worst, std::fabs(a - b));
+        worst = maxOrNan(worst, std::fabs(a - b));
         best = a > ours.data[r * vocab + best] ? j : best;
         bestRef = b > ref.data[r * vocab + bestRef] ? j : bestRef;
       }
@@ -747,7 +753,7 @@ TEST_P(Golden, Fp8ActivationsPlanMatchesTheNumpyEmulation) {
     for (int64_t r = 0; r < rows; ++r) {
       double worst = 0;
       for (int64_t c = 0; c < vocab; ++c)
-        worst = std::max(worst, double(std::fabs(ours.data[size_t(r * vocab + c)] -
+        worst = maxOrNan(worst, double(std::fabs(ours.data[size_t(r * vocab + c)] -
                                                  emulated.data[size_t(r * vocab + c)])));
       close += worst <= 1e-4 * largest;
     }

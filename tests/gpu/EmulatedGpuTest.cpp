@@ -95,12 +95,20 @@ Outputs runPlan(const Plan &plan, const std::string &backend, const std::vector<
   return run;
 }
 
+/// The largest difference relative to the largest |want|; infinite where the sizes
+/// differ or a value is NaN or infinite on one side only (std::max would skip NaN).
 double relativeError(const std::vector<float> &want, const std::vector<float> &got) {
   double scale = 0, worst = 0;
   for (float v : want)
     scale = std::max(scale, double(std::fabs(v)));
-  for (size_t i = 0; i < want.size() && i < got.size(); ++i)
-    worst = std::max(worst, double(std::fabs(want[i] - got[i])));
+  for (size_t i = 0; i < want.size() && i < got.size(); ++i) {
+    if (want[i] == got[i])
+      continue;
+    const double d = std::fabs(double(want[i]) - double(got[i]));
+    if (!std::isfinite(d))
+      return INFINITY;
+    worst = std::max(worst, d);
+  }
   return want.size() == got.size() ? worst / (scale > 0 ? scale : 1) : INFINITY;
 }
 

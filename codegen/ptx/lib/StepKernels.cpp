@@ -2434,7 +2434,12 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
       const int64_t work = std::max(3 * I, D); // floats
       const int64_t hCodes = align16(4 * work), pairBytes = hCodes + g2.regionBytes();
       const int64_t row = pairBase + K * pairBytes;
-      const int64_t tpb = std::max<int64_t>(1, WgmmaLinear::kTileTokens / K);
+      // A block per token along x walks the tiles x, x + T, ...: T tokens make at
+      // most min(TK, E) + TK/64 tiles that hold pairs, so a small batch's tiles
+      // spread over T walkers (64 / K tokens per walker would leave 2 walkers for ~100
+      // tiles at T = 16 on DeepSeek-V3); in a large one the blocks past the last
+      // tile exit at once.
+      const int64_t tpb = 1;
       g1.rowBytes = g2.rowBytes = row;
       g2.pick = [](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
         return {k.scratch, k.scratch, k.scratch, k.scratch};
@@ -2467,25 +2472,39 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
         Value ex = e.blockId(gpu::Dimension::y);
         Value lane = e.threadId();
         Value total = e.mul(k.tokens, K);
-        Value chunk = e.divu(e.add(total, kWarp - 1), kWarp);
-        Value lo = e.minu(e.mul(lane, chunk), total), hi = e.minu(e.add(lo, chunk), total);
+        // Rounds of 32 consecutive pairs, a lane each (coalesced loads of the ids).
+        Value rounds = e.divu(e.add(total, kWarp - 1), kWarp);
         auto idOf = [&](Value p) {
-          return e.minu(e.toI64(e.load(e.i32, k.ptrs[1], p)), e.c64(E - 1));
+          Value id = e.toI64(e.load(e.i32, k.ptrs[1], e.minu(p, e.add(total, -1))));
+          return e.minu(id, e.c64(E - 1)); // the router's ids are < E; never past the table
         };
         auto one = [&](Value c) { return e.select(c, e.c64(1), e.c64(0)); };
-        SmallVector<Value> counts =
-            e.loop(lo, hi, e.c64(1), {e.c64(0), e.c64(0)},
-                   [&](Value p, ValueRange c) -> SmallVector<Value> {
-                     Value id = idOf(p);
-                     return {e.add(c[0], one(e.ult(id, ex))), e.add(c[1], one(e.ieq(id, ex)))};
-                   });
+        // This lane's pair of round r, its expert, and whether the pair exists.
+        auto round = [&](Value r) {
+          Value p = e.add(e.mul(r, kWarp), lane);
+          return std::make_tuple(p, idOf(p), e.ult(p, total));
+        };
+        auto both = [&](Value a, Value b) { return arith::AndIOp::create(e.b, a, b); };
+        SmallVector<Value> counts = e.loop(
+            e.c64(0), rounds, e.c64(1), {e.c64(0), e.c64(0)},
+            [&](Value r, ValueRange c) -> SmallVector<Value> {
+              auto [p, id, in] = round(r);
+              return {e.add(c[0], one(both(in, e.ult(id, ex)))),
+                      e.add(c[1], one(both(in, e.ieq(id, ex))))};
+            });
         Value first = e.warpScan(counts[0]).second;
-        auto [before, pairs] = e.warpScan(counts[1]);
-        e.loop(lo, hi, e.c64(1), {e.add(first, before)},
-               [&](Value p, ValueRange c) -> SmallVector<Value> {
-                 Value mine = e.ieq(idOf(p), ex);
-                 e.when(mine, [&] { e.store(i32(e, p), k.scratch, listAt(e, c[0])); });
-                 return {e.add(c[0], one(mine))};
+        Value pairs = e.warpScan(counts[1]).second;
+        // In pair order: each round's matches at the next places, in lane order (every
+        // lane runs every round: the scan needs the whole warp).
+        e.loop(e.c64(0), rounds, e.c64(1), {first},
+               [&](Value r, ValueRange c) -> SmallVector<Value> {
+                 auto [p, id, in] = round(r);
+                 Value mine = both(in, e.ieq(id, ex));
+                 auto [before, matches] = e.warpScan(one(mine));
+                 e.when(mine, [&] {
+                   e.store(i32(e, p), k.scratch, listAt(e, e.add(c[0], before)));
+                 });
+                 return {e.add(c[0], matches)};
                });
         e.when(e.ieq(lane, e.c64(0)), [&] {
           Value at = e.add(e.mul(ex, 2), countsOff / 4);
@@ -2511,8 +2530,11 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
           return std::make_pair(e.toI64(e.load(e.i32, scratch, at)),
                                 e.toI64(e.load(e.i32, scratch, e.add(at, 1))));
         };
+        Value tokens = k.tokens;
         g.pairOf = [=](KernelEmitter &e, Value q) {
-          Value p = e.toI64(e.load(e.i32, scratch, listAt(e, q)));
+          // (The route kernel wrote every entry; clamped, a stray one stays in bounds.)
+          Value p = e.minu(e.toI64(e.load(e.i32, scratch, listAt(e, q))),
+                           e.add(e.mul(tokens, K), -1));
           return std::make_pair(e.divu(p, K), e.remu(p, K));
         };
         g.codesOf = codes;
