@@ -189,7 +189,26 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
       EXPECT_EQ(e.max_tokens, split ? 16u : e.max_tokens) << e.name;
       if (split)
         EXPECT_EQ(e.grid[2], e.name.find("_split_") != std::string::npos ? 16u : 1u) << e.name;
-      bool phased = gemm || actQuant || split || kind == plan::StepKind::Router ||
+      // An RMSNorm right before a linear step's FP8 GEMM quantizes for it (from 16
+      // tokens, into the GEMM's scratch); that linear step has no quantize kernel.
+      const bool normQuant = e.name.find("_fp8q_") != std::string::npos;
+      if (normQuant) {
+        EXPECT_TRUE(kind == plan::StepKind::RmsNorm || kind == plan::StepKind::AddRmsNorm)
+            << e.name;
+        EXPECT_TRUE(GetParam().fp8Acts && m.chip == "sm_90a") << e.name;
+        EXPECT_EQ(e.min_tokens, 16u) << e.name;
+        bool plainBelow = false, gemmNext = false, quantNext = false;
+        for (const plan::KernelEntryT &other : m.entries) {
+          plainBelow |= other.step == e.step && other.max_tokens == 15;
+          if (other.step == e.step + 1) {
+            gemmNext |= other.name.rfind("moec_linear_wgmma_", 0) == 0;
+            quantNext |= other.name.find("actquant") != std::string::npos;
+          }
+        }
+        EXPECT_TRUE(plainBelow) << e.name << ": the plain norm takes up to 15 tokens";
+        EXPECT_TRUE(gemmNext && !quantNext) << e.name << ": the next step's GEMM, unquantized";
+      }
+      bool phased = gemm || actQuant || normQuant || split || kind == plan::StepKind::Router ||
                     kind == plan::StepKind::SwigluMlp ||
                     kind == plan::StepKind::FusedSwigluMlp ||
                     kind == plan::StepKind::MoeExperts ||
@@ -248,6 +267,10 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
     if (GetParam().variant.rfind("poems", 0) == 0)
       EXPECT_EQ(groupedKernels, hopperGemm ? 7u * 3u * 2u : 0u)
           << "seven kernels for each of three MoE layers in prefill and decode";
+    size_t normQuants = 0;
+    for (const plan::KernelEntryT &e : m.entries)
+      normQuants += e.name.find("_fp8q_") != std::string::npos;
+    EXPECT_EQ(normQuants > 0, hopperGemm) << "RMSNorms quantize for the GEMM after them";
   }
 }
 

@@ -45,6 +45,7 @@
 
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <limits>
 
 using namespace mlir;
@@ -1121,13 +1122,27 @@ struct WgmmaLinear {
     Value lane = e.remu(tid, kWarp);
     Value kb = e.add(e.mul(e.blockId(gpu::Dimension::y), kWarpsPerBlock), e.divu(tid, kWarp));
     e.loop(e.c64(0), e.c64(subRows), e.c64(1), [&](Value sub) {
-    Value xRow = e.add(e.add(e.mul(t, xCols), xOffset), e.mul(sub, subStrideBytes / 4));
-    Value row = e.add(e.add(e.mul(t, scratchPerToken()), codesOffset), e.mul(sub, subStrideBytes));
-    e.when(e.ult(kb, e.c64(blocks())), [&] {
+      Value xRow = e.add(e.add(e.mul(t, xCols), xOffset), e.mul(sub, subStrideBytes / 4));
+      Value row =
+          e.add(e.add(e.mul(t, scratchPerToken()), codesOffset), e.mul(sub, subStrideBytes));
+      e.when(e.ult(kb, e.c64(blocks())), [&] {
+        quantizeBlock(e, a, kb, lane, row, [&](Value col) {
+          return e.load(e.f32, x, e.add(xRow, col));
+        });
+      });
+    });
+  }
+
+  /// Block kb of one row, a warp: column 128 kb + 4 lane + j (j < 4) of the row
+  /// (`valueAt(col)`, col < K; zero past K) quantized: the codes at byte `row` +
+  /// col of scratch, the block's scale (lane 0) after the row's codes.
+  void quantizeBlock(KernelEmitter &e, const KernelArgs &a, Value kb, Value lane, Value row,
+                     llvm::function_ref<Value(Value)> valueAt) const {
+    {
       SmallVector<Value> xv;
       for (int64_t j = 0; j < 4; ++j) {
         Value col = e.add(e.add(e.mul(kb, kBlockK), e.mul(lane, 4)), j);
-        Value v = e.load(e.f32, x, e.add(xRow, e.minu(col, e.c64(k - 1))));
+        Value v = valueAt(e.minu(col, e.c64(k - 1)));
         v = e.select(e.ult(col, e.c64(k)), v, e.cf(0.0f));
         xv.push_back(v);
       }
@@ -1150,8 +1165,7 @@ struct WgmmaLinear {
       e.when(e.ieq(lane, e.c64(0)), [&] {
         e.store(sa, a.scratch, e.divu(e.add(row, e.add(e.mul(kb, 4), codesBytes())), 4));
       });
-    });
-    });
+    }
   }
 
   /// How the 64 rows of a tile map to memory.
@@ -1620,6 +1634,13 @@ private:
   llvm::Error latentAttention(const plan::StepT &step, std::vector<KernelSpec> *out);
   llvm::Error expandedAttention(const plan::StepT &step, std::vector<KernelSpec> *out);
   llvm::Error mlp(const plan::StepT &step, std::vector<KernelSpec> *out);
+  /// The matrix-vector shape of a linear or head_linear step (false: no kernel).
+  bool linearShapeOf(const plan::StepT &step, MatVec *out) const;
+  /// When RMSNorm step `normIndex` is followed, in its entry point, by a linear step
+  /// that multiplies its normed output on sm_90a's FP8 tensor cores: that GEMM. The
+  /// RMSNorm's kernel then quantizes the row it normalised into the GEMM's scratch
+  /// (batches from 16 tokens), and the linear step has no quantize kernel.
+  std::optional<WgmmaLinear> quantizedAfterNorm(uint32_t normIndex) const;
 
 public:
   const plan::PlanT &plan;
@@ -1664,7 +1685,8 @@ llvm::Error SpecBuilder::rmsNorm(const plan::StepT &step, std::vector<KernelSpec
                             cols, dtypeSuffix(dtype), llvm::bit_cast<uint32_t>(eps));
   spec.block = kWarp; // one warp per token row
   spec.numPointers = withAdd ? 5 : 3; // [a, b,] (x,) [sum,] y, gamma
-  spec.body = [=](KernelEmitter &e, const KernelArgs &a) {
+  // The norm; returns 1 / rms of the row.
+  auto norm = [=](KernelEmitter &e, const KernelArgs &a) {
     const auto &p = a.ptrs;
     Value t = e.blockId(gpu::Dimension::x);
     Value lane = e.threadId();
@@ -1694,8 +1716,43 @@ llvm::Error SpecBuilder::rmsNorm(const plan::StepT &step, std::vector<KernelSpec
       Value normed = e.fmul(e.load(e.f32, src, i), inv);
       e.store(e.fmul(normed, e.loadAsF32(dtype, g, j)), y, i);
     });
+    return inv;
   };
+  spec.body = [=](KernelEmitter &e, const KernelArgs &a) { norm(e, a); };
+  std::optional<WgmmaLinear> gemm = quantizedAfterNorm(current);
+  if (!gemm || gemm->k != cols) {
+    out->push_back(std::move(spec));
+    return llvm::Error::success();
+  }
+  // The next step's FP8 GEMM reads this row quantized (spec section 3's 1x128
+  // blocks): from 16 tokens the kernel writes the codes and scales into its scratch
+  // as the GEMM's own quantize kernel would, each value recomputed exactly as y's
+  // (the inputs are read again: the warp's lanes wrote y's columns in another order).
+  KernelSpec fused = spec;
+  spec.maxTokens = WgmmaLinear::kMinTokens - 1;
   out->push_back(std::move(spec));
+  WgmmaLinear q = *gemm;
+  fused.name += "_fp8q_" + q.key();
+  fused.scratchPerToken = uint64_t(q.scratchPerToken());
+  fused.minTokens = WgmmaLinear::kMinTokens;
+  fused.body = [=](KernelEmitter &e, const KernelArgs &a) {
+    Value inv = norm(e, a);
+    const auto &p = a.ptrs;
+    Value t = e.blockId(gpu::Dimension::x);
+    Value lane = e.threadId();
+    Value base = e.mul(t, cols);
+    Value g = withAdd ? p[4] : p[2];
+    Value row = e.add(e.mul(t, q.scratchPerToken()), q.codesOffset);
+    e.loop(e.c64(0), e.c64(q.blocks()), e.c64(1), [&](Value kb) {
+      q.quantizeBlock(e, a, kb, lane, row, [&](Value j) {
+        Value i = e.add(base, j);
+        Value v = withAdd ? e.fadd(e.load(e.f32, p[0], i), e.load(e.f32, p[1], i))
+                          : e.load(e.f32, p[0], i);
+        return e.fmul(e.fmul(v, inv), e.loadAsF32(dtype, g, j));
+      });
+    });
+  };
+  out->push_back(std::move(fused));
   return llvm::Error::success();
 }
 
@@ -1731,17 +1788,17 @@ llvm::Error SpecBuilder::elementwise(const plan::StepT &step, std::vector<Kernel
   return llvm::Error::success();
 }
 
-llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec> *out) {
+bool SpecBuilder::linearShapeOf(const plan::StepT &step, MatVec *out) const {
   const plan::WeightT &w = weight(step, 0);
   MatVec m;
   if (!weightAccess(plan, w, &m.weight))
-    return llvm::Error::success(); // int8 (W8A8) has no GPU kernel yet
+    return false; // int8 (W8A8) has no GPU kernel yet
   m.n = w.shape[0];
   m.k = w.shape[1];
   if (step.kind == plan::StepKind::HeadLinear) {
     const auto *a = step.attrs.AsHeadLinearAttrs();
     if (!a)
-      return llvm::Error::success();
+      return false;
     m.heads = a->heads;
     m.xStride = a->in_stride;
     m.xOffset = a->in_offset;
@@ -1757,6 +1814,37 @@ llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec>
   // multiplies its input unrounded.
   m.acts = m.transpose ? Acts::F32 : actsOf(step);
   if (m.yCols != m.outputs())
+    return false;
+  *out = m;
+  return true;
+}
+
+std::optional<WgmmaLinear> SpecBuilder::quantizedAfterNorm(uint32_t normIndex) const {
+  if (!sm90 || normIndex + 1 >= plan.steps.size())
+    return std::nullopt;
+  const plan::StepT &norm = *plan.steps[normIndex], &next = *plan.steps[normIndex + 1];
+  if (norm.kind != plan::StepKind::RmsNorm && norm.kind != plan::StepKind::AddRmsNorm)
+    return std::nullopt;
+  // Both in one entry point: they run one after the other, nothing between them
+  // touching the scratch.
+  bool together = false;
+  for (const auto &entry : plan.entry_points)
+    together |= entry->first_step <= normIndex &&
+                normIndex + 1 < uint64_t(entry->first_step) + entry->num_steps;
+  if (!together || next.kind != plan::StepKind::Linear || check(norm) || check(next))
+    return std::nullopt;
+  const size_t normed = norm.kind == plan::StepKind::AddRmsNorm ? 1 : 0;
+  MatVec m;
+  if (norm.results.size() <= normed || next.operands.empty() ||
+      next.operands[0] != norm.results[normed] || !linearShapeOf(next, &m) ||
+      MmaLinear::applies(m) || !WgmmaLinear::applies(m, sm90))
+    return std::nullopt;
+  return linearShape<WgmmaLinear>(m);
+}
+
+llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec> *out) {
+  MatVec m;
+  if (!linearShapeOf(step, &m))
     return llvm::Error::success();
   bool fp8 = m.weight.fp8();
   if (step.kind == plan::StepKind::Linear && MmaLinear::applies(m)) {
@@ -1785,9 +1873,13 @@ llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec>
     // Prefill batches on the FP8 tensor cores, smaller ones as matrix-vector products.
     WgmmaLinear gemm = linearShape<WgmmaLinear>(m);
     matVec(WgmmaLinear::kMinTokens - 1);
-    for (KernelSpec &spec :
-         gemm.specs("moec_linear_actquant_" + gemm.key(), "moec_linear_wgmma_" + gemm.key(), 4))
-      out->push_back(std::move(spec));
+    // Right after the RMSNorm that makes its input, that step's kernel has written
+    // the codes and scales (quantizedAfterNorm): the GEMM alone.
+    const bool quantized = current > 0 && quantizedAfterNorm(current - 1).has_value();
+    std::vector<KernelSpec> specs =
+        gemm.specs("moec_linear_actquant_" + gemm.key(), "moec_linear_wgmma_" + gemm.key(), 4);
+    for (size_t i = quantized ? 1 : 0; i < specs.size(); ++i)
+      out->push_back(std::move(specs[i]));
     return llvm::Error::success();
   }
   matVec(0);
