@@ -179,6 +179,10 @@ public:
   Status execute(Program &program, const Bindings &bindings) override;
   /// Launches every step of `program` on the stream (or into a capture).
   Status launchAll(CudaProgram &program, const Bindings &bindings);
+  /// One kernel of a step (or of the argmax) for `tokens` tokens; `what` ends the
+  /// error's "launching NAME" (e.g. " for STEP").
+  Status launchOne(const Launch &launch, const KernelStepResources &r, int32_t tokens,
+                   const std::string &what);
   /// The plan's argmax kernels (KernelModule.argmax) on the device, when it has them.
   Status argmaxRows(Program &program, const void *logits, int64_t rows, int64_t vocab,
                     int32_t *tokens) override;
@@ -497,6 +501,20 @@ Status CudaBackend::execute(Program &base, const Bindings &bindings) {
   return launchAll(program, bindings);
 }
 
+Status CudaBackend::launchOne(const Launch &launch, const KernelStepResources &r,
+                              int32_t tokens, const std::string &what) {
+  // Every argument is passed from a 64-bit slot; the driver reads T's 4 bytes from
+  // the low half of its slot (little-endian).
+  KernelLaunch k = kernelLaunch(*launch.entry, r, tokens);
+  std::vector<void *> args;
+  for (uint64_t &value : k.args)
+    args.push_back(&value);
+  return d.check(d.cuLaunchKernel(launch.function, k.grid[0], k.grid[1], k.grid[2], k.block[0],
+                                  k.block[1], k.block[2], k.sharedBytes, stream, args.data(),
+                                  nullptr),
+                 ("launching " + launch.entry->name()->str() + what).c_str());
+}
+
 Status CudaBackend::launchAll(CudaProgram &program, const Bindings &bindings) {
   const auto arena = reinterpret_cast<CUdeviceptr>(bindings.arena);
   const int32_t tokens = int32_t(bindings.tokens);
@@ -518,18 +536,8 @@ Status CudaBackend::launchAll(CudaProgram &program, const Bindings &bindings) {
     for (const Launch &launch : step.launches) {
       if (!kernelEntryRuns(*launch.entry, tokens))
         continue; // the alternative for other batch sizes
-      // Every argument is passed from a 64-bit slot; the driver reads T's 4 bytes
-      // from the low half of its slot (little-endian).
-      KernelLaunch k = kernelLaunch(*launch.entry, r, tokens);
-      std::vector<void *> args;
-      for (uint64_t &value : k.args)
-        args.push_back(&value);
-      MOEC_RETURN_IF_ERROR(d.check(
-          d.cuLaunchKernel(launch.function, k.grid[0], k.grid[1], k.grid[2], k.block[0],
-                           k.block[1], k.block[2], k.sharedBytes, stream, args.data(), nullptr),
-          ("launching " + launch.entry->name()->str() + " for " +
-           program.plan.stepLabel(step.index))
-              .c_str()));
+      MOEC_RETURN_IF_ERROR(
+          launchOne(launch, r, tokens, " for " + program.plan.stepLabel(step.index)));
     }
     if (bindings.afterStep) {
       MOEC_RETURN_IF_ERROR(synchronize());
@@ -559,16 +567,8 @@ Status CudaBackend::argmaxRows(Program &base, const void *logits, int64_t rows, 
   KernelStepResources r;
   r.buffers = {reinterpret_cast<CUdeviceptr>(logits), greedyTokens};
   r.scratch = scratch;
-  for (const Launch &launch : argmaxLaunches) {
-    KernelLaunch k = kernelLaunch(*launch.entry, r, int32_t(rows));
-    std::vector<void *> args;
-    for (uint64_t &value : k.args)
-      args.push_back(&value);
-    MOEC_RETURN_IF_ERROR(d.check(
-        d.cuLaunchKernel(launch.function, k.grid[0], k.grid[1], k.grid[2], k.block[0],
-                         k.block[1], k.block[2], k.sharedBytes, stream, args.data(), nullptr),
-        ("launching " + launch.entry->name()->str()).c_str()));
-  }
+  for (const Launch &launch : argmaxLaunches)
+    MOEC_RETURN_IF_ERROR(launchOne(launch, r, int32_t(rows), ""));
   return copyToHost(tokens, reinterpret_cast<void *>(greedyTokens), uint64_t(rows) * 4);
 }
 

@@ -1077,19 +1077,25 @@ struct WgmmaLinear {
   KernelSpec groupedSpec(const std::string &name, unsigned numPointers, int64_t tokensPerBlock,
                          std::function<Grouped(const KernelArgs &)> grouped) const {
     WgmmaLinear self = *this;
-    KernelSpec gemm;
-    gemm.name = name;
-    gemm.numPointers = numPointers;
+    KernelSpec gemm = gemmSpec(name, numPointers);
     gemm.weightTable = true;
-    gemm.scratchPerToken = uint64_t(scratchPerToken());
-    gemm.block = unsigned(kThreads);
-    gemm.gridY = unsigned((n + kTileOutputs - 1) / kTileOutputs);
     gemm.tokensPerBlock = unsigned(tokensPerBlock);
-    gemm.minTokens = kMinTokens;
-    gemm.warpgroup = true;
     gemm.body = [self, grouped](KernelEmitter &e, const KernelArgs &a) {
       self.emitGrouped(e, a, grouped(a));
     };
+    return gemm;
+  }
+
+  /// A GEMM kernel's launch: one warpgroup per tile, a column of tiles per 64 outputs.
+  KernelSpec gemmSpec(const std::string &name, unsigned numPointers) const {
+    KernelSpec gemm;
+    gemm.name = name;
+    gemm.numPointers = numPointers;
+    gemm.scratchPerToken = uint64_t(scratchPerToken());
+    gemm.block = unsigned(kThreads);
+    gemm.gridY = unsigned((n + kTileOutputs - 1) / kTileOutputs);
+    gemm.minTokens = kMinTokens;
+    gemm.warpgroup = true;
     return gemm;
   }
 
@@ -1099,17 +1105,10 @@ struct WgmmaLinear {
                                 unsigned numPointers, unsigned numMaps = 1) const {
     WgmmaLinear self = *this;
     KernelSpec quantize = quantizeSpec(quantName, numPointers);
-    KernelSpec gemm;
-    gemm.name = gemmName;
+    KernelSpec gemm = gemmSpec(gemmName, numPointers);
     gemm.numTensorMaps = numMaps;
-    gemm.numPointers = numPointers;
-    gemm.scratchPerToken = uint64_t(scratchPerToken());
-    gemm.block = unsigned(kThreads);
-    gemm.gridY = unsigned((n + kTileOutputs - 1) / kTileOutputs);
     gemm.tokensPerBlock = unsigned(kTileTokens);
-    gemm.minTokens = kMinTokens;
     gemm.tmaBox = {uint32_t(kSlice), uint32_t(kTileOutputs)};
-    gemm.warpgroup = true;
     gemm.body = [self](KernelEmitter &e, const KernelArgs &a) { self.emitGemm(e, a); };
     return {std::move(quantize), std::move(gemm)};
   }
