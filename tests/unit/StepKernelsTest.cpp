@@ -189,8 +189,9 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
       EXPECT_EQ(e.max_tokens, split ? 16u : e.max_tokens) << e.name;
       if (split)
         EXPECT_EQ(e.grid[2], e.name.find("_split_") != std::string::npos ? 16u : 1u) << e.name;
-      // An RMSNorm right before a linear step's FP8 GEMM quantizes for it (from 16
-      // tokens, into the GEMM's scratch); that linear step has no quantize kernel.
+      // An RMSNorm right before a linear step's (or an MLP's) FP8 GEMM quantizes for
+      // it (from 16 tokens, into the GEMM's scratch); that step has no quantize kernel
+      // for its input.
       const bool normQuant = e.name.find("_fp8q_") != std::string::npos;
       if (normQuant) {
         EXPECT_TRUE(kind == plan::StepKind::RmsNorm || kind == plan::StepKind::AddRmsNorm)
@@ -200,9 +201,11 @@ TEST_P(StepKernels, EveryGeneratedKindHasAKernelWithItsLaunchShape) {
         bool plainBelow = false, gemmNext = false, quantNext = false;
         for (const plan::KernelEntryT &other : m.entries) {
           plainBelow |= other.step == e.step && other.max_tokens == 15;
-          if (other.step == e.step + 1) {
-            gemmNext |= other.name.rfind("moec_linear_wgmma_", 0) == 0;
-            quantNext |= other.name.find("actquant") != std::string::npos;
+          if (other.step == e.step + 1) { // a linear step, or a fused_swiglu_mlp
+            gemmNext |= other.name.rfind("moec_linear_wgmma_", 0) == 0 ||
+                        other.name.find("_gate_up_wgmma") != std::string::npos;
+            quantNext |= other.name.rfind("moec_linear_actquant_", 0) == 0 ||
+                         other.name.find("_gate_up_actquant") != std::string::npos;
           }
         }
         EXPECT_TRUE(plainBelow) << e.name << ": the plain norm takes up to 15 tokens";

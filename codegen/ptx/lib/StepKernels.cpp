@@ -1633,12 +1633,16 @@ private:
   llvm::Error latentAttention(const plan::StepT &step, std::vector<KernelSpec> *out);
   llvm::Error expandedAttention(const plan::StepT &step, std::vector<KernelSpec> *out);
   llvm::Error mlp(const plan::StepT &step, std::vector<KernelSpec> *out);
+  /// A fused_swiglu_mlp step's two FP8 GEMMs (FP8 weights and activations, sm_90a)
+  /// with their scratch layout; none when its products do not take the GEMM.
+  std::optional<std::pair<WgmmaLinear, WgmmaLinear>> mlpGemms(const plan::StepT &step) const;
   /// The matrix-vector shape of a linear or head_linear step (false: no kernel).
   bool linearShapeOf(const plan::StepT &step, MatVec *out) const;
   /// When RMSNorm step `normIndex` is followed, in its entry point, by a linear step
-  /// that multiplies its normed output on sm_90a's FP8 tensor cores: that GEMM. The
-  /// RMSNorm's kernel then quantizes the row it normalised into the GEMM's scratch
-  /// (batches from 16 tokens), and the linear step has no quantize kernel.
+  /// (or a fused_swiglu_mlp) that multiplies its normed output on sm_90a's FP8 tensor
+  /// cores: that GEMM (the MLP's first). The RMSNorm's kernel then quantizes the row
+  /// it normalised into the GEMM's scratch (batches from 16 tokens), and the next
+  /// step has no quantize kernel for it.
   std::optional<WgmmaLinear> quantizedAfterNorm(uint32_t normIndex) const;
 
 public:
@@ -1818,6 +1822,39 @@ bool SpecBuilder::linearShapeOf(const plan::StepT &step, MatVec *out) const {
   return true;
 }
 
+std::optional<std::pair<WgmmaLinear, WgmmaLinear>>
+SpecBuilder::mlpGemms(const plan::StepT &step) const {
+  if (!sm90 || step.kind != plan::StepKind::FusedSwigluMlp || step.weights.size() != 2 ||
+      actsOf(step) != Acts::Fp8 || step.operands.empty() || step.results.empty())
+    return std::nullopt;
+  WeightAccess gateUp, down;
+  const plan::WeightT &gw = weight(step, 0), &dw = weight(step, 1);
+  if (!weightAccess(plan, gw, &gateUp) || !weightAccess(plan, dw, &down) ||
+      gw.shape.size() != 2 || dw.shape.size() != 2)
+    return std::nullopt;
+  const int64_t D = tokenCols(buffer(step, false, 0)), I = gw.shape[0] / 2;
+  if (gw.shape[0] != 2 * I || gw.shape[1] != D || dw.shape[0] != D || dw.shape[1] != I ||
+      tokenCols(buffer(step, true, 0)) != D)
+    return std::nullopt;
+  MatVec gu, dn;
+  gu.n = 2 * I, gu.k = D, gu.xCols = D, gu.yCols = 2 * I, gu.weight = gateUp, gu.acts = Acts::Fp8;
+  dn.n = D, dn.k = I, dn.xCols = I, dn.yCols = D, dn.weight = down, dn.acts = Acts::Fp8;
+  if (!WgmmaLinear::applies(gu, sm90) || !WgmmaLinear::applies(dn, sm90))
+    return std::nullopt;
+  WgmmaLinear g1 = linearShape<WgmmaLinear>(gu), g2 = linearShape<WgmmaLinear>(dn);
+  // A scratch row: x's codes and scales | the 2I products | h (I) | h's codes and scales.
+  const int64_t pOff = g1.regionBytes(), hOff = pOff + 8 * I, qOff = hOff + 4 * I;
+  const int64_t row = qOff + g2.regionBytes();
+  g1.rowBytes = g2.rowBytes = row;
+  g1.yCols = row / 4;
+  g1.yOffset = pOff / 4;
+  g2.xCols = row / 4;
+  g2.xOffset = hOff / 4;
+  g2.codesOffset = qOff;
+  g2.mapIndex = 1;
+  return std::make_pair(g1, g2);
+}
+
 std::optional<WgmmaLinear> SpecBuilder::quantizedAfterNorm(uint32_t normIndex) const {
   if (!sm90 || normIndex + 1 >= plan.steps.size())
     return std::nullopt;
@@ -1830,12 +1867,20 @@ std::optional<WgmmaLinear> SpecBuilder::quantizedAfterNorm(uint32_t normIndex) c
   for (const auto &entry : plan.entry_points)
     together |= entry->first_step <= normIndex &&
                 normIndex + 1 < uint64_t(entry->first_step) + entry->num_steps;
-  if (!together || next.kind != plan::StepKind::Linear || check(norm) || check(next))
+  if (!together || check(norm) || check(next))
     return std::nullopt;
   const size_t normed = norm.kind == plan::StepKind::AddRmsNorm ? 1 : 0;
-  MatVec m;
   if (norm.results.size() <= normed || next.operands.empty() ||
-      next.operands[0] != norm.results[normed] || !linearShapeOf(next, &m) ||
+      next.operands[0] != norm.results[normed])
+    return std::nullopt;
+  if (next.kind == plan::StepKind::FusedSwigluMlp) {
+    // The MLP's gate_up GEMM reads x's codes at the start of its scratch rows.
+    if (std::optional<std::pair<WgmmaLinear, WgmmaLinear>> gemms = mlpGemms(next))
+      return gemms->first;
+    return std::nullopt;
+  }
+  MatVec m;
+  if (next.kind != plan::StepKind::Linear || !linearShapeOf(next, &m) ||
       MmaLinear::applies(m) || !WgmmaLinear::applies(m, sm90))
     return std::nullopt;
   return linearShape<WgmmaLinear>(m);
@@ -2365,48 +2410,38 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
     // A scratch row: x's codes and scales | the 2I products | h (I) | h's codes and
     // scales.
     std::vector<KernelSpec> tensorCores;
-    if (fused && sm90 && acts == Acts::Fp8) {
-      MatVec gu, dn;
-      gu.n = 2 * I, gu.k = D, gu.xCols = D, gu.yCols = 2 * I, gu.weight = wa[0], gu.acts = acts;
-      dn.n = D, dn.k = I, dn.xCols = I, dn.yCols = D, dn.weight = wa[1], dn.acts = acts;
-      if (WgmmaLinear::applies(gu, sm90) && WgmmaLinear::applies(dn, sm90)) {
-        WgmmaLinear g1 = linearShape<WgmmaLinear>(gu), g2 = linearShape<WgmmaLinear>(dn);
-        const int64_t pOff = g1.regionBytes(), hOff = pOff + 8 * I, qOff = hOff + 4 * I;
-        const int64_t row = qOff + g2.regionBytes();
-        g1.rowBytes = g2.rowBytes = row;
-        g1.yCols = row / 4;
-        g1.yOffset = pOff / 4;
-        g1.pick = [gateP](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
-          return {k.ptrs[0], k.scratch, k.ptrs[gateP], k.ptrs[gateP + 1]};
-        };
-        g2.xCols = row / 4;
-        g2.xOffset = hOff / 4;
-        g2.codesOffset = qOff;
-        g2.mapIndex = 1;
-        g2.pick = [downP](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
-          return {k.scratch, k.ptrs[1], k.ptrs[downP], k.ptrs[downP + 1]};
-        };
-        for (KernelSpec &spec : g1.specs(key + "_gate_up_actquant", key + "_gate_up_wgmma",
-                                         pointers, /*numMaps=*/2))
-          tensorCores.push_back(std::move(spec));
-        KernelSpec silu = perToken(key + "_silu_wgmma", pointers, 0, uint64_t(row), false,
-                                   [=](KernelEmitter &e, const KernelArgs &k, Value t) {
-                                     Value base = e.mul(t, row / 4);
-                                     e.loop(e.threadId(), e.c64(I), e.c64(256), [&](Value i) {
-                                       auto [gr, ur] = gateUpRows(e, i, I, unit);
-                                       Value products = e.add(base, pOff / 4);
-                                       Value g = e.load(e.f32, k.scratch, e.add(products, gr));
-                                       Value u = e.load(e.f32, k.scratch, e.add(products, ur));
-                                       e.store(e.fmul(e.silu(g), u), k.scratch,
-                                               e.add(e.add(base, hOff / 4), i));
-                                     });
+    if (std::optional<std::pair<WgmmaLinear, WgmmaLinear>> gemms = mlpGemms(step)) {
+      auto [g1, g2] = *gemms;
+      const int64_t row = g1.rowBytes, pOff = g1.yOffset * 4, hOff = g2.xOffset * 4;
+      g1.pick = [gateP](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
+        return {k.ptrs[0], k.scratch, k.ptrs[gateP], k.ptrs[gateP + 1]};
+      };
+      g2.pick = [downP](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
+        return {k.scratch, k.ptrs[1], k.ptrs[downP], k.ptrs[downP + 1]};
+      };
+      // Right after the RMSNorm that makes x, that step's kernel quantized it.
+      const bool quantized = current > 0 && quantizedAfterNorm(current - 1).has_value();
+      std::vector<KernelSpec> first = g1.specs(key + "_gate_up_actquant",
+                                               key + "_gate_up_wgmma", pointers, /*numMaps=*/2);
+      for (size_t i = quantized ? 1 : 0; i < first.size(); ++i)
+        tensorCores.push_back(std::move(first[i]));
+      KernelSpec silu = perToken(key + "_silu_wgmma", pointers, 0, uint64_t(row), false,
+                                 [=](KernelEmitter &e, const KernelArgs &k, Value t) {
+                                   Value base = e.mul(t, row / 4);
+                                   e.loop(e.threadId(), e.c64(I), e.c64(256), [&](Value i) {
+                                     auto [gr, ur] = gateUpRows(e, i, I, unit);
+                                     Value products = e.add(base, pOff / 4);
+                                     Value g = e.load(e.f32, k.scratch, e.add(products, gr));
+                                     Value u = e.load(e.f32, k.scratch, e.add(products, ur));
+                                     e.store(e.fmul(e.silu(g), u), k.scratch,
+                                             e.add(e.add(base, hOff / 4), i));
                                    });
-        silu.minTokens = WgmmaLinear::kMinTokens;
-        tensorCores.push_back(std::move(silu));
-        for (KernelSpec &spec : g2.specs(key + "_down_actquant", key + "_down_wgmma", pointers,
-                                         /*numMaps=*/2))
-          tensorCores.push_back(std::move(spec));
-      }
+                                 });
+      silu.minTokens = WgmmaLinear::kMinTokens;
+      tensorCores.push_back(std::move(silu));
+      for (KernelSpec &spec : g2.specs(key + "_down_actquant", key + "_down_wgmma", pointers,
+                                       /*numMaps=*/2))
+        tensorCores.push_back(std::move(spec));
     }
     const unsigned below = tensorCores.empty() ? 0 : WgmmaLinear::kMinTokens - 1;
     // Scratch per token: the 2I products, then the I activations h (fused) or
