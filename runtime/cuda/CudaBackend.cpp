@@ -342,23 +342,24 @@ Status CudaBackend::loadModule(const Plan &plan, const plan::KernelModule **out)
                                         : "JIT-compiling the plan's PTX"));
   modules.push_back(module);
   functions.clear();
-  for (flatbuffers::uoffset_t k = 0; chosen->kernels() && k < chosen->kernels()->size(); ++k) {
-    const std::string fn = chosen->kernels()->Get(k)->name()->str();
+  // Each kernel's function, looked up once by name.
+  auto lookUp = [&](const plan::KernelEntry *entry) -> Status {
+    const std::string fn = entry->name()->str();
     if (functions.count(fn))
-      continue;
+      return Status();
     cuda::CUfunction function = nullptr;
     MOEC_RETURN_IF_ERROR(d.check(d.cuModuleGetFunction(&function, module, fn.c_str()),
                                  ("looking up kernel " + fn).c_str()));
     functions[fn] = function;
-  }
+    return Status();
+  };
+  for (flatbuffers::uoffset_t k = 0; chosen->kernels() && k < chosen->kernels()->size(); ++k)
+    MOEC_RETURN_IF_ERROR(lookUp(chosen->kernels()->Get(k)));
   argmaxLaunches.clear();
   for (flatbuffers::uoffset_t k = 0; chosen->argmax() && k < chosen->argmax()->size(); ++k) {
     const plan::KernelEntry *entry = chosen->argmax()->Get(k);
-    cuda::CUfunction function = nullptr;
-    MOEC_RETURN_IF_ERROR(
-        d.check(d.cuModuleGetFunction(&function, module, entry->name()->c_str()),
-                ("looking up kernel " + entry->name()->str()).c_str()));
-    argmaxLaunches.push_back({function, entry});
+    MOEC_RETURN_IF_ERROR(lookUp(entry));
+    argmaxLaunches.push_back({functions[entry->name()->str()], entry});
   }
   loadedPlan = &plan;
   loadedModule = chosen;

@@ -61,7 +61,7 @@ int32_t Sampler::sample(const float *logits, int64_t vocab) {
       return a.first > b.first;
     return a.second < b.second;
   };
-  if (params_.temperature <= 0.f || params_.topK == 1)
+  if (greedy())
     return greedyToken(logits, vocab);
   if (params_.topK <= 0 && params_.topP >= 1.f) {
     // No filter: the softmax in id order, no sort (a sort costs milliseconds at

@@ -551,14 +551,20 @@ const char *actsSuffix(Acts acts) {
   return acts == Acts::Bf16 ? "_bf16acts" : acts == Acts::Fp8 ? "_fp8acts" : "";
 }
 
+/// The 32-bit word of W holding W(row, col .. col + vec - 1).
+Value weightWord(KernelEmitter &e, const WeightAccess &wa, Value w, Value row, Value col,
+                 int64_t vec) {
+  return e.load(e.i32, w, e.divu(e.add(e.mul(row, wa.cols), col), vec));
+}
+
 /// The `vec` weights W(row, col .. col + vec - 1) held by one 32-bit word (4 e4m3 or
 /// 2 bf16/f16), widened to f32 and multiplied by their block scale (each weight, as
-/// the CPU dequantizes). `word`: the word, if already loaded.
+/// the CPU dequantizes). `word`: the word, if already loaded (weightWord).
 SmallVector<Value> loadWeightWord(KernelEmitter &e, const WeightAccess &wa, Value w,
                                   Value scale, Value row, Value col, int64_t vec,
                                   Value word = Value()) {
   if (!word)
-    word = e.load(e.i32, w, e.divu(e.add(e.mul(row, wa.cols), col), vec));
+    word = weightWord(e, wa, w, row, col, vec);
   SmallVector<Value> wv;
   if (wa.fp8() && e.sm90) {
     for (int64_t pair = 0; pair < 2; ++pair) {
@@ -713,8 +719,7 @@ SmallVector<Value> warpDots(KernelEmitter &e, const WeightAccess &wa, Value w, V
                        Value ku = e.add(k0, u * kWarp * vec);
                        auto [row, col] = at(ku);
                        starts.push_back(ku);
-                       words.push_back(
-                           e.load(e.i32, w, e.divu(e.add(e.mul(row, wa.cols), col), vec)));
+                       words.push_back(weightWord(e, wa, w, row, col, vec));
                      }
                      SmallVector<Value> next(sums.begin(), sums.end());
                      for (int64_t u = 0; u < kUnroll; ++u)
