@@ -1587,6 +1587,37 @@ struct LatentAttention {
   }
 };
 
+/// A router's scratch per token: logits, score, sel, taken [E]; group score, kept [G].
+int64_t routerScratchBytes(const plan::RouterAttrsT &a) {
+  return 4 * (4 * int64_t(a.experts) + 2 * int64_t(a.groups));
+}
+
+/// The routed experts' grouped GEMM: its two GEMMs and a token's scratch row (bytes):
+/// x's codes and scales | its K list entries (i32) | the first row only: (first
+/// entry, pairs) per expert | per choice k, at pairBase + k pairBytes: a work area of
+/// max(3I, D) floats (the 2I products, then h; later the D outputs) and, at hCodes
+/// into it, h's codes and scales.
+struct ExpertGemms {
+  WgmmaLinear g1, g2;
+  int64_t listOff = 0, countsOff = 0, pairBase = 0, hCodes = 0, pairBytes = 0, row = 0;
+};
+
+/// An RMSNorm and the FP8 GEMMs right after it, in its entry point, that multiply its
+/// normed output on sm_90a's FP8 tensor cores: linear steps, an MLP's first GEMM, the
+/// routed experts' grouped GEMM, with routers between them (a router reads the same
+/// output; DeepSeek's MoE layer is norm, router, routed experts, shared experts).
+/// From 16 tokens the norm's kernel also writes the 1x128 codes and scales of the row
+/// it normalised at the start of each token's scratch row, and the consumers have no
+/// quantize kernel for it. The group's steps share one scratch row of q.rowBytes (the
+/// largest any of them needs), so that no step between writes over the codes: every
+/// consumer keeps them at its row's start and its own data after them, a router its
+/// scratch at routerOffset.
+struct NormQuant {
+  uint32_t norm = 0, end = 0; ///< the norm; one past the group's last consumer
+  WgmmaLinear q;              ///< the quantization the norm writes (rowBytes set)
+  int64_t routerOffset = 0;   ///< bytes into a row: a router's scratch
+};
+
 /// Builds the kernel specs of each step.
 class SpecBuilder {
 public:
@@ -1640,15 +1671,20 @@ private:
   llvm::Error mlp(const plan::StepT &step, std::vector<KernelSpec> *out);
   /// A fused_swiglu_mlp step's two FP8 GEMMs (FP8 weights and activations, sm_90a)
   /// with their scratch layout; none when its products do not take the GEMM.
-  std::optional<std::pair<WgmmaLinear, WgmmaLinear>> mlpGemms(const plan::StepT &step) const;
+  /// `rowBytes`, when larger than the layout's own, spaces the scratch rows further
+  /// apart (a norm group's shared row, NormQuant).
+  std::optional<std::pair<WgmmaLinear, WgmmaLinear>> mlpGemms(const plan::StepT &step,
+                                                              int64_t rowBytes = 0) const;
+  /// A fused_moe_experts step's grouped GEMM (FP8 weights and activations, sm_90a,
+  /// top-k up to 64) with a token's scratch row; none when it does not apply.
+  std::optional<ExpertGemms> expertGemms(const plan::StepT &step, int64_t rowBytes = 0) const;
   /// The matrix-vector shape of a linear or head_linear step (false: no kernel).
   bool linearShapeOf(const plan::StepT &step, MatVec *out) const;
-  /// When RMSNorm step `normIndex` is followed, in its entry point, by a linear step
-  /// (or a fused_swiglu_mlp) that multiplies its normed output on sm_90a's FP8 tensor
-  /// cores: that GEMM (the MLP's first). The RMSNorm's kernel then quantizes the row
-  /// it normalised into the GEMM's scratch (batches from 16 tokens), and the next
-  /// step has no quantize kernel for it.
-  std::optional<WgmmaLinear> quantizedAfterNorm(uint32_t normIndex) const;
+  /// The FP8 GEMMs that read RMSNorm step `normIndex`'s normed output right after it
+  /// (NormQuant); none when there are none.
+  std::optional<NormQuant> normQuant(uint32_t normIndex) const;
+  /// The norm group step `index` belongs to as a consumer or a router between them.
+  std::optional<NormQuant> normQuantOf(uint32_t index) const;
 
 public:
   const plan::PlanT &plan;
@@ -1727,20 +1763,20 @@ llvm::Error SpecBuilder::rmsNorm(const plan::StepT &step, std::vector<KernelSpec
     return inv;
   };
   spec.body = [=](KernelEmitter &e, const KernelArgs &a) { norm(e, a); };
-  std::optional<WgmmaLinear> gemm = quantizedAfterNorm(current);
-  if (!gemm || gemm->k != cols) {
+  std::optional<NormQuant> group = normQuant(current);
+  if (!group || group->q.k != cols) {
     out->push_back(std::move(spec));
     return llvm::Error::success();
   }
-  // The next step's FP8 GEMM reads this row quantized (spec section 3's 1x128
-  // blocks): from 16 tokens the kernel writes the codes and scales into its scratch
-  // as the GEMM's own quantize kernel would, each value recomputed exactly as y's
-  // (the inputs are read again: the warp's lanes wrote y's columns in another order).
+  // The FP8 GEMMs after it read this row quantized (spec section 3's 1x128 blocks):
+  // from 16 tokens the kernel writes the codes and scales into their scratch as a
+  // GEMM's own quantize kernel would, each value recomputed exactly as y's (the
+  // inputs are read again: the warp's lanes wrote y's columns in another order).
   KernelSpec fused = spec;
   spec.maxTokens = WgmmaLinear::kMinTokens - 1;
   out->push_back(std::move(spec));
-  WgmmaLinear q = *gemm;
-  fused.name += "_fp8q_" + q.key();
+  WgmmaLinear q = group->q;
+  fused.name += llvm::formatv("_fp8q_{0}_r{1}", q.key(), q.scratchPerToken()).str();
   fused.scratchPerToken = uint64_t(q.scratchPerToken());
   fused.minTokens = WgmmaLinear::kMinTokens;
   fused.body = [=](KernelEmitter &e, const KernelArgs &a) {
@@ -1828,7 +1864,7 @@ bool SpecBuilder::linearShapeOf(const plan::StepT &step, MatVec *out) const {
 }
 
 std::optional<std::pair<WgmmaLinear, WgmmaLinear>>
-SpecBuilder::mlpGemms(const plan::StepT &step) const {
+SpecBuilder::mlpGemms(const plan::StepT &step, int64_t rowBytes) const {
   if (!sm90 || step.kind != plan::StepKind::FusedSwigluMlp || step.weights.size() != 2 ||
       actsOf(step) != Acts::Fp8 || step.operands.empty() || step.results.empty())
     return std::nullopt;
@@ -1849,7 +1885,7 @@ SpecBuilder::mlpGemms(const plan::StepT &step) const {
   WgmmaLinear g1 = linearShape<WgmmaLinear>(gu), g2 = linearShape<WgmmaLinear>(dn);
   // A scratch row: x's codes and scales | the 2I products | h (I) | h's codes and scales.
   const int64_t pOff = g1.regionBytes(), hOff = pOff + 8 * I, qOff = hOff + 4 * I;
-  const int64_t row = qOff + g2.regionBytes();
+  const int64_t row = std::max(qOff + g2.regionBytes(), rowBytes);
   g1.rowBytes = g2.rowBytes = row;
   g1.yCols = row / 4;
   g1.yOffset = pOff / 4;
@@ -1860,35 +1896,135 @@ SpecBuilder::mlpGemms(const plan::StepT &step) const {
   return std::make_pair(g1, g2);
 }
 
-std::optional<WgmmaLinear> SpecBuilder::quantizedAfterNorm(uint32_t normIndex) const {
+std::optional<ExpertGemms> SpecBuilder::expertGemms(const plan::StepT &step,
+                                                     int64_t rowBytes) const {
+  if (!sm90 || step.kind != plan::StepKind::FusedMoeExperts || actsOf(step) != Acts::Fp8 ||
+      step.weights.size() < 2 || step.weights.size() % 2 || step.operands.size() < 2 ||
+      step.results.empty())
+    return std::nullopt;
+  // The first expert's weights (mlp() checks that every expert's match them).
+  WeightAccess gateUp, down;
+  const plan::WeightT &gw = weight(step, 0), &dw = weight(step, 1);
+  if (!weightAccess(plan, gw, &gateUp) || !weightAccess(plan, dw, &down) ||
+      gw.shape.size() != 2 || dw.shape.size() != 2)
+    return std::nullopt;
+  const int64_t D = tokenCols(buffer(step, false, 0)), I = gw.shape[0] / 2;
+  const int64_t K = tokenCols(buffer(step, false, 1));
+  if (gw.shape[0] != 2 * I || gw.shape[1] != D || dw.shape[0] != D || dw.shape[1] != I ||
+      tokenCols(buffer(step, true, 0)) != D || K <= 0 || K > 64)
+    return std::nullopt;
+  MatVec gu, dn;
+  gu.n = 2 * I, gu.k = D, gu.xCols = D, gu.yCols = 2 * I, gu.weight = gateUp, gu.acts = Acts::Fp8;
+  dn.n = D, dn.k = I, dn.xCols = I, dn.yCols = D, dn.weight = down, dn.acts = Acts::Fp8;
+  if (!WgmmaLinear::applies(gu, sm90) || !WgmmaLinear::applies(dn, sm90))
+    return std::nullopt;
+  ExpertGemms g;
+  g.g1 = linearShape<WgmmaLinear>(gu);
+  g.g2 = linearShape<WgmmaLinear>(dn);
+  auto align16 = [](int64_t v) { return (v + 15) / 16 * 16; };
+  const int64_t experts = int64_t(step.weights.size() / 2);
+  g.listOff = g.g1.regionBytes();
+  g.countsOff = g.listOff + align16(4 * K);
+  g.pairBase = g.countsOff + align16(8 * experts);
+  const int64_t work = std::max(3 * I, D); // floats
+  g.hCodes = align16(4 * work);
+  g.pairBytes = g.hCodes + g.g2.regionBytes();
+  g.row = std::max(g.pairBase + K * g.pairBytes, rowBytes);
+  g.g1.rowBytes = g.g2.rowBytes = g.row;
+  g.g2.xCols = g.row / 4;
+  g.g2.xOffset = g.pairBase / 4 + 2 * I;
+  g.g2.codesOffset = g.pairBase + g.hCodes;
+  g.g2.subRows = K;
+  g.g2.subStrideBytes = g.pairBytes;
+  return g;
+}
+
+std::optional<NormQuant> SpecBuilder::normQuant(uint32_t normIndex) const {
   if (!sm90 || normIndex + 1 >= plan.steps.size())
     return std::nullopt;
-  const plan::StepT &norm = *plan.steps[normIndex], &next = *plan.steps[normIndex + 1];
-  if (norm.kind != plan::StepKind::RmsNorm && norm.kind != plan::StepKind::AddRmsNorm)
-    return std::nullopt;
-  // Both in one entry point: they run one after the other, nothing between them
-  // touching the scratch.
-  bool together = false;
-  for (const auto &entry : plan.entry_points)
-    together |= entry->first_step <= normIndex &&
-                normIndex + 1 < uint64_t(entry->first_step) + entry->num_steps;
-  if (!together || check(norm) || check(next))
+  const plan::StepT &norm = *plan.steps[normIndex];
+  if ((norm.kind != plan::StepKind::RmsNorm && norm.kind != plan::StepKind::AddRmsNorm) ||
+      llvm::errorToBool(check(norm)))
     return std::nullopt;
   const size_t normed = norm.kind == plan::StepKind::AddRmsNorm ? 1 : 0;
-  if (norm.results.size() <= normed || next.operands.empty() ||
-      next.operands[0] != norm.results[normed])
+  if (norm.results.size() <= normed)
     return std::nullopt;
-  if (next.kind == plan::StepKind::FusedSwigluMlp) {
-    // The MLP's gate_up GEMM reads x's codes at the start of its scratch rows.
-    if (std::optional<std::pair<WgmmaLinear, WgmmaLinear>> gemms = mlpGemms(next))
-      return gemms->first;
+  const int32_t y = norm.results[normed];
+  const int64_t cols = tokenCols(buffer(norm, true, normed));
+  // The steps of its entry point run one after the other on one stream.
+  uint64_t entryEnd = 0;
+  for (const auto &entry : plan.entry_points)
+    if (entry->first_step <= normIndex && normIndex < uint64_t(entry->first_step) + entry->num_steps)
+      entryEnd = uint64_t(entry->first_step) + entry->num_steps;
+  NormQuant group;
+  group.norm = normIndex;
+  std::optional<WgmmaLinear> q;
+  int64_t row = 0, routerBytes = 0;
+  for (uint32_t j = normIndex + 1; j < entryEnd; ++j) {
+    const plan::StepT &s = *plan.steps[j];
+    if (llvm::errorToBool(check(s)) || s.operands.empty() || s.operands[0] != y)
+      break;
+    if (s.kind == plan::StepKind::Router) {
+      const auto *a = s.attrs.AsRouterAttrs();
+      if (!a)
+        break;
+      routerBytes = std::max(routerBytes, routerScratchBytes(*a));
+      continue;
+    }
+    std::optional<WgmmaLinear> first;
+    int64_t need = 0;
+    MatVec m;
+    if (s.kind == plan::StepKind::Linear) {
+      if (!linearShapeOf(s, &m) || MmaLinear::applies(m) || !WgmmaLinear::applies(m, sm90))
+        break;
+      first = linearShape<WgmmaLinear>(m);
+      need = first->regionBytes();
+    } else if (auto mlp = mlpGemms(s)) {
+      first = mlp->first;
+      need = mlp->first.rowBytes;
+    } else if (auto experts = expertGemms(s)) {
+      first = experts->g1;
+      need = experts->row;
+    } else {
+      break;
+    }
+    // Every consumer reads the same codes: K is the norm's width, the codes at the
+    // start of the row.
+    if (first->k != cols || first->xOffset != 0 || first->codesOffset != 0 ||
+        (q && q->regionBytes() != first->regionBytes()))
+      break;
+    if (!q)
+      q = first;
+    row = std::max(row, need);
+    group.end = j + 1;
+  }
+  if (!q)
+    return std::nullopt;
+  // A router between the consumers keeps its scratch after the codes.
+  group.routerOffset = q->regionBytes();
+  bool router = false;
+  for (uint32_t j = normIndex + 1; j < group.end; ++j)
+    router |= plan.steps[j]->kind == plan::StepKind::Router;
+  if (router)
+    row = std::max(row, group.routerOffset + routerBytes);
+  group.q = *q;
+  group.q.rowBytes = row;
+  return group;
+}
+
+std::optional<NormQuant> SpecBuilder::normQuantOf(uint32_t index) const {
+  // The nearest RMSNorm before it: a group ends at the first step that is neither a
+  // consumer nor a router, a norm among them.
+  for (uint32_t n = index; n-- > 0;) {
+    const plan::StepKind kind = plan.steps[n]->kind;
+    if (kind != plan::StepKind::RmsNorm && kind != plan::StepKind::AddRmsNorm)
+      continue;
+    std::optional<NormQuant> group = normQuant(n);
+    if (group && index < group->end)
+      return group;
     return std::nullopt;
   }
-  MatVec m;
-  if (next.kind != plan::StepKind::Linear || !linearShapeOf(next, &m) ||
-      MmaLinear::applies(m) || !WgmmaLinear::applies(m, sm90))
-    return std::nullopt;
-  return linearShape<WgmmaLinear>(m);
+  return std::nullopt;
 }
 
 llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec> *out) {
@@ -1922,11 +2058,18 @@ llvm::Error SpecBuilder::linear(const plan::StepT &step, std::vector<KernelSpec>
     // Prefill batches on the FP8 tensor cores, smaller ones as matrix-vector products.
     WgmmaLinear gemm = linearShape<WgmmaLinear>(m);
     matVec(WgmmaLinear::kMinTokens - 1);
-    // Right after the RMSNorm that makes its input, that step's kernel has written
-    // the codes and scales (quantizedAfterNorm): the GEMM alone.
-    const bool quantized = current > 0 && quantizedAfterNorm(current - 1).has_value();
+    // Among the GEMMs right after the RMSNorm that makes its input, that step's kernel
+    // has written the codes and scales (NormQuant) into the group's scratch rows: the
+    // GEMM alone.
+    std::string key = gemm.key();
+    std::optional<NormQuant> group = normQuantOf(current);
+    if (group && group->q.rowBytes != gemm.regionBytes()) {
+      gemm.rowBytes = group->q.rowBytes;
+      key += llvm::formatv("_r{0}", gemm.rowBytes).str();
+    }
+    const bool quantized = group.has_value();
     std::vector<KernelSpec> specs =
-        gemm.specs("moec_linear_actquant_" + gemm.key(), "moec_linear_wgmma_" + gemm.key(), 4);
+        gemm.specs("moec_linear_actquant_" + key, "moec_linear_wgmma_" + key, 4);
     for (size_t i = quantized ? 1 : 0; i < specs.size(); ++i)
       out->push_back(std::move(specs[i]));
     return llvm::Error::success();
@@ -2243,20 +2386,29 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
     bool top2 = a->group_score == plan::GroupScore::Top2Sum;
     bool norm = a->norm_topk_prob;
     float scaling = a->routed_scaling_factor;
-    // Scratch per token: logits, score, sel, taken [E]; group score, kept [G].
-    int64_t S = 4 * E + 2 * G;
+    // Scratch per token: logits, score, sel, taken [E]; group score, kept [G]. Among a
+    // norm's FP8 GEMMs (NormQuant) in the group's rows, after the codes the norm wrote.
+    int64_t S = routerScratchBytes(*a) / 4, rowFloats = S, off = 0;
+    std::optional<NormQuant> group = normQuantOf(current);
+    if (group) {
+      rowFloats = group->q.rowBytes / 4;
+      off = group->routerOffset / 4;
+    }
     MatVec logits;
     logits.n = E;
     logits.k = D;
     logits.xCols = D;
-    logits.yCols = S;
+    logits.yCols = rowFloats;
+    logits.yOffset = off;
     logits.weight = gate;
     std::string key = llvm::formatv("moec_router_{0}x{1}_{2}_k{3}g{4}t{5}_{6}{7}{8}{9}_s{10:x}",
                                     E, D, gate.key(), K, G, topkGroups,
                                     softmax ? "softmax" : "sigmoid", top2 ? "_top2" : "",
                                     norm ? "_norm" : "", hasBias ? "_bias" : "",
                                     llvm::bit_cast<uint32_t>(scaling));
-    uint64_t scratch = uint64_t(S) * sizeof(float);
+    if (group)
+      key += llvm::formatv("_r{0}o{1}", rowFloats * 4, off * 4).str();
+    uint64_t scratch = uint64_t(rowFloats) * sizeof(float);
     out->push_back(logits.spec(key + "_logits", pointers, 0, scratch,
                                [](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
                                  return {k.ptrs[0], k.scratch, k.ptrs[3], k.ptrs[3]};
@@ -2271,7 +2423,7 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
     select.body = [=](KernelEmitter &e, const KernelArgs &k) {
       Value t = e.add(e.mul(e.blockId(gpu::Dimension::x), kWarp), e.threadId());
       e.when(e.ult(t, k.tokens), [&] {
-        Value base = e.mul(t, S);
+        Value base = e.add(e.mul(t, rowFloats), off);
         Value sc = k.scratch;
         auto at = [&](int64_t array, Value i) { return e.add(e.add(base, array), i); };
         const int64_t L = 0, SCORE = E, SEL = 2 * E, TAKEN = 3 * E, GS = 4 * E, KEPT = 4 * E + G;
@@ -2415,8 +2567,15 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
     // A scratch row: x's codes and scales | the 2I products | h (I) | h's codes and
     // scales.
     std::vector<KernelSpec> tensorCores;
-    if (std::optional<std::pair<WgmmaLinear, WgmmaLinear>> gemms = mlpGemms(step)) {
+    // Among the GEMMs right after the RMSNorm that makes x (NormQuant), that step's
+    // kernel quantized it, into the group's scratch rows.
+    std::optional<NormQuant> group = normQuantOf(current);
+    if (std::optional<std::pair<WgmmaLinear, WgmmaLinear>> gemms =
+            mlpGemms(step, group ? group->q.rowBytes : 0)) {
       auto [g1, g2] = *gemms;
+      std::string gemmKey = key;
+      if (g1.rowBytes != mlpGemms(step)->first.rowBytes)
+        gemmKey += llvm::formatv("_r{0}", g1.rowBytes).str();
       const int64_t row = g1.rowBytes, pOff = g1.yOffset * 4, hOff = g2.xOffset * 4;
       g1.pick = [gateP](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
         return {k.ptrs[0], k.scratch, k.ptrs[gateP], k.ptrs[gateP + 1]};
@@ -2424,13 +2583,12 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
       g2.pick = [downP](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
         return {k.scratch, k.ptrs[1], k.ptrs[downP], k.ptrs[downP + 1]};
       };
-      // Right after the RMSNorm that makes x, that step's kernel quantized it.
-      const bool quantized = current > 0 && quantizedAfterNorm(current - 1).has_value();
-      std::vector<KernelSpec> first = g1.specs(key + "_gate_up_actquant",
-                                               key + "_gate_up_wgmma", pointers, /*numMaps=*/2);
+      const bool quantized = group.has_value();
+      std::vector<KernelSpec> first = g1.specs(gemmKey + "_gate_up_actquant",
+                                               gemmKey + "_gate_up_wgmma", pointers, /*numMaps=*/2);
       for (size_t i = quantized ? 1 : 0; i < first.size(); ++i)
         tensorCores.push_back(std::move(first[i]));
-      KernelSpec silu = perToken(key + "_silu_wgmma", pointers, 0, uint64_t(row), false,
+      KernelSpec silu = perToken(gemmKey + "_silu_wgmma", pointers, 0, uint64_t(row), false,
                                  [=](KernelEmitter &e, const KernelArgs &k, Value t) {
                                    Value base = e.mul(t, row / 4);
                                    e.loop(e.threadId(), e.c64(I), e.c64(256), [&](Value i) {
@@ -2444,7 +2602,7 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
                                  });
       silu.minTokens = WgmmaLinear::kMinTokens;
       tensorCores.push_back(std::move(silu));
-      for (KernelSpec &spec : g2.specs(key + "_down_actquant", key + "_down_wgmma", pointers,
+      for (KernelSpec &spec : g2.specs(gemmKey + "_down_actquant", gemmKey + "_down_wgmma", pointers,
                                        /*numMaps=*/2))
         tensorCores.push_back(std::move(spec));
     }
@@ -2541,7 +2699,8 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
     return e.minu(id, e.c64(E - 1)); // the router's ids are < E; never read past the table
   };
   // FP8 weights and FP8 activations on sm_90a: batches from 16 tokens run on the FP8
-  // tensor cores as a grouped GEMM (tokens gathered per expert), seven kernels:
+  // tensor cores as a grouped GEMM (tokens gathered per expert), seven kernels (six
+  // when the RMSNorm before the router quantized x, NormQuant):
   //   route      a warp per expert lists the (token, choice) pairs routed to it, in
   //              pair order (t K + k), the lists one after another, expert by expert;
   //   x quantized (1x128), the gate_up GEMM per expert into each pair's products,
@@ -2553,173 +2712,169 @@ llvm::Error SpecBuilder::mlp(const plan::StepT &step, std::vector<KernelSpec> *o
   // and scales. Smaller batches: the two kernels below (each token reads its
   // experts' weights).
   std::vector<KernelSpec> grouped;
-  if (fused && sm90 && acts == Acts::Fp8 && K <= 64) {
-    MatVec gu, dn;
-    gu.n = 2 * I, gu.k = D, gu.xCols = D, gu.yCols = 2 * I, gu.weight = wa[0], gu.acts = acts;
-    dn.n = D, dn.k = I, dn.xCols = I, dn.yCols = D, dn.weight = wa[1], dn.acts = acts;
-    if (WgmmaLinear::applies(gu, sm90) && WgmmaLinear::applies(dn, sm90)) {
-      WgmmaLinear g1 = linearShape<WgmmaLinear>(gu), g2 = linearShape<WgmmaLinear>(dn);
-      auto align16 = [](int64_t v) { return (v + 15) / 16 * 16; };
-      const int64_t listOff = g1.regionBytes(), countsOff = listOff + align16(4 * K);
-      const int64_t pairBase = countsOff + align16(8 * E);
-      const int64_t work = std::max(3 * I, D); // floats
-      const int64_t hCodes = align16(4 * work), pairBytes = hCodes + g2.regionBytes();
-      const int64_t row = pairBase + K * pairBytes;
-      // A block per token along x walks the tiles x, x + T, ...: T tokens make at
-      // most min(TK, E) + TK/64 tiles that hold pairs, so a small batch's tiles
-      // spread over T walkers (64 / K tokens per walker would leave 2 walkers for ~100
-      // tiles at T = 16 on DeepSeek-V3); in a large one the blocks past the last
-      // tile exit at once.
-      const int64_t tpb = 1;
-      g1.rowBytes = g2.rowBytes = row;
-      g2.pick = [](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
-        return {k.scratch, k.scratch, k.scratch, k.scratch};
-      };
-      g2.xCols = row / 4;
-      g2.xOffset = pairBase / 4 + 2 * I;
-      g2.codesOffset = pairBase + hCodes;
-      g2.subRows = K;
-      g2.subStrideBytes = pairBytes;
-      // List entry q: token row q / K, slot q % K (i32 index into scratch).
-      auto listAt = [=](KernelEmitter &e, Value q) {
-        return e.add(e.add(e.mul(e.divu(q, K), row / 4), listOff / 4), e.remu(q, K));
-      };
-      // The float index of pair (t, k)'s work area.
-      auto workOf = [=](KernelEmitter &e, Value t, Value kk) {
-        return e.add(e.add(e.mul(t, row / 4), pairBase / 4), e.mul(kk, pairBytes / 4));
-      };
-      auto i32 = [](KernelEmitter &e, Value v) { return arith::TruncIOp::create(e.b, e.i32, v); };
+  // Among the GEMMs right after the RMSNorm that makes x (NormQuant), that step's
+  // kernel quantized it, into the group's scratch rows.
+  std::optional<NormQuant> group = normQuantOf(current);
+  std::optional<ExpertGemms> layout =
+      fused ? expertGemms(step, group ? group->q.rowBytes : 0) : std::nullopt;
+  if (layout) {
+    WgmmaLinear g1 = layout->g1, g2 = layout->g2;
+    const int64_t listOff = layout->listOff, countsOff = layout->countsOff;
+    const int64_t pairBase = layout->pairBase, hCodes = layout->hCodes;
+    const int64_t pairBytes = layout->pairBytes, row = layout->row;
+    std::string gkey = key;
+    if (row != expertGemms(step)->row)
+      gkey += llvm::formatv("_r{0}", row).str();
+    // A block per token along x walks the tiles x, x + T, ...: T tokens make at
+    // most min(TK, E) + TK/64 tiles that hold pairs, so a small batch's tiles
+    // spread over T walkers (64 / K tokens per walker would leave 2 walkers for ~100
+    // tiles at T = 16 on DeepSeek-V3); in a large one the blocks past the last
+    // tile exit at once.
+    const int64_t tpb = 1;
+    g2.pick = [](KernelEmitter &, const KernelArgs &k) -> std::array<Value, 4> {
+      return {k.scratch, k.scratch, k.scratch, k.scratch};
+    };
+    // List entry q: token row q / K, slot q % K (i32 index into scratch).
+    auto listAt = [=](KernelEmitter &e, Value q) {
+      return e.add(e.add(e.mul(e.divu(q, K), row / 4), listOff / 4), e.remu(q, K));
+    };
+    // The float index of pair (t, k)'s work area.
+    auto workOf = [=](KernelEmitter &e, Value t, Value kk) {
+      return e.add(e.add(e.mul(t, row / 4), pairBase / 4), e.mul(kk, pairBytes / 4));
+    };
+    auto i32 = [](KernelEmitter &e, Value v) { return arith::TruncIOp::create(e.b, e.i32, v); };
 
-      KernelSpec route;
-      route.name = key + "_grouped_route";
-      route.numPointers = 5;
-      route.weightTable = true;
-      route.scratchPerToken = uint64_t(row);
-      route.block = kWarp;
-      route.tokensPerBlock = 0; // grid as stored: a block per expert
-      route.gridY = unsigned(E);
-      route.minTokens = WgmmaLinear::kMinTokens;
-      route.body = [=](KernelEmitter &e, const KernelArgs &k) {
-        Value ex = e.blockId(gpu::Dimension::y);
-        Value lane = e.threadId();
-        Value total = e.mul(k.tokens, K);
-        // Rounds of 32 consecutive pairs, a lane each (coalesced loads of the ids).
-        Value rounds = e.divu(e.add(total, kWarp - 1), kWarp);
-        auto idOf = [&](Value p) {
-          Value id = e.toI64(e.load(e.i32, k.ptrs[1], e.minu(p, e.add(total, -1))));
-          return e.minu(id, e.c64(E - 1)); // the router's ids are < E; never past the table
-        };
-        auto one = [&](Value c) { return e.select(c, e.c64(1), e.c64(0)); };
-        // This lane's pair of round r, its expert, and whether the pair exists.
-        auto round = [&](Value r) {
-          Value p = e.add(e.mul(r, kWarp), lane);
-          return std::make_tuple(p, idOf(p), e.ult(p, total));
-        };
-        auto both = [&](Value a, Value b) { return arith::AndIOp::create(e.b, a, b); };
-        SmallVector<Value> counts = e.loop(
-            e.c64(0), rounds, e.c64(1), {e.c64(0), e.c64(0)},
-            [&](Value r, ValueRange c) -> SmallVector<Value> {
-              auto [p, id, in] = round(r);
-              return {e.add(c[0], one(both(in, e.ult(id, ex)))),
-                      e.add(c[1], one(both(in, e.ieq(id, ex))))};
-            });
-        Value first = e.warpScan(counts[0]).second;
-        Value pairs = e.warpScan(counts[1]).second;
-        // In pair order: each round's matches at the next places, in lane order (every
-        // lane runs every round: the scan needs the whole warp).
-        e.loop(e.c64(0), rounds, e.c64(1), {first},
-               [&](Value r, ValueRange c) -> SmallVector<Value> {
-                 auto [p, id, in] = round(r);
-                 Value mine = both(in, e.ieq(id, ex));
-                 auto [before, matches] = e.warpScan(one(mine));
-                 e.when(mine, [&] {
-                   e.store(i32(e, p), k.scratch, listAt(e, e.add(c[0], before)));
-                 });
-                 return {e.add(c[0], matches)};
+    KernelSpec route;
+    route.name = gkey + "_grouped_route";
+    route.numPointers = 5;
+    route.weightTable = true;
+    route.scratchPerToken = uint64_t(row);
+    route.block = kWarp;
+    route.tokensPerBlock = 0; // grid as stored: a block per expert
+    route.gridY = unsigned(E);
+    route.minTokens = WgmmaLinear::kMinTokens;
+    route.body = [=](KernelEmitter &e, const KernelArgs &k) {
+      Value ex = e.blockId(gpu::Dimension::y);
+      Value lane = e.threadId();
+      Value total = e.mul(k.tokens, K);
+      // Rounds of 32 consecutive pairs, a lane each (coalesced loads of the ids).
+      Value rounds = e.divu(e.add(total, kWarp - 1), kWarp);
+      auto idOf = [&](Value p) {
+        Value id = e.toI64(e.load(e.i32, k.ptrs[1], e.minu(p, e.add(total, -1))));
+        return e.minu(id, e.c64(E - 1)); // the router's ids are < E; never past the table
+      };
+      auto one = [&](Value c) { return e.select(c, e.c64(1), e.c64(0)); };
+      // This lane's pair of round r, its expert, and whether the pair exists.
+      auto round = [&](Value r) {
+        Value p = e.add(e.mul(r, kWarp), lane);
+        return std::make_tuple(p, idOf(p), e.ult(p, total));
+      };
+      auto both = [&](Value a, Value b) { return arith::AndIOp::create(e.b, a, b); };
+      SmallVector<Value> counts = e.loop(
+          e.c64(0), rounds, e.c64(1), {e.c64(0), e.c64(0)},
+          [&](Value r, ValueRange c) -> SmallVector<Value> {
+            auto [p, id, in] = round(r);
+            return {e.add(c[0], one(both(in, e.ult(id, ex)))),
+                    e.add(c[1], one(both(in, e.ieq(id, ex))))};
+          });
+      Value first = e.warpScan(counts[0]).second;
+      Value pairs = e.warpScan(counts[1]).second;
+      // In pair order: each round's matches at the next places, in lane order (every
+      // lane runs every round: the scan needs the whole warp).
+      e.loop(e.c64(0), rounds, e.c64(1), {first},
+             [&](Value r, ValueRange c) -> SmallVector<Value> {
+               auto [p, id, in] = round(r);
+               Value mine = both(in, e.ieq(id, ex));
+               auto [before, matches] = e.warpScan(one(mine));
+               e.when(mine, [&] {
+                 e.store(i32(e, p), k.scratch, listAt(e, e.add(c[0], before)));
                });
-        e.when(e.ieq(lane, e.c64(0)), [&] {
-          Value at = e.add(e.mul(ex, 2), countsOff / 4);
-          e.store(i32(e, first), k.scratch, at);
-          e.store(i32(e, pairs), k.scratch, e.add(at, 1));
-        });
-      };
-      grouped.push_back(std::move(route));
-      grouped.push_back(g1.quantizeSpec(key + "_grouped_gate_up_actquant", 5));
+               return {e.add(c[0], matches)};
+             });
+      e.when(e.ieq(lane, e.c64(0)), [&] {
+        Value at = e.add(e.mul(ex, 2), countsOff / 4);
+        e.store(i32(e, first), k.scratch, at);
+        e.store(i32(e, pairs), k.scratch, e.add(at, 1));
+      });
+    };
+    grouped.push_back(std::move(route));
+    if (!group) {
+      grouped.push_back(g1.quantizeSpec(gkey + "_grouped_gate_up_actquant", 5));
       grouped.back().weightTable = true;
-
-      // The rows of a grouped GEMM: list entries; `codes` gives where a pair's
-      // quantized input is (bytes into scratch).
-      auto rowsOf = [=](const KernelArgs &k, size_t role,
-                        std::function<Value(KernelEmitter &, Value, Value)> codes) {
-        WgmmaLinear::Grouped g;
-        g.experts = E;
-        g.topK = K;
-        g.tokensPerBlock = tpb;
-        Value scratch = k.scratch, table = k.ptrs[4];
-        g.expertCount = [=](KernelEmitter &e, Value ex) {
-          Value at = e.add(e.mul(ex, 2), countsOff / 4);
-          return std::make_pair(e.toI64(e.load(e.i32, scratch, at)),
-                                e.toI64(e.load(e.i32, scratch, e.add(at, 1))));
-        };
-        Value tokens = k.tokens;
-        g.pairOf = [=](KernelEmitter &e, Value q) {
-          // (The route kernel wrote every entry; clamped, a stray one stays in bounds.)
-          Value p = e.minu(e.toI64(e.load(e.i32, scratch, listAt(e, q))),
-                           e.add(e.mul(tokens, K), -1));
-          return std::make_pair(e.divu(p, K), e.remu(p, K));
-        };
-        g.codesOf = codes;
-        g.outOf = workOf;
-        g.weightOf = [=](KernelEmitter &e, const KernelArgs &, Value ex) {
-          return weightOf(e, table, ex, role);
-        };
-        return g;
-      };
-      grouped.push_back(g1.groupedSpec(key + "_grouped_gate_up_wgmma", 5, tpb,
-                                       [=](const KernelArgs &k) {
-                                         return rowsOf(k, 0, [=](KernelEmitter &e, Value t, Value) {
-                                           return e.mul(t, row);
-                                         });
-                                       }));
-      KernelSpec silu = perToken(
-          key + "_grouped_silu", 5, 0, uint64_t(row), true,
-          [=](KernelEmitter &e, const KernelArgs &k, Value t) {
-            e.loop(e.threadId(), e.c64(K * I), e.c64(256), [&](Value item) {
-              Value base = workOf(e, t, e.divu(item, I));
-              Value i = e.remu(item, I);
-              auto [gr, ur] = gateUpRows(e, i, I, unit);
-              Value g = e.load(e.f32, k.scratch, e.add(base, gr));
-              Value u = e.load(e.f32, k.scratch, e.add(base, ur));
-              e.store(e.fmul(e.silu(g), u), k.scratch, e.add(e.add(base, 2 * I), i));
-            });
-          });
-      silu.minTokens = WgmmaLinear::kMinTokens;
-      grouped.push_back(std::move(silu));
-      grouped.push_back(g2.quantizeSpec(key + "_grouped_down_actquant", 5));
-      grouped.back().weightTable = true;
-      grouped.push_back(g2.groupedSpec(
-          key + "_grouped_down_wgmma", 5, tpb, [=](const KernelArgs &k) {
-            return rowsOf(k, perExpert - 1, [=](KernelEmitter &e, Value t, Value kk) {
-              return e.add(e.add(e.mul(t, row), pairBase + hCodes), e.mul(kk, pairBytes));
-            });
-          }));
-      KernelSpec combine = perToken(
-          key + "_grouped_combine", 5, 0, uint64_t(row), true,
-          [=](KernelEmitter &e, const KernelArgs &k, Value t) {
-            e.loop(e.threadId(), e.c64(D), e.c64(256), [&](Value d) {
-              Value total = e.loop(e.c64(0), e.c64(K), e.c64(1), {e.cf(0.0f)},
-                                   [&](Value kk, ValueRange c) -> SmallVector<Value> {
-                                     Value w = e.load(e.f32, k.ptrs[2], e.add(e.mul(t, K), kk));
-                                     Value y = e.load(e.f32, k.scratch,
-                                                      e.add(workOf(e, t, kk), d));
-                                     return {e.fma(w, y, c[0])};
-                                   })[0];
-              e.store(total, k.ptrs[3], e.add(e.mul(t, D), d));
-            });
-          });
-      combine.minTokens = WgmmaLinear::kMinTokens;
-      grouped.push_back(std::move(combine));
     }
+
+    // The rows of a grouped GEMM: list entries; `codes` gives where a pair's
+    // quantized input is (bytes into scratch).
+    auto rowsOf = [=](const KernelArgs &k, size_t role,
+                      std::function<Value(KernelEmitter &, Value, Value)> codes) {
+      WgmmaLinear::Grouped g;
+      g.experts = E;
+      g.topK = K;
+      g.tokensPerBlock = tpb;
+      Value scratch = k.scratch, table = k.ptrs[4];
+      g.expertCount = [=](KernelEmitter &e, Value ex) {
+        Value at = e.add(e.mul(ex, 2), countsOff / 4);
+        return std::make_pair(e.toI64(e.load(e.i32, scratch, at)),
+                              e.toI64(e.load(e.i32, scratch, e.add(at, 1))));
+      };
+      Value tokens = k.tokens;
+      g.pairOf = [=](KernelEmitter &e, Value q) {
+        // (The route kernel wrote every entry; clamped, a stray one stays in bounds.)
+        Value p = e.minu(e.toI64(e.load(e.i32, scratch, listAt(e, q))),
+                         e.add(e.mul(tokens, K), -1));
+        return std::make_pair(e.divu(p, K), e.remu(p, K));
+      };
+      g.codesOf = codes;
+      g.outOf = workOf;
+      g.weightOf = [=](KernelEmitter &e, const KernelArgs &, Value ex) {
+        return weightOf(e, table, ex, role);
+      };
+      return g;
+    };
+    grouped.push_back(g1.groupedSpec(gkey + "_grouped_gate_up_wgmma", 5, tpb,
+                                     [=](const KernelArgs &k) {
+                                       return rowsOf(k, 0, [=](KernelEmitter &e, Value t, Value) {
+                                         return e.mul(t, row);
+                                       });
+                                     }));
+    KernelSpec silu = perToken(
+        gkey + "_grouped_silu", 5, 0, uint64_t(row), true,
+        [=](KernelEmitter &e, const KernelArgs &k, Value t) {
+          e.loop(e.threadId(), e.c64(K * I), e.c64(256), [&](Value item) {
+            Value base = workOf(e, t, e.divu(item, I));
+            Value i = e.remu(item, I);
+            auto [gr, ur] = gateUpRows(e, i, I, unit);
+            Value g = e.load(e.f32, k.scratch, e.add(base, gr));
+            Value u = e.load(e.f32, k.scratch, e.add(base, ur));
+            e.store(e.fmul(e.silu(g), u), k.scratch, e.add(e.add(base, 2 * I), i));
+          });
+        });
+    silu.minTokens = WgmmaLinear::kMinTokens;
+    grouped.push_back(std::move(silu));
+    grouped.push_back(g2.quantizeSpec(gkey + "_grouped_down_actquant", 5));
+    grouped.back().weightTable = true;
+    grouped.push_back(g2.groupedSpec(
+        gkey + "_grouped_down_wgmma", 5, tpb, [=](const KernelArgs &k) {
+          return rowsOf(k, perExpert - 1, [=](KernelEmitter &e, Value t, Value kk) {
+            return e.add(e.add(e.mul(t, row), pairBase + hCodes), e.mul(kk, pairBytes));
+          });
+        }));
+    KernelSpec combine = perToken(
+        gkey + "_grouped_combine", 5, 0, uint64_t(row), true,
+        [=](KernelEmitter &e, const KernelArgs &k, Value t) {
+          e.loop(e.threadId(), e.c64(D), e.c64(256), [&](Value d) {
+            Value total = e.loop(e.c64(0), e.c64(K), e.c64(1), {e.cf(0.0f)},
+                                 [&](Value kk, ValueRange c) -> SmallVector<Value> {
+                                   Value w = e.load(e.f32, k.ptrs[2], e.add(e.mul(t, K), kk));
+                                   Value y = e.load(e.f32, k.scratch,
+                                                    e.add(workOf(e, t, kk), d));
+                                   return {e.fma(w, y, c[0])};
+                                 })[0];
+            e.store(total, k.ptrs[3], e.add(e.mul(t, D), d));
+          });
+        });
+    combine.minTokens = WgmmaLinear::kMinTokens;
+    grouped.push_back(std::move(combine));
   }
   const unsigned fewer = grouped.empty() ? 0 : WgmmaLinear::kMinTokens - 1;
 
@@ -3031,7 +3186,10 @@ llvm::Expected<StepKernelModule> buildStepKernels(MLIRContext &ctx, const plan::
 
   SpecBuilder specs(plan);
   specs.sm90 = sm90;
-  llvm::StringMap<bool> built;
+  // Kernels are shared by name, so a name must say everything its body depends on;
+  // two specs of one name that launch differently mean a name leaves something out.
+  llvm::StringMap<KernelSpec> built;
+  std::string clash;
   Type ptrType = LLVM::LLVMPointerType::get(&ctx, 1);
   auto addKernel = [&](KernelSpec &spec, int32_t step, std::vector<plan::KernelEntryT> *into) {
       plan::KernelEntryT entry;
@@ -3047,9 +3205,16 @@ llvm::Expected<StepKernelModule> buildStepKernels(MLIRContext &ctx, const plan::
       entry.max_tokens = spec.maxTokens;
       entry.tma_box = spec.tmaBox;
       into->push_back(std::move(entry));
-      if (built.count(spec.name))
+      if (auto it = built.find(spec.name); it != built.end()) {
+        const KernelSpec &first = it->second;
+        if (clash.empty() &&
+            (first.scratchPerToken != spec.scratchPerToken || first.block != spec.block ||
+             first.gridY != spec.gridY || first.gridZ != spec.gridZ ||
+             first.numPointers != spec.numPointers || first.tmaBox != spec.tmaBox))
+          clash = spec.name;
         return;
-      built[spec.name] = true;
+      }
+      built[spec.name] = spec;
 
       // (pointers..., (state, rows)..., [scratch,] i32 T)
       SmallVector<Type> args(spec.numPointers, ptrType);
@@ -3104,6 +3269,10 @@ llvm::Expected<StepKernelModule> buildStepKernels(MLIRContext &ctx, const plan::
   if (int64_t vocab = logitsWidth(plan); vocab > 0 && !result.entries.empty())
     for (KernelSpec &spec : Argmax{vocab}.specs())
       addKernel(spec, -1, &result.argmax);
+  if (!clash.empty())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "internal error: two different kernels are named '%s'",
+                                   clash.c_str());
   result.distinctKernels = built.size();
   return result;
 }
