@@ -242,6 +242,7 @@ private:
   static constexpr int64_t kGraphTokens = 16; ///< batches up to this size replay graphs
   static constexpr size_t kMaxGraphs = 32;
   bool graphsEnabled = true;
+  SharedPrefixCopies prefixCopies; ///< KvCache::share rows copied per sharing sequence
   std::vector<CapturedGraph> graphs;
 };
 
@@ -458,15 +459,14 @@ Status CudaBackend::execute(Program &base, const Bindings &bindings) {
   if (bindings.tokens < 1 || bindings.tokens > program.plan.maxTokens())
     return Status::error("cuda: %" PRId64 " tokens, the plan takes 1..%" PRId64,
                          bindings.tokens, program.plan.maxTokens());
-  // Every sequence must read its own rows: prefix sharing is not on the GPU yet.
-  for (size_t s = 0; s < bindings.numStates; ++s) {
-    const StateBinding &b = bindings.states[s];
-    for (int32_t q = 0; b.prefixSeq && q < bindings.numSequences; ++q)
-      if (b.prefixSeq[q] != q && b.prefixRows && b.prefixRows[q] > 0)
-        return Status::error("cuda: sequence %d shares a prefix with sequence %d "
-                             "(KvCache::share): not supported on the cuda backend yet",
-                             q, b.prefixSeq[q]);
-  }
+  // The kernels read each sequence's own rows: rows shared with another sequence
+  // (KvCache::share) are copied there first, on the stream, once per share.
+  MOEC_RETURN_IF_ERROR(prefixCopies.apply(
+      bindings, [&](uint8_t *dst, const uint8_t *src, uint64_t bytes) {
+        return d.check(d.cuMemcpyDtoDAsync(reinterpret_cast<CUdeviceptr>(dst),
+                                           reinterpret_cast<CUdeviceptr>(src), bytes, stream),
+                       "cuMemcpyDtoDAsync (shared KV rows)");
+      }));
   // Small batches (decode) replay a CUDA graph captured on the first call with the
   // same arguments; MOEC_CUDA_GRAPHS=0 turns graphs off.
   if (graphsEnabled && !bindings.afterStep && bindings.tokens <= kGraphTokens) {

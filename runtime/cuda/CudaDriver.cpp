@@ -67,6 +67,7 @@ Status load(Driver *d) {
   resolve(handle, "cuMemsetD8Async", &d->cuMemsetD8Async, &missing);
   resolve(handle, "cuMemcpyHtoDAsync_v2", &d->cuMemcpyHtoDAsync, &missing);
   resolve(handle, "cuMemcpyDtoHAsync_v2", &d->cuMemcpyDtoHAsync, &missing);
+  resolve(handle, "cuMemcpyDtoDAsync_v2", &d->cuMemcpyDtoDAsync, &missing);
   resolve(handle, "cuModuleLoadData", &d->cuModuleLoadData, &missing);
   resolve(handle, "cuModuleUnload", &d->cuModuleUnload, &missing);
   resolve(handle, "cuModuleGetFunction", &d->cuModuleGetFunction, &missing);

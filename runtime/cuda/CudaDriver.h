@@ -70,6 +70,8 @@ struct Driver {
                                 CUstream stream) = nullptr; // _v2
   CUresult (*cuMemcpyDtoHAsync)(void *dst, CUdeviceptr src, size_t n,
                                 CUstream stream) = nullptr; // _v2
+  CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr dst, CUdeviceptr src, size_t n,
+                                CUstream stream) = nullptr; // _v2
   CUresult (*cuModuleLoadData)(CUmodule *module, const void *image) = nullptr;
   CUresult (*cuModuleUnload)(CUmodule module) = nullptr;
   CUresult (*cuModuleGetFunction)(CUfunction *fn, CUmodule module, const char *name) = nullptr;

@@ -5,6 +5,7 @@
 #include "moec/runtime/Plan.h"
 
 #include <algorithm>
+#include <cinttypes>
 
 namespace moec {
 namespace {
@@ -126,6 +127,38 @@ KernelLaunch kernelLaunch(const plan::KernelEntryT &entry, const KernelStepResou
   e.weightTable = entry.weight_table;
   e.tma = !entry.tma_box.empty();
   return launch(e, r, tokens);
+}
+
+Status SharedPrefixCopies::apply(const Bindings &bindings, const Copy &copy) {
+  for (size_t i = 0; i < bindings.numStates; ++i) {
+    const StateBinding &b = bindings.states[i];
+    if (!b.prefixSeq || !b.prefixRows)
+      continue;
+    for (int32_t seq = 0; seq < bindings.numSequences; ++seq) {
+      const int32_t parent = b.prefixSeq[seq];
+      const int64_t rows = b.prefixRows[seq];
+      if (parent == seq || rows <= 0)
+        continue;
+      if (!b.shareIds)
+        return Status::error("sequence %d shares %" PRId64 " rows with sequence %d, but the "
+                             "cache does not say which share() made them",
+                             seq, rows, parent);
+      const uint64_t id = b.shareIds[seq];
+      uint64_t &done = done_[{b.data, seq}];
+      if (done == id)
+        continue;
+      if (parent < 0 || parent >= bindings.numSequences || rows > b.capacity)
+        return Status::error("sequence %d shares %" PRId64 " rows with sequence %d: out of "
+                             "range (%d sequences of %" PRId64 " rows)",
+                             seq, rows, parent, bindings.numSequences, b.capacity);
+      MOEC_RETURN_IF_ERROR(copy(b.data + uint64_t(seq) * b.sequenceStride,
+                                b.data + uint64_t(parent) * b.sequenceStride,
+                                uint64_t(rows) * b.rowBytes));
+      done = id;
+      ++copies_;
+    }
+  }
+  return Status();
 }
 
 } // namespace moec

@@ -5,6 +5,7 @@
 #include "moec/runtime/Plan.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cinttypes>
 
 namespace moec {
@@ -22,6 +23,7 @@ Status KvCache::create(const Plan &plan, Backend &backend, int32_t numSequences,
   cache->capacity_ = capacity;
   cache->lengths_.assign(size_t(numSequences), 0);
   cache->prefixRows_.assign(size_t(numSequences), 0);
+  cache->shareIds_.assign(size_t(numSequences), 0);
   cache->prefixSeq_.resize(size_t(numSequences));
   for (int32_t s = 0; s < numSequences; ++s)
     cache->prefixSeq_[size_t(s)] = s;
@@ -46,6 +48,7 @@ Status KvCache::create(const Plan &plan, Backend &backend, int32_t numSequences,
     binding.capacity = capacity;
     binding.prefixSeq = cache->prefixSeq_.data();
     binding.prefixRows = cache->prefixRows_.data();
+    binding.shareIds = cache->shareIds_.data();
     cache->bindings_.push_back(binding);
     cache->layout_.push_back({state.dtype, state.shape});
   }
@@ -125,6 +128,10 @@ Status KvCache::share(int32_t seq, int32_t parent, int64_t rows) {
   lengths_[size_t(seq)] = rows;
   prefixSeq_[size_t(seq)] = parent;
   prefixRows_[size_t(seq)] = rows;
+  // Unique across caches, so that a backend's record of a copy made for an earlier
+  // share (maybe of a cache since freed at the same address) never matches this one.
+  static std::atomic<uint64_t> lastShareId{0};
+  shareIds_[size_t(seq)] = ++lastShareId;
   return Status();
 }
 

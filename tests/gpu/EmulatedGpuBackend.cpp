@@ -24,6 +24,7 @@ namespace {
 std::atomic<uint64_t> tmaLaunches{0};
 std::atomic<uint64_t> argmaxLaunches{0}; ///< greedy-decoding kernels interpreted
 std::atomic<uint64_t> groupedLaunches{0}; ///< the routed experts' grouped GEMM kernels
+std::atomic<uint64_t> prefixCopyCount{0}; ///< shared KV rows copied (SharedPrefixCopies)
 
 struct EmulatedStep {
   uint32_t index = 0;
@@ -106,6 +107,7 @@ private:
   }
 
   std::string chip, label;
+  SharedPrefixCopies prefixCopies; ///< as the CUDA backend: shared KV rows copied
   const Plan *weightsOf = nullptr;
   std::map<int32_t, uint64_t> weights;
   std::vector<void *> weightCopies;
@@ -194,6 +196,13 @@ Status EmulatedGpuBackend::prepare(const Plan &plan, uint32_t entry,
 Status EmulatedGpuBackend::execute(Program &base, const Bindings &bindings) {
   auto &program = static_cast<EmulatedProgram &>(base);
   const auto arena = reinterpret_cast<uint64_t>(bindings.arena);
+  // The kernels read each sequence's own rows, as on the CUDA backend.
+  MOEC_RETURN_IF_ERROR(
+      prefixCopies.apply(bindings, [](uint8_t *dst, const uint8_t *src, uint64_t bytes) {
+        std::memcpy(dst, src, bytes);
+        ++prefixCopyCount;
+        return Status();
+      }));
   for (EmulatedStep &step : program.steps) {
     KernelStepResources r = step.resources;
     for (uint64_t offset : step.bufferOffsets)
@@ -255,6 +264,7 @@ Status createSm80(const BackendOptions &, std::unique_ptr<Backend> *out) {
 uint64_t emulatedTmaLaunches() { return tmaLaunches.load(); }
 uint64_t emulatedArgmaxLaunches() { return argmaxLaunches.load(); }
 uint64_t emulatedGroupedLaunches() { return groupedLaunches.load(); }
+uint64_t emulatedPrefixCopies() { return prefixCopyCount.load(); }
 
 void registerEmulatedGpuBackends() {
   static std::once_flag once;

@@ -26,6 +26,8 @@ uint64_t emulatedGroupedLaunches();
 /// Launches of greedy-decoding kernels (KernelModule.argmax) since the process
 /// started.
 uint64_t emulatedArgmaxLaunches();
+/// Row ranges copied for prefix sharing (KvCache::share) since the process started.
+uint64_t emulatedPrefixCopies();
 } // namespace moec
 
 #endif // MOEC_TESTS_GPU_EMULATEDGPUBACKEND_H

@@ -20,6 +20,7 @@
 #include "moec/runtime/Generator.h"
 #include "moec/runtime/KvCache.h"
 #include "moec/runtime/Plan.h"
+#include "moec/runtime/Rollout.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
@@ -321,6 +322,68 @@ TEST(EmulatedGpuArgmax, GreedyGenerationChoosesOnTheDevice) {
   EXPECT_EQ(tokens["cpu"].size(), 6u);
   EXPECT_EQ(tokens["emulated-sm_90a"], tokens["cpu"]);
   EXPECT_EQ(tokens["emulated-sm_80"], tokens["cpu"]);
+  plan.reset();
+  llvm::sys::fs::remove_directories(dir);
+}
+
+// GRPO rollouts share the prompt's KV rows (KvCache::share). The GPU backends' kernels
+// read each sequence's own rows, so the backend copies the shared rows into each
+// sample's sequence once (SharedPrefixCopies): every sample then equals the run in
+// which each sample prefills the prompt itself, token for token, and the CPU's.
+TEST(EmulatedGpuSharing, RolloutGroupsShareThePromptsRows) {
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("moec-emulated-share", dir));
+  std::unique_ptr<Plan> plan = compileAndLoad(kGolden + "/../../models/poems-v3", dir.str().str());
+  ASSERT_TRUE(plan);
+  std::ifstream promptFile(kGolden + "/data/poems/prompt.json");
+  std::vector<int32_t> prompt = nlohmann::json::parse(promptFile)["tokens"];
+  registerEmulatedGpuBackends();
+  if (cpu::detectedSimdLevel() == cpu::SimdLevel::Avx512Amx)
+    ASSERT_TRUE(cpu::setSimdLevelForTesting(cpu::SimdLevel::Avx512Vnni));
+  RolloutOptions o;
+  o.groupSize = 3;
+  o.maxNewTokens = 5;
+  o.sampling.temperature = 1.0f;
+  o.sampling.seed = 7;
+  std::map<std::string, std::vector<RolloutSample>> runs;
+  for (const char *name : {"cpu", "emulated-sm_90a"})
+    for (bool share : {true, false}) {
+      SCOPED_TRACE(std::string(name) + (share ? " shared" : " unshared"));
+      ExecutorOptions options;
+      options.backend = name;
+      std::unique_ptr<Executor> executor;
+      ASSERT_TRUE(Executor::create(*plan, options, &executor).ok());
+      std::unique_ptr<KvCache> cache;
+      ASSERT_TRUE(executor->createCache(o.groupSize + 1, 64, &cache).ok());
+      o.share = share;
+      RolloutStats stats;
+      const uint64_t before = emulatedPrefixCopies();
+      std::vector<RolloutSample> &samples = runs[std::string(name) + (share ? "+" : "-")];
+      Status s = rolloutGroup(*executor, *cache, prompt, 0, o, &samples, &stats);
+      ASSERT_TRUE(s.ok()) << s.message();
+      EXPECT_EQ(stats.prefillTokens, int64_t(prompt.size()) * (share ? 1 : o.groupSize));
+      // One copy per sample and state, and only where rows are shared on the GPU.
+      const bool gpu = std::string(name) != "cpu";
+      EXPECT_EQ(emulatedPrefixCopies() - before,
+                gpu && share ? uint64_t(o.groupSize) * plan->numStates() : 0u);
+    }
+  const std::vector<RolloutSample> &reference = runs["cpu-"];
+  ASSERT_EQ(reference.size(), 3u);
+  for (const auto &[run, samples] : runs) {
+    SCOPED_TRACE(run);
+    ASSERT_EQ(samples.size(), reference.size());
+    for (size_t i = 0; i < samples.size(); ++i) {
+      EXPECT_EQ(samples[i].tokens, reference[i].tokens) << "sample " << i;
+      ASSERT_EQ(samples[i].logprobs.size(), reference[i].logprobs.size());
+      for (size_t t = 0; t < samples[i].logprobs.size(); ++t)
+        EXPECT_NEAR(samples[i].logprobs[t], reference[i].logprobs[t], 1e-4) << i << ", " << t;
+    }
+  }
+  // The emulated GPU's shared run equals its unshared one exactly.
+  for (size_t i = 0; i < reference.size(); ++i)
+    EXPECT_EQ(runs["emulated-sm_90a+"][i].logprobs, runs["emulated-sm_90a-"][i].logprobs);
+  // Different seeds per sample: the group is not three copies of one sample.
+  EXPECT_NE(reference[0].tokens, reference[1].tokens);
   plan.reset();
   llvm::sys::fs::remove_directories(dir);
 }

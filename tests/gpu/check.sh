@@ -18,6 +18,9 @@
 #     prefill runs the wgmma GEMMs (TMA, mbarriers; the routed experts' grouped
 #     GEMM with more than 64 pairs for some experts of the trained model) and
 #     decode the other kernels;
+#  2b. GRPO rollout groups of the trained model on cuda, the prompt's KV rows shared
+#     (copied into each sample's rows on the device) and not shared, vs the cpu:
+#     the same tokens;
 #  3. moec_gpu_bench: the generated kernels' speed against the device's copy
 #     bandwidth (decode GEMV, MLA decode), the FP8 peak and cuBLASLt's FP8 GEMM on
 #     the same shapes (opened with dlopen; DeepSeek's 1x128 / 128x128 block scales
@@ -67,14 +70,15 @@ say() { echo "$@"; echo "$@" >> "$results.tmp"; }
 : > "$results.tmp"
 
 # --- build: the whole project where MLIR is installed, the runtime alone elsewhere ---
-if [ ! -x "$build/bin/moec-run" ] || [ ! -x "$build/bin/moec_backend_conformance_test" ]; then
+if [ ! -x "$build/bin/moec-run" ] || [ ! -x "$build/bin/moec-rollout" ] ||
+   [ ! -x "$build/bin/moec_backend_conformance_test" ]; then
   compiler=ON
   [ -d /usr/lib/llvm-22/lib/cmake/mlir ] || compiler=OFF
   generator=()
   command -v ninja >/dev/null && generator=(-G Ninja)
   cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DMOEC_BUILD_COMPILER=$compiler >/dev/null || exit 1
-  targets=(moec-run moec_runtime_test moec_backend_conformance_test)
+  targets=(moec-run moec-rollout moec_runtime_test moec_backend_conformance_test)
   [ $compiler = ON ] && targets+=(moec moec_gpu_bench)
   cmake --build "$build" -j "$jobs" --target "${targets[@]}" >/dev/null || exit 1
 fi
@@ -148,6 +152,35 @@ for mode in $modes; do
   [ "$verdict" = pass ] || failures=$((failures + 1))
 done
 done
+
+# GRPO groups: the prompt prefilled once and its KV rows shared by the samples
+# (KvCache::share; the cuda backend copies them into each sample's rows), and
+# without sharing; sampled at temperature 1, so the tokens of every run must match.
+say ""
+say "| rollout (poems, 4 samples x 16 tokens) | tokens vs cpu | result |"
+say "|---|---|---|"
+if [ -f "$plans/poems.plan" ]; then
+  echo '{"id": "p", "prompt": "床前明月光，"}' > "$tmp/prompts.jsonl"
+  rollout() { # the samples' tokens as one JSON line
+    rm -f "$tmp/rollout.jsonl"
+    "$build/bin/moec-rollout" "$plans/poems.plan" --prompts "$tmp/prompts.jsonl" --group-size 4 \
+      --max-new-tokens 16 --seed 3 --backend "$@" -o "$tmp/rollout.jsonl" 2> "$tmp/rollout.err" &&
+      python3 -c 'import json, sys; print(json.dumps([json.loads(l)["tokens"] for l in open(sys.argv[1]) if l.strip()]))' "$tmp/rollout.jsonl"
+  }
+  cpu_rollout=$(rollout cpu)
+  for how in shared no-share; do
+    flag=$([ $how = no-share ] && echo --no-share || echo "")
+    gpu_rollout=$(rollout cuda $flag)
+    if [ -n "$cpu_rollout" ] && [ "$gpu_rollout" = "$cpu_rollout" ]; then
+      say "| cuda, $how | identical | pass |"
+    else
+      say "| cuda, $how | differ: $(head -c 200 <<< "$gpu_rollout$(head -1 "$tmp/rollout.err")" | tr '|' '/') | FAIL |"
+      failures=$((failures + 1))
+    fi
+  done
+else
+  say "| - | no poems plan (run check.sh --prepare where moec is built) | - |"
+fi
 rm -rf "$tmp"
 say ""
 

@@ -1,7 +1,11 @@
 //===- ExecutorTest.cpp - Logits of the executor against the reference ----===//
 #include "LoadedModel.h"
 
+#include "moec/runtime/KernelLaunch.h"
+
 #include <algorithm>
+#include <cstring>
+#include <tuple>
 
 namespace moec::test {
 namespace {
@@ -310,6 +314,64 @@ TEST(Executor, SequencesSharingAPrefixEqualSeparateRuns) {
   EXPECT_EQ(cache->share(1, 0, 9).message(), "kv cache: sequence 0 holds 5 tokens, cannot share 9");
   cache->clear(1);
   EXPECT_EQ(cache->sharedRows(1), 0);
+}
+
+// Backends whose kernels read each sequence's own rows (the GPU backends) copy the
+// shared rows once per share() call and state (SharedPrefixCopies).
+TEST(Executor, SharedPrefixCopiesCopyEachShareOnce) {
+  LoadedModel loaded;
+  ASSERT_TRUE(loaded.executor);
+  std::unique_ptr<KvCache> cache;
+  ASSERT_TRUE(loaded.executor->createCache(3, 8, &cache).ok());
+  std::vector<int32_t> prompt = {5, 9, 2, 6}, positions = {0, 1, 2, 3}, seqs(4, 0);
+  std::vector<float> logits(4 * size_t(loaded.executor->vocabSize()));
+  ASSERT_TRUE(loaded.executor->forward({prompt.data(), positions.data(), seqs.data(), 4}, *cache,
+                                       logits.data())
+                  .ok());
+  const std::vector<StateBinding> &states = cache->bindings();
+  ASSERT_FALSE(states.empty());
+  Bindings b;
+  b.states = states.data();
+  b.numStates = states.size();
+  b.numSequences = cache->numSequences();
+  std::vector<std::tuple<uint8_t *, const uint8_t *, uint64_t>> copies;
+  auto copy = [&](uint8_t *dst, const uint8_t *src, uint64_t bytes) {
+    copies.emplace_back(dst, src, bytes);
+    std::memcpy(dst, src, bytes);
+    return Status();
+  };
+  SharedPrefixCopies prefix;
+  ASSERT_TRUE(prefix.apply(b, copy).ok());
+  EXPECT_TRUE(copies.empty()) << "nothing is shared yet";
+  ASSERT_TRUE(cache->share(2, 0, 3).ok());
+  ASSERT_TRUE(prefix.apply(b, copy).ok());
+  ASSERT_EQ(copies.size(), states.size()) << "sequence 2's three rows of every state";
+  for (size_t i = 0; i < states.size(); ++i) {
+    const StateBinding &s = states[i];
+    EXPECT_EQ(std::get<0>(copies[i]), s.data + 2 * s.sequenceStride);
+    EXPECT_EQ(std::get<1>(copies[i]), s.data);
+    EXPECT_EQ(std::get<2>(copies[i]), 3 * s.rowBytes);
+    EXPECT_EQ(std::memcmp(s.data + 2 * s.sequenceStride, s.data, 3 * s.rowBytes), 0);
+  }
+  ASSERT_TRUE(prefix.apply(b, copy).ok());
+  EXPECT_EQ(copies.size(), states.size()) << "copied once";
+  // Shared again (even the same rows of the same parent): copied again, since the
+  // parent's rows may have changed in between.
+  cache->clear(2);
+  ASSERT_TRUE(prefix.apply(b, copy).ok());
+  EXPECT_EQ(copies.size(), states.size());
+  ASSERT_TRUE(cache->share(2, 0, 3).ok());
+  ASSERT_TRUE(cache->share(1, 0, 4).ok());
+  ASSERT_TRUE(prefix.apply(b, copy).ok());
+  EXPECT_EQ(copies.size(), 3 * states.size());
+  const StateBinding &first = states[0];
+  EXPECT_NE(std::find(copies.begin(), copies.end(),
+                      std::make_tuple(first.data + first.sequenceStride,
+                                      static_cast<const uint8_t *>(first.data),
+                                      4 * first.rowBytes)),
+            copies.end())
+      << "sequence 1's four rows";
+  EXPECT_EQ(prefix.copies(), 3 * states.size());
 }
 
 TEST(Executor, RefusesBadInputsBeforeRunning) {

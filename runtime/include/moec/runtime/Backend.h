@@ -87,6 +87,9 @@ struct StateBinding {
   /// reads its rows [0, prefixRows[s]) from sequence prefixSeq[s] (no copies).
   const int32_t *prefixSeq = nullptr;
   const int64_t *prefixRows = nullptr;
+  /// Per sequence, or null: which KvCache::share call set its prefix (unique in the
+  /// process; 0: none), for backends that copy the shared rows (SharedPrefixCopies).
+  const uint64_t *shareIds = nullptr;
 };
 
 /// What one execution of a program needs besides the plan.

@@ -14,6 +14,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <vector>
 
 namespace moec {
@@ -72,6 +74,25 @@ KernelLaunch kernelLaunch(const plan::KernelEntry &entry, const KernelStepResour
 /// The same for an entry in flatbuffers' object form (before the plan is written).
 KernelLaunch kernelLaunch(const plan::KernelEntryT &entry, const KernelStepResources &r,
                           int32_t tokens);
+
+/// Prefix sharing (KvCache::share) for backends whose kernels read each sequence's
+/// own rows: the shared rows are copied into the sharing sequence's rows, once per
+/// share() call and state, before a batch that runs with them. The prefill that
+/// sharing saves stays saved (a GRPO group's prompt runs once); the copies move
+/// rows x row bytes per sample, device to device.
+class SharedPrefixCopies {
+public:
+  using Copy = std::function<Status(uint8_t *dst, const uint8_t *src, uint64_t bytes)>;
+  /// Copies what `bindings` share and no earlier call copied, through `copy`.
+  Status apply(const Bindings &bindings, const Copy &copy);
+  /// How many row ranges apply() has copied (tests).
+  uint64_t copies() const { return copies_; }
+
+private:
+  /// Per (state's memory, sequence): the share id its rows were copied for.
+  std::map<std::pair<const uint8_t *, int32_t>, uint64_t> done_;
+  uint64_t copies_ = 0;
+};
 
 } // namespace moec
 

@@ -47,6 +47,7 @@ public:
     lengths_[size_t(seq)] = 0;
     prefixSeq_[size_t(seq)] = seq;
     prefixRows_[size_t(seq)] = 0;
+    shareIds_[size_t(seq)] = 0;
   }
   /// Starts `seq` as a continuation of `parent`'s first `rows` tokens without copying
   /// them: attention over `seq` reads rows [0, rows) from `parent`, and `seq` holds
@@ -102,6 +103,7 @@ private:
   std::vector<int64_t> lengths_;          ///< tokens stored per sequence
   std::vector<int32_t> prefixSeq_;        ///< per sequence: whose rows it reads first
   std::vector<int64_t> prefixRows_;       ///< per sequence: how many of them (0: none)
+  std::vector<uint64_t> shareIds_;        ///< per sequence: its share() call (0: none)
 };
 
 } // namespace moec
