@@ -15,20 +15,38 @@
 // (codegen/ptx StepKernels.h), for the device's architecture, and run through the
 // driver (libcuda.so.1, dlopen). Without a GPU it says so in one line and exits 2.
 //
-//   moec_gpu_bench [--peak-tflops X] [--reps N]
+//   moec_gpu_bench [--peak-tflops X] [--reps N] [--kernels FILE] [--list-kernels]
 //   moec_gpu_bench --ptx-only     no GPU needed: generate the benchmarks' kernels
 //                                 for sm_90a and sm_80 and print ptxas's resources
+//   moec_gpu_bench --save-kernels FILE
+//                                 no GPU needed: write the benchmarks' kernels for
+//                                 both targets (PTX and launch entries, JSON) for a
+//                                 run elsewhere with --kernels FILE
+//
+// moec_gpu_bench_runtime is this program without the compiler (no MLIR): it runs
+// only with --kernels, so that a GPU machine without MLIR measures kernels
+// generated where the compiler is (tests/gpu/check.sh --prepare).
 //
 //===----------------------------------------------------------------------===//
 
 #include "../runtime/cuda/CudaDriver.h"
 #include "CublasLtGemm.h"
 
+#ifdef MOEC_GPU_BENCH_CODEGEN
 #include "moec/Codegen/Ptxas.h"
 #include "moec/Codegen/StepKernels.h"
+#include "llvm/Support/Error.h"
+#endif
+#include "moec/runtime/AtomicFile.h"
 #include "moec/runtime/KernelLaunch.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -56,6 +74,45 @@ CUdeviceptr alloc(const Driver &d, uint64_t bytes) {
   CUdeviceptr p = 0;
   check(d, d.cuMemAlloc(&p, bytes), "cuMemAlloc");
   check(d, d.cuMemsetD8(p, 0, bytes), "cuMemsetD8");
+  return p;
+}
+
+/// What a benchmark's inputs hold: never zeros, which can run faster than real data.
+enum class Fill { F32, E4M3, BF16 };
+
+/// `bytes` of device memory holding random values of `fill`: f32 and bf16 in
+/// [-1, 1), e4m3 codes of magnitude up to 448 (never the NaN codes 0x7f / 0xff).
+CUdeviceptr allocRandom(const Driver &d, uint64_t bytes, Fill fill) {
+  CUdeviceptr p = alloc(d, bytes);
+  static std::vector<uint8_t> pattern[3];
+  std::vector<uint8_t> &host = pattern[int(fill)];
+  if (host.empty()) {
+    host.resize(uint64_t(16) << 20); // 16 MiB, repeated
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+    for (size_t i = 0; i + 4 <= host.size(); i += 4) {
+      if (fill == Fill::F32) {
+        float v = unit(rng);
+        std::memcpy(&host[i], &v, 4);
+      } else if (fill == Fill::BF16) {
+        for (int h = 0; h < 2; ++h) {
+          float v = unit(rng);
+          uint32_t bits;
+          std::memcpy(&bits, &v, 4);
+          uint16_t top = uint16_t(bits >> 16);
+          std::memcpy(&host[i + 2 * h], &top, 2);
+        }
+      } else {
+        for (int b = 0; b < 4; ++b) {
+          uint8_t code = uint8_t(rng() & 0xff);
+          host[i + b] = (code & 0x7f) == 0x7f ? uint8_t(code - 1) : code;
+        }
+      }
+    }
+  }
+  for (uint64_t at = 0; at < bytes; at += host.size())
+    check(d, d.cuMemcpyHtoD(p + at, host.data(), std::min<uint64_t>(host.size(), bytes - at)),
+          "cuMemcpyHtoD");
   return p;
 }
 
@@ -135,17 +192,122 @@ plan::PlanT mlaPlan() {
 
 const int64_t kShapes[][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {4096, 7168}};
 
+/// A benchmark's kernels for one target: the PTX and its launch entries.
+struct Kernels {
+  std::string ptx;
+  std::vector<plan::KernelEntryT> entries;
+};
+
+/// The name of the linear step's kernels in a kernels file.
+std::string linearKey(int64_t N, int64_t K, bool fp8Acts) {
+  return "linear_" + std::to_string(N) + "x" + std::to_string(K) + (fp8Acts ? "_fp8acts" : "");
+}
+
+const char *const kKernelsFormat = "moec-gpu-bench-kernels 1";
+
+plan::KernelEntryT entryOf(const nlohmann::json &j) {
+  plan::KernelEntryT e;
+  e.name = j.at("name").get<std::string>();
+  e.step = 0;
+  e.grid = j.at("grid").get<std::vector<uint32_t>>();
+  e.block = j.at("block").get<std::vector<uint32_t>>();
+  e.shared_mem_bytes = j.at("shared_mem_bytes").get<uint32_t>();
+  e.tokens_per_block = j.at("tokens_per_block").get<uint32_t>();
+  e.scratch_bytes_per_token = j.at("scratch_bytes_per_token").get<uint64_t>();
+  e.weight_table = j.at("weight_table").get<bool>();
+  e.min_tokens = j.at("min_tokens").get<uint32_t>();
+  e.max_tokens = j.at("max_tokens").get<uint32_t>();
+  e.tma_box = j.at("tma_box").get<std::vector<uint32_t>>();
+  return e;
+}
+
+/// The kernels of a file written by --save-kernels: (target, benchmark) -> kernels.
+std::map<std::pair<std::string, std::string>, Kernels> readKernels(const std::string &path) {
+  std::ifstream in(path);
+  if (!in)
+    die(path + ": cannot read the kernels file");
+  std::map<std::pair<std::string, std::string>, Kernels> out;
+  try {
+    nlohmann::json j = nlohmann::json::parse(in);
+    if (j.at("format") != kKernelsFormat)
+      die(path + ": not a moec_gpu_bench kernels file (format '" +
+          j.at("format").get<std::string>() + "', expected '" + kKernelsFormat + "')");
+    for (const auto &[target, benches] : j.at("targets").items())
+      for (const auto &[bench, k] : benches.items()) {
+        Kernels kernels;
+        kernels.ptx = k.at("ptx").get<std::string>();
+        for (const nlohmann::json &e : k.at("entries"))
+          kernels.entries.push_back(entryOf(e));
+        out[{target, bench}] = std::move(kernels);
+      }
+  } catch (const nlohmann::json::exception &e) {
+    die(path + ": " + e.what());
+  }
+  return out;
+}
+
+#ifdef MOEC_GPU_BENCH_CODEGEN
+/// Every benchmark's one-step plan, by its name in a kernels file.
+std::vector<std::pair<std::string, plan::PlanT>> benchPlans() {
+  std::vector<std::pair<std::string, plan::PlanT>> plans;
+  for (const auto &nk : kShapes)
+    for (bool fp8Acts : {false, true})
+      plans.emplace_back(linearKey(nk[0], nk[1], fp8Acts), linearPlan(nk[0], nk[1], fp8Acts));
+  plans.emplace_back("mla", mlaPlan());
+  return plans;
+}
+
+nlohmann::json entryJson(const plan::KernelEntryT &e) {
+  return {{"name", e.name},
+          {"grid", e.grid},
+          {"block", e.block},
+          {"shared_mem_bytes", e.shared_mem_bytes},
+          {"tokens_per_block", e.tokens_per_block},
+          {"scratch_bytes_per_token", e.scratch_bytes_per_token},
+          {"weight_table", e.weight_table},
+          {"min_tokens", e.min_tokens},
+          {"max_tokens", e.max_tokens},
+          {"tma_box", e.tma_box}};
+}
+
+/// The kernels moec compile --target generates for step 0 of `p`.
+Kernels generate(const plan::PlanT &p, const std::string &chip) {
+  auto ptx = moec::ptx::generateStepKernelPtx(p, chip);
+  if (!ptx)
+    die(llvm::toString(ptx.takeError()));
+  if (ptx->entries.empty())
+    die("no kernel generated");
+  return {ptx->ptx, std::move(ptx->entries)};
+}
+
+/// --save-kernels: every benchmark's kernels for both targets, for a GPU machine
+/// without the compiler (moec_gpu_bench_runtime --kernels FILE).
+int saveKernels(const std::string &path) {
+  nlohmann::json targets = nlohmann::json::object();
+  for (const char *chip : {"sm_90a", "sm_80"})
+    for (const auto &[bench, p] : benchPlans()) {
+      Kernels k = generate(p, chip);
+      nlohmann::json entries = nlohmann::json::array();
+      for (const plan::KernelEntryT &e : k.entries)
+        entries.push_back(entryJson(e));
+      targets[chip][bench] = {{"ptx", k.ptx}, {"entries", entries}};
+    }
+  nlohmann::json j = {{"format", kKernelsFormat}, {"targets", targets}};
+  const std::string text = j.dump(1) + "\n";
+  if (moec::Status s = moec::writeFileAtomically(
+          path, [&](moec::OutputFile &f) { return f.write(text.data(), text.size()); });
+      !s.ok())
+    die(path + ": " + s.message());
+  std::printf("moec_gpu_bench: wrote %s (%zu benchmarks, sm_90a and sm_80)\n", path.c_str(),
+              benchPlans().size());
+  return 0;
+}
+
 /// --ptx-only: the kernels, assembled by ptxas, with their resources.
 int ptxOnly() {
   std::optional<std::string> ptxas = moec::ptx::findPtxas();
   if (!ptxas)
     die("ptxas not found (CUDA_HOME, PATH, /usr/local/cuda/bin)", 2);
-  std::vector<plan::PlanT> plans;
-  for (const auto &nk : kShapes) {
-    plans.push_back(linearPlan(nk[0], nk[1]));
-    plans.push_back(linearPlan(nk[0], nk[1], /*fp8Acts=*/true));
-  }
-  plans.push_back(mlaPlan());
   // The GEMM reference's library, opened as a GPU run opens it (no GPU needed).
   std::string cublasWhy;
   if (auto cublas = moec::bench::CublasLtGemm::open(&cublasWhy))
@@ -154,37 +316,71 @@ int ptxOnly() {
     std::printf("reference GEMM: cuBLASLt %s\n", cublasWhy.c_str());
   std::printf("target\tkernel\tregisters\tstack_bytes\tspill_bytes\n");
   for (const char *chip : {"sm_90a", "sm_80"})
-    for (const plan::PlanT &p : plans) {
-      auto ptx = moec::ptx::generateStepKernelPtx(p, chip);
-      if (!ptx)
-        die(llvm::toString(ptx.takeError()));
-      auto assembled = moec::ptx::assemblePtx(*ptxas, ptx->ptx, chip);
+    for (const auto &[bench, p] : benchPlans()) {
+      Kernels k = generate(p, chip);
+      auto assembled = moec::ptx::assemblePtx(*ptxas, k.ptx, chip);
       if (!assembled)
         die(llvm::toString(assembled.takeError()));
-      for (const moec::ptx::KernelResources &k : assembled->kernels)
-        std::printf("%s\t%s\t%u\t%llu\t%llu\n", chip, k.name.c_str(), k.registers,
-                    (unsigned long long)k.stackBytes,
-                    (unsigned long long)(k.spillStoreBytes + k.spillLoadBytes));
+      for (const moec::ptx::KernelResources &r : assembled->kernels)
+        std::printf("%s\t%s\t%u\t%llu\t%llu\n", chip, r.name.c_str(), r.registers,
+                    (unsigned long long)r.stackBytes,
+                    (unsigned long long)(r.spillStoreBytes + r.spillLoadBytes));
     }
   return 0;
 }
+#endif
 
-/// The generated kernels of step 0, loaded.
+/// --list-kernels: each benchmark's kernels and launch entries, one line each (no GPU
+/// needed; a file read back lists as the kernels it was written from).
+int listKernels(const std::map<std::pair<std::string, std::string>, Kernels> &all) {
+  std::printf("target\tbenchmark\tkernel\tgrid\tblock\ttokens_per_block\tscratch\t"
+              "weight_table\tmin_tokens\tmax_tokens\ttma_box\tptx_bytes\n");
+  auto dims = [](const std::vector<uint32_t> &v) {
+    std::string out;
+    for (uint32_t x : v)
+      out += (out.empty() ? "" : "x") + std::to_string(x);
+    return out.empty() ? std::string("-") : out;
+  };
+  for (const auto &[key, k] : all)
+    for (const plan::KernelEntryT &e : k.entries)
+      std::printf("%s\t%s\t%s\t%s\t%s\t%u\t%llu\t%d\t%u\t%u\t%s\t%zu\n", key.first.c_str(),
+                  key.second.c_str(), e.name.c_str(), dims(e.grid).c_str(), dims(e.block).c_str(),
+                  e.tokens_per_block, (unsigned long long)e.scratch_bytes_per_token,
+                  int(e.weight_table), e.min_tokens, e.max_tokens, dims(e.tma_box).c_str(),
+                  k.ptx.size());
+  return 0;
+}
+
+/// Where the kernels come from: a --kernels file, or generated here.
+std::map<std::pair<std::string, std::string>, Kernels> savedKernels;
+bool fromFile = false;
+
+/// The kernels of benchmark `bench` (plan `p`), loaded on the device.
 struct Loaded {
   std::vector<plan::KernelEntryT> entries;
   std::vector<moec::cuda::CUfunction> functions;
 };
 
-Loaded load(const Driver &d, const plan::PlanT &p, const std::string &chip) {
-  auto ptx = moec::ptx::generateStepKernelPtx(p, chip);
-  if (!ptx)
-    die(llvm::toString(ptx.takeError()));
-  if (ptx->entries.empty())
-    die("no kernel generated");
+Loaded load(const Driver &d, const std::string &bench, const plan::PlanT &p,
+            const std::string &chip) {
+  Kernels k;
+  if (fromFile) {
+    auto found = savedKernels.find({chip, bench});
+    if (found == savedKernels.end())
+      die("the kernels file has no kernels of '" + bench + "' for " + chip);
+    k = found->second;
+  } else {
+#ifdef MOEC_GPU_BENCH_CODEGEN
+    k = generate(p, chip);
+#else
+    (void)p;
+    die("built without the compiler: give --kernels FILE (moec_gpu_bench --save-kernels)", 2);
+#endif
+  }
   moec::cuda::CUmodule module = nullptr;
-  check(d, d.cuModuleLoadData(&module, ptx->ptx.c_str()), "JIT-compiling the kernels");
+  check(d, d.cuModuleLoadData(&module, k.ptx.c_str()), "JIT-compiling the kernels");
   Loaded l;
-  for (plan::KernelEntryT &e : ptx->entries) {
+  for (plan::KernelEntryT &e : k.entries) {
     moec::cuda::CUfunction f = nullptr;
     check(d, d.cuModuleGetFunction(&f, module, e.name.c_str()), "cuModuleGetFunction");
     l.functions.push_back(f);
@@ -233,17 +429,41 @@ void launchAll(const Driver &d, const Loaded &l, const moec::KernelStepResources
 int main(int argc, char **argv) {
   double peak = 1979; // H100/H200 SXM dense FP8 tensor TFLOPS
   int reps = 20;
+  bool list = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--peak-tflops" && i + 1 < argc)
       peak = std::atof(argv[++i]);
     else if (a == "--reps" && i + 1 < argc)
       reps = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--list-kernels")
+      list = true;
+    else if (a == "--kernels" && i + 1 < argc) {
+      savedKernels = readKernels(argv[++i]);
+      fromFile = true;
+    }
+#ifdef MOEC_GPU_BENCH_CODEGEN
     else if (a == "--ptx-only")
       return ptxOnly();
+    else if (a == "--save-kernels" && i + 1 < argc)
+      return saveKernels(argv[++i]);
+#endif
     else
-      die("usage: moec_gpu_bench [--peak-tflops X] [--reps N] | --ptx-only", 2);
+      die("usage: moec_gpu_bench [--peak-tflops X] [--reps N] [--kernels FILE] "
+          "[--list-kernels] | --ptx-only | --save-kernels FILE",
+          2);
   }
+#ifndef MOEC_GPU_BENCH_CODEGEN
+  if (!fromFile)
+    die("built without the compiler: give --kernels FILE (moec_gpu_bench --save-kernels)", 2);
+#else
+  if (list && !fromFile)
+    for (const char *chip : {"sm_90a", "sm_80"})
+      for (const auto &[bench, p] : benchPlans())
+        savedKernels[{chip, bench}] = generate(p, chip);
+#endif
+  if (list)
+    return listKernels(savedKernels);
   const Driver *dp = nullptr;
   if (moec::Status s = moec::cuda::openDriver(&dp); !s.ok())
     die(s.message(), 2);
@@ -289,11 +509,11 @@ int main(int argc, char **argv) {
   for (const auto &nk : kShapes) {
     const int64_t N = nk[0], K = nk[1];
     for (int64_t T : {int64_t(1), int64_t(4096)}) {
-      Loaded l = load(d, linearPlan(N, K, /*fp8Acts=*/T > 1), chip);
+      Loaded l = load(d, linearKey(N, K, T > 1), linearPlan(N, K, /*fp8Acts=*/T > 1), chip);
       moec::KernelStepResources r;
-      r.buffers = {alloc(d, uint64_t(T * K) * 4), alloc(d, uint64_t(T * N) * 4)};
-      r.weights = {alloc(d, uint64_t(N * K)),
-                   alloc(d, uint64_t(((N + 127) / 128) * ((K + 127) / 128)) * 4)};
+      r.buffers = {allocRandom(d, uint64_t(T * K) * 4, Fill::F32), alloc(d, uint64_t(T * N) * 4)};
+      r.weights = {allocRandom(d, uint64_t(N * K), Fill::E4M3),
+                   allocRandom(d, uint64_t(((N + 127) / 128) * ((K + 127) / 128)) * 4, Fill::F32)};
       std::vector<uint32_t> box;
       for (const plan::KernelEntryT &e : l.entries)
         if (!e.tma_box.empty())
@@ -324,7 +544,8 @@ int main(int argc, char **argv) {
         // cuBLASLt on the same shape, timed alternately with moec's kernels (the
         // best of two rounds each): Y (bf16) = X (e4m3) . W^T (e4m3).
         moec::bench::CublasLtGemm::ScaleFloats sf = moec::bench::CublasLtGemm::scaleFloats(T, N, K);
-        CUdeviceptr x = alloc(d, uint64_t(T * K)), w = alloc(d, uint64_t(N * K)),
+        CUdeviceptr x = allocRandom(d, uint64_t(T * K), Fill::E4M3),
+                    w = allocRandom(d, uint64_t(N * K), Fill::E4M3),
                     y = alloc(d, uint64_t(T * N) * 2), xs = alloc(d, sf.x * 4),
                     ws = alloc(d, sf.w * 4),
                     work = alloc(d, moec::bench::CublasLtGemm::kWorkspaceBytes);
@@ -378,14 +599,16 @@ int main(int argc, char **argv) {
   // mla: absorbed decode attention, 128 heads over a 4096-token bf16 latent cache.
   {
     const int64_t H = kHeads, C = kLatent, R = kRope, rows = 4096;
-    Loaded l = load(d, mlaPlan(), chip);
+    Loaded l = load(d, "mla", mlaPlan(), chip);
     moec::KernelStepResources r;
     CUdeviceptr position = alloc(d, 4);
     int32_t last = int32_t(rows - 1);
     check(d, d.cuMemcpyHtoD(position, &last, 4), "cuMemcpyHtoD");
-    r.buffers = {alloc(d, uint64_t(H * C) * 4), alloc(d, uint64_t(H * (128 + R)) * 4), position,
-                 alloc(d, 4), alloc(d, uint64_t(H * C) * 4)};
-    r.stateData = {alloc(d, uint64_t(rows * C) * 2), alloc(d, uint64_t(rows * R) * 2)};
+    r.buffers = {allocRandom(d, uint64_t(H * C) * 4, Fill::F32),
+                 allocRandom(d, uint64_t(H * (128 + R)) * 4, Fill::F32), position, alloc(d, 4),
+                 alloc(d, uint64_t(H * C) * 4)};
+    r.stateData = {allocRandom(d, uint64_t(rows * C) * 2, Fill::BF16),
+                   allocRandom(d, uint64_t(rows * R) * 2, Fill::BF16)};
     r.stateRows = {rows, rows};
     uint64_t scratchBytes = 0; // the split form's partial softmaxes
     for (const plan::KernelEntryT &e : l.entries)
