@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
 # tests/gpu/check.sh - the GPU check: one short call on a lent GPU (an H200 here).
 #
-#   tests/gpu/check.sh            build (if needed) and run every check below
-#   tests/gpu/check.sh --prepare  on a machine with the compiler: compile every
-#                                 golden variant with --target=cpu,sm_90a,sm_80 into
-#                                 gpu-plans/ (weights referenced in tests/golden, so
-#                                 the plans are small enough to carry to the GPU)
+#   tests/gpu/check.sh            run every check below (with the programs of
+#                                 gpu-bundle.tar.xz when it is there; else built
+#                                 here, which needs the Debian packages of
+#                                 scripts/setup.sh)
+#   tests/gpu/check.sh --prepare  on a machine with the compiler, after the build:
+#                                 compile every golden variant with
+#                                 --target=cpu,sm_90a,sm_80 into gpu-plans/ (weights
+#                                 referenced in tests/golden and models/, so the plans
+#                                 are small), write the microbenchmarks' kernels
+#                                 (moec_gpu_bench --save-kernels) and copy the
+#                                 runtime programs the check runs with their shared
+#                                 libraries, then pack it all into gpu-bundle.tar.xz
+#
+# The H200 machine has CMake and the CUDA toolkit but no MLIR and none of the
+# project's Debian packages (flatbuffers, GoogleTest, PCRE2, ...), and nothing can be
+# fetched there: carry gpu-bundle.tar.xz to it (the device tool's `carry`) and run
+# tests/gpu/check.sh; the programs are built on Debian 12 (glibc 2.36) without
+# -march, so they run on a newer x86-64 Linux. The conformance cases need the
+# compiler (they generate each case's kernels) and run only where it is built.
 #
 # Checks, each printed and written to bench/gpu-results.md:
 #  1. the cuda backend's tests (moec_runtime_test CudaBackend.*) and every case of
@@ -31,6 +45,7 @@ cd "$(dirname "$0")/../.."
 build=${MOEC_GPU_BUILD:-build-gpu}
 jobs=${MOEC_GPU_JOBS:-$(nproc)}
 plans=gpu-plans
+bundle=gpu-bundle.tar.xz
 results=bench/gpu-results.md
 # The golden variants and their checkpoints (tests/golden/manifest.json).
 variants=$(python3 -c 'import json; print(" ".join(v["name"] for v in json.load(open("tests/golden/manifest.json"))["variants"]))')
@@ -59,9 +74,40 @@ compile_plans() {
 
 if [ "${1:-}" = "--prepare" ]; then
   moec=${MOEC_BIN:-build/bin/moec}
-  [ -x "$moec" ] || { echo "check.sh: $moec not found: build moec first" >&2; exit 2; }
-  compile_plans "$moec" && echo "check.sh: wrote $plans/ for: $variants"
-  exit $?
+  bin=$(dirname "$moec")
+  for p in moec moec_gpu_bench moec-run moec-rollout moec_runtime_test moec_gpu_bench_runtime; do
+    [ -x "$bin/$p" ] || { echo "check.sh: $bin/$p not found: build the project first" >&2; exit 2; }
+  done
+  rm -rf "$plans"
+  compile_plans "$moec" || { echo "check.sh: compiling the golden plans failed" >&2; exit 1; }
+  echo "check.sh: wrote $plans/ for: $variants"
+  "$bin/moec_gpu_bench" --save-kernels "$plans/bench-kernels.json" || exit 1
+  # The programs the check runs, and their shared libraries beyond glibc and
+  # libstdc++ (the GPU machine's are newer); bin/ holds wrappers that point the
+  # loader at lib/.
+  mkdir -p "$plans/bin" "$plans/libexec" "$plans/lib"
+  for p in moec-run moec-rollout moec_runtime_test moec_gpu_bench_runtime; do
+    cp "$bin/$p" "$plans/libexec/"
+    cat > "$plans/bin/$p" <<WRAPPER
+#!/bin/sh
+here=\$(cd "\$(dirname "\$0")/.." && pwd)
+LD_LIBRARY_PATH="\$here/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "\$here/libexec/$p" "\$@"
+WRAPPER
+    chmod +x "$plans/bin/$p"
+  done
+  for lib in $(ldd "$plans"/libexec/* | awk '/=> \// {print $3}' | sort -u); do
+    case $(basename "$lib") in
+      libc.so*|libm.so*|libstdc++.so*|libgcc_s.so*|ld-linux*) ;;
+      *) cp -L "$lib" "$plans/lib/" ;;
+    esac
+  done
+  strip "$plans"/libexec/* 2>/dev/null
+  # xz -9: a 64 MiB window, so the FP8 weights two plans share are packed once; the
+  # bundle and the working tree travel to the GPU machine together (64 MiB at most).
+  XZ_OPT=-9 tar -cJf "$bundle.tmp" "$plans" && mv "$bundle.tmp" "$bundle" || exit 1
+  echo "check.sh: wrote $bundle ($(du -h "$bundle" | cut -f1); libraries: $(ls "$plans/lib" | tr '\n' ' '))"
+  echo "check.sh: on the GPU machine, carry $bundle and run tests/gpu/check.sh"
+  exit 0
 fi
 
 started=$(date +%s)
@@ -69,8 +115,17 @@ failures=0
 say() { echo "$@"; echo "$@" >> "$results.tmp"; }
 : > "$results.tmp"
 
-# --- build: the whole project where MLIR is installed, the runtime alone elsewhere ---
-if [ ! -x "$build/bin/moec-run" ] || [ ! -x "$build/bin/moec-rollout" ] ||
+# --- the programs: prepared (gpu-bundle.tar.xz), else the whole project built where
+# MLIR is installed, the runtime alone elsewhere ---
+if [ -f "$bundle" ] && { [ ! -d "$plans/bin" ] || [ "$bundle" -nt "$plans/bin" ]; }; then
+  rm -rf "$plans"
+  tar -xJf "$bundle" || { echo "check.sh: cannot unpack $bundle" >&2; exit 1; }
+  touch "$plans/bin"
+fi
+if [ -x "$plans/bin/moec-run" ] && "$plans/bin/moec-run" --help >/dev/null 2>&1; then
+  build=$plans
+  echo "check.sh: the programs prepared in $bundle ($plans/bin)"
+elif [ ! -x "$build/bin/moec-run" ] || [ ! -x "$build/bin/moec-rollout" ] ||
    [ ! -x "$build/bin/moec_backend_conformance_test" ]; then
   compiler=ON
   [ -d /usr/lib/llvm-22/lib/cmake/mlir ] || compiler=OFF
@@ -97,6 +152,10 @@ for t in "moec_runtime_test --gtest_filter=CudaBackend.*" \
   set -f # the filters' * are for gtest, not the shell
   set -- $t
   set +f
+  if [ ! -x "$build/bin/$1" ]; then
+    say "- \`$1\`: not run (it generates each case's kernels: it needs the compiler, MLIR 22)"
+    continue
+  fi
   log=$("$build/bin/$1" "$2" --gtest_brief=1 2>&1)
   summary=$(echo "$log" | grep -E '^\[  (PASSED|FAILED|SKIPPED) ' | tr '\n' ' ')
   echo "$log" | grep -q '^\[  FAILED  \]' && failures=$((failures + 1))
@@ -187,15 +246,21 @@ say ""
 # --- 3. microbenchmarks ---
 say "## 3. microbenchmarks (moec_gpu_bench)"
 say ""
+gpu_bench=()
 if [ -x "$build/bin/moec_gpu_bench" ]; then
-  if bench=$("$build/bin/moec_gpu_bench" 2>&1); then
+  gpu_bench=("$build/bin/moec_gpu_bench")
+elif [ -x "$build/bin/moec_gpu_bench_runtime" ] && [ -f "$plans/bench-kernels.json" ]; then
+  gpu_bench=("$build/bin/moec_gpu_bench_runtime" --kernels "$plans/bench-kernels.json")
+fi
+if [ ${#gpu_bench[@]} -gt 0 ]; then
+  if bench=$("${gpu_bench[@]}" 2>&1); then
     while IFS= read -r line; do say "$line"; done <<< "$bench"
   else
     say "moec_gpu_bench failed: $(echo "$bench" | tail -1)"
     failures=$((failures + 1))
   fi
 else
-  say "moec_gpu_bench was not built (it needs the compiler: MLIR 22)."
+  say "moec_gpu_bench was not built (it needs the compiler, MLIR 22, or the kernels of check.sh --prepare)."
 fi
 say ""
 say "Check time: $(( $(date +%s) - started )) s."
