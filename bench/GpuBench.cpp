@@ -31,6 +31,7 @@
 
 #include "../runtime/cuda/CudaDriver.h"
 #include "CublasLtGemm.h"
+#include "KernelFile.h"
 
 #ifdef MOEC_GPU_BENCH_CODEGEN
 #include "moec/Codegen/Ptxas.h"
@@ -39,8 +40,6 @@
 #endif
 #include "moec/runtime/AtomicFile.h"
 #include "moec/runtime/KernelLaunch.h"
-
-#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <fstream>
@@ -193,57 +192,14 @@ plan::PlanT mlaPlan() {
 const int64_t kShapes[][2] = {{7168, 2048}, {2048, 7168}, {24576, 1536}, {4096, 7168}};
 
 /// A benchmark's kernels for one target: the PTX and its launch entries.
-struct Kernels {
-  std::string ptx;
-  std::vector<plan::KernelEntryT> entries;
-};
+using Kernels = moec::testing::SavedKernels;
+
+/// The name of benchmark `bench`'s kernels for `chip` in a kernels file.
+std::string fileKey(const std::string &chip, const std::string &bench) { return chip + "/" + bench; }
 
 /// The name of the linear step's kernels in a kernels file.
 std::string linearKey(int64_t N, int64_t K, bool fp8Acts) {
   return "linear_" + std::to_string(N) + "x" + std::to_string(K) + (fp8Acts ? "_fp8acts" : "");
-}
-
-const char *const kKernelsFormat = "moec-gpu-bench-kernels 1";
-
-plan::KernelEntryT entryOf(const nlohmann::json &j) {
-  plan::KernelEntryT e;
-  e.name = j.at("name").get<std::string>();
-  e.step = 0;
-  e.grid = j.at("grid").get<std::vector<uint32_t>>();
-  e.block = j.at("block").get<std::vector<uint32_t>>();
-  e.shared_mem_bytes = j.at("shared_mem_bytes").get<uint32_t>();
-  e.tokens_per_block = j.at("tokens_per_block").get<uint32_t>();
-  e.scratch_bytes_per_token = j.at("scratch_bytes_per_token").get<uint64_t>();
-  e.weight_table = j.at("weight_table").get<bool>();
-  e.min_tokens = j.at("min_tokens").get<uint32_t>();
-  e.max_tokens = j.at("max_tokens").get<uint32_t>();
-  e.tma_box = j.at("tma_box").get<std::vector<uint32_t>>();
-  return e;
-}
-
-/// The kernels of a file written by --save-kernels: (target, benchmark) -> kernels.
-std::map<std::pair<std::string, std::string>, Kernels> readKernels(const std::string &path) {
-  std::ifstream in(path);
-  if (!in)
-    die(path + ": cannot read the kernels file");
-  std::map<std::pair<std::string, std::string>, Kernels> out;
-  try {
-    nlohmann::json j = nlohmann::json::parse(in);
-    if (j.at("format") != kKernelsFormat)
-      die(path + ": not a moec_gpu_bench kernels file (format '" +
-          j.at("format").get<std::string>() + "', expected '" + kKernelsFormat + "')");
-    for (const auto &[target, benches] : j.at("targets").items())
-      for (const auto &[bench, k] : benches.items()) {
-        Kernels kernels;
-        kernels.ptx = k.at("ptx").get<std::string>();
-        for (const nlohmann::json &e : k.at("entries"))
-          kernels.entries.push_back(entryOf(e));
-        out[{target, bench}] = std::move(kernels);
-      }
-  } catch (const nlohmann::json::exception &e) {
-    die(path + ": " + e.what());
-  }
-  return out;
 }
 
 #ifdef MOEC_GPU_BENCH_CODEGEN
@@ -257,19 +213,6 @@ std::vector<std::pair<std::string, plan::PlanT>> benchPlans() {
   return plans;
 }
 
-nlohmann::json entryJson(const plan::KernelEntryT &e) {
-  return {{"name", e.name},
-          {"grid", e.grid},
-          {"block", e.block},
-          {"shared_mem_bytes", e.shared_mem_bytes},
-          {"tokens_per_block", e.tokens_per_block},
-          {"scratch_bytes_per_token", e.scratch_bytes_per_token},
-          {"weight_table", e.weight_table},
-          {"min_tokens", e.min_tokens},
-          {"max_tokens", e.max_tokens},
-          {"tma_box", e.tma_box}};
-}
-
 /// The kernels moec compile --target generates for step 0 of `p`.
 Kernels generate(const plan::PlanT &p, const std::string &chip) {
   auto ptx = moec::ptx::generateStepKernelPtx(p, chip);
@@ -277,26 +220,17 @@ Kernels generate(const plan::PlanT &p, const std::string &chip) {
     die(llvm::toString(ptx.takeError()));
   if (ptx->entries.empty())
     die("no kernel generated");
-  return {ptx->ptx, std::move(ptx->entries)};
+  return {chip, ptx->ptx, std::move(ptx->entries)};
 }
 
 /// --save-kernels: every benchmark's kernels for both targets, for a GPU machine
 /// without the compiler (moec_gpu_bench_runtime --kernels FILE).
 int saveKernels(const std::string &path) {
-  nlohmann::json targets = nlohmann::json::object();
+  moec::testing::KernelFile file;
   for (const char *chip : {"sm_90a", "sm_80"})
-    for (const auto &[bench, p] : benchPlans()) {
-      Kernels k = generate(p, chip);
-      nlohmann::json entries = nlohmann::json::array();
-      for (const plan::KernelEntryT &e : k.entries)
-        entries.push_back(entryJson(e));
-      targets[chip][bench] = {{"ptx", k.ptx}, {"entries", entries}};
-    }
-  nlohmann::json j = {{"format", kKernelsFormat}, {"targets", targets}};
-  const std::string text = j.dump(1) + "\n";
-  if (moec::Status s = moec::writeFileAtomically(
-          path, [&](moec::OutputFile &f) { return f.write(text.data(), text.size()); });
-      !s.ok())
+    for (const auto &[bench, p] : benchPlans())
+      file[fileKey(chip, bench)] = generate(p, chip);
+  if (moec::Status s = moec::testing::writeKernelFile(path, file); !s.ok())
     die(path + ": " + s.message());
   std::printf("moec_gpu_bench: wrote %s (%zu benchmarks, sm_90a and sm_80)\n", path.c_str(),
               benchPlans().size());
@@ -332,7 +266,7 @@ int ptxOnly() {
 
 /// --list-kernels: each benchmark's kernels and launch entries, one line each (no GPU
 /// needed; a file read back lists as the kernels it was written from).
-int listKernels(const std::map<std::pair<std::string, std::string>, Kernels> &all) {
+int listKernels(const moec::testing::KernelFile &all) {
   std::printf("target\tbenchmark\tkernel\tgrid\tblock\ttokens_per_block\tscratch\t"
               "weight_table\tmin_tokens\tmax_tokens\ttma_box\tptx_bytes\n");
   auto dims = [](const std::vector<uint32_t> &v) {
@@ -343,8 +277,8 @@ int listKernels(const std::map<std::pair<std::string, std::string>, Kernels> &al
   };
   for (const auto &[key, k] : all)
     for (const plan::KernelEntryT &e : k.entries)
-      std::printf("%s\t%s\t%s\t%s\t%s\t%u\t%llu\t%d\t%u\t%u\t%s\t%zu\n", key.first.c_str(),
-                  key.second.c_str(), e.name.c_str(), dims(e.grid).c_str(), dims(e.block).c_str(),
+      std::printf("%s\t%s\t%s\t%s\t%s\t%u\t%llu\t%d\t%u\t%u\t%s\t%zu\n", k.target.c_str(),
+                  key.substr(key.find('/') + 1).c_str(), e.name.c_str(), dims(e.grid).c_str(), dims(e.block).c_str(),
                   e.tokens_per_block, (unsigned long long)e.scratch_bytes_per_token,
                   int(e.weight_table), e.min_tokens, e.max_tokens, dims(e.tma_box).c_str(),
                   k.ptx.size());
@@ -352,7 +286,7 @@ int listKernels(const std::map<std::pair<std::string, std::string>, Kernels> &al
 }
 
 /// Where the kernels come from: a --kernels file, or generated here.
-std::map<std::pair<std::string, std::string>, Kernels> savedKernels;
+moec::testing::KernelFile savedKernels;
 bool fromFile = false;
 
 /// The kernels of benchmark `bench` (plan `p`), loaded on the device.
@@ -365,7 +299,7 @@ Loaded load(const Driver &d, const std::string &bench, const plan::PlanT &p,
             const std::string &chip) {
   Kernels k;
   if (fromFile) {
-    auto found = savedKernels.find({chip, bench});
+    auto found = savedKernels.find(fileKey(chip, bench));
     if (found == savedKernels.end())
       die("the kernels file has no kernels of '" + bench + "' for " + chip);
     k = found->second;
@@ -439,7 +373,8 @@ int main(int argc, char **argv) {
     else if (a == "--list-kernels")
       list = true;
     else if (a == "--kernels" && i + 1 < argc) {
-      savedKernels = readKernels(argv[++i]);
+      if (moec::Status s = moec::testing::readKernelFile(argv[++i], &savedKernels); !s.ok())
+        die(s.message());
       fromFile = true;
     }
 #ifdef MOEC_GPU_BENCH_CODEGEN
@@ -460,7 +395,7 @@ int main(int argc, char **argv) {
   if (list && !fromFile)
     for (const char *chip : {"sm_90a", "sm_80"})
       for (const auto &[bench, p] : benchPlans())
-        savedKernels[{chip, bench}] = generate(p, chip);
+        savedKernels[fileKey(chip, bench)] = generate(p, chip);
 #endif
   if (list)
     return listKernels(savedKernels);

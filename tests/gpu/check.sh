@@ -18,8 +18,9 @@
 # project's Debian packages (flatbuffers, GoogleTest, PCRE2, ...), and nothing can be
 # fetched there: carry gpu-bundle.tar.xz to it (the device tool's `carry`) and run
 # tests/gpu/check.sh; the programs are built on Debian 12 (glibc 2.36) without
-# -march, so they run on a newer x86-64 Linux. The conformance cases need the
-# compiler (they generate each case's kernels) and run only where it is built.
+# -march, so they run on a newer x86-64 Linux. The conformance cases' kernels are
+# generated here too (MOEC_CONFORMANCE_SAVE_KERNELS), and the bundle's conformance
+# test, built without the compiler, reads them (MOEC_CONFORMANCE_KERNELS).
 #
 # Checks, each printed and written to bench/gpu-results.md:
 #  1. the cuda backend's tests (moec_runtime_test CudaBackend.*) and every case of
@@ -82,12 +83,22 @@ if [ "${1:-}" = "--prepare" ]; then
   compile_plans "$moec" || { echo "check.sh: compiling the golden plans failed" >&2; exit 1; }
   echo "check.sh: wrote $plans/ for: $variants"
   "$bin/moec_gpu_bench" --save-kernels "$plans/bench-kernels.json" || exit 1
+  # The conformance cases' kernels, and the test built without the compiler (it
+  # reads them: MOEC_CONFORMANCE_KERNELS).
+  MOEC_CONFORMANCE_SAVE_KERNELS="$plans/conformance-kernels.json" \
+    "$bin/moec_backend_conformance_test" --gtest_filter='BackendConformanceGpuKernels.Every*' \
+    --gtest_brief=1 | grep '^wrote' || exit 1
+  lean=${MOEC_GPU_BUNDLE_BUILD:-build-gpu-bundle}
+  cmake -S . -B "$lean" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOEC_BUILD_COMPILER=OFF \
+    -DMOEC_BUILD_BENCHMARKS=OFF >/dev/null &&
+    cmake --build "$lean" --target moec_backend_conformance_test >/dev/null || exit 1
   # The programs the check runs, and their shared libraries beyond glibc and
   # libstdc++ (the GPU machine's are newer); bin/ holds wrappers that point the
   # loader at lib/.
   mkdir -p "$plans/bin" "$plans/libexec" "$plans/lib"
-  for p in moec-run moec-rollout moec_runtime_test moec_gpu_bench_runtime; do
-    cp "$bin/$p" "$plans/libexec/"
+  for p in moec-run moec-rollout moec_runtime_test moec_gpu_bench_runtime \
+           "$lean/bin/moec_backend_conformance_test"; do
+    case $p in */*) cp "$p" "$plans/libexec/"; p=$(basename "$p") ;; *) cp "$bin/$p" "$plans/libexec/" ;; esac
     cat > "$plans/bin/$p" <<WRAPPER
 #!/bin/sh
 here=\$(cd "\$(dirname "\$0")/.." && pwd)
@@ -153,8 +164,14 @@ for t in "moec_runtime_test --gtest_filter=CudaBackend.*" \
   set -- $t
   set +f
   if [ ! -x "$build/bin/$1" ]; then
-    say "- \`$1\`: not run (it generates each case's kernels: it needs the compiler, MLIR 22)"
+    say "- \`$1\`: not run (not built)"
     continue
+  fi
+  # Without the compiler, the conformance cases' kernels come from the bundle.
+  if [ "$1" = moec_backend_conformance_test ] && [ -f "$plans/conformance-kernels.json" ] &&
+     [ "$build" = "$plans" ]; then
+    export MOEC_CONFORMANCE_KERNELS=$PWD/$plans/conformance-kernels.json
+    set -- "$1" "$2:BackendConformanceGpuKernels.SavedKernelsLoadForEveryCase"
   fi
   log=$("$build/bin/$1" "$2" --gtest_brief=1 2>&1)
   summary=$(echo "$log" | grep -E '^\[  (PASSED|FAILED|SKIPPED) ' | tr '\n' ' ')
