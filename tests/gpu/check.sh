@@ -113,6 +113,10 @@ WRAPPER
     esac
   done
   strip "$plans"/libexec/* 2>/dev/null
+  # The commit the bundle was made from (the GPU machine's copy of the tree has no
+  # history to ask).
+  { git rev-parse --short HEAD 2>/dev/null || echo unknown; } > "$plans/COMMIT"
+  git diff --quiet HEAD 2>/dev/null || echo "(with uncommitted changes)" >> "$plans/COMMIT"
   # xz -9: a 64 MiB window, so the FP8 weights two plans share are packed once; the
   # bundle and the working tree travel to the GPU machine together (64 MiB at most).
   XZ_OPT=-9 tar -cJf "$bundle.tmp" "$plans" && mv "$bundle.tmp" "$bundle" || exit 1
@@ -150,7 +154,8 @@ elif [ ! -x "$build/bin/moec-run" ] || [ ! -x "$build/bin/moec-rollout" ] ||
 fi
 echo "check.sh: built in $(( $(date +%s) - started )) s"
 
-say "# GPU check ($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
+commit=$(git rev-parse --short HEAD 2>/dev/null || tr '\n' ' ' < "$plans/COMMIT" 2>/dev/null || echo unknown)
+say "# GPU check ($(date -u +%Y-%m-%d), commit $commit)"
 say ""
 say "Device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo 'nvidia-smi not found')"
 say ""
