@@ -293,16 +293,37 @@ TEST(EmulatedGpuArgmax, KernelsPickTheGreedyTokenOfEachRow) {
 
 // moec-run's greedy generation (generate() with temperature 0) chooses each token on
 // the device: the trained model's continuation of its golden prompt is the CPU's.
-TEST(EmulatedGpuArgmax, GreedyGenerationChoosesOnTheDevice) {
+/// The trained model compiled with its GPU kernels into a fresh folder (removed with
+/// it), its golden prompt; the emulated backends registered and the CPU reference
+/// below AMX, whose bf16 tiles read bf16 subnormals as zero.
+struct TrainedModel {
   llvm::SmallString<128> dir;
-  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("moec-emulated-greedy", dir));
-  std::unique_ptr<Plan> plan = compileAndLoad(kGolden + "/../../models/poems-v3", dir.str().str());
-  ASSERT_TRUE(plan);
+  std::unique_ptr<Plan> plan;
+  std::vector<int32_t> prompt;
+  ~TrainedModel() {
+    plan.reset();
+    if (!dir.empty())
+      llvm::sys::fs::remove_directories(dir);
+  }
+};
+
+void loadTrainedModel(const char *tag, TrainedModel *m) {
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory(tag, m->dir));
+  m->plan = compileAndLoad(kGolden + "/../../models/poems-v3", m->dir.str().str());
+  ASSERT_TRUE(m->plan);
   std::ifstream promptFile(kGolden + "/data/poems/prompt.json");
-  std::vector<int32_t> prompt = nlohmann::json::parse(promptFile)["tokens"];
+  m->prompt = nlohmann::json::parse(promptFile)["tokens"].get<std::vector<int32_t>>();
   registerEmulatedGpuBackends();
   if (cpu::detectedSimdLevel() == cpu::SimdLevel::Avx512Amx)
     ASSERT_TRUE(cpu::setSimdLevelForTesting(cpu::SimdLevel::Avx512Vnni));
+}
+
+TEST(EmulatedGpuArgmax, GreedyGenerationChoosesOnTheDevice) {
+  TrainedModel m;
+  loadTrainedModel("moec-emulated-greedy", &m);
+  ASSERT_FALSE(HasFatalFailure());
+  Plan *plan = m.plan.get();
+  const std::vector<int32_t> &prompt = m.prompt;
   std::map<std::string, std::vector<int32_t>> tokens;
   for (const char *name : {"cpu", "emulated-sm_90a", "emulated-sm_80"}) {
     ExecutorOptions options;
@@ -322,8 +343,6 @@ TEST(EmulatedGpuArgmax, GreedyGenerationChoosesOnTheDevice) {
   EXPECT_EQ(tokens["cpu"].size(), 6u);
   EXPECT_EQ(tokens["emulated-sm_90a"], tokens["cpu"]);
   EXPECT_EQ(tokens["emulated-sm_80"], tokens["cpu"]);
-  plan.reset();
-  llvm::sys::fs::remove_directories(dir);
 }
 
 // GRPO rollouts share the prompt's KV rows (KvCache::share). The GPU backends' kernels
@@ -331,15 +350,11 @@ TEST(EmulatedGpuArgmax, GreedyGenerationChoosesOnTheDevice) {
 // sample's sequence once (SharedPrefixCopies): every sample then equals the run in
 // which each sample prefills the prompt itself, token for token, and the CPU's.
 TEST(EmulatedGpuSharing, RolloutGroupsShareThePromptsRows) {
-  llvm::SmallString<128> dir;
-  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("moec-emulated-share", dir));
-  std::unique_ptr<Plan> plan = compileAndLoad(kGolden + "/../../models/poems-v3", dir.str().str());
-  ASSERT_TRUE(plan);
-  std::ifstream promptFile(kGolden + "/data/poems/prompt.json");
-  std::vector<int32_t> prompt = nlohmann::json::parse(promptFile)["tokens"];
-  registerEmulatedGpuBackends();
-  if (cpu::detectedSimdLevel() == cpu::SimdLevel::Avx512Amx)
-    ASSERT_TRUE(cpu::setSimdLevelForTesting(cpu::SimdLevel::Avx512Vnni));
+  TrainedModel m;
+  loadTrainedModel("moec-emulated-share", &m);
+  ASSERT_FALSE(HasFatalFailure());
+  Plan *plan = m.plan.get();
+  const std::vector<int32_t> &prompt = m.prompt;
   RolloutOptions o;
   o.groupSize = 3;
   o.maxNewTokens = 5;
@@ -384,8 +399,6 @@ TEST(EmulatedGpuSharing, RolloutGroupsShareThePromptsRows) {
     EXPECT_EQ(runs["emulated-sm_90a+"][i].logprobs, runs["emulated-sm_90a-"][i].logprobs);
   // Different seeds per sample: the group is not three copies of one sample.
   EXPECT_NE(reference[0].tokens, reference[1].tokens);
-  plan.reset();
-  llvm::sys::fs::remove_directories(dir);
 }
 
 std::vector<Case> cases() {

@@ -1224,6 +1224,16 @@ void buildCase(const Case &c, CaseBuilder &b, std::unique_ptr<Plan> *plan,
   ASSERT_TRUE(loaded.ok()) << loaded.message();
 }
 
+/// Case `c`'s plan for the cuda backend: with its kernels for both targets.
+void buildCudaCase(const Case &c, std::unique_ptr<Plan> *plan) {
+  CaseBuilder b(c.V, c.positions, c.seqIds, c.sequences, c.capacity, 1234);
+  buildCase(c, b, plan, "cuda");
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  const auto *modules = (*plan)->root().kernel_modules();
+  ASSERT_NE(modules, nullptr);
+  ASSERT_EQ(modules->size(), 2u);
+}
+
 #ifdef MOEC_CONFORMANCE_GPU_KERNELS
 /// The generated GPU kernels, interpreted on the CPU, run every case too: registered
 /// before the cases are instantiated over backendNames().
@@ -1268,14 +1278,10 @@ TEST(BackendConformanceGpuKernels, EveryCaseTheCudaBackendRunsHasItsKernels) {
   size_t covered = 0;
   for (const Case &c : allCases()) {
     SCOPED_TRACE(c.name);
-    CaseBuilder b(c.V, c.positions, c.seqIds, c.sequences, c.capacity, 1234);
     std::unique_ptr<Plan> plan;
-    buildCase(c, b, &plan, "cuda");
+    buildCudaCase(c, &plan);
     ASSERT_FALSE(HasFatalFailure());
-    const auto *modules = plan->root().kernel_modules();
-    ASSERT_NE(modules, nullptr);
-    ASSERT_EQ(modules->size(), 2u);
-    for (const plan::KernelModule *module : *modules) {
+    for (const plan::KernelModule *module : *plan->root().kernel_modules()) {
       std::vector<int> entries(plan->root().steps()->size(), 0);
       for (const plan::KernelEntry *e : *module->kernels())
         ++entries[size_t(e->step())];
@@ -1335,14 +1341,10 @@ TEST(BackendConformanceGpuKernels, SavedKernelsLoadForEveryCase) {
   size_t entries = 0;
   for (const Case &c : allCases()) {
     SCOPED_TRACE(c.name);
-    CaseBuilder b(c.V, c.positions, c.seqIds, c.sequences, c.capacity, 1234);
     std::unique_ptr<Plan> plan;
-    buildCase(c, b, &plan, "cuda");
+    buildCudaCase(c, &plan);
     ASSERT_FALSE(HasFatalFailure());
-    const auto *modules = plan->root().kernel_modules();
-    ASSERT_NE(modules, nullptr);
-    ASSERT_EQ(modules->size(), 2u);
-    for (const plan::KernelModule *module : *modules)
+    for (const plan::KernelModule *module : *plan->root().kernel_modules())
       entries += module->kernels() ? module->kernels()->size() : 0;
   }
   EXPECT_GT(entries, 400u);

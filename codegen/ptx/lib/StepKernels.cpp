@@ -1671,6 +1671,10 @@ private:
   llvm::Error mlp(const plan::StepT &step, std::vector<KernelSpec> *out);
   /// A fused_swiglu_mlp step's two FP8 GEMMs (FP8 weights and activations, sm_90a)
   /// with their scratch layout; none when its products do not take the GEMM.
+  /// A SwiGLU's two products ([gate_up, down] weights, the first expert's for routed
+  /// experts) as FP8 GEMMs (FP8 weights and activations, sm_90a), in their plain
+  /// shapes; none when they do not apply.
+  std::optional<std::pair<WgmmaLinear, WgmmaLinear>> swigluGemms(const plan::StepT &step) const;
   /// `rowBytes`, when larger than the layout's own, spaces the scratch rows further
   /// apart (a norm group's shared row, NormQuant).
   std::optional<std::pair<WgmmaLinear, WgmmaLinear>> mlpGemms(const plan::StepT &step,
@@ -1864,9 +1868,9 @@ bool SpecBuilder::linearShapeOf(const plan::StepT &step, MatVec *out) const {
 }
 
 std::optional<std::pair<WgmmaLinear, WgmmaLinear>>
-SpecBuilder::mlpGemms(const plan::StepT &step, int64_t rowBytes) const {
-  if (!sm90 || step.kind != plan::StepKind::FusedSwigluMlp || step.weights.size() != 2 ||
-      actsOf(step) != Acts::Fp8 || step.operands.empty() || step.results.empty())
+SpecBuilder::swigluGemms(const plan::StepT &step) const {
+  if (!sm90 || actsOf(step) != Acts::Fp8 || step.weights.size() < 2 || step.operands.empty() ||
+      step.results.empty())
     return std::nullopt;
   WeightAccess gateUp, down;
   const plan::WeightT &gw = weight(step, 0), &dw = weight(step, 1);
@@ -1882,7 +1886,17 @@ SpecBuilder::mlpGemms(const plan::StepT &step, int64_t rowBytes) const {
   dn.n = D, dn.k = I, dn.xCols = I, dn.yCols = D, dn.weight = down, dn.acts = Acts::Fp8;
   if (!WgmmaLinear::applies(gu, sm90) || !WgmmaLinear::applies(dn, sm90))
     return std::nullopt;
-  WgmmaLinear g1 = linearShape<WgmmaLinear>(gu), g2 = linearShape<WgmmaLinear>(dn);
+  return std::make_pair(linearShape<WgmmaLinear>(gu), linearShape<WgmmaLinear>(dn));
+}
+
+std::optional<std::pair<WgmmaLinear, WgmmaLinear>>
+SpecBuilder::mlpGemms(const plan::StepT &step, int64_t rowBytes) const {
+  std::optional<std::pair<WgmmaLinear, WgmmaLinear>> gemms;
+  if (step.kind != plan::StepKind::FusedSwigluMlp || step.weights.size() != 2 ||
+      !(gemms = swigluGemms(step)))
+    return std::nullopt;
+  auto [g1, g2] = *gemms;
+  const int64_t I = g2.k;
   // A scratch row: x's codes and scales | the 2I products | h (I) | h's codes and scales.
   const int64_t pOff = g1.regionBytes(), hOff = pOff + 8 * I, qOff = hOff + 4 * I;
   const int64_t row = std::max(qOff + g2.regionBytes(), rowBytes);
@@ -1898,29 +1912,18 @@ SpecBuilder::mlpGemms(const plan::StepT &step, int64_t rowBytes) const {
 
 std::optional<ExpertGemms> SpecBuilder::expertGemms(const plan::StepT &step,
                                                      int64_t rowBytes) const {
-  if (!sm90 || step.kind != plan::StepKind::FusedMoeExperts || actsOf(step) != Acts::Fp8 ||
-      step.weights.size() < 2 || step.weights.size() % 2 || step.operands.size() < 2 ||
-      step.results.empty())
-    return std::nullopt;
   // The first expert's weights (mlp() checks that every expert's match them).
-  WeightAccess gateUp, down;
-  const plan::WeightT &gw = weight(step, 0), &dw = weight(step, 1);
-  if (!weightAccess(plan, gw, &gateUp) || !weightAccess(plan, dw, &down) ||
-      gw.shape.size() != 2 || dw.shape.size() != 2)
+  std::optional<std::pair<WgmmaLinear, WgmmaLinear>> gemms;
+  if (step.kind != plan::StepKind::FusedMoeExperts || step.weights.size() % 2 ||
+      step.operands.size() < 2 || !(gemms = swigluGemms(step)))
     return std::nullopt;
-  const int64_t D = tokenCols(buffer(step, false, 0)), I = gw.shape[0] / 2;
+  const int64_t D = gemms->first.k, I = gemms->second.k;
   const int64_t K = tokenCols(buffer(step, false, 1));
-  if (gw.shape[0] != 2 * I || gw.shape[1] != D || dw.shape[0] != D || dw.shape[1] != I ||
-      tokenCols(buffer(step, true, 0)) != D || K <= 0 || K > 64)
-    return std::nullopt;
-  MatVec gu, dn;
-  gu.n = 2 * I, gu.k = D, gu.xCols = D, gu.yCols = 2 * I, gu.weight = gateUp, gu.acts = Acts::Fp8;
-  dn.n = D, dn.k = I, dn.xCols = I, dn.yCols = D, dn.weight = down, dn.acts = Acts::Fp8;
-  if (!WgmmaLinear::applies(gu, sm90) || !WgmmaLinear::applies(dn, sm90))
+  if (K <= 0 || K > 64)
     return std::nullopt;
   ExpertGemms g;
-  g.g1 = linearShape<WgmmaLinear>(gu);
-  g.g2 = linearShape<WgmmaLinear>(dn);
+  g.g1 = gemms->first;
+  g.g2 = gemms->second;
   auto align16 = [](int64_t v) { return (v + 15) / 16 * 16; };
   const int64_t experts = int64_t(step.weights.size() / 2);
   g.listOff = g.g1.regionBytes();
