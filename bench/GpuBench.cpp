@@ -38,14 +38,10 @@
 #include "moec/Codegen/StepKernels.h"
 #include "llvm/Support/Error.h"
 #endif
-#include "moec/runtime/AtomicFile.h"
 #include "moec/runtime/KernelLaunch.h"
 
 #include <cmath>
-#include <fstream>
-#include <map>
 #include <random>
-#include <sstream>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>

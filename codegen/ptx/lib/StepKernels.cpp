@@ -1142,34 +1142,32 @@ struct WgmmaLinear {
   /// col of scratch, the block's scale (lane 0) after the row's codes.
   void quantizeBlock(KernelEmitter &e, const KernelArgs &a, Value kb, Value lane, Value row,
                      llvm::function_ref<Value(Value)> valueAt) const {
-    {
-      SmallVector<Value> xv;
-      for (int64_t j = 0; j < 4; ++j) {
-        Value col = e.add(e.add(e.mul(kb, kBlockK), e.mul(lane, 4)), j);
-        Value v = valueAt(e.minu(col, e.c64(k - 1)));
-        v = e.select(e.ult(col, e.c64(k)), v, e.cf(0.0f));
-        xv.push_back(v);
-      }
-      Value sa = e.activationScale(xv);
-      Value word;
-      for (int64_t pair = 0; pair < 2; ++pair) {
-        // cvt.rn.satfinite.e4m3x2.f32 a, b: b is the low byte.
-        Value bits = LLVM::CallIntrinsicOp::create(
-                         e.b, e.i16, e.b.getStringAttr("llvm.nvvm.ff.to.e4m3x2.rn"),
-                         ValueRange{e.fdiv(xv[size_t(2 * pair + 1)], sa),
-                                    e.fdiv(xv[size_t(2 * pair)], sa)})
-                         .getResult(0);
-        Value wide = arith::ExtUIOp::create(e.b, e.i32, bits);
-        word = pair == 0 ? wide
-                         : arith::OrIOp::create(e.b, word,
-                                                arith::ShLIOp::create(e.b, wide, e.c32(16)));
-      }
-      // The row's codes as 32-bit words: word (row + kb*128 + 4*lane) / 4.
-      e.store(word, a.scratch, e.divu(e.add(row, e.add(e.mul(kb, kBlockK), e.mul(lane, 4))), 4));
-      e.when(e.ieq(lane, e.c64(0)), [&] {
-        e.store(sa, a.scratch, e.divu(e.add(row, e.add(e.mul(kb, 4), codesBytes())), 4));
-      });
+    SmallVector<Value> xv;
+    for (int64_t j = 0; j < 4; ++j) {
+      Value col = e.add(e.add(e.mul(kb, kBlockK), e.mul(lane, 4)), j);
+      Value v = valueAt(e.minu(col, e.c64(k - 1)));
+      v = e.select(e.ult(col, e.c64(k)), v, e.cf(0.0f));
+      xv.push_back(v);
     }
+    Value sa = e.activationScale(xv);
+    Value word;
+    for (int64_t pair = 0; pair < 2; ++pair) {
+      // cvt.rn.satfinite.e4m3x2.f32 a, b: b is the low byte.
+      Value bits = LLVM::CallIntrinsicOp::create(
+                       e.b, e.i16, e.b.getStringAttr("llvm.nvvm.ff.to.e4m3x2.rn"),
+                       ValueRange{e.fdiv(xv[size_t(2 * pair + 1)], sa),
+                                  e.fdiv(xv[size_t(2 * pair)], sa)})
+                       .getResult(0);
+      Value wide = arith::ExtUIOp::create(e.b, e.i32, bits);
+      word = pair == 0 ? wide
+                       : arith::OrIOp::create(e.b, word,
+                                              arith::ShLIOp::create(e.b, wide, e.c32(16)));
+    }
+    // The row's codes as 32-bit words: word (row + kb*128 + 4*lane) / 4.
+    e.store(word, a.scratch, e.divu(e.add(row, e.add(e.mul(kb, kBlockK), e.mul(lane, 4))), 4));
+    e.when(e.ieq(lane, e.c64(0)), [&] {
+      e.store(sa, a.scratch, e.divu(e.add(row, e.add(e.mul(kb, 4), codesBytes())), 4));
+    });
   }
 
   /// How the 64 rows of a tile map to memory.
@@ -1613,7 +1611,7 @@ struct ExpertGemms {
 /// consumer keeps them at its row's start and its own data after them, a router its
 /// scratch at routerOffset.
 struct NormQuant {
-  uint32_t norm = 0, end = 0; ///< the norm; one past the group's last consumer
+  uint32_t end = 0;           ///< one past the group's last consumer
   WgmmaLinear q;              ///< the quantization the norm writes (rowBytes set)
   int64_t routerOffset = 0;   ///< bytes into a row: a router's scratch
 };
@@ -1669,14 +1667,13 @@ private:
   llvm::Error latentAttention(const plan::StepT &step, std::vector<KernelSpec> *out);
   llvm::Error expandedAttention(const plan::StepT &step, std::vector<KernelSpec> *out);
   llvm::Error mlp(const plan::StepT &step, std::vector<KernelSpec> *out);
-  /// A fused_swiglu_mlp step's two FP8 GEMMs (FP8 weights and activations, sm_90a)
-  /// with their scratch layout; none when its products do not take the GEMM.
   /// A SwiGLU's two products ([gate_up, down] weights, the first expert's for routed
   /// experts) as FP8 GEMMs (FP8 weights and activations, sm_90a), in their plain
   /// shapes; none when they do not apply.
   std::optional<std::pair<WgmmaLinear, WgmmaLinear>> swigluGemms(const plan::StepT &step) const;
-  /// `rowBytes`, when larger than the layout's own, spaces the scratch rows further
-  /// apart (a norm group's shared row, NormQuant).
+  /// A fused_swiglu_mlp step's two FP8 GEMMs with their scratch layout; none when its
+  /// products do not take the GEMM. `rowBytes`, when larger than the layout's own,
+  /// spaces the scratch rows further apart (a norm group's shared row, NormQuant).
   std::optional<std::pair<WgmmaLinear, WgmmaLinear>> mlpGemms(const plan::StepT &step,
                                                               int64_t rowBytes = 0) const;
   /// A fused_moe_experts step's grouped GEMM (FP8 weights and activations, sm_90a,
@@ -1767,8 +1764,8 @@ llvm::Error SpecBuilder::rmsNorm(const plan::StepT &step, std::vector<KernelSpec
     return inv;
   };
   spec.body = [=](KernelEmitter &e, const KernelArgs &a) { norm(e, a); };
-  std::optional<NormQuant> group = normQuant(current);
-  if (!group || group->q.k != cols) {
+  std::optional<NormQuant> group = normQuant(current); // its consumers' K is cols
+  if (!group) {
     out->push_back(std::move(spec));
     return llvm::Error::success();
   }
@@ -1960,9 +1957,9 @@ std::optional<NormQuant> SpecBuilder::normQuant(uint32_t normIndex) const {
     if (entry->first_step <= normIndex && normIndex < uint64_t(entry->first_step) + entry->num_steps)
       entryEnd = uint64_t(entry->first_step) + entry->num_steps;
   NormQuant group;
-  group.norm = normIndex;
   std::optional<WgmmaLinear> q;
-  int64_t row = 0, routerBytes = 0;
+  // Routers count once a consumer follows them.
+  int64_t row = 0, routerBytes = 0, pendingRouterBytes = 0;
   for (uint32_t j = normIndex + 1; j < entryEnd; ++j) {
     const plan::StepT &s = *plan.steps[j];
     if (llvm::errorToBool(check(s)) || s.operands.empty() || s.operands[0] != y)
@@ -1971,7 +1968,7 @@ std::optional<NormQuant> SpecBuilder::normQuant(uint32_t normIndex) const {
       const auto *a = s.attrs.AsRouterAttrs();
       if (!a)
         break;
-      routerBytes = std::max(routerBytes, routerScratchBytes(*a));
+      pendingRouterBytes = std::max(pendingRouterBytes, routerScratchBytes(*a));
       continue;
     }
     std::optional<WgmmaLinear> first;
@@ -1999,16 +1996,14 @@ std::optional<NormQuant> SpecBuilder::normQuant(uint32_t normIndex) const {
     if (!q)
       q = first;
     row = std::max(row, need);
+    routerBytes = std::max(routerBytes, pendingRouterBytes);
     group.end = j + 1;
   }
   if (!q)
     return std::nullopt;
   // A router between the consumers keeps its scratch after the codes.
   group.routerOffset = q->regionBytes();
-  bool router = false;
-  for (uint32_t j = normIndex + 1; j < group.end; ++j)
-    router |= plan.steps[j]->kind == plan::StepKind::Router;
-  if (router)
+  if (routerBytes > 0)
     row = std::max(row, group.routerOffset + routerBytes);
   group.q = *q;
   group.q.rowBytes = row;
